@@ -1,0 +1,253 @@
+package io.palisade.host;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.spi.Endpoint;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One PostgreSQL postmaster that palisade started and owns: started as the service user (inside a cgroup if given),
+ * ready once it answers the protocol probe, stopped with a bounded fast shutdown then killed. Thread-safe: stop is
+ * idempotent and may race with a health check.
+ */
+public final class PostgresServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(PostgresServer.class);
+    public static final String ADMIN_ROLE = "palisade_admin";
+
+    /** How to start one server. {@code settings} become {@code -c key=value} options (no secrets: they are visible). */
+    public record Options(
+            PostgresBinaries binaries,
+            Path dataDir,
+            String listenAddress,
+            int port,
+            Path socketDir,
+            Path logFile,
+            ServiceUser user,
+            Optional<Cgroups.Group> cgroup,
+            Map<String, String> settings,
+            Duration startTimeout) {
+        public Options {
+            requireNonNull(binaries, "binaries is null");
+            requireNonNull(dataDir, "dataDir is null");
+            requireNonNull(listenAddress, "listenAddress is null");
+            requireNonNull(socketDir, "socketDir is null");
+            requireNonNull(logFile, "logFile is null");
+            requireNonNull(user, "user is null");
+            requireNonNull(cgroup, "cgroup is null");
+            settings = Map.copyOf(requireNonNull(settings, "settings is null"));
+            requireNonNull(startTimeout, "startTimeout is null");
+        }
+    }
+
+    private final Options options;
+    private final Process process;
+    private final Instant startedAt;
+
+    private PostgresServer(Options options, Process process, Instant startedAt) {
+        this.options = options;
+        this.process = process;
+        this.startedAt = startedAt;
+    }
+
+    /**
+     * Creates a data directory with {@code initdb}: superuser {@link #ADMIN_ROLE}, trust on the (private) Unix socket
+     * only, SCRAM for TCP, UTF-8, C locale.
+     */
+    public static void initdb(PostgresBinaries binaries, Path dataDir, ServiceUser user) {
+        try {
+            Files.createDirectories(dataDir.getParent());
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot create " + dataDir.getParent(), e);
+        }
+        Processes.check(List.of("mkdir", "-p", dataDir.toString()), Duration.ofSeconds(10));
+        Processes.check(List.of("chmod", "700", dataDir.toString()), Duration.ofSeconds(10));
+        user.chown(dataDir);
+        Processes.check(
+                user.wrap(List.of(
+                        binaries.bin("initdb").toString(),
+                        "-D", dataDir.toString(),
+                        "-U", ADMIN_ROLE,
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                        "--encoding=UTF8",
+                        "--no-locale",
+                        "--no-instructions")),
+                Duration.ofMinutes(3));
+    }
+
+    public static PostgresServer start(Options options) {
+        stopLeftover(options.dataDir());
+        try {
+            Files.createDirectories(options.logFile().getParent());
+            if (!Files.exists(options.logFile())) {
+                Files.createFile(options.logFile());
+            }
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot create log file " + options.logFile(), e);
+        }
+        Processes.check(List.of("mkdir", "-p", options.socketDir().toString()), Duration.ofSeconds(10));
+        Processes.check(List.of("chmod", "700", options.socketDir().toString()), Duration.ofSeconds(10));
+        options.user().chown(options.socketDir());
+        options.user().chown(options.logFile());
+
+        Map<String, String> settings = new LinkedHashMap<>();
+        settings.put("listen_addresses", options.listenAddress());
+        settings.put("port", Integer.toString(options.port()));
+        settings.put("unix_socket_directories", options.socketDir().toString());
+        settings.put("unix_socket_permissions", "0700");
+        settings.putAll(options.settings());
+        List<String> postgres = new ArrayList<>(List.of(options.binaries().bin("postgres").toString(), "-D",
+                options.dataDir().toString()));
+        settings.forEach((key, value) -> {
+            postgres.add("-c");
+            postgres.add(key + "=" + value);
+        });
+        List<String> command = new ArrayList<>(List.of("sh", "-c"));
+        String join = options.cgroup().map(g -> g.joinShellCommand() + " && ").orElse("");
+        command.add(join + "exec \"$0\" \"$@\"");
+        command.addAll(options.user().wrap(postgres));
+
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(options.logFile().toFile()))
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        builder.environment().put("LD_LIBRARY_PATH", options.binaries().home().resolve("lib").toString());
+        builder.environment().put("LC_ALL", "C");
+        builder.environment().remove("PGPASSWORD");
+        Instant startedAt = Instant.now();
+        Process process;
+        try {
+            process = builder.start();
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start postgres: " + e.getMessage(), e);
+        }
+        PostgresServer server = new PostgresServer(options, process, startedAt);
+        try {
+            server.awaitReady();
+            return server;
+        } catch (RuntimeException e) {
+            server.close();
+            throw e;
+        }
+    }
+
+    private void awaitReady() {
+        Endpoint endpoint = endpoint();
+        long deadline = System.nanoTime() + options.startTimeout().toNanos();
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new PalisadeException(
+                        ErrorCode.DRIVER_FAILURE,
+                        "postgres exited with code " + process.exitValue() + " during start; log tail: "
+                                + String.join(" | ", Processes.tailFile(options.logFile(), 5)));
+            }
+            if (PgProbe.isReady(endpoint, Duration.ofSeconds(1))) {
+                return;
+            }
+            Processes.sleep(Duration.ofMillis(10));
+        }
+        throw new PalisadeException(
+                ErrorCode.TIMEOUT,
+                "postgres did not accept connections on " + endpoint + " within " + options.startTimeout().toSeconds()
+                        + " s; log tail: " + String.join(" | ", Processes.tailFile(options.logFile(), 5)));
+    }
+
+    public Endpoint endpoint() {
+        String host = options.listenAddress().equals("*") || options.listenAddress().isEmpty()
+                ? "127.0.0.1"
+                : options.listenAddress().split(",")[0].strip();
+        return new Endpoint(host, options.port());
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Instant startedAt() {
+        return startedAt;
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    /** The Unix socket file of this server, for management connections. */
+    public Path socketFile() {
+        return options.socketDir().resolve(".s.PGSQL." + options.port());
+    }
+
+    /** Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL. Idempotent. */
+    @Override
+    public void close() {
+        stopPid(process.pid(), Duration.ofSeconds(20));
+        try {
+            process.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Stops a postmaster left running from an earlier run of palisade (found through {@code postmaster.pid}). */
+    public static void stopLeftover(Path dataDir) {
+        Path pidFile = dataDir.resolve("postmaster.pid");
+        if (!Files.exists(pidFile)) {
+            return;
+        }
+        try {
+            List<String> lines = Files.readAllLines(pidFile, StandardCharsets.UTF_8);
+            if (lines.isEmpty()) {
+                return;
+            }
+            long pid = Long.parseLong(lines.getFirst().strip());
+            Path cmdline = Path.of("/proc", Long.toString(pid), "cmdline");
+            if (Files.exists(cmdline) && Files.readString(cmdline).contains("postgres")) {
+                log.info("stopping leftover postgres pid {} on {}", pid, dataDir);
+                stopPid(pid, Duration.ofSeconds(20));
+            }
+        } catch (IOException | NumberFormatException e) {
+            log.debug("ignoring unreadable {}: {}", pidFile, e.getMessage());
+        }
+    }
+
+    static void stopPid(long pid, Duration fastTimeout) {
+        if (Processes.signal(pid, "INT") && Processes.awaitExit(pid, fastTimeout)) {
+            return;
+        }
+        if (Processes.signal(pid, "QUIT") && Processes.awaitExit(pid, Duration.ofSeconds(5))) {
+            return;
+        }
+        if (Processes.signal(pid, "KILL")) {
+            Processes.awaitExit(pid, Duration.ofSeconds(5));
+        }
+    }
+
+    /** A TCP port that was free a moment ago on the loopback interface. */
+    public static int freePort() {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            socket.setReuseAddress(true);
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.CAPACITY_EXHAUSTED, "no free TCP port on loopback", e);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+package io.palisade.host;
+
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/** Small helpers for child processes and the process table. Thread-safe (stateless). */
+public final class Processes {
+    private Processes() {}
+
+    /** The result of a finished command; {@code output} is stdout and stderr merged. */
+    public record Result(int exitCode, String output) {
+        public boolean ok() {
+            return exitCode == 0;
+        }
+    }
+
+    /** Runs a command to completion with a bound; stdin gets {@code input} if not null. Never prints secrets itself. */
+    public static Result run(List<String> command, Duration timeout, String input) {
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        try {
+            Process process = builder.start();
+            if (input != null) {
+                try (var stdin = process.getOutputStream()) {
+                    stdin.write(input.getBytes(StandardCharsets.UTF_8));
+                }
+            } else {
+                process.getOutputStream().close();
+            }
+            var output = new StringBuilder();
+            Thread reader = Thread.ofVirtual().name("proc-reader").start(() -> {
+                try {
+                    output.append(new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+                } catch (IOException ignored) {
+                    // the process went away; what we have is what we report
+                }
+            });
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+                throw new PalisadeException(
+                        ErrorCode.INTERNAL,
+                        "'" + command.getFirst() + "' did not finish within " + timeout.toSeconds() + " s");
+            }
+            reader.join(Duration.ofSeconds(5));
+            synchronized (output) {
+                return new Result(process.exitValue(), output.toString());
+            }
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot run '" + command.getFirst() + "': " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while running '" + command.getFirst() + "'", e);
+        }
+    }
+
+    /** Runs a command and fails with its output tail if it exits non-zero. */
+    public static String check(List<String> command, Duration timeout) {
+        Result result = run(command, timeout, null);
+        if (!result.ok()) {
+            throw new PalisadeException(
+                    ErrorCode.INTERNAL,
+                    "'" + String.join(" ", command.subList(0, Math.min(3, command.size()))) + "' exited with "
+                            + result.exitCode() + ": " + tail(result.output(), 5));
+        }
+        return result.output();
+    }
+
+    /** Sends a signal by number to a pid; returns false if the process does not exist. */
+    public static boolean signal(long pid, String signal) {
+        if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+            return run(List.of("kill", "-" + signal, Long.toString(pid)), Duration.ofSeconds(5), null).ok();
+        }
+        return false;
+    }
+
+    /** Waits until the pid is gone; true if it went within the bound. */
+    public static boolean awaitExit(long pid, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            Optional<ProcessHandle> handle = ProcessHandle.of(pid);
+            if (handle.isEmpty() || !handle.get().isAlive() || isZombie(pid)) {
+                return true;
+            }
+            sleep(Duration.ofMillis(20));
+        }
+        return false;
+    }
+
+    private static boolean isZombie(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            int close = stat.lastIndexOf(')');
+            return close > 0 && stat.length() > close + 2 && stat.charAt(close + 2) == 'Z';
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    public static void sleep(Duration duration) {
+        try {
+            Thread.sleep(duration);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted", e);
+        }
+    }
+
+    /** The last {@code lines} lines of a text, joined by " | " for one-line error messages. */
+    public static String tail(String text, int lines) {
+        Deque<String> last = new ArrayDeque<>();
+        for (String line : text.split("\n")) {
+            if (!line.isBlank()) {
+                last.addLast(line.strip());
+                if (last.size() > lines) {
+                    last.removeFirst();
+                }
+            }
+        }
+        return String.join(" | ", last);
+    }
+
+    /** The last lines of a file, or an empty list if it does not exist. */
+    public static List<String> tailFile(Path file, int lines) {
+        if (!Files.exists(file)) {
+            return List.of();
+        }
+        try (var raf = new java.io.RandomAccessFile(file.toFile(), "r")) {
+            long length = raf.length();
+            long start = Math.max(0, length - 256L * 1024);
+            raf.seek(start);
+            byte[] bytes = new byte[(int) (length - start)];
+            raf.readFully(bytes);
+            List<String> all = List.of(new String(bytes, StandardCharsets.UTF_8).split("\n"));
+            return all.subList(Math.max(0, all.size() - lines), all.size());
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+}

@@ -1,0 +1,134 @@
+package io.palisade.host;
+
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The unprivileged OS user that tenant servers (and the embedded store) run as. When palisade runs as root it creates the
+ * user if missing and drops to it with {@code setpriv}; otherwise everything runs as the current user. Immutable.
+ */
+public final class ServiceUser {
+    private static final Logger log = LoggerFactory.getLogger(ServiceUser.class);
+    public static final String DEFAULT_NAME = "palisade";
+
+    private final String name;
+    private final int uid;
+    private final int gid;
+    private final boolean dropPrivileges;
+
+    private ServiceUser(String name, int uid, int gid, boolean dropPrivileges) {
+        this.name = name;
+        this.uid = uid;
+        this.gid = gid;
+        this.dropPrivileges = dropPrivileges;
+    }
+
+    public static ServiceUser resolve(String name) {
+        int euid = currentUid();
+        if (euid != 0) {
+            return new ServiceUser(System.getProperty("user.name"), euid, currentGid(), false);
+        }
+        if (!Processes.run(List.of("id", "-u", name), Duration.ofSeconds(5), null).ok()) {
+            log.info("creating system user '{}' for tenant servers", name);
+            Processes.check(
+                    List.of("useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                            "--shell", "/usr/sbin/nologin", name),
+                    Duration.ofSeconds(30));
+        }
+        int uid = Integer.parseInt(Processes.check(List.of("id", "-u", name), Duration.ofSeconds(5)).strip());
+        int gid = Integer.parseInt(Processes.check(List.of("id", "-g", name), Duration.ofSeconds(5)).strip());
+        return new ServiceUser(name, uid, gid, true);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public int uid() {
+        return uid;
+    }
+
+    public int gid() {
+        return gid;
+    }
+
+    public boolean dropsPrivileges() {
+        return dropPrivileges;
+    }
+
+    /** The command prefixed so that it runs as this user. */
+    public List<String> wrap(List<String> command) {
+        if (!dropPrivileges) {
+            return command;
+        }
+        List<String> wrapped = new ArrayList<>(List.of(
+                "setpriv", "--reuid=" + uid, "--regid=" + gid, "--clear-groups", "--inh-caps=-all", "--"));
+        wrapped.addAll(command);
+        return wrapped;
+    }
+
+    /** Gives a file tree to this user (no-op when not running as root). */
+    public void chown(Path path) {
+        if (dropPrivileges) {
+            Processes.check(List.of("chown", "-R", uid + ":" + gid, path.toString()), Duration.ofMinutes(2));
+        }
+    }
+
+    /**
+     * Fails with a clear message if this user cannot reach {@code dir} (for example a data directory under /root, which
+     * is mode 700).
+     */
+    public void checkCanTraverse(Path dir) {
+        if (!dropPrivileges) {
+            return;
+        }
+        Path absolute = dir.toAbsolutePath().normalize();
+        for (Path p = absolute.getParent(); p != null; p = p.getParent()) {
+            try {
+                var mode = Files.getPosixFilePermissions(p);
+                if (!mode.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_EXECUTE)) {
+                    int owner = (Integer) Files.getAttribute(p, "unix:uid");
+                    if (owner != uid) {
+                        throw new PalisadeException(
+                                ErrorCode.INVALID_REQUEST,
+                                "the OS user '" + name + "' that runs tenant servers cannot reach " + absolute
+                                        + ": " + p + " is not searchable by others; choose a --data-dir under a "
+                                        + "world-searchable path (e.g. /var/lib/palisade or the repo's .palisade) or "
+                                        + "run 'chmod o+x " + p + "'");
+                    }
+                }
+            } catch (IOException e) {
+                throw new PalisadeException(ErrorCode.INTERNAL, "cannot inspect " + p + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    public static int currentUid() {
+        try {
+            return (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot read /proc/self", e);
+        }
+    }
+
+    private static int currentGid() {
+        try {
+            return (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:gid");
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot read /proc/self", e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name + "(" + uid + ":" + gid + ")";
+    }
+}

@@ -1,0 +1,51 @@
+package io.palisade.spi;
+
+import java.util.List;
+import java.util.Set;
+
+/**
+ * One rung of the isolation ladder. Implementations own everything an instance has on the host (volume, process or VM,
+ * network, cgroups) and name all of it from the instance id, so that {@link #listInstances()} and
+ * {@link #destroy(String)} can find it again after a crash. Implementations must be thread-safe for calls on different
+ * ids; calls for the same id are serialised by the caller.
+ */
+public interface IsolationDriver extends AutoCloseable {
+    /** The rung name used in the API: {@code vm}, {@code process}, {@code database}, {@code schema}. */
+    String name();
+
+    /** Cheap check of this host; called once at start and shown in the health endpoint. */
+    DriverProbe probe();
+
+    /**
+     * Creates the instance's volume from a template, starts it, sets the tenant's credentials and waits until PostgreSQL
+     * answers. On failure everything this call created is removed before the exception propagates.
+     */
+    RunningInstance provision(InstanceSpec spec, TenantCredentials credentials, ProgressListener progress);
+
+    /** Starts an existing, stopped instance from its volume and waits until PostgreSQL answers. Idempotent. */
+    RunningInstance start(InstanceSpec spec, ProgressListener progress);
+
+    /** Stops the instance (fast shutdown, bounded, then killed); keeps the volume. Idempotent. */
+    void stop(String id);
+
+    /** Stops the instance and removes everything it has on the host. Idempotent: unknown ids are a no-op. */
+    void destroy(String id);
+
+    /** Sets a new password for the tenant role of a running instance. */
+    void setPassword(String id, String username, String password);
+
+    /** Whether the instance's server is alive right now. */
+    boolean isRunning(String id);
+
+    /** Ids of every instance this driver has anything of on this host (volumes, processes, networks). */
+    Set<String> listInstances();
+
+    InstanceStats stats(String id);
+
+    /** The last {@code lines} lines of the instance's PostgreSQL log. */
+    List<String> logTail(String id, int lines);
+
+    /** Stops nothing; releases driver-wide resources. Instances keep running only if the driver says so. */
+    @Override
+    default void close() {}
+}
