@@ -70,6 +70,11 @@ public final class PostgresServer implements AutoCloseable {
      * only, SCRAM for TCP, UTF-8, C locale.
      */
     public static void initdb(PostgresBinaries binaries, Path dataDir, ServiceUser user) {
+        initdb(binaries, dataDir, user, Optional.empty());
+    }
+
+    /** As {@link #initdb(PostgresBinaries, Path, ServiceUser)}, giving the superuser the password in {@code pwfile}. */
+    public static void initdb(PostgresBinaries binaries, Path dataDir, ServiceUser user, Optional<Path> pwfile) {
         try {
             Files.createDirectories(dataDir.getParent());
         } catch (IOException e) {
@@ -78,17 +83,17 @@ public final class PostgresServer implements AutoCloseable {
         Processes.check(List.of("mkdir", "-p", dataDir.toString()), Duration.ofSeconds(10));
         Processes.check(List.of("chmod", "700", dataDir.toString()), Duration.ofSeconds(10));
         user.chown(dataDir);
-        Processes.check(
-                user.wrap(List.of(
-                        binaries.bin("initdb").toString(),
-                        "-D", dataDir.toString(),
-                        "-U", ADMIN_ROLE,
-                        "--auth-local=trust",
-                        "--auth-host=scram-sha-256",
-                        "--encoding=UTF8",
-                        "--no-locale",
-                        "--no-instructions")),
-                Duration.ofMinutes(3));
+        List<String> command = new ArrayList<>(List.of(
+                binaries.bin("initdb").toString(),
+                "-D", dataDir.toString(),
+                "-U", ADMIN_ROLE,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-instructions"));
+        pwfile.ifPresent(file -> command.add("--pwfile=" + file));
+        Processes.check(user.wrap(command), Duration.ofMinutes(3));
     }
 
     public static PostgresServer start(Options options) {
@@ -239,6 +244,18 @@ public final class PostgresServer implements AutoCloseable {
         if (Processes.signal(pid, "KILL")) {
             Processes.awaitExit(pid, Duration.ofSeconds(5));
         }
+    }
+
+    /**
+     * A short, private directory for a server's Unix socket (socket paths are limited to 107 bytes, data directories
+     * can be deep): {@code /run/palisade/<name>} as root, else {@code $TMPDIR/palisade-<uid>/<name>}.
+     */
+    public static Path socketDirFor(String name) {
+        int uid = ServiceUser.currentUid();
+        Path base = uid == 0 && Files.isDirectory(Path.of("/run"))
+                ? Path.of("/run/palisade")
+                : Path.of(System.getProperty("java.io.tmpdir"), "palisade-" + uid);
+        return base.resolve(name);
     }
 
     /** A TCP port that was free a moment ago on the loopback interface. */

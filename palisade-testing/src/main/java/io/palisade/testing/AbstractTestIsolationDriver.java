@@ -37,6 +37,9 @@ public abstract class AbstractTestIsolationDriver {
     /** Asserts the host holds nothing of instance {@code id}: processes, files, network, cgroups. */
     protected abstract void assertNothingLeft(String id);
 
+    /** Runs after every instance was destroyed and the driver closed: remove work directories here. */
+    protected void cleanUp() {}
+
     protected Plan plan() {
         return Plan.NANO;
     }
@@ -57,6 +60,7 @@ public abstract class AbstractTestIsolationDriver {
             List<String> left = new ArrayList<>(driver.listInstances());
             left.forEach(driver::destroy);
             driver.close();
+            cleanUp();
             assertThat(left).as("instances left by the test").isEmpty();
         }
     }

@@ -1,0 +1,329 @@
+package io.palisade.agent;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.host.Cgroups;
+import io.palisade.host.PostgresBinaries;
+import io.palisade.host.PostgresServer;
+import io.palisade.host.Processes;
+import io.palisade.host.ScramVerifier;
+import io.palisade.spi.DriverProbe;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.InstanceSpec;
+import io.palisade.spi.InstanceStats;
+import io.palisade.spi.IsolationDriver;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.Plan;
+import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.ProgressListener;
+import io.palisade.spi.RunningInstance;
+import io.palisade.spi.TenantCredentials;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The {@code process} rung: each database is its own PostgreSQL server process, run as the unprivileged service user,
+ * with its own data directory copied from a pre-initialised template (no initdb per create), its own loopback port, and
+ * CPU/memory caps through a cgroup. Thread-safe for different ids; the caller serialises calls for one id.
+ */
+public final class ProcessDriver implements IsolationDriver {
+    private static final Logger log = LoggerFactory.getLogger(ProcessDriver.class);
+    static final String NAME = "process";
+
+    private final ProcessDriverConfig config;
+    private final Map<String, PostgresServer> servers = new ConcurrentHashMap<>();
+
+    public ProcessDriver(ProcessDriverConfig config) {
+        this.config = requireNonNull(config, "config is null");
+        try {
+            Files.createDirectories(config.instancesDir());
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot create " + config.instancesDir(), e);
+        }
+        config.user().checkCanTraverse(config.instancesDir());
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public DriverProbe probe() {
+        Cgroups cgroups = config.cgroups();
+        String caps = cgroups.mode() == Cgroups.Mode.NONE
+                ? "WITHOUT CPU/memory caps (" + cgroups.reason() + ")"
+                : "with CPU/memory caps (" + cgroups.reason() + ")";
+        return new DriverProbe(
+                NAME,
+                true,
+                false,
+                "cgroup-" + cgroups.mode().name().toLowerCase(java.util.Locale.ROOT),
+                "one PostgreSQL process per database as OS user '" + config.user().name() + "', " + caps);
+    }
+
+    @Override
+    public RunningInstance provision(InstanceSpec spec, TenantCredentials credentials, ProgressListener progress) {
+        Path dir = instanceDir(spec.id());
+        if (Files.exists(dir)) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "instance " + spec.id() + " already exists on this host");
+        }
+        try {
+            progress.phase("preparing template for PostgreSQL " + spec.version().release());
+            Path template = template(spec.version());
+            progress.phase("copying template data directory");
+            Files.createDirectories(dir);
+            Processes.check(List.of("cp", "-a", "--reflink=auto", template.toString(), data(spec.id()).toString()),
+                    Duration.ofMinutes(2));
+            config.user().chown(dir);
+            progress.phase("starting postgres");
+            RunningInstance instance = start(spec, ProgressListener.NONE);
+            progress.phase("setting credentials");
+            setPassword(spec.id(), credentials.username(), credentials.password());
+            return instance;
+        } catch (IOException | RuntimeException e) {
+            destroy(spec.id());
+            if (e instanceof PalisadeException pe) {
+                throw pe;
+            }
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot provision " + spec.id() + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public RunningInstance start(InstanceSpec spec, ProgressListener progress) {
+        String id = spec.id();
+        PostgresServer existing = servers.get(id);
+        if (existing != null && existing.isAlive()) {
+            return running(id, existing);
+        }
+        if (!Files.exists(data(id).resolve("PG_VERSION"))) {
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "instance " + id + " has no data directory at " + data(id) + "; it cannot be started");
+        }
+        Plan plan = spec.plan();
+        Optional<Cgroups.Group> group =
+                config.cgroups().create(id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
+        PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), spec.version());
+        PalisadeException last = null;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            try {
+                PostgresServer server = PostgresServer.start(new PostgresServer.Options(
+                        binaries,
+                        data(id),
+                        "127.0.0.1",
+                        PostgresServer.freePort(),
+                        PostgresServer.socketDirFor(id),
+                        instanceDir(id).resolve("postgres.log"),
+                        config.user(),
+                        group,
+                        settings(plan),
+                        config.startTimeout()));
+                servers.put(id, server);
+                log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
+                return running(id, server);
+            } catch (PalisadeException e) {
+                // most likely the free port was taken between probe and bind; retry on another
+                last = e;
+                log.warn("start of {} failed (attempt {}): {}", id, attempt + 1, e.getMessage());
+            }
+        }
+        throw last;
+    }
+
+    private static Map<String, String> settings(Plan plan) {
+        Map<String, String> settings = new LinkedHashMap<>();
+        long sharedBuffersMb = Math.max(16, plan.memoryMb() / 4);
+        settings.put("shared_buffers", sharedBuffersMb + "MB");
+        settings.put("effective_cache_size", Math.max(32, plan.memoryMb() / 2) + "MB");
+        settings.put("work_mem", Math.max(1, plan.memoryMb() / 64) + "MB");
+        settings.put("maintenance_work_mem", Math.max(16, plan.memoryMb() / 16) + "MB");
+        settings.put("max_connections", "100");
+        settings.put("password_encryption", "scram-sha-256");
+        settings.put("log_line_prefix", "%m [%p] %q%u@%d ");
+        settings.put("log_connections", "off");
+        settings.put("dynamic_shared_memory_type", "posix");
+        settings.put("max_worker_processes", Integer.toString(Math.max(2, plan.cpu() * 2)));
+        settings.put("max_parallel_workers", Integer.toString(plan.cpu()));
+        return settings;
+    }
+
+    private RunningInstance running(String id, PostgresServer server) {
+        return new RunningInstance(
+                id, server.endpoint(), server.startedAt(), Map.of("pid", Long.toString(server.pid()), "driver", NAME));
+    }
+
+    @Override
+    public void stop(String id) {
+        PostgresServer server = servers.remove(id);
+        if (server != null) {
+            server.close();
+        }
+        PostgresServer.stopLeftover(data(id));
+    }
+
+    @Override
+    public void destroy(String id) {
+        stop(id);
+        Processes.run(List.of("rm", "-rf", instanceDir(id).toString()), Duration.ofMinutes(2), null);
+        Processes.run(List.of("rm", "-rf", PostgresServer.socketDirFor(id).toString()), Duration.ofSeconds(30), null);
+        config.cgroups().find(id).ifPresent(Cgroups.Group::remove);
+    }
+
+    @Override
+    public void setPassword(String id, String username, String password) {
+        PostgresServer server = servers.get(id);
+        if (server == null || !server.isAlive()) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "instance " + id + " is not running; start it first");
+        }
+        try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
+                Statement statement = connection.createStatement()) {
+            statement.execute("ALTER ROLE " + AdminConnection.ident(username) + " PASSWORD "
+                    + AdminConnection.literal(ScramVerifier.of(password)));
+        } catch (SQLException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot set the password of " + id + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public boolean isRunning(String id) {
+        PostgresServer server = servers.get(id);
+        return server != null && server.isAlive();
+    }
+
+    @Override
+    public Set<String> listInstances() {
+        Set<String> ids = new TreeSet<>(servers.keySet());
+        ids.addAll(config.cgroups().list());
+        if (!Files.isDirectory(config.instancesDir())) {
+            return ids;
+        }
+        try (Stream<Path> dirs = Files.list(config.instancesDir())) {
+            dirs.filter(Files::isDirectory).map(p -> p.getFileName().toString()).forEach(ids::add);
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot list " + config.instancesDir(), e);
+        }
+        return ids;
+    }
+
+    @Override
+    public InstanceStats stats(String id) {
+        PostgresServer server = servers.get(id);
+        boolean running = server != null && server.isAlive();
+        Optional<Cgroups.Group> group = config.cgroups().find(id);
+        return new InstanceStats(
+                running,
+                running ? server.pid() : -1,
+                running ? Duration.between(server.startedAt(), Instant.now()).toSeconds() : 0,
+                group.map(Cgroups.Group::cpuMillis).orElse(-1L),
+                group.map(Cgroups.Group::memoryBytes).orElse(-1L),
+                directorySize(data(id)));
+    }
+
+    @Override
+    public List<String> logTail(String id, int lines) {
+        return Processes.tailFile(instanceDir(id).resolve("postgres.log"), lines);
+    }
+
+    @Override
+    public void close() {
+        servers.keySet().forEach(this::stop);
+    }
+
+    Path instanceDir(String id) {
+        return config.instancesDir().resolve(id);
+    }
+
+    private Path data(String id) {
+        return instanceDir(id).resolve("data");
+    }
+
+    /**
+     * The pre-initialised data directory all instances of a version are copied from: superuser {@code palisade_admin}
+     * (no password: reachable only over the private socket), tenant role {@code app} owning database {@code app}.
+     */
+    Path template(PostgresVersion version) throws IOException {
+        Path templates = config.cacheDir().resolve("templates");
+        Path template = templates.resolve("process-" + version.release());
+        if (Files.exists(template.resolve(".complete"))) {
+            return template;
+        }
+        Files.createDirectories(templates);
+        try (var lockFile = new RandomAccessFile(templates.resolve(".lock").toFile(), "rw");
+                FileLock ignored = lockFile.getChannel().lock()) {
+            if (Files.exists(template.resolve(".complete"))) {
+                return template;
+            }
+            log.info("building the process template for PostgreSQL {}", version.release());
+            Processes.run(List.of("rm", "-rf", template.toString()), Duration.ofMinutes(1), null);
+            PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
+            PostgresServer.initdb(binaries, template, config.user());
+            Files.writeString(template.resolve("pg_hba.conf"), """
+                    # palisade: the superuser only over the private Unix socket; tenants only with SCRAM over TCP
+                    local   all   palisade_admin                 trust
+                    host    all   all             127.0.0.1/32   scram-sha-256
+                    host    all   all             ::1/128        scram-sha-256
+                    """);
+            config.user().chown(template.resolve("pg_hba.conf"));
+            try (PostgresServer server = PostgresServer.start(new PostgresServer.Options(
+                    binaries,
+                    template,
+                    "127.0.0.1",
+                    PostgresServer.freePort(),
+                    PostgresServer.socketDirFor("template-" + version.major()),
+                    templates.resolve("template-" + version.major() + ".log"),
+                    config.user(),
+                    Optional.empty(),
+                    Map.of(),
+                    config.startTimeout()))) {
+                try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
+                        Statement statement = connection.createStatement()) {
+                    statement.execute("CREATE ROLE app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS");
+                    statement.execute("CREATE DATABASE app OWNER app");
+                    statement.execute("REVOKE ALL ON DATABASE postgres FROM PUBLIC");
+                    statement.execute("REVOKE ALL ON DATABASE template1 FROM PUBLIC");
+                } catch (SQLException e) {
+                    throw new PalisadeException(ErrorCode.INTERNAL, "cannot prepare template: " + e.getMessage(), e);
+                }
+            }
+            Files.deleteIfExists(template.resolve("postmaster.opts"));
+            Files.createFile(template.resolve(".complete"));
+            return template;
+        }
+    }
+
+    private static long directorySize(Path dir) {
+        if (!Files.exists(dir)) {
+            return -1;
+        }
+        try (Stream<Path> files = Files.walk(dir)) {
+            return files.filter(Files::isRegularFile).mapToLong(p -> {
+                try {
+                    return Files.size(p);
+                } catch (IOException e) {
+                    return 0;
+                }
+            }).sum();
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return -1;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+package io.palisade.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * Configuration of the public PostgreSQL port ({@code proxy.*}). Immutable.
+ *
+ * @param bindHost address to listen on ({@code proxy.bind-host}, default {@code 127.0.0.1})
+ * @param port TCP port ({@code proxy.port}, default 5432; 0 picks a free port, see {@link PostgresProxy#port()})
+ * @param domain database hosts are {@code <id>.<domain>} ({@code proxy.domain}, e.g. {@code db.localhost})
+ * @param certificateFile operator-supplied PEM certificate chain ({@code proxy.tls.certificate-file}); when absent, a
+ *     local CA and a wildcard certificate are generated under {@code tlsDirectory}
+ * @param privateKeyFile operator-supplied PEM private key ({@code proxy.tls.private-key-file}, secret); set together
+ *     with {@code certificateFile}
+ * @param tlsDirectory where generated TLS material lives ({@code proxy.tls.directory})
+ * @param maxConnectionsPerDatabase open client connections allowed per database
+ *     ({@code proxy.max-connections-per-database}, default 100)
+ * @param maxClientConnections open client connections allowed in total, handshakes included
+ *     ({@code proxy.max-client-connections}, default 10000)
+ * @param handshakeTimeout time from accept until the TLS handshake is done ({@code proxy.tls.handshake-timeout}, 10s)
+ * @param startupTimeout time from accept until the session is ready for queries, authentication and waking a suspended
+ *     database included ({@code proxy.startup-timeout}, 60s)
+ * @param idleTimeout close relayed connections with no traffic either way for this long; zero disables
+ *     ({@code proxy.idle-timeout}, 1h)
+ * @param backendConnectTimeout TCP connect timeout to the database instance ({@code proxy.backend-connect-timeout},
+ *     10s)
+ * @param maxStartupPacketSize the largest StartupMessage accepted ({@code proxy.max-startup-packet-size}, 10000 bytes)
+ * @param ioThreads event-loop threads; 0 means Netty's default of twice the cores ({@code proxy.io-threads})
+ */
+public record ProxyConfig(
+        String bindHost,
+        int port,
+        String domain,
+        Optional<Path> certificateFile,
+        Optional<Path> privateKeyFile,
+        Path tlsDirectory,
+        int maxConnectionsPerDatabase,
+        int maxClientConnections,
+        Duration handshakeTimeout,
+        Duration startupTimeout,
+        Duration idleTimeout,
+        Duration backendConnectTimeout,
+        int maxStartupPacketSize,
+        int ioThreads) {
+    private static final Pattern DOMAIN = Pattern.compile("[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*");
+
+    public ProxyConfig {
+        requireNonNull(bindHost, "bindHost is null");
+        requireNonNull(domain, "domain is null");
+        requireNonNull(certificateFile, "certificateFile is null");
+        requireNonNull(privateKeyFile, "privateKeyFile is null");
+        requireNonNull(tlsDirectory, "tlsDirectory is null");
+        requireNonNull(handshakeTimeout, "handshakeTimeout is null");
+        requireNonNull(startupTimeout, "startupTimeout is null");
+        requireNonNull(idleTimeout, "idleTimeout is null");
+        requireNonNull(backendConnectTimeout, "backendConnectTimeout is null");
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("proxy.port must be 0..65535, got " + port);
+        }
+        if (!DOMAIN.matcher(domain).matches()) {
+            throw new IllegalArgumentException(
+                    "proxy.domain must be a lowercase DNS name such as db.localhost, got '" + domain + "'");
+        }
+        if (certificateFile.isPresent() != privateKeyFile.isPresent()) {
+            throw new IllegalArgumentException(
+                    "proxy.tls.certificate-file and proxy.tls.private-key-file must be set together (or neither, to"
+                            + " use a generated local CA)");
+        }
+        if (maxConnectionsPerDatabase < 1) {
+            throw new IllegalArgumentException(
+                    "proxy.max-connections-per-database must be at least 1, got " + maxConnectionsPerDatabase);
+        }
+        if (maxClientConnections < 1) {
+            throw new IllegalArgumentException(
+                    "proxy.max-client-connections must be at least 1, got " + maxClientConnections);
+        }
+        positive(handshakeTimeout, "proxy.tls.handshake-timeout");
+        positive(startupTimeout, "proxy.startup-timeout");
+        positive(backendConnectTimeout, "proxy.backend-connect-timeout");
+        if (idleTimeout.isNegative()) {
+            throw new IllegalArgumentException("proxy.idle-timeout must not be negative, got " + idleTimeout);
+        }
+        if (maxStartupPacketSize < 64 || maxStartupPacketSize > 1 << 20) {
+            throw new IllegalArgumentException(
+                    "proxy.max-startup-packet-size must be 64..1048576, got " + maxStartupPacketSize);
+        }
+        if (ioThreads < 0) {
+            throw new IllegalArgumentException("proxy.io-threads must not be negative, got " + ioThreads);
+        }
+    }
+
+    private static void positive(Duration value, String name) {
+        if (value.isZero() || value.isNegative()) {
+            throw new IllegalArgumentException(name + " must be positive, got " + value);
+        }
+    }
+
+    /** Defaults for the given domain, generating TLS material under {@code tlsDirectory}. */
+    public static ProxyConfig defaults(String domain, Path tlsDirectory) {
+        return new ProxyConfig(
+                "127.0.0.1",
+                5432,
+                domain,
+                Optional.empty(),
+                Optional.empty(),
+                tlsDirectory,
+                100,
+                10_000,
+                Duration.ofSeconds(10),
+                Duration.ofSeconds(60),
+                Duration.ofHours(1),
+                Duration.ofSeconds(10),
+                10_000,
+                0);
+    }
+
+    public ProxyConfig withBind(String newBindHost, int newPort) {
+        return new ProxyConfig(newBindHost, newPort, domain, certificateFile, privateKeyFile, tlsDirectory,
+                maxConnectionsPerDatabase, maxClientConnections, handshakeTimeout, startupTimeout, idleTimeout,
+                backendConnectTimeout, maxStartupPacketSize, ioThreads);
+    }
+
+    public ProxyConfig withCertificate(Path certificate, Path privateKey) {
+        return new ProxyConfig(bindHost, port, domain, Optional.of(certificate), Optional.of(privateKey),
+                tlsDirectory, maxConnectionsPerDatabase, maxClientConnections, handshakeTimeout, startupTimeout,
+                idleTimeout, backendConnectTimeout, maxStartupPacketSize, ioThreads);
+    }
+
+    public ProxyConfig withLimits(int newMaxConnectionsPerDatabase, int newMaxClientConnections) {
+        return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
+                newMaxConnectionsPerDatabase, newMaxClientConnections, handshakeTimeout, startupTimeout, idleTimeout,
+                backendConnectTimeout, maxStartupPacketSize, ioThreads);
+    }
+
+    public ProxyConfig withTimeouts(Duration newHandshake, Duration newStartup, Duration newIdle) {
+        return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
+                maxConnectionsPerDatabase, maxClientConnections, newHandshake, newStartup, newIdle,
+                backendConnectTimeout, maxStartupPacketSize, ioThreads);
+    }
+
+    public ProxyConfig withIoThreads(int newIoThreads) {
+        return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
+                maxConnectionsPerDatabase, maxClientConnections, handshakeTimeout, startupTimeout, idleTimeout,
+                backendConnectTimeout, maxStartupPacketSize, newIoThreads);
+    }
+}

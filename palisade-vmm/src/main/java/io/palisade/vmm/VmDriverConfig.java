@@ -1,0 +1,127 @@
+package io.palisade.vmm;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.host.Cgroups;
+import io.palisade.host.ServiceUser;
+import io.palisade.spi.PalisadeException;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * Configuration of the {@code vm} driver.
+ *
+ * @param instancesDir where each VM keeps its files, one directory per id ({@code vm.instances-dir})
+ * @param imageDir the guest image directory, normally {@code <repo>/.cache/guest/current} ({@code vm.image-dir})
+ * @param serviceUser the unprivileged user QEMU drops to ({@code -runas})
+ * @param cgroups per-VM CPU and memory caps on the QEMU process
+ * @param accelerator {@code auto} (KVM where the CPU has vmx/svm and /dev/kvm opens, else TCG), {@code kvm} or
+ *     {@code tcg} ({@code vm.accelerator})
+ * @param bootTimeout how long one boot may take from QEMU start to PostgreSQL answering ({@code vm.boot-timeout})
+ * @param networkPool the per-agent IPv4 pool the /30 veth links come from, e.g. {@code 10.213.0.0/16}
+ *     ({@code vm.network-pool})
+ * @param hostTscKhz the host TSC frequency passed to TCG guests; 0 reads {@code cpu MHz} from /proc/cpuinfo
+ *     ({@code vm.host-tsc-khz})
+ * @param qemuBinary the QEMU system emulator ({@code vm.qemu-binary})
+ * @param maxBootRetries how often the boot watchdog kills and restarts a guest that hangs ({@code vm.boot-retries})
+ * @param stopTimeout how long a clean guest shutdown may take before QEMU is told to quit ({@code vm.stop-timeout})
+ */
+public record VmDriverConfig(
+        Path instancesDir,
+        Path imageDir,
+        ServiceUser serviceUser,
+        Cgroups cgroups,
+        AcceleratorMode accelerator,
+        Duration bootTimeout,
+        String networkPool,
+        long hostTscKhz,
+        Path qemuBinary,
+        int maxBootRetries,
+        Duration stopTimeout) {
+    public static final String DEFAULT_NETWORK_POOL = "10.213.0.0/16";
+    public static final Duration DEFAULT_BOOT_TIMEOUT = Duration.ofSeconds(90);
+    public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(20);
+    public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
+    public static final int DEFAULT_BOOT_RETRIES = 2;
+
+    /** How the accelerator is chosen. */
+    public enum AcceleratorMode {
+        AUTO,
+        KVM,
+        TCG;
+
+        public static AcceleratorMode parse(String value) {
+            requireNonNull(value, "value is null");
+            return switch (value.strip().toLowerCase(java.util.Locale.ROOT)) {
+                case "auto" -> AUTO;
+                case "kvm" -> KVM;
+                case "tcg" -> TCG;
+                default -> throw PalisadeException.invalid(
+                        "vm.accelerator must be one of auto, kvm, tcg; got '" + value + "'");
+            };
+        }
+    }
+
+    public VmDriverConfig {
+        requireNonNull(instancesDir, "instancesDir is null");
+        requireNonNull(imageDir, "imageDir is null");
+        requireNonNull(serviceUser, "serviceUser is null");
+        requireNonNull(cgroups, "cgroups is null");
+        requireNonNull(accelerator, "accelerator is null");
+        requireNonNull(bootTimeout, "bootTimeout is null");
+        requireNonNull(networkPool, "networkPool is null");
+        requireNonNull(qemuBinary, "qemuBinary is null");
+        requireNonNull(stopTimeout, "stopTimeout is null");
+        instancesDir = instancesDir.toAbsolutePath().normalize();
+        imageDir = imageDir.toAbsolutePath();
+        if (bootTimeout.compareTo(Duration.ofSeconds(5)) < 0) {
+            throw PalisadeException.invalid("vm.boot-timeout must be at least 5 s, got " + bootTimeout);
+        }
+        if (stopTimeout.isNegative()) {
+            throw PalisadeException.invalid("vm.stop-timeout must not be negative, got " + stopTimeout);
+        }
+        if (hostTscKhz < 0) {
+            throw PalisadeException.invalid("vm.host-tsc-khz must not be negative, got " + hostTscKhz);
+        }
+        if (maxBootRetries < 0 || maxBootRetries > 10) {
+            throw PalisadeException.invalid("vm.boot-retries must be between 0 and 10, got " + maxBootRetries);
+        }
+        NetworkPool.parse(networkPool); // validates the CIDR
+    }
+
+    /** The defaults: auto accelerator, 90 s boot timeout, pool 10.213.0.0/16, TSC from /proc/cpuinfo, 2 retries. */
+    public static VmDriverConfig defaults(Path instancesDir, Path imageDir, ServiceUser serviceUser, Cgroups cgroups) {
+        return new VmDriverConfig(
+                instancesDir,
+                imageDir,
+                serviceUser,
+                cgroups,
+                AcceleratorMode.AUTO,
+                DEFAULT_BOOT_TIMEOUT,
+                DEFAULT_NETWORK_POOL,
+                0,
+                DEFAULT_QEMU,
+                DEFAULT_BOOT_RETRIES,
+                DEFAULT_STOP_TIMEOUT);
+    }
+
+    public VmDriverConfig withAccelerator(AcceleratorMode mode) {
+        return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, mode, bootTimeout, networkPool,
+                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout);
+    }
+
+    public VmDriverConfig withNetworkPool(String pool) {
+        return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, pool,
+                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout);
+    }
+
+    public VmDriverConfig withBootTimeout(Duration timeout) {
+        return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, timeout, networkPool,
+                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout);
+    }
+
+    public VmDriverConfig withHostTscKhz(long khz) {
+        return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, networkPool,
+                khz, qemuBinary, maxBootRetries, stopTimeout);
+    }
+}
