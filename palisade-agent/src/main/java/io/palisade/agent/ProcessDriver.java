@@ -126,11 +126,12 @@ public final class ProcessDriver implements IsolationDriver {
         PalisadeException last = null;
         for (int attempt = 0; attempt < 3; attempt++) {
             try {
+                int port = attempt == 0 ? previousPort(id).orElseGet(PostgresServer::freePort) : PostgresServer.freePort();
                 PostgresServer server = PostgresServer.start(new PostgresServer.Options(
                         binaries,
                         data(id),
                         "127.0.0.1",
-                        PostgresServer.freePort(),
+                        port,
                         PostgresServer.socketDirFor(id),
                         instanceDir(id).resolve("postgres.log"),
                         config.user(),
@@ -138,8 +139,11 @@ public final class ProcessDriver implements IsolationDriver {
                         settings(plan),
                         config.startTimeout()));
                 servers.put(id, server);
+                Files.writeString(instanceDir(id).resolve("port"), Integer.toString(port));
                 log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
                 return running(id, server);
+            } catch (IOException e) {
+                throw new PalisadeException(ErrorCode.INTERNAL, "cannot record the port of " + id, e);
             } catch (PalisadeException e) {
                 // most likely the free port was taken between probe and bind; retry on another
                 last = e;
@@ -147,6 +151,18 @@ public final class ProcessDriver implements IsolationDriver {
             }
         }
         throw last;
+    }
+
+    /** The port the instance had last time, if it is still free: connection URLs stay stable across restarts. */
+    private Optional<Integer> previousPort(String id) {
+        try {
+            int port = Integer.parseInt(Files.readString(instanceDir(id).resolve("port")).strip());
+            try (var probe = new java.net.ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
+                return Optional.of(port);
+            }
+        } catch (IOException | NumberFormatException e) {
+            return Optional.empty();
+        }
     }
 
     private static Map<String, String> settings(Plan plan) {

@@ -1,0 +1,21 @@
+package io.palisade.api;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.Map;
+
+/** Body of {@code POST /v1/databases}; every field is optional. Unknown fields are rejected by the JSON mapper. */
+public record CreateDatabaseRequest(
+        @JsonProperty("label") String label,
+        @JsonProperty("isolation") String isolation,
+        @JsonProperty("plan") String plan,
+        @JsonProperty("cpu") Integer cpu,
+        @JsonProperty("memory_mb") Integer memoryMb,
+        @JsonProperty("version") String version,
+        @JsonProperty("persistent") Boolean persistent,
+        @JsonProperty("ttl_seconds") Integer ttlSeconds,
+        @JsonProperty("labels") Map<String, String> labels,
+        @JsonProperty("region") String region) {
+    public static CreateDatabaseRequest empty() {
+        return new CreateDatabaseRequest(null, null, null, null, null, null, null, null, null, null);
+    }
+}

@@ -1,0 +1,481 @@
+package io.palisade.api;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.spi.BackendResolver;
+import io.palisade.spi.BrokerTokenVerifier;
+import io.palisade.spi.DriverProbe;
+import io.palisade.spi.Endpoint;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.InstanceSpec;
+import io.palisade.spi.InstanceStats;
+import io.palisade.spi.IsolationDriver;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.Plan;
+import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.RunningInstance;
+import io.palisade.spi.TenantCredentials;
+import io.palisade.store.DatabaseRecord;
+import io.palisade.store.DatabaseState;
+import io.palisade.store.MetadataStore;
+import io.palisade.store.SecretBox;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The control plane's use cases: create, read, delete, rotate, restart, and reconciliation of desired (store) against
+ * actual (drivers) state. Thread-safe: work on one database id is serialised by a per-id lock; blocking work runs on
+ * virtual threads.
+ */
+public final class DatabaseService implements BackendResolver, BrokerTokenVerifier, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(DatabaseService.class);
+    private static final Pattern LABEL = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+    private static final Pattern LABEL_KEY = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._/-]{0,62}");
+    static final String TENANT_ROLE = "app";
+    static final String TENANT_DATABASE = "app";
+
+    /** A database plus the secrets that are shown to its owner. */
+    public record Created(DatabaseRecord database, String password, String brokerToken) {
+        @Override
+        public String toString() {
+            return "Created[" + database + "]";
+        }
+    }
+
+    private final MetadataStore store;
+    private final SecretBox secrets;
+    private final Map<String, IsolationDriver> drivers;
+    private final String hostId;
+    private final Duration createWait;
+    private final ExecutorService workers = Executors.newThreadPerTaskExecutor(
+            Thread.ofVirtual().name("palisade-worker-", 0).factory());
+    private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
+    private final Map<String, DriverProbe> probes = new LinkedHashMap<>();
+    private final String defaultIsolation;
+
+    public DatabaseService(
+            MetadataStore store, SecretBox secrets, List<IsolationDriver> drivers, String hostId, Duration createWait) {
+        this.store = requireNonNull(store, "store is null");
+        this.secrets = requireNonNull(secrets, "secrets is null");
+        this.hostId = requireNonNull(hostId, "hostId is null");
+        this.createWait = requireNonNull(createWait, "createWait is null");
+        Map<String, IsolationDriver> byName = new LinkedHashMap<>();
+        for (IsolationDriver driver : drivers) {
+            byName.put(driver.name(), driver);
+            probes.put(driver.name(), driver.probe());
+        }
+        this.drivers = Map.copyOf(byName);
+        this.defaultIsolation = chooseDefault(probes);
+    }
+
+    /**
+     * The default rung: the first usable driver that wants to be the default (vm with KVM), else {@code process}. When
+     * none is usable, the message lists every candidate and why it was rejected.
+     */
+    static String chooseDefault(Map<String, DriverProbe> probes) {
+        for (DriverProbe probe : probes.values()) {
+            if (probe.usable() && probe.preferredDefault()) {
+                return probe.driver();
+            }
+        }
+        for (DriverProbe probe : probes.values()) {
+            if (probe.usable() && probe.driver().equals("process")) {
+                return probe.driver();
+            }
+        }
+        for (DriverProbe probe : probes.values()) {
+            if (probe.usable()) {
+                return probe.driver();
+            }
+        }
+        List<String> reasons = probes.values().stream().map(p -> p.driver() + ": " + p.reason()).toList();
+        throw new PalisadeException(ErrorCode.INTERNAL, "no isolation driver is usable on this host: " + reasons);
+    }
+
+    public String defaultIsolation() {
+        return defaultIsolation;
+    }
+
+    public Map<String, DriverProbe> probes() {
+        return Map.copyOf(probes);
+    }
+
+    public String hostId() {
+        return hostId;
+    }
+
+    // create
+
+    /** Validates, records and provisions; waits up to the create bound. The returned record says running or provisioning. */
+    public Created create(String accountId, CreateDatabaseRequest request) {
+        String isolation = request.isolation() == null ? defaultIsolation : request.isolation();
+        IsolationDriver driver = drivers.get(isolation);
+        if (driver == null) {
+            throw PalisadeException.invalid("unknown isolation '" + isolation + "'; available on this host: "
+                    + drivers.keySet().stream().sorted().toList());
+        }
+        DriverProbe probe = probes.get(isolation);
+        if (!probe.usable()) {
+            throw new PalisadeException(
+                    ErrorCode.CAPACITY_EXHAUSTED, "isolation '" + isolation + "' is not usable on this host: " + probe.reason());
+        }
+        Plan plan = request.plan() == null ? Plan.NANO : Plan.byName(request.plan());
+        plan = plan.withCpuAndMemory(request.cpu(), request.memoryMb());
+        PostgresVersion version = request.version() == null
+                ? PostgresVersion.DEFAULT
+                : PostgresVersion.fromMajor(request.version());
+        boolean persistent = request.persistent() == null ? request.ttlSeconds() == null : request.persistent();
+        if (request.ttlSeconds() != null) {
+            if (persistent) {
+                throw PalisadeException.invalid(
+                        "ttl_seconds applies only to ephemeral databases; drop it or set \"persistent\": false");
+            }
+            if (request.ttlSeconds() < 60 || request.ttlSeconds() > 31_536_000) {
+                throw PalisadeException.invalid("ttl_seconds must be between 60 and 31536000, got " + request.ttlSeconds());
+            }
+        }
+        Map<String, String> labels = validateLabels(request.labels(), request.region());
+        String id = SecretBox.randomId("db");
+        String label = request.label() == null ? id : validateLabel(request.label());
+        String password = SecretBox.randomSecret(32);
+        String brokerToken = "pbt_" + SecretBox.randomSecret(40);
+        Instant now = Instant.now();
+        DatabaseRecord record = new DatabaseRecord(
+                id, accountId, label, isolation, version, plan, persistent, request.ttlSeconds(),
+                request.ttlSeconds() == null ? null : now.plusSeconds(request.ttlSeconds()),
+                hostId, DatabaseState.PROVISIONING, null, TENANT_ROLE, TENANT_DATABASE,
+                secrets.encrypt(password), SecretBox.hash(brokerToken), secrets.encrypt(brokerToken),
+                Optional.empty(), labels, now, now, now);
+        store.insert(record);
+        log.info("creating {} (label {}, isolation {}, plan {}, account {})", id, label, isolation, plan.name(), accountId);
+        CompletableFuture<DatabaseRecord> provisioning =
+                CompletableFuture.supplyAsync(() -> withLock(id, () -> provision(store.find(id).orElseThrow())), workers);
+        try {
+            DatabaseRecord done = provisioning.get(createWait.toMillis(), TimeUnit.MILLISECONDS);
+            if (done.state() == DatabaseState.FAILED) {
+                // the driver already removed what it made; leave nothing behind in the store either
+                withLock(id, () -> {
+                    store.transition(id, DatabaseState.DELETING, done.stateReason());
+                    destroyAndForget(id);
+                    return null;
+                });
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
+                        "database could not be started and was removed: " + done.stateReason());
+            }
+            return new Created(done, password, brokerToken);
+        } catch (TimeoutException e) {
+            return new Created(store.find(id).orElseThrow(), password, brokerToken);
+        } catch (ExecutionException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "create of " + id + " failed: " + e.getCause().getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while creating " + id, e);
+        }
+    }
+
+    private DatabaseRecord provision(DatabaseRecord record) {
+        String id = record.id();
+        IsolationDriver driver = driverFor(record);
+        long started = System.nanoTime();
+        try {
+            RunningInstance instance = driver.provision(spec(record), credentials(record),
+                    phase -> log.info("create {}: {}", id, phase));
+            store.setEndpoint(id, Optional.of(instance.endpoint()));
+            DatabaseRecord running = store.transition(id, DatabaseState.RUNNING, null);
+            log.info("created {} in {} ms at {}", id, (System.nanoTime() - started) / 1_000_000, instance.endpoint());
+            return running;
+        } catch (RuntimeException e) {
+            log.warn("create of {} failed: {}", id, e.getMessage());
+            return store.transition(id, DatabaseState.FAILED, e.getMessage());
+        }
+    }
+
+    private static String validateLabel(String label) {
+        if (label.isEmpty()) {
+            throw PalisadeException.invalid("label must not be empty");
+        }
+        if (label.length() > 63) {
+            throw PalisadeException.invalid("label is " + label.length() + " characters long; the limit is 63");
+        }
+        if (!LABEL.matcher(label).matches()) {
+            throw PalisadeException.invalid("label '" + label
+                    + "' may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit");
+        }
+        return label;
+    }
+
+    private static Map<String, String> validateLabels(Map<String, String> labels, String region) {
+        Map<String, String> out = new LinkedHashMap<>();
+        if (labels != null) {
+            if (labels.size() > 32) {
+                throw PalisadeException.invalid("at most 32 labels are allowed, got " + labels.size());
+            }
+            labels.forEach((key, value) -> {
+                if (key == null || !LABEL_KEY.matcher(key).matches()) {
+                    throw PalisadeException.invalid("label key '" + key + "' is invalid (letters, digits, . _ / -, max 63)");
+                }
+                if (value == null || value.length() > 256) {
+                    throw PalisadeException.invalid("label '" + key + "' must have a string value of at most 256 characters");
+                }
+                out.put(key, value);
+            });
+        }
+        if (region != null) {
+            if (!LABEL.matcher(region).matches()) {
+                throw PalisadeException.invalid("region '" + region + "' is invalid");
+            }
+            out.put("region", region);
+        }
+        return out;
+    }
+
+    // read
+
+    public DatabaseRecord get(String accountId, String id) {
+        return store.find(accountId, id).orElseThrow(() -> notFound(id));
+    }
+
+    public List<DatabaseRecord> list(String accountId) {
+        return store.list(accountId);
+    }
+
+    public TenantCredentials credentials(DatabaseRecord record) {
+        return new TenantCredentials(record.username(), record.database(), secrets.decrypt(record.passwordEnc()));
+    }
+
+    public String brokerToken(DatabaseRecord record) {
+        return secrets.decrypt(record.brokerTokenEnc());
+    }
+
+    public InstanceStats stats(String accountId, String id) {
+        DatabaseRecord record = get(accountId, id);
+        return driverFor(record).stats(id);
+    }
+
+    public List<String> logs(String accountId, String id, int lines) {
+        DatabaseRecord record = get(accountId, id);
+        return driverFor(record).logTail(id, lines);
+    }
+
+    // change
+
+    public void delete(String accountId, String id) {
+        get(accountId, id);
+        withLock(id, () -> {
+            store.transition(id, DatabaseState.DELETING, null);
+            destroyAndForget(id);
+            return null;
+        });
+    }
+
+    private void destroyAndForget(String id) {
+        DatabaseRecord record = store.find(id).orElse(null);
+        if (record != null) {
+            driverFor(record).destroy(id);
+        }
+        for (IsolationDriver driver : drivers.values()) {
+            if (driver.listInstances().contains(id)) {
+                driver.destroy(id);
+            }
+        }
+        store.delete(id);
+        log.info("deleted {}", id);
+    }
+
+    /** New password and broker token; the old ones stop working immediately. */
+    public Created rotateCredentials(String accountId, String id) {
+        get(accountId, id);
+        return withLock(id, () -> {
+            DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
+            if (record.state() != DatabaseState.RUNNING) {
+                throw new PalisadeException(ErrorCode.CONFLICT,
+                        "database " + id + " is " + record.state().wireName() + "; credentials can be rotated only while it is running");
+            }
+            String password = SecretBox.randomSecret(32);
+            String token = "pbt_" + SecretBox.randomSecret(40);
+            driverFor(record).setPassword(id, record.username(), password);
+            store.setSecrets(id, secrets.encrypt(password), SecretBox.hash(token), secrets.encrypt(token));
+            return new Created(store.find(id).orElseThrow(), password, token);
+        });
+    }
+
+    public DatabaseRecord restart(String accountId, String id) {
+        get(accountId, id);
+        return withLock(id, () -> {
+            DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
+            if (record.state() == DatabaseState.PROVISIONING || record.state() == DatabaseState.DELETING) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is " + record.state().wireName()
+                        + "; wait until it settles before restarting it");
+            }
+            IsolationDriver driver = driverFor(record);
+            driver.stop(id);
+            return startRecorded(record, driver);
+        });
+    }
+
+    private DatabaseRecord startRecorded(DatabaseRecord record, IsolationDriver driver) {
+        String id = record.id();
+        try {
+            RunningInstance instance = driver.start(spec(record), phase -> log.info("start {}: {}", id, phase));
+            store.setEndpoint(id, Optional.of(instance.endpoint()));
+            return record.state() == DatabaseState.RUNNING ? store.find(id).orElseThrow()
+                    : store.transition(id, DatabaseState.RUNNING, null);
+        } catch (RuntimeException e) {
+            log.warn("start of {} failed: {}", id, e.getMessage());
+            store.setEndpoint(id, Optional.empty());
+            return store.transition(id, DatabaseState.FAILED, e.getMessage());
+        }
+    }
+
+    // reconciliation
+
+    /**
+     * Brings this host in line with the store: finishes interrupted deletes, redoes interrupted creates, starts what
+     * should run, removes what no database owns. Returns what it did, one line per action.
+     */
+    public List<String> reconcile() {
+        List<String> actions = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<DatabaseRecord> records = store.listByHost(hostId);
+        List<CompletableFuture<Void>> work = new ArrayList<>();
+        for (DatabaseRecord record : records) {
+            work.add(CompletableFuture.runAsync(() -> withLock(record.id(), () -> {
+                reconcileOne(record, actions);
+                return null;
+            }), workers));
+        }
+        CompletableFuture.allOf(work.toArray(CompletableFuture[]::new)).join();
+        Set<String> known = new java.util.HashSet<>();
+        store.listByHost(hostId).forEach(r -> known.add(r.id()));
+        for (IsolationDriver driver : drivers.values()) {
+            for (String id : driver.listInstances()) {
+                if (!known.contains(id)) {
+                    driver.destroy(id);
+                    actions.add("removed orphan " + driver.name() + " instance " + id);
+                }
+            }
+        }
+        actions.forEach(action -> log.info("reconcile: {}", action));
+        return List.copyOf(actions);
+    }
+
+    private void reconcileOne(DatabaseRecord record, List<String> actions) {
+        String id = record.id();
+        IsolationDriver driver = drivers.get(record.isolation());
+        if (driver == null) {
+            store.transition(id, DatabaseState.FAILED, "isolation driver '" + record.isolation() + "' is not available on this host");
+            actions.add("marked " + id + " failed: driver " + record.isolation() + " missing");
+            return;
+        }
+        switch (record.state()) {
+            case DELETING -> {
+                destroyAndForget(id);
+                actions.add("finished delete of " + id);
+            }
+            case PROVISIONING -> {
+                driver.destroy(id);
+                DatabaseRecord result = provision(record);
+                actions.add("redid interrupted create of " + id + " → " + result.state().wireName());
+            }
+            case RUNNING, SUSPENDED -> {
+                if (!driver.isRunning(id)) {
+                    DatabaseRecord result = startRecorded(record, driver);
+                    actions.add("started " + id + " → " + result.state().wireName());
+                }
+            }
+            case STOPPED, FAILED -> {
+                if (driver.isRunning(id)) {
+                    driver.stop(id);
+                    actions.add("stopped " + id + " (recorded as " + record.state().wireName() + ")");
+                }
+            }
+        }
+    }
+
+    // routing for the proxy and broker
+
+    @Override
+    public CompletableFuture<Optional<Endpoint>> resolve(String databaseId) {
+        return CompletableFuture.supplyAsync(
+                () -> store.find(databaseId)
+                        .filter(r -> r.state() == DatabaseState.RUNNING)
+                        .flatMap(DatabaseRecord::endpoint),
+                workers);
+    }
+
+    @Override
+    public void touch(String databaseId) {
+        workers.execute(() -> store.touch(databaseId, Instant.now()));
+    }
+
+    @Override
+    public Optional<TenantCredentials> verify(String databaseId, String token) {
+        return store.find(databaseId)
+                .filter(r -> java.security.MessageDigest.isEqual(
+                        r.brokerTokenHash().getBytes(), SecretBox.hash(token).getBytes()))
+                .map(this::credentials);
+    }
+
+    // helpers
+
+    private IsolationDriver driverFor(DatabaseRecord record) {
+        IsolationDriver driver = drivers.get(record.isolation());
+        if (driver == null) {
+            throw new PalisadeException(ErrorCode.INTERNAL,
+                    "database " + record.id() + " uses isolation '" + record.isolation() + "', which this host does not run");
+        }
+        return driver;
+    }
+
+    private static InstanceSpec spec(DatabaseRecord record) {
+        return new InstanceSpec(record.id(), record.version(), record.plan(), record.username(), record.database());
+    }
+
+    private static PalisadeException notFound(String id) {
+        return PalisadeException.notFound("database '" + id + "' not found");
+    }
+
+    private <T> T withLock(String id, java.util.function.Supplier<T> action) {
+        ReentrantLock lock = locks.computeIfAbsent(id, ignored -> new ReentrantLock());
+        lock.lock();
+        try {
+            return action.get();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Stops every instance this host runs (their recorded state stays, so the next start brings them back). */
+    @Override
+    public void close() {
+        workers.shutdown();
+        try {
+            workers.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (IsolationDriver driver : drivers.values()) {
+            try {
+                driver.close();
+            } catch (RuntimeException e) {
+                log.warn("closing driver {} failed: {}", driver.name(), e.getMessage());
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+package io.palisade.server;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.agent.ProcessDriver;
+import io.palisade.agent.ProcessDriverConfig;
+import io.palisade.api.ApiServer;
+import io.palisade.api.ConnectionInfo;
+import io.palisade.api.DatabaseService;
+import io.palisade.host.Cgroups;
+import io.palisade.host.ServiceUser;
+import io.palisade.spi.DriverProbe;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.IsolationDriver;
+import io.palisade.spi.PalisadeException;
+import io.palisade.store.EmbeddedStoreServer;
+import io.palisade.store.MetadataStore;
+import io.palisade.store.SecretBox;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The composition root: wires store, drivers, the database service and the REST API for one process, in that order,
+ * and closes them in reverse. Not thread-safe: one owner starts and closes it.
+ */
+public final class PalisadeServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(PalisadeServer.class);
+    public static final String BOOTSTRAP_KEY_ENV = "PALISADE_BOOTSTRAP_API_KEY";
+
+    private final ServerConfig config;
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+    private final Optional<String> generatedApiKey;
+    private final ApiServer api;
+    private final DatabaseService service;
+    private final MetadataStore store;
+
+    private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
+        this.config = requireNonNull(config, "config is null");
+        try {
+            Path dataDir = config.dataDir();
+            Files.createDirectories(dataDir);
+            ServiceUser user = ServiceUser.resolve(config.serviceUser());
+            user.checkCanTraverse(dataDir.resolve("instances"));
+            Path cacheDir = dataDir.resolve("cache");
+
+            this.store = openStore(config, dataDir, cacheDir, user);
+            this.generatedApiKey = bootstrapAccount(store, bootstrapKey);
+            SecretBox secrets = SecretBox.open(dataDir.resolve("secrets/master.key"));
+
+            AtomicReference<DatabaseService> serviceRef = new AtomicReference<>();
+            Map<String, Object> healthExtras = new LinkedHashMap<>();
+            this.api = new ApiServer(
+                    config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
+                    app -> {});
+            closeables.add(api);
+
+            Cgroups cgroups = Cgroups.detect(config.cgroupParent());
+            if (cgroups.mode() == Cgroups.Mode.NONE) {
+                log.warn("no usable cgroups ({}): tenant servers run WITHOUT CPU/memory caps", cgroups.reason());
+            }
+            healthExtras.put("cgroups", Map.of("mode", cgroups.mode().name().toLowerCase(java.util.Locale.ROOT),
+                    "reason", cgroups.reason()));
+            List<IsolationDriver> drivers = new ArrayList<>();
+            drivers.add(new ProcessDriver(new ProcessDriverConfig(
+                    dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout())));
+
+            this.service = new DatabaseService(store, secrets, drivers, config.hostId(), config.createWait());
+            closeables.add(service);
+            for (DriverProbe probe : service.probes().values()) {
+                log.info("isolation '{}': {} (accelerator {}) — {}{}", probe.driver(),
+                        probe.usable() ? "usable" : "NOT usable", probe.accelerator(), probe.reason(),
+                        probe.driver().equals(service.defaultIsolation()) ? " [default]" : "");
+            }
+            serviceRef.set(service);
+            List<String> actions = service.reconcile();
+            log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
+            api.markReady();
+        } catch (IOException e) {
+            closeQuietly();
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot start palisade: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeQuietly();
+            throw e;
+        }
+    }
+
+    public static PalisadeServer start(ServerConfig config, Optional<String> bootstrapKey) {
+        return new PalisadeServer(config, bootstrapKey);
+    }
+
+    private MetadataStore openStore(ServerConfig config, Path dataDir, Path cacheDir, ServiceUser user) {
+        if (config.storeUrl().isPresent()) {
+            log.info("metadata store: external {}", config.storeUrl().get().replaceAll("password=[^&]*", "password=***"));
+            MetadataStore external = new MetadataStore(
+                    config.storeUrl().get(), config.storeUsername().orElse(null), config.storePassword().orElse(null));
+            closeables.add(external);
+            return external;
+        }
+        EmbeddedStoreServer embedded = EmbeddedStoreServer.start(dataDir.resolve("store"), cacheDir, user);
+        closeables.add(embedded);
+        MetadataStore metadata = new MetadataStore(embedded.jdbcUrl(), embedded.username(), embedded.password());
+        closeables.add(metadata);
+        log.info("metadata store: embedded PostgreSQL under {}", dataDir.resolve("store"));
+        return metadata;
+    }
+
+    /** On first start creates the admin account; returns the API key if palisade generated it (to print once). */
+    private static Optional<String> bootstrapAccount(MetadataStore store, Optional<String> bootstrapKey) {
+        if (store.hasAnyAccount()) {
+            return Optional.empty();
+        }
+        String key = bootstrapKey.filter(k -> !k.isBlank()).orElse(null);
+        if (key != null && key.length() < 16) {
+            throw PalisadeException.invalid(BOOTSTRAP_KEY_ENV + " must be at least 16 characters long");
+        }
+        boolean generated = key == null;
+        if (generated) {
+            key = "pk_" + SecretBox.randomSecret(40);
+        }
+        store.createAccount("acct-admin", "admin");
+        store.addApiKey("acct-admin", key);
+        log.info("created the admin account{}", generated ? " with a generated API key" : " with " + BOOTSTRAP_KEY_ENV);
+        return generated ? Optional.of(key) : Optional.empty();
+    }
+
+    private ConnectionInfo connectionInfo() {
+        return new DirectConnectionInfo(apiBaseUrl());
+    }
+
+    public String apiBaseUrl() {
+        return config.apiPublicUrl().orElseGet(() -> "http://" + config.apiHost() + ":" + (api == null ? config.apiPort() : api.port()));
+    }
+
+    public int apiPort() {
+        return api.port();
+    }
+
+    public Optional<String> generatedApiKey() {
+        return generatedApiKey;
+    }
+
+    public MetadataStore store() {
+        return store;
+    }
+
+    public DatabaseService service() {
+        return service;
+    }
+
+    public ServerConfig config() {
+        return config;
+    }
+
+    @Override
+    public void close() {
+        closeQuietly();
+    }
+
+    private void closeQuietly() {
+        for (AutoCloseable closeable : closeables.reversed()) {
+            try {
+                closeable.close();
+            } catch (Exception e) {
+                log.warn("error while stopping {}: {}", closeable.getClass().getSimpleName(), e.getMessage());
+            }
+        }
+        closeables.clear();
+    }
+}

@@ -1,0 +1,202 @@
+package io.palisade.server;
+
+import io.palisade.spi.PalisadeException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * Every setting of {@code palisade serve}: dash-case keys prefixed by component, typed, validated and described. Unknown
+ * keys fail start with a "did you mean". Immutable once built.
+ */
+public record ServerConfig(Map<String, String> values) {
+    /** One setting: key, default (null = unset), description, whether it is a secret. */
+    public record Key(String name, String defaultValue, String description, boolean secret) {}
+
+    public static final List<Key> KEYS = List.of(
+            new Key("server.data-dir", ".palisade/data", "Directory for all state: store, instances, secrets, TLS", false),
+            new Key("server.host-id", null, "This host's id for pinning (default: the machine's hostname)", false),
+            new Key("api.host", "127.0.0.1", "REST API bind address (plain HTTP)", false),
+            new Key("api.port", "8080", "REST API port (0 = any free port)", false),
+            new Key("api.create-wait", "120s", "How long POST /v1/databases blocks before answering 202", false),
+            new Key("api.public-url", null, "Base URL clients use for the API and broker (default http://<api.host>:<port>)", false),
+            new Key("store.url", null, "JDBC URL of an external PostgreSQL for metadata (default: embedded)", false),
+            new Key("store.username", null, "User for store.url", false),
+            new Key("store.password", null, "Password for store.url", true),
+            new Key("agent.start-timeout", "120s", "Bound on a tenant server start", false),
+            new Key("agent.cgroup-parent", "palisade", "Parent cgroup name for per-instance caps", false),
+            new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false));
+
+    private static final Map<String, Key> BY_NAME;
+
+    static {
+        Map<String, Key> byName = new LinkedHashMap<>();
+        KEYS.forEach(key -> byName.put(key.name(), key));
+        BY_NAME = Map.copyOf(byName);
+    }
+
+    public ServerConfig {
+        values = Map.copyOf(values);
+    }
+
+    /** Validates the given settings against the known keys and fills in defaults. */
+    public static ServerConfig from(Map<String, String> settings) {
+        Map<String, String> values = new TreeMap<>();
+        for (Key key : KEYS) {
+            if (key.defaultValue() != null) {
+                values.put(key.name(), key.defaultValue());
+            }
+        }
+        settings.forEach((name, value) -> {
+            if (!BY_NAME.containsKey(name)) {
+                String hint = closest(name).map(k -> "; did you mean '" + k + "'?").orElse("");
+                throw PalisadeException.invalid("unknown configuration key '" + name + "'" + hint);
+            }
+            values.put(name, value);
+        });
+        ServerConfig config = new ServerConfig(values);
+        config.validate();
+        return config;
+    }
+
+    private void validate() {
+        int port = apiPort();
+        if (port < 0 || port > 65535) {
+            throw PalisadeException.invalid("api.port must be between 0 and 65535, got " + port);
+        }
+        createWait();
+        startTimeout();
+        if (storeUrl().isPresent() && !storeUrl().get().startsWith("jdbc:postgresql:")) {
+            throw PalisadeException.invalid("store.url must be a jdbc:postgresql: URL");
+        }
+    }
+
+    static Optional<String> closest(String name) {
+        return KEYS.stream()
+                .map(Key::name)
+                .min(Comparator.comparingInt(candidate -> distance(candidate, name)))
+                .filter(candidate -> distance(candidate, name) <= Math.max(3, name.length() / 3));
+    }
+
+    static int distance(String a, String b) {
+        int[] previous = new int[b.length() + 1];
+        int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                current[j] = Math.min(Math.min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+            int[] swap = previous;
+            previous = current;
+            current = swap;
+        }
+        return previous[b.length()];
+    }
+
+    private String get(String key) {
+        return values.get(key);
+    }
+
+    public Path dataDir() {
+        return Path.of(get("server.data-dir")).toAbsolutePath().normalize();
+    }
+
+    public String hostId() {
+        String configured = get("server.host-id");
+        if (configured != null) {
+            return configured;
+        }
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "localhost";
+        }
+    }
+
+    public String apiHost() {
+        return get("api.host");
+    }
+
+    public int apiPort() {
+        return parseInt("api.port");
+    }
+
+    public Optional<String> apiPublicUrl() {
+        return Optional.ofNullable(get("api.public-url"));
+    }
+
+    public Duration createWait() {
+        return parseDuration("api.create-wait");
+    }
+
+    public Optional<String> storeUrl() {
+        return Optional.ofNullable(get("store.url"));
+    }
+
+    public Optional<String> storeUsername() {
+        return Optional.ofNullable(get("store.username"));
+    }
+
+    public Optional<String> storePassword() {
+        return Optional.ofNullable(get("store.password"));
+    }
+
+    public Duration startTimeout() {
+        return parseDuration("agent.start-timeout");
+    }
+
+    public String cgroupParent() {
+        return get("agent.cgroup-parent");
+    }
+
+    public String serviceUser() {
+        return get("agent.service-user");
+    }
+
+    private int parseInt(String key) {
+        try {
+            return Integer.parseInt(get(key));
+        } catch (NumberFormatException e) {
+            throw PalisadeException.invalid(key + " must be an integer, got '" + get(key) + "'");
+        }
+    }
+
+    private Duration parseDuration(String key) {
+        String text = get(key);
+        try {
+            Duration duration;
+            if (text.endsWith("ms")) {
+                duration = Duration.ofMillis(Long.parseLong(text.substring(0, text.length() - 2)));
+            } else if (text.endsWith("s")) {
+                duration = Duration.ofSeconds(Long.parseLong(text.substring(0, text.length() - 1)));
+            } else if (text.endsWith("m")) {
+                duration = Duration.ofMinutes(Long.parseLong(text.substring(0, text.length() - 1)));
+            } else {
+                throw new NumberFormatException();
+            }
+            if (duration.isNegative() || duration.isZero()) {
+                throw PalisadeException.invalid(key + " must be positive, got '" + text + "'");
+            }
+            return duration;
+        } catch (NumberFormatException e) {
+            throw PalisadeException.invalid(key + " must be a duration like 500ms, 30s or 5m, got '" + text + "'");
+        }
+    }
+
+    /** The settings for logs: secrets masked. */
+    @Override
+    public String toString() {
+        Map<String, String> shown = new TreeMap<>(values);
+        KEYS.stream().filter(Key::secret).forEach(key -> shown.computeIfPresent(key.name(), (k, v) -> "***"));
+        return shown.toString();
+    }
+}

@@ -1,0 +1,129 @@
+package io.palisade.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.palisade.store.SecretBox;
+import io.palisade.testing.TestingDirectories;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A real palisade server for tests, in this JVM: embedded store, process driver, REST API on a free port, state in a
+ * fresh directory under target/. Restartable on the same state. Close stops everything and removes the directory.
+ */
+public final class TestingPalisade implements AutoCloseable {
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    private final Path dataDir;
+    private final String adminKey = "pk_test_" + SecretBox.randomSecret(24);
+    private final Map<String, String> settings;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private PalisadeServer server;
+
+    public TestingPalisade() {
+        this(Map.of());
+    }
+
+    public TestingPalisade(Map<String, String> extraSettings) {
+        this.dataDir = TestingDirectories.newWorkDir("palisade").resolve("data");
+        Map<String, String> base = new LinkedHashMap<>();
+        base.put("server.data-dir", dataDir.toString());
+        base.put("api.port", "0");
+        base.put("agent.cgroup-parent", "palisade-test");
+        base.putAll(extraSettings);
+        this.settings = Map.copyOf(base);
+        start();
+    }
+
+    private void start() {
+        server = PalisadeServer.start(ServerConfig.from(settings), Optional.of(adminKey));
+    }
+
+    /** Stops palisade (gracefully, as SIGTERM would) and starts it again on the same state. */
+    public void restart() {
+        server.close();
+        start();
+    }
+
+    public PalisadeServer server() {
+        return server;
+    }
+
+    public Path dataDir() {
+        return dataDir;
+    }
+
+    public String adminKey() {
+        return adminKey;
+    }
+
+    public String apiUrl() {
+        return "http://127.0.0.1:" + server.apiPort();
+    }
+
+    /** Creates another account with its own key; returns the key. */
+    public String newAccount(String name) {
+        String key = "pk_" + SecretBox.randomSecret(30);
+        server.store().createAccount("acct-" + name, name);
+        server.store().addApiKey("acct-" + name, key);
+        return key;
+    }
+
+    public record Response(int status, String contentType, String body) {
+        public JsonNode json() {
+            try {
+                return MAPPER.readTree(body);
+            } catch (IOException e) {
+                throw new AssertionError("not JSON: " + body, e);
+            }
+        }
+    }
+
+    public Response request(String method, String path, String body, String key) {
+        HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(apiUrl() + path)).timeout(Duration.ofMinutes(3));
+        if (key != null) {
+            builder.header("Authorization", "Bearer " + key);
+        }
+        builder.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (body != null) {
+            builder.header("Content-Type", "application/json");
+        }
+        try {
+            HttpResponse<String> response = http.send(builder.build(), HttpResponse.BodyHandlers.ofString());
+            return new Response(response.statusCode(), response.headers().firstValue("Content-Type").orElse(""), response.body());
+        } catch (IOException e) {
+            throw new AssertionError(method + " " + path + " failed: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    public Response get(String path) {
+        return request("GET", path, null, adminKey);
+    }
+
+    public Response post(String path, String body) {
+        return request("POST", path, body, adminKey);
+    }
+
+    public Response delete(String path) {
+        return request("DELETE", path, null, adminKey);
+    }
+
+    @Override
+    public void close() {
+        if (server != null) {
+            server.close();
+        }
+        TestingDirectories.deleteRecursively(dataDir.getParent());
+    }
+}
