@@ -189,8 +189,8 @@ public final class DbCommand {
         }
     }
 
-    @Command(name = "psql", description = "Open psql on a database (credentials passed through the environment).",
-            mixinStandardHelpOptions = true)
+    @Command(name = "psql", description = "Open psql on a database (credentials passed through the environment); "
+            + "further arguments go to psql, e.g. -c 'select 1'.", mixinStandardHelpOptions = true)
     static final class Psql implements Callable<Integer> {
         @ParentCommand
         DbCommand parent;
@@ -198,7 +198,7 @@ public final class DbCommand {
         @Parameters(index = "0", paramLabel = "ID")
         String id;
 
-        @Parameters(index = "1..*", paramLabel = "PSQL_ARGS", description = "Extra psql arguments, e.g. -c 'select 1'")
+        @picocli.CommandLine.Unmatched
         List<String> extra = new ArrayList<>();
 
         @Override
