@@ -147,8 +147,8 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 throw PalisadeException.invalid(
                         "ttl_seconds applies only to ephemeral databases; drop it or set \"persistent\": false");
             }
-            if (request.ttlSeconds() < 60 || request.ttlSeconds() > 31_536_000) {
-                throw PalisadeException.invalid("ttl_seconds must be between 60 and 31536000, got " + request.ttlSeconds());
+            if (request.ttlSeconds() < 1 || request.ttlSeconds() > 31_536_000) {
+                throw PalisadeException.invalid("ttl_seconds must be between 1 and 31536000, got " + request.ttlSeconds());
             }
         }
         Map<String, String> labels = validateLabels(request.labels(), request.region());
@@ -406,6 +406,34 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 }
             }
         }
+    }
+
+    /**
+     * The reaper: deletes ephemeral databases whose time is up (exactly as DELETE does). Persistent databases are never
+     * touched. Returns the ids it deleted.
+     */
+    public List<String> reapExpired(Instant now) {
+        List<String> reaped = new ArrayList<>();
+        for (DatabaseRecord record : store.listByHost(hostId)) {
+            if (record.persistent() || record.expiresAt() == null || record.expiresAt().isAfter(now)) {
+                continue;
+            }
+            if (record.state() == DatabaseState.PROVISIONING || record.state() == DatabaseState.DELETING) {
+                continue;
+            }
+            try {
+                withLock(record.id(), () -> {
+                    store.transition(record.id(), DatabaseState.DELETING, "ttl expired at " + record.expiresAt());
+                    destroyAndForget(record.id());
+                    return null;
+                });
+                reaped.add(record.id());
+                log.info("reaped ephemeral database {} (ttl expired at {})", record.id(), record.expiresAt());
+            } catch (RuntimeException e) {
+                log.warn("reaping {} failed, will retry: {}", record.id(), e.getMessage());
+            }
+        }
+        return reaped;
     }
 
     // routing for the proxy and broker

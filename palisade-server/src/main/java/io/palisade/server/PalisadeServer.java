@@ -84,6 +84,7 @@ public final class PalisadeServer implements AutoCloseable {
             List<String> actions = service.reconcile();
             log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
             api.markReady();
+            startReaper(config.reaperInterval());
         } catch (IOException e) {
             closeQuietly();
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot start palisade: " + e.getMessage(), e);
@@ -91,6 +92,22 @@ public final class PalisadeServer implements AutoCloseable {
             closeQuietly();
             throw e;
         }
+    }
+
+    private void startReaper(java.time.Duration interval) {
+        var reaper = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                Thread.ofPlatform().name("palisade-reaper").daemon().factory());
+        reaper.scheduleWithFixedDelay(() -> {
+            try {
+                service.reapExpired(java.time.Instant.now());
+            } catch (RuntimeException e) {
+                log.warn("reaper pass failed: {}", e.getMessage());
+            }
+        }, interval.toMillis(), interval.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        closeables.add(() -> {
+            reaper.shutdownNow();
+            reaper.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+        });
     }
 
     public static PalisadeServer start(ServerConfig config, Optional<String> bootstrapKey) {

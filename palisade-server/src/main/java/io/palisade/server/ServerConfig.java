@@ -29,6 +29,7 @@ public record ServerConfig(Map<String, String> values) {
             new Key("store.username", null, "User for store.url", false),
             new Key("store.password", null, "Password for store.url", true),
             new Key("agent.start-timeout", "120s", "Bound on a tenant server start", false),
+            new Key("agent.reaper-interval", "15s", "How often expired ephemeral databases are looked for", false),
             new Key("agent.cgroup-parent", "palisade", "Parent cgroup name for per-instance caps", false),
             new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false));
 
@@ -71,6 +72,7 @@ public record ServerConfig(Map<String, String> values) {
         }
         createWait();
         startTimeout();
+        reaperInterval();
         if (storeUrl().isPresent() && !storeUrl().get().startsWith("jdbc:postgresql:")) {
             throw PalisadeException.invalid("store.url must be a jdbc:postgresql: URL");
         }
@@ -152,6 +154,10 @@ public record ServerConfig(Map<String, String> values) {
 
     public Duration startTimeout() {
         return parseDuration("agent.start-timeout");
+    }
+
+    public Duration reaperInterval() {
+        return parseDuration("agent.reaper-interval");
     }
 
     public String cgroupParent() {

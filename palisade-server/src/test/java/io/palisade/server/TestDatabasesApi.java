@@ -220,6 +220,29 @@ class TestDatabasesApi {
     }
 
     @Test
+    void reaperDeletesExpiredEphemeralDatabasesOnly() throws Exception {
+        JsonNode ephemeral = create("{\"label\":\"preview-42\",\"persistent\":false,\"ttl_seconds\":1}");
+        JsonNode persistent = create("{\"label\":\"keeper\"}");
+        assertThat(ephemeral.get("persistent").asBoolean()).isFalse();
+        assertThat(ephemeral.get("ttl_seconds").asInt()).isEqualTo(1);
+        assertThat(ephemeral.hasNonNull("expires_at")).isTrue();
+        String id = ephemeral.get("id").asText();
+        Path instanceDir = palisade.dataDir().resolve("instances/process").resolve(id);
+        try {
+            List<String> reaped = palisade.server().service().reapExpired(java.time.Instant.now().plusSeconds(2));
+            assertThat(reaped).containsExactly(id);
+            assertThat(palisade.get("/v1/databases/" + id).status()).isEqualTo(404);
+            assertThat(instanceDir).doesNotExist();
+            assertThat(palisade.get("/v1/databases/" + persistent.get("id").asText()).json().get("status").asText())
+                    .isEqualTo("running");
+            assertThat(palisade.server().service().reapExpired(java.time.Instant.now().plusSeconds(3600))).isEmpty();
+        } finally {
+            palisade.delete("/v1/databases/" + persistent.get("id").asText());
+            palisade.delete("/v1/databases/" + id);
+        }
+    }
+
+    @Test
     void healthListsEveryRung() {
         TestingPalisade.Response health = palisade.request("GET", "/v1/health", null, null);
         assertThat(health.status()).isEqualTo(200);
