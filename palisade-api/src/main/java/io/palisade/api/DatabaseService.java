@@ -347,28 +347,37 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     // reconciliation
 
     /**
-     * Brings this host in line with the store: finishes interrupted deletes, redoes interrupted creates, starts what
-     * should run, removes what no database owns. Returns what it did, one line per action.
+     * Brings this host in line with the store: starts what should run, removes what no database owns and, at startup
+     * only, finishes interrupted deletes and redoes interrupted creates (later they belong to work in flight). Returns
+     * what it did, one line per action.
      */
-    public List<String> reconcile() {
+    public List<String> reconcile(boolean startup) {
         List<String> actions = java.util.Collections.synchronizedList(new ArrayList<>());
-        List<DatabaseRecord> records = store.listByHost(hostId);
         List<CompletableFuture<Void>> work = new ArrayList<>();
-        for (DatabaseRecord record : records) {
-            work.add(CompletableFuture.runAsync(() -> withLock(record.id(), () -> {
-                reconcileOne(record, actions);
+        for (DatabaseRecord snapshot : store.listByHost(hostId)) {
+            if (!startup && snapshot.state().isTransitional()) {
+                continue;
+            }
+            work.add(CompletableFuture.runAsync(() -> withLock(snapshot.id(), () -> {
+                // re-read under the lock: the snapshot may be stale by now
+                store.find(snapshot.id()).ifPresent(current -> {
+                    if (startup || !current.state().isTransitional()) {
+                        reconcileOne(current, actions);
+                    }
+                });
                 return null;
             }), workers));
         }
         CompletableFuture.allOf(work.toArray(CompletableFuture[]::new)).join();
-        Set<String> known = new java.util.HashSet<>();
-        store.listByHost(hostId).forEach(r -> known.add(r.id()));
         for (IsolationDriver driver : drivers.values()) {
             for (String id : driver.listInstances()) {
-                if (!known.contains(id)) {
-                    driver.destroy(id);
-                    actions.add("removed orphan " + driver.name() + " instance " + id);
-                }
+                withLock(id, () -> {
+                    if (store.find(id).isEmpty()) {
+                        driver.destroy(id);
+                        actions.add("removed orphan " + driver.name() + " instance " + id);
+                    }
+                    return null;
+                });
             }
         }
         actions.forEach(action -> log.info("reconcile: {}", action));
@@ -396,7 +405,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             case RUNNING, SUSPENDED -> {
                 if (!driver.isRunning(id)) {
                     DatabaseRecord result = startRecorded(record, driver);
-                    actions.add("started " + id + " → " + result.state().wireName());
+                    actions.add("started " + id + " (was not running) → " + result.state().wireName());
                 }
             }
             case STOPPED, FAILED -> {

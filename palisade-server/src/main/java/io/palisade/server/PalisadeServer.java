@@ -81,10 +81,10 @@ public final class PalisadeServer implements AutoCloseable {
                         probe.driver().equals(service.defaultIsolation()) ? " [default]" : "");
             }
             serviceRef.set(service);
-            List<String> actions = service.reconcile();
+            List<String> actions = service.reconcile(true);
             log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
             api.markReady();
-            startReaper(config.reaperInterval());
+            startReaper(config.reconcileInterval());
         } catch (IOException e) {
             closeQuietly();
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot start palisade: " + e.getMessage(), e);
@@ -96,12 +96,13 @@ public final class PalisadeServer implements AutoCloseable {
 
     private void startReaper(java.time.Duration interval) {
         var reaper = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
-                Thread.ofPlatform().name("palisade-reaper").daemon().factory());
+                Thread.ofPlatform().name("palisade-reconciler").daemon().factory());
         reaper.scheduleWithFixedDelay(() -> {
             try {
                 service.reapExpired(java.time.Instant.now());
+                service.reconcile(false);
             } catch (RuntimeException e) {
-                log.warn("reaper pass failed: {}", e.getMessage());
+                log.warn("reaper/reconcile pass failed: {}", e.getMessage());
             }
         }, interval.toMillis(), interval.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
         closeables.add(() -> {

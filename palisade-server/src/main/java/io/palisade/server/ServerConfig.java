@@ -29,7 +29,7 @@ public record ServerConfig(Map<String, String> values) {
             new Key("store.username", null, "User for store.url", false),
             new Key("store.password", null, "Password for store.url", true),
             new Key("agent.start-timeout", "120s", "Bound on a tenant server start", false),
-            new Key("agent.reaper-interval", "15s", "How often expired ephemeral databases are looked for", false),
+            new Key("agent.reconcile-interval", "5s", "How often the agent restarts dead instances, removes orphans and reaps expired ephemeral databases", false),
             new Key("agent.cgroup-parent", "palisade", "Parent cgroup name for per-instance caps", false),
             new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false));
 
@@ -72,7 +72,7 @@ public record ServerConfig(Map<String, String> values) {
         }
         createWait();
         startTimeout();
-        reaperInterval();
+        reconcileInterval();
         if (storeUrl().isPresent() && !storeUrl().get().startsWith("jdbc:postgresql:")) {
             throw PalisadeException.invalid("store.url must be a jdbc:postgresql: URL");
         }
@@ -156,8 +156,8 @@ public record ServerConfig(Map<String, String> values) {
         return parseDuration("agent.start-timeout");
     }
 
-    public Duration reaperInterval() {
-        return parseDuration("agent.reaper-interval");
+    public Duration reconcileInterval() {
+        return parseDuration("agent.reconcile-interval");
     }
 
     public String cgroupParent() {

@@ -1,0 +1,112 @@
+package io.palisade.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.palisade.host.Processes;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * SIGKILL of a tenant's postgres while a client writes with synchronous commit: palisade restarts it by itself and every
+ * acknowledged commit is present afterwards. Counted over several trials.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TestInstanceCrashRecovery {
+    private static final int TRIALS = 3;
+    private TestingPalisade palisade;
+
+    @BeforeAll
+    void start() {
+        palisade = new TestingPalisade(Map.of("agent.reconcile-interval", "500ms"));
+    }
+
+    @AfterAll
+    void stop() {
+        palisade.close();
+    }
+
+    @Test
+    void acknowledgedCommitsSurviveSigkill() throws Exception {
+        JsonNode db = palisade.post("/v1/databases", "{\"label\":\"crashy\"}").json();
+        String id = db.get("id").asText();
+        String url = db.get("connection_url").asText();
+        try (Connection c = PgUrls.connect(url); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE ledger (id bigint PRIMARY KEY)");
+            try (ResultSet rs = s.executeQuery("SHOW synchronous_commit")) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo("on");
+            }
+        }
+        Set<Long> acknowledged = ConcurrentHashMap.newKeySet();
+        AtomicInteger failures = new AtomicInteger();
+        int totalRecoveries = 0;
+        for (int trial = 0; trial < TRIALS; trial++) {
+            AtomicBoolean running = new AtomicBoolean(true);
+            long base = trial * 1_000_000L;
+            Thread writer = Thread.ofVirtual().name("ledger-writer-" + trial).start(() -> {
+                long next = base;
+                while (running.get()) {
+                    try (Connection c = PgUrls.connect(url);
+                            PreparedStatement insert = c.prepareStatement("INSERT INTO ledger VALUES (?)")) {
+                        while (running.get()) {
+                            insert.setLong(1, next);
+                            insert.executeUpdate();
+                            acknowledged.add(next);
+                            next++;
+                        }
+                    } catch (SQLException e) {
+                        failures.incrementAndGet();
+                        next++; // the unacknowledged id may or may not be there; never reuse it
+                        Processes.sleep(Duration.ofMillis(50));
+                    }
+                }
+            });
+            int before = acknowledged.size();
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (acknowledged.size() < before + 50 && System.nanoTime() < deadline) {
+                Processes.sleep(Duration.ofMillis(20));
+            }
+            long pid = palisade.server().service().stats("acct-admin", id).pid();
+            assertThat(pid).isPositive();
+            Processes.check(List.of("kill", "-KILL", Long.toString(pid)), Duration.ofSeconds(5));
+            int atKill = acknowledged.size();
+            // recovery: the writer gets through again without anyone calling the API
+            deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (acknowledged.size() < atKill + 50 && System.nanoTime() < deadline) {
+                Processes.sleep(Duration.ofMillis(50));
+            }
+            running.set(false);
+            writer.join(Duration.ofSeconds(30));
+            assertThat(acknowledged.size()).as("writes resumed after recovery in trial %d", trial).isGreaterThanOrEqualTo(atKill + 50);
+            assertThat(palisade.server().service().stats("acct-admin", id).pid()).isNotEqualTo(pid);
+            totalRecoveries++;
+        }
+        try (Connection c = PgUrls.connect(url);
+                PreparedStatement select = c.prepareStatement("SELECT count(*) FROM ledger WHERE id = ANY (?)")) {
+            select.setArray(1, c.createArrayOf("bigint", acknowledged.toArray()));
+            try (ResultSet rs = select.executeQuery()) {
+                rs.next();
+                System.out.printf("crash recovery: %d trials, %d acknowledged commits, %d present, %d client errors%n",
+                        totalRecoveries, acknowledged.size(), rs.getLong(1), failures.get());
+                assertThat(rs.getLong(1)).as("acknowledged commits present").isEqualTo(acknowledged.size());
+            }
+        }
+        assertThat(failures.get()).as("the kills were noticed by the client").isPositive();
+        assertThat(palisade.delete("/v1/databases/" + id).status()).isEqualTo(204);
+    }
+}
