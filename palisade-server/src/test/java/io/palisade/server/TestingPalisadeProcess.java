@@ -1,0 +1,106 @@
+package io.palisade.server;
+
+import io.palisade.host.Processes;
+import io.palisade.store.SecretBox;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code palisade serve} as a separate OS process on a given data directory, so tests can SIGKILL it. Start waits for
+ * {@code /v1/health} = 200 (bounded, failing with the log tail if the process dies); close kills it.
+ */
+final class TestingPalisadeProcess implements AutoCloseable {
+    private final Process process;
+    private final int port;
+    private final Path log;
+
+    TestingPalisadeProcess(Path dataDir, String apiKey) throws IOException {
+        this.port = io.palisade.host.PostgresServer.freePort();
+        this.log = dataDir.resolveSibling("serve-" + SecretBox.randomSecret(6) + ".log");
+        Files.createDirectories(dataDir);
+        List<String> command = new ArrayList<>(List.of(
+                ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"),
+                "io.palisade.server.Main", "serve",
+                "-c", "server.data-dir=" + dataDir,
+                "-c", "api.port=" + port,
+                "-c", "agent.cgroup-parent=palisade-test",
+                "-c", "agent.reconcile-interval=1s"));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+        builder.environment().put("PALISADE_BOOTSTRAP_API_KEY", apiKey);
+        this.process = builder.start();
+        awaitHealthy();
+    }
+
+    private void awaitHealthy() {
+        HttpClient http = HttpClient.newHttpClient();
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new IllegalStateException("palisade serve exited with " + process.exitValue() + ": " + logTail());
+            }
+            try {
+                HttpResponse<Void> response = http.send(
+                        HttpRequest.newBuilder(URI.create(url() + "/v1/health")).timeout(Duration.ofSeconds(2)).build(),
+                        HttpResponse.BodyHandlers.discarding());
+                if (response.statusCode() == 200) {
+                    return;
+                }
+            } catch (IOException e) {
+                // not listening yet
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+            Processes.sleep(Duration.ofMillis(100));
+        }
+        kill();
+        throw new IllegalStateException("palisade serve not healthy within 120 s: " + logTail());
+    }
+
+    String url() {
+        return "http://127.0.0.1:" + port;
+    }
+
+    String logTail() {
+        return String.join("\n", Processes.tailFile(log, 30));
+    }
+
+    /** SIGKILL: no shutdown hook runs; children (PostgreSQL servers) are left running as orphans. */
+    void kill() {
+        process.destroyForcibly();
+        try {
+            process.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** SIGTERM and wait: the graceful path. */
+    void stop() {
+        process.destroy();
+        try {
+            if (!process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                kill();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        if (process.isAlive()) {
+            stop();
+        }
+    }
+}
