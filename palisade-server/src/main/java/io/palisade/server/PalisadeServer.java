@@ -25,6 +25,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,6 +44,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final ApiServer api;
     private final DatabaseService service;
     private final MetadataStore store;
+    private final PrometheusMeterRegistry metrics;
 
     private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
         this.config = requireNonNull(config, "config is null");
@@ -58,9 +61,14 @@ public final class PalisadeServer implements AutoCloseable {
 
             AtomicReference<DatabaseService> serviceRef = new AtomicReference<>();
             Map<String, Object> healthExtras = new LinkedHashMap<>();
+            this.metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics);
+            new io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics().bindTo(metrics);
+            new io.micrometer.core.instrument.binder.system.ProcessorMetrics().bindTo(metrics);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
-                    app -> {});
+                    app -> app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
+                            .result(metrics.scrape())));
             closeables.add(api);
 
             Cgroups cgroups = Cgroups.detect(config.cgroupParent());
@@ -81,6 +89,13 @@ public final class PalisadeServer implements AutoCloseable {
                         probe.driver().equals(service.defaultIsolation()) ? " [default]" : "");
             }
             serviceRef.set(service);
+            for (io.palisade.store.DatabaseState state : io.palisade.store.DatabaseState.values()) {
+                io.micrometer.core.instrument.Gauge.builder("palisade_databases", store,
+                                s -> s.listByHost(config.hostId()).stream().filter(r -> r.state() == state).count())
+                        .description("Databases on this host by state")
+                        .tag("state", state.wireName())
+                        .register(metrics);
+            }
             List<String> actions = service.reconcile(true);
             log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
             api.markReady();
@@ -164,6 +179,10 @@ public final class PalisadeServer implements AutoCloseable {
 
     public Optional<String> generatedApiKey() {
         return generatedApiKey;
+    }
+
+    public PrometheusMeterRegistry metrics() {
+        return metrics;
     }
 
     public MetadataStore store() {

@@ -250,5 +250,8 @@ class TestDatabasesApi {
         assertThat(body.get("status").asText()).isEqualTo("ok");
         assertThat(body.get("default_isolation").asText()).isNotEmpty();
         assertThat(body.get("isolation").findValuesAsText("name")).contains("process");
+        TestingPalisade.Response metrics = palisade.request("GET", "/metrics", null, null);
+        assertThat(metrics.status()).isEqualTo(200);
+        assertThat(metrics.body()).contains("palisade_databases{state=\"running\"}").contains("jvm_memory_used_bytes");
     }
 }
