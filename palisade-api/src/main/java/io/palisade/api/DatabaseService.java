@@ -70,8 +70,16 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     private final Map<String, DriverProbe> probes = new LinkedHashMap<>();
     private final String defaultIsolation;
 
+    private final boolean stopInstancesOnClose;
+
     public DatabaseService(
-            MetadataStore store, SecretBox secrets, List<IsolationDriver> drivers, String hostId, Duration createWait) {
+            MetadataStore store,
+            SecretBox secrets,
+            List<IsolationDriver> drivers,
+            String hostId,
+            Duration createWait,
+            boolean stopInstancesOnClose) {
+        this.stopInstancesOnClose = stopInstancesOnClose;
         this.store = requireNonNull(store, "store is null");
         this.secrets = requireNonNull(secrets, "secrets is null");
         this.hostId = requireNonNull(hostId, "hostId is null");
@@ -498,7 +506,10 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         }
     }
 
-    /** Stops every instance this host runs (their recorded state stays, so the next start brings them back). */
+    /**
+     * Stops every instance this host runs if so configured (their recorded state stays, so the next start brings them
+     * back), then releases the drivers.
+     */
     @Override
     public void close() {
         workers.shutdown();
@@ -506,6 +517,24 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             workers.awaitTermination(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (stopInstancesOnClose) {
+            try (ExecutorService stoppers = Executors.newThreadPerTaskExecutor(
+                    Thread.ofVirtual().name("palisade-stop-", 0).factory())) {
+                for (IsolationDriver driver : drivers.values()) {
+                    for (String id : driver.listInstances()) {
+                        stoppers.execute(() -> {
+                            try {
+                                if (driver.isRunning(id)) {
+                                    driver.stop(id);
+                                }
+                            } catch (RuntimeException e) {
+                                log.warn("stopping {} failed: {}", id, e.getMessage());
+                            }
+                        });
+                    }
+                }
+            }
         }
         for (IsolationDriver driver : drivers.values()) {
             try {

@@ -16,6 +16,8 @@ import io.palisade.spi.PalisadeException;
 import io.palisade.store.EmbeddedStoreServer;
 import io.palisade.store.MetadataStore;
 import io.palisade.store.SecretBox;
+import io.palisade.vmm.VmDriver;
+import io.palisade.vmm.VmDriverConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,8 +82,13 @@ public final class PalisadeServer implements AutoCloseable {
             List<IsolationDriver> drivers = new ArrayList<>();
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout())));
+            drivers.add(new VmDriver(VmDriverConfig.defaults(dataDir.resolve("instances/vm"), config.vmImageDir(), user, cgroups)
+                    .withAccelerator(VmDriverConfig.AcceleratorMode.parse(config.vmAccelerator()))
+                    .withNetworkPool(config.vmNetworkPool())
+                    .withBootTimeout(config.vmBootTimeout())));
 
-            this.service = new DatabaseService(store, secrets, drivers, config.hostId(), config.createWait());
+            this.service = new DatabaseService(
+                    store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit());
             closeables.add(service);
             for (DriverProbe probe : service.probes().values()) {
                 log.info("isolation '{}': {} (accelerator {}) — {}{}", probe.driver(),

@@ -31,6 +31,12 @@ public record ServerConfig(Map<String, String> values) {
             new Key("agent.start-timeout", "120s", "Bound on a tenant server start", false),
             new Key("agent.reconcile-interval", "5s", "How often the agent restarts dead instances, removes orphans and reaps expired ephemeral databases", false),
             new Key("agent.cgroup-parent", "palisade", "Parent cgroup name for per-instance caps", false),
+            new Key("agent.stop-instances-on-exit", "true",
+                    "Stop every instance when palisade stops gracefully (false: tenants keep running across control-plane restarts)", false),
+            new Key("vm.image-dir", ".cache/guest/current", "Guest image built by guest/build.sh", false),
+            new Key("vm.accelerator", "auto", "auto (KVM where the CPU has vmx/svm, else TCG), kvm or tcg", false),
+            new Key("vm.network-pool", "10.213.0.0/16", "Per-host pool of /30 links to the VMs' network namespaces", false),
+            new Key("vm.boot-timeout", "90s", "Bound on one guest boot before the watchdog retries it", false),
             new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false));
 
     private static final Map<String, Key> BY_NAME;
@@ -73,6 +79,11 @@ public record ServerConfig(Map<String, String> values) {
         createWait();
         startTimeout();
         reconcileInterval();
+        vmBootTimeout();
+        String stop = get("agent.stop-instances-on-exit");
+        if (!stop.equals("true") && !stop.equals("false")) {
+            throw PalisadeException.invalid("agent.stop-instances-on-exit must be true or false, got '" + stop + "'");
+        }
         if (storeUrl().isPresent() && !storeUrl().get().startsWith("jdbc:postgresql:")) {
             throw PalisadeException.invalid("store.url must be a jdbc:postgresql: URL");
         }
@@ -162,6 +173,26 @@ public record ServerConfig(Map<String, String> values) {
 
     public String cgroupParent() {
         return get("agent.cgroup-parent");
+    }
+
+    public boolean stopInstancesOnExit() {
+        return Boolean.parseBoolean(get("agent.stop-instances-on-exit"));
+    }
+
+    public Path vmImageDir() {
+        return Path.of(get("vm.image-dir")).toAbsolutePath().normalize();
+    }
+
+    public String vmAccelerator() {
+        return get("vm.accelerator");
+    }
+
+    public String vmNetworkPool() {
+        return get("vm.network-pool");
+    }
+
+    public Duration vmBootTimeout() {
+        return parseDuration("vm.boot-timeout");
     }
 
     public String serviceUser() {

@@ -38,6 +38,8 @@ public final class TestingPalisade implements AutoCloseable {
         base.put("server.data-dir", dataDir.toString());
         base.put("api.port", "0");
         base.put("agent.cgroup-parent", "palisade-test");
+        base.put("vm.image-dir", TestingDirectories.repoDir().resolve(".cache/guest/current").toString());
+        base.put("vm.network-pool", "10.215.0.0/16");
         base.putAll(extraSettings);
         this.settings = Map.copyOf(base);
         start();

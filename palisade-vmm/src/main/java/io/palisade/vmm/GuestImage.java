@@ -30,7 +30,8 @@ public record GuestImage(
         String adminRole,
         String guestAddress,
         String guestGateway) {
-    public static final String BUILD_HINT = "build it with guest/build.sh (the README's run command and .ci/run do this)";
+    public static final String BUILD_HINT =
+            "build it with guest/build.sh (the README's run command and .ci/run do this)";
 
     public GuestImage {
         requireNonNull(dir, "dir is null");
@@ -114,7 +115,8 @@ public record GuestImage(
         try {
             return Files.readString(adminSecretFile, StandardCharsets.UTF_8).strip();
         } catch (IOException e) {
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot read " + adminSecretFile + "; " + BUILD_HINT, e);
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "cannot read " + adminSecretFile + "; " + BUILD_HINT, e);
         }
     }
 }

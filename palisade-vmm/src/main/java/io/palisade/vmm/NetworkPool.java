@@ -67,7 +67,8 @@ public final class NetworkPool {
         requireNonNull(cidr, "cidr is null");
         int slash = cidr.indexOf('/');
         if (slash < 0) {
-            throw PalisadeException.invalid("vm.network-pool must be an IPv4 CIDR like 10.213.0.0/16, got '" + cidr + "'");
+            throw PalisadeException.invalid(
+                    "vm.network-pool must be an IPv4 CIDR like 10.213.0.0/16, got '" + cidr + "'");
         }
         int prefix;
         try {

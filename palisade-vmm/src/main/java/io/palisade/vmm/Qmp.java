@@ -44,13 +44,15 @@ public final class Qmp implements AutoCloseable {
             channel = SocketChannel.open(StandardProtocolFamily.UNIX);
             channel.connect(UnixDomainSocketAddress.of(socket));
         } catch (IOException e) {
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot connect to QMP at " + socket + ": " + e.getMessage(), e);
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "cannot connect to QMP at " + socket + ": " + e.getMessage(), e);
         }
         Qmp qmp = new Qmp(channel, socket.getParent().getFileName().toString());
         try {
             JsonNode greeting = qmp.next(timeout);
             if (!greeting.has("QMP")) {
-                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "unexpected QMP greeting on " + socket + ": " + greeting);
+                throw new PalisadeException(
+                        ErrorCode.DRIVER_FAILURE, "unexpected QMP greeting on " + socket + ": " + greeting);
             }
             qmp.execute("qmp_capabilities", Map.of(), timeout);
             return qmp;
@@ -96,7 +98,8 @@ public final class Qmp implements AutoCloseable {
         try {
             JsonNode message = messages.poll(timeout.toNanos(), TimeUnit.NANOSECONDS);
             if (message == null) {
-                throw new PalisadeException(ErrorCode.TIMEOUT, "QMP did not answer within " + timeout.toMillis() + " ms");
+                throw new PalisadeException(
+                        ErrorCode.TIMEOUT, "QMP did not answer within " + timeout.toMillis() + " ms");
             }
             if (message == CLOSED) {
                 messages.offer(CLOSED);

@@ -20,7 +20,8 @@ import java.time.Duration;
  * @param bootTimeout how long one boot may take from QEMU start to PostgreSQL answering ({@code vm.boot-timeout})
  * @param networkPool the per-agent IPv4 pool the /30 veth links come from, e.g. {@code 10.213.0.0/16}
  *     ({@code vm.network-pool})
- * @param hostTscKhz the host TSC frequency passed to TCG guests; 0 reads {@code cpu MHz} from /proc/cpuinfo
+ * @param hostTscKhz the host TSC frequency passed to TCG guests; 0 reads {@code cpu MHz} from /proc/cpuinfo; -1
+ *     passes none (diagnostics only: ~30 % of TCG boots then hang and the watchdog must step in)
  *     ({@code vm.host-tsc-khz})
  * @param qemuBinary the QEMU system emulator ({@code vm.qemu-binary})
  * @param maxBootRetries how often the boot watchdog kills and restarts a guest that hangs ({@code vm.boot-retries})
@@ -80,8 +81,9 @@ public record VmDriverConfig(
         if (stopTimeout.isNegative()) {
             throw PalisadeException.invalid("vm.stop-timeout must not be negative, got " + stopTimeout);
         }
-        if (hostTscKhz < 0) {
-            throw PalisadeException.invalid("vm.host-tsc-khz must not be negative, got " + hostTscKhz);
+        if (hostTscKhz < -1) {
+            throw PalisadeException.invalid("vm.host-tsc-khz must be a rate in kHz, 0 (auto) or -1 (none), got "
+                    + hostTscKhz);
         }
         if (maxBootRetries < 0 || maxBootRetries > 10) {
             throw PalisadeException.invalid("vm.boot-retries must be between 0 and 10, got " + maxBootRetries);

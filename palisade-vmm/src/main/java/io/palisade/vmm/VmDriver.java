@@ -1,0 +1,946 @@
+package io.palisade.vmm;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.host.Cgroups;
+import io.palisade.host.PgProbe;
+import io.palisade.host.Processes;
+import io.palisade.host.ScramVerifier;
+import io.palisade.host.ServiceUser;
+import io.palisade.spi.DriverProbe;
+import io.palisade.spi.Endpoint;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.InstanceSpec;
+import io.palisade.spi.InstanceStats;
+import io.palisade.spi.IsolationDriver;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.ProgressListener;
+import io.palisade.spi.RunningInstance;
+import io.palisade.spi.TenantCredentials;
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The {@code vm} rung: one QEMU {@code microvm} per database, its PostgreSQL on a per-database ext4 data volume (a
+ * sparse copy of the image's template), in its own network namespace (see {@link VmNetwork}), capped by {@code -smp},
+ * {@code -m}, a block throttle group and a cgroup, QEMU running unprivileged in its seccomp sandbox. Secrets reach the
+ * guest only over the management connection (PgJDBC as the image's management role, whose template secret is
+ * replaced by a fresh per-VM one at provision); tenant passwords are sent as SCRAM verifiers.
+ *
+ * <p>Everything an instance has on the host is named from its id, so {@link #destroy(String)} works after a crash of
+ * palisade. VMs keep running when the driver is closed. Thread-safe for calls on different ids.
+ */
+public final class VmDriver implements IsolationDriver {
+    private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final long MIB = 1024L * 1024;
+    private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(1);
+    private static final Duration KILL_WAIT = Duration.ofSeconds(10);
+    /** Healthy TCG guests print their first marker after 1-5 s even on a loaded 2-core host; hung ones never do. */
+    private static final Duration FIRST_MARKER_TIMEOUT = Duration.ofSeconds(20);
+    private static final String MANAGEMENT_DATABASE = "postgres";
+
+    private final VmDriverConfig config;
+    private final NetworkPool pool;
+    private final Accelerator accelerator;
+    private final long tscKhz;
+    private final AtomicLong watchdogRetries = new AtomicLong();
+    private final Map<String, Process> processes = new ConcurrentHashMap<>();
+    private volatile DriverProbe probe;
+    private volatile String lastProbeReason;
+
+    public VmDriver(VmDriverConfig config) {
+        this.config = requireNonNull(config, "config is null");
+        this.pool = new NetworkPool(config.networkPool(), config.instancesDir().resolve(".slots"));
+        this.accelerator = Accelerator.probe(config.accelerator());
+        this.tscKhz = config.hostTscKhz() != 0 ? config.hostTscKhz() : Accelerator.hostTscKhz(Path.of("/proc/cpuinfo"));
+        try {
+            Files.createDirectories(config.instancesDir());
+        } catch (IOException e) {
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "cannot create vm.instances-dir " + config.instancesDir(), e);
+        }
+    }
+
+    @Override
+    public String name() {
+        return "vm";
+    }
+
+    public VmDriverConfig config() {
+        return config;
+    }
+
+    public Accelerator accelerator() {
+        return accelerator;
+    }
+
+    /** How often the boot watchdog killed and restarted a hung guest since this driver started. */
+    public long watchdogRetries() {
+        return watchdogRetries.get();
+    }
+
+    @Override
+    public DriverProbe probe() {
+        DriverProbe cached = probe;
+        if (cached != null) {
+            return cached;
+        }
+        List<String> problems = new ArrayList<>();
+        if (!Files.isExecutable(config.qemuBinary())) {
+            problems.add(
+                    "QEMU is not installed (" + config.qemuBinary() + " missing; apt-get install qemu-system-x86)");
+        }
+        if (ServiceUser.currentUid() != 0) {
+            problems.add("palisade is not running as root, which network namespaces, taps and cgroups need");
+        }
+        try {
+            GuestImage.load(config.imageDir());
+        } catch (PalisadeException e) {
+            problems.add(e.getMessage());
+        }
+        boolean usable = problems.isEmpty();
+        boolean preferred = usable && accelerator.kind() == Accelerator.Kind.KVM;
+        String reason = accelerator.reason()
+                + (usable ? "" : "; unusable: " + String.join("; ", problems))
+                + (usable && !preferred ? "; not the default rung without KVM" : "");
+        DriverProbe result = new DriverProbe(name(), usable, preferred, accelerator.kind().slug(), reason);
+        if (!reason.equals(lastProbeReason)) {
+            lastProbeReason = reason; // log each distinct outcome once
+            log.info("vm driver: usable={} default={} accelerator={}: {}", usable, preferred,
+                    accelerator.kind().slug(), reason);
+        }
+        if (usable) {
+            probe = result; // an unusable probe is recomputed, e.g. once the guest image has been built
+        }
+        return result;
+    }
+
+    // ---------------------------------------------------------------------------------------------------- lifecycle
+
+    @Override
+    public RunningInstance provision(InstanceSpec spec, TenantCredentials credentials, ProgressListener progress) {
+        requireNonNull(spec, "spec is null");
+        requireNonNull(credentials, "credentials is null");
+        requireNonNull(progress, "progress is null");
+        String id = spec.id();
+        InstancePaths paths = paths(id);
+        if (Files.exists(paths.dir())) {
+            throw new PalisadeException(
+                    ErrorCode.CONFLICT, "vm instance " + id + " already exists on this host; destroy it first");
+        }
+        GuestImage image = GuestImage.load(config.imageDir());
+        Path template = image.templateVolume(spec.version());
+        long start = System.nanoTime();
+        try {
+            Files.createDirectories(paths.dir());
+            Files.setPosixFilePermissions(paths.dir(), PosixFilePermissions.fromString("rwx------"));
+            progress.phase("copying the template data volume");
+            createVolume(template, paths.dataVolume(), spec.plan().diskMb());
+            long volumeMs = (System.nanoTime() - start) / 1_000_000;
+            Boot boot = bootWithRetries(spec, image, paths, progress);
+            progress.phase("setting credentials");
+            long credentialsStart = System.nanoTime();
+            try (Connection admin = adminConnection(id, image, boot.endpoint())) {
+                ensureTenant(admin, spec);
+                setPasswordVerifier(admin, credentials.username(), credentials.password());
+                rotateManagementSecret(admin, image, paths);
+            }
+            Map<String, String> details = new LinkedHashMap<>(boot.details());
+            details.put("volume_copy_ms", Long.toString(volumeMs));
+            details.put("credentials_ms", Long.toString((System.nanoTime() - credentialsStart) / 1_000_000));
+            details.put("create_ms", Long.toString((System.nanoTime() - start) / 1_000_000));
+            log.info("vm {} provisioned in {} ms at {} ({})", id, details.get("create_ms"), boot.endpoint(), details);
+            return new RunningInstance(id, boot.endpoint(), Instant.now(), details);
+        } catch (RuntimeException | IOException | SQLException e) {
+            log.warn("provisioning vm {} failed, removing what was created: {}", id, e.getMessage());
+            try {
+                destroy(id);
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            if (e instanceof PalisadeException pe) {
+                throw pe;
+            }
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "provisioning vm " + id + " failed: " + safeMessage(e), e);
+        }
+    }
+
+    @Override
+    public RunningInstance start(InstanceSpec spec, ProgressListener progress) {
+        requireNonNull(spec, "spec is null");
+        requireNonNull(progress, "progress is null");
+        String id = spec.id();
+        InstancePaths paths = paths(id);
+        if (!Files.exists(paths.dataVolume())) {
+            throw PalisadeException.notFound("vm instance " + id + " has no data volume on this host");
+        }
+        if (isRunning(id)) {
+            NetworkPool.Slot slot = pool.find(id).orElseThrow(() -> new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "vm " + id + " is running but has no network slot; destroy it"));
+            Endpoint endpoint = new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+            return new RunningInstance(id, endpoint, Instant.now(), Map.of(
+                    "accelerator", accelerator.kind().slug(), "pid", Long.toString(findPid(id).orElse(-1L))));
+        }
+        GuestImage image = GuestImage.load(config.imageDir());
+        Boot boot = bootWithRetries(spec, image, paths, progress);
+        return new RunningInstance(id, boot.endpoint(), Instant.now(), boot.details());
+    }
+
+    @Override
+    public void stop(String id) {
+        requireNonNull(id, "id is null");
+        Optional<Long> pid = findPid(id);
+        if (pid.isPresent()) {
+            shutdown(id, pid.get());
+        }
+        processes.remove(id);
+        network(id).teardown();
+        config.cgroups().find(cgroupName(id)).ifPresent(Cgroups.Group::remove);
+        deleteQuietly(paths(id).qmpSocket());
+        deleteQuietly(paths(id).pidFile());
+    }
+
+    @Override
+    public void destroy(String id) {
+        requireNonNull(id, "id is null");
+        Process starting = processes.get(id);
+        if (starting != null && starting.isAlive()) {
+            kill(id, starting.pid()); // still in the wrapper (sh, ip netns exec) that becomes QEMU
+        }
+        findPid(id).ifPresent(pid -> kill(id, pid));
+        processes.remove(id);
+        network(id).teardown();
+        config.cgroups().find(cgroupName(id)).ifPresent(Cgroups.Group::remove);
+        pool.release(id);
+        Path dir = paths(id).dir();
+        if (Files.exists(dir)) {
+            Processes.check(List.of("rm", "-rf", "--", dir.toString()), Duration.ofMinutes(2));
+        }
+    }
+
+    @Override
+    public void setPassword(String id, String username, String password) {
+        requireNonNull(username, "username is null");
+        requireNonNull(password, "password is null");
+        if (!isRunning(id)) {
+            throw new PalisadeException(
+                    ErrorCode.CONFLICT, "vm " + id + " is not running; start it before changing a password");
+        }
+        Endpoint endpoint = endpoint(id);
+        GuestImage image = GuestImage.load(config.imageDir());
+        try (Connection admin = adminConnection(id, image, endpoint)) {
+            setPasswordVerifier(admin, username, password);
+        } catch (SQLException e) {
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "cannot set the password of '" + username + "' on vm " + id + ": "
+                            + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public boolean isRunning(String id) {
+        return findPid(id).isPresent();
+    }
+
+    @Override
+    public Set<String> listInstances() {
+        Set<String> ids = new TreeSet<>();
+        try (var dirs = Files.list(config.instancesDir())) {
+            dirs.filter(Files::isDirectory)
+                    .map(p -> p.getFileName().toString())
+                    .filter(name -> !name.startsWith("."))
+                    .forEach(ids::add);
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot list " + config.instancesDir(), e);
+        }
+        // networks and processes whose directory is gone (a crash in the middle of destroy)
+        ids.addAll(pool.allocations().keySet());
+        ids.addAll(qemuProcesses().keySet());
+        ids.addAll(orphanNamespaces(ids));
+        return ids;
+    }
+
+    /**
+     * Namespaces {@code pal-<id>} without a directory or slot here whose veth address lies in this driver's pool (another
+     * driver on the same host, with its own pool, keeps its own).
+     */
+    private Set<String> orphanNamespaces(Set<String> known) {
+        Set<String> result = new TreeSet<>();
+        Path netns = Path.of("/run/netns");
+        if (!Files.isDirectory(netns)) {
+            return result;
+        }
+        try (var names = Files.list(netns)) {
+            for (String name : names.map(p -> p.getFileName().toString()).toList()) {
+                if (!name.startsWith(VmNetwork.NAMESPACE_PREFIX)) {
+                    continue;
+                }
+                String id = name.substring(VmNetwork.NAMESPACE_PREFIX.length());
+                if (known.contains(id)) {
+                    continue;
+                }
+                Processes.Result addr = Processes.run(
+                        List.of("ip", "-n", name, "-4", "-o", "addr", "show", "dev", VmNetwork.NS_VETH),
+                        Duration.ofSeconds(5), null);
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("inet (\\d+\\.\\d+\\.\\d+\\.\\d+)/")
+                        .matcher(addr.output());
+                if (addr.ok() && m.find() && pool.cidr().contains(m.group(1))) {
+                    result.add(id);
+                }
+            }
+        } catch (IOException e) {
+            log.debug("cannot list {}: {}", netns, e.getMessage());
+        }
+        return result;
+    }
+
+    @Override
+    public InstanceStats stats(String id) {
+        Optional<Long> pid = findPid(id);
+        long disk = allocatedBytes(paths(id).dataVolume());
+        if (pid.isEmpty()) {
+            return new InstanceStats(false, -1, -1, -1, -1, disk);
+        }
+        long uptime = ProcessHandle.of(pid.get())
+                .flatMap(h -> h.info().startInstant())
+                .map(s -> Duration.between(s, Instant.now()).toSeconds())
+                .orElse(-1L);
+        long cpu = config.cgroups().find(cgroupName(id)).map(Cgroups.Group::cpuMillis).orElse(-1L);
+        return new InstanceStats(true, pid.get(), uptime, cpu, rssBytes(pid.get()), disk);
+    }
+
+    /**
+     * The PostgreSQL log of the instance (read over the management connection while it runs, from the stopped
+     * volume with {@code debugfs} otherwise), falling back to the guest's serial console.
+     */
+    @Override
+    public List<String> logTail(String id, int lines) {
+        List<String> postgresLog = List.of();
+        try {
+            postgresLog = isRunning(id) ? postgresLogOverSql(id, lines) : postgresLogFromVolume(id, lines);
+        } catch (RuntimeException e) {
+            log.debug("cannot read the PostgreSQL log of vm {}: {}", id, e.getMessage());
+        }
+        if (!postgresLog.isEmpty()) {
+            return postgresLog;
+        }
+        return Processes.tailFile(paths(id).serialLog(), lines);
+    }
+
+    /** The serial console of the instance's current (or last) boot. */
+    public List<String> serialTail(String id, int lines) {
+        return Processes.tailFile(paths(id).serialLog(), lines);
+    }
+
+    /** The QEMU pid of a running instance. */
+    public Optional<Long> pid(String id) {
+        return findPid(id);
+    }
+
+    /** Where the instance's PostgreSQL listens (its namespace's veth address), whether or not it runs. */
+    public Endpoint endpoint(String id) {
+        NetworkPool.Slot slot = pool.find(id).orElseThrow(
+                () -> PalisadeException.notFound("vm instance " + id + " has no network slot on this host"));
+        return new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+    }
+
+    /** The network names of an instance (they exist only while it runs). */
+    public VmNetwork network(String id) {
+        return VmNetwork.forId(id, guestAddress(), guestGateway());
+    }
+
+    public String cgroupName(String id) {
+        return "vm-" + id;
+    }
+
+    /**
+     * Opens a superuser connection to the guest as the management role. For platform work and tests only; the
+     * connection never leaves the host and its secret is never logged.
+     */
+    public Connection managementConnection(String id) throws SQLException {
+        return adminConnection(id, GuestImage.load(config.imageDir()), endpoint(id));
+    }
+
+    /** The data disk's current IO caps of a running instance ({@code iops-total}, {@code bps-total}, ...). */
+    public Map<String, Long> ioLimits(String id) {
+        try (Qmp qmp = Qmp.connect(paths(id).qmpSocket(), Duration.ofSeconds(5))) {
+            var limits = qmp.execute("qom-get", Map.of("path", "/objects/tg0", "property", "limits"),
+                    Duration.ofSeconds(5));
+            Map<String, Long> result = new LinkedHashMap<>();
+            limits.properties().forEach(e -> result.put(e.getKey(), e.getValue().asLong()));
+            return result;
+        }
+    }
+
+    /** Changes the data disk's IO caps of a running instance; 0 means unlimited. */
+    public void setIoLimits(String id, int iops, long bytesPerSecond) {
+        try (Qmp qmp = Qmp.connect(paths(id).qmpSocket(), Duration.ofSeconds(5))) {
+            Map<String, Object> limits = new LinkedHashMap<>();
+            limits.put("iops-total", (long) iops);
+            limits.put("bps-total", bytesPerSecond);
+            qmp.execute("qom-set", Map.of("path", "/objects/tg0", "property", "limits", "value", limits),
+                    Duration.ofSeconds(5));
+        }
+    }
+
+    @Override
+    public void close() {
+        processes.clear(); // VMs keep running; a new driver finds them through their pid files
+    }
+
+    // ------------------------------------------------------------------------------------------------------- boot
+
+    private record Boot(Endpoint endpoint, Map<String, String> details) {}
+
+    private Boot bootWithRetries(InstanceSpec spec, GuestImage image, InstancePaths paths, ProgressListener progress) {
+        String id = spec.id();
+        NetworkPool.Slot slot = pool.allocate(id);
+        Endpoint endpoint = new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+        VmNetwork network = network(id);
+        progress.phase("creating the network namespace " + network.namespace());
+        long networkStart = System.nanoTime();
+        network.create(slot);
+        long networkMs = (System.nanoTime() - networkStart) / 1_000_000;
+        int retries = 0;
+        List<String> failures = new ArrayList<>();
+        while (true) {
+            progress.phase("booting the microVM (" + accelerator.kind().slug()
+                    + (retries > 0 ? ", watchdog retry " + retries : "") + ")");
+            try {
+                Map<String, String> details = bootOnce(spec, image, paths, endpoint);
+                details.put("watchdog_retries", Integer.toString(retries));
+                details.put("network_ms", Long.toString(networkMs));
+                details.put("netns", network.namespace());
+                details.put("endpoint", endpoint.toString());
+                return new Boot(endpoint, details);
+            } catch (BootHang hang) {
+                failures.add(hang.getMessage());
+                if (retries >= config.maxBootRetries()) {
+                    throw new PalisadeException(
+                            ErrorCode.DRIVER_FAILURE,
+                            "vm " + id + " did not boot after " + (retries + 1) + " attempts ("
+                                    + accelerator.kind().slug() + "): " + String.join(" / ", failures) + "; see "
+                                    + paths.serialLog());
+                }
+                retries++;
+                watchdogRetries.incrementAndGet();
+                log.warn("boot watchdog: vm {} attempt {} failed ({}); killing and retrying ({} of {})", id, retries,
+                        hang.getMessage(), retries, config.maxBootRetries());
+            }
+        }
+    }
+
+    /** A boot that hung or whose guest died; worth retrying. */
+    private static final class BootHang extends RuntimeException {
+        BootHang(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    private Map<String, String> bootOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint) {
+        String id = spec.id();
+        rotate(paths.serialLog(), paths.previousSerialLog());
+        deleteQuietly(paths.qmpSocket());
+        QemuCommand qemu = new QemuCommand(
+                config.qemuBinary(),
+                accelerator,
+                image,
+                spec.plan(),
+                paths.dataVolume(),
+                paths,
+                VmNetwork.namespaceName(id),
+                tscKhz,
+                config.serviceUser().dropsPrivileges() ? config.serviceUser().name() : null);
+        long overheadMb = accelerator.kind() == Accelerator.Kind.TCG ? 256 : 128;
+        Optional<Cgroups.Group> group = config.cgroups()
+                .create(cgroupName(id), spec.plan().cpu(), (spec.plan().memoryMb() + overheadMb) * MIB);
+        // its own session: a Ctrl-C or SIGHUP meant for palisade's process group must not take the VMs down
+        List<String> command = new ArrayList<>(List.of("setsid"));
+        if (group.isPresent()) {
+            command.addAll(List.of("sh", "-c", group.get().joinShellCommand() + " && exec \"$@\"", "sh"));
+        }
+        command.addAll(network(id).execPrefix());
+        command.addAll(qemu.arguments());
+        long spawn = System.nanoTime();
+        Process process;
+        try {
+            process = new ProcessBuilder(command)
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(paths.qemuLog().toFile()))
+                    .start();
+            writePrivate(paths.pidFile(), Long.toString(process.pid()), false);
+        } catch (IOException e) {
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "cannot start QEMU for vm " + id + ": " + e.getMessage(), e);
+        }
+        processes.put(id, process);
+        SerialConsole serial = new SerialConsole(paths.serialLog(), spawn);
+        long deadline = spawn + config.bootTimeout().toNanos();
+        // the early-boot hang (timer calibration) shows as no initramfs marker; catch it well before the overall bound
+        long firstMarkerDeadline = spawn + Math.min(config.bootTimeout().toNanos() / 2, FIRST_MARKER_TIMEOUT.toNanos());
+        long readyNanos;
+        while (true) {
+            serial.poll();
+            if (!process.isAlive()) {
+                serial.poll();
+                String why = "QEMU exited with code " + process.exitValue() + "; QEMU said: "
+                        + Processes.tail(String.join("\n", Processes.tailFile(paths.qemuLog(), 5)), 3)
+                        + "; guest console: " + serial.tail(5);
+                cleanupAfterFailedBoot(id);
+                if (!serial.seenAny()) {
+                    // QEMU refused to start (bad arguments, missing file): retrying will not help
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "vm " + id + ": " + why);
+                }
+                throw new BootHang(why);
+            }
+            long now = System.nanoTime();
+            if (!serial.seen("initramfs") && now > firstMarkerDeadline) {
+                killForRetry(id, process);
+                throw new BootHang("no '" + SerialConsole.MARKER + "initramfs' within "
+                        + Duration.ofNanos(firstMarkerDeadline - spawn).toSeconds() + " s; console: " + serial.tail(3));
+            }
+            if (now > deadline) {
+                killForRetry(id, process);
+                throw new BootHang("PostgreSQL not ready within " + config.bootTimeout().toSeconds() + " s (phases "
+                        + serial.phases() + "); console: " + serial.tail(3));
+            }
+            if ((serial.seen("ready") || serial.seen("postgres-started")) && PgProbe.isReady(endpoint, PROBE_TIMEOUT)) {
+                readyNanos = System.nanoTime();
+                break;
+            }
+            Processes.sleep(Duration.ofMillis(25));
+        }
+        serial.poll();
+        Map<String, String> details = new LinkedHashMap<>();
+        details.put("accelerator", accelerator.kind().slug());
+        details.put("pid", Long.toString(process.pid()));
+        details.put("vcpus", Integer.toString(spec.plan().cpu()));
+        details.put("memory_mb", Integer.toString(spec.plan().memoryMb()));
+        Map<String, Long> phases = serial.phases();
+        for (String phase : SerialConsole.PHASES) {
+            if (phases.containsKey(phase)) {
+                details.put("boot_" + phase.replace('-', '_') + "_ms", Long.toString(phases.get(phase)));
+            }
+        }
+        details.put("boot_pg_answers_ms", Long.toString((readyNanos - spawn) / 1_000_000));
+        log.info("vm {} booted ({}): {}", id, accelerator.kind().slug(), details);
+        return details;
+    }
+
+    private void killForRetry(String id, Process process) {
+        process.destroyForcibly();
+        try {
+            process.waitFor(KILL_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        cleanupAfterFailedBoot(id);
+    }
+
+    private void cleanupAfterFailedBoot(String id) {
+        processes.remove(id);
+        deleteQuietly(paths(id).pidFile());
+        config.cgroups().find(cgroupName(id)).ifPresent(Cgroups.Group::remove);
+    }
+
+    // ------------------------------------------------------------------------------------------------- shutdown
+
+    /** Clean guest shutdown (PostgreSQL fast shutdown, file systems synced), bounded, then QMP quit, then SIGKILL. */
+    private void shutdown(String id, long pid) {
+        InstancePaths paths = paths(id);
+        long start = System.nanoTime();
+        try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
+            qmp.execute("system_powerdown", Map.of(), Duration.ofSeconds(5));
+            if (Processes.awaitExit(pid, config.stopTimeout())) {
+                log.info("vm {} shut down cleanly in {} ms", id, (System.nanoTime() - start) / 1_000_000);
+                return;
+            }
+            log.warn("vm {} did not power off within {} s; telling QEMU to quit", id, config.stopTimeout().toSeconds());
+            qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
+        } catch (PalisadeException e) {
+            log.warn("vm {}: QMP shutdown failed ({}); killing QEMU", id, e.getMessage());
+        }
+        if (!Processes.awaitExit(pid, Duration.ofSeconds(5))) {
+            kill(id, pid);
+        }
+    }
+
+    private void kill(String id, long pid) {
+        Processes.signal(pid, "KILL");
+        if (!Processes.awaitExit(pid, KILL_WAIT)) {
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "QEMU of vm " + id + " (pid " + pid + ") survived SIGKILL for "
+                            + KILL_WAIT.toSeconds() + " s");
+        }
+        Process process = processes.remove(id);
+        if (process != null) {
+            try {
+                process.waitFor(KILL_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ processes
+
+    /** The live QEMU of an instance: from its pid file if that still names our QEMU, else from the process table. */
+    private Optional<Long> findPid(String id) {
+        Path pidFile = paths(id).pidFile();
+        if (Files.exists(pidFile)) {
+            try {
+                long pid = Long.parseLong(Files.readString(pidFile).strip());
+                if (isOurQemu(pid, id) && !isZombie(pid)) {
+                    return Optional.of(pid);
+                }
+            } catch (IOException | NumberFormatException e) {
+                // fall back to the process table
+            }
+        }
+        Long pid = qemuProcesses().get(id);
+        return pid == null || isZombie(pid) ? Optional.empty() : Optional.of(pid);
+    }
+
+    /** QEMU processes whose command line names a VM of this driver's instances dir, by id. */
+    Map<String, Long> qemuProcesses() {
+        Map<String, Long> result = new LinkedHashMap<>();
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path proc : procs.toList()) {
+                String name = proc.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                List<String> args = cmdline(Long.parseLong(name));
+                int at = args.indexOf("-name");
+                if (at < 0 || at + 1 >= args.size() || !args.getFirst().contains("qemu")) {
+                    continue;
+                }
+                String vmName = args.get(at + 1);
+                if (!vmName.startsWith(VmNetwork.NAMESPACE_PREFIX)) {
+                    continue;
+                }
+                String id = vmName.substring(VmNetwork.NAMESPACE_PREFIX.length());
+                String prefix = config.instancesDir().resolve(id) + "/";
+                if (args.stream().anyMatch(a -> a.contains(prefix))) {
+                    result.put(id, Long.parseLong(name));
+                }
+            }
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot list /proc", e);
+        }
+        return result;
+    }
+
+    private boolean isOurQemu(long pid, String id) {
+        List<String> args = cmdline(pid);
+        int at = args.indexOf("-name");
+        return at >= 0 && at + 1 < args.size() && args.get(at + 1).equals(VmNetwork.namespaceName(id))
+                && args.getFirst().contains("qemu");
+    }
+
+    private static List<String> cmdline(long pid) {
+        try {
+            byte[] bytes = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
+            if (bytes.length == 0) {
+                return List.of();
+            }
+            return List.of(new String(bytes, StandardCharsets.UTF_8).split("\0"));
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    private static boolean isZombie(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            int close = stat.lastIndexOf(')');
+            return close > 0 && stat.length() > close + 2 && stat.charAt(close + 2) == 'Z';
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    private static long rssBytes(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // gone
+        }
+        return -1;
+    }
+
+    private static long allocatedBytes(Path file) {
+        if (!Files.exists(file)) {
+            return -1;
+        }
+        Processes.Result result =
+                Processes.run(List.of("stat", "-c", "%b %B", file.toString()), Duration.ofSeconds(5), null);
+        if (!result.ok()) {
+            return -1;
+        }
+        String[] parts = result.output().strip().split(" ");
+        return Long.parseLong(parts[0]) * Long.parseLong(parts[1]);
+    }
+
+    // -------------------------------------------------------------------------------------------------- volumes
+
+    private void createVolume(Path template, Path volume, int diskMb) throws IOException {
+        Processes.check(
+                List.of("cp", "--sparse=always", "--reflink=auto", template.toString(), volume.toString()),
+                Duration.ofMinutes(5));
+        Files.setPosixFilePermissions(volume, PosixFilePermissions.fromString("rw-------"));
+        long wanted = diskMb * MIB;
+        long size = Files.size(volume);
+        if (wanted > size) {
+            // grow the image and its file system before the first boot (offline resize; the guest sees the new size)
+            Processes.check(
+                    List.of("truncate", "-s", Long.toString(wanted), volume.toString()), Duration.ofSeconds(30));
+            Processes.Result resize =
+                    Processes.run(List.of("resize2fs", volume.toString()), Duration.ofMinutes(2), null);
+            if (!resize.ok()) {
+                Processes.run(List.of("e2fsck", "-f", "-p", volume.toString()), Duration.ofMinutes(2), null);
+                Processes.check(List.of("resize2fs", volume.toString()), Duration.ofMinutes(2));
+            }
+        } else if (wanted < size) {
+            log.info("plan disk {} MiB is smaller than the template volume ({} MiB); keeping the template size", diskMb,
+                    size / MIB);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------- management
+
+    private Connection adminConnection(String id, GuestImage image, Endpoint endpoint) throws SQLException {
+        InstancePaths paths = paths(id);
+        List<Path> candidates = new ArrayList<>();
+        if (Files.exists(paths.managementSecret())) {
+            candidates.add(paths.managementSecret());
+        }
+        if (Files.exists(paths.pendingManagementSecret())) {
+            candidates.add(paths.pendingManagementSecret());
+        }
+        if (candidates.isEmpty()) {
+            candidates.add(image.adminSecretFile()); // never rotated yet
+        }
+        SQLException last = null;
+        for (Path candidate : candidates) {
+            try {
+                Connection connection = connect(endpoint, image.adminRole(), readSecret(candidate));
+                if (candidate.equals(paths.pendingManagementSecret())) {
+                    // the rotation reached the guest but the driver stopped before confirming it
+                    Files.move(candidate, paths.managementSecret(), StandardCopyOption.REPLACE_EXISTING,
+                            StandardCopyOption.ATOMIC_MOVE);
+                }
+                return connection;
+            } catch (SQLException e) {
+                last = e;
+                if (!"28P01".equals(e.getSQLState())) {
+                    throw e;
+                }
+            } catch (IOException e) {
+                throw new PalisadeException(
+                        ErrorCode.DRIVER_FAILURE, "cannot read the management secret of vm " + id, e);
+            }
+        }
+        throw last;
+    }
+
+    private static Connection connect(Endpoint endpoint, String user, String password) throws SQLException {
+        Properties properties = new Properties();
+        properties.setProperty("user", user);
+        properties.setProperty("password", password);
+        properties.setProperty("sslmode", "disable"); // host <-> the VM's own namespace, never leaves the machine
+        properties.setProperty("connectTimeout", "10");
+        properties.setProperty("socketTimeout", "120");
+        properties.setProperty("ApplicationName", "palisade-vm-driver");
+        return DriverManager.getConnection(
+                "jdbc:postgresql://" + endpoint + "/" + MANAGEMENT_DATABASE, properties);
+    }
+
+    private static void ensureTenant(Connection admin, InstanceSpec spec) throws SQLException {
+        try (PreparedStatement role = admin.prepareStatement("SELECT rolsuper FROM pg_roles WHERE rolname = ?")) {
+            role.setString(1, spec.username());
+            try (ResultSet rs = role.executeQuery()) {
+                if (!rs.next()) {
+                    try (Statement s = admin.createStatement()) {
+                        s.execute("CREATE ROLE " + ident(spec.username()) + " LOGIN");
+                    }
+                } else if (rs.getBoolean(1)) {
+                    throw new PalisadeException(
+                            ErrorCode.INVALID_REQUEST,
+                            "the tenant role '" + spec.username() + "' must not be a superuser");
+                }
+            }
+        }
+        try (PreparedStatement db = admin.prepareStatement("SELECT 1 FROM pg_database WHERE datname = ?")) {
+            db.setString(1, spec.database());
+            try (ResultSet rs = db.executeQuery()) {
+                if (!rs.next()) {
+                    try (Statement s = admin.createStatement()) {
+                        s.execute("CREATE DATABASE " + ident(spec.database()) + " OWNER " + ident(spec.username()));
+                    }
+                }
+            }
+        }
+    }
+
+    /** Sets a role's password as a SCRAM verifier: the plaintext never reaches the server or its logs. */
+    private static void setPasswordVerifier(Connection admin, String role, String password) throws SQLException {
+        String verifier = ScramVerifier.of(password);
+        if (!verifier.matches("[A-Za-z0-9+/=$:-]+")) {
+            throw new IllegalStateException("unexpected characters in a SCRAM verifier");
+        }
+        try (Statement s = admin.createStatement()) {
+            s.execute("ALTER ROLE " + ident(role) + " PASSWORD '" + verifier + "'");
+        }
+    }
+
+    /** Replaces the template's management secret with a fresh one known only to this host (file mode 600). */
+    private static void rotateManagementSecret(Connection admin, GuestImage image, InstancePaths paths)
+            throws SQLException, IOException {
+        byte[] bytes = new byte[32];
+        RANDOM.nextBytes(bytes);
+        String secret = Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+        writePrivate(paths.pendingManagementSecret(), secret, true);
+        setPasswordVerifier(admin, image.adminRole(), secret);
+        Files.move(paths.pendingManagementSecret(), paths.managementSecret(), StandardCopyOption.REPLACE_EXISTING,
+                StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private List<String> postgresLogOverSql(String id, int lines) {
+        try (Connection admin = managementConnection(id);
+                Statement s = admin.createStatement();
+                ResultSet rs = s.executeQuery(
+                        "WITH f AS (SELECT current_setting('data_directory') || '/../log/postgresql.log' AS path) "
+                                + "SELECT pg_read_file(f.path, greatest((pg_stat_file(f.path)).size - 65536, 0), "
+                                + "65536) FROM f")) {
+            return rs.next() && rs.getString(1) != null ? lastLines(rs.getString(1), lines) : List.of();
+        } catch (SQLException e) {
+            return List.of();
+        }
+    }
+
+    private List<String> postgresLogFromVolume(String id, int lines) {
+        Path volume = paths(id).dataVolume();
+        if (!Files.exists(volume)) {
+            return List.of();
+        }
+        // read-only catastrophic mode: never writes to the image
+        Processes.Result result = Processes.run(
+                List.of("debugfs", "-c", "-R", "cat /log/postgresql.log", volume.toString()), Duration.ofSeconds(30),
+                null);
+        if (!result.ok()) {
+            return List.of();
+        }
+        String text = result.output().lines()
+                .filter(l -> !l.startsWith("debugfs ") && !l.contains("catastrophic mode"))
+                .reduce((a, b) -> a + "\n" + b)
+                .orElse("");
+        return lastLines(text, lines);
+    }
+
+    private static List<String> lastLines(String text, int lines) {
+        List<String> all = text.lines().toList();
+        return all.subList(Math.max(0, all.size() - lines), all.size());
+    }
+
+    // ------------------------------------------------------------------------------------------------- helpers
+
+    private InstancePaths paths(String id) {
+        if (id.contains("/") || id.startsWith(".")) {
+            throw PalisadeException.invalid("invalid instance id '" + id + "'");
+        }
+        return InstancePaths.of(config.instancesDir(), id);
+    }
+
+    private String guestAddress() {
+        try {
+            return GuestImage.load(config.imageDir()).guestAddress();
+        } catch (PalisadeException e) {
+            return "172.31.255.2";
+        }
+    }
+
+    private String guestGateway() {
+        try {
+            return GuestImage.load(config.imageDir()).guestGateway();
+        } catch (PalisadeException e) {
+            return "172.31.255.1";
+        }
+    }
+
+    private static String ident(String name) {
+        return "\"" + name.replace("\"", "\"\"") + "\"";
+    }
+
+    private static String readSecret(Path file) throws IOException {
+        return Files.readString(file, StandardCharsets.UTF_8).strip();
+    }
+
+    private static void writePrivate(Path file, String content, boolean sync) throws IOException {
+        Files.deleteIfExists(file);
+        Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        if (sync) {
+            Files.writeString(file, content, StandardCharsets.UTF_8, StandardOpenOption.WRITE, StandardOpenOption.SYNC);
+        } else {
+            Files.writeString(file, content, StandardCharsets.UTF_8, StandardOpenOption.WRITE);
+        }
+    }
+
+    private static void rotate(Path current, Path previous) {
+        try {
+            if (Files.exists(current)) {
+                Files.move(current, previous, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            deleteQuietly(current);
+        }
+    }
+
+    private static void deleteQuietly(Path file) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+
+    /** An exception's message without anything that could be a secret (JDBC messages never contain passwords). */
+    private static String safeMessage(Throwable e) {
+        return e.getClass().getSimpleName() + ": " + e.getMessage();
+    }
+}

@@ -1,0 +1,171 @@
+package io.palisade.vmm;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.host.Processes;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * The NATID network of one VM, every name derived from the instance id so that it can be removed after a crash:
+ * namespace {@code pal-<id>} holding the tap {@code tap0} (the guest's gateway, 172.31.255.1/30) and the veth end
+ * {@code veth0} ({@code <slot>.2/30}); the host end {@code pv-<hash>} ({@code <slot>.1/30}) stays in the root
+ * namespace.
+ * Inside the namespace, iptables DNATs {@code <slot>.2:5432} to the guest's baked address and SNATs to the gateway; the
+ * filter table forwards nothing else, so the guest has no egress and cannot reach other VMs, the namespace or the
+ * host. Immutable; the commands it runs are idempotent per id.
+ */
+public record VmNetwork(String id, String namespace, String hostVeth, String guestAddress, String guestGateway) {
+    public static final String NAMESPACE_PREFIX = "pal-";
+    public static final String TAP = "tap0";
+    public static final String NS_VETH = "veth0";
+    public static final int POSTGRES_PORT = 5432;
+    private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(20);
+
+    public VmNetwork {
+        requireNonNull(id, "id is null");
+        requireNonNull(namespace, "namespace is null");
+        requireNonNull(hostVeth, "hostVeth is null");
+        requireNonNull(guestAddress, "guestAddress is null");
+        requireNonNull(guestGateway, "guestGateway is null");
+        if (hostVeth.length() > 15) {
+            throw new IllegalArgumentException("interface name longer than 15 characters: " + hostVeth);
+        }
+    }
+
+    public static VmNetwork forId(String id, String guestAddress, String guestGateway) {
+        return new VmNetwork(id, namespaceName(id), hostVethName(id), guestAddress, guestGateway);
+    }
+
+    public static String namespaceName(String id) {
+        return NAMESPACE_PREFIX + id;
+    }
+
+    /** {@code pv-} and 12 hex digits of SHA-256(id): 15 characters, the kernel's limit. */
+    public static String hostVethName(String id) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(id.getBytes(StandardCharsets.UTF_8));
+            return "pv-" + HexFormat.of().formatHex(digest).substring(0, 12);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public boolean namespaceExists() {
+        return Files.exists(Path.of("/run/netns", namespace));
+    }
+
+    public boolean hostVethExists() {
+        return Files.exists(Path.of("/sys/class/net", hostVeth));
+    }
+
+    /** The command prefix that runs a program inside this VM's namespace. */
+    public List<String> execPrefix() {
+        return List.of("ip", "netns", "exec", namespace);
+    }
+
+    /** Creates namespace, tap, veth, addresses and NAT rules from scratch (whatever was left is removed first). */
+    public void create(NetworkPool.Slot slot) {
+        teardown();
+        try {
+            ip("netns", "add", namespace);
+            ip("-n", namespace, "link", "set", "lo", "up");
+            ip("-n", namespace, "tuntap", "add", "dev", TAP, "mode", "tap");
+            ip("-n", namespace, "addr", "add", guestGateway + "/30", "dev", TAP);
+            ip("-n", namespace, "link", "set", TAP, "up");
+            ip("link", "add", hostVeth, "type", "veth", "peer", "name", NS_VETH, "netns", namespace);
+            ip("addr", "add", slot.hostAddress() + "/30", "dev", hostVeth);
+            ip("link", "set", hostVeth, "up");
+            ip("-n", namespace, "addr", "add", slot.namespaceAddress() + "/30", "dev", NS_VETH);
+            ip("-n", namespace, "link", "set", NS_VETH, "up");
+            inNamespace(List.of("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"), null);
+            inNamespace(List.of("iptables-restore"), rules(slot));
+        } catch (RuntimeException e) {
+            teardown();
+            throw e;
+        }
+    }
+
+    /** The iptables-restore input for the namespace: DNAT to the guest, SNAT to the gateway, nothing else forwarded. */
+    String rules(NetworkPool.Slot slot) {
+        return String.join("\n",
+                "*filter",
+                ":INPUT DROP [0:0]",
+                ":FORWARD DROP [0:0]",
+                ":OUTPUT ACCEPT [0:0]",
+                "-A INPUT -i lo -j ACCEPT",
+                "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                "-A FORWARD -i " + NS_VETH + " -o " + TAP + " -p tcp -d " + guestAddress + " --dport " + POSTGRES_PORT
+                        + " -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT",
+                "-A FORWARD -i " + TAP + " -o " + NS_VETH + " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                "COMMIT",
+                "*nat",
+                ":PREROUTING ACCEPT [0:0]",
+                ":INPUT ACCEPT [0:0]",
+                ":OUTPUT ACCEPT [0:0]",
+                ":POSTROUTING ACCEPT [0:0]",
+                "-A PREROUTING -i " + NS_VETH + " -d " + slot.namespaceAddress() + " -p tcp --dport " + POSTGRES_PORT
+                        + " -j DNAT --to-destination " + guestAddress + ":" + POSTGRES_PORT,
+                "-A POSTROUTING -o " + TAP + " -j SNAT --to-source " + guestGateway,
+                "COMMIT",
+                "");
+    }
+
+    /** Removes namespace (with tap, inner veth and rules) and the host veth. Idempotent; bounded. */
+    public void teardown() {
+        if (namespaceExists()) {
+            Processes.Result result = Processes.run(List.of("ip", "netns", "del", namespace), COMMAND_TIMEOUT, null);
+            if (!result.ok() && namespaceExists()) {
+                throw new PalisadeException(
+                        ErrorCode.DRIVER_FAILURE,
+                        "cannot delete network namespace " + namespace + ": " + Processes.tail(result.output(), 3)
+                                + "; is a process still inside it? (ip netns pids " + namespace + ")");
+            }
+        }
+        // deleting the namespace destroys veth0 and with it the host end, but the kernel does so asynchronously
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (hostVethExists() && System.nanoTime() < deadline) {
+            Processes.run(List.of("ip", "link", "del", hostVeth), COMMAND_TIMEOUT, null);
+            if (hostVethExists()) {
+                Processes.sleep(Duration.ofMillis(50));
+            }
+        }
+        if (hostVethExists()) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot delete veth " + hostVeth + " of " + id);
+        }
+    }
+
+    /** Runs a command inside the namespace and returns its output; fails on a non-zero exit. */
+    public String inNamespace(List<String> command, String input) {
+        List<String> full = new java.util.ArrayList<>(execPrefix());
+        full.addAll(command);
+        Processes.Result result = Processes.run(full, COMMAND_TIMEOUT, input);
+        if (!result.ok()) {
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE,
+                    "'" + String.join(" ", command) + "' in namespace " + namespace + " exited with "
+                            + result.exitCode() + ": " + Processes.tail(result.output(), 3));
+        }
+        return result.output();
+    }
+
+    private static void ip(String... args) {
+        List<String> command = new java.util.ArrayList<>(List.of("ip"));
+        command.addAll(List.of(args));
+        Processes.Result result = Processes.run(command, COMMAND_TIMEOUT, null);
+        if (!result.ok()) {
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE,
+                    "'ip " + String.join(" ", args) + "' exited with " + result.exitCode() + ": "
+                            + Processes.tail(result.output(), 3));
+        }
+    }
+}
