@@ -45,6 +45,32 @@ public interface IsolationDriver extends AutoCloseable {
     /** The last {@code lines} lines of the instance's PostgreSQL log. */
     List<String> logTail(String id, int lines);
 
+    /** Whether {@link #suspend(String)} is supported (scale to zero: state saved to disk, no RAM held). */
+    default boolean supportsSuspend() {
+        return false;
+    }
+
+    /**
+     * Saves a running instance's state to disk and releases its memory and process; {@link #resume} continues it. The
+     * caller guarantees no client connection is open. A saved state is resumed at most once.
+     */
+    default void suspend(String id) {
+        throw new PalisadeException(ErrorCode.CONFLICT, "the " + name() + " rung cannot suspend instances");
+    }
+
+    /** Whether the instance is suspended (saved state on disk, nothing running). */
+    default boolean isSuspended(String id) {
+        return false;
+    }
+
+    /**
+     * Continues a suspended instance and waits until PostgreSQL answers; if the saved state is missing or corrupt, cold
+     * boots from the volume with nothing lost. Default: a plain start.
+     */
+    default RunningInstance resume(InstanceSpec spec, ProgressListener progress) {
+        return start(spec, progress);
+    }
+
     /** Stops nothing; releases driver-wide resources. Instances keep running only if the driver says so. */
     @Override
     default void close() {}
