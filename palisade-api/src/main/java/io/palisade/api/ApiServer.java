@@ -90,6 +90,8 @@ public final class ApiServer implements AutoCloseable {
         app.get("/v1/databases/{id}/logs", this::logs);
         app.post("/v1/databases/{id}/credentials/rotate", this::rotate);
         app.post("/v1/databases/{id}/restart", ctx -> ctx.json(describe(service().restart(account(ctx), ctx.pathParam("id")))));
+        app.post("/v1/databases/{id}/suspend", ctx -> ctx.json(describe(service().suspend(account(ctx), ctx.pathParam("id")))));
+        app.post("/v1/databases/{id}/resume", ctx -> ctx.json(describe(service().resume(account(ctx), ctx.pathParam("id")))));
         app.delete("/v1/databases/{id}", ctx -> {
             service().delete(account(ctx), ctx.pathParam("id"));
             ctx.status(HttpStatus.NO_CONTENT);
@@ -290,6 +292,7 @@ public final class ApiServer implements AutoCloseable {
         out.put("persistent", db.persistent());
         out.put("ttl_seconds", db.ttlSeconds());
         out.put("expires_at", db.expiresAt());
+        out.put("suspend_after_seconds", db.suspendAfterSeconds() == null ? "never" : db.suspendAfterSeconds());
         out.put("idle_seconds", Math.max(0, Duration.between(db.lastActiveAt(), Instant.now()).toSeconds()));
         out.put("pinned_host", db.host());
         out.put("database", db.database());

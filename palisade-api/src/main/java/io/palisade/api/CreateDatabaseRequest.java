@@ -14,8 +14,9 @@ public record CreateDatabaseRequest(
         @JsonProperty("persistent") Boolean persistent,
         @JsonProperty("ttl_seconds") Integer ttlSeconds,
         @JsonProperty("labels") Map<String, String> labels,
-        @JsonProperty("region") String region) {
+        @JsonProperty("region") String region,
+        @JsonProperty("suspend_after_seconds") Object suspendAfterSeconds) {
     public static CreateDatabaseRequest empty() {
-        return new CreateDatabaseRequest(null, null, null, null, null, null, null, null, null, null);
+        return new CreateDatabaseRequest(null, null, null, null, null, null, null, null, null, null, null);
     }
 }

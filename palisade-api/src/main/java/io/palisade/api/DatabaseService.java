@@ -71,6 +71,9 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     private final String defaultIsolation;
 
     private final boolean stopInstancesOnClose;
+    private final Optional<Duration> defaultSuspendAfter;
+    private final Map<String, CompletableFuture<Optional<Endpoint>>> wakes = new ConcurrentHashMap<>();
+    private volatile java.util.function.ToIntFunction<String> openConnections = id -> 0;
 
     public DatabaseService(
             MetadataStore store,
@@ -78,8 +81,10 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             List<IsolationDriver> drivers,
             String hostId,
             Duration createWait,
-            boolean stopInstancesOnClose) {
+            boolean stopInstancesOnClose,
+            Optional<Duration> defaultSuspendAfter) {
         this.stopInstancesOnClose = stopInstancesOnClose;
+        this.defaultSuspendAfter = requireNonNull(defaultSuspendAfter, "defaultSuspendAfter is null");
         this.store = requireNonNull(store, "store is null");
         this.secrets = requireNonNull(secrets, "secrets is null");
         this.hostId = requireNonNull(hostId, "hostId is null");
@@ -160,6 +165,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             }
         }
         Map<String, String> labels = validateLabels(request.labels(), request.region());
+        Integer suspendAfter = suspendAfter(request.suspendAfterSeconds(), driver);
         String id = SecretBox.randomId("db");
         String label = request.label() == null ? id : validateLabel(request.label());
         String password = SecretBox.randomSecret(32);
@@ -168,6 +174,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         DatabaseRecord record = new DatabaseRecord(
                 id, accountId, label, isolation, version, plan, persistent, request.ttlSeconds(),
                 request.ttlSeconds() == null ? null : now.plusSeconds(request.ttlSeconds()),
+                suspendAfter,
                 hostId, DatabaseState.PROVISIONING, null, TENANT_ROLE, TENANT_DATABASE,
                 secrets.encrypt(password), SecretBox.hash(brokerToken), secrets.encrypt(brokerToken),
                 Optional.empty(), labels, now, now, now);
@@ -213,6 +220,28 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             log.warn("create of {} failed: {}", id, e.getMessage());
             return store.transition(id, DatabaseState.FAILED, e.getMessage());
         }
+    }
+
+    /** {@code null} = never; a number of seconds ≥ 10; absent = the rung's default. */
+    private Integer suspendAfter(Object requested, IsolationDriver driver) {
+        if (requested == null) {
+            return driver.supportsSuspend() ? defaultSuspendAfter.map(d -> (int) d.toSeconds()).orElse(null) : null;
+        }
+        if (requested instanceof String text && text.equals("never")) {
+            return null;
+        }
+        if (requested instanceof Integer seconds) {
+            if (!driver.supportsSuspend()) {
+                throw PalisadeException.invalid("the " + driver.name() + " rung cannot suspend idle databases; "
+                        + "drop suspend_after_seconds or use \"isolation\": \"vm\"");
+            }
+            if (seconds < 10 || seconds > 31_536_000) {
+                throw PalisadeException.invalid("suspend_after_seconds must be between 10 and 31536000, or \"never\"; got "
+                        + seconds);
+            }
+            return seconds;
+        }
+        throw PalisadeException.invalid("field 'suspend_after_seconds' must be an integer or \"never\"");
     }
 
     private static String validateLabel(String label) {
@@ -410,7 +439,14 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 DatabaseRecord result = provision(record);
                 actions.add("redid interrupted create of " + id + " → " + result.state().wireName());
             }
-            case RUNNING, SUSPENDED -> {
+            case SUSPENDED -> {
+                if (driver.isRunning(id)) {
+                    store.setEndpoint(id, Optional.empty());
+                    store.transition(id, DatabaseState.RUNNING, null);
+                    actions.add("found suspended " + id + " running; recorded it as running");
+                }
+            }
+            case RUNNING -> {
                 if (!driver.isRunning(id)) {
                     DatabaseRecord result = startRecorded(record, driver);
                     actions.add("started " + id + " (was not running) → " + result.state().wireName());
@@ -455,13 +491,135 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     // routing for the proxy and broker
 
+    /**
+     * Where a database listens; a suspended one is woken first (once, however many clients arrive at the same time),
+     * so a client sees latency, never an error.
+     */
     @Override
     public CompletableFuture<Optional<Endpoint>> resolve(String databaseId) {
-        return CompletableFuture.supplyAsync(
-                () -> store.find(databaseId)
-                        .filter(r -> r.state() == DatabaseState.RUNNING)
-                        .flatMap(DatabaseRecord::endpoint),
-                workers);
+        return CompletableFuture.supplyAsync(() -> store.find(databaseId), workers).thenCompose(found -> {
+            if (found.isEmpty()) {
+                return CompletableFuture.completedFuture(Optional.empty());
+            }
+            DatabaseRecord record = found.get();
+            if (record.state() == DatabaseState.RUNNING) {
+                return CompletableFuture.completedFuture(record.endpoint());
+            }
+            if (record.state() != DatabaseState.SUSPENDED) {
+                return CompletableFuture.completedFuture(Optional.empty());
+            }
+            return wakes.computeIfAbsent(databaseId, id -> CompletableFuture.supplyAsync(() -> {
+                try {
+                    return withLock(id, () -> wake(id));
+                } finally {
+                    wakes.remove(id);
+                }
+            }, workers));
+        });
+    }
+
+    private Optional<Endpoint> wake(String id) {
+        DatabaseRecord record = store.find(id).orElse(null);
+        if (record == null) {
+            return Optional.empty();
+        }
+        if (record.state() == DatabaseState.SUSPENDED) {
+            long started = System.nanoTime();
+            record = resumeRecorded(record, driverFor(record));
+            log.info("woke {} in {} ms", id, (System.nanoTime() - started) / 1_000_000);
+        }
+        return record.state() == DatabaseState.RUNNING ? record.endpoint() : Optional.empty();
+    }
+
+    private DatabaseRecord resumeRecorded(DatabaseRecord record, IsolationDriver driver) {
+        String id = record.id();
+        try {
+            RunningInstance instance = driver.resume(spec(record), phase -> log.info("resume {}: {}", id, phase));
+            store.setEndpoint(id, Optional.of(instance.endpoint()));
+            store.touch(id, Instant.now());
+            return store.transition(id, DatabaseState.RUNNING, null);
+        } catch (RuntimeException e) {
+            log.warn("resume of {} failed: {}", id, e.getMessage());
+            return store.transition(id, DatabaseState.FAILED, "resume failed: " + e.getMessage());
+        }
+    }
+
+    /** How the proxy and broker report open client connections per database (idle detection). */
+    public void setOpenConnections(java.util.function.ToIntFunction<String> counter) {
+        this.openConnections = requireNonNull(counter, "counter is null");
+    }
+
+    public DatabaseRecord suspend(String accountId, String id) {
+        get(accountId, id);
+        return withLock(id, () -> {
+            DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
+            IsolationDriver driver = driverFor(record);
+            if (!driver.supportsSuspend()) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " runs on the " + driver.name()
+                        + " rung, which cannot suspend; only vm databases can");
+            }
+            if (record.state() == DatabaseState.SUSPENDED) {
+                return record;
+            }
+            record.state().checkTransition(DatabaseState.SUSPENDED, id);
+            if (record.state() != DatabaseState.RUNNING) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is " + record.state().wireName()
+                        + "; only a running database can be suspended");
+            }
+            int open = openConnections.applyAsInt(id);
+            if (open > 0) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " has " + open
+                        + " open client connection(s); close them before suspending");
+            }
+            return suspendRecorded(record, driver);
+        });
+    }
+
+    private DatabaseRecord suspendRecorded(DatabaseRecord record, IsolationDriver driver) {
+        long started = System.nanoTime();
+        driver.suspend(record.id());
+        store.setEndpoint(record.id(), Optional.empty());
+        DatabaseRecord suspended = store.transition(record.id(), DatabaseState.SUSPENDED, null);
+        log.info("suspended {} in {} ms", record.id(), (System.nanoTime() - started) / 1_000_000);
+        return suspended;
+    }
+
+    public DatabaseRecord resume(String accountId, String id) {
+        get(accountId, id);
+        resolve(id).join();
+        return get(accountId, id);
+    }
+
+    /** Suspends running databases that have been idle longer than their {@code suspend_after_seconds}. */
+    public List<String> suspendIdle(Instant now) {
+        List<String> suspended = new ArrayList<>();
+        for (DatabaseRecord snapshot : store.listByHost(hostId)) {
+            if (snapshot.state() != DatabaseState.RUNNING || snapshot.suspendAfterSeconds() == null) {
+                continue;
+            }
+            IsolationDriver driver = drivers.get(snapshot.isolation());
+            if (driver == null || !driver.supportsSuspend()) {
+                continue;
+            }
+            if (snapshot.lastActiveAt().plusSeconds(snapshot.suspendAfterSeconds()).isAfter(now)) {
+                continue;
+            }
+            withLock(snapshot.id(), () -> {
+                DatabaseRecord current = store.find(snapshot.id()).orElse(null);
+                if (current != null && current.state() == DatabaseState.RUNNING
+                        && !current.lastActiveAt().plusSeconds(current.suspendAfterSeconds()).isAfter(now)
+                        && openConnections.applyAsInt(current.id()) == 0) {
+                    try {
+                        suspendRecorded(current, driver);
+                        suspended.add(current.id());
+                    } catch (RuntimeException e) {
+                        log.warn("idle suspend of {} failed: {}", current.id(), e.getMessage());
+                    }
+                }
+                return null;
+            });
+        }
+        return suspended;
     }
 
     @Override

@@ -88,7 +88,8 @@ public final class PalisadeServer implements AutoCloseable {
                     .withBootTimeout(config.vmBootTimeout())));
 
             this.service = new DatabaseService(
-                    store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit());
+                    store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit(),
+                    config.vmSuspendAfter());
             closeables.add(service);
             for (DriverProbe probe : service.probes().values()) {
                 log.info("isolation '{}': {} (accelerator {}) — {}{}", probe.driver(),
@@ -123,6 +124,7 @@ public final class PalisadeServer implements AutoCloseable {
             try {
                 service.reapExpired(java.time.Instant.now());
                 service.reconcile(false);
+                service.suspendIdle(java.time.Instant.now());
             } catch (RuntimeException e) {
                 log.warn("reaper/reconcile pass failed: {}", e.getMessage());
             }

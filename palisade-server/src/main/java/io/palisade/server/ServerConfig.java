@@ -36,6 +36,7 @@ public record ServerConfig(Map<String, String> values) {
             new Key("vm.image-dir", ".cache/guest/current", "Guest image built by guest/build.sh", false),
             new Key("vm.accelerator", "auto", "auto (KVM where the CPU has vmx/svm, else TCG), kvm or tcg", false),
             new Key("vm.network-pool", "10.213.0.0/16", "Per-host pool of /30 links to the VMs' network namespaces", false),
+            new Key("vm.suspend-after", "300s", "Default idle period before a vm database is suspended to disk (or never)", false),
             new Key("vm.boot-timeout", "90s", "Bound on one guest boot before the watchdog retries it", false),
             new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false));
 
@@ -80,6 +81,7 @@ public record ServerConfig(Map<String, String> values) {
         startTimeout();
         reconcileInterval();
         vmBootTimeout();
+        vmSuspendAfter();
         String stop = get("agent.stop-instances-on-exit");
         if (!stop.equals("true") && !stop.equals("false")) {
             throw PalisadeException.invalid("agent.stop-instances-on-exit must be true or false, got '" + stop + "'");
@@ -189,6 +191,11 @@ public record ServerConfig(Map<String, String> values) {
 
     public String vmNetworkPool() {
         return get("vm.network-pool");
+    }
+
+    public java.util.Optional<Duration> vmSuspendAfter() {
+        return get("vm.suspend-after").equals("never") ? java.util.Optional.empty()
+                : java.util.Optional.of(parseDuration("vm.suspend-after"));
     }
 
     public Duration vmBootTimeout() {

@@ -21,6 +21,9 @@ class TestServerConfig {
         assertThat(config.dataDir()).isEqualTo(Path.of(".palisade/data").toAbsolutePath().normalize());
         assertThat(config.serviceUser()).isEqualTo("palisade");
         assertThat(config.cgroupParent()).isEqualTo("palisade");
+        assertThat(config.vmSuspendAfter()).contains(Duration.ofMinutes(5));
+        assertThat(config.vmAccelerator()).isEqualTo("auto");
+        assertThat(config.stopInstancesOnExit()).isTrue();
     }
 
     @Test
@@ -33,7 +36,9 @@ class TestServerConfig {
                 "api.create-wait", "500ms",
                 "store.url", "jdbc:postgresql://db:5432/palisade",
                 "store.password", "hunter2",
-                "agent.start-timeout", "2m"));
+                "agent.start-timeout", "2m",
+                "vm.suspend-after", "never"));
+        assertThat(config.vmSuspendAfter()).isEmpty();
         assertThat(config.dataDir()).isEqualTo(Path.of("/var/lib/palisade"));
         assertThat(config.hostId()).isEqualTo("host-7");
         assertThat(config.apiHost()).isEqualTo("0.0.0.0");

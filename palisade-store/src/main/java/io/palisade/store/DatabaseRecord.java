@@ -23,6 +23,7 @@ public record DatabaseRecord(
         boolean persistent,
         Integer ttlSeconds,
         Instant expiresAt,
+        Integer suspendAfterSeconds,
         String host,
         DatabaseState state,
         String stateReason,

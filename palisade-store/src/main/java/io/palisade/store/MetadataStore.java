@@ -95,10 +95,11 @@ public final class MetadataStore implements AutoCloseable {
     public void insert(DatabaseRecord db) {
         jdbi.useHandle(h -> h.createUpdate("""
                         INSERT INTO databases (id, account_id, label, isolation, pg_version, plan_name, cpu, memory_mb,
-                            disk_mb, iops, bandwidth_mbps, persistent, ttl_seconds, expires_at, host, state, state_reason,
+                            disk_mb, iops, bandwidth_mbps, persistent, ttl_seconds, expires_at, suspend_after_seconds,
+                            host, state, state_reason,
                             username, dbname, password_enc, broker_token_hash, broker_token_enc, labels)
                         VALUES (:id, :account, :label, :isolation, :version, :planName, :cpu, :memoryMb, :diskMb, :iops,
-                            :bandwidth, :persistent, :ttl, :expiresAt, :host, :state, :reason, :username, :dbname,
+                            :bandwidth, :persistent, :ttl, :expiresAt, :suspendAfter, :host, :state, :reason, :username, :dbname,
                             :passwordEnc, :tokenHash, :tokenEnc, CAST(:labels AS jsonb))
                         """)
                 .bind("id", db.id())
@@ -115,6 +116,7 @@ public final class MetadataStore implements AutoCloseable {
                 .bind("persistent", db.persistent())
                 .bind("ttl", db.ttlSeconds())
                 .bind("expiresAt", db.expiresAt() == null ? null : Timestamp.from(db.expiresAt()))
+                .bind("suspendAfter", db.suspendAfterSeconds())
                 .bind("host", db.host())
                 .bind("state", db.state().wireName())
                 .bind("reason", db.stateReason())
@@ -215,6 +217,8 @@ public final class MetadataStore implements AutoCloseable {
         int ttl = rs.getInt("ttl_seconds");
         Integer ttlSeconds = rs.wasNull() ? null : ttl;
         Timestamp expires = rs.getTimestamp("expires_at");
+        int suspendAfter = rs.getInt("suspend_after_seconds");
+        Integer suspendAfterSeconds = rs.wasNull() ? null : suspendAfter;
         return new DatabaseRecord(
                 rs.getString("id"),
                 rs.getString("account_id"),
@@ -231,6 +235,7 @@ public final class MetadataStore implements AutoCloseable {
                 rs.getBoolean("persistent"),
                 ttlSeconds,
                 expires == null ? null : expires.toInstant(),
+                suspendAfterSeconds,
                 rs.getString("host"),
                 DatabaseState.fromWire(rs.getString("state")),
                 rs.getString("state_reason"),

@@ -44,7 +44,7 @@ class TestMetadataStore {
 
     private static DatabaseRecord record(String id, String account) {
         Instant now = Instant.now();
-        return new DatabaseRecord(id, account, "label-" + id, "process", PostgresVersion.V16, Plan.SMALL, true, null, null,
+        return new DatabaseRecord(id, account, "label-" + id, "process", PostgresVersion.V16, Plan.SMALL, true, null, null, 300,
                 "host-1", DatabaseState.PROVISIONING, null, "app", "app", "v1:enc", "hash", "v1:tok", Optional.empty(),
                 Map.of("team", "billing", "quote\"d", "x\\y"), now, now, now);
     }
@@ -56,6 +56,7 @@ class TestMetadataStore {
         assertThat(found.plan()).isEqualTo(Plan.SMALL);
         assertThat(found.labels()).containsEntry("team", "billing").containsEntry("quote\"d", "x\\y");
         assertThat(found.endpoint()).isEmpty();
+        assertThat(found.suspendAfterSeconds()).isEqualTo(300);
         assertThat(store.find("acct-a", "db-round001")).isPresent();
         assertThat(store.find("acct-b", "db-round001")).as("another account's database is absent").isEmpty();
         assertThat(store.list("acct-b")).isEmpty();
