@@ -1,0 +1,198 @@
+package io.palisade.broker;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.javalin.Javalin;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.palisade.broker.ConnectionPool.Lease;
+import io.palisade.broker.pg.PgConnection;
+import io.palisade.broker.pg.PgError;
+import io.palisade.broker.pg.QueryResult;
+import io.palisade.spi.BackendResolver;
+import io.palisade.spi.BrokerTokenVerifier;
+import io.palisade.spi.Endpoint;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import java.io.IOException;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * SQL over HTTP for clients that cannot open a PostgreSQL socket: Neon's {@code POST /sql} and WebSocket transport
+ * (what {@code @neondatabase/serverless} speaks, unmodified) and PandaStack-style {@code /broker/{id}/v1/*} routes.
+ * Logins are checked by the tenant's own PostgreSQL (the broker logs in with the caller's password) or, for the
+ * PandaStack routes, by {@link BrokerTokenVerifier}; an unknown database, a wrong password and a wrong token get the
+ * same answer. Thread-safe; {@link #close()} closes every pooled connection and open WebSocket session.
+ */
+public final class SqlBroker implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SqlBroker.class);
+    /** Command tags after which a pooled session may carry state into the next request. */
+    private static final Set<String> SESSION_CHANGING = Set.of("SET", "RESET", "PREPARE", "LISTEN", "DECLARE",
+            "CREATE", "DO", "LOAD", "DEALLOCATE", "UNLISTEN", "CALL", "DISCARD", "CLOSE");
+    private static final byte[] DECOY_SALT = new byte[16];
+
+    final BrokerConfig config;
+    final BackendResolver resolver;
+    final BrokerTokenVerifier verifier;
+    final MeterRegistry registry;
+    final ObjectMapper json = JsonValues.mapper();
+    final ConnectionPool pool;
+    private final NeonWebSocket webSocket;
+
+    public SqlBroker(BrokerConfig config, BackendResolver resolver, BrokerTokenVerifier verifier,
+            MeterRegistry registry) {
+        this.config = requireNonNull(config, "config is null");
+        this.resolver = requireNonNull(resolver, "resolver is null");
+        this.verifier = requireNonNull(verifier, "verifier is null");
+        this.registry = requireNonNull(registry, "registry is null");
+        this.pool = new ConnectionPool(config, registry);
+        this.webSocket = new NeonWebSocket(this);
+    }
+
+    /**
+     * Adds the broker's routes to an app that has not started yet: {@code OPTIONS|POST /sql}, the WebSocket at
+     * {@code /v2}, and {@code /broker/{id}/v1/query|exec|transaction|health|info}.
+     */
+    public void register(Javalin app) {
+        NeonHttp neon = new NeonHttp(this);
+        app.options("/sql", neon::preflight);
+        app.post("/sql", neon::handle);
+        app.get("/sql", neon::notAllowed);
+        app.ws("/v2", webSocket::configure);
+        PandaHttp panda = new PandaHttp(this);
+        app.post("/broker/{id}/v1/query", panda::query);
+        app.post("/broker/{id}/v1/exec", panda::exec);
+        app.post("/broker/{id}/v1/transaction", panda::transaction);
+        app.get("/broker/{id}/v1/health", panda::health);
+        app.get("/broker/{id}/v1/info", panda::info);
+    }
+
+    /** Closes the idle pooled connections of a database (call after rotating its password, moving or deleting it). */
+    public void evict(String databaseId) {
+        pool.evict(requireNonNull(databaseId, "databaseId is null"));
+    }
+
+    /** Backend connections the broker holds open for a database (idle and in use). */
+    public int openConnections(String databaseId) {
+        return pool.openConnections(databaseId);
+    }
+
+    /** WebSocket sessions currently relaying. */
+    public int openWebSocketSessions() {
+        return webSocket.openSessions();
+    }
+
+    @Override
+    public void close() {
+        webSocket.close();
+        pool.close();
+    }
+
+    /** The caller may not use this database: unknown id, wrong password or wrong token — never said which. */
+    static final class NoAccess extends Exception {
+        NoAccess() {
+            super("no access", null, false, false);
+        }
+    }
+
+    Endpoint resolve(String databaseId) throws NoAccess {
+        Optional<Endpoint> endpoint;
+        try {
+            endpoint = resolver.resolve(databaseId).get(config.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new PalisadeException(ErrorCode.NOT_READY, "the database did not become ready within "
+                    + config.connectTimeout().toSeconds() + " s; try again");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while resolving the database");
+        } catch (ExecutionException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "could not resolve the database: "
+                    + e.getCause().getMessage(), e.getCause());
+        }
+        if (endpoint.isEmpty()) {
+            spendLikeALogin();
+            throw new NoAccess();
+        }
+        resolver.touch(databaseId);
+        return endpoint.get();
+    }
+
+    /**
+     * Costs an unknown database about what a refused SCRAM login costs (both sides' PBKDF2 at PostgreSQL's default
+     * 4096 iterations), so that response time does not tell an unknown id from a wrong password as plainly.
+     */
+    private static void spendLikeALogin() {
+        try {
+            var factory = javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256");
+            for (int i = 0; i < 2; i++) {
+                factory.generateSecret(new javax.crypto.spec.PBEKeySpec("decoy".toCharArray(), DECOY_SALT, 4096, 256));
+            }
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("PBKDF2 missing from this JDK", e);
+        }
+    }
+
+    /** A pooled connection logged in as the caller; the backend verifies the password when it opens a new one. */
+    Lease login(String databaseId, String user, String database, String password) throws NoAccess, IOException {
+        Endpoint endpoint = resolve(databaseId);
+        try {
+            return pool.acquire(databaseId, pool.key(endpoint, user, database, password), password);
+        } catch (PgError e) {
+            if (e.isAuthenticationFailure()) {
+                throw new NoAccess();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Gives a connection back to the pool, first ending any transaction the caller left open and resetting the
+     * session if a statement may have changed it.
+     */
+    void giveBack(Lease lease, boolean sessionChanged) {
+        PgConnection connection = lease.connection;
+        try {
+            if (connection.isReusable() && connection.transactionStatus() != 'I') {
+                connection.simpleQuery("ROLLBACK", 1, 1 << 20, PgConnection.Guard.timeout(config.connectTimeout()));
+            }
+            if (connection.isReusable() && sessionChanged) {
+                connection.simpleQuery("DISCARD ALL", 1, 1 << 20,
+                        PgConnection.Guard.timeout(config.connectTimeout()));
+            }
+        } catch (IOException | PgError e) {
+            log.debug("closing a broker connection that could not be reset: {}", e.getMessage());
+            connection.close();
+        }
+        pool.release(lease);
+    }
+
+    static boolean changesSession(QueryResult result) {
+        return SESSION_CHANGING.contains(result.command().toUpperCase(Locale.ROOT));
+    }
+
+    static boolean changesSession(List<QueryResult> results) {
+        return results.stream().anyMatch(SqlBroker::changesSession);
+    }
+
+    Timer.Sample startTimer() {
+        return Timer.start(registry);
+    }
+
+    void stopTimer(Timer.Sample sample, String route, int status) {
+        sample.stop(Timer.builder("palisade.broker.requests")
+                .description("SQL broker requests by route and HTTP status")
+                .tag("route", route)
+                .tag("status", Integer.toString(status))
+                .publishPercentileHistogram(false)
+                .register(registry));
+    }
+}

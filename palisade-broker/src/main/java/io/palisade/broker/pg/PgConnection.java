@@ -1,0 +1,641 @@
+package io.palisade.broker.pg;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.spi.Endpoint;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+
+/**
+ * A small PostgreSQL v3 protocol client on a blocking socket: SCRAM-SHA-256 (or MD5/cleartext) login, the extended
+ * protocol with one unnamed statement and text values, the simple protocol, and CancelRequest. Values stay in their
+ * exact text form; RowDescription is kept as sent. Not thread-safe: one caller at a time, except {@link #cancel()}.
+ *
+ * <p>While waiting for the server it wakes every {@value #TICK_MILLIS} ms to check a {@link Guard}: past the deadline
+ * it sends a CancelRequest and waits a short grace for the server's error; when the client has gone, or the response
+ * outgrows its byte budget, it cancels and closes at once. A connection that was cancelled or closed is
+ * {@linkplain #isReusable() not reusable}.
+ */
+public final class PgConnection implements AutoCloseable {
+    public static final int PROTOCOL_3_0 = 196608;
+    private static final int CANCEL_REQUEST_CODE = 80877102;
+    private static final int TICK_MILLIS = 200;
+    private static final long TIMEOUT_GRACE_NANOS = Duration.ofSeconds(2).toNanos();
+
+    private final Endpoint endpoint;
+    private final Socket socket;
+    private final InputStream in;
+    private final OutputStream out;
+    private final Map<String, String> parameters = new HashMap<>();
+    private final byte[] readBuffer = new byte[64 * 1024];
+    private int readPos;
+    private int readLimit;
+    private byte[] body = new byte[8 * 1024];
+    private int bodyLength;
+    private final MessageWriter writer = new MessageWriter();
+    private int backendPid;
+    private int backendKey;
+    private char transactionStatus = 'I';
+    private volatile boolean reusable = true;
+    private volatile boolean closed;
+    private volatile boolean cancelSent;
+    private long cancelledAt;
+
+    private PgConnection(Endpoint endpoint, Socket socket) throws IOException {
+        this.endpoint = endpoint;
+        this.socket = socket;
+        this.in = socket.getInputStream();
+        this.out = socket.getOutputStream();
+    }
+
+    /**
+     * Opens a connection and logs in. {@code startup} must hold {@code user}; a wrong password surfaces as the
+     * server's {@link PgError} (SQLSTATE class 28).
+     */
+    public static PgConnection connect(Endpoint endpoint, Map<String, String> startup, String password,
+            Duration timeout) throws IOException {
+        requireNonNull(endpoint, "endpoint is null");
+        requireNonNull(startup, "startup is null");
+        requireNonNull(password, "password is null");
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Socket socket = new Socket();
+        PgConnection connection = null;
+        try {
+            socket.setTcpNoDelay(true);
+            socket.setKeepAlive(true);
+            socket.connect(new InetSocketAddress(endpoint.host(), endpoint.port()), (int) timeout.toMillis());
+            socket.setSoTimeout(TICK_MILLIS);
+            connection = new PgConnection(endpoint, socket);
+            connection.login(startup, password, new Guard(deadline, () -> false));
+            return connection;
+        } catch (IOException | RuntimeException e) {
+            if (connection != null) {
+                connection.closeQuietly();
+            } else {
+                socket.close();
+            }
+            throw e;
+        }
+    }
+
+    private void login(Map<String, String> startup, String password, Guard guard) throws IOException {
+        writer.reset();
+        writer.startUntyped();
+        writer.int32(PROTOCOL_3_0);
+        startup.forEach((name, value) -> {
+            writer.cstring(name);
+            writer.cstring(value);
+        });
+        writer.int8(0);
+        writer.end();
+        flush();
+        Scram scram = null;
+        while (true) {
+            char type = readMessage(guard);
+            switch (type) {
+                case 'R' -> {
+                    int code = int32(body, 0);
+                    switch (code) {
+                        case 0 -> {}
+                        case 3 -> sendPassword(password.getBytes(StandardCharsets.UTF_8));
+                        case 5 -> sendPassword(md5(password, startup.get("user"), body, 4));
+                        case 10 -> {
+                            String mechanisms = new String(body, 4, bodyLength - 4, StandardCharsets.UTF_8);
+                            if (!mechanisms.contains("SCRAM-SHA-256\0")) {
+                                throw new IOException("backend offers no SCRAM-SHA-256 (offers " + mechanisms
+                                        .replace('\0', ' ').trim() + ")");
+                            }
+                            scram = new Scram(password);
+                            byte[] first = scram.clientFirst();
+                            writer.reset();
+                            writer.start('p');
+                            writer.cstring("SCRAM-SHA-256");
+                            writer.int32(first.length);
+                            writer.bytes(first, 0, first.length);
+                            writer.end();
+                            flush();
+                        }
+                        case 11 -> {
+                            if (scram == null) {
+                                throw new IOException("backend sent SASLContinue before SASL started");
+                            }
+                            byte[] last = scram.clientFinal(new String(body, 4, bodyLength - 4,
+                                    StandardCharsets.UTF_8));
+                            writer.reset();
+                            writer.start('p');
+                            writer.bytes(last, 0, last.length);
+                            writer.end();
+                            flush();
+                        }
+                        case 12 -> {
+                            if (scram == null || !scram.verifyServerFinal(new String(body, 4, bodyLength - 4,
+                                    StandardCharsets.UTF_8))) {
+                                throw new IOException("backend's SCRAM server signature does not verify");
+                            }
+                        }
+                        default -> throw new IOException("unsupported authentication request " + code);
+                    }
+                }
+                case 'S' -> parameterStatus();
+                case 'K' -> {
+                    backendPid = int32(body, 0);
+                    backendKey = bodyLength >= 8 ? int32(body, 4) : 0;
+                }
+                case 'E' -> {
+                    // a FATAL error during startup is followed by the server closing the socket
+                    reusable = false;
+                    throw PgError.parse(body, bodyLength);
+                }
+                case 'N', 'v' -> {}
+                case 'Z' -> {
+                    transactionStatus = (char) body[0];
+                    return;
+                }
+                default -> throw new IOException("unexpected message '" + type + "' during login");
+            }
+        }
+    }
+
+    private void sendPassword(byte[] password) throws IOException {
+        writer.reset();
+        writer.start('p');
+        writer.bytes(password, 0, password.length);
+        writer.int8(0);
+        writer.end();
+        flush();
+    }
+
+    private static byte[] md5(String password, String user, byte[] salt, int saltOffset) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("MD5");
+            String inner = HexFormat.of().formatHex(md.digest((password + user).getBytes(StandardCharsets.UTF_8)));
+            md.update(inner.getBytes(StandardCharsets.UTF_8));
+            md.update(salt, saltOffset, 4);
+            return ("md5" + HexFormat.of().formatHex(md.digest())).getBytes(StandardCharsets.UTF_8);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("MD5 missing from this JDK", e);
+        }
+    }
+
+    /**
+     * Runs one statement with the extended protocol (unnamed statement and portal, parameter types inferred, all
+     * values text). At most {@code maxRows} rows are kept (0 = no cap); {@code truncated} tells whether more existed.
+     */
+    public QueryResult execute(String sql, List<String> params, int maxRows, long maxBytes, Guard guard)
+            throws IOException {
+        writer.reset();
+        writer.start('P');
+        writer.cstring("");
+        writer.cstring(sql);
+        writer.int16(0);
+        writer.end();
+        writer.start('B');
+        writer.cstring("");
+        writer.cstring("");
+        writer.int16(0);
+        writer.int16(params.size());
+        for (String param : params) {
+            if (param == null) {
+                writer.int32(-1);
+            } else {
+                byte[] value = param.getBytes(StandardCharsets.UTF_8);
+                writer.int32(value.length);
+                writer.bytes(value, 0, value.length);
+            }
+        }
+        writer.int16(0);
+        writer.end();
+        writer.start('D');
+        writer.int8('P');
+        writer.cstring("");
+        writer.end();
+        writer.start('E');
+        writer.cstring("");
+        writer.int32(maxRows > 0 ? maxRows + 1 : 0);
+        writer.end();
+        writer.start('S');
+        writer.end();
+        flush();
+        List<QueryResult> results = readResults(maxRows, maxBytes, guard);
+        if (results.isEmpty()) {
+            throw new IOException("backend sent no result for an extended-protocol query");
+        }
+        return results.getFirst();
+    }
+
+    /** Runs a (possibly multi-statement) script with the simple protocol; one result per statement. */
+    public List<QueryResult> simpleQuery(String sql, int maxRows, long maxBytes, Guard guard) throws IOException {
+        writer.reset();
+        writer.start('Q');
+        writer.cstring(sql);
+        writer.end();
+        flush();
+        return readResults(maxRows, maxBytes, guard);
+    }
+
+    private List<QueryResult> readResults(int maxRows, long maxBytes, Guard guard) throws IOException {
+        List<QueryResult> results = new ArrayList<>(1);
+        List<Field> fields = List.of();
+        List<byte[]> rows = new ArrayList<>();
+        boolean truncated = false;
+        long bytes = 0;
+        PgError error = null;
+        while (true) {
+            char type = readMessage(guard);
+            switch (type) {
+                case 'T' -> {
+                    fields = rowDescription();
+                    bytes += 64L * fields.size();
+                }
+                case 'D' -> {
+                    if (maxRows > 0 && rows.size() >= maxRows) {
+                        truncated = true;
+                    } else {
+                        rows.add(java.util.Arrays.copyOf(body, bodyLength));
+                        bytes += bodyLength + 8L;
+                        if (bytes > maxBytes) {
+                            abort(Aborted.Reason.RESPONSE_TOO_LARGE);
+                        }
+                    }
+                }
+                case 'C' -> {
+                    results.add(new QueryResult(fields, rows, cstringAt(0), truncated));
+                    fields = List.of();
+                    rows = new ArrayList<>();
+                    truncated = false;
+                }
+                case 's' -> {
+                    results.add(new QueryResult(fields, rows, "SELECT " + rows.size(), true));
+                    fields = List.of();
+                    rows = new ArrayList<>();
+                    truncated = false;
+                }
+                case 'I' -> results.add(new QueryResult(List.of(), List.of(), "", false));
+                case 'n' -> fields = List.of();
+                case '1', '2', '3', 't', 'N', 'A', 'd', 'c' -> {}
+                case 'S' -> parameterStatus();
+                case 'G' -> {
+                    // COPY FROM STDIN has no data source over HTTP: refuse it so the server ends the COPY
+                    writer.reset();
+                    writer.start('f');
+                    writer.cstring("COPY FROM STDIN is not supported by the SQL-over-HTTP broker");
+                    writer.end();
+                    flush();
+                }
+                case 'H', 'W' -> {}
+                case 'E' -> {
+                    if (error == null) {
+                        error = PgError.parse(body, bodyLength);
+                    }
+                }
+                case 'Z' -> {
+                    transactionStatus = (char) body[0];
+                    if (error != null) {
+                        throw error;
+                    }
+                    return results;
+                }
+                default -> {
+                    reusable = false;
+                    throw new IOException("unexpected message '" + type + "' from the backend");
+                }
+            }
+        }
+    }
+
+    private List<Field> rowDescription() {
+        int count = int16(body, 0);
+        List<Field> fields = new ArrayList<>(count);
+        int at = 2;
+        for (int i = 0; i < count; i++) {
+            int end = at;
+            while (body[end] != 0) {
+                end++;
+            }
+            String name = new String(body, at, end - at, StandardCharsets.UTF_8);
+            at = end + 1;
+            fields.add(new Field(name, int32(body, at), int16(body, at + 4), int32(body, at + 6),
+                    (short) int16(body, at + 10), int32(body, at + 12)));
+            at += 18;
+        }
+        return Collections.unmodifiableList(fields);
+    }
+
+    private void parameterStatus() {
+        int end = 0;
+        while (body[end] != 0) {
+            end++;
+        }
+        String name = new String(body, 0, end, StandardCharsets.UTF_8);
+        parameters.put(name, cstringAt(end + 1));
+    }
+
+    private String cstringAt(int at) {
+        int end = at;
+        while (end < bodyLength && body[end] != 0) {
+            end++;
+        }
+        return new String(body, at, end - at, StandardCharsets.UTF_8);
+    }
+
+    private char readMessage(Guard guard) throws IOException {
+        int type = readByte(guard);
+        int length = (readByte(guard) << 24) | (readByte(guard) << 16) | (readByte(guard) << 8) | readByte(guard);
+        if (length < 4 || length > 1 << 30) {
+            reusable = false;
+            throw new IOException("corrupt message length " + length + " from the backend");
+        }
+        bodyLength = length - 4;
+        if (body.length < bodyLength) {
+            body = new byte[Math.max(bodyLength, body.length * 2)];
+        }
+        int at = 0;
+        while (at < bodyLength) {
+            if (readPos == readLimit) {
+                fill(guard);
+            }
+            int n = Math.min(bodyLength - at, readLimit - readPos);
+            System.arraycopy(readBuffer, readPos, body, at, n);
+            readPos += n;
+            at += n;
+        }
+        return (char) type;
+    }
+
+    private int readByte(Guard guard) throws IOException {
+        if (readPos == readLimit) {
+            fill(guard);
+        }
+        return readBuffer[readPos++] & 0xff;
+    }
+
+    private void fill(Guard guard) throws IOException {
+        while (true) {
+            int n;
+            try {
+                n = in.read(readBuffer, 0, readBuffer.length);
+            } catch (SocketTimeoutException e) {
+                check(guard);
+                continue;
+            } catch (IOException e) {
+                reusable = false;
+                throw e;
+            }
+            if (n < 0) {
+                reusable = false;
+                throw new EOFException("the backend closed the connection");
+            }
+            if (n > 0) {
+                readPos = 0;
+                readLimit = n;
+                return;
+            }
+        }
+    }
+
+    private void check(Guard guard) throws IOException {
+        long now = System.nanoTime();
+        if (guard.clientGone().getAsBoolean()) {
+            abort(Aborted.Reason.CLIENT_GONE);
+        }
+        if (now - guard.deadlineNanos() > 0) {
+            if (!cancelSent) {
+                cancelSent = true;
+                cancelledAt = now;
+                reusable = false;
+                cancel();
+            } else if (now - cancelledAt > TIMEOUT_GRACE_NANOS) {
+                abort(Aborted.Reason.TIMEOUT);
+            }
+        }
+    }
+
+    private void abort(Aborted.Reason reason) throws Aborted {
+        reusable = false;
+        if (!cancelSent) {
+            cancelSent = true;
+            cancel();
+        }
+        closeQuietly();
+        throw new Aborted(reason);
+    }
+
+    /** Sends a CancelRequest for whatever this connection runs now, on a separate socket. Safe from any thread. */
+    public void cancel() {
+        reusable = false;
+        try (Socket cancel = new Socket()) {
+            cancel.connect(new InetSocketAddress(endpoint.host(), endpoint.port()), 2000);
+            byte[] message = new byte[16];
+            putInt32(message, 0, 16);
+            putInt32(message, 4, CANCEL_REQUEST_CODE);
+            putInt32(message, 8, backendPid);
+            putInt32(message, 12, backendKey);
+            cancel.getOutputStream().write(message);
+            cancel.getOutputStream().flush();
+        } catch (IOException e) {
+            // best effort: the socket close that follows ends the backend anyway
+        }
+    }
+
+    private void flush() throws IOException {
+        try {
+            out.write(writer.buffer, 0, writer.size);
+            out.flush();
+        } catch (IOException e) {
+            reusable = false;
+            throw e;
+        }
+    }
+
+    /** Writes raw protocol bytes (for the WebSocket relay). */
+    public void writeRaw(byte[] bytes, int offset, int length) throws IOException {
+        out.write(bytes, offset, length);
+        out.flush();
+    }
+
+    /** Reads raw protocol bytes (for the WebSocket relay): first whatever is buffered, then from the socket. */
+    public int readRaw(byte[] target) throws IOException {
+        if (readPos < readLimit) {
+            int n = Math.min(target.length, readLimit - readPos);
+            System.arraycopy(readBuffer, readPos, target, 0, n);
+            readPos += n;
+            return n;
+        }
+        socket.setSoTimeout(0);
+        return in.read(target);
+    }
+
+    public Map<String, String> parameters() {
+        return Collections.unmodifiableMap(parameters);
+    }
+
+    public int backendPid() {
+        return backendPid;
+    }
+
+    public int backendKey() {
+        return backendKey;
+    }
+
+    public Endpoint endpoint() {
+        return endpoint;
+    }
+
+    /** 'I' idle, 'T' in a transaction, 'E' in a failed transaction (from the last ReadyForQuery). */
+    public char transactionStatus() {
+        return transactionStatus;
+    }
+
+    public boolean isReusable() {
+        return reusable && !closed && !cancelSent;
+    }
+
+    /** Sends Terminate and closes the socket. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        if (reusable && !cancelSent) {
+            try {
+                out.write(new byte[] {'X', 0, 0, 0, 4});
+                out.flush();
+            } catch (IOException e) {
+                // closing anyway
+            }
+        }
+        closeQuietly();
+    }
+
+    private void closeQuietly() {
+        closed = true;
+        reusable = false;
+        try {
+            socket.close();
+        } catch (IOException e) {
+            // nothing to do
+        }
+    }
+
+    static int int32(byte[] b, int at) {
+        return ((b[at] & 0xff) << 24) | ((b[at + 1] & 0xff) << 16) | ((b[at + 2] & 0xff) << 8) | (b[at + 3] & 0xff);
+    }
+
+    static int int16(byte[] b, int at) {
+        return ((b[at] & 0xff) << 8) | (b[at + 1] & 0xff);
+    }
+
+    static void putInt32(byte[] b, int at, int value) {
+        b[at] = (byte) (value >>> 24);
+        b[at + 1] = (byte) (value >>> 16);
+        b[at + 2] = (byte) (value >>> 8);
+        b[at + 3] = (byte) value;
+    }
+
+    /** When to give up on the server: a deadline (System.nanoTime) and a probe for a vanished client. */
+    public record Guard(long deadlineNanos, BooleanSupplier clientGone) {
+        public Guard {
+            requireNonNull(clientGone, "clientGone is null");
+        }
+
+        public static Guard timeout(Duration timeout) {
+            return new Guard(System.nanoTime() + timeout.toNanos(), () -> false);
+        }
+    }
+
+    /** The broker stopped waiting for a statement; the connection has been cancelled and closed. */
+    public static final class Aborted extends IOException {
+        public enum Reason {
+            CLIENT_GONE,
+            RESPONSE_TOO_LARGE,
+            TIMEOUT
+        }
+
+        private final Reason reason;
+
+        Aborted(Reason reason) {
+            super("statement aborted: " + reason.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '));
+            this.reason = reason;
+        }
+
+        public Reason reason() {
+            return reason;
+        }
+    }
+
+    /** Builds protocol messages into one growable buffer. */
+    static final class MessageWriter {
+        byte[] buffer = new byte[1024];
+        int size;
+        private int lengthAt;
+
+        void reset() {
+            size = 0;
+        }
+
+        void start(char type) {
+            int8(type);
+            startUntyped();
+        }
+
+        void startUntyped() {
+            lengthAt = size;
+            int32(0);
+        }
+
+        void end() {
+            putInt32(buffer, lengthAt, size - lengthAt);
+        }
+
+        void int8(int value) {
+            ensure(1);
+            buffer[size++] = (byte) value;
+        }
+
+        void int16(int value) {
+            ensure(2);
+            buffer[size++] = (byte) (value >>> 8);
+            buffer[size++] = (byte) value;
+        }
+
+        void int32(int value) {
+            ensure(4);
+            putInt32(buffer, size, value);
+            size += 4;
+        }
+
+        void cstring(String value) {
+            byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
+            bytes(bytes, 0, bytes.length);
+            int8(0);
+        }
+
+        void bytes(byte[] bytes, int offset, int length) {
+            ensure(length);
+            System.arraycopy(bytes, offset, buffer, size, length);
+            size += length;
+        }
+
+        private void ensure(int extra) {
+            if (size + extra > buffer.length) {
+                buffer = java.util.Arrays.copyOf(buffer, Math.max(buffer.length * 2, size + extra));
+            }
+        }
+    }
+}
