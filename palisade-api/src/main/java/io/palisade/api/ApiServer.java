@@ -143,7 +143,12 @@ public final class ApiServer implements AutoCloseable {
         });
     }
 
+    /** True when the response must be left alone: already problem+json, or a broker route with its own error shape. */
     private static boolean isProblem(Context ctx) {
+        String path = ctx.path();
+        if (path.equals("/sql") || path.startsWith("/v2") || path.startsWith("/broker/")) {
+            return true;
+        }
         String type = ctx.res().getContentType();
         return type != null && type.startsWith(Problems.CONTENT_TYPE);
     }

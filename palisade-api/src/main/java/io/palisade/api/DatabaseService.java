@@ -74,6 +74,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     private final Optional<Duration> defaultSuspendAfter;
     private final Map<String, CompletableFuture<Optional<Endpoint>>> wakes = new ConcurrentHashMap<>();
     private volatile java.util.function.ToIntFunction<String> openConnections = id -> 0;
+    private volatile java.util.function.Consumer<String> connectionsInvalidated = id -> {};
 
     public DatabaseService(
             MetadataStore store,
@@ -333,6 +334,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             }
         }
         store.delete(id);
+        connectionsInvalidated.accept(id);
         log.info("deleted {}", id);
     }
 
@@ -349,6 +351,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             String token = "pbt_" + SecretBox.randomSecret(40);
             driverFor(record).setPassword(id, record.username(), password);
             store.setSecrets(id, secrets.encrypt(password), SecretBox.hash(token), secrets.encrypt(token));
+            connectionsInvalidated.accept(id);
             return new Created(store.find(id).orElseThrow(), password, token);
         });
     }
@@ -544,6 +547,14 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         }
     }
 
+    /**
+     * Called with a database id whenever pooled connections to it must go: after credential rotation, before suspend,
+     * after delete (the broker evicts its pool).
+     */
+    public void setConnectionsInvalidated(java.util.function.Consumer<String> listener) {
+        this.connectionsInvalidated = requireNonNull(listener, "listener is null");
+    }
+
     /** How the proxy and broker report open client connections per database (idle detection). */
     public void setOpenConnections(java.util.function.ToIntFunction<String> counter) {
         this.openConnections = requireNonNull(counter, "counter is null");
@@ -577,6 +588,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     private DatabaseRecord suspendRecorded(DatabaseRecord record, IsolationDriver driver) {
         long started = System.nanoTime();
+        connectionsInvalidated.accept(record.id());
         driver.suspend(record.id());
         store.setEndpoint(record.id(), Optional.empty());
         DatabaseRecord suspended = store.transition(record.id(), DatabaseState.SUSPENDED, null);

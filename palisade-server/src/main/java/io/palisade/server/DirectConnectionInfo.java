@@ -11,9 +11,9 @@ import java.util.Map;
 
 /** Connection fields that point straight at the instance (no proxy configured). Stateless. */
 final class DirectConnectionInfo implements ConnectionInfo {
-    private final String apiBaseUrl;
+    private final java.util.function.Supplier<String> apiBaseUrl;
 
-    DirectConnectionInfo(String apiBaseUrl) {
+    DirectConnectionInfo(java.util.function.Supplier<String> apiBaseUrl) {
         this.apiBaseUrl = apiBaseUrl;
     }
 
@@ -41,7 +41,7 @@ final class DirectConnectionInfo implements ConnectionInfo {
 
     @Override
     public String brokerUrl(DatabaseRecord database) {
-        return apiBaseUrl + "/broker/" + database.id();
+        return apiBaseUrl.get() + "/broker/" + database.id();
     }
 
     private static String enc(String value) {

@@ -16,6 +16,12 @@ import io.palisade.spi.PalisadeException;
 import io.palisade.store.EmbeddedStoreServer;
 import io.palisade.store.MetadataStore;
 import io.palisade.store.SecretBox;
+import io.palisade.broker.BrokerConfig;
+import io.palisade.broker.SqlBroker;
+import io.palisade.spi.BackendResolver;
+import io.palisade.spi.BrokerTokenVerifier;
+import io.palisade.spi.Endpoint;
+import java.util.concurrent.CompletableFuture;
 import io.palisade.vmm.VmDriver;
 import io.palisade.vmm.VmDriverConfig;
 import java.io.IOException;
@@ -67,10 +73,34 @@ public final class PalisadeServer implements AutoCloseable {
             new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics);
             new io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics().bindTo(metrics);
             new io.micrometer.core.instrument.binder.system.ProcessorMetrics().bindTo(metrics);
+            BackendResolver resolver = new BackendResolver() {
+                @Override
+                public CompletableFuture<Optional<Endpoint>> resolve(String databaseId) {
+                    DatabaseService ready = serviceRef.get();
+                    return ready == null ? CompletableFuture.completedFuture(Optional.empty()) : ready.resolve(databaseId);
+                }
+
+                @Override
+                public void touch(String databaseId) {
+                    DatabaseService ready = serviceRef.get();
+                    if (ready != null) {
+                        ready.touch(databaseId);
+                    }
+                }
+            };
+            BrokerTokenVerifier verifier = (databaseId, token) -> {
+                DatabaseService ready = serviceRef.get();
+                return ready == null ? Optional.empty() : ready.verify(databaseId, token);
+            };
+            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, verifier, metrics);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
-                    app -> app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
-                            .result(metrics.scrape())));
+                    app -> {
+                        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
+                                .result(metrics.scrape()));
+                        broker.register(app);
+                    });
+            closeables.add(broker);
             closeables.add(api);
 
             Cgroups cgroups = Cgroups.detect(config.cgroupParent());
@@ -96,6 +126,7 @@ public final class PalisadeServer implements AutoCloseable {
                         probe.usable() ? "usable" : "NOT usable", probe.accelerator(), probe.reason(),
                         probe.driver().equals(service.defaultIsolation()) ? " [default]" : "");
             }
+            service.setConnectionsInvalidated(broker::evict);
             serviceRef.set(service);
             for (io.palisade.store.DatabaseState state : io.palisade.store.DatabaseState.values()) {
                 io.micrometer.core.instrument.Gauge.builder("palisade_databases", store,
@@ -175,7 +206,7 @@ public final class PalisadeServer implements AutoCloseable {
     }
 
     private ConnectionInfo connectionInfo() {
-        return new DirectConnectionInfo(apiBaseUrl());
+        return new DirectConnectionInfo(this::apiBaseUrl);
     }
 
     public String apiBaseUrl() {

@@ -221,24 +221,61 @@ class TestDatabasesApi {
 
     @Test
     void reaperDeletesExpiredEphemeralDatabasesOnly() throws Exception {
-        JsonNode ephemeral = create("{\"label\":\"preview-42\",\"persistent\":false,\"ttl_seconds\":1}");
+        JsonNode ephemeral = create("{\"label\":\"preview-42\",\"persistent\":false,\"ttl_seconds\":3600}");
         JsonNode persistent = create("{\"label\":\"keeper\"}");
         assertThat(ephemeral.get("persistent").asBoolean()).isFalse();
-        assertThat(ephemeral.get("ttl_seconds").asInt()).isEqualTo(1);
+        assertThat(ephemeral.get("ttl_seconds").asInt()).isEqualTo(3600);
         assertThat(ephemeral.hasNonNull("expires_at")).isTrue();
         String id = ephemeral.get("id").asText();
         Path instanceDir = palisade.dataDir().resolve("instances/process").resolve(id);
         try {
-            List<String> reaped = palisade.server().service().reapExpired(java.time.Instant.now().plusSeconds(2));
+            assertThat(palisade.server().service().reapExpired(java.time.Instant.now())).as("not yet expired").isEmpty();
+            List<String> reaped = palisade.server().service().reapExpired(java.time.Instant.now().plusSeconds(3601));
             assertThat(reaped).containsExactly(id);
             assertThat(palisade.get("/v1/databases/" + id).status()).isEqualTo(404);
             assertThat(instanceDir).doesNotExist();
             assertThat(palisade.get("/v1/databases/" + persistent.get("id").asText()).json().get("status").asText())
                     .isEqualTo("running");
-            assertThat(palisade.server().service().reapExpired(java.time.Instant.now().plusSeconds(3600))).isEmpty();
+            assertThat(palisade.server().service().reapExpired(java.time.Instant.now().plusSeconds(7200)))
+                    .as("persistent databases are never reaped").isEmpty();
         } finally {
             palisade.delete("/v1/databases/" + persistent.get("id").asText());
             palisade.delete("/v1/databases/" + id);
+        }
+    }
+
+    @Test
+    void brokerRoutesUseTheReturnedUrlAndToken() throws Exception {
+        JsonNode a = create("{\"label\":\"broker-a\"}");
+        JsonNode b = create("{\"label\":\"broker-b\"}");
+        try {
+            String brokerUrl = a.get("broker_url").asText();
+            assertThat(brokerUrl).startsWith(palisade.apiUrl() + "/broker/" + a.get("id").asText());
+            var http = java.net.http.HttpClient.newHttpClient();
+            java.util.function.BiFunction<String, String, java.net.http.HttpResponse<String>> query = (token, sql) -> {
+                try {
+                    return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(brokerUrl + "/v1/query"))
+                            .header("Authorization", "Bearer " + token)
+                            .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"sql\":\"" + sql + "\",\"params\":[41]}"))
+                            .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            };
+            var ok = query.apply(a.get("broker_token").asText(), "SELECT $1::int + 1 AS answer");
+            assertThat(ok.statusCode()).as(ok.body()).isEqualTo(200);
+            assertThat(ok.body()).contains("\"rows\":[[42]]");
+            // B's token on A, and a made-up token, are refused identically
+            var foreign = query.apply(b.get("broker_token").asText(), "SELECT $1::int");
+            var invented = query.apply("pbt_invented", "SELECT $1::int");
+            assertThat(foreign.statusCode()).isEqualTo(401);
+            assertThat(foreign.body()).isEqualTo(invented.body());
+            // rotation invalidates the old token at once
+            palisade.post("/v1/databases/" + a.get("id").asText() + "/credentials/rotate", null);
+            assertThat(query.apply(a.get("broker_token").asText(), "SELECT $1::int").statusCode()).isEqualTo(401);
+        } finally {
+            palisade.delete("/v1/databases/" + a.get("id").asText());
+            palisade.delete("/v1/databases/" + b.get("id").asText());
         }
     }
 
