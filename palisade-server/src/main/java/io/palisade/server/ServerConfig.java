@@ -33,6 +33,15 @@ public record ServerConfig(Map<String, String> values) {
             new Key("agent.cgroup-parent", "palisade", "Parent cgroup name for per-instance caps", false),
             new Key("agent.stop-instances-on-exit", "true",
                     "Stop every instance when palisade stops gracefully (false: tenants keep running across control-plane restarts)", false),
+            new Key("proxy.enabled", "true", "Serve every database on one TLS port routed by SNI (false: URLs point at instances)", false),
+            new Key("proxy.bind-host", "127.0.0.1", "Address the PostgreSQL proxy listens on", false),
+            new Key("proxy.port", "5432", "Port of the PostgreSQL proxy (0 = any free port)", false),
+            new Key("proxy.public-port", null, "Port clients use if it differs (e.g. behind a load balancer)", false),
+            new Key("proxy.domain", "db.localhost", "Databases are reached at <id>.<domain>", false),
+            new Key("proxy.hostaddr", "auto", "Address put in URLs as libpq hostaddr= (auto: 127.0.0.1 for *.localhost domains; none)", false),
+            new Key("proxy.tls.certificate-file", null, "Operator certificate (PEM) for *.<domain>; default: a generated local CA", false),
+            new Key("proxy.tls.private-key-file", null, "Private key (PEM) for proxy.tls.certificate-file", true),
+            new Key("proxy.max-connections-per-database", "100", "Client connections allowed per database", false),
             new Key("vm.image-dir", ".cache/guest/current", "Guest image built by guest/build.sh", false),
             new Key("vm.accelerator", "auto", "auto (KVM where the CPU has vmx/svm, else TCG), kvm or tcg", false),
             new Key("vm.network-pool", "10.213.0.0/16", "Per-host pool of /30 links to the VMs' network namespaces", false),
@@ -82,6 +91,16 @@ public record ServerConfig(Map<String, String> values) {
         reconcileInterval();
         vmBootTimeout();
         vmSuspendAfter();
+        proxyEnabled();
+        int proxyPort = proxyPort();
+        if (proxyPort < 0 || proxyPort > 65535) {
+            throw PalisadeException.invalid("proxy.port must be between 0 and 65535, got " + proxyPort);
+        }
+        proxyPublicPort();
+        proxyMaxConnectionsPerDatabase();
+        if (proxyCertificateFile().isPresent() != proxyPrivateKeyFile().isPresent()) {
+            throw PalisadeException.invalid("proxy.tls.certificate-file and proxy.tls.private-key-file go together");
+        }
         String stop = get("agent.stop-instances-on-exit");
         if (!stop.equals("true") && !stop.equals("false")) {
             throw PalisadeException.invalid("agent.stop-instances-on-exit must be true or false, got '" + stop + "'");
@@ -179,6 +198,58 @@ public record ServerConfig(Map<String, String> values) {
 
     public boolean stopInstancesOnExit() {
         return Boolean.parseBoolean(get("agent.stop-instances-on-exit"));
+    }
+
+    public boolean proxyEnabled() {
+        return parseBoolean("proxy.enabled");
+    }
+
+    public String proxyBindHost() {
+        return get("proxy.bind-host");
+    }
+
+    public int proxyPort() {
+        return parseInt("proxy.port");
+    }
+
+    public java.util.OptionalInt proxyPublicPort() {
+        return get("proxy.public-port") == null ? java.util.OptionalInt.empty()
+                : java.util.OptionalInt.of(parseInt("proxy.public-port"));
+    }
+
+    public String proxyDomain() {
+        return get("proxy.domain");
+    }
+
+    public Optional<String> proxyHostaddr() {
+        String value = get("proxy.hostaddr");
+        if (value.equals("none")) {
+            return Optional.empty();
+        }
+        if (value.equals("auto")) {
+            return proxyDomain().endsWith("localhost") ? Optional.of("127.0.0.1") : Optional.empty();
+        }
+        return Optional.of(value);
+    }
+
+    public Optional<Path> proxyCertificateFile() {
+        return Optional.ofNullable(get("proxy.tls.certificate-file")).map(Path::of);
+    }
+
+    public Optional<Path> proxyPrivateKeyFile() {
+        return Optional.ofNullable(get("proxy.tls.private-key-file")).map(Path::of);
+    }
+
+    public int proxyMaxConnectionsPerDatabase() {
+        return parseInt("proxy.max-connections-per-database");
+    }
+
+    private boolean parseBoolean(String key) {
+        String value = get(key);
+        if (!value.equals("true") && !value.equals("false")) {
+            throw PalisadeException.invalid(key + " must be true or false, got '" + value + "'");
+        }
+        return Boolean.parseBoolean(value);
     }
 
     public Path vmImageDir() {
