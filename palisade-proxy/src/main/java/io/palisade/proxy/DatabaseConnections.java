@@ -14,7 +14,8 @@ import java.util.Map;
  * Per-database connection counting (the {@code max-connections-per-database} limit) and per-database meters:
  * {@code palisade.proxy.connections} (gauge), {@code palisade.proxy.bytes.received} / {@code .sent} (counters, from the
  * client's and to the client's point of view: received = client to database), {@code palisade.proxy.handshake}
- * (timer from accept to ready-for-query). A database's meters are removed when its last connection closes.
+ * (timer from accept to ready-for-query). A database's meters live until {@link #forget} (its deletion), so
+ * Prometheus series do not come and go with connections.
  * Thread-safe: acquire/release are synchronized (short critical sections); meters are updated lock-free.
  */
 final class DatabaseConnections {
@@ -31,6 +32,7 @@ final class DatabaseConnections {
     final class Slot {
         private final String databaseId;
         private int active;
+        private boolean forgotten;
         private final Gauge gauge;
         private final Counter received;
         private final Counter sent;
@@ -95,13 +97,34 @@ final class DatabaseConnections {
 
     synchronized void release(Slot slot) {
         slot.active--;
-        if (slot.active <= 0 && byDatabase.get(slot.databaseId) == slot) {
-            byDatabase.remove(slot.databaseId);
-            registry.remove(slot.gauge);
-            registry.remove(slot.received);
-            registry.remove(slot.sent);
-            registry.remove(slot.handshake);
+        if (slot.active <= 0 && slot.forgotten) {
+            remove(slot);
         }
+    }
+
+    /**
+     * Drops a database's meters (call when it is deleted): now, or when its last open connection closes. Meters are
+     * created only for databases the resolver found, so the set is bounded by the number of live databases.
+     */
+    synchronized void forget(String databaseId) {
+        Slot slot = byDatabase.get(databaseId);
+        if (slot == null) {
+            return;
+        }
+        slot.forgotten = true;
+        if (slot.active <= 0) {
+            remove(slot);
+        }
+    }
+
+    private void remove(Slot slot) {
+        if (byDatabase.get(slot.databaseId) == slot) {
+            byDatabase.remove(slot.databaseId);
+        }
+        registry.remove(slot.gauge);
+        registry.remove(slot.received);
+        registry.remove(slot.sent);
+        registry.remove(slot.handshake);
     }
 
     synchronized int active(String databaseId) {

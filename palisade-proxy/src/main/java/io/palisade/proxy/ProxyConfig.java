@@ -47,7 +47,8 @@ public record ProxyConfig(
         Duration backendConnectTimeout,
         int maxStartupPacketSize,
         int ioThreads) {
-    private static final Pattern DOMAIN = Pattern.compile("[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*");
+    private static final Pattern DOMAIN =
+            Pattern.compile("[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*");
 
     public ProxyConfig {
         requireNonNull(bindHost, "bindHost is null");

@@ -26,18 +26,29 @@ final class ScramClient {
 
     private final char[] password;
     private final String clientNonce;
+    private final String username;
     private String clientFirstBare;
     private byte[] expectedServerSignature;
 
+    /** PostgreSQL ignores the SCRAM user name (it uses the startup user), so the proxy sends an empty one. */
     ScramClient(String password, SecureRandom random) {
+        this(password, randomNonce(random), "");
+    }
+
+    ScramClient(String password, String clientNonce, String username) {
         this.password = requireNonNull(password, "password is null").toCharArray();
+        this.clientNonce = requireNonNull(clientNonce, "clientNonce is null");
+        this.username = requireNonNull(username, "username is null");
+    }
+
+    private static String randomNonce(SecureRandom random) {
         byte[] nonce = new byte[18];
         random.nextBytes(nonce);
-        this.clientNonce = Base64.getEncoder().encodeToString(nonce);
+        return Base64.getEncoder().encodeToString(nonce);
     }
 
     String clientFirstMessage() {
-        clientFirstBare = "n=,r=" + clientNonce;
+        clientFirstBare = "n=" + username + ",r=" + clientNonce;
         return "n,," + clientFirstBare;
     }
 

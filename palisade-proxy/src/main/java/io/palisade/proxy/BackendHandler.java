@@ -1,0 +1,271 @@
+package io.palisade.proxy;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.util.ReferenceCountUtil;
+import io.palisade.spi.Endpoint;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The proxy's connection to one database instance. Until the first ReadyForQuery it parses the backend's messages:
+ * it answers authentication itself for the cleartext-password route, replaces BackendKeyData with the proxy's own
+ * cancel key, and turns any authentication failure into the one canonical error; after that it relays raw bytes.
+ * Runs on the client's event loop; not thread-safe otherwise.
+ */
+final class BackendHandler extends ChannelInboundHandlerAdapter {
+    private static final Logger log = LoggerFactory.getLogger(BackendHandler.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+    /** Nothing a server sends before ReadyForQuery is legitimately this large. */
+    private static final int MAX_STARTUP_MESSAGE = 1 << 20;
+
+    private enum Mode {
+        AUTHENTICATE,
+        OBSERVE,
+        RELAY
+    }
+
+    private final ClientSession session;
+    private final String user;
+    private String password;
+    private Mode mode;
+    private ScramClient scram;
+    private Endpoint endpoint;
+    private ByteBuf pending;
+    private ChannelHandlerContext ctx;
+
+    /** @param password the password to authenticate with on the client's behalf, or null for end-to-end auth */
+    BackendHandler(ClientSession session, String password, String user) {
+        this.session = session;
+        this.password = password;
+        this.user = user;
+        this.mode = password != null ? Mode.AUTHENTICATE : Mode.OBSERVE;
+    }
+
+    void endpoint(Endpoint value) {
+        this.endpoint = value;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext context) {
+        this.ctx = context;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext context, Object msg) {
+        if (!(msg instanceof ByteBuf buf)) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (mode == Mode.RELAY) {
+            session.toClient(buf);
+            return;
+        }
+        if (pending == null) {
+            pending = context.alloc().buffer(Math.max(256, buf.readableBytes()));
+        }
+        pending.writeBytes(buf);
+        buf.release();
+        List<ByteBuf> out = new ArrayList<>();
+        boolean keepGoing;
+        try {
+            keepGoing = parse(out);
+        } catch (RuntimeException e) {
+            out.forEach(ReferenceCountUtil::release);
+            log.debug("bad startup response from database {}: {}", session.databaseId(), e.toString());
+            session.fail(PgWire.SQLSTATE_CONNECTION_FAILURE, "the database sent an invalid response during startup");
+            context.close();
+            return;
+        }
+        if (!keepGoing) {
+            out.forEach(ReferenceCountUtil::release);
+            return;
+        }
+        if (out.isEmpty()) {
+            context.read();
+        } else {
+            CompositeByteBuf composite = context.alloc().compositeBuffer(out.size());
+            composite.addComponents(true, out);
+            session.toClient(composite);
+        }
+    }
+
+    /** Handles complete messages; returns false if the connection was failed. */
+    private boolean parse(List<ByteBuf> out) {
+        while (mode != Mode.RELAY && pending.readableBytes() >= 5) {
+            int start = pending.readerIndex();
+            byte type = pending.getByte(start);
+            int length = pending.getInt(start + 1);
+            if (length < 4 || length > MAX_STARTUP_MESSAGE) {
+                throw new IllegalStateException("message length " + length + " out of range");
+            }
+            if (pending.readableBytes() < 1 + length) {
+                break;
+            }
+            ByteBuf message = pending.readRetainedSlice(1 + length);
+            try {
+                if (!handle(type, message, out)) {
+                    return false;
+                }
+            } finally {
+                message.release();
+            }
+        }
+        if (mode == Mode.RELAY) {
+            if (pending.isReadable()) {
+                out.add(pending.retainedSlice());
+            }
+            pending.release();
+            pending = null;
+        }
+        return true;
+    }
+
+    private boolean handle(byte type, ByteBuf message, List<ByteBuf> out) {
+        switch (type) {
+            case 'R' -> {
+                if (message.readableBytes() < 9) {
+                    throw new IllegalStateException("short authentication message");
+                }
+                int code = message.getInt(5);
+                if (mode == Mode.AUTHENTICATE) {
+                    return authenticate(code, message.slice(9, message.readableBytes() - 9), out);
+                }
+                out.add(message.retain());
+            }
+            case 'K' -> {
+                if (message.readableBytes() != 13) {
+                    throw new IllegalStateException("BackendKeyData of unexpected length");
+                }
+                CancelRegistry.ProxyKey key = session.registerCancelKey(endpoint, message.getInt(5), message.getInt(9));
+                out.add(PgWire.backendKeyData(ctx.alloc(), key.processId(), key.secretKey()));
+            }
+            case 'E' -> {
+                Map<Character, String> fields = PgWire.errorFields(message.slice(5, message.readableBytes() - 5));
+                if (PgWire.SQLSTATE_INVALID_PASSWORD.equals(fields.get('C'))) {
+                    session.authenticationFailed();
+                    ctx.close();
+                    return false;
+                }
+                out.add(message.retain());
+            }
+            case 'Z' -> {
+                out.add(message.retain());
+                mode = Mode.RELAY;
+                session.onBackendReady();
+            }
+            default -> out.add(message.retain());
+        }
+        return true;
+    }
+
+    private boolean authenticate(int code, ByteBuf payload, List<ByteBuf> out) {
+        switch (code) {
+            case PgWire.AUTH_OK -> {
+                password = null;
+                mode = Mode.OBSERVE;
+                out.add(PgWire.authentication(ctx.alloc(), PgWire.AUTH_OK, new byte[0]));
+                return true;
+            }
+            case PgWire.AUTH_CLEARTEXT -> sendPassword(password);
+            case PgWire.AUTH_MD5 -> {
+                byte[] salt = new byte[4];
+                payload.getBytes(payload.readerIndex(), salt);
+                sendPassword(ScramClient.md5Response(password, user, salt));
+            }
+            case PgWire.AUTH_SASL -> {
+                List<String> mechanisms = new ArrayList<>();
+                String mechanism;
+                while ((mechanism = PgWire.readCString(payload)) != null && !mechanism.isEmpty()) {
+                    mechanisms.add(mechanism);
+                }
+                if (!mechanisms.contains(ScramClient.MECHANISM)) {
+                    return unsupported("SASL mechanisms " + mechanisms);
+                }
+                scram = new ScramClient(password, RANDOM);
+                ctx.writeAndFlush(PgWire.saslInitialResponse(ctx.alloc(), ScramClient.MECHANISM,
+                        scram.clientFirstMessage()));
+            }
+            case PgWire.AUTH_SASL_CONTINUE -> {
+                if (scram == null) {
+                    throw new IllegalStateException("SASLContinue without SASL");
+                }
+                // PBKDF2 is milliseconds of CPU: compute it off the event loop, then hop back to answer
+                String serverFirst = payload.toString(UTF_8);
+                ScramClient exchange = scram;
+                CompletableFuture.supplyAsync(() -> exchange.clientFinalMessage(serverFirst), session.cpuExecutor())
+                        .whenComplete((clientFinal, error) -> ctx.executor().execute(() -> {
+                            if (!ctx.channel().isActive()) {
+                                return;
+                            }
+                            if (error != null) {
+                                session.authenticationFailed();
+                                ctx.close();
+                                return;
+                            }
+                            ctx.writeAndFlush(PgWire.passwordMessage(ctx.alloc(), clientFinal.getBytes(UTF_8)));
+                        }));
+            }
+            case PgWire.AUTH_SASL_FINAL -> {
+                if (scram == null || !scram.verifyServerFinal(payload.toString(UTF_8))) {
+                    session.authenticationFailed();
+                    ctx.close();
+                    return false;
+                }
+            }
+            default -> {
+                return unsupported("authentication request " + code);
+            }
+        }
+        return true;
+    }
+
+    private void sendPassword(String value) {
+        byte[] bytes = value.getBytes(UTF_8);
+        byte[] body = new byte[bytes.length + 1];
+        System.arraycopy(bytes, 0, body, 0, bytes.length);
+        ctx.writeAndFlush(PgWire.passwordMessage(ctx.alloc(), body));
+    }
+
+    private boolean unsupported(String what) {
+        session.fail(PgWire.SQLSTATE_INVALID_AUTHORIZATION, "the database asked for " + what + ", which the proxy"
+                + " cannot answer for the endpoint=<id>;<password> form: connect with SNI or"
+                + " options=endpoint%3D<id> instead");
+        ctx.close();
+        return false;
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext context) {
+        release();
+        session.backendClosed();
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext context) {
+        release();
+    }
+
+    private void release() {
+        if (pending != null) {
+            pending.release();
+            pending = null;
+        }
+        password = null;
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext context, Throwable cause) {
+        log.debug("connection to database {} failed: {}", session.databaseId(), cause.toString());
+        context.close();
+    }
+}

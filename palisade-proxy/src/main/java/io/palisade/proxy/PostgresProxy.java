@@ -1,0 +1,328 @@
+package io.palisade.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.ReferenceCountedOpenSslContext;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import io.palisade.spi.BackendResolver;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The public PostgreSQL port: one TLS listener for every database, routed by SNI {@code <id>.<domain>}, by
+ * {@code options=endpoint=<id>}, or by a cleartext password {@code endpoint=<id>;<password>}; authentication stays end
+ * to end with the tenant's PostgreSQL. Hands clients its own cancel keys, enforces per-database connection limits and
+ * handshake/startup/idle timeouts, and exports per-database metrics. Netty NIO, event-loop threads named
+ * {@code palisade-proxy-*}; the event loops are never blocked (the resolver's future is completed elsewhere and the
+ * session hops back). {@link #start()} once, {@link #close()} idempotently; thread-safe.
+ */
+public final class PostgresProxy implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(PostgresProxy.class);
+
+    private final ProxyConfig config;
+    private final BackendResolver resolver;
+    private final MeterRegistry registry;
+    private final TlsMaterial tlsMaterial;
+    private final SslContext sslContext;
+    private final CancelRegistry cancels = new CancelRegistry();
+    private final DatabaseConnections connections;
+    private final byte[] mockSaltSecret = new byte[32];
+    private final AtomicInteger openClients = new AtomicInteger();
+    private final ChannelGroup clientChannels = new DefaultChannelGroup("palisade-proxy-clients",
+            GlobalEventExecutor.INSTANCE);
+    private final ChannelGroup backendChannels = new DefaultChannelGroup("palisade-proxy-backends",
+            GlobalEventExecutor.INSTANCE);
+    private final ExecutorService cpuExecutor = Executors.newThreadPerTaskExecutor(
+            Thread.ofVirtual().name("palisade-proxy-scram-", 0).factory());
+    private final Object lifecycle = new Object();
+    private EventLoopGroup acceptGroup;
+    private EventLoopGroup ioGroup;
+    private Channel serverChannel;
+    private boolean closed;
+
+    /**
+     * Prepares the proxy: loads or generates TLS material (see {@link TlsMaterial#forConfig}) and builds the TLS
+     * context. Nothing listens until {@link #start()}.
+     */
+    public PostgresProxy(ProxyConfig config, BackendResolver resolver, MeterRegistry registry) {
+        this.config = requireNonNull(config, "config is null");
+        this.resolver = requireNonNull(resolver, "resolver is null");
+        this.registry = requireNonNull(registry, "registry is null");
+        this.tlsMaterial = TlsMaterial.forConfig(config);
+        this.sslContext = buildSslContext(tlsMaterial);
+        this.connections = new DatabaseConnections(registry, config.maxConnectionsPerDatabase());
+        new SecureRandom().nextBytes(mockSaltSecret);
+        Gauge.builder("palisade.proxy.clients", openClients, AtomicInteger::get)
+                .description("open client connections, handshakes included")
+                .register(registry);
+    }
+
+    private static SslContext buildSslContext(TlsMaterial material) {
+        SslProvider provider = SslProvider.isAlpnSupported(SslProvider.OPENSSL) ? SslProvider.OPENSSL : SslProvider.JDK;
+        try {
+            return SslContextBuilder.forServer(material.certificateFile().toFile(), material.privateKeyFile().toFile())
+                    .sslProvider(provider)
+                    .protocols("TLSv1.3", "TLSv1.2")
+                    .applicationProtocolConfig(new ApplicationProtocolConfig(
+                            ApplicationProtocolConfig.Protocol.ALPN,
+                            ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                            ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
+                            "postgresql"))
+                    .build();
+        } catch (Exception e) {
+            throw new PalisadeException(ErrorCode.INVALID_REQUEST, "cannot load the proxy's TLS certificate "
+                    + material.certificateFile() + " and key " + material.privateKeyFile() + ": " + e.getMessage()
+                    + "; the key must be an unencrypted PEM (PKCS#8) key matching the certificate", e);
+        }
+    }
+
+    /** Binds the port. */
+    public PostgresProxy start() {
+        synchronized (lifecycle) {
+            if (closed || serverChannel != null) {
+                throw new IllegalStateException("the proxy can be started once");
+            }
+            acceptGroup = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("palisade-proxy-accept", true),
+                    NioIoHandler.newFactory());
+            ioGroup = new MultiThreadIoEventLoopGroup(config.ioThreads(),
+                    new DefaultThreadFactory("palisade-proxy-io", true), NioIoHandler.newFactory());
+            ServerBootstrap bootstrap = new ServerBootstrap()
+                    .group(acceptGroup, ioGroup)
+                    .channel(NioServerSocketChannel.class)
+                    .option(ChannelOption.SO_BACKLOG, 1024)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childOption(ChannelOption.SO_KEEPALIVE, true)
+                    .childHandler(new ChannelInitializer<SocketChannel>() {
+                        @Override
+                        protected void initChannel(SocketChannel channel) {
+                            accept(channel);
+                        }
+                    });
+            try {
+                serverChannel = bootstrap.bind(config.bindHost(), config.port()).syncUninterruptibly().channel();
+            } catch (RuntimeException e) {
+                shutdownGroups();
+                throw new PalisadeException(ErrorCode.INTERNAL, "cannot listen on " + config.bindHost() + ":"
+                        + config.port() + " for PostgreSQL clients: " + e.getMessage()
+                        + "; set proxy.port to a free port or stop whatever holds it", e);
+            }
+            log.info("PostgreSQL proxy listening on {}:{} for *.{} (TLS via {}, certificate {}{})", config.bindHost(),
+                    port(), config.domain(),
+                    sslContext instanceof ReferenceCountedOpenSslContext ? "OpenSSL/BoringSSL" : "JDK",
+                    tlsMaterial.certificateFile(), tlsMaterial.caCertificateFile()
+                            .map(ca -> "; clients verify it with sslrootcert=" + ca)
+                            .orElse(""));
+            return this;
+        }
+    }
+
+    private void accept(SocketChannel channel) {
+        if (openClients.incrementAndGet() > config.maxClientConnections()) {
+            openClients.decrementAndGet();
+            rejected("max-client-connections");
+            channel.close();
+            return;
+        }
+        channel.closeFuture().addListener(future -> openClients.decrementAndGet());
+        clientChannels.add(channel);
+        ClientSession session = new ClientSession(this);
+        channel.pipeline()
+                .addLast("sniffer", new StartupSniffer(session, config.maxStartupPacketSize()))
+                .addLast("session", session);
+    }
+
+    /** The bound port (the actual one when configured with 0). */
+    public int port() {
+        synchronized (lifecycle) {
+            if (serverChannel == null) {
+                throw new IllegalStateException("the proxy is not started");
+            }
+            return ((InetSocketAddress) serverChannel.localAddress()).getPort();
+        }
+    }
+
+    public ProxyConfig config() {
+        return config;
+    }
+
+    /** The certificate served, and the generated CA clients should trust (if palisade generated it). */
+    public TlsMaterial tlsMaterial() {
+        return tlsMaterial;
+    }
+
+    /** Open client connections (handshakes included). */
+    public int openClientConnections() {
+        return openClients.get();
+    }
+
+    /** Open connections from the proxy to database instances (cancel connections included). */
+    public int openBackendConnections() {
+        return backendChannels.size();
+    }
+
+    /** Open relayed connections to one database, as counted against its limit. */
+    public int activeConnections(String databaseId) {
+        return connections.active(databaseId);
+    }
+
+    /** Drops the meters of a deleted database (they otherwise stay, so rates survive idle periods). */
+    public void forgetDatabase(String databaseId) {
+        connections.forget(requireNonNull(databaseId, "databaseId is null"));
+    }
+
+    /** Issued cancel keys still mapped to a live session. */
+    public int registeredCancelKeys() {
+        return cancels.size();
+    }
+
+    // ---- for the handlers ----
+
+    BackendResolver resolver() {
+        return resolver;
+    }
+
+    SslContext sslContext() {
+        return sslContext;
+    }
+
+    CancelRegistry cancels() {
+        return cancels;
+    }
+
+    DatabaseConnections connections() {
+        return connections;
+    }
+
+    /** Where CPU-heavy steps (SCRAM key derivation) run, so the event loops stay responsive. */
+    Executor cpuExecutor() {
+        return cpuExecutor;
+    }
+
+    void trackBackend(Channel channel) {
+        backendChannels.add(channel);
+    }
+
+    void rejected(String reason) {
+        Counter.builder("palisade.proxy.rejections")
+                .description("client connections refused or dropped before or during startup, by reason")
+                .tag("reason", reason)
+                .register(registry)
+                .increment();
+    }
+
+    void tlsEstablished(boolean direct) {
+        Counter.builder("palisade.proxy.tls.handshakes")
+                .description("completed TLS handshakes, by how the client started TLS")
+                .tag("negotiation", direct ? "direct" : "sslrequest")
+                .register(registry)
+                .increment();
+    }
+
+    /** A stable per-(database, user) salt for the mock SCRAM exchange, so repeated probes see the same salt. */
+    byte[] mockSalt(String databaseId, String user) {
+        byte[] mac = ScramClient.hmac(mockSaltSecret, (databaseId + "\0" + user).getBytes(StandardCharsets.UTF_8));
+        return Arrays.copyOf(mac, 16);
+    }
+
+    /** Forwards a client's CancelRequest to the backend that owns the key, if any. The client gets no answer. */
+    void cancel(int processId, int secretKey, EventLoop eventLoop) {
+        var target = cancels.lookup(processId, secretKey);
+        Counter.builder("palisade.proxy.cancels")
+                .description("cancel requests received, by whether the key was known")
+                .tag("result", target.isPresent() ? "forwarded" : "unknown-key")
+                .register(registry)
+                .increment();
+        if (target.isEmpty()) {
+            return;
+        }
+        CancelRegistry.Target t = target.get();
+        var connect = new Bootstrap()
+                .group(eventLoop)
+                .channel(NioSocketChannel.class)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.backendConnectTimeout().toMillis())
+                .handler(new ChannelInboundHandlerAdapter())
+                .connect(t.endpoint().host(), t.endpoint().port());
+        trackBackend(connect.channel());
+        connect.addListener((ChannelFutureListener) future -> {
+            if (future.isSuccess()) {
+                future.channel()
+                        .writeAndFlush(PgWire.cancelRequest(future.channel().alloc(), t.processId(), t.secretKey()))
+                        .addListener(ChannelFutureListener.CLOSE);
+            } else {
+                log.warn("cannot forward a cancel request to database {} at {}: {}", t.databaseId(), t.endpoint(),
+                        future.cause().toString());
+            }
+        });
+    }
+
+    /**
+     * Stops listening and closes every connection; bounded (a few seconds). Idempotent. Must not be called from one of
+     * the proxy's own event-loop threads.
+     */
+    @Override
+    public void close() {
+        synchronized (lifecycle) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            if (serverChannel != null) {
+                serverChannel.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+            }
+            clientChannels.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+            backendChannels.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+            shutdownGroups();
+            cpuExecutor.shutdownNow();
+            sslContextRelease();
+        }
+    }
+
+    private void sslContextRelease() {
+        ReferenceCountUtil.release(sslContext);
+    }
+
+    private void shutdownGroups() {
+        for (EventLoopGroup group : new EventLoopGroup[] {acceptGroup, ioGroup}) {
+            if (group != null) {
+                group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+}
