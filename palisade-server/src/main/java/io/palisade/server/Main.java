@@ -89,6 +89,9 @@ public final class Main {
             }, "palisade-shutdown"));
             System.out.println("palisade is ready");
             System.out.println("  REST API:  " + server.apiBaseUrl() + "   (health: " + server.apiBaseUrl() + "/v1/health)");
+            server.proxyPort().ifPresent(port -> System.out.println(
+                    "  Postgres:  <id>." + config.proxyDomain() + ":" + port + " (TLS, routed by SNI)"));
+            server.caCertificate().ifPresent(ca -> System.out.println("  TLS CA:    " + ca + "   (sslrootcert for verify-full)"));
             System.out.println("  data dir:  " + config.dataDir());
             server.generatedApiKey().ifPresent(key -> {
                 System.out.println("  admin API key (shown once, store it now): " + key);

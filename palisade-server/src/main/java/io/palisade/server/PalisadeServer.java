@@ -17,6 +17,8 @@ import io.palisade.store.EmbeddedStoreServer;
 import io.palisade.store.MetadataStore;
 import io.palisade.store.SecretBox;
 import io.palisade.broker.BrokerConfig;
+import io.palisade.proxy.PostgresProxy;
+import io.palisade.proxy.ProxyConfig;
 import io.palisade.broker.SqlBroker;
 import io.palisade.spi.BackendResolver;
 import io.palisade.spi.BrokerTokenVerifier;
@@ -53,6 +55,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final DatabaseService service;
     private final MetadataStore store;
     private final PrometheusMeterRegistry metrics;
+    private final PostgresProxy proxy;
 
     private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
         this.config = requireNonNull(config, "config is null");
@@ -92,6 +95,26 @@ public final class PalisadeServer implements AutoCloseable {
                 DatabaseService ready = serviceRef.get();
                 return ready == null ? Optional.empty() : ready.verify(databaseId, token);
             };
+            if (config.proxyEnabled()) {
+                ProxyConfig proxyConfig = ProxyConfig.defaults(config.proxyDomain(), dataDir.resolve("tls"))
+                        .withBind(config.proxyBindHost(), config.proxyPort())
+                        .withLimits(config.proxyMaxConnectionsPerDatabase(), 10_000);
+                if (config.proxyCertificateFile().isPresent()) {
+                    proxyConfig = proxyConfig.withCertificate(
+                            config.proxyCertificateFile().get(), config.proxyPrivateKeyFile().orElseThrow());
+                }
+                this.proxy = new PostgresProxy(proxyConfig, resolver, metrics).start();
+                closeables.add(proxy);
+                Map<String, Object> proxyHealth = new LinkedHashMap<>();
+                proxyHealth.put("port", proxy.port());
+                proxyHealth.put("domain", config.proxyDomain());
+                proxy.tlsMaterial().caCertificateFile().ifPresent(ca -> proxyHealth.put("ca_certificate", ca.toString()));
+                healthExtras.put("proxy", proxyHealth);
+                log.info("PostgreSQL proxy on {}:{} for *.{}{}", config.proxyBindHost(), proxy.port(), config.proxyDomain(),
+                        proxy.tlsMaterial().caCertificateFile().map(ca -> "; CA certificate for sslrootcert: " + ca).orElse(""));
+            } else {
+                this.proxy = null;
+            }
             SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, verifier, metrics);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
@@ -127,6 +150,9 @@ public final class PalisadeServer implements AutoCloseable {
                         probe.driver().equals(service.defaultIsolation()) ? " [default]" : "");
             }
             service.setConnectionsInvalidated(broker::evict);
+            if (proxy != null) {
+                service.setOpenConnections(proxy::activeConnections);
+            }
             serviceRef.set(service);
             for (io.palisade.store.DatabaseState state : io.palisade.store.DatabaseState.values()) {
                 io.micrometer.core.instrument.Gauge.builder("palisade_databases", store,
@@ -206,7 +232,24 @@ public final class PalisadeServer implements AutoCloseable {
     }
 
     private ConnectionInfo connectionInfo() {
-        return new DirectConnectionInfo(this::apiBaseUrl);
+        if (proxy == null) {
+            return new DirectConnectionInfo(this::apiBaseUrl);
+        }
+        return new ProxyConnectionInfo(
+                config.proxyDomain(),
+                () -> config.proxyPublicPort().orElse(proxy.port()),
+                config.proxyHostaddr(),
+                proxy.tlsMaterial().caCertificateFile(),
+                this::apiBaseUrl);
+    }
+
+    /** The public PostgreSQL port, if the proxy runs. */
+    public java.util.OptionalInt proxyPort() {
+        return proxy == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(proxy.port());
+    }
+
+    public Optional<java.nio.file.Path> caCertificate() {
+        return proxy == null ? Optional.empty() : proxy.tlsMaterial().caCertificateFile();
     }
 
     public String apiBaseUrl() {

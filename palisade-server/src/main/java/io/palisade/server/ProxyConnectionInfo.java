@@ -46,6 +46,8 @@ final class ProxyConnectionInfo implements ConnectionInfo {
         out.put("database", credentials.database());
         out.put("connection_url", "postgres://" + userInfo + "@" + host + ":" + port + "/" + enc(credentials.database()) + "?"
                 + tls + hostaddr.map(a -> "&hostaddr=" + a).orElse(""));
+        // for @neondatabase/serverless (SQL over HTTP / WebSocket through the broker): host names the database
+        out.put("serverless_url", "postgres://" + userInfo + "@" + host + "/" + enc(credentials.database()) + "?sslmode=require");
         String direct = hostaddr.orElse(host);
         out.put("connection_url_no_sni", "postgres://" + userInfo + "@" + direct + ":" + port + "/"
                 + enc(credentials.database()) + "?sslmode=require&options=endpoint%3D" + database.id());

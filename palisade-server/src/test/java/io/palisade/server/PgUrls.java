@@ -24,8 +24,22 @@ final class PgUrls {
         properties.setProperty("password", passwordOverride != null ? passwordOverride
                 : URLDecoder.decode(userInfo[1], StandardCharsets.UTF_8));
         properties.setProperty("connectTimeout", "10");
-        String query = uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery();
+        String host = uri.getHost();
+        if (uri.getRawQuery() != null) {
+            for (String parameter : uri.getRawQuery().split("&")) {
+                String[] kv = parameter.split("=", 2);
+                String value = kv.length > 1 ? URLDecoder.decode(kv[1], StandardCharsets.UTF_8) : "";
+                if (kv[0].equals("hostaddr")) {
+                    // PgJDBC has no hostaddr and sends no SNI to a name it cannot resolve: dial the address and name
+                    // the database with the options form, as the API documents for such clients
+                    host = value;
+                    properties.setProperty("options", "endpoint=" + uri.getHost().split("\\.")[0]);
+                } else {
+                    properties.setProperty(kv[0], value);
+                }
+            }
+        }
         return DriverManager.getConnection(
-                "jdbc:postgresql://" + uri.getHost() + ":" + uri.getPort() + uri.getRawPath() + query, properties);
+                "jdbc:postgresql://" + host + ":" + uri.getPort() + uri.getRawPath(), properties);
     }
 }

@@ -37,6 +37,7 @@ public final class TestingPalisade implements AutoCloseable {
         Map<String, String> base = new LinkedHashMap<>();
         base.put("server.data-dir", dataDir.toString());
         base.put("api.port", "0");
+        base.put("proxy.port", Integer.toString(io.palisade.host.PostgresServer.freePort()));
         base.put("agent.cgroup-parent", "palisade-test");
         base.put("vm.image-dir", TestingDirectories.repoDir().resolve(".cache/guest/current").toString());
         base.put("vm.network-pool", "10.215.0.0/16");

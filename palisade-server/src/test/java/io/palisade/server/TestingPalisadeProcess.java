@@ -33,6 +33,7 @@ final class TestingPalisadeProcess implements AutoCloseable {
                 "io.palisade.server.Main", "serve",
                 "-c", "server.data-dir=" + dataDir,
                 "-c", "api.port=" + port,
+                "-c", "proxy.port=0",
                 "-c", "agent.cgroup-parent=palisade-test",
                 "-c", "agent.reconcile-interval=1s"));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
