@@ -47,6 +47,7 @@ import org.slf4j.LoggerFactory;
 public final class ProcessDriver implements IsolationDriver {
     private static final Logger log = LoggerFactory.getLogger(ProcessDriver.class);
     static final String NAME = "process";
+    static final String CGROUP_PREFIX = "proc-";
 
     private final ProcessDriverConfig config;
     private final Map<String, PostgresServer> servers = new ConcurrentHashMap<>();
@@ -121,7 +122,7 @@ public final class ProcessDriver implements IsolationDriver {
         }
         Plan plan = spec.plan();
         Optional<Cgroups.Group> group =
-                config.cgroups().create(id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
+                config.cgroups().create(CGROUP_PREFIX + id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), spec.version());
         PalisadeException last = null;
         for (int attempt = 0; attempt < 3; attempt++) {
@@ -201,7 +202,7 @@ public final class ProcessDriver implements IsolationDriver {
         stop(id);
         Processes.run(List.of("rm", "-rf", instanceDir(id).toString()), Duration.ofMinutes(2), null);
         Processes.run(List.of("rm", "-rf", PostgresServer.socketDirFor(id).toString()), Duration.ofSeconds(30), null);
-        config.cgroups().find(id).ifPresent(Cgroups.Group::remove);
+        config.cgroups().find(CGROUP_PREFIX + id).ifPresent(Cgroups.Group::remove);
     }
 
     @Override
@@ -228,7 +229,11 @@ public final class ProcessDriver implements IsolationDriver {
     @Override
     public Set<String> listInstances() {
         Set<String> ids = new TreeSet<>(servers.keySet());
-        ids.addAll(config.cgroups().list());
+        // only this rung's groups: other rungs (vm-…) and other processes share the parent
+        config.cgroups().list().stream()
+                .filter(name -> name.startsWith(CGROUP_PREFIX))
+                .map(name -> name.substring(CGROUP_PREFIX.length()))
+                .forEach(ids::add);
         if (!Files.isDirectory(config.instancesDir())) {
             return ids;
         }
@@ -244,7 +249,7 @@ public final class ProcessDriver implements IsolationDriver {
     public InstanceStats stats(String id) {
         PostgresServer server = servers.get(id);
         boolean running = server != null && server.isAlive();
-        Optional<Cgroups.Group> group = config.cgroups().find(id);
+        Optional<Cgroups.Group> group = config.cgroups().find(CGROUP_PREFIX + id);
         return new InstanceStats(
                 running,
                 running ? server.pid() : -1,

@@ -135,7 +135,7 @@ public final class PalisadeServer implements AutoCloseable {
             List<IsolationDriver> drivers = new ArrayList<>();
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout())));
-            drivers.add(new VmDriver(VmDriverConfig.defaults(dataDir.resolve("instances/vm"), config.vmImageDir(), user, cgroups)
+            drivers.add(new VmDriver(VmDriverConfig.defaults(dataDir.resolve("vm"), config.vmImageDir(), user, cgroups)
                     .withAccelerator(VmDriverConfig.AcceleratorMode.parse(config.vmAccelerator()))
                     .withNetworkPool(config.vmNetworkPool())
                     .withBootTimeout(config.vmBootTimeout())));

@@ -114,7 +114,7 @@ class TestDatabasesApi {
         assertThat(palisade.get("/v1/databases/" + id).status()).isEqualTo(404);
         assertThat(Files.exists(instanceDir)).isFalse();
         assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).isFalse();
-        assertThat(Path.of("/sys/fs/cgroup/cpu/palisade-test").resolve(id)).doesNotExist();
+        assertThat(Path.of("/sys/fs/cgroup/cpu/palisade-test").resolve("proc-" + id)).doesNotExist();
         assertThat(io.palisade.host.PostgresServer.socketDirFor(id)).doesNotExist();
         assertThatThrownBy(() -> PgUrls.connect(url).close()).isInstanceOf(SQLException.class);
         assertThat(palisade.delete("/v1/databases/" + id).status()).isEqualTo(404);

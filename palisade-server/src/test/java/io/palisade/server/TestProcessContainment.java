@@ -130,11 +130,11 @@ class TestProcessContainment {
     }
 
     private static Path cpuUsageFile(String id) {
-        Path v1 = Path.of("/sys/fs/cgroup/cpuacct/palisade-test", id, "cpuacct.usage");
+        Path v1 = Path.of("/sys/fs/cgroup/cpuacct/palisade-test", "proc-" + id, "cpuacct.usage");
         if (Files.exists(v1)) {
             return v1;
         }
-        return Path.of("/sys/fs/cgroup/palisade-test", id, "cpu.stat");
+        return Path.of("/sys/fs/cgroup/palisade-test", "proc-" + id, "cpu.stat");
     }
 
     private static long readCpuNanos(Path file) throws Exception {

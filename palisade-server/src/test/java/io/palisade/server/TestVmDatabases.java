@@ -82,7 +82,7 @@ class TestVmDatabases {
         }
 
         long pidAfter = palisade.get("/v1/databases/" + id + "/stats").json().get("pid").asLong();
-        Path instanceDir = palisade.dataDir().resolve("instances/vm").resolve(id);
+        Path instanceDir = palisade.dataDir().resolve("vm").resolve(id);
         assertThat(instanceDir).exists();
         assertThat(palisade.delete("/v1/databases/" + id).status()).isEqualTo(204);
         assertThat(Files.exists(instanceDir)).isFalse();

@@ -36,7 +36,19 @@ public final class TestingDirectories {
     public static Path newWorkDir(String prefix) {
         try {
             Path base = mkdirs(repoDir().resolve("target/test-work"));
-            Path dir = Files.createTempDirectory(base, prefix + "-");
+            // short names: Unix socket paths under here are limited to ~107 bytes
+            Path dir = null;
+            for (int attempt = 0; dir == null; attempt++) {
+                Path candidate = base.resolve(prefix + "-" + Long.toString(
+                        java.util.concurrent.ThreadLocalRandom.current().nextLong(36L * 36 * 36 * 36 * 36 * 36), 36));
+                try {
+                    dir = Files.createDirectory(candidate);
+                } catch (java.nio.file.FileAlreadyExistsException e) {
+                    if (attempt > 100) {
+                        throw e;
+                    }
+                }
+            }
             Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
             return dir;
         } catch (IOException e) {
