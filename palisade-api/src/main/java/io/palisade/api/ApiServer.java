@@ -162,17 +162,20 @@ public final class ApiServer implements AutoCloseable {
         if (svc != null) {
             body.put("host", svc.hostId());
             body.put("default_isolation", svc.defaultIsolation());
-            body.put("isolation", svc.probes().values().stream().map(ApiServer::probe).toList());
+            body.put("isolation", svc.probes().values().stream()
+                    .map(p -> probe(p, p.driver().equals(svc.defaultIsolation())))
+                    .toList());
         }
         body.putAll(healthExtras.get());
         ctx.status(svc == null ? 503 : 200).json(body);
     }
 
-    private static Map<String, Object> probe(DriverProbe probe) {
+    private static Map<String, Object> probe(DriverProbe probe, boolean isDefault) {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("name", probe.driver());
         out.put("usable", probe.usable());
-        out.put("default", probe.preferredDefault());
+        out.put("default", isDefault);
+        out.put("prefers_default", probe.preferredDefault());
         out.put("accelerator", probe.accelerator());
         out.put("reason", probe.reason());
         return out;

@@ -73,6 +73,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     private final boolean stopInstancesOnClose;
     private final Optional<Duration> defaultSuspendAfter;
     private final Map<String, CompletableFuture<Optional<Endpoint>>> wakes = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicLong wakeCount = new java.util.concurrent.atomic.AtomicLong();
     private volatile java.util.function.ToIntFunction<String> openConnections = id -> 0;
     private volatile java.util.function.Consumer<String> connectionsInvalidated = id -> {};
 
@@ -529,6 +530,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         if (record.state() == DatabaseState.SUSPENDED) {
             long started = System.nanoTime();
             record = resumeRecorded(record, driverFor(record));
+            wakeCount.incrementAndGet();
             log.info("woke {} in {} ms", id, (System.nanoTime() - started) / 1_000_000);
         }
         return record.state() == DatabaseState.RUNNING ? record.endpoint() : Optional.empty();
@@ -553,6 +555,11 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
      */
     public void setConnectionsInvalidated(java.util.function.Consumer<String> listener) {
         this.connectionsInvalidated = requireNonNull(listener, "listener is null");
+    }
+
+    /** How many times a suspended database was resumed (by a connection or the API) since start. */
+    public long wakeCount() {
+        return wakeCount.get();
     }
 
     /** How the proxy and broker report open client connections per database (idle detection). */
