@@ -46,6 +46,35 @@ import org.slf4j.LoggerFactory;
  * Every method runs on the client channel's event loop (the backend channel shares it); not thread-safe otherwise.
  */
 final class ClientSession extends ChannelInboundHandlerAdapter {
+    /** Backend-unreachable warnings, at most one per database per 10 s (a retrying client must not flood the log). */
+    private static final WarningLimiter UNREACHABLE_WARNINGS = new WarningLimiter(10_000_000_000L);
+
+    /** Thread-safe: a concurrent map of the last warning time per key. */
+    static final class WarningLimiter {
+        private final long intervalNanos;
+        private final java.util.concurrent.ConcurrentHashMap<String, Long> last = new java.util.concurrent.ConcurrentHashMap<>();
+
+        WarningLimiter(long intervalNanos) {
+            this.intervalNanos = intervalNanos;
+        }
+
+        boolean shouldWarn(String key) {
+            long now = System.nanoTime();
+            boolean[] warn = {false};
+            last.compute(key, (k, previous) -> {
+                if (previous == null || now - previous >= intervalNanos) {
+                    warn[0] = true;
+                    return now;
+                }
+                return previous;
+            });
+            if (last.size() > 10_000) {
+                last.clear();
+            }
+            return warn[0];
+        }
+    }
+
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final String POSTGRESQL_ALPN = "postgresql";
@@ -488,7 +517,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         handler.endpoint(endpoint);
         connect.addListener((ChannelFutureListener) future -> {
             if (!future.isSuccess()) {
-                log.warn("cannot connect to database {} at {}: {}", databaseId, endpoint, future.cause().toString());
+                if (UNREACHABLE_WARNINGS.shouldWarn(databaseId)) {
+                    log.warn("cannot connect to database {} at {}: {} (repeats within 10 s are logged at debug)",
+                            databaseId, endpoint, future.cause().toString());
+                } else {
+                    log.debug("cannot connect to database {} at {}: {}", databaseId, endpoint, future.cause().toString());
+                }
                 proxy.rejected("backend-unreachable");
                 fail(ErrorCode.NOT_READY.sqlState(), "cannot reach database '" + databaseId
                         + "': its instance is not accepting connections; try again in a few seconds");
