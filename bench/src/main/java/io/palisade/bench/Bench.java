@@ -7,15 +7,17 @@ public final class Bench {
     private Bench() {}
 
     public static void main(String[] args) throws Exception {
-        List<String> names = args.length == 0 || args[0].equals("all") ? List.of("create", "proxy", "broker", "recovery") : List.of(args);
+        List<String> names = args.length == 0 || args[0].equals("all") ? List.of("create", "vm", "noisy", "proxy", "broker", "recovery") : List.of(args);
         for (String name : names) {
             switch (name) {
                 case "create" -> CreateBench.run();
                 case "proxy" -> io.palisade.proxy.ProxyBench.main(new String[] {"10", "10", "3"});
                 case "broker" -> io.palisade.broker.BrokerBench.main(new String[0]);
                 case "recovery" -> RecoveryBench.run();
+                case "vm" -> VmBench.run();
+                case "noisy" -> NoisyNeighbourBench.run();
                 default -> {
-                    System.err.println("bench: unknown benchmark '" + name + "'; known: create, proxy, broker, recovery, all");
+                    System.err.println("bench: unknown benchmark '" + name + "'; known: create, vm, noisy, proxy, broker, recovery, all");
                     System.exit(2);
                 }
             }
