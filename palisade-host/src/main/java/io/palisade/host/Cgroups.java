@@ -69,6 +69,11 @@ public final class Cgroups {
         return new Cgroups(root, Mode.NONE, "no writable cgroup hierarchy at " + root, parent);
     }
 
+    /** No caps at all (e.g. the uncapped shared-machine baseline of a benchmark); {@code reason} is shown in health. */
+    public static Cgroups none(String reason) {
+        return new Cgroups(Path.of("/nonexistent"), Mode.NONE, reason, "palisade");
+    }
+
     public Mode mode() {
         return mode;
     }

@@ -16,7 +16,6 @@ import io.palisade.spi.TenantCredentials;
 import io.palisade.testing.TestingDirectories;
 import io.palisade.vmm.VmDriver;
 import io.palisade.vmm.VmDriverConfig;
-import java.lang.reflect.Method;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.sql.Connection;
@@ -164,22 +163,8 @@ public final class BenchRungs implements AutoCloseable {
         TestingDirectories.deleteRecursively(work);
     }
 
-    /**
-     * A {@link Cgroups} in NONE mode, for the uncapped shared-machine baseline. palisade-host has no public way to
-     * make one (its {@code detect(Path, String)} probe is package-private), so the probe is called reflectively on a
-     * root that does not exist.
-     */
+    /** A {@link Cgroups} in NONE mode, for the uncapped shared-machine baseline. */
     private static Cgroups noCgroups() {
-        try {
-            Method detect = Cgroups.class.getDeclaredMethod("detect", Path.class, String.class);
-            detect.setAccessible(true);
-            Cgroups none = (Cgroups) detect.invoke(null, Path.of("/nonexistent/palisade-bench-no-cgroups"), "palisade");
-            if (none.mode() != Cgroups.Mode.NONE) {
-                throw new IllegalStateException("expected cgroups mode NONE, got " + none.mode());
-            }
-            return none;
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("cannot build an uncapped Cgroups: " + e, e);
-        }
+        return Cgroups.none("uncapped baseline (benchmark)");
     }
 }
