@@ -17,7 +17,7 @@ readonly GUEST_GW=172.31.255.1
 readonly GUEST_UID=70
 readonly BUILD_USER=palisade
 # The order the initramfs loads them in (see init/initramfs-init); the last three are optional devices.
-readonly MODULES="virtio_ring virtio virtio_mmio virtio_blk failover net_failover virtio_net virtio-rng button evdev"
+readonly MODULES="virtio_ring virtio virtio_mmio virtio_blk failover net_failover virtio_net virtio-rng button evdev virtio_console"
 
 pg_major=16
 out=

@@ -19,11 +19,10 @@ import java.util.List;
  */
 final class TestingPalisadeProcess implements AutoCloseable {
     private final Process process;
-    private final int port;
+    private volatile int port;
     private final Path log;
 
     TestingPalisadeProcess(Path dataDir, String apiKey) throws IOException {
-        this.port = io.palisade.host.PostgresServer.freePort();
         this.log = dataDir.resolveSibling("serve-" + SecretBox.randomSecret(6) + ".log");
         Files.createDirectories(dataDir);
         List<String> command = new ArrayList<>(List.of(
@@ -32,7 +31,7 @@ final class TestingPalisadeProcess implements AutoCloseable {
                 "-cp", System.getProperty("java.class.path"),
                 "io.palisade.server.Main", "serve",
                 "-c", "server.data-dir=" + dataDir,
-                "-c", "api.port=" + port,
+                "-c", "api.port=0",
                 "-c", "proxy.port=0",
                 "-c", "agent.cgroup-parent=palisade-test",
                 "-c", "agent.reconcile-interval=1s"));
@@ -48,6 +47,20 @@ final class TestingPalisadeProcess implements AutoCloseable {
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 throw new IllegalStateException("palisade serve exited with " + process.exitValue() + ": " + logTail());
+            }
+            if (port == 0) {
+                // both listeners take any free port (no race between picking and binding); the banner names the API's
+                for (String line : Processes.tailFile(log, 200)) {
+                    int at = line.indexOf("REST API:  http://127.0.0.1:");
+                    if (at >= 0) {
+                        String rest = line.substring(at + "REST API:  http://127.0.0.1:".length());
+                        port = Integer.parseInt(rest.substring(0, rest.indexOf(' ')).strip());
+                    }
+                }
+                if (port == 0) {
+                    Processes.sleep(Duration.ofMillis(100));
+                    continue;
+                }
             }
             try {
                 HttpResponse<Void> response = http.send(

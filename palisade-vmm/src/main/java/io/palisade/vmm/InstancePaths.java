@@ -49,4 +49,42 @@ public record InstancePaths(Path dir) {
     public Path pendingManagementSecret() {
         return dir.resolve("mgmt-secret.new");
     }
+
+    /** Guest RAM of the VM ({@code memory-backend-file}, share=on): on disk, so a suspended VM holds no RAM. */
+    public Path memoryFile() {
+        return dir.resolve("memory.ram");
+    }
+
+    /** The device state of a suspended VM; present only when complete (written as {@code .tmp}, then renamed). */
+    public Path stateFile() {
+        return dir.resolve("suspend.state");
+    }
+
+    /** A saved state being written. */
+    public Path partialStateFile() {
+        return dir.resolve("suspend.state.tmp");
+    }
+
+    /** A saved state taken by a resume: never resumed again, deleted once QEMU has read it. */
+    public Path consumedStateFile() {
+        return dir.resolve("suspend.state.consumed");
+    }
+
+    /**
+     * How the state was saved: {@code ignore-shared} (RAM is in {@link #memoryFile()}) or {@code full} (RAM is in the
+     * state stream: a clone whose RAM was a private mapping of its template).
+     */
+    public Path stateModeFile() {
+        return dir.resolve("suspend.mode");
+    }
+
+    /** The unix socket a restoring QEMU listens on for its saved state. */
+    public Path incomingSocket() {
+        return dir.resolve("incoming.sock");
+    }
+
+    /** The guest's virtio-serial control port (palisade.ctl): the host's line for clock resync after a restore. */
+    public Path controlSocket() {
+        return dir.resolve("ctl.sock");
+    }
 }

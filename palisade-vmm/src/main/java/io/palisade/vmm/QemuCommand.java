@@ -11,7 +11,9 @@ import java.util.List;
 /**
  * The QEMU {@code microvm} command line of one VM (no secrets on it, ever). Devices: vda = shared read-only rootfs,
  * vdb = the VM's data volume behind a throttle group {@code tg0} (node {@code data}, limits changeable live with QMP
- * {@code qom-set} on the group), eth0 = virtio-net on the namespace's tap, plus a virtio-rng. Immutable.
+ * {@code qom-set} on the group), eth0 = virtio-net on the namespace's tap, plus a virtio-rng and the platform's
+ * virtio-serial control port; guest RAM optionally in a memory file, and optionally {@code -incoming} from a unix
+ * socket (restore of a saved state). Immutable.
  */
 public record QemuCommand(
         Path qemuBinary,
@@ -22,9 +24,27 @@ public record QemuCommand(
         InstancePaths paths,
         String vmName,
         long tscKhz,
-        String runAsUser) {
+        String runAsUser,
+        Memory memory,
+        Path incomingSocket) {
     /** Unix socket paths longer than this do not fit in sockaddr_un. */
     static final int MAX_SOCKET_PATH = 100;
+
+    /**
+     * Guest RAM in a file ({@code memory-backend-file}): {@code shared} = the VM's own file, guest writes land in it
+     * (suspend saves only device state); not shared = a private copy-on-write mapping of a template's file.
+     */
+    public record Memory(Path file, boolean shared) {
+        public Memory {
+            requireNonNull(file, "file is null");
+        }
+    }
+
+    /** A VM with anonymous guest RAM that boots from scratch (no memory file, no incoming state). */
+    public QemuCommand(Path qemuBinary, Accelerator accelerator, GuestImage image, Plan plan, Path dataVolume,
+            InstancePaths paths, String vmName, long tscKhz, String runAsUser) {
+        this(qemuBinary, accelerator, image, plan, dataVolume, paths, vmName, tscKhz, runAsUser, null, null);
+    }
 
     public QemuCommand {
         requireNonNull(qemuBinary, "qemuBinary is null");
@@ -34,7 +54,14 @@ public record QemuCommand(
         requireNonNull(dataVolume, "dataVolume is null");
         requireNonNull(paths, "paths is null");
         requireNonNull(vmName, "vmName is null");
-        for (Path path : java.util.List.of(dataVolume, paths.dir(), image.dir())) {
+        List<Path> checked = new ArrayList<>(List.of(dataVolume, paths.dir(), image.dir()));
+        if (memory != null) {
+            checked.add(memory.file());
+        }
+        if (incomingSocket != null) {
+            checked.add(incomingSocket);
+        }
+        for (Path path : checked) {
             if (path.toString().contains(",")) {
                 throw PalisadeException.invalid("QEMU option values cannot hold a comma: " + path);
             }
@@ -76,12 +103,22 @@ public record QemuCommand(
         List<String> args = new ArrayList<>();
         args.add(qemuBinary.toString());
         args.addAll(List.of("-name", vmName));
-        args.addAll(List.of("-M", "microvm,pit=on,pic=on,rtc=on"));
+        args.addAll(List.of("-M", "microvm,pit=on,pic=on,rtc=on" + (memory == null ? "" : ",memory-backend=mem0")));
         args.addAll(accelerator.qemuArguments());
         args.addAll(List.of("-smp", Integer.toString(plan.cpu()), "-m", plan.memoryMb() + "M"));
+        if (memory != null) {
+            args.addAll(List.of("-object", "memory-backend-file,id=mem0,size=" + plan.memoryMb() + "M,mem-path="
+                    + memory.file() + ",share=" + (memory.shared() ? "on" : "off")));
+        }
         args.addAll(List.of("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"));
         args.addAll(List.of("-chardev", "file,id=ser0,path=" + paths.serialLog(), "-serial", "chardev:ser0"));
         args.addAll(List.of("-qmp", "unix:" + paths.qmpSocket() + ",server=on,wait=off"));
+        // the platform's control line into the guest (clock resync and entropy after a restore): a virtio-serial port
+        // named palisade.ctl that only the guest's root helper reads. (A second UART loses its receive interrupt
+        // across a save/restore every other time; virtio restores cleanly.)
+        args.addAll(List.of("-chardev", "socket,id=ctl0,path=" + paths.controlSocket() + ",server=on,wait=off",
+                "-device", "virtio-serial-device,max_ports=2",
+                "-device", "virtserialport,chardev=ctl0,name=palisade.ctl"));
         args.addAll(List.of("-kernel", image.kernel().toString(), "-initrd", image.initramfs().toString()));
         args.addAll(List.of("-append", kernelCommandLine()));
         args.addAll(List.of(
@@ -98,6 +135,11 @@ public record QemuCommand(
                 "-device", "virtio-net-device,netdev=n0"));
         args.addAll(List.of(
                 "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-device,rng=rng0"));
+        if (incomingSocket != null) {
+            // restore a saved state streamed in over this socket. It is created before QEMU drops to -runas (so it can
+            // live in the root-only instance dir); exec: migration is impossible under the spawn=deny sandbox.
+            args.addAll(List.of("-incoming", "unix:" + incomingSocket));
+        }
         if (runAsUser != null) {
             // QEMU opens its devices and files as root, then drops to this user for good. Its seccomp filter is
             // installed before that drop, so set*uid must stay allowed; after the drop (no capabilities left) those

@@ -55,8 +55,15 @@ import org.slf4j.LoggerFactory;
  * guest only over the management connection (PgJDBC as the image's management role, whose template secret is
  * replaced by a fresh per-VM one at provision); tenant passwords are sent as SCRAM verifiers.
  *
+ * <p>Guest RAM lives in a file. {@code provision} clones a template snapshot (built on first need per image, version
+ * and plan; private copy-on-write mapping of its memory file) and cold boots only as the fallback; {@link
+ * #suspend(String)} saves the device state next to the VM's own memory file and lets QEMU exit; {@link
+ * #resume(InstanceSpec, ProgressListener)} restores it at most once, or cold boots from the volume.
+ *
  * <p>Everything an instance has on the host is named from its id, so {@link #destroy(String)} works after a crash of
- * palisade. VMs keep running when the driver is closed. Thread-safe for calls on different ids.
+ * palisade. VMs keep running when the driver is closed. Thread-safe for calls on different ids; callers serialise
+ * lifecycle calls (provision, start, stop, suspend, resume, destroy) on one id. Template builds are serialised per
+ * template key.
  */
 public final class VmDriver implements IsolationDriver {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
@@ -67,6 +74,10 @@ public final class VmDriver implements IsolationDriver {
     /** Healthy TCG guests print their first marker after 1-5 s even on a loaded 2-core host; hung ones never do. */
     private static final Duration FIRST_MARKER_TIMEOUT = Duration.ofSeconds(20);
     private static final String MANAGEMENT_DATABASE = "postgres";
+    private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration CLOCK_SYNC_TIMEOUT = Duration.ofSeconds(3);
+    private static final int MAX_CLONE_FAILURES = 3;
+    private static final Duration SERIAL_ACK_TIMEOUT = Duration.ofSeconds(1);
 
     private final VmDriverConfig config;
     private final NetworkPool pool;
@@ -74,16 +85,40 @@ public final class VmDriver implements IsolationDriver {
     private final long tscKhz;
     private final AtomicLong watchdogRetries = new AtomicLong();
     private final Map<String, Process> processes = new ConcurrentHashMap<>();
+    private final Path templatesDir;
+    private final boolean cloneCreate;
+    private final Map<String, Object> templateLocks = new ConcurrentHashMap<>();
+    private final Map<String, String> failedTemplates = new ConcurrentHashMap<>();
+    private final Map<String, Integer> cloneFailures = new ConcurrentHashMap<>();
     private volatile DriverProbe probe;
     private volatile String lastProbeReason;
 
+    /** A driver that creates by cloning template snapshots kept in {@code <instances-dir>/.templates}. */
     public VmDriver(VmDriverConfig config) {
+        this(config, config.instancesDir().resolve(".templates"), true);
+    }
+
+    /**
+     * @param templatesDir where template snapshots are cached (one directory per image key, PostgreSQL major, vCPUs,
+     *     RAM and disk; on disk, not tmpfs: the memory files are mapped by every clone)
+     * @param cloneCreate whether {@code provision} clones a template snapshot (else it always cold boots)
+     */
+    public VmDriver(VmDriverConfig config, Path templatesDir, boolean cloneCreate) {
         this.config = requireNonNull(config, "config is null");
+        this.templatesDir = requireNonNull(templatesDir, "templatesDir is null");
+        this.cloneCreate = cloneCreate;
         this.pool = new NetworkPool(config.networkPool(), config.instancesDir().resolve(".slots"));
         this.accelerator = Accelerator.probe(config.accelerator());
         this.tscKhz = config.hostTscKhz() != 0 ? config.hostTscKhz() : Accelerator.hostTscKhz(Path.of("/proc/cpuinfo"));
         try {
             Files.createDirectories(config.instancesDir());
+            // sockets QEMU connects to after dropping to -runas (saving a state) live here, reachable by that user only
+            Path mig = migrationDir();
+            Files.createDirectories(mig);
+            Files.setPosixFilePermissions(mig, PosixFilePermissions.fromString("rwx------"));
+            if (config.serviceUser().dropsPrivileges()) {
+                config.serviceUser().chown(mig);
+            }
         } catch (IOException e) {
             throw new PalisadeException(
                     ErrorCode.DRIVER_FAILURE, "cannot create vm.instances-dir " + config.instancesDir(), e);
@@ -163,13 +198,48 @@ public final class VmDriver implements IsolationDriver {
         try {
             Files.createDirectories(paths.dir());
             Files.setPosixFilePermissions(paths.dir(), PosixFilePermissions.fromString("rwx------"));
-            progress.phase("copying the template data volume");
-            createVolume(template, paths.dataVolume(), spec.plan().diskMb());
-            long volumeMs = (System.nanoTime() - start) / 1_000_000;
-            Boot boot = bootWithRetries(spec, image, paths, progress);
+            Boot boot = null;
+            String cloneError = null;
+            long volumeMs = 0;
+            Optional<Template> snapshot = cloneCreate ? template(spec, image, progress) : Optional.empty();
+            if (snapshot.isPresent()) {
+                try {
+                    progress.phase("cloning the template snapshot");
+                    long copyStart = System.nanoTime();
+                    copySparse(snapshot.get().volume(), paths.dataVolume());
+                    volumeMs = (System.nanoTime() - copyStart) / 1_000_000;
+                    boot = restoreClone(spec, image, paths, snapshot.get());
+                    cloneFailures.remove(snapshot.get().dir().getFileName().toString());
+                } catch (RuntimeException | IOException e) {
+                    cloneError = safeMessage(e);
+                    log.warn("vm {}: clone of template {} failed ({}); falling back to a cold boot", id,
+                            snapshot.get().dir().getFileName(), cloneError);
+                    abandonRestore(id);
+                    deleteQuietly(paths.dataVolume());
+                    boot = null;
+                    discardTemplateAfterRepeatedFailures(snapshot.get());
+                }
+            }
+            if (boot == null) {
+                progress.phase("copying the template data volume");
+                long copyStart = System.nanoTime();
+                createVolume(template, paths.dataVolume(), spec.plan().diskMb());
+                volumeMs = (System.nanoTime() - copyStart) / 1_000_000;
+                boot = bootWithRetries(spec, image, paths, progress);
+                boot.details().put("create_path", "cold");
+                if (cloneError != null) {
+                    boot.details().put("clone_error", cloneError);
+                }
+            }
             progress.phase("setting credentials");
             long credentialsStart = System.nanoTime();
             try (Connection admin = adminConnection(id, image, boot.endpoint())) {
+                if ("clone".equals(boot.details().get("create_path"))
+                        && !"serial".equals(boot.details().get("clock_sync"))) {
+                    // the clone's clock stood still since the template was saved; its random state is a copy
+                    boot.details().put("clock_offset_ms", Long.toString(resyncGuest(admin, id)));
+                    boot.details().put("clock_sync", "sql");
+                }
                 ensureTenant(admin, spec);
                 setPasswordVerifier(admin, credentials.username(), credentials.password());
                 rotateManagementSecret(admin, image, paths);
@@ -178,7 +248,8 @@ public final class VmDriver implements IsolationDriver {
             details.put("volume_copy_ms", Long.toString(volumeMs));
             details.put("credentials_ms", Long.toString((System.nanoTime() - credentialsStart) / 1_000_000));
             details.put("create_ms", Long.toString((System.nanoTime() - start) / 1_000_000));
-            log.info("vm {} provisioned in {} ms at {} ({})", id, details.get("create_ms"), boot.endpoint(), details);
+            log.info("vm {} provisioned by {} in {} ms at {} ({})", id, details.get("create_path"),
+                    details.get("create_ms"), boot.endpoint(), details);
             return new RunningInstance(id, boot.endpoint(), Instant.now(), details);
         } catch (RuntimeException | IOException | SQLException e) {
             log.warn("provisioning vm {} failed, removing what was created: {}", id, e.getMessage());
@@ -211,6 +282,9 @@ public final class VmDriver implements IsolationDriver {
             return new RunningInstance(id, endpoint, Instant.now(), Map.of(
                     "accelerator", accelerator.kind().slug(), "pid", Long.toString(findPid(id).orElse(-1L))));
         }
+        if (isSuspended(id)) {
+            return resume(spec, progress);
+        }
         GuestImage image = GuestImage.load(config.imageDir());
         Boot boot = bootWithRetries(spec, image, paths, progress);
         return new RunningInstance(id, boot.endpoint(), Instant.now(), boot.details());
@@ -228,6 +302,9 @@ public final class VmDriver implements IsolationDriver {
         config.cgroups().find(cgroupName(id)).ifPresent(Cgroups.Group::remove);
         deleteQuietly(paths(id).qmpSocket());
         deleteQuietly(paths(id).pidFile());
+        if (!Files.exists(paths(id).stateFile())) {
+            deleteQuietly(paths(id).memoryFile()); // a cold boot starts from a fresh one; a suspended VM keeps it
+        }
     }
 
     @Override
@@ -242,6 +319,7 @@ public final class VmDriver implements IsolationDriver {
         network(id).teardown();
         config.cgroups().find(cgroupName(id)).ifPresent(Cgroups.Group::remove);
         pool.release(id);
+        deleteQuietly(migrationSocket(id));
         Path dir = paths(id).dir();
         if (Files.exists(dir)) {
             Processes.check(List.of("rm", "-rf", "--", dir.toString()), Duration.ofMinutes(2));
@@ -418,6 +496,593 @@ public final class VmDriver implements IsolationDriver {
         processes.clear(); // VMs keep running; a new driver finds them through their pid files
     }
 
+    // ------------------------------------------------------------------------------------------ suspend / resume
+
+    @Override
+    public boolean supportsSuspend() {
+        return true;
+    }
+
+    /**
+     * Pauses the guest, saves its device state next to its memory file (RAM already lives in that file; a clone whose
+     * RAM is still a private mapping of its template saves the RAM into the state once), syncs memory file and volume,
+     * and lets QEMU exit. The network namespace stays, so a resume skips it. The state is published (renamed into
+     * place) only once complete and synced; if QEMU dies on the way nothing is published and a resume cold boots.
+     */
+    @Override
+    public void suspend(String id) {
+        requireNonNull(id, "id is null");
+        InstancePaths paths = paths(id);
+        Optional<Long> found = findPid(id);
+        if (found.isEmpty()) {
+            if (isSuspended(id)) {
+                return;
+            }
+            throw new PalisadeException(ErrorCode.CONFLICT, "vm " + id + " is not running; nothing to suspend");
+        }
+        long pid = found.get();
+        boolean ignoreShared = cmdline(pid).stream()
+                .anyMatch(a -> a.contains("mem-path=" + paths.memoryFile() + ",share=on"));
+        long start = System.nanoTime();
+        long saveMs;
+        try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
+            saveMs = Migration.save(qmp, migrationSocket(id), paths.partialStateFile(), ignoreShared,
+                    Duration.ofMinutes(2), () -> {});
+            try {
+                qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
+            } catch (PalisadeException e) {
+                // QEMU may close the connection as it quits
+            }
+        } catch (RuntimeException e) {
+            deleteQuietly(paths.partialStateFile());
+            if (findPid(id).isPresent()) {
+                // the save failed but QEMU lives: let the guest run on rather than leave the database down
+                try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
+                    qmp.execute("cont", Map.of(), Duration.ofSeconds(5));
+                } catch (RuntimeException again) {
+                    e.addSuppressed(again);
+                }
+            } else {
+                reap(id);
+            }
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "suspending vm " + id + " failed ("
+                    + safeMessage(e) + "); it is "
+                    + (isRunning(id) ? "still running" : "stopped; resume cold boots it"), e);
+        }
+        if (!Processes.awaitExit(pid, Duration.ofSeconds(10))) {
+            kill(id, pid);
+        }
+        reap(id);
+        try {
+            // the memory file and the volume must reach the disk before the state that depends on them is published
+            long syncStart = System.nanoTime();
+            if (ignoreShared) {
+                forceFile(paths.memoryFile());
+            }
+            forceFile(paths.dataVolume());
+            long syncMs = (System.nanoTime() - syncStart) / 1_000_000;
+            writePrivate(paths.stateModeFile(), ignoreShared ? "ignore-shared" : "full", true);
+            Files.move(paths.partialStateFile(), paths.stateFile(), StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+            if (!ignoreShared) {
+                deleteQuietly(paths.memoryFile()); // the RAM is in the state; resume maps a fresh own file
+            }
+            log.info("vm {} suspended in {} ms (save {} ms, sync {} ms, state {} bytes, {})", id,
+                    (System.nanoTime() - start) / 1_000_000, saveMs, syncMs, Files.size(paths.stateFile()),
+                    ignoreShared ? "RAM in its memory file" : "RAM in the state");
+        } catch (IOException e) {
+            deleteQuietly(paths.partialStateFile());
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
+                    "suspending vm " + id + " failed while publishing its state; it is stopped and resume cold boots"
+                            + " it", e);
+        }
+        deleteQuietly(paths.qmpSocket());
+        deleteQuietly(paths.pidFile());
+        config.cgroups().find(cgroupName(id)).ifPresent(Cgroups.Group::remove);
+    }
+
+    @Override
+    public boolean isSuspended(String id) {
+        return Files.exists(paths(id).stateFile()) && findPid(id).isEmpty();
+    }
+
+    /**
+     * Continues a suspended instance from its saved state (taken first, so it is never resumed twice), resyncs the
+     * guest clock and waits for PostgreSQL. Without a usable state (missing, corrupt, QEMU dying) it cold boots from
+     * the volume, which PostgreSQL's crash recovery makes consistent. {@code details.resume_path} = restore|cold.
+     */
+    @Override
+    public RunningInstance resume(InstanceSpec spec, ProgressListener progress) {
+        requireNonNull(spec, "spec is null");
+        requireNonNull(progress, "progress is null");
+        String id = spec.id();
+        InstancePaths paths = paths(id);
+        if (!Files.exists(paths.dataVolume())) {
+            throw PalisadeException.notFound("vm instance " + id + " has no data volume on this host");
+        }
+        if (isRunning(id)) {
+            return start(spec, progress);
+        }
+        GuestImage image = GuestImage.load(config.imageDir());
+        String failure = "no saved state";
+        if (Files.exists(paths.stateFile())) {
+            boolean ignoreShared = true;
+            try {
+                // at most once: the state is taken before QEMU sees it; a crash from here on means a cold boot
+                Files.move(paths.stateFile(), paths.consumedStateFile(), StandardCopyOption.REPLACE_EXISTING,
+                        StandardCopyOption.ATOMIC_MOVE);
+                ignoreShared = !Files.exists(paths.stateModeFile())
+                        || !"full".equals(Files.readString(paths.stateModeFile()).strip());
+            } catch (IOException e) {
+                failure = "cannot take the saved state: " + e.getMessage();
+            }
+            if (Files.exists(paths.consumedStateFile())) {
+                try {
+                    progress.phase("restoring the saved VM state");
+                    long start = System.nanoTime();
+                    Endpoint endpoint = ensureNetwork(id);
+                    if (!ignoreShared) {
+                        deleteQuietly(paths.memoryFile());
+                        createPrivateFile(paths.memoryFile());
+                    } else if (!Files.exists(paths.memoryFile())) {
+                        throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the memory file is missing");
+                    }
+                    Map<String, String> details = restoreOnce(spec, image, paths, endpoint,
+                            new QemuCommand.Memory(paths.memoryFile(), true), paths.consumedStateFile(), ignoreShared,
+                            true);
+                    if (!"serial".equals(details.get("clock_sync"))) {
+                        try (Connection admin = adminConnection(id, image, endpoint)) {
+                            details.put("clock_offset_ms", Long.toString(resyncGuest(admin, id)));
+                            details.put("clock_sync", "sql");
+                        }
+                    }
+                    details.put("resume_path", "restore");
+                    details.put("resume_ms", Long.toString((System.nanoTime() - start) / 1_000_000));
+                    log.info("vm {} resumed from its saved state in {} ms ({})", id, details.get("resume_ms"),
+                            details);
+                    return new RunningInstance(id, endpoint, Instant.now(), details);
+                } catch (RuntimeException | SQLException e) {
+                    failure = safeMessage(e);
+                    abandonRestore(id);
+                }
+            }
+        }
+        log.warn("vm {}: cannot resume from a saved state ({}); cold booting from its volume", id, failure);
+        Boot boot = bootWithRetries(spec, image, paths, progress);
+        boot.details().put("resume_path", "cold");
+        boot.details().put("resume_fallback_reason", failure);
+        return new RunningInstance(id, boot.endpoint(), Instant.now(), boot.details());
+    }
+
+    /** The network of an instance: its slot, and its namespace created unless it is still there from a suspend. */
+    private Endpoint ensureNetwork(String id) {
+        NetworkPool.Slot slot = pool.allocate(id);
+        VmNetwork network = network(id);
+        if (!Files.exists(Path.of("/run/netns", network.namespace()))
+                || !Files.exists(Path.of("/sys/class/net", network.hostVeth()))) {
+            network.create(slot);
+        }
+        return new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+    }
+
+    /**
+     * Starts QEMU waiting for a saved state, streams it in, deletes the state's file (a state is resumed at most once),
+     * continues the guest and waits until PostgreSQL answers. Any failure kills that QEMU and throws.
+     */
+    private Map<String, String> restoreOnce(InstanceSpec spec, GuestImage image, InstancePaths paths,
+            Endpoint endpoint, QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume) {
+        String id = spec.id();
+        rotate(paths.serialLog(), paths.previousSerialLog());
+        deleteQuietly(paths.incomingSocket());
+        long spawn = System.nanoTime();
+        Process process = startQemu(spec, image, paths, memory, paths.incomingSocket());
+        long deadline = spawn + RESTORE_TIMEOUT.toNanos();
+        Qmp qmp = null;
+        try {
+            while (qmp == null) {
+                if (!process.isAlive()) {
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "QEMU exited with code "
+                            + process.exitValue() + " before restoring; QEMU said: "
+                            + Processes.tail(String.join("\n", Processes.tailFile(paths.qemuLog(), 5)), 3));
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new PalisadeException(ErrorCode.TIMEOUT, "QEMU's QMP socket did not answer");
+                }
+                if (Files.exists(paths.qmpSocket())) {
+                    try {
+                        qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5));
+                        break;
+                    } catch (PalisadeException e) {
+                        // not listening yet
+                    }
+                }
+                Processes.sleep(Duration.ofMillis(5));
+            }
+            long qmpNanos = System.nanoTime();
+            long restoreMs = Migration.restore(qmp, paths.incomingSocket(), state, ignoreShared, RESTORE_TIMEOUT);
+            if (consume) {
+                deleteQuietly(state); // a suspended instance's own state: resumed at most once
+                deleteQuietly(paths.stateModeFile());
+            }
+            qmp.execute("cont", Map.of(), Duration.ofSeconds(5));
+            long contNanos = System.nanoTime();
+            qmp.close();
+            qmp = null;
+            // the clock resync (guest helper) and PostgreSQL's first answer overlap
+            java.util.concurrent.CompletableFuture<Boolean> clock = new java.util.concurrent.CompletableFuture<>();
+            Thread.ofVirtual().name("vm-resync-" + id).start(() -> clock.complete(resyncOverSerial(paths)));
+            while (!PgProbe.isReady(endpoint, PROBE_TIMEOUT)) {
+                if (!process.isAlive()) {
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
+                            "QEMU exited after the restore with code " + process.exitValue());
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new PalisadeException(ErrorCode.TIMEOUT, "PostgreSQL did not answer after the restore");
+                }
+                Processes.sleep(Duration.ofMillis(5));
+            }
+            long ready = System.nanoTime();
+            boolean clockSynced = clock.join(); // bounded by SERIAL_ACK_TIMEOUT
+            Map<String, String> details = new LinkedHashMap<>();
+            details.put("accelerator", accelerator.kind().slug());
+            details.put("pid", Long.toString(process.pid()));
+            details.put("vcpus", Integer.toString(spec.plan().cpu()));
+            details.put("memory_mb", Integer.toString(spec.plan().memoryMb()));
+            details.put("restore_qmp_ms", Long.toString((qmpNanos - spawn) / 1_000_000));
+            details.put("restore_state_ms", Long.toString(restoreMs));
+            details.put("restore_cont_ms", Long.toString((contNanos - spawn) / 1_000_000));
+            details.put("restore_pg_answers_ms", Long.toString((ready - spawn) / 1_000_000));
+            details.put("clock_sync", clockSynced ? "serial" : "pending");
+            details.put("netns", network(id).namespace());
+            details.put("endpoint", endpoint.toString());
+            return details;
+        } catch (RuntimeException e) {
+            if (qmp != null) {
+                qmp.close();
+            }
+            abandonRestore(id);
+            throw e;
+        }
+    }
+
+    /** Kills a QEMU that was restoring or booting for the instance and removes its pid file and cgroup. */
+    private void abandonRestore(String id) {
+        Process process = processes.get(id);
+        if (process != null && process.isAlive()) {
+            process.destroyForcibly();
+        }
+        findPid(id).ifPresent(pid -> kill(id, pid));
+        reap(id);
+        cleanupAfterFailedBoot(id);
+        deleteQuietly(paths(id).consumedStateFile());
+        deleteQuietly(paths(id).incomingSocket());
+    }
+
+    private void reap(String id) {
+        Process process = processes.remove(id);
+        if (process != null) {
+            try {
+                process.waitFor(KILL_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * After a restore, over the guest's control port (virtio-serial, a unix socket here): {@code tsync K0} makes the
+     * root helper set the clock to the nearest host second at once, mix virtio-rng bytes into the kernel pool and
+     * answer {@code ok <L>} (L = centiseconds its {@code date} took); then, in the background, {@code tset K1} is sent
+     * L before the host's clock reads the next whole second K1, which puts the guest within tens of ms. True once the
+     * coarse step was acknowledged (within {@link #SERIAL_ACK_TIMEOUT}); false for an image without the helper, then
+     * the caller resyncs over SQL.
+     */
+    private boolean resyncOverSerial(InstancePaths paths) {
+        java.nio.channels.SocketChannel channel = null;
+        try {
+            channel = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX);
+            channel.connect(java.net.UnixDomainSocketAddress.of(paths.controlSocket()));
+            long k0 = Math.round((System.currentTimeMillis() + 20) / 1000.0);
+            writeLine(channel, "tsync " + k0);
+            channel.configureBlocking(false);
+            java.nio.ByteBuffer answer = java.nio.ByteBuffer.allocate(256);
+            long deadline = System.nanoTime() + SERIAL_ACK_TIMEOUT.toNanos();
+            java.util.regex.Pattern ok = java.util.regex.Pattern.compile("ok (\\d+)\\s");
+            while (System.nanoTime() < deadline) {
+                if (channel.read(answer) < 0) {
+                    break;
+                }
+                java.util.regex.Matcher m =
+                        ok.matcher(new String(answer.array(), 0, answer.position(), StandardCharsets.US_ASCII));
+                if (m.find()) {
+                    long lagMs = Math.min(500, Long.parseLong(m.group(1)) * 10);
+                    java.nio.channels.SocketChannel line = channel;
+                    channel = null; // the exact step owns it now
+                    Thread.ofVirtual().name("vm-clock-" + paths.dir().getFileName())
+                            .start(() -> exactStep(line, lagMs));
+                    return true;
+                }
+                Processes.sleep(Duration.ofMillis(2));
+            }
+            return false;
+        } catch (IOException | RuntimeException e) {
+            log.debug("no control line to the guest at {}: {}", paths.controlSocket(), e.getMessage());
+            return false;
+        } finally {
+            closeQuietly(channel);
+        }
+    }
+
+    /** Sends {@code tset K1} {@code lagMs} before the host clock reads the whole second K1 (at least 100 ms away). */
+    private static void exactStep(java.nio.channels.SocketChannel channel, long lagMs) {
+        try {
+            long now = System.currentTimeMillis();
+            long k1 = (now + lagMs + 100) / 1000 + 1;
+            Thread.sleep(Math.max(0, k1 * 1000 - lagMs - now));
+            channel.configureBlocking(true);
+            writeLine(channel, "tset " + k1);
+        } catch (IOException | InterruptedException e) {
+            // the VM went away (suspended or stopped) meanwhile: nothing to correct
+        } finally {
+            closeQuietly(channel);
+        }
+    }
+
+    private static void closeQuietly(java.nio.channels.SocketChannel channel) {
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // already gone
+            }
+        }
+    }
+
+    private static void writeLine(java.nio.channels.SocketChannel channel, String line) throws IOException {
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.wrap((line + "\n").getBytes(StandardCharsets.US_ASCII));
+        while (bytes.hasRemaining()) {
+            channel.write(bytes);
+        }
+    }
+
+    /**
+     * After a restore: asks the guest's root (through the image's resync FIFO, written by the superuser with COPY TO
+     * PROGRAM) to set the system clock from the RTC and mix virtio-rng bytes into the kernel pool, then waits until
+     * the guest clock is within a second of the host's. Returns the remaining offset in ms (guest minus host).
+     */
+    private long resyncGuest(Connection admin, String id) throws SQLException {
+        // fallback path (see resyncOverSerial)
+        try (Statement s = admin.createStatement()) {
+            s.execute("SET statement_timeout = '5s'");
+            try {
+                long k0 = Math.round((System.currentTimeMillis() + 30) / 1000.0);
+                s.execute("COPY (SELECT 1) TO PROGRAM 'echo sync " + k0 + " > /run/palisade-resync'");
+            } catch (SQLException | NumberFormatException e) {
+                log.warn("vm {}: the guest has no clock resync hook (rebuild the image with guest/build.sh): {}", id,
+                        e.getMessage());
+            }
+            long deadline = System.nanoTime() + CLOCK_SYNC_TIMEOUT.toNanos();
+            long offset;
+            while (true) {
+                long before = System.currentTimeMillis();
+                try (ResultSet rs = s.executeQuery("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8")) {
+                    rs.next();
+                    long after = System.currentTimeMillis();
+                    offset = rs.getLong(1) - (before + after) / 2;
+                }
+                if (Math.abs(offset) < 1000 || System.nanoTime() > deadline) {
+                    break;
+                }
+                Processes.sleep(Duration.ofMillis(20));
+            }
+            s.execute("RESET statement_timeout");
+            if (Math.abs(offset) >= 1000) {
+                log.warn("vm {}: guest clock still {} ms off the host after the resync", id, offset);
+            }
+            return offset;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------- template snapshots
+
+    /** A saved template VM: memory file, device state, and the data volume taken at the same instant. Immutable. */
+    record Template(Path dir) {
+        Path memory() {
+            return dir.resolve("memory.ram");
+        }
+
+        Path state() {
+            return dir.resolve("state");
+        }
+
+        Path volume() {
+            return dir.resolve("data.ext4");
+        }
+    }
+
+    /** The cache key of a template: everything that must match between the saved VM and its clones. */
+    String templateKey(InstanceSpec spec, GuestImage image) {
+        // a QEMU upgrade may change the migration format: its binary is part of the key
+        String qemu;
+        try {
+            qemu = Long.toString(Files.size(config.qemuBinary()), 36)
+                    + Long.toString(Files.getLastModifiedTime(config.qemuBinary()).toMillis() / 1000, 36);
+        } catch (IOException e) {
+            qemu = "unknown";
+        }
+        return image.key() + "-pg" + spec.version().major() + "-c" + spec.plan().cpu() + "-m" + spec.plan().memoryMb()
+                + "-d" + spec.plan().diskMb() + "-" + accelerator.kind().slug() + "-t" + tscKhz + "-q"
+                + sha256Hex(qemu).substring(0, 8);
+    }
+
+    /** The templates directory of this driver. */
+    public Path templatesDir() {
+        return templatesDir;
+    }
+
+    /**
+     * The template snapshot for the spec's version and plan, built on first need (a cold boot plus a save, serialised
+     * per key); empty when it cannot be built (then creates cold boot, and the reason is logged once).
+     */
+    Optional<Template> template(InstanceSpec spec, GuestImage image, ProgressListener progress) {
+        String key = templateKey(spec, image);
+        Template template = new Template(templatesDir.resolve(key));
+        if (Files.exists(template.dir().resolve("complete"))) {
+            return Optional.of(template);
+        }
+        if (failedTemplates.containsKey(key)) {
+            return Optional.empty();
+        }
+        synchronized (templateLocks.computeIfAbsent(key, k -> new Object())) {
+            if (Files.exists(template.dir().resolve("complete"))) {
+                return Optional.of(template);
+            }
+            try {
+                progress.phase("building the template snapshot " + key + " (once per image and plan)");
+                buildTemplate(spec, image, key, template);
+                return Optional.of(template);
+            } catch (RuntimeException | IOException | SQLException e) {
+                failedTemplates.put(key, safeMessage(e));
+                log.warn("cannot build the template snapshot {} ({}); creates of this plan cold boot", key,
+                        safeMessage(e));
+                return Optional.empty();
+            }
+        }
+    }
+
+    /** A template that failed {@value #MAX_CLONE_FAILURES} clones in a row is deleted; the next create rebuilds it. */
+    private void discardTemplateAfterRepeatedFailures(Template template) {
+        String key = template.dir().getFileName().toString();
+        if (cloneFailures.merge(key, 1, Integer::sum) < MAX_CLONE_FAILURES) {
+            return;
+        }
+        synchronized (templateLocks.computeIfAbsent(key, k -> new Object())) {
+            log.warn("template snapshot {} failed {} clones in a row; deleting it (the next create rebuilds it)", key,
+                    MAX_CLONE_FAILURES);
+            cloneFailures.remove(key);
+            // clones map the memory file privately: running ones keep their mapping, the directory can go
+            Processes.run(List.of("rm", "-rf", "--", template.dir().toString()), Duration.ofMinutes(1), null);
+        }
+    }
+
+    private void buildTemplate(InstanceSpec spec, GuestImage image, String key, Template template)
+            throws IOException, SQLException {
+        long start = System.nanoTime();
+        String id = "tpl-" + sha256Hex(templatesDir + "/" + key).substring(0, 16);
+        InstanceSpec templateSpec = new InstanceSpec(id, spec.version(), spec.plan(), "app", "app");
+        InstancePaths paths = paths(id);
+        destroy(id); // a leftover of a crashed build
+        Path building = templatesDir.resolve(key + ".building");
+        try {
+            Files.createDirectories(paths.dir());
+            Files.setPosixFilePermissions(paths.dir(), PosixFilePermissions.fromString("rwx------"));
+            createVolume(image.templateVolume(spec.version()), paths.dataVolume(), spec.plan().diskMb());
+            Boot boot = bootWithRetries(templateSpec, image, paths, ProgressListener.NONE);
+            // the volume must match the memory: checkpoint and flush everything before the guest is stopped
+            try (Connection admin = adminConnection(id, image, boot.endpoint());
+                    Statement s = admin.createStatement()) {
+                s.execute("CHECKPOINT");
+                s.execute("COPY (SELECT 1) TO PROGRAM 'sync'");
+            }
+            Processes.sleep(Duration.ofMillis(300)); // the management backend exits: clones start with no client
+            long pid = findPid(id).orElseThrow(
+                    () -> new PalisadeException(ErrorCode.DRIVER_FAILURE, "the template VM exited"));
+            try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
+                Migration.save(qmp, migrationSocket(id), paths.partialStateFile(), true, Duration.ofMinutes(1),
+                        () -> {});
+                try {
+                    qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
+                } catch (PalisadeException e) {
+                    // closed as it quits
+                }
+            }
+            if (!Processes.awaitExit(pid, Duration.ofSeconds(10))) {
+                kill(id, pid);
+            }
+            reap(id);
+            Processes.check(List.of("rm", "-rf", "--", building.toString()), Duration.ofMinutes(1));
+            Files.createDirectories(building);
+            Files.setPosixFilePermissions(building, PosixFilePermissions.fromString("rwx------"));
+            Files.move(paths.memoryFile(), building.resolve("memory.ram"));
+            Files.move(paths.dataVolume(), building.resolve("data.ext4"));
+            Files.move(paths.partialStateFile(), building.resolve("state"));
+            for (String name : List.of("memory.ram", "data.ext4", "state")) {
+                forceFile(building.resolve(name));
+            }
+            writePrivate(building.resolve("complete"), key + "\n", true);
+            Files.createDirectories(templatesDir);
+            Processes.check(List.of("rm", "-rf", "--", template.dir().toString()), Duration.ofMinutes(1));
+            Files.move(building, template.dir(), StandardCopyOption.ATOMIC_MOVE);
+            log.info("template snapshot {} built in {} ms ({} bytes of RAM on disk)", key,
+                    (System.nanoTime() - start) / 1_000_000, allocatedBytes(template.memory()));
+        } finally {
+            destroy(id);
+            Processes.run(List.of("rm", "-rf", "--", building.toString()), Duration.ofMinutes(1), null);
+        }
+    }
+
+    /** Restores a clone of a template: its RAM a private copy-on-write mapping of the template's memory file. */
+    private Boot restoreClone(InstanceSpec spec, GuestImage image, InstancePaths paths, Template template) {
+        String id = spec.id();
+        long networkStart = System.nanoTime();
+        Endpoint endpoint = ensureNetwork(id);
+        long networkMs = (System.nanoTime() - networkStart) / 1_000_000;
+        Map<String, String> details = restoreOnce(spec, image, paths, endpoint,
+                new QemuCommand.Memory(template.memory(), false), template.state(), true, false);
+        details.put("create_path", "clone");
+        details.put("template", template.dir().getFileName().toString());
+        details.put("network_ms", Long.toString(networkMs));
+        return new Boot(endpoint, details);
+    }
+
+    // ------------------------------------------------------------------------------------------------ files
+
+    private Path migrationDir() {
+        return config.instancesDir().resolve(".mig");
+    }
+
+    private Path migrationSocket(String id) {
+        return migrationDir().resolve(id + ".sock");
+    }
+
+    private static void discardSavedState(InstancePaths paths) {
+        deleteQuietly(paths.stateFile());
+        deleteQuietly(paths.partialStateFile());
+        deleteQuietly(paths.consumedStateFile());
+        deleteQuietly(paths.stateModeFile());
+    }
+
+    private static void createPrivateFile(Path file) {
+        try {
+            Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void forceFile(Path file) throws IOException {
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(file,
+                StandardOpenOption.WRITE)) {
+            channel.force(true);
+        }
+    }
+
+    private static void copySparse(Path from, Path to) throws IOException {
+        Processes.check(List.of("cp", "--sparse=always", "--reflink=auto", from.toString(), to.toString()),
+                Duration.ofMinutes(5));
+        Files.setPosixFilePermissions(to, PosixFilePermissions.fromString("rw-------"));
+    }
+
+    private static String sha256Hex(String text) {
+        try {
+            byte[] digest = java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(text.getBytes(StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(digest);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------------- boot
 
     private record Boot(Endpoint endpoint, Map<String, String> details) {}
@@ -467,9 +1132,10 @@ public final class VmDriver implements IsolationDriver {
         }
     }
 
-    private Map<String, String> bootOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint) {
+    /** Starts QEMU for an instance (cgroup joined, in its namespace, own session) and records its pid. */
+    private Process startQemu(InstanceSpec spec, GuestImage image, InstancePaths paths, QemuCommand.Memory memory,
+            Path incomingSocket) {
         String id = spec.id();
-        rotate(paths.serialLog(), paths.previousSerialLog());
         deleteQuietly(paths.qmpSocket());
         QemuCommand qemu = new QemuCommand(
                 config.qemuBinary(),
@@ -480,7 +1146,9 @@ public final class VmDriver implements IsolationDriver {
                 paths,
                 VmNetwork.namespaceName(id),
                 tscKhz,
-                config.serviceUser().dropsPrivileges() ? config.serviceUser().name() : null);
+                config.serviceUser().dropsPrivileges() ? config.serviceUser().name() : null,
+                memory,
+                incomingSocket);
         long overheadMb = accelerator.kind() == Accelerator.Kind.TCG ? 256 : 128;
         Optional<Cgroups.Group> group = config.cgroups()
                 .create(cgroupName(id), spec.plan().cpu(), (spec.plan().memoryMb() + overheadMb) * MIB);
@@ -491,7 +1159,6 @@ public final class VmDriver implements IsolationDriver {
         }
         command.addAll(network(id).execPrefix());
         command.addAll(qemu.arguments());
-        long spawn = System.nanoTime();
         Process process;
         try {
             process = new ProcessBuilder(command)
@@ -505,6 +1172,18 @@ public final class VmDriver implements IsolationDriver {
                     ErrorCode.DRIVER_FAILURE, "cannot start QEMU for vm " + id + ": " + e.getMessage(), e);
         }
         processes.put(id, process);
+        return process;
+    }
+
+    private Map<String, String> bootOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint) {
+        String id = spec.id();
+        rotate(paths.serialLog(), paths.previousSerialLog());
+        // a cold boot changes the volume: any saved state no longer matches it and must never be resumed
+        discardSavedState(paths);
+        deleteQuietly(paths.memoryFile());
+        createPrivateFile(paths.memoryFile());
+        long spawn = System.nanoTime();
+        Process process = startQemu(spec, image, paths, new QemuCommand.Memory(paths.memoryFile(), true), null);
         SerialConsole serial = new SerialConsole(paths.serialLog(), spawn);
         long deadline = spawn + config.bootTimeout().toNanos();
         // the early-boot hang (timer calibration) shows as no initramfs marker; catch it well before the overall bound

@@ -13,4 +13,10 @@ class TestVmDriver extends io.palisade.testing.AbstractTestIsolationDriver {
     protected void assertNothingLeft(String id) {
         TestingVm.assertNothingLeft((VmDriver) driver(), id);
     }
+
+    @Override
+    protected void cleanUp() {
+        // the instances dir holds the template snapshot (~200 MiB) besides the slots
+        io.palisade.testing.TestingDirectories.deleteRecursively(((VmDriver) driver()).config().instancesDir());
+    }
 }

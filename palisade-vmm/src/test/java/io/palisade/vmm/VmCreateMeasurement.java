@@ -31,7 +31,7 @@ public final class VmCreateMeasurement {
         VmDriver driver = new VmDriver(VmDriverConfig.defaults(
                         dir, image, TestingDirectories.serviceUser(), Cgroups.detect("palisade"))
                 .withNetworkPool("10.214.9.0/24")
-                .withHostTscKhz(Long.getLong("palisade.vm.tsc-khz", 0)));
+                .withHostTscKhz(Long.getLong("palisade.vm.tsc-khz", 0)), dir.resolve(".templates"), false);
         System.out.println(driver.probe());
         List<Long> creates = new ArrayList<>();
         List<Map<String, String>> details = new ArrayList<>();

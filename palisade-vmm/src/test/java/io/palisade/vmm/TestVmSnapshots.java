@@ -1,0 +1,278 @@
+package io.palisade.vmm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.palisade.host.Processes;
+import io.palisade.spi.InstanceSpec;
+import io.palisade.spi.Plan;
+import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.ProgressListener;
+import io.palisade.spi.RunningInstance;
+import io.palisade.spi.TenantCredentials;
+import io.palisade.testing.TestingDirectories;
+import java.nio.file.Files;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * Create by cloning a template snapshot, and suspend/resume, on real QEMU (TCG here). Two clones are shared by the
+ * tests of the class (in order): uniqueness, suspend/resume cycles with data and clock checks, SIGKILL of QEMU during
+ * a suspend and during a resume, a deleted and a corrupt saved state.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class TestVmSnapshots {
+    private VmDriver driver;
+    private String idA;
+    private String idB;
+    private InstanceSpec specA;
+    private InstanceSpec specB;
+    private TenantCredentials credentialsA;
+    private TenantCredentials credentialsB;
+    private RunningInstance a;
+    private RunningInstance b;
+
+    @BeforeAll
+    void createClones() {
+        driver = TestingVm.newDriver("10.214.9.0/24");
+        String suffix = Long.toString(System.nanoTime() % 100_000, 36);
+        idA = "db-snapa" + suffix;
+        idB = "db-snapb" + suffix;
+        specA = new InstanceSpec(idA, PostgresVersion.DEFAULT, Plan.NANO, "app", "app");
+        specB = new InstanceSpec(idB, PostgresVersion.DEFAULT, Plan.NANO, "app", "app");
+        credentialsA = new TenantCredentials("app", "app", TestingVm.randomSecret());
+        credentialsB = new TenantCredentials("app", "app", TestingVm.randomSecret());
+        a = driver.provision(specA, credentialsA, ProgressListener.NONE);
+        b = driver.provision(specB, credentialsB, ProgressListener.NONE);
+        System.out.println("clone A: " + a.details());
+        System.out.println("clone B: " + b.details());
+    }
+
+    @AfterAll
+    void destroyAll() {
+        if (driver == null) {
+            return;
+        }
+        for (String id : new String[] {idA, idB}) {
+            driver.destroy(id);
+            TestingVm.assertNothingLeft(driver, id);
+        }
+        driver.close();
+        TestingDirectories.deleteRecursively(driver.config().instancesDir());
+    }
+
+    @Test
+    @Order(1)
+    void clonesAreUniqueAndDoNotShareSecrets() throws Exception {
+        assertThat(a.details()).containsEntry("create_path", "clone");
+        assertThat(b.details()).containsEntry("create_path", "clone");
+        assertThat(a.details()).containsEntry("clock_sync", "serial");
+        assertThat(Math.abs(clockOffset(a, credentialsA))).as("clone's clock offset (ms)").isLessThan(1200);
+        Set<Integer> keysA = new HashSet<>();
+        Set<Integer> keysB = new HashSet<>();
+        Set<String> nonces = new HashSet<>();
+        for (int i = 0; i < 4; i++) {
+            PgWire.Login la = PgWire.login(a.endpoint(), "app", "app", credentialsA.password());
+            PgWire.Login lb = PgWire.login(b.endpoint(), "app", "app", credentialsB.password());
+            assertThat(la.ok()).as("login to A: %s", la.error()).isTrue();
+            assertThat(lb.ok()).as("login to B: %s", lb.error()).isTrue();
+            keysA.add(la.cancelKey());
+            keysB.add(lb.cancelKey());
+            assertThat(nonces.add(la.serverNonce())).as("SCRAM server nonce repeated").isTrue();
+            assertThat(nonces.add(lb.serverNonce())).as("SCRAM server nonce repeated").isTrue();
+        }
+        assertThat(keysA).hasSize(4).doesNotContainAnyElementsOf(keysB);
+        assertThat(keysB).hasSize(4);
+        // neither accepts the other's password
+        PgWire.Login crossAB = PgWire.login(a.endpoint(), "app", "app", credentialsB.password());
+        PgWire.Login crossBA = PgWire.login(b.endpoint(), "app", "app", credentialsA.password());
+        assertThat(crossAB.ok()).isFalse();
+        assertThat(crossAB.error()).contains("28P01");
+        assertThat(crossBA.ok()).isFalse();
+        // the management secret was rotated per clone
+        assertThat(Files.readString(driver.config().instancesDir().resolve(idA).resolve("mgmt-secret")))
+                .isNotEqualTo(Files.readString(driver.config().instancesDir().resolve(idB).resolve("mgmt-secret")));
+        // and the guests' kernels do not share their random state any more
+        try (Connection ma = driver.managementConnection(idA); Connection mb = driver.managementConnection(idB)) {
+            String ra = TestingVm.guestShell(ma, "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'").getFirst();
+            String rb = TestingVm.guestShell(mb, "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'").getFirst();
+            assertThat(ra).isNotEqualTo(rb);
+        }
+    }
+
+    @Test
+    @Order(2)
+    void suspendResumeCyclesKeepDataAndFixTheClock() throws Exception {
+        try (Connection c = connect(a, credentialsA); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE kept (cycle int, n int)");
+            s.execute("INSERT INTO kept SELECT 0, g FROM generate_series(1, 100) g");
+        }
+        for (int cycle = 1; cycle <= 3; cycle++) {
+            long pid = driver.pid(idA).orElseThrow();
+            long rss = driver.stats(idA).memoryBytes();
+            driver.suspend(idA);
+            assertThat(Processes.awaitExit(pid, Duration.ofSeconds(1))).isTrue();
+            assertThat(driver.isSuspended(idA)).isTrue();
+            assertThat(driver.isRunning(idA)).isFalse();
+            assertThat(driver.listInstances()).contains(idA);
+            assertThat(driver.stats(idA).running()).isFalse();
+            assertThat(TestingVm.qemuPidsFor(idA)).isEmpty();
+            if (cycle == 2) {
+                Thread.sleep(11_000); // the guest clock stands still while saved
+            }
+            a = driver.resume(specA, ProgressListener.NONE);
+            System.out.printf("cycle %d: running RSS %d MiB, resume %s%n", cycle, rss >> 20, a.details());
+            assertThat(a.details()).containsEntry("resume_path", "restore");
+            assertThat(a.details()).containsEntry("clock_sync", "serial");
+            assertThat(driver.isSuspended(idA)).isFalse();
+            assertThat(driver.isRunning(idA)).isTrue();
+            // resumed at most once: no state is left to resume again
+            InstancePaths paths = InstancePaths.of(driver.config().instancesDir(), idA);
+            assertThat(paths.stateFile()).doesNotExist();
+            assertThat(paths.consumedStateFile()).doesNotExist();
+            try (Connection c = connect(a, credentialsA); Statement s = c.createStatement()) {
+                s.execute("INSERT INTO kept SELECT " + cycle + ", g FROM generate_series(1, 100) g");
+                try (ResultSet rs = s.executeQuery("SELECT count(*), count(DISTINCT cycle) FROM kept")) {
+                    rs.next();
+                    assertThat(rs.getInt(1)).isEqualTo(100 * (cycle + 1));
+                    assertThat(rs.getInt(2)).isEqualTo(cycle + 1);
+                }
+                long before = System.currentTimeMillis();
+                try (ResultSet rs = s.executeQuery("SELECT (extract(epoch FROM now()) * 1000)::int8")) {
+                    rs.next();
+                    long offset = rs.getLong(1) - (before + System.currentTimeMillis()) / 2;
+                    System.out.printf("cycle %d: guest clock offset %d ms%n", cycle, offset);
+                    assertThat(Math.abs(offset)).as("guest clock offset (ms) after resume").isLessThan(1200);
+                }
+            }
+            if (cycle == 2) {
+                Thread.sleep(1500); // the exact step lands at the next whole host second
+                long fine = clockOffset(a, credentialsA);
+                System.out.printf("cycle %d: guest clock offset 1.5 s later %d ms%n", cycle, fine);
+                assertThat(Math.abs(fine)).isLessThan(500);
+            }
+        }
+        // resume of a running instance is a no-op; a second suspend of a suspended one too
+        assertThat(driver.resume(specA, ProgressListener.NONE).endpoint()).isEqualTo(a.endpoint());
+    }
+
+    @Test
+    @Order(3)
+    void sigkillDuringSuspendLosesNothing() throws Exception {
+        insert(b, credentialsB, "CREATE TABLE kept AS SELECT g AS n FROM generate_series(1, 50) g");
+        long pid = driver.pid(idB).orElseThrow();
+        // B's first suspend saves its RAM into the state (a clone's RAM is a private mapping): slow enough to hit
+        CompletableFuture<Void> suspend = CompletableFuture.runAsync(() -> driver.suspend(idB));
+        Thread.sleep(150);
+        Processes.signal(pid, "KILL");
+        assertThat(Processes.awaitExit(pid, Duration.ofSeconds(10))).isTrue();
+        try {
+            suspend.join();
+            System.out.println("the suspend finished before the SIGKILL");
+        } catch (RuntimeException e) {
+            System.out.println("suspend failed as expected: " + e.getCause().getMessage());
+        }
+        b = driver.resume(specB, ProgressListener.NONE);
+        System.out.println("resume after a killed suspend: " + b.details());
+        assertThat(count(b, credentialsB)).isEqualTo(50);
+    }
+
+    @Test
+    @Order(4)
+    void sigkillDuringResumeFallsBackToAColdBoot() throws Exception {
+        insert(b, credentialsB, "INSERT INTO kept SELECT g FROM generate_series(51, 80) g");
+        driver.suspend(idB);
+        assertThat(driver.isSuspended(idB)).isTrue();
+        CompletableFuture<RunningInstance> resume =
+                CompletableFuture.supplyAsync(() -> driver.resume(specB, ProgressListener.NONE));
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        Long killed = null;
+        while (killed == null && System.nanoTime() < deadline) {
+            var pids = TestingVm.qemuPidsFor(idB);
+            if (!pids.isEmpty()) {
+                killed = pids.getFirst();
+                Processes.signal(killed, "KILL");
+            }
+        }
+        assertThat(killed).as("a QEMU to kill").isNotNull();
+        b = resume.get();
+        System.out.println("resume with a SIGKILL in the middle: " + b.details());
+        assertThat(b.details()).containsEntry("resume_path", "cold");
+        assertThat(count(b, credentialsB)).isEqualTo(80);
+        assertThat(driver.isSuspended(idB)).isFalse();
+    }
+
+    @Test
+    @Order(5)
+    void missingOrCorruptStateColdBootsWithDataIntact() throws Exception {
+        insert(b, credentialsB, "INSERT INTO kept SELECT g FROM generate_series(81, 90) g");
+        driver.suspend(idB);
+        InstancePaths paths = InstancePaths.of(driver.config().instancesDir(), idB);
+        Files.delete(paths.stateFile());
+        assertThat(driver.isSuspended(idB)).isFalse();
+        b = driver.resume(specB, ProgressListener.NONE);
+        assertThat(b.details()).containsEntry("resume_path", "cold");
+        assertThat(count(b, credentialsB)).isEqualTo(90);
+
+        insert(b, credentialsB, "INSERT INTO kept SELECT g FROM generate_series(91, 95) g");
+        driver.suspend(idB);
+        Files.write(paths.stateFile(), "not a QEMU migration stream".getBytes());
+        b = driver.resume(specB, ProgressListener.NONE);
+        System.out.println("resume of a corrupt state: " + b.details());
+        assertThat(b.details()).containsEntry("resume_path", "cold");
+        assertThat(count(b, credentialsB)).isEqualTo(95);
+        // suspending a stopped instance is refused with a clear message
+        driver.stop(idB);
+        assertThatThrownBy(() -> driver.suspend(idB)).hasMessageContaining("not running");
+        b = driver.start(specB, ProgressListener.NONE);
+        assertThat(count(b, credentialsB)).isEqualTo(95);
+    }
+
+    /** Guest clock minus host clock in ms, read as the tenant. */
+    private static long clockOffset(RunningInstance instance, TenantCredentials credentials) throws SQLException {
+        try (Connection c = connect(instance, credentials); Statement s = c.createStatement()) {
+            long before = System.currentTimeMillis();
+            try (ResultSet rs = s.executeQuery("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8")) {
+                rs.next();
+                return rs.getLong(1) - (before + System.currentTimeMillis()) / 2;
+            }
+        }
+    }
+
+    private static void insert(RunningInstance instance, TenantCredentials credentials, String sql)
+            throws SQLException {
+        try (Connection c = connect(instance, credentials); Statement s = c.createStatement()) {
+            s.execute(sql);
+        }
+    }
+
+    private static int count(RunningInstance instance, TenantCredentials credentials) throws SQLException {
+        try (Connection c = connect(instance, credentials);
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT count(*) FROM kept")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    private static Connection connect(RunningInstance instance, TenantCredentials credentials) throws SQLException {
+        return DriverManager.getConnection(
+                "jdbc:postgresql://" + instance.endpoint() + "/app?connectTimeout=10&socketTimeout=30&sslmode=disable",
+                credentials.username(), credentials.password());
+    }
+}
