@@ -86,7 +86,7 @@ final class SnapshotBench {
                     + db.id();
             query(url, created.password());
             long pid = server.service().stats("acct-admin", db.id()).pid();
-            runningRssKiB = rssKiB(pid);
+            runningRssKiB = io.palisade.host.Processes.rssBytes(pid) / 1024;
             for (int i = 0; i < WAKES; i++) {
                 server.service().suspend("acct-admin", db.id());
                 if (i == 0) {
@@ -140,19 +140,6 @@ final class SnapshotBench {
                 ResultSet rs = s.executeQuery("SELECT 1")) {
             rs.next();
         }
-    }
-
-    private static long rssKiB(long pid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
-                }
-            }
-        } catch (java.io.IOException e) {
-            return -1;
-        }
-        return -1;
     }
 
     /** Allocated size of the memory files under the server's vm instances (suspended: the only thing left). */

@@ -95,7 +95,8 @@ public final class Processes {
         return false;
     }
 
-    private static boolean isZombie(long pid) {
+    /** True if the process is a zombie or gone. */
+    public static boolean isZombie(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
             int close = stat.lastIndexOf(')');
@@ -103,6 +104,20 @@ public final class Processes {
         } catch (IOException e) {
             return true;
         }
+    }
+
+    /** Resident set size of a process in bytes, or -1 if it is gone. */
+    public static long rssBytes(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // gone
+        }
+        return -1;
     }
 
     public static void sleep(Duration duration) {

@@ -44,14 +44,7 @@ class TestInstanceCrashRecovery {
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"process", "vm"})
     void acknowledgedCommitsSurviveSigkill(String isolation) throws Exception {
-        var probe = palisade.server().service().probes().get(isolation);
-        if (!probe.usable()) {
-            if ("true".equals(System.getenv("CI"))) {
-                throw new AssertionError(isolation + " must be usable in CI: " + probe.reason());
-            }
-            System.out.println("SKIPPED " + isolation + " crash recovery: " + probe.reason());
-            org.junit.jupiter.api.Assumptions.abort(probe.reason());
-        }
+        palisade.requireUsable(isolation);
         JsonNode db = palisade.post("/v1/databases",
                 "{\"label\":\"crashy\",\"isolation\":\"" + isolation + "\",\"suspend_after_seconds\":"
                         + (isolation.equals("vm") ? "\"never\"" : "null") + "}").json();

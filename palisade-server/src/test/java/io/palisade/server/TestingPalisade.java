@@ -72,6 +72,22 @@ public final class TestingPalisade implements AutoCloseable {
         return "http://127.0.0.1:" + server.apiPort();
     }
 
+    /**
+     * Makes sure an isolation rung is usable here: in CI it must be (the test fails); elsewhere the test is skipped with
+     * the reason printed.
+     */
+    public void requireUsable(String isolation) {
+        var probe = server.service().probes().get(isolation);
+        if (probe == null || !probe.usable()) {
+            String reason = probe == null ? "no " + isolation + " driver" : probe.reason();
+            if ("true".equals(System.getenv("CI"))) {
+                throw new AssertionError("the " + isolation + " rung must be usable in CI: " + reason);
+            }
+            System.out.println("SKIPPED (" + isolation + " rung unusable here): " + reason);
+            org.junit.jupiter.api.Assumptions.abort(reason);
+        }
+    }
+
     /** Creates another account with its own key; returns the key. */
     public String newAccount(String name) {
         String key = "pk_" + SecretBox.randomSecret(30);

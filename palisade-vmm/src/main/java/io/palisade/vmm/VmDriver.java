@@ -414,7 +414,7 @@ public final class VmDriver implements IsolationDriver {
                 .map(s -> Duration.between(s, Instant.now()).toSeconds())
                 .orElse(-1L);
         long cpu = config.cgroups().find(cgroupName(id)).map(Cgroups.Group::cpuMillis).orElse(-1L);
-        return new InstanceStats(true, pid.get(), uptime, cpu, rssBytes(pid.get()), disk);
+        return new InstanceStats(true, pid.get(), uptime, cpu, Processes.rssBytes(pid.get()), disk);
     }
 
     /**
@@ -1300,7 +1300,7 @@ public final class VmDriver implements IsolationDriver {
         if (Files.exists(pidFile)) {
             try {
                 long pid = Long.parseLong(Files.readString(pidFile).strip());
-                if (isOurQemu(pid, id) && !isZombie(pid)) {
+                if (isOurQemu(pid, id) && !Processes.isZombie(pid)) {
                     return Optional.of(pid);
                 }
             } catch (IOException | NumberFormatException e) {
@@ -1308,7 +1308,7 @@ public final class VmDriver implements IsolationDriver {
             }
         }
         Long pid = qemuProcesses().get(id);
-        return pid == null || isZombie(pid) ? Optional.empty() : Optional.of(pid);
+        return pid == null || Processes.isZombie(pid) ? Optional.empty() : Optional.of(pid);
     }
 
     /** QEMU processes whose command line names a VM of this driver's instances dir, by id. */
@@ -1358,29 +1358,6 @@ public final class VmDriver implements IsolationDriver {
         } catch (IOException e) {
             return List.of();
         }
-    }
-
-    private static boolean isZombie(long pid) {
-        try {
-            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-            int close = stat.lastIndexOf(')');
-            return close > 0 && stat.length() > close + 2 && stat.charAt(close + 2) == 'Z';
-        } catch (IOException e) {
-            return true;
-        }
-    }
-
-    private static long rssBytes(long pid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            // gone
-        }
-        return -1;
     }
 
     private static long allocatedBytes(Path file) {
