@@ -47,19 +47,33 @@ import org.slf4j.LoggerFactory;
 public final class ProcessDriver implements IsolationDriver {
     private static final Logger log = LoggerFactory.getLogger(ProcessDriver.class);
     static final String NAME = "process";
-    static final String CGROUP_PREFIX = "proc-";
+    private final String cgroupPrefix;
 
     private final ProcessDriverConfig config;
     private final Map<String, PostgresServer> servers = new ConcurrentHashMap<>();
 
     public ProcessDriver(ProcessDriverConfig config) {
         this.config = requireNonNull(config, "config is null");
+        this.cgroupPrefix = cgroupPrefix(config.instancesDir());
         try {
             Files.createDirectories(config.instancesDir());
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot create " + config.instancesDir(), e);
         }
         config.user().checkCanTraverse(config.instancesDir());
+    }
+
+    /**
+     * The cgroup name prefix of this driver's instances: {@code proc-<8 hex of the instances dir>-}, so that several
+     * palisade servers (or test runs) sharing a cgroup parent never take each other's groups for orphans.
+     */
+    public static String cgroupPrefix(Path instancesDir) {
+        return "proc-" + String.format("%08x", instancesDir.toAbsolutePath().normalize().toString().hashCode()) + "-";
+    }
+
+    /** The cgroup of one instance. */
+    public String cgroupName(String id) {
+        return cgroupPrefix + id;
     }
 
     @Override
@@ -122,7 +136,7 @@ public final class ProcessDriver implements IsolationDriver {
         }
         Plan plan = spec.plan();
         Optional<Cgroups.Group> group =
-                config.cgroups().create(CGROUP_PREFIX + id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
+                config.cgroups().create(cgroupPrefix + id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), spec.version());
         PalisadeException last = null;
         for (int attempt = 0; attempt < 3; attempt++) {
@@ -202,7 +216,7 @@ public final class ProcessDriver implements IsolationDriver {
         stop(id);
         Processes.run(List.of("rm", "-rf", instanceDir(id).toString()), Duration.ofMinutes(2), null);
         Processes.run(List.of("rm", "-rf", PostgresServer.socketDirFor(id).toString()), Duration.ofSeconds(30), null);
-        config.cgroups().find(CGROUP_PREFIX + id).ifPresent(Cgroups.Group::remove);
+        config.cgroups().find(cgroupPrefix + id).ifPresent(Cgroups.Group::remove);
     }
 
     @Override
@@ -231,8 +245,8 @@ public final class ProcessDriver implements IsolationDriver {
         Set<String> ids = new TreeSet<>(servers.keySet());
         // only this rung's groups: other rungs (vm-…) and other processes share the parent
         config.cgroups().list().stream()
-                .filter(name -> name.startsWith(CGROUP_PREFIX))
-                .map(name -> name.substring(CGROUP_PREFIX.length()))
+                .filter(name -> name.startsWith(cgroupPrefix))
+                .map(name -> name.substring(cgroupPrefix.length()))
                 .forEach(ids::add);
         if (!Files.isDirectory(config.instancesDir())) {
             return ids;
@@ -249,7 +263,7 @@ public final class ProcessDriver implements IsolationDriver {
     public InstanceStats stats(String id) {
         PostgresServer server = servers.get(id);
         boolean running = server != null && server.isAlive();
-        Optional<Cgroups.Group> group = config.cgroups().find(CGROUP_PREFIX + id);
+        Optional<Cgroups.Group> group = config.cgroups().find(cgroupPrefix + id);
         return new InstanceStats(
                 running,
                 running ? server.pid() : -1,

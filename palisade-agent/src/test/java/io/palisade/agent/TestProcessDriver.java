@@ -31,7 +31,7 @@ class TestProcessDriver extends AbstractTestIsolationDriver {
     protected void assertNothingLeft(String id) {
         assertThat(workDir.resolve("instances").resolve(id)).doesNotExist();
         assertThat(PostgresServer.socketDirFor(id)).doesNotExist();
-        assertThat(cgroups.find(ProcessDriver.CGROUP_PREFIX + id)).isEmpty();
+        assertThat(cgroups.find(ProcessDriver.cgroupPrefix(workDir.resolve("instances")) + id)).isEmpty();
         assertThat(ProcessHandle.allProcesses()
                         .filter(p -> p.info().commandLine().orElse("").contains(id))
                         .toList())

@@ -20,7 +20,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Test;
+import java.util.Map;
 
 /**
  * SIGKILL {@code palisade serve} in the middle of creates and deletes at several points, restart it, and check that
@@ -29,21 +29,23 @@ import org.junit.jupiter.api.Test;
  */
 class TestControlPlaneCrash {
     private static final ObjectMapper MAPPER = new ObjectMapper();
-    private static final int[] KILL_DELAYS_MS = {0, 150, 400};
+    private static final Map<String, int[]> KILL_DELAYS_MS = Map.of("process", new int[] {0, 150, 400}, "vm", new int[] {300, 1500});
 
-    @Test
-    void convergesAfterSigkillDuringCreateAndDelete() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"process", "vm"})
+    void convergesAfterSigkillDuringCreateAndDelete(String isolation) throws Exception {
+        String body = "{\"isolation\":\"" + isolation + "\"}";
         Path work = TestingDirectories.newWorkDir("crash");
         Path dataDir = work.resolve("data");
         String key = "pk_crash_test_key_0123456789";
         HttpClient http = HttpClient.newHttpClient();
         int checks = 0;
         try {
-            for (int delay : KILL_DELAYS_MS) {
+            for (int delay : KILL_DELAYS_MS.get(isolation)) {
                 // crash during create
                 try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
                     CompletableFuture<HttpResponse<String>> create = http.sendAsync(
-                            request(serve, key, "/v1/databases").POST(HttpRequest.BodyPublishers.ofString("{}")).build(),
+                            request(serve, key, "/v1/databases").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
                             HttpResponse.BodyHandlers.ofString());
                     Processes.sleep(Duration.ofMillis(delay));
                     serve.kill();
@@ -54,7 +56,7 @@ class TestControlPlaneCrash {
                 // crash during delete of an existing database
                 try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
                     HttpResponse<String> created = http.send(
-                            request(serve, key, "/v1/databases").POST(HttpRequest.BodyPublishers.ofString("{}")).build(),
+                            request(serve, key, "/v1/databases").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
                             HttpResponse.BodyHandlers.ofString());
                     assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
                     String id = MAPPER.readTree(created.body()).get("id").asText();
@@ -78,11 +80,19 @@ class TestControlPlaneCrash {
             }
             assertThat(instanceDirs(dataDir)).isEmpty();
             assertThat(postgresProcessesUnder(dataDir)).as("postgres processes after a clean stop").isEmpty();
-            System.out.printf("control-plane crash: %d kill points, %d convergence checks passed%n",
-                    KILL_DELAYS_MS.length * 2, checks);
+            assertThat(qemuProcessesUnder(dataDir)).as("QEMU processes after a clean stop").isEmpty();
+            assertThat(ourNamespaces()).as("network namespaces after a clean stop").isEmpty();
+            System.out.printf("control-plane crash (%s): %d kill points, %d convergence checks passed%n",
+                    isolation, KILL_DELAYS_MS.get(isolation).length * 2, checks);
         } finally {
             for (long pid : postgresProcessesUnder(dataDir)) {
                 Processes.signal(pid, "KILL");
+            }
+            for (long pid : qemuProcessesUnder(dataDir)) {
+                Processes.signal(pid, "KILL");
+            }
+            for (String ns : ourNamespaces()) {
+                Processes.run(List.of("ip", "netns", "del", ns), Duration.ofSeconds(10), null);
             }
             TestingDirectories.deleteRecursively(work);
         }
@@ -106,12 +116,23 @@ class TestControlPlaneCrash {
                             HttpResponse.BodyHandlers.ofString()).body());
                     try (var c = PgUrls.connect(conn.get("connection_url").asText())) {
                         assertThat(c.isValid(5)).isTrue();
+                    } catch (java.sql.SQLException e) {
+                        throw new AssertionError(db.get("id").asText() + " is listed as running but refuses its own "
+                                + "credentials: " + e.getMessage() + "\n--- palisade serve log ---\n" + serve.logTail(), e);
                     }
                 }
             }
-            // one postmaster for the store and one per running database, no more
-            long running = dbs.stream().filter(db -> db.get("status").asText().equals("running")).count();
-            assertThat(postgresProcessesUnder(dataDir)).as("postmasters under the data dir").hasSize((int) running + 1);
+            // one postmaster for the store and one per running process database, one QEMU per running vm database,
+            // and a network namespace only for vm databases that exist
+            long runningProcess = dbs.stream().filter(db -> db.get("status").asText().equals("running")
+                    && db.get("isolation").asText().equals("process")).count();
+            long runningVm = dbs.stream().filter(db -> db.get("status").asText().equals("running")
+                    && db.get("isolation").asText().equals("vm")).count();
+            assertThat(postgresProcessesUnder(dataDir)).as("postmasters under the data dir").hasSize((int) runningProcess + 1);
+            assertThat(qemuProcessesUnder(dataDir)).as("QEMU processes under the data dir").hasSize((int) runningVm);
+            for (String ns : ourNamespaces()) {
+                assertThat(ids).as("namespace %s belongs to a database", ns).contains(ns.substring("pal-".length()));
+            }
             serve.stop();
             return dbs.size();
         }
@@ -131,11 +152,33 @@ class TestControlPlaneCrash {
     }
 
     private static Set<String> instanceDirs(Path dataDir) throws IOException {
-        Path dir = dataDir.resolve("instances/process");
         Set<String> out = new TreeSet<>();
-        if (Files.isDirectory(dir)) {
-            try (Stream<Path> children = Files.list(dir)) {
-                children.forEach(p -> out.add(p.getFileName().toString()));
+        for (Path dir : List.of(dataDir.resolve("instances/process"), dataDir.resolve("vm"))) {
+            if (Files.isDirectory(dir)) {
+                try (Stream<Path> children = Files.list(dir)) {
+                    children.map(p -> p.getFileName().toString()).filter(name -> name.startsWith("db-")).forEach(out::add);
+                }
+            }
+        }
+        return out;
+    }
+
+    private static List<Long> qemuProcessesUnder(Path dataDir) {
+        return ProcessHandle.allProcesses()
+                .filter(p -> p.info().command().orElse("").contains("qemu-system")
+                        && p.info().commandLine().orElse("").contains(dataDir.toString() + "/"))
+                .map(ProcessHandle::pid)
+                .toList();
+    }
+
+    /** Network namespaces whose veth sits in this test's pool (10.220.0.0/16). */
+    private static List<String> ourNamespaces() {
+        List<String> out = new java.util.ArrayList<>();
+        for (String line : Processes.run(List.of("ip", "netns", "list"), Duration.ofSeconds(10), null).output().split("\n")) {
+            String ns = line.strip().split(" ")[0];
+            if (ns.startsWith("pal-") && Processes.run(List.of("ip", "-n", ns, "-4", "addr"), Duration.ofSeconds(10), null)
+                    .output().contains("10.220.")) {
+                out.add(ns);
             }
         }
         return out;

@@ -114,7 +114,9 @@ class TestDatabasesApi {
         assertThat(palisade.get("/v1/databases/" + id).status()).isEqualTo(404);
         assertThat(Files.exists(instanceDir)).isFalse();
         assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).isFalse();
-        assertThat(Path.of("/sys/fs/cgroup/cpu/palisade-test").resolve("proc-" + id)).doesNotExist();
+        assertThat(Path.of("/sys/fs/cgroup/cpu/palisade-test").resolve(
+                io.palisade.agent.ProcessDriver.cgroupPrefix(palisade.dataDir().resolve("instances/process")) + id))
+                .doesNotExist();
         assertThat(io.palisade.host.PostgresServer.socketDirFor(id)).doesNotExist();
         assertThatThrownBy(() -> PgUrls.connect(url).close()).isInstanceOf(SQLException.class);
         assertThat(palisade.delete("/v1/databases/" + id).status()).isEqualTo(404);

@@ -103,7 +103,8 @@ class TestProcessContainment {
     @Test
     void cpuQuotaHoldsUnderTwoSpinningBackends() throws Exception {
         String id = noisy.get("id").asText();
-        Path usage = cpuUsageFile(id);
+        Path usage = cpuUsageFile(io.palisade.agent.ProcessDriver.cgroupPrefix(
+                palisade.dataDir().resolve("instances/process")) + id);
         AtomicBoolean running = new AtomicBoolean(true);
         Thread[] spinners = new Thread[2];
         for (int i = 0; i < spinners.length; i++) {
@@ -129,12 +130,12 @@ class TestProcessContainment {
         assertThat(cores).as("cores used by a 1-vCPU tenant").isLessThan(1.15).isGreaterThan(0.3);
     }
 
-    private static Path cpuUsageFile(String id) {
-        Path v1 = Path.of("/sys/fs/cgroup/cpuacct/palisade-test", "proc-" + id, "cpuacct.usage");
+    private static Path cpuUsageFile(String group) {
+        Path v1 = Path.of("/sys/fs/cgroup/cpuacct/palisade-test", group, "cpuacct.usage");
         if (Files.exists(v1)) {
             return v1;
         }
-        return Path.of("/sys/fs/cgroup/palisade-test", "proc-" + id, "cpu.stat");
+        return Path.of("/sys/fs/cgroup/palisade-test", group, "cpu.stat");
     }
 
     private static long readCpuNanos(Path file) throws Exception {

@@ -33,6 +33,8 @@ final class TestingPalisadeProcess implements AutoCloseable {
                 "-c", "server.data-dir=" + dataDir,
                 "-c", "api.port=0",
                 "-c", "proxy.port=0",
+                "-c", "vm.network-pool=10.220.0.0/16",
+                "-c", "vm.image-dir=" + io.palisade.testing.TestingDirectories.repoDir().resolve(".cache/guest/current"),
                 "-c", "agent.cgroup-parent=palisade-test",
                 "-c", "agent.reconcile-interval=1s"));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
@@ -86,7 +88,7 @@ final class TestingPalisadeProcess implements AutoCloseable {
     }
 
     String logTail() {
-        return String.join("\n", Processes.tailFile(log, 30));
+        return String.join("\n", Processes.tailFile(log, 80));
     }
 
     /** SIGKILL: no shutdown hook runs; children (PostgreSQL servers) are left running as orphans. */
