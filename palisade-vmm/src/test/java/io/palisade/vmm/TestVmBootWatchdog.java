@@ -32,7 +32,9 @@ class TestVmBootWatchdog {
     @BeforeEach
     void setUp() throws IOException {
         if (ServiceUser.currentUid() != 0) {
-            Assumptions.assumeFalse("true".equals(System.getenv("CI")), "CI runs as root");
+            if ("true".equals(System.getenv("CI"))) {
+                throw new AssertionError("CI runs as root; these tests must not skip there");
+            }
             System.err.println("SKIPPING: the vm driver needs root");
             Assumptions.abort("needs root");
         }

@@ -27,7 +27,9 @@ class TestVmNetwork {
     @Test
     void createsTheNatidNamespaceAndRemovesEverything() {
         if (ServiceUser.currentUid() != 0) {
-            Assumptions.assumeFalse("true".equals(System.getenv("CI")), "CI runs as root");
+            if ("true".equals(System.getenv("CI"))) {
+                throw new AssertionError("CI runs as root; these tests must not skip there");
+            }
             System.err.println("SKIPPING: network namespaces need root");
             Assumptions.abort("needs root");
         }
