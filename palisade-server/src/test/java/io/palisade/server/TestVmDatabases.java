@@ -11,6 +11,7 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -27,13 +28,7 @@ class TestVmDatabases {
 
     @BeforeAll
     void start() {
-        palisade = new TestingPalisade();
-        try {
-            palisade.requireUsable("vm");
-        } catch (RuntimeException | Error e) {
-            palisade.close();
-            throw e;
-        }
+        palisade = TestingPalisade.requiring("vm", Map.of());
     }
 
     @AfterAll

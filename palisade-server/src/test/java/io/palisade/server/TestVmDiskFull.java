@@ -27,13 +27,7 @@ class TestVmDiskFull {
 
     @BeforeAll
     void start() {
-        palisade = new TestingPalisade(Map.of());
-        try {
-            palisade.requireUsable("vm");
-        } catch (RuntimeException | Error e) {
-            palisade.close();
-            throw e;
-        }
+        palisade = TestingPalisade.requiring("vm", Map.of());
     }
 
     @AfterAll

@@ -28,13 +28,7 @@ class TestVmSuspendWake {
 
     @BeforeAll
     void start() {
-        palisade = new TestingPalisade(Map.of("agent.reconcile-interval", "1s"));
-        try {
-            palisade.requireUsable("vm");
-        } catch (RuntimeException | Error e) {
-            palisade.close();
-            throw e;
-        }
+        palisade = TestingPalisade.requiring("vm", Map.of("agent.reconcile-interval", "1s"));
     }
 
     @AfterAll

@@ -46,6 +46,18 @@ public final class TestingPalisade implements AutoCloseable {
         start();
     }
 
+    /** A server on which {@code isolation} must be usable (see {@link #requireUsable}); closed again if it is not. */
+    public static TestingPalisade requiring(String isolation, Map<String, String> extraSettings) {
+        TestingPalisade palisade = new TestingPalisade(extraSettings);
+        try {
+            palisade.requireUsable(isolation);
+            return palisade;
+        } catch (RuntimeException | Error e) {
+            palisade.close();
+            throw e;
+        }
+    }
+
     private void start() {
         server = PalisadeServer.start(ServerConfig.from(settings), Optional.of(adminKey));
     }
