@@ -71,6 +71,40 @@ public interface IsolationDriver extends AutoCloseable {
         return start(spec, progress);
     }
 
+    /**
+     * How palisade reaches the running instance as its management superuser with replication rights (for WAL archiving
+     * and base backups). The instance must be running; the answer is only valid until it stops.
+     */
+    default AdminAccess adminAccess(String id) {
+        throw new PalisadeException(ErrorCode.CONFLICT, "the " + name() + " rung does not support backups");
+    }
+
+    /** Whether {@link #provisionFrom} and {@link #rename} are supported (restore, fork, in-place restore). */
+    default boolean supportsRestore() {
+        return false;
+    }
+
+    /**
+     * Creates the instance from a prepared PostgreSQL data directory ({@code PG_VERSION} at its top; base backup
+     * extracted, recovery configured and WAL staged by the caller) instead of the template, starts it, waits until
+     * recovery has ended and PostgreSQL accepts read-write connections, then sets the tenant's credentials. The directory
+     * is consumed: moved or copied, then removed. On failure everything this call created is removed, the exception
+     * carries the tail of the server's log, and the directory is removed too.
+     */
+    default RunningInstance provisionFrom(
+            InstanceSpec spec, TenantCredentials credentials, java.nio.file.Path dataDirectory, ProgressListener progress) {
+        throw new PalisadeException(ErrorCode.CONFLICT, "the " + name() + " rung cannot restore databases");
+    }
+
+    /**
+     * Renames a stopped instance: everything it has on the host (volume, directories, settings) moves from
+     * {@code fromId} to {@code toId}, which must have nothing on this host. Used by in-place restore to keep the
+     * pre-restore state as a database of its own. Not idempotent: fails if {@code fromId} has nothing or is running.
+     */
+    default void rename(String fromId, String toId) {
+        throw new PalisadeException(ErrorCode.CONFLICT, "the " + name() + " rung cannot rename instances");
+    }
+
     /** Stops nothing; releases driver-wide resources. Instances keep running only if the driver says so. */
     @Override
     default void close() {}
