@@ -38,7 +38,7 @@ final class DensityBench {
             List<String> ids = new ArrayList<>();
             for (int i = 0; i < DATABASES; i++) {
                 ids.add(service.create("acct-admin", new CreateDatabaseRequest(
-                        "density-" + i, "vm", null, null, null, null, null, null, null, null, "never")).database().id());
+                        "density-" + i, "vm", null, null, null, null, null, null, null, null, "never", null, null)).database().id());
                 System.err.printf("density: provisioned %d/%d%n", i + 1, DATABASES);
             }
             for (int i = AWAKE; i < DATABASES; i++) {

@@ -80,7 +80,7 @@ final class SnapshotBench {
                         "vm.image-dir", image.toString())),
                 Optional.of(key))) {
             var created = server.service().create("acct-admin", new io.palisade.api.CreateDatabaseRequest(
-                    "wake-bench", "vm", null, null, null, null, null, null, null, null, "never"));
+                    "wake-bench", "vm", null, null, null, null, null, null, null, null, "never", null, null));
             DatabaseRecord db = created.database();
             String url = "jdbc:postgresql://127.0.0.1:" + server.proxyPort().orElseThrow() + "/app?sslmode=require&options=endpoint%3D"
                     + db.id();

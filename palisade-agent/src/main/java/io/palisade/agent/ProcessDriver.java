@@ -7,6 +7,7 @@ import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
 import io.palisade.host.ScramVerifier;
+import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.InstanceSpec;
@@ -47,6 +48,14 @@ import org.slf4j.LoggerFactory;
 public final class ProcessDriver implements IsolationDriver {
     private static final Logger log = LoggerFactory.getLogger(ProcessDriver.class);
     static final String NAME = "process";
+    /** The superuser (and its replication) only over the private Unix socket; tenants only with SCRAM over TCP. */
+    static final String PG_HBA = """
+            # palisade: the superuser only over the private Unix socket; tenants only with SCRAM over TCP
+            local   all           palisade_admin                 trust
+            local   replication   palisade_admin                 trust
+            host    all           all             127.0.0.1/32   scram-sha-256
+            host    all           all             ::1/128        scram-sha-256
+            """;
     private final String cgroupPrefix;
 
     private final ProcessDriverConfig config;
@@ -134,6 +143,7 @@ public final class ProcessDriver implements IsolationDriver {
             throw new PalisadeException(
                     ErrorCode.DRIVER_FAILURE, "instance " + id + " has no data directory at " + data(id) + "; it cannot be started");
         }
+        writeHba(data(id));
         Plan plan = spec.plan();
         Optional<Cgroups.Group> group =
                 config.cgroups().create(cgroupPrefix + id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
@@ -235,6 +245,95 @@ public final class ProcessDriver implements IsolationDriver {
     }
 
     @Override
+    public AdminAccess adminAccess(String id) {
+        PostgresServer server = servers.get(id);
+        if (server == null || !server.isAlive()) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "instance " + id + " is not running; start it first");
+        }
+        return new AdminAccess(new AdminAccess.UnixSocket(server.socketFile()), PostgresServer.ADMIN_ROLE, Optional.empty());
+    }
+
+    @Override
+    public boolean supportsRestore() {
+        return true;
+    }
+
+    @Override
+    public RunningInstance provisionFrom(
+            InstanceSpec spec, TenantCredentials credentials, Path dataDirectory, ProgressListener progress) {
+        Path dir = instanceDir(spec.id());
+        try {
+            if (Files.exists(dir)) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "instance " + spec.id() + " already exists on this host");
+            }
+            if (!Files.exists(dataDirectory.resolve("PG_VERSION"))) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
+                        "cannot restore " + spec.id() + ": " + dataDirectory + " is not a PostgreSQL data directory");
+            }
+            progress.phase("moving the restored data directory into place");
+            Files.createDirectories(dir);
+            try {
+                Files.move(dataDirectory, data(spec.id()));
+            } catch (IOException e) {
+                // another file system: copy, then remove the source below
+                Processes.check(List.of("cp", "-a", "--reflink=auto", dataDirectory.toString(), data(spec.id()).toString()),
+                        Duration.ofMinutes(30));
+            }
+            Processes.check(List.of("chmod", "700", data(spec.id()).toString()), Duration.ofSeconds(10));
+            config.user().chown(dir);
+            progress.phase("starting postgres: recovery, then promotion");
+            RunningInstance instance = start(spec, ProgressListener.NONE);
+            progress.phase("setting credentials");
+            setPassword(spec.id(), credentials.username(), credentials.password());
+            return instance;
+        } catch (IOException | RuntimeException e) {
+            destroy(spec.id());
+            if (e instanceof PalisadeException pe) {
+                throw pe;
+            }
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot restore " + spec.id() + ": " + e.getMessage(), e);
+        } finally {
+            Processes.run(List.of("rm", "-rf", dataDirectory.toString()), Duration.ofMinutes(5), null);
+        }
+    }
+
+    @Override
+    public void rename(String fromId, String toId) {
+        if (isRunning(fromId)) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "instance " + fromId + " is running; stop it before renaming");
+        }
+        Path from = instanceDir(fromId);
+        Path to = instanceDir(toId);
+        if (!Files.isDirectory(from)) {
+            throw new PalisadeException(ErrorCode.NOT_FOUND, "instance " + fromId + " has nothing on this host to rename");
+        }
+        if (Files.exists(to)) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "instance " + toId + " already exists on this host");
+        }
+        PostgresServer.stopLeftover(data(fromId));
+        try {
+            Files.move(from, to, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot rename instance " + fromId + " to " + toId, e);
+        }
+        Processes.run(List.of("rm", "-rf", PostgresServer.socketDirFor(fromId).toString()), Duration.ofSeconds(30), null);
+        config.cgroups().find(cgroupPrefix + fromId).ifPresent(Cgroups.Group::remove);
+        log.info("renamed instance {} to {}", fromId, toId);
+    }
+
+    private void writeHba(Path dataDir) {
+        Path hba = dataDir.resolve("pg_hba.conf");
+        try {
+            if (!Files.exists(hba) || !Files.readString(hba).equals(PG_HBA)) {
+                Files.writeString(hba, PG_HBA);
+                config.user().chown(hba);
+            }
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot write " + hba, e);
+        }
+    }
+
+    @Override
     public boolean isRunning(String id) {
         PostgresServer server = servers.get(id);
         return server != null && server.isAlive();
@@ -311,13 +410,7 @@ public final class ProcessDriver implements IsolationDriver {
             Processes.run(List.of("rm", "-rf", template.toString()), Duration.ofMinutes(1), null);
             PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
             PostgresServer.initdb(binaries, template, config.user());
-            Files.writeString(template.resolve("pg_hba.conf"), """
-                    # palisade: the superuser only over the private Unix socket; tenants only with SCRAM over TCP
-                    local   all   palisade_admin                 trust
-                    host    all   all             127.0.0.1/32   scram-sha-256
-                    host    all   all             ::1/128        scram-sha-256
-                    """);
-            config.user().chown(template.resolve("pg_hba.conf"));
+            writeHba(template);
             try (PostgresServer server = PostgresServer.start(new PostgresServer.Options(
                     binaries,
                     template,

@@ -37,6 +37,7 @@ public final class ApiServer implements AutoCloseable {
     private final Supplier<DatabaseService> service;
     private final ConnectionInfo connections;
     private final Supplier<Map<String, Object>> healthExtras;
+    private final Supplier<RestoreService> restores;
     private volatile boolean ready;
 
     /**
@@ -50,7 +51,9 @@ public final class ApiServer implements AutoCloseable {
             Supplier<DatabaseService> service,
             ConnectionInfo connections,
             Supplier<Map<String, Object>> healthExtras,
+            Supplier<RestoreService> restores,
             Consumer<Javalin> extraRoutes) {
+        this.restores = requireNonNull(restores, "restores is null");
         this.store = requireNonNull(store, "store is null");
         this.service = requireNonNull(service, "service is null");
         this.connections = requireNonNull(connections, "connections is null");
@@ -93,9 +96,10 @@ public final class ApiServer implements AutoCloseable {
         app.post("/v1/databases/{id}/suspend", ctx -> ctx.json(describe(service().suspend(account(ctx), ctx.pathParam("id")))));
         app.post("/v1/databases/{id}/resume", ctx -> ctx.json(describe(service().resume(account(ctx), ctx.pathParam("id")))));
         app.delete("/v1/databases/{id}", ctx -> {
-            service().delete(account(ctx), ctx.pathParam("id"));
+            service().delete(account(ctx), ctx.pathParam("id"), BackupRoutes.keepBackups(ctx));
             ctx.status(HttpStatus.NO_CONTENT);
         });
+        new BackupRoutes(this::restores, connections).register(app);
     }
 
     private void errors() {
@@ -192,7 +196,21 @@ public final class ApiServer implements AutoCloseable {
             throw new PalisadeException(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json, not " + contentType);
         }
         CreateDatabaseRequest request = isBlank(body) ? CreateDatabaseRequest.empty() : Json.read(body, CreateDatabaseRequest.class);
-        DatabaseService.Created created = service().create(account(ctx), request);
+        if (request.restore() != null) {
+            created(ctx, connections, restores().restoreAsNew(account(ctx), request));
+            return;
+        }
+        created(ctx, connections, service().create(account(ctx), request));
+    }
+
+    /** The answer to a create, restore or fork: the database with its secrets, 201 when running, else 202. */
+    static void created(Context ctx, ConnectionInfo connections, DatabaseService.Created created) {
+        ctx.status(created.database().state() == DatabaseState.RUNNING ? 201 : 202);
+        ctx.header("Location", "/v1/databases/" + created.database().id());
+        ctx.json(withSecrets(connections, created));
+    }
+
+    static Map<String, Object> withSecrets(ConnectionInfo connections, DatabaseService.Created created) {
         DatabaseRecord db = created.database();
         Map<String, Object> out = describe(db);
         out.putAll(connections.describe(db, new TenantCredentials(db.username(), db.database(), created.password())));
@@ -200,9 +218,16 @@ public final class ApiServer implements AutoCloseable {
         out.put("password", created.password());
         out.put("broker_url", connections.brokerUrl(db));
         out.put("broker_token", created.brokerToken());
-        ctx.status(db.state() == DatabaseState.RUNNING ? 201 : 202);
-        ctx.header("Location", "/v1/databases/" + db.id());
-        ctx.json(out);
+        return out;
+    }
+
+    private RestoreService restores() {
+        service();
+        RestoreService restores = this.restores.get();
+        if (restores == null) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "backups are disabled on this server (backup.enabled=false)");
+        }
+        return restores;
     }
 
     private static boolean isBlank(byte[] body) {
@@ -280,7 +305,7 @@ public final class ApiServer implements AutoCloseable {
 
     // helpers
 
-    private Map<String, Object> describe(DatabaseRecord db) {
+    static Map<String, Object> describe(DatabaseRecord db) {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("id", db.id());
         out.put("label", db.label());
@@ -337,7 +362,7 @@ public final class ApiServer implements AutoCloseable {
         ctx.attribute("account", account);
     }
 
-    private static String account(Context ctx) {
+    static String account(Context ctx) {
         String account = ctx.attribute("account");
         if (account == null) {
             throw new PalisadeException(ErrorCode.UNAUTHENTICATED, "missing API key");

@@ -15,8 +15,17 @@ public record CreateDatabaseRequest(
         @JsonProperty("ttl_seconds") Integer ttlSeconds,
         @JsonProperty("labels") Map<String, String> labels,
         @JsonProperty("region") String region,
-        @JsonProperty("suspend_after_seconds") Object suspendAfterSeconds) {
+        @JsonProperty("suspend_after_seconds") Object suspendAfterSeconds,
+        @JsonProperty("durability") String durability,
+        @JsonProperty("restore") RestoreRequest restore) {
     public static CreateDatabaseRequest empty() {
-        return new CreateDatabaseRequest(null, null, null, null, null, null, null, null, null, null, null);
+        return new CreateDatabaseRequest(null, null, null, null, null, null, null, null, null, null, null, null, null);
+    }
+
+    /** The same request with other labels and settings taken from a source database (restore, fork). */
+    CreateDatabaseRequest withDefaults(String defaultLabel, String defaultIsolation, String defaultPlan) {
+        return new CreateDatabaseRequest(label == null ? defaultLabel : label, isolation == null ? defaultIsolation : isolation,
+                plan == null && cpu == null && memoryMb == null ? defaultPlan : plan, cpu, memoryMb, version, persistent,
+                ttlSeconds, labels, region, suspendAfterSeconds, durability, null);
     }
 }

@@ -15,6 +15,7 @@ import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.RunningInstance;
 import io.palisade.spi.TenantCredentials;
+import io.palisade.backup.BackupService;
 import io.palisade.store.DatabaseRecord;
 import io.palisade.store.DatabaseState;
 import io.palisade.store.MetadataStore;
@@ -76,6 +77,9 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     private final java.util.concurrent.atomic.AtomicLong wakeCount = new java.util.concurrent.atomic.AtomicLong();
     private volatile java.util.function.ToIntFunction<String> openConnections = id -> 0;
     private volatile java.util.function.Consumer<String> connectionsInvalidated = id -> {};
+    private volatile BackupService backups;
+    private volatile java.util.function.Function<DatabaseRecord, Optional<DatabaseRecord>> interruptedRestores =
+            record -> Optional.empty();
 
     public DatabaseService(
             MetadataStore store,
@@ -138,8 +142,28 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     // create
 
+    /** Turns on per-database backups: archiving, base backups, restores (null: off). */
+    public void setBackups(BackupService backups) {
+        this.backups = backups;
+    }
+
+    Optional<BackupService> backups() {
+        return Optional.ofNullable(backups);
+    }
+
+    /** How a create interrupted by a restart is redone when it was a restore or fork (empty: it was not). */
+    void setInterruptedRestores(java.util.function.Function<DatabaseRecord, Optional<DatabaseRecord>> redo) {
+        this.interruptedRestores = requireNonNull(redo, "redo is null");
+    }
+
     /** Validates, records and provisions; waits up to the create bound. The returned record says running or provisioning. */
     public Created create(String accountId, CreateDatabaseRequest request) {
+        return create(accountId, request, this::provision);
+    }
+
+    /** As {@link #create(String, CreateDatabaseRequest)} with another way to make the instance (restore, fork). */
+    Created create(String accountId, CreateDatabaseRequest request,
+            java.util.function.Function<DatabaseRecord, DatabaseRecord> provisioner) {
         String isolation = request.isolation() == null ? defaultIsolation : request.isolation();
         IsolationDriver driver = drivers.get(isolation);
         if (driver == null) {
@@ -180,10 +204,15 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 hostId, DatabaseState.PROVISIONING, null, TENANT_ROLE, TENANT_DATABASE,
                 secrets.encrypt(password), SecretBox.hash(brokerToken), secrets.encrypt(brokerToken),
                 Optional.empty(), labels, now, now, now);
+        io.palisade.store.Durability durability = request.durability() == null ? io.palisade.store.Durability.ASYNC
+                : io.palisade.store.Durability.fromWire(request.durability());
         store.insert(record);
+        if (durability != io.palisade.store.Durability.ASYNC) {
+            store.backupCatalog().setSettings(id, durability, null, null);
+        }
         log.info("creating {} (label {}, isolation {}, plan {}, account {})", id, label, isolation, plan.name(), accountId);
         CompletableFuture<DatabaseRecord> provisioning =
-                CompletableFuture.supplyAsync(() -> withLock(id, () -> provision(store.find(id).orElseThrow())), workers);
+                CompletableFuture.supplyAsync(() -> withLock(id, () -> provisioner.apply(store.find(id).orElseThrow())), workers);
         try {
             DatabaseRecord done = provisioning.get(createWait.toMillis(), TimeUnit.MILLISECONDS);
             if (done.state() == DatabaseState.FAILED) {
@@ -217,6 +246,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             store.setEndpoint(id, Optional.of(instance.endpoint()));
             DatabaseRecord running = store.transition(id, DatabaseState.RUNNING, null);
             log.info("created {} in {} ms at {}", id, (System.nanoTime() - started) / 1_000_000, instance.endpoint());
+            afterRunning(running);
             return running;
         } catch (RuntimeException e) {
             log.warn("create of {} failed: {}", id, e.getMessage());
@@ -316,15 +346,31 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     // change
 
     public void delete(String accountId, String id) {
+        delete(accountId, id, Optional.empty());
+    }
+
+    /**
+     * Deletes the database with everything it has; its backups too, unless {@code keepBackups} says how long to keep
+     * them.
+     */
+    public void delete(String accountId, String id, Optional<Duration> keepBackups) {
         get(accountId, id);
         withLock(id, () -> {
             store.transition(id, DatabaseState.DELETING, null);
-            destroyAndForget(id);
+            destroyAndForget(id, keepBackups);
             return null;
         });
     }
 
     private void destroyAndForget(String id) {
+        destroyAndForget(id, Optional.empty());
+    }
+
+    private void destroyAndForget(String id, Optional<Duration> keepBackups) {
+        BackupService backupService = backups;
+        if (backupService != null) {
+            backupService.deleteArchives(id, keepBackups);
+        }
         DatabaseRecord record = store.find(id).orElse(null);
         if (record != null) {
             driverFor(record).destroy(id);
@@ -366,8 +412,11 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                         + "; wait until it settles before restarting it");
             }
             IsolationDriver driver = driverFor(record);
+            stopArchiving(id);
             driver.stop(id);
-            return startRecorded(record, driver);
+            DatabaseRecord started = startRecorded(record, driver);
+            afterRunning(started);
+            return started;
         });
     }
 
@@ -439,8 +488,10 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 actions.add("finished delete of " + id);
             }
             case PROVISIONING -> {
-                driver.destroy(id);
-                DatabaseRecord result = provision(record);
+                DatabaseRecord result = interruptedRestores.apply(record).orElseGet(() -> {
+                    driver.destroy(id);
+                    return provision(record);
+                });
                 actions.add("redid interrupted create of " + id + " → " + result.state().wireName());
             }
             case SUSPENDED -> {
@@ -542,7 +593,9 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             RunningInstance instance = driver.resume(spec(record), phase -> log.info("resume {}: {}", id, phase));
             store.setEndpoint(id, Optional.of(instance.endpoint()));
             store.touch(id, Instant.now());
-            return store.transition(id, DatabaseState.RUNNING, null);
+            DatabaseRecord running = store.transition(id, DatabaseState.RUNNING, null);
+            afterRunning(running);
+            return running;
         } catch (RuntimeException e) {
             log.warn("resume of {} failed: {}", id, e.getMessage());
             return store.transition(id, DatabaseState.FAILED, "resume failed: " + e.getMessage());
@@ -596,6 +649,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     private DatabaseRecord suspendRecorded(DatabaseRecord record, IsolationDriver driver) {
         long started = System.nanoTime();
         connectionsInvalidated.accept(record.id());
+        stopArchiving(record.id());
         driver.suspend(record.id());
         store.setEndpoint(record.id(), Optional.empty());
         DatabaseRecord suspended = store.transition(record.id(), DatabaseState.SUSPENDED, null);
@@ -654,6 +708,123 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 .map(this::credentials);
     }
 
+    // backups
+
+    /** Starts archiving a database that now runs (persistent databases on rungs that can restore). */
+    void afterRunning(DatabaseRecord record) {
+        BackupService backupService = backups;
+        IsolationDriver driver = drivers.get(record.isolation());
+        if (backupService == null || !record.persistent() || driver == null || !driver.supportsRestore()
+                || record.state() != DatabaseState.RUNNING) {
+            return;
+        }
+        try {
+            backupService.ensureArchiving(record.id(), record.accountId());
+        } catch (RuntimeException e) {
+            log.warn("cannot start archiving {}: {}", record.id(), e.getMessage());
+        }
+    }
+
+    void stopArchiving(String id) {
+        BackupService backupService = backups;
+        if (backupService != null) {
+            backupService.stopArchiving(id);
+        }
+    }
+
+    /** The management access of a running database, for the backup service. */
+    public io.palisade.spi.AdminAccess adminAccess(String id) {
+        DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
+        if (record.state() != DatabaseState.RUNNING) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is " + record.state().wireName());
+        }
+        return driverFor(record).adminAccess(id);
+    }
+
+    /** Archiving for what runs, none for what does not; then retention. Called by the reconcile loop. */
+    public void reconcileBackups() {
+        BackupService backupService = backups;
+        if (backupService == null) {
+            return;
+        }
+        for (DatabaseRecord record : store.listByHost(hostId)) {
+            if (record.state() == DatabaseState.RUNNING) {
+                withLock(record.id(), () -> {
+                    store.find(record.id()).ifPresent(this::afterRunning);
+                    return null;
+                });
+            } else if (!record.state().isTransitional()) {
+                backupService.stopArchiving(record.id());
+            }
+        }
+        try {
+            backupService.prune(Instant.now());
+        } catch (RuntimeException e) {
+            log.warn("retention pruning failed: {}", e.getMessage());
+        }
+    }
+
+    MetadataStore store() {
+        return store;
+    }
+
+    SecretBox secrets() {
+        return secrets;
+    }
+
+    /** Records a restored or forked database as running (or failed), exactly as a create does. */
+    DatabaseRecord provisionFrom(DatabaseRecord record, java.util.function.Supplier<java.nio.file.Path> dataDirectory) {
+        String id = record.id();
+        IsolationDriver driver = driverFor(record);
+        long started = System.nanoTime();
+        try {
+            java.nio.file.Path dir = dataDirectory.get();
+            RunningInstance instance = driver.provisionFrom(spec(record), credentials(record), dir,
+                    phase -> log.info("restore {}: {}", id, phase));
+            store.setEndpoint(id, Optional.of(instance.endpoint()));
+            DatabaseRecord running = store.transition(id, DatabaseState.RUNNING, null);
+            log.info("restored {} in {} ms at {}", id, (System.nanoTime() - started) / 1_000_000, instance.endpoint());
+            afterRunning(running);
+            return running;
+        } catch (RuntimeException e) {
+            log.warn("restore of {} failed: {}", id, e.getMessage());
+            return store.transition(id, DatabaseState.FAILED, e.getMessage());
+        }
+    }
+
+    /**
+     * Records a copy of {@code source} under a new id and label with new credentials, stopped (its instance arrives by
+     * rename). The copy has the same rung, plan and version.
+     */
+    Created insertCopy(DatabaseRecord source, String label) {
+        String id = SecretBox.randomId("db");
+        String password = SecretBox.randomSecret(32);
+        String brokerToken = "pbt_" + SecretBox.randomSecret(40);
+        Instant now = Instant.now();
+        DatabaseRecord copy = new DatabaseRecord(id, source.accountId(), label, source.isolation(), source.version(),
+                source.plan(), true, null, null, source.suspendAfterSeconds(), hostId, DatabaseState.STOPPED,
+                "holds the state before an in-place restore of " + source.id(), source.username(), source.database(),
+                secrets.encrypt(password), SecretBox.hash(brokerToken), secrets.encrypt(brokerToken), Optional.empty(),
+                source.labels(), now, now, now);
+        store.insert(copy);
+        return new Created(copy, password, brokerToken);
+    }
+
+    /** Starts a stopped copy made by {@link #insertCopy} and gives it its own password. */
+    DatabaseRecord startCopy(DatabaseRecord copy, String password) {
+        IsolationDriver driver = driverFor(copy);
+        DatabaseRecord started = startRecorded(copy, driver);
+        if (started.state() == DatabaseState.RUNNING) {
+            driver.setPassword(copy.id(), copy.username(), password);
+            afterRunning(started);
+        }
+        return started;
+    }
+
+    IsolationDriver driver(DatabaseRecord record) {
+        return driverFor(record);
+    }
+
     // helpers
 
     private IsolationDriver driverFor(DatabaseRecord record) {
@@ -665,15 +836,15 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         return driver;
     }
 
-    private static InstanceSpec spec(DatabaseRecord record) {
+    static InstanceSpec spec(DatabaseRecord record) {
         return new InstanceSpec(record.id(), record.version(), record.plan(), record.username(), record.database());
     }
 
-    private static PalisadeException notFound(String id) {
+    static PalisadeException notFound(String id) {
         return PalisadeException.notFound("database '" + id + "' not found");
     }
 
-    private <T> T withLock(String id, java.util.function.Supplier<T> action) {
+    <T> T withLock(String id, java.util.function.Supplier<T> action) {
         ReentrantLock lock = locks.computeIfAbsent(id, ignored -> new ReentrantLock());
         lock.lock();
         try {

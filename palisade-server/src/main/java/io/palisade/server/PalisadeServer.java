@@ -71,6 +71,7 @@ public final class PalisadeServer implements AutoCloseable {
             SecretBox secrets = SecretBox.open(dataDir.resolve("secrets/master.key"));
 
             AtomicReference<DatabaseService> serviceRef = new AtomicReference<>();
+            AtomicReference<io.palisade.api.RestoreService> restoresRef = new AtomicReference<>();
             Map<String, Object> healthExtras = new LinkedHashMap<>();
             this.metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics);
@@ -118,7 +119,7 @@ public final class PalisadeServer implements AutoCloseable {
             SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, verifier, metrics);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
-                    app -> {
+                    restoresRef::get, app -> {
                         app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
                                 .result(metrics.scrape()));
                         broker.register(app);
@@ -153,6 +154,12 @@ public final class PalisadeServer implements AutoCloseable {
             if (proxy != null) {
                 service.setOpenConnections(proxy::activeConnections);
             }
+            if (config.backupEnabled()) {
+                io.palisade.api.RestoreService restores = new io.palisade.api.RestoreService(service,
+                        Backups.open(config, store, secrets, service, metrics, healthExtras, closeables));
+                restores.failInterrupted();
+                restoresRef.set(restores);
+            }
             serviceRef.set(service);
             for (io.palisade.store.DatabaseState state : io.palisade.store.DatabaseState.values()) {
                 io.micrometer.core.instrument.Gauge.builder("palisade_databases", store,
@@ -182,6 +189,7 @@ public final class PalisadeServer implements AutoCloseable {
                 service.reapExpired(java.time.Instant.now());
                 service.reconcile(false);
                 service.suspendIdle(java.time.Instant.now());
+                service.reconcileBackups();
             } catch (RuntimeException e) {
                 log.warn("reaper/reconcile pass failed: {}", e.getMessage());
             }

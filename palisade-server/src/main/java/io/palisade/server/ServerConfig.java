@@ -47,7 +47,21 @@ public record ServerConfig(Map<String, String> values) {
             new Key("vm.network-pool", "10.213.0.0/16", "Per-host pool of /30 links to the VMs' network namespaces", false),
             new Key("vm.suspend-after", "300s", "Default idle period before a vm database is suspended to disk (or never)", false),
             new Key("vm.boot-timeout", "90s", "Bound on one guest boot before the watchdog retries it", false),
-            new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false));
+            new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false),
+            new Key("backup.enabled", "true", "Continuous WAL archiving and base backups of every persistent database", false),
+            new Key("backup.storage", "local", "Where archives go: local (a directory) or s3 (an S3-compatible object store)", false),
+            new Key("backup.local-dir", null, "Archive directory for backup.storage=local (default <data-dir>/backups)", false),
+            new Key("backup.s3.endpoint", null, "S3 endpoint URL (omit for AWS)", false),
+            new Key("backup.s3.region", "us-east-1", "S3 region", false),
+            new Key("backup.s3.bucket", null, "S3 bucket (must exist)", false),
+            new Key("backup.s3.prefix", "palisade/", "Key prefix inside the bucket", false),
+            new Key("backup.s3.access-key-id", null, "S3 access key id", false),
+            new Key("backup.s3.secret-access-key", null, "S3 secret access key", true),
+            new Key("backup.s3.path-style", "true", "Path-style S3 URLs (true for most S3-compatible servers)", false),
+            new Key("backup.base-interval", "24h", "Default interval between scheduled base backups of a database", false),
+            new Key("backup.retention", "7d", "Default restorable window kept per database", false),
+            new Key("backup.max-rate", "32768", "Base backup read limit in kB/s per database (0 = unlimited)", false),
+            new Key("backup.flush-interval", "500ms", "Longest time streamed WAL waits before it is written to the archive (async durability)", false));
 
     private static final Map<String, Key> BY_NAME;
 
@@ -104,6 +118,14 @@ public record ServerConfig(Map<String, String> values) {
         String stop = get("agent.stop-instances-on-exit");
         if (!stop.equals("true") && !stop.equals("false")) {
             throw PalisadeException.invalid("agent.stop-instances-on-exit must be true or false, got '" + stop + "'");
+        }
+        backupConfig();
+        parseBoolean("backup.s3.path-style");
+        if (!backupStorage().equals("local") && !backupStorage().equals("s3")) {
+            throw PalisadeException.invalid("backup.storage must be local or s3, got '" + backupStorage() + "'");
+        }
+        if (backupStorage().equals("s3")) {
+            backupS3();
         }
         if (storeUrl().isPresent() && !storeUrl().get().startsWith("jdbc:postgresql:")) {
             throw PalisadeException.invalid("store.url must be a jdbc:postgresql: URL");
@@ -277,6 +299,48 @@ public record ServerConfig(Map<String, String> values) {
         return get("agent.service-user");
     }
 
+    public boolean backupEnabled() {
+        return parseBoolean("backup.enabled");
+    }
+
+    /** The backup settings; throws on invalid values (called by validate at start). */
+    public io.palisade.backup.BackupConfig backupConfig() {
+        try {
+            return new io.palisade.backup.BackupConfig(backupEnabled(), parseDuration("backup.base-interval"),
+                    parseDuration("backup.retention"), parseInt("backup.max-rate"), parseDuration("backup.flush-interval"),
+                    dataDir().resolve("backup-staging"));
+        } catch (IllegalArgumentException e) {
+            throw PalisadeException.invalid(e.getMessage());
+        }
+    }
+
+    public String backupStorage() {
+        return get("backup.storage");
+    }
+
+    public Path backupLocalDir() {
+        return Optional.ofNullable(get("backup.local-dir")).map(Path::of).orElse(dataDir().resolve("backups"));
+    }
+
+    public io.palisade.backup.store.S3Settings backupS3() {
+        String bucket = get("backup.s3.bucket");
+        if (bucket == null) {
+            throw PalisadeException.invalid("backup.storage=s3 needs backup.s3.bucket");
+        }
+        if (get("backup.s3.access-key-id") == null || get("backup.s3.secret-access-key") == null) {
+            throw PalisadeException.invalid(
+                    "backup.storage=s3 needs backup.s3.access-key-id and backup.s3.secret-access-key");
+        }
+        try {
+            return new io.palisade.backup.store.S3Settings(
+                    Optional.ofNullable(get("backup.s3.endpoint")).map(java.net.URI::create),
+                    get("backup.s3.region"), bucket, get("backup.s3.prefix"), get("backup.s3.access-key-id"),
+                    get("backup.s3.secret-access-key"), parseBoolean("backup.s3.path-style"));
+        } catch (IllegalArgumentException e) {
+            throw PalisadeException.invalid("invalid S3 settings: " + e.getMessage());
+        }
+    }
+
     private int parseInt(String key) {
         try {
             return Integer.parseInt(get(key));
@@ -295,6 +359,10 @@ public record ServerConfig(Map<String, String> values) {
                 duration = Duration.ofSeconds(Long.parseLong(text.substring(0, text.length() - 1)));
             } else if (text.endsWith("m")) {
                 duration = Duration.ofMinutes(Long.parseLong(text.substring(0, text.length() - 1)));
+            } else if (text.endsWith("h")) {
+                duration = Duration.ofHours(Long.parseLong(text.substring(0, text.length() - 1)));
+            } else if (text.endsWith("d")) {
+                duration = Duration.ofDays(Long.parseLong(text.substring(0, text.length() - 1)));
             } else {
                 throw new NumberFormatException();
             }
@@ -303,7 +371,7 @@ public record ServerConfig(Map<String, String> values) {
             }
             return duration;
         } catch (NumberFormatException e) {
-            throw PalisadeException.invalid(key + " must be a duration like 500ms, 30s or 5m, got '" + text + "'");
+            throw PalisadeException.invalid(key + " must be a duration like 500ms, 30s, 5m, 24h or 7d, got '" + text + "'");
         }
     }
 

@@ -53,6 +53,11 @@ public final class MetadataStore implements AutoCloseable {
         this.jdbi = Jdbi.create(dataSource);
     }
 
+    /** The backup catalog, in the same store. */
+    public BackupCatalog backupCatalog() {
+        return new BackupCatalog(jdbi);
+    }
+
     private static String rootMessage(Throwable e) {
         while (e.getCause() != null) {
             e = e.getCause();

@@ -1,0 +1,322 @@
+package io.palisade.api;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.backup.BackupService;
+import io.palisade.backup.RestoreProgress;
+import io.palisade.backup.RestoreTarget;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.IsolationDriver;
+import io.palisade.spi.PalisadeException;
+import io.palisade.store.BackupCatalog;
+import io.palisade.store.DatabaseRecord;
+import io.palisade.store.DatabaseState;
+import io.palisade.store.OperationKind;
+import io.palisade.store.OperationRecord;
+import io.palisade.store.OperationState;
+import io.palisade.store.SecretBox;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The restore use cases: restore as a new database, restore in place (keeping the pre-restore state as a database of
+ * its own), fork, on-demand base backup; each recorded as an operation with progress, and redone after a crash.
+ * Thread-safe; work on one database runs under the control plane's per-id lock.
+ */
+public final class RestoreService {
+    private static final Logger log = LoggerFactory.getLogger(RestoreService.class);
+    /** A restore may stop at a time after the last commit: PostgreSQL then says so, and the end of WAL is that state. */
+    private static final String TARGET_NOT_REACHED = "recovery ended before configured recovery target was reached";
+
+    /** An in-place restore's outcome: the restored database and the one that keeps the state before it. */
+    public record InPlace(DatabaseRecord database, DatabaseService.Created preRestore, OperationRecord operation) {}
+
+    private final DatabaseService databases;
+    private final BackupService backups;
+    private final BackupCatalog catalog;
+
+    public RestoreService(DatabaseService databases, BackupService backups) {
+        this.databases = requireNonNull(databases, "databases is null");
+        this.backups = requireNonNull(backups, "backups is null");
+        this.catalog = databases.store().backupCatalog();
+        databases.setBackups(backups);
+        databases.setInterruptedRestores(this::redoInterrupted);
+    }
+
+    public BackupService backups() {
+        return backups;
+    }
+
+    DatabaseService databases() {
+        return databases;
+    }
+
+    java.util.List<OperationRecord> operations(String databaseId) {
+        return catalog.operationsOf(databaseId);
+    }
+
+    java.util.Map<String, Object> settings(String databaseId) {
+        io.palisade.store.BackupSettings settings = catalog.settings(databaseId);
+        java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
+        out.put("durability", settings.durability().wireName());
+        out.put("retention_seconds", settings.retentionSeconds() == null ? backups.config().retention().toSeconds()
+                : settings.retentionSeconds());
+        out.put("base_backup_interval_seconds", settings.baseBackupIntervalSeconds() == null
+                ? backups.config().baseBackupInterval().toSeconds() : settings.baseBackupIntervalSeconds());
+        return out;
+    }
+
+    /** Changes durability, retention or the base backup interval; absent fields keep their value. */
+    java.util.Map<String, Object> updateSettings(String accountId, String id, io.palisade.store.Durability durability,
+            Integer retentionSeconds, Integer intervalSeconds) {
+        DatabaseRecord db = databases.get(accountId, id);
+        checkSourceUsable(db);
+        databases.withLock(id, () -> {
+            io.palisade.store.BackupSettings current = catalog.settings(id);
+            backups.setDurability(id, durability == null ? current.durability() : durability,
+                    retentionSeconds == null ? current.retentionSeconds() : retentionSeconds,
+                    intervalSeconds == null ? current.baseBackupIntervalSeconds() : intervalSeconds);
+            return null;
+        });
+        return settings(id);
+    }
+
+    /** {@code POST /v1/databases} with {@code restore}: a new database from a source's archive. */
+    public DatabaseService.Created restoreAsNew(String accountId, CreateDatabaseRequest request) {
+        RestoreRequest restore = request.restore();
+        if (restore.from() == null) {
+            throw PalisadeException.invalid("restore.from must name the source database");
+        }
+        DatabaseRecord source = databases.get(accountId, restore.from());
+        RestoreTarget target = restore.target();
+        checkSourceUsable(source);
+        // fail on a target outside the window before anything is created
+        backups.validateTarget(source.id(), target);
+        CreateDatabaseRequest create = request.withDefaults(source.label() + "-restored", source.isolation(),
+                source.plan().name());
+        return createWith(accountId, create, OperationKind.RESTORE, source, target);
+    }
+
+    /** {@code POST /v1/databases/{id}/fork}: a new database from the source's current state or a past time. */
+    public DatabaseService.Created fork(String accountId, String sourceId, CreateDatabaseRequest request, RestoreTarget target) {
+        DatabaseRecord source = databases.get(accountId, sourceId);
+        checkSourceUsable(source);
+        if (!(target instanceof RestoreTarget.Latest)) {
+            backups.validateTarget(source.id(), target);
+        } else if (source.state() != DatabaseState.RUNNING) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + sourceId + " is " + source.state().wireName()
+                    + "; a fork of its current state needs it running (or give a target_time)");
+        }
+        CreateDatabaseRequest create = request.withDefaults(source.label() + "-fork", source.isolation(),
+                source.plan().name());
+        return createWith(accountId, create, OperationKind.FORK, source, target);
+    }
+
+    private DatabaseService.Created createWith(String accountId, CreateDatabaseRequest create, OperationKind kind,
+            DatabaseRecord source, RestoreTarget target) {
+        String operationId = SecretBox.randomId("op");
+        return databases.create(accountId, create, record -> {
+            catalog.insertOperation(OperationRecord.started(operationId, kind, accountId, record.id(), source.id(),
+                    target.describe()));
+            return run(operationId, record, kind, source.id(), target);
+        });
+    }
+
+    private DatabaseRecord run(String operationId, DatabaseRecord record, OperationKind kind, String sourceId,
+            RestoreTarget target) {
+        RestoreProgress progress = progress(operationId);
+        boolean fromSource = kind == OperationKind.FORK && target instanceof RestoreTarget.Latest;
+        DatabaseRecord result = databases.provisionFrom(record, () -> fromSource
+                ? backups.prepareFork(sourceId, operationId, progress)
+                : backups.prepareRestore(sourceId, target, true, operationId, progress));
+        if (result.state() == DatabaseState.FAILED && !fromSource && !(target instanceof RestoreTarget.Latest)
+                && result.stateReason() != null && result.stateReason().contains(TARGET_NOT_REACHED)) {
+            // no commit follows the target time in the archive, so its end is the state at the target
+            log.info("{}: no commit after {} in the archive; replaying it to its end", record.id(), target.describe());
+            databases.store().transition(record.id(), DatabaseState.PROVISIONING, null);
+            result = databases.provisionFrom(record, () -> backups.prepareRestore(sourceId, target, false, operationId,
+                    progress));
+        }
+        backups.discardStaging(operationId);
+        finish(operationId, result, null);
+        return result;
+    }
+
+    /** {@code POST /v1/databases/{id}/restore}: same id, URL and credentials; the old state becomes a new database. */
+    public InPlace restoreInPlace(String accountId, String id, RestoreTarget target) {
+        DatabaseRecord current = databases.get(accountId, id);
+        checkSourceUsable(current);
+        if (current.state() != DatabaseState.RUNNING && current.state() != DatabaseState.STOPPED
+                && current.state() != DatabaseState.FAILED) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is " + current.state().wireName()
+                    + "; restore it in place when it is running, stopped or failed");
+        }
+        backups.validateTarget(id, target);
+        String operationId = SecretBox.randomId("op");
+        OperationRecord operation = OperationRecord.started(operationId, OperationKind.RESTORE_IN_PLACE, accountId, id, id,
+                target.describe());
+        catalog.insertOperation(operation);
+        RestoreProgress progress = progress(operationId);
+        try {
+            // build the restored directory while the database keeps serving
+            Path dir = backups.prepareRestore(id, target, true, operationId, progress);
+            return databases.withLock(id, () -> swap(accountId, id, target, dir, operationId, progress));
+        } catch (RuntimeException e) {
+            backups.discardStaging(operationId);
+            catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
+            throw e;
+        }
+    }
+
+    private InPlace swap(String accountId, String id, RestoreTarget target, Path dir, String operationId,
+            RestoreProgress progress) {
+        DatabaseRecord current = databases.store().find(id).orElseThrow(() -> DatabaseService.notFound(id));
+        IsolationDriver driver = databases.driver(current);
+        progress.update("stopping the database", 0, 0);
+        databases.stopArchiving(id);
+        driver.stop(id);
+        // from here a crash is finished by redoInterrupted: the id is provisioning, the copy is stopped
+        databases.store().transition(id, DatabaseState.PROVISIONING, "restoring to " + target.describe());
+        // the pre-restore state becomes its own database: the instance and the archive move to it
+        String keepLabel = truncate(current.label() + "-before-restore");
+        DatabaseService.Created before = databases.insertCopy(current, keepLabel);
+        String beforeId = before.database().id();
+        catalog.finishOperation(operationId, OperationState.RUNNING, beforeId, null, Instant.now());
+        driver.rename(id, beforeId);
+        backups.handOverArchive(id, beforeId);
+        progress.update("starting the pre-restore copy as " + beforeId, 0, 0);
+        DatabaseRecord beforeRunning = databases.startCopy(before.database(), before.password());
+        DatabaseRecord restored = databases.provisionFrom(databases.store().find(id).orElseThrow(), () -> dir);
+        if (restored.state() == DatabaseState.FAILED && restored.stateReason() != null
+                && restored.stateReason().contains(TARGET_NOT_REACHED)) {
+            databases.store().transition(id, DatabaseState.PROVISIONING, null);
+            restored = databases.provisionFrom(restored, () -> backups.prepareRestore(beforeId, target, false,
+                    operationId, progress));
+        }
+        backups.discardStaging(operationId);
+        finish(operationId, restored, beforeId);
+        return new InPlace(restored, new DatabaseService.Created(beforeRunning, before.password(), before.brokerToken()),
+                catalog.findOperation(operationId).orElseThrow());
+    }
+
+    private static String truncate(String label) {
+        return label.length() > 63 ? label.substring(0, 63) : label;
+    }
+
+    /** {@code POST /v1/databases/{id}/backups}: a base backup now. */
+    public io.palisade.store.BaseBackupRecord backupNow(String accountId, String id) {
+        DatabaseRecord db = databases.get(accountId, id);
+        if (db.state() != DatabaseState.RUNNING) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is " + db.state().wireName()
+                    + "; its latest state is already in the archive, and a base backup needs it running");
+        }
+        checkSourceUsable(db);
+        String operationId = SecretBox.randomId("op");
+        catalog.insertOperation(OperationRecord.started(operationId, OperationKind.BACKUP, accountId, id, id, "now"));
+        try {
+            var backup = backups.backupNow(id, "on-demand", progress(operationId));
+            catalog.finishOperation(operationId, OperationState.SUCCEEDED, backup.id(), null, Instant.now());
+            return backup;
+        } catch (RuntimeException e) {
+            catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
+            throw e;
+        }
+    }
+
+    private void checkSourceUsable(DatabaseRecord db) {
+        if (db.state() == DatabaseState.DELETING) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + db.id() + " is being deleted");
+        }
+        if (!databases.driver(db).supportsRestore()) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "the " + db.isolation() + " rung has no backups");
+        }
+    }
+
+    private RestoreProgress progress(String operationId) {
+        long[] last = {0};
+        return (phase, bytes, walBytes) -> {
+            long now = System.nanoTime();
+            if (now - last[0] > 250_000_000L || !phase.startsWith("copying") && !phase.startsWith("extracting")
+                    && !phase.startsWith("streaming") && !phase.startsWith("staging")) {
+                last[0] = now;
+                catalog.operationProgress(operationId, phase, bytes, walBytes);
+            }
+        };
+    }
+
+    private void finish(String operationId, DatabaseRecord result, String resultId) {
+        boolean ok = result.state() == DatabaseState.RUNNING;
+        catalog.finishOperation(operationId, ok ? OperationState.SUCCEEDED : OperationState.FAILED, resultId,
+                ok ? null : result.stateReason(), Instant.now());
+        if (ok) {
+            catalog.operationProgress(operationId, "done", catalog.findOperation(operationId).map(o -> o.bytes()).orElse(0L),
+                    catalog.findOperation(operationId).map(o -> o.walBytes()).orElse(0L));
+        }
+    }
+
+    /**
+     * After a crash: a database still provisioning that a restore or fork was making is made again from the same
+     * source and target; the interrupted operation is marked failed and a new one records the redo.
+     */
+    private Optional<DatabaseRecord> redoInterrupted(DatabaseRecord record) {
+        Optional<OperationRecord> interrupted = catalog.operationsOf(record.id()).stream()
+                .filter(op -> op.state() == OperationState.RUNNING && op.databaseId().equals(record.id())
+                        && op.kind() != OperationKind.BACKUP)
+                .findFirst();
+        if (interrupted.isEmpty()) {
+            return Optional.empty();
+        }
+        OperationRecord op = interrupted.get();
+        IsolationDriver driver = databases.driver(record);
+        String sourceId = op.sourceId();
+        if (op.kind() == OperationKind.RESTORE_IN_PLACE) {
+            if (op.resultId() == null || databases.store().find(op.resultId()).isEmpty()) {
+                // stopped before the pre-restore copy existed: the instance is intact, start it again
+                catalog.finishOperation(op.id(), OperationState.FAILED, null, "interrupted by a restart of palisade",
+                        Instant.now());
+                backups.discardStaging(op.id());
+                return Optional.of(databases.store().transition(record.id(), DatabaseState.RUNNING, null));
+            }
+            // finish the swap: the old instance and archive belong to the copy, then restore the id from them
+            if (driver.listInstances().contains(record.id()) && !driver.listInstances().contains(op.resultId())) {
+                driver.rename(record.id(), op.resultId());
+            }
+            if (catalog.settings(record.id()).archiveId() != null) {
+                backups.handOverArchive(record.id(), op.resultId());
+            }
+            sourceId = op.resultId();
+        }
+        driver.destroy(record.id());
+        backups.discardStaging(op.id());
+        catalog.finishOperation(op.id(), OperationState.FAILED, null, "interrupted by a restart of palisade; redone",
+                Instant.now());
+        RestoreTarget target = RestoreTarget.parse(op.target());
+        String redoId = SecretBox.randomId("op");
+        catalog.insertOperation(OperationRecord.started(redoId, op.kind(), op.accountId(), record.id(), op.sourceId(),
+                op.target()));
+        if (databases.store().find(sourceId).isEmpty()) {
+            DatabaseRecord failed = databases.store().transition(record.id(), DatabaseState.FAILED,
+                    "its source " + op.sourceId() + " was deleted while the restore was interrupted");
+            finish(redoId, failed, null);
+            return Optional.of(failed);
+        }
+        log.info("redoing interrupted {} of {} from {} ({})", op.kind().wireName(), record.id(), op.sourceId(),
+                op.target());
+        OperationKind kind = op.kind() == OperationKind.RESTORE_IN_PLACE ? OperationKind.RESTORE : op.kind();
+        return Optional.of(run(redoId, record, kind, sourceId, target));
+    }
+
+    /** Marks operations a crash left running as failed (the databases they touched are reconciled on their own). */
+    public void failInterrupted() {
+        for (OperationRecord op : catalog.operationsInState(OperationState.RUNNING)) {
+            if (op.kind() == OperationKind.BACKUP) {
+                backups.discardStaging(op.id());
+                catalog.finishOperation(op.id(), OperationState.FAILED, null, "interrupted by a restart of palisade",
+                        Instant.now());
+            }
+        }
+    }
+}

@@ -1,0 +1,533 @@
+package io.palisade.backup;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.backup.store.ArchiveStore;
+import io.palisade.backup.store.DataKey;
+import io.palisade.backup.store.Sealer;
+import io.palisade.pgwire.Lsn;
+import io.palisade.pgwire.PgConnection;
+import io.palisade.pgwire.PgTarget;
+import io.palisade.spi.AdminAccess;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import io.palisade.store.ArchiveRecord;
+import io.palisade.store.BackupCatalog;
+import io.palisade.store.BackupSettings;
+import io.palisade.store.BaseBackupRecord;
+import io.palisade.store.BaseBackupState;
+import io.palisade.store.Durability;
+import io.palisade.store.SecretBox;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Per-database backups: one archive (WAL lineage) per database, continuous WAL archiving, base backups at start, on a
+ * schedule and on demand, the restorable window, restores and forks into prepared data directories, retention and
+ * deletion. Thread-safe; the caller serialises calls for one database (the control plane's per-id lock).
+ */
+public final class BackupService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(BackupService.class);
+    static final String SLOT = "palisade_archive";
+
+    /** The restorable window of a database's current archive; empty ends while nothing is restorable yet. */
+    public record Window(Optional<Instant> earliest, Optional<Instant> latest) {}
+
+    /** Archiving health of one database, for GET, health and metrics. */
+    public record ArchiveStatus(
+            String databaseId, String archiveId, boolean streaming, long archivedLsn, long lagBytes, double lagSeconds,
+            Optional<Instant> lastBaseBackupAt, long failures, Optional<String> lastError) {
+        /** Broken: not streaming, or behind for more than a minute. */
+        public boolean healthy() {
+            return streaming && lastError.isEmpty() && !(lagSeconds > 60);
+        }
+    }
+
+    private final BackupConfig config;
+    private final BackupCatalog catalog;
+    private final ArchiveStore store;
+    private final SecretBox master;
+    private final Sealer sealer;
+    private final Function<String, AdminAccess> access;
+    private final BaseBackupTaker taker;
+    private final ArchiveRestorer restorer;
+    private final Map<String, WalArchiver> archivers = new ConcurrentHashMap<>();
+    private final Map<String, Boolean> backupsInFlight = new ConcurrentHashMap<>();
+    private final Semaphore baseBackupSlots = new Semaphore(1);
+    private final ExecutorService threads =
+            Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("palisade-backup-", 0).factory());
+
+    /**
+     * @param access how to reach a running database's server as its management superuser (throws when it does not run)
+     */
+    public BackupService(BackupConfig config, BackupCatalog catalog, ArchiveStore store, SecretBox master,
+            Function<String, AdminAccess> access) {
+        this.config = requireNonNull(config, "config is null");
+        this.catalog = requireNonNull(catalog, "catalog is null");
+        this.store = requireNonNull(store, "store is null");
+        this.master = requireNonNull(master, "master is null");
+        this.access = requireNonNull(access, "access is null");
+        this.sealer = new Sealer();
+        this.taker = new BaseBackupTaker(store, sealer);
+        this.restorer = new ArchiveRestorer(store, sealer);
+    }
+
+    public BackupConfig config() {
+        return config;
+    }
+
+    public String storeDescription() {
+        return store.describe();
+    }
+
+    // archiving
+
+    /**
+     * Makes sure a running database is archived: its archive exists, its archiver streams, its durability setting is
+     * applied, and it has a base backup (taken in the background when missing or older than its interval). Idempotent.
+     */
+    public void ensureArchiving(String databaseId, String accountId) {
+        if (!config.enabled()) {
+            return;
+        }
+        BackupSettings settings = catalog.settings(databaseId);
+        ArchiveRecord archive = settings.archiveId() == null
+                ? newArchive(databaseId, accountId)
+                : catalog.findArchive(settings.archiveId()).orElseGet(() -> newArchive(databaseId, accountId));
+        WalArchiver running = archivers.get(databaseId);
+        if (running == null || !running.archiveId().equals(archive.id()) || running.stalled()) {
+            if (running != null) {
+                running.close();
+            }
+            WalArchiver archiver = new WalArchiver(databaseId, archive.id(), archive.slotName(), archive.archivedLsn(),
+                    DataKey.unwrap(archive.dataKeyEnc(), master), () -> access.apply(databaseId), store, sealer, catalog,
+                    config.flushInterval(), settings.durability());
+            archivers.put(databaseId, archiver);
+            threads.execute(archiver);
+            applyDurability(databaseId, settings.durability());
+        }
+        Duration interval = settings.baseBackupIntervalSeconds() == null ? config.baseBackupInterval()
+                : Duration.ofSeconds(settings.baseBackupIntervalSeconds());
+        Optional<BaseBackupRecord> last = lastComplete(archive.id());
+        if (last.isEmpty() || last.get().finishedAt().plus(interval).isBefore(Instant.now())) {
+            backupInBackground(databaseId, last.isEmpty() ? "initial" : "scheduled");
+        }
+    }
+
+    private ArchiveRecord newArchive(String databaseId, String accountId) {
+        ArchiveRecord archive = ArchiveRecord.create(io.palisade.store.SecretBox.randomId("ar"), databaseId, accountId,
+                DataKey.generate().wrap(master), SLOT);
+        catalog.insertArchive(archive);
+        catalog.setArchive(databaseId, archive.id());
+        log.info("archive {} started for {} in {}", archive.id(), databaseId, store.describe());
+        return archive;
+    }
+
+    /** Stops streaming (before the instance stops, suspends or is deleted); what was received is flushed first. */
+    public void stopArchiving(String databaseId) {
+        WalArchiver archiver = archivers.remove(databaseId);
+        if (archiver != null) {
+            archiver.close();
+        }
+    }
+
+    /** Sets how commits relate to the archive; sync makes every commit wait for the archive's flush. */
+    public void setDurability(String databaseId, Durability durability, Integer retentionSeconds, Integer intervalSeconds) {
+        catalog.setSettings(databaseId, durability, retentionSeconds, intervalSeconds);
+        WalArchiver archiver = archivers.get(databaseId);
+        if (archiver != null) {
+            archiver.setDurability(durability);
+            applyDurability(databaseId, durability);
+        }
+    }
+
+    private void applyDurability(String databaseId, Durability durability) {
+        AdminAccess admin;
+        try {
+            admin = access.apply(databaseId);
+        } catch (RuntimeException e) {
+            return; // applied at the next start
+        }
+        try (PgConnection sql = PgConnection.open(PgTarget.of(admin), admin.user(), admin.password(),
+                Map.of("application_name", "palisade_backup", "database", "postgres"), Duration.ofSeconds(10))) {
+            String names = durability == Durability.SYNC ? "'\"" + WalArchiver.APPLICATION_NAME + "\"'" : "''";
+            sql.execute("ALTER SYSTEM SET synchronous_standby_names = " + names);
+            // a slot nobody drains must not fill the tenant's disk: past this, PostgreSQL gives the WAL up (and we see it)
+            sql.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1GB'");
+            sql.execute("ALTER SYSTEM RESET hot_standby");
+            sql.execute("ALTER SYSTEM RESET restore_command");
+            sql.execute("ALTER SYSTEM RESET recovery_target_action");
+            sql.execute("ALTER SYSTEM RESET recovery_target_time");
+            sql.execute("ALTER SYSTEM RESET recovery_target_lsn");
+            sql.execute("ALTER SYSTEM RESET recovery_target_inclusive");
+            sql.simpleQuery("SELECT pg_reload_conf()");
+        } catch (RuntimeException e) {
+            log.warn("cannot apply durability {} to {}: {}", durability.wireName(), databaseId, e.getMessage());
+        }
+    }
+
+    // base backups
+
+    private void backupInBackground(String databaseId, String trigger) {
+        if (backupsInFlight.putIfAbsent(databaseId, Boolean.TRUE) != null) {
+            return;
+        }
+        threads.execute(() -> {
+            try {
+                backupNow(databaseId, trigger, RestoreProgress.NONE);
+            } catch (RuntimeException e) {
+                log.warn("{} base backup of {} failed: {}", trigger, databaseId, e.getMessage());
+            } finally {
+                backupsInFlight.remove(databaseId);
+            }
+        });
+    }
+
+    /**
+     * Takes a base backup now (one at a time per host, rate-limited), and waits until the archive also holds the WAL
+     * that makes it consistent. Returns the completed record.
+     */
+    public BaseBackupRecord backupNow(String databaseId, String trigger, RestoreProgress progress) {
+        BackupSettings settings = catalog.settings(databaseId);
+        if (settings.archiveId() == null) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is not archived yet; start it first");
+        }
+        ArchiveRecord archive = catalog.findArchive(settings.archiveId()).orElseThrow();
+        AdminAccess admin = access.apply(databaseId);
+        BaseBackupRecord record = BaseBackupRecord.started(io.palisade.store.SecretBox.randomId("bb"), archive.id(), trigger);
+        progress.update("waiting for the host's base backup slot", 0, 0);
+        baseBackupSlots.acquireUninterruptibly();
+        catalog.insertBaseBackup(record);
+        try {
+            progress.update("streaming base backup", 0, 0);
+            BaseBackupTaker.Taken taken = taker.take(admin, archive.id(), record.id(),
+                    DataKey.unwrap(archive.dataKeyEnc(), master), config.maxRateKbps(),
+                    bytes -> progress.update("streaming base backup", bytes, 0));
+            progress.update("waiting for the archive to hold the WAL up to " + taken.result().end(), taken.bytes(), 0);
+            awaitArchived(databaseId, taken.result().end().value(), Duration.ofSeconds(60));
+            catalog.completeBaseBackup(record.id(), taken.result().start().value(), taken.result().end().value(),
+                    taken.result().startTimeline(), taken.bytes(), taken.meta().parts().size(), Instant.now());
+            log.info("{} base backup {} of {}: {} bytes, {} .. {}", trigger, record.id(), databaseId, taken.bytes(),
+                    taken.result().start(), taken.result().end());
+            return catalog.baseBackups(archive.id()).stream().filter(b -> b.id().equals(record.id())).findFirst()
+                    .orElseThrow();
+        } catch (RuntimeException e) {
+            catalog.failBaseBackup(record.id(), e.getMessage(), Instant.now());
+            store.deletePrefix(ArchiveLayout.basePrefix(archive.id(), record.id()));
+            throw e instanceof PalisadeException pe ? pe
+                    : new PalisadeException(ErrorCode.DRIVER_FAILURE, "base backup of " + databaseId + " failed: "
+                            + e.getMessage(), e);
+        } finally {
+            baseBackupSlots.release();
+        }
+    }
+
+    /** Waits until the archiver has archived everything before {@code lsn}. */
+    public void awaitArchived(String databaseId, long lsn, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            WalArchiver archiver = archivers.get(databaseId);
+            if (archiver != null && Long.compareUnsigned(archiver.archivedLsn(), lsn) >= 0) {
+                archiver.syncCatalog();
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                String why = archiver == null ? "it is not being archived"
+                        : archiver.lastError().map(e -> "the archiver reports: " + e).orElse("the archive is behind");
+                throw new PalisadeException(ErrorCode.TIMEOUT, "WAL of " + databaseId + " up to " + new Lsn(lsn)
+                        + " did not reach the archive within " + timeout.toSeconds() + " s; " + why);
+            }
+            sleepQuietly(Duration.ofMillis(20));
+        }
+    }
+
+    /** The current WAL position of a running database (for forks and in-place restores of "now"). */
+    public long currentLsn(String databaseId) {
+        AdminAccess admin = access.apply(databaseId);
+        try (PgConnection sql = PgConnection.open(PgTarget.of(admin), admin.user(), admin.password(),
+                Map.of("application_name", "palisade_backup", "database", "postgres"), Duration.ofSeconds(10))) {
+            return Lsn.parse(sql.simpleQuery("SELECT pg_current_wal_lsn()").getFirst().get(0)).value();
+        }
+    }
+
+    // reading
+
+    public List<BaseBackupRecord> backups(String databaseId) {
+        String archiveId = catalog.settings(databaseId).archiveId();
+        return archiveId == null ? List.of() : catalog.baseBackups(archiveId);
+    }
+
+    public Window window(String databaseId) {
+        String archiveId = catalog.settings(databaseId).archiveId();
+        if (archiveId == null) {
+            return new Window(Optional.empty(), Optional.empty());
+        }
+        return window(catalog.findArchive(archiveId).orElseThrow());
+    }
+
+    private Window window(ArchiveRecord archive) {
+        List<BaseBackupRecord> complete = catalog.baseBackups(archive.id()).stream()
+                .filter(b -> b.state() == BaseBackupState.COMPLETE).toList();
+        if (complete.isEmpty()) {
+            return new Window(Optional.empty(), Optional.empty());
+        }
+        Instant latest = Optional.ofNullable(archivers.get(archive.databaseId()))
+                .filter(a -> a.archiveId().equals(archive.id()))
+                .flatMap(WalArchiver::caughtUpAt)
+                .orElse(archive.caughtUpAt());
+        Instant earliest = complete.getFirst().finishedAt();
+        return new Window(Optional.of(earliest), Optional.ofNullable(latest).filter(l -> !l.isBefore(earliest)));
+    }
+
+    public Optional<ArchiveStatus> status(String databaseId) {
+        String archiveId = catalog.settings(databaseId).archiveId();
+        if (archiveId == null) {
+            return Optional.empty();
+        }
+        ArchiveRecord archive = catalog.findArchive(archiveId).orElseThrow();
+        WalArchiver archiver = archivers.get(databaseId);
+        Optional<Instant> lastBackup = lastComplete(archiveId).map(BaseBackupRecord::finishedAt);
+        if (archiver == null) {
+            return Optional.of(new ArchiveStatus(databaseId, archiveId, false,
+                    archive.archivedLsn() == null ? 0 : archive.archivedLsn(), 0, Double.NaN, lastBackup,
+                    archive.failures(), Optional.ofNullable(archive.lastError())));
+        }
+        return Optional.of(new ArchiveStatus(databaseId, archiveId, !archiver.stalled(), archiver.archivedLsn(),
+                archiver.lagBytes(), archiver.lagSeconds(), lastBackup, archiver.failures(), archiver.lastError()));
+    }
+
+    /** Status of every database being archived now. */
+    public List<ArchiveStatus> statuses() {
+        return archivers.keySet().stream().map(this::status).flatMap(Optional::stream).toList();
+    }
+
+    private Optional<BaseBackupRecord> lastComplete(String archiveId) {
+        return catalog.baseBackups(archiveId).stream().filter(b -> b.state() == BaseBackupState.COMPLETE)
+                .max(Comparator.comparing(BaseBackupRecord::finishedAt));
+    }
+
+    // restore and fork
+
+    /**
+     * Checks that {@code target} lies inside the source's restorable window and builds a data directory for it under
+     * the staging directory. The source keeps running. Fails with a clear, user-facing error for targets outside the
+     * window.
+     */
+    public Path prepareRestore(String sourceDatabaseId, RestoreTarget target, boolean stopAtTarget, String operationId,
+            RestoreProgress progress) {
+        String archiveId = catalog.settings(sourceDatabaseId).archiveId();
+        if (archiveId == null) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + sourceDatabaseId + " has no backups yet");
+        }
+        WalArchiver archiver = archivers.get(sourceDatabaseId);
+        if (archiver != null) {
+            archiver.syncCatalog();
+        }
+        ArchiveRecord archive = catalog.findArchive(archiveId).orElseThrow();
+        BaseBackupRecord backup = chooseBackup(sourceDatabaseId, archive, target);
+        Path dir = config.stagingDir().resolve(operationId);
+        deleteQuietly(dir);
+        try {
+            restorer.build(archive.id(), DataKey.unwrap(archive.dataKeyEnc(), master), backup, target, stopAtTarget, dir,
+                    progress);
+            return dir;
+        } catch (RuntimeException e) {
+            deleteQuietly(dir);
+            throw e;
+        }
+    }
+
+    /** Fails with a user-facing error unless {@code target} lies inside the database's restorable window. */
+    public void validateTarget(String databaseId, RestoreTarget target) {
+        String archiveId = catalog.settings(databaseId).archiveId();
+        if (archiveId == null) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " has no backups yet");
+        }
+        WalArchiver archiver = archivers.get(databaseId);
+        if (archiver != null) {
+            archiver.syncCatalog();
+        }
+        chooseBackup(databaseId, catalog.findArchive(archiveId).orElseThrow(), target);
+    }
+
+    private BaseBackupRecord chooseBackup(String databaseId, ArchiveRecord archive, RestoreTarget target) {
+        Window window = window(archive);
+        if (window.earliest().isEmpty()) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId
+                    + " has no completed base backup yet; wait for its first backup or take one with POST /v1/databases/"
+                    + databaseId + "/backups");
+        }
+        List<BaseBackupRecord> complete = catalog.baseBackups(archive.id()).stream()
+                .filter(b -> b.state() == BaseBackupState.COMPLETE)
+                .sorted(Comparator.comparing(BaseBackupRecord::finishedAt)).toList();
+        Instant latest = window.latest().orElse(window.earliest().get());
+        switch (target) {
+            case RestoreTarget.Latest ignored -> {
+                return complete.getLast();
+            }
+            case RestoreTarget.AtTime at -> {
+                Instant time = at.time();
+                if (time.isAfter(Instant.now())) {
+                    throw PalisadeException.invalid("target_time " + time + " is in the future");
+                }
+                if (time.isBefore(window.earliest().get()) || time.isAfter(latest)) {
+                    throw PalisadeException.invalid("target_time " + time + " is outside the restorable window of "
+                            + databaseId + ": " + window.earliest().get() + " to " + latest);
+                }
+                return complete.stream().filter(b -> !b.finishedAt().isAfter(time)).reduce((a, b) -> b).orElseThrow();
+            }
+            case RestoreTarget.AtLsn at -> {
+                long lsn = at.lsn().value();
+                long archived = archive.archivedLsn() == null ? 0 : archive.archivedLsn();
+                if (Long.compareUnsigned(lsn, archived) > 0) {
+                    throw PalisadeException.invalid("target_lsn " + at.lsn() + " is after the latest archived position "
+                            + new Lsn(archived));
+                }
+                return complete.stream().filter(b -> Long.compareUnsigned(b.endLsn(), lsn) <= 0).reduce((a, b) -> b)
+                        .orElseThrow(() -> PalisadeException.invalid("target_lsn " + at.lsn()
+                                + " is before the earliest base backup's consistent point "
+                                + new Lsn(complete.getFirst().endLsn())));
+            }
+        }
+    }
+
+    /**
+     * A data directory holding the running source's state now: a base backup with its WAL straight from the source
+     * (fast checkpoint, no archive round trip), checked against its manifest. Used by forks of the current state.
+     */
+    public Path prepareFork(String sourceDatabaseId, String operationId, RestoreProgress progress) {
+        Path dir = config.stagingDir().resolve(operationId);
+        deleteQuietly(dir);
+        try {
+            new ForkCopier(config.maxRateKbps()).copy(access.apply(sourceDatabaseId), dir, progress);
+            return dir;
+        } catch (RuntimeException e) {
+            deleteQuietly(dir);
+            throw e;
+        }
+    }
+
+    /** Removes a staging directory left by a restore that did not finish. */
+    public void discardStaging(String operationId) {
+        deleteQuietly(config.stagingDir().resolve(operationId));
+    }
+
+    // ownership, deletion and retention
+
+    /** In-place restore: the database that keeps the pre-restore state takes over the current archive. */
+    public void handOverArchive(String fromDatabaseId, String toDatabaseId) {
+        stopArchiving(fromDatabaseId);
+        String archiveId = catalog.settings(fromDatabaseId).archiveId();
+        if (archiveId != null) {
+            catalog.assignArchive(archiveId, toDatabaseId);
+            catalog.setArchive(toDatabaseId, archiveId);
+        }
+        catalog.setArchive(fromDatabaseId, null);
+    }
+
+    /**
+     * The database is being deleted: stop archiving and delete every archive it owns, or keep them for {@code keep}
+     * (then the pruner deletes them).
+     */
+    public void deleteArchives(String databaseId, Optional<Duration> keep) {
+        stopArchiving(databaseId);
+        for (ArchiveRecord archive : catalog.archivesOf(databaseId)) {
+            if (keep.isPresent()) {
+                catalog.orphanArchive(archive.id(), Instant.now().plus(keep.get()));
+                log.info("kept archive {} of deleted {} until {}", archive.id(), databaseId, Instant.now().plus(keep.get()));
+            } else {
+                deleteArchive(archive);
+            }
+        }
+    }
+
+    private void deleteArchive(ArchiveRecord archive) {
+        store.deletePrefix(ArchiveLayout.archivePrefix(archive.id()));
+        catalog.deleteArchive(archive.id());
+        log.info("deleted archive {} (database {})", archive.id(), archive.databaseId());
+    }
+
+    /**
+     * Applies retention: keeps the newest complete base backup that finished before the window's start (so the window's
+     * earliest moment stays restorable) and everything after it; deletes older base backups and the WAL only they
+     * needed; deletes kept archives of deleted databases when their time is up. Returns what it deleted.
+     */
+    public List<String> prune(Instant now) {
+        List<String> deleted = new java.util.ArrayList<>();
+        for (ArchiveRecord archive : catalog.archives()) {
+            if (archive.databaseId() == null) {
+                if (archive.keepUntil() == null || archive.keepUntil().isBefore(now)) {
+                    deleteArchive(archive);
+                    deleted.add("archive " + archive.id());
+                }
+                continue;
+            }
+            BackupSettings settings = catalog.settings(archive.databaseId());
+            Duration retention = settings.retentionSeconds() == null ? config.retention()
+                    : Duration.ofSeconds(settings.retentionSeconds());
+            Instant windowStart = now.minus(retention);
+            List<BaseBackupRecord> backups = catalog.baseBackups(archive.id());
+            Optional<BaseBackupRecord> anchor = backups.stream()
+                    .filter(b -> b.state() == BaseBackupState.COMPLETE && !b.finishedAt().isAfter(windowStart))
+                    .reduce((a, b) -> b);
+            if (anchor.isEmpty()) {
+                continue;
+            }
+            for (BaseBackupRecord backup : backups) {
+                boolean older = backup.startedAt().isBefore(anchor.get().startedAt());
+                boolean failedAndOld = backup.state() == BaseBackupState.FAILED && backup.startedAt().isBefore(windowStart);
+                if (older || failedAndOld) {
+                    store.deletePrefix(ArchiveLayout.basePrefix(archive.id(), backup.id()));
+                    catalog.deleteBaseBackup(backup.id());
+                    deleted.add("base backup " + backup.id());
+                }
+            }
+            long keepFrom = ArchiveLayout.segmentStart(anchor.get().startLsn());
+            for (var object : store.list(ArchiveLayout.walPrefix(archive.id()))) {
+                Optional<ArchiveLayout.WalChunk> chunk = ArchiveLayout.parseWalChunk(object.key());
+                if (chunk.isPresent() && Long.compareUnsigned(chunk.get().end().value(), keepFrom) <= 0) {
+                    store.delete(object.key());
+                    deleted.add("wal " + object.key());
+                }
+            }
+        }
+        if (!deleted.isEmpty()) {
+            log.info("retention pruned {} objects", deleted.size());
+        }
+        return deleted;
+    }
+
+    @Override
+    public void close() {
+        archivers.keySet().forEach(this::stopArchiving);
+        threads.shutdownNow();
+    }
+
+    static void deleteQuietly(Path dir) {
+        if (Files.exists(dir)) {
+            io.palisade.host.Processes.run(List.of("rm", "-rf", dir.toString()), Duration.ofMinutes(5), null);
+        }
+    }
+
+    private static void sleepQuietly(Duration duration) {
+        try {
+            Thread.sleep(duration);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted", e);
+        }
+    }
+}
