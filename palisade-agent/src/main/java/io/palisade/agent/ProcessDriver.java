@@ -6,7 +6,7 @@ import io.palisade.host.Cgroups;
 import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
-import io.palisade.host.ScramVerifier;
+import io.palisade.pgwire.ScramVerifier;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.ErrorCode;

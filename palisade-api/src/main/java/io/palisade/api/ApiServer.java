@@ -240,7 +240,7 @@ public final class ApiServer implements AutoCloseable {
     }
 
     private void list(Context ctx) {
-        List<Map<String, Object>> items = service().list(account(ctx)).stream().map(this::describe).toList();
+        List<Map<String, Object>> items = service().list(account(ctx)).stream().map(ApiServer::describe).toList();
         ctx.json(Map.of("databases", items));
     }
 

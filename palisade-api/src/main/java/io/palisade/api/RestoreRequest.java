@@ -21,7 +21,7 @@ public record RestoreRequest(
     RestoreTarget target() {
         int given = (targetTime == null ? 0 : 1) + (targetLsn == null ? 0 : 1) + (Boolean.TRUE.equals(latest) ? 1 : 0);
         if (given > 1) {
-            throw PalisadeException.invalid("give only one of target_time, target_lsn and \\"latest\\": true");
+            throw PalisadeException.invalid("give only one of target_time, target_lsn and \"latest\": true");
         }
         if (targetTime != null) {
             try {

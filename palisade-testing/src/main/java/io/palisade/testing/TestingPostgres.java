@@ -3,8 +3,9 @@ package io.palisade.testing;
 import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
-import io.palisade.host.ScramVerifier;
 import io.palisade.host.ServiceUser;
+import io.palisade.pgwire.ScramVerifier;
+import io.palisade.spi.AdminAccess;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.TenantCredentials;
@@ -25,8 +26,10 @@ import java.util.Optional;
 
 /**
  * A real PostgreSQL server for tests: its own data directory, a random loopback port, a non-superuser tenant role
- * {@code app} that owns database {@code app} with a random SCRAM password. Start is bounded and fails with the log tail;
- * close is idempotent and removes every file. Not thread-safe for concurrent close.
+ * {@code app} that owns database {@code app} with a random SCRAM password. The superuser {@link #adminUser()} logs in
+ * with trust on the private Unix socket ({@link #socketFile()}) and with SCRAM on TCP, for queries and for physical
+ * replication. Start is bounded and fails with the log tail; close is idempotent and removes every file. Not
+ * thread-safe for concurrent close.
  */
 public final class TestingPostgres implements AutoCloseable {
     private static final SecureRandom RANDOM = new SecureRandom();
@@ -52,7 +55,14 @@ public final class TestingPostgres implements AutoCloseable {
             this.credentials = new TenantCredentials("app", "app", randomSecret());
             Files.writeString(
                     data.resolve("pg_hba.conf"),
-                    "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n");
+                    """
+                    local all all trust
+                    local replication all trust
+                    host all all 127.0.0.1/32 scram-sha-256
+                    host all all ::1/128 scram-sha-256
+                    host replication all 127.0.0.1/32 scram-sha-256
+                    host replication all ::1/128 scram-sha-256
+                    """);
             started = PostgresServer.start(new PostgresServer.Options(
                     binaries,
                     data,
@@ -130,6 +140,49 @@ public final class TestingPostgres implements AutoCloseable {
     /** A connection as the superuser (for test set-up only). */
     public Connection connectAsAdmin() throws SQLException {
         return DriverManager.getConnection(jdbcUrl(), PostgresServer.ADMIN_ROLE, adminPassword);
+    }
+
+    /** The superuser palisade manages servers as. */
+    public String adminUser() {
+        return PostgresServer.ADMIN_ROLE;
+    }
+
+    /** The superuser's password (needed on TCP; the Unix socket trusts it). */
+    public String adminPassword() {
+        return adminPassword;
+    }
+
+    /** The server's Unix socket file ({@code <dir>/.s.PGSQL.<port>}), where local connections are trusted. */
+    public Path socketFile() {
+        return server.socketFile();
+    }
+
+    /** Management access as the superuser over the Unix socket (trust, no password). */
+    public AdminAccess adminAccess() {
+        return new AdminAccess(new AdminAccess.UnixSocket(socketFile()), adminUser(), Optional.empty());
+    }
+
+    /** Management access as the superuser over TCP (SCRAM). */
+    public AdminAccess adminAccessTcp() {
+        return new AdminAccess(new AdminAccess.Tcp(endpoint()), adminUser(), Optional.of(adminPassword));
+    }
+
+    public Path dataDir() {
+        return server.options().dataDir();
+    }
+
+    /**
+     * Puts {@code lines} at the top of {@code pg_hba.conf} (first match wins) and reloads the server, e.g. to try
+     * another authentication method for one role.
+     */
+    public void prependHba(String lines) {
+        Path hba = dataDir().resolve("pg_hba.conf");
+        try {
+            Files.writeString(hba, lines + (lines.endsWith("\n") ? "" : "\n") + Files.readString(hba));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        reload();
     }
 
     public long pid() {
