@@ -27,7 +27,11 @@ import picocli.CommandLine.Spec;
             DbCommand.ListDatabases.class,
             DbCommand.Get.class,
             DbCommand.Delete.class,
-            DbCommand.Psql.class
+            DbCommand.Psql.class,
+            BackupCommands.ListBackups.class,
+            BackupCommands.Backup.class,
+            BackupCommands.Restore.class,
+            BackupCommands.Fork.class
         })
 public final class DbCommand {
     private static final ObjectMapper MAPPER = new ObjectMapper();

@@ -18,7 +18,8 @@ public record Lsn(long value) implements Comparable<Lsn> {
             throw new IllegalArgumentException("LSN is null; expected the form 16/B374D848");
         }
         int slash = text.indexOf('/');
-        if (slash < 1 || slash > 8 || text.length() - slash - 1 < 1 || text.length() - slash - 1 > 8) {
+        if (slash < 1 || slash > 8 || text.length() - slash - 1 < 1 || text.length() - slash - 1 > 8
+                || !isHex(text, 0, slash) || !isHex(text, slash + 1, text.length())) {
             throw new IllegalArgumentException("not an LSN: '" + text + "'; expected the form 16/B374D848");
         }
         try {
@@ -28,6 +29,15 @@ public record Lsn(long value) implements Comparable<Lsn> {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("not an LSN: '" + text + "'; expected the form 16/B374D848", e);
         }
+    }
+
+    private static boolean isHex(String text, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (Character.digit(text.charAt(i), 16) < 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     public boolean isValid() {

@@ -109,7 +109,10 @@ public final class ReplicationConnection implements AutoCloseable {
      * Starts streaming WAL of {@code timeline} from {@code start} (usually a segment start), through {@code slot} if
      * given (the slot then keeps WAL from the position we report as flushed).
      *
-     * @throws PgServerException if the server refuses, e.g. the start is ahead of its WAL or was already removed
+     * <p>Some refusals (a start ahead of the server's WAL, WAL already removed) arrive after the stream has started:
+     * the first {@link WalStream#next} throws them.
+     *
+     * @throws PgServerException if the server refuses at once, e.g. an unknown slot or timeline
      */
     public WalStream startPhysical(Optional<String> slot, Lsn start, int timeline) {
         requireNonNull(slot, "slot is null");
@@ -127,7 +130,17 @@ public final class ReplicationConnection implements AutoCloseable {
             session.receive(what);
             switch (session.stream().type()) {
                 case 'W' -> {
-                    stream = new WalStream(this, session, start, timeline);
+                    stream = new WalStream(this, session, start, timeline, Optional.empty());
+                    return stream;
+                }
+                case 'T', 'C' -> {
+                    // a historic timeline with nothing left to send: the server skips COPY and names the next one
+                    Optional<WalMessage.EndOfTimeline> end = WalStream.endOf(session.readResults(what, true));
+                    if (end.isEmpty()) {
+                        throw session.protocolViolation("START_REPLICATION ended without streaming or naming a next"
+                                + " timeline");
+                    }
+                    stream = new WalStream(this, session, start, timeline, end);
                     return stream;
                 }
                 case 'E' -> {

@@ -21,12 +21,15 @@ public final class WalStream {
     private final Lsn start;
     private final int timeline;
     private boolean active = true;
+    private Optional<WalMessage.EndOfTimeline> pendingEnd;
 
-    WalStream(ReplicationConnection owner, WireSession session, Lsn start, int timeline) {
+    WalStream(ReplicationConnection owner, WireSession session, Lsn start, int timeline,
+            Optional<WalMessage.EndOfTimeline> pendingEnd) {
         this.owner = owner;
         this.session = session;
         this.start = start;
         this.timeline = timeline;
+        this.pendingEnd = pendingEnd;
     }
 
     /**
@@ -38,6 +41,12 @@ public final class WalStream {
     public Optional<WalMessage> next(Duration timeout) {
         requireNonNull(timeout, "timeout is null");
         checkActive();
+        if (pendingEnd.isPresent()) {
+            WalMessage.EndOfTimeline end = pendingEnd.get();
+            pendingEnd = Optional.empty();
+            ended();
+            return Optional.of(end);
+        }
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
             if (!session.receive(deadline, "streaming WAL of timeline " + timeline)) {
@@ -82,6 +91,10 @@ public final class WalStream {
         } finally {
             ended();
         }
+        return endOf(results);
+    }
+
+    static Optional<WalMessage.EndOfTimeline> endOf(List<WireSession.Result> results) {
         for (WireSession.Result result : results) {
             if (result.columns().contains("next_tli") && !result.rows().isEmpty()) {
                 Row row = result.rows().getFirst();
@@ -132,6 +145,12 @@ public final class WalStream {
         if (!active) {
             return Optional.empty();
         }
+        if (pendingEnd.isPresent()) {
+            Optional<WalMessage.EndOfTimeline> end = pendingEnd;
+            pendingEnd = Optional.empty();
+            ended();
+            return end;
+        }
         session.writer().start('c').end();
         session.flush("ending the replication stream");
         long deadline = PgStream.deadline(timeout);
@@ -157,6 +176,7 @@ public final class WalStream {
         }
     }
 
+    /** True until the stream ended (end of timeline, stop, server error) or the connection closed. */
     public boolean isActive() {
         return active && session.isOpen();
     }

@@ -177,12 +177,21 @@ final class WireSession implements AutoCloseable {
 
     /** Reads results until ReadyForQuery; throws the first server error after the server is ready again. */
     List<Result> readResults(String what) {
+        return readResults(what, false);
+    }
+
+    /** As {@link #readResults(String)}; with {@code fromCurrent}, the message already read is the first one. */
+    List<Result> readResults(String what, boolean fromCurrent) {
         List<Result> results = new ArrayList<>(1);
         ResultBuilder current = new ResultBuilder();
         PgServerException error = null;
         boolean inCopyOut = false;
+        boolean skipReceive = fromCurrent;
         while (true) {
-            receive(what);
+            if (!skipReceive) {
+                receive(what);
+            }
+            skipReceive = false;
             switch (stream.type()) {
                 case 'T' -> current.columns(this);
                 case 'D' -> current.row(this);
