@@ -59,11 +59,28 @@ class TestServerConfig {
     }
 
     @Test
+    void backupDefaults() {
+        ServerConfig config = ServerConfig.from(Map.of("server.data-dir", "/tmp/x"));
+        assertThat(config.backupEnabled()).isTrue();
+        assertThat(config.backupStorage()).isEqualTo("local");
+        assertThat(config.backupLocalDir()).isEqualTo(java.nio.file.Path.of("/tmp/x/backups"));
+        assertThat(config.backupConfig().retention()).isEqualTo(java.time.Duration.ofDays(7));
+        assertThat(config.backupConfig().baseBackupInterval()).isEqualTo(java.time.Duration.ofHours(24));
+        assertThat(config.backupConfig().flushInterval()).isEqualTo(java.time.Duration.ofMillis(500));
+    }
+
+    @Test
     void invalidValuesFail() {
         assertThatThrownBy(() -> ServerConfig.from(Map.of("api.port", "http")))
                 .hasMessageContaining("api.port must be an integer");
         assertThatThrownBy(() -> ServerConfig.from(Map.of("api.create-wait", "soon")))
-                .hasMessageContaining("must be a duration like 500ms, 30s or 5m");
+                .hasMessageContaining("must be a duration like 500ms, 30s, 5m, 24h or 7d");
+        assertThatThrownBy(() -> ServerConfig.from(Map.of("backup.storage", "tape")))
+                .hasMessageContaining("backup.storage must be local or s3");
+        assertThatThrownBy(() -> ServerConfig.from(Map.of("backup.storage", "s3")))
+                .hasMessageContaining("backup.s3.bucket");
+        assertThatThrownBy(() -> ServerConfig.from(Map.of("backup.max-rate", "5")))
+                .hasMessageContaining("backup.max-rate");
         assertThatThrownBy(() -> ServerConfig.from(Map.of("store.url", "mysql://x")))
                 .hasMessageContaining("jdbc:postgresql:");
     }
