@@ -7,6 +7,7 @@ import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -34,26 +35,32 @@ public final class ReplicationConnection implements AutoCloseable {
 
     public static ReplicationConnection open(PgTarget target, String user, Optional<String> password,
             Duration connectTimeout) {
-        return new ReplicationConnection(WireSession.open(target, user, password,
-                Map.of("replication", "true", "database", "replication"), connectTimeout));
+        return open(target, user, password, Map.of(), connectTimeout);
     }
 
     /**
-     * Connects with extra startup parameters, e.g. {@code application_name} (what {@code synchronous_standby_names}
-     * matches); {@code replication} and {@code database} are always the physical replication ones.
+     * Connects with extra startup parameters. Set {@code application_name} to name this receiver in
+     * {@code pg_stat_replication}; it is also the name {@code synchronous_standby_names} must list for commits to wait
+     * for the position we report as flushed.
      */
     public static ReplicationConnection open(PgTarget target, String user, Optional<String> password,
             Map<String, String> startupParameters, Duration connectTimeout) {
-        Map<String, String> parameters = new java.util.LinkedHashMap<>(startupParameters);
-        parameters.put("replication", "true");
-        parameters.put("database", "replication");
-        return new ReplicationConnection(WireSession.open(target, user, password, parameters, connectTimeout));
+        requireNonNull(startupParameters, "startupParameters is null");
+        Map<String, String> startup = new LinkedHashMap<>(startupParameters);
+        startup.put("replication", "true");
+        return new ReplicationConnection(WireSession.open(target, user, password, startup, connectTimeout));
     }
 
     /** Connects as palisade's management user of an instance. */
     public static ReplicationConnection open(AdminAccess access, Duration connectTimeout) {
+        return open(access, Map.of(), connectTimeout);
+    }
+
+    /** Connects as palisade's management user of an instance, with extra startup parameters. */
+    public static ReplicationConnection open(AdminAccess access, Map<String, String> startupParameters,
+            Duration connectTimeout) {
         requireNonNull(access, "access is null");
-        return open(PgTarget.of(access), access.user(), access.password(), connectTimeout);
+        return open(PgTarget.of(access), access.user(), access.password(), startupParameters, connectTimeout);
     }
 
     public SystemIdentity identifySystem() {

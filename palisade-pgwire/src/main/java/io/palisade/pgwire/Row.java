@@ -2,6 +2,7 @@ package io.palisade.pgwire;
 
 import static java.util.Objects.requireNonNull;
 
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
@@ -19,7 +20,7 @@ public record Row(List<String> columns, List<String> values) {
                     + " columns");
         }
         columns = List.copyOf(columns);
-        values = Collections.unmodifiableList(values);
+        values = Collections.unmodifiableList(new ArrayList<>(values));
     }
 
     /** The text value of column {@code index} (from 0), or null for SQL NULL. */

@@ -372,7 +372,7 @@ final class WireSession implements AutoCloseable {
         return !stream.isClosed();
     }
 
-    /** Sends Terminate (best effort) and closes. Idempotent; safe from any thread. */
+    /** Closes the socket at once (no Terminate). Idempotent; safe from any thread. */
     @Override
     public void close() {
         stream.close();

@@ -7,8 +7,9 @@ import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
+import io.palisade.pgwire.Md5Password;
+import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Endpoint;
-import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -24,7 +25,6 @@ import org.slf4j.LoggerFactory;
  */
 final class BackendHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(BackendHandler.class);
-    private static final SecureRandom RANDOM = new SecureRandom();
     /** Nothing a server sends before ReadyForQuery is legitimately this large. */
     private static final int MAX_STARTUP_MESSAGE = 1 << 20;
 
@@ -180,7 +180,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case PgWire.AUTH_MD5 -> {
                 byte[] salt = new byte[4];
                 payload.getBytes(payload.readerIndex(), salt);
-                sendPassword(ScramClient.md5Response(password, user, salt));
+                sendPassword(Md5Password.response(password, user, salt));
             }
             case PgWire.AUTH_SASL -> {
                 List<String> mechanisms = new ArrayList<>();
@@ -191,7 +191,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 if (!mechanisms.contains(ScramClient.MECHANISM)) {
                     return unsupported("SASL mechanisms " + mechanisms);
                 }
-                scram = new ScramClient(password, RANDOM);
+                scram = new ScramClient(password);
                 ctx.writeAndFlush(PgWire.saslInitialResponse(ctx.alloc(), ScramClient.MECHANISM,
                         scram.clientFirstMessage()));
             }

@@ -20,6 +20,7 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;

@@ -34,6 +34,7 @@ import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.concurrent.Executor;
@@ -41,6 +42,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -257,8 +260,13 @@ public final class PostgresProxy implements AutoCloseable {
 
     /** A stable per-(database, user) salt for the mock SCRAM exchange, so repeated probes see the same salt. */
     byte[] mockSalt(String databaseId, String user) {
-        byte[] mac = ScramClient.hmac(mockSaltSecret, (databaseId + "\0" + user).getBytes(StandardCharsets.UTF_8));
-        return Arrays.copyOf(mac, 16);
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(mockSaltSecret, "HmacSHA256"));
+            return Arrays.copyOf(mac.doFinal((databaseId + "\0" + user).getBytes(StandardCharsets.UTF_8)), 16);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is not available in this JDK", e);
+        }
     }
 
     /** Forwards a client's CancelRequest to the backend that owns the key, if any. The client gets no answer. */

@@ -102,7 +102,6 @@ public final class TestingS3 implements AutoCloseable {
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx512m",
                 "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1",
                 "-jar",
                 s3proxyJar().toString(),
                 "--properties",
@@ -126,16 +125,18 @@ public final class TestingS3 implements AutoCloseable {
                 if (!last && (log.contains("Address already in use") || log.contains("BindException"))) {
                     return false;
                 }
-                throw new IllegalStateException("S3Proxy exited with code " + started.exitValue() + " while starting at "
-                        + candidate.endpoint() + "; its log (" + logFile + ") ends with:\n" + log);
+                throw new IllegalStateException("S3Proxy exited with code " + started.exitValue()
+                        + " while starting at " + candidate.endpoint() + "; its log (" + logFile + ") ends with:\n"
+                        + log);
             }
             try {
                 HttpResponse<String> response = send(candidate, "GET", "/");
                 if (response.statusCode() == 200) {
                     return true;
                 }
-                throw new IllegalStateException("S3Proxy at " + candidate.endpoint() + " answered ListBuckets with HTTP "
-                        + response.statusCode() + ": " + response.body() + "\nlog:\n" + logTail());
+                throw new IllegalStateException("S3Proxy at " + candidate.endpoint()
+                        + " answered ListBuckets with HTTP " + response.statusCode() + ": " + response.body()
+                        + "\nlog:\n" + logTail());
             } catch (ConnectException e) {
                 // not listening yet
             }

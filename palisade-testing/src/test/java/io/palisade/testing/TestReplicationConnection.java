@@ -111,7 +111,9 @@ class TestReplicationConnection {
     @Test
     void streamsTheWalOfAnInsertAndStatusUpdatesAdvanceTheSlot() throws Exception {
         String marker = "palisade-wal-marker-" + UUID.randomUUID();
-        try (ReplicationConnection replication = replication(); PgConnection sql = admin()) {
+        try (ReplicationConnection replication = ReplicationConnection.open(postgres.adminAccess(),
+                        Map.of("application_name", "pgwire_receiver"), CONNECT);
+                PgConnection sql = admin()) {
             sql.execute("CREATE TABLE wal_probe (id int, body text)");
             Lsn restart = replication.createPhysicalSlot("t_stream", true);
             Lsn start = restart.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE);
@@ -144,6 +146,8 @@ class TestReplicationConnection {
                 }
             }
             assertThat(found).as("the inserted row's text is in the WAL (" + bytes + " bytes read)").isTrue();
+            assertThat(sql.simpleQuery("SELECT application_name FROM pg_stat_replication").getFirst()
+                    .get("application_name")).isEqualTo("pgwire_receiver");
 
             Lsn flushed = next;
             stream.sendStatus(flushed, flushed, Lsn.INVALID, false);

@@ -5,8 +5,8 @@ import io.palisade.spi.PalisadeException;
 /**
  * The one rule for archive object keys and list prefixes, shared by every {@link ArchiveStore}: characters
  * {@code [A-Za-z0-9._/-]}, at most {@value #MAX_LENGTH} characters, no leading {@code /}, no empty segment, no
- * {@code ..}, and no segment starting with {@code .} (the local store keeps its temporary files under such names). A key
- * also does not end with {@code /}; a prefix may, and may be empty. Thread-safe (stateless).
+ * {@code ..}, and no segment starting with {@code .} (the local store keeps its temporary files under such names).
+ * A key also does not end with {@code /}; a prefix may, and may be empty. Thread-safe (stateless).
  */
 public final class ArchiveKeys {
     public static final int MAX_LENGTH = 512;

@@ -5,14 +5,16 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileVisitResult;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -24,7 +26,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.stream.Stream;
 
 /**
  * An {@link ArchiveStore} in a local directory: one file per key, directories per key segment. Only the owner can read
@@ -36,7 +37,8 @@ import java.util.stream.Stream;
 public final class LocalArchiveStore implements ArchiveStore {
     private static final Set<PosixFilePermission> DIR_MODE = PosixFilePermissions.fromString("rwx------");
     private static final Set<PosixFilePermission> FILE_MODE = PosixFilePermissions.fromString("rw-------");
-    private static final FileAttribute<Set<PosixFilePermission>> DIR_ATTR = PosixFilePermissions.asFileAttribute(DIR_MODE);
+    private static final FileAttribute<Set<PosixFilePermission>> DIR_ATTR =
+            PosixFilePermissions.asFileAttribute(DIR_MODE);
     private static final FileAttribute<Set<PosixFilePermission>> FILE_ATTR =
             PosixFilePermissions.asFileAttribute(FILE_MODE);
     private static final int PUT_ATTEMPTS = 5;
@@ -85,12 +87,12 @@ public final class LocalArchiveStore implements ArchiveStore {
     private void write(Path file, byte[] bytes) throws IOException {
         Path dir = file.getParent();
         makeDirectories(dir);
-        if (Files.isDirectory(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            throw new IOException("a directory of the same name holds other objects (keys under " + root.relativize(file)
-                    + "/)");
+        if (Files.isDirectory(file, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IOException("a directory of the same name holds other objects (keys under "
+                    + root.relativize(file) + "/)");
         }
-        Path tmp = dir.resolve("." + file.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong())
-                + ".tmp");
+        // short: a key's segment may already be near the file system's 255-byte name limit
+        Path tmp = dir.resolve(".put-" + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
         try {
             try (FileChannel channel = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW,
                     StandardOpenOption.WRITE), FILE_ATTR)) {
@@ -175,32 +177,54 @@ public final class LocalArchiveStore implements ArchiveStore {
             return List.of();
         }
         List<StoredObject> out = new ArrayList<>();
-        try (Stream<Path> files = Files.walk(start)) {
-            files.forEach(path -> {
-                if (path.getFileName().toString().startsWith(".")) {
-                    return;
+        try {
+            Files.walkFileTree(start, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attributes) {
+                    if (dir.equals(start)) {
+                        return FileVisitResult.CONTINUE;
+                    }
+                    String under = root.relativize(dir) + "/";
+                    boolean relevant = under.startsWith(prefix) || prefix.startsWith(under);
+                    return relevant && !hidden(dir) ? FileVisitResult.CONTINUE : FileVisitResult.SKIP_SUBTREE;
                 }
-                String key = root.relativize(path).toString();
-                if (!key.startsWith(prefix)) {
-                    return;
-                }
-                try {
-                    BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class);
-                    if (attributes.isRegularFile()) {
+
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) {
+                    String key = root.relativize(file).toString();
+                    if (attributes.isRegularFile() && !hidden(file) && key.startsWith(prefix)) {
                         out.add(new StoredObject(key, attributes.size(), attributes.lastModifiedTime().toInstant()));
                     }
-                } catch (NoSuchFileException e) {
-                    // deleted while we walked: not listed
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+                    if (e instanceof NoSuchFileException) {
+                        return FileVisitResult.CONTINUE; // deleted while we walked: not listed
+                    }
+                    throw e;
+                }
+
+                @Override
+                public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
+                    if (e != null && !(e instanceof NoSuchFileException)) {
+                        throw e;
+                    }
+                    return FileVisitResult.CONTINUE;
                 }
             });
-        } catch (IOException | UncheckedIOException e) {
+        } catch (IOException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot list archived objects under '" + prefix
-                    + "' in " + describe() + ": " + e.getMessage(), e);
+                    + "' in " + describe() + ": " + e, e);
         }
         out.sort(Comparator.comparing(StoredObject::key));
         return List.copyOf(out);
+    }
+
+    /** Temporary files of puts in flight or interrupted by a crash. */
+    private static boolean hidden(Path path) {
+        return path.getFileName().toString().startsWith(".");
     }
 
     @Override
@@ -208,7 +232,7 @@ public final class LocalArchiveStore implements ArchiveStore {
         ArchiveKeys.checkKey(key);
         Path file = root.resolve(key);
         try {
-            if (!Files.isDirectory(file, java.nio.file.LinkOption.NOFOLLOW_LINKS) && Files.deleteIfExists(file)) {
+            if (!Files.isDirectory(file, LinkOption.NOFOLLOW_LINKS) && Files.deleteIfExists(file)) {
                 pruneEmptyParents(file.getParent());
             }
         } catch (IOException e) {
@@ -234,7 +258,7 @@ public final class LocalArchiveStore implements ArchiveStore {
                 pruneTree(dir);
             }
             pruneEmptyParents(dir);
-        } catch (IOException | UncheckedIOException e) {
+        } catch (IOException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot remove leftover files under '" + prefix
                     + "' in " + describe() + ": " + e.getMessage(), e);
         }
@@ -242,21 +266,36 @@ public final class LocalArchiveStore implements ArchiveStore {
 
     /** Deletes temporary files under {@code dir} and every directory there that is then empty, deepest first. */
     private static void pruneTree(Path dir) throws IOException {
-        List<Path> paths;
-        try (Stream<Path> walk = Files.walk(dir)) {
-            paths = walk.sorted(Comparator.reverseOrder()).toList();
-        }
-        for (Path path : paths) {
-            try {
-                if (Files.isDirectory(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                    Files.delete(path);
-                } else if (path.getFileName().toString().startsWith(".")) {
-                    Files.delete(path);
+        Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) throws IOException {
+                if (hidden(file)) {
+                    Files.deleteIfExists(file);
                 }
-            } catch (DirectoryNotEmptyException | NoSuchFileException e) {
-                // an object written meanwhile keeps its directory
+                return FileVisitResult.CONTINUE;
             }
-        }
+
+            @Override
+            public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+                if (e instanceof NoSuchFileException) {
+                    return FileVisitResult.CONTINUE;
+                }
+                throw e;
+            }
+
+            @Override
+            public FileVisitResult postVisitDirectory(Path visited, IOException e) throws IOException {
+                if (e != null && !(e instanceof NoSuchFileException)) {
+                    throw e;
+                }
+                try {
+                    Files.deleteIfExists(visited);
+                } catch (DirectoryNotEmptyException notEmpty) {
+                    // an object written meanwhile keeps its directory
+                }
+                return FileVisitResult.CONTINUE;
+            }
+        });
     }
 
     /** Removes {@code dir} and its parents below the root while they are empty; stops at the first non-empty one. */

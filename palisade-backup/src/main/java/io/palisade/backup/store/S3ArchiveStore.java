@@ -152,6 +152,8 @@ public final class S3ArchiveStore implements ArchiveStore {
                     .asByteArray();
         } catch (NoSuchKeyException e) {
             throw missing(key);
+        } catch (NoSuchBucketException e) {
+            throw noBucket(e);
         } catch (S3Exception e) {
             if (e.statusCode() == 404) {
                 throw missing(key);

@@ -12,8 +12,8 @@ import java.util.Optional;
  * @param endpoint the S3 API's base URL, e.g. {@code http://127.0.0.1:9000}; empty for AWS itself (from the region)
  * @param region the signing region ({@code us-east-1} for most S3-compatible servers)
  * @param bucket an existing bucket; the store never creates one
- * @param prefix prepended to every key, e.g. {@code palisade/}; {@code ""} for the bucket's root. Normalised to end with
- *     {@code /} when not empty.
+ * @param prefix prepended to every key, e.g. {@code palisade/}; {@code ""} for the bucket's root. Normalised to end
+ *     with {@code /} when not empty.
  * @param accessKeyId the access key id; {@code ""} together with an empty secret means the SDK's default credentials
  *     (environment, profile, instance role)
  * @param secretAccessKey a secret: never printed by {@link #toString()}

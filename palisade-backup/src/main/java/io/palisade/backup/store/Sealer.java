@@ -89,7 +89,8 @@ public final class Sealer {
             }
             return sealed;
         } catch (GeneralSecurityException e) {
-            throw new PalisadeException(ErrorCode.INTERNAL, "cannot encrypt archived object " + objectKey + ": " + e, e);
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot encrypt archived object " + objectKey + ": " + e,
+                    e);
         }
     }
 
@@ -119,7 +120,8 @@ public final class Sealer {
         } catch (AEADBadTagException e) {
             throw new ArchiveCorruptException(objectKey, "authentication failed", e);
         } catch (GeneralSecurityException e) {
-            throw new PalisadeException(ErrorCode.INTERNAL, "cannot decrypt archived object " + objectKey + ": " + e, e);
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot decrypt archived object " + objectKey + ": " + e,
+                    e);
         }
         return inflate(objectKey, compressed);
     }

@@ -74,7 +74,7 @@ class TestLocalArchiveStore extends AbstractTestArchiveStore {
         store().put(p + "archives/db-c/wal/1", randomBytes(10));
         // what a crash between create and rename leaves behind
         Path dir = root.resolve(p + "archives/db-c/wal");
-        Files.write(dir.resolve(".2.5f3a.tmp"), randomBytes(10));
+        Files.write(dir.resolve(".put-5f3a.tmp"), randomBytes(10));
         Files.createDirectories(root.resolve(p + "archives/db-c/base/empty"));
 
         assertThat(store().list(p)).extracting(StoredObject::key).containsExactly(p + "archives/db-c/wal/1");

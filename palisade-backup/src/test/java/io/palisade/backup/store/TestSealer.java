@@ -67,7 +67,8 @@ class TestSealer {
         }
         byte[] wrongVersion = sealed.clone();
         wrongVersion[4] = 9;
-        assertThatThrownBy(() -> sealer.open(key, OBJECT, wrongVersion)).hasMessageContaining("unknown format version 9");
+        assertThatThrownBy(() -> sealer.open(key, OBJECT, wrongVersion))
+                .hasMessageContaining("unknown format version 9");
         byte[] noMagic = sealed.clone();
         noMagic[0] = 'X';
         assertThatThrownBy(() -> sealer.open(key, OBJECT, noMagic)).hasMessageContaining("PLSA header");

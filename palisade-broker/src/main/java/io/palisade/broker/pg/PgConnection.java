@@ -2,6 +2,8 @@ package io.palisade.broker.pg;
 
 import static java.util.Objects.requireNonNull;
 
+import io.palisade.pgwire.Md5Password;
+import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Endpoint;
 import java.io.EOFException;
 import java.io.IOException;
@@ -11,13 +13,10 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
@@ -105,7 +104,7 @@ public final class PgConnection implements AutoCloseable {
         writer.int8(0);
         writer.end();
         flush();
-        Scram scram = null;
+        ScramClient scram = null;
         while (true) {
             char type = readMessage(guard);
             switch (type) {
@@ -114,18 +113,19 @@ public final class PgConnection implements AutoCloseable {
                     switch (code) {
                         case 0 -> {}
                         case 3 -> sendPassword(password.getBytes(StandardCharsets.UTF_8));
-                        case 5 -> sendPassword(md5(password, startup.get("user"), body, 4));
+                        case 5 -> sendPassword(Md5Password.response(password, startup.get("user"),
+                                java.util.Arrays.copyOfRange(body, 4, 8)).getBytes(StandardCharsets.UTF_8));
                         case 10 -> {
                             String mechanisms = new String(body, 4, bodyLength - 4, StandardCharsets.UTF_8);
-                            if (!mechanisms.contains("SCRAM-SHA-256\0")) {
+                            if (!mechanisms.contains(ScramClient.MECHANISM + "\0")) {
                                 throw new IOException("backend offers no SCRAM-SHA-256 (offers " + mechanisms
                                         .replace('\0', ' ').trim() + ")");
                             }
-                            scram = new Scram(password);
-                            byte[] first = scram.clientFirst();
+                            scram = new ScramClient(password);
+                            byte[] first = scram.clientFirstMessage().getBytes(StandardCharsets.UTF_8);
                             writer.reset();
                             writer.start('p');
-                            writer.cstring("SCRAM-SHA-256");
+                            writer.cstring(ScramClient.MECHANISM);
                             writer.int32(first.length);
                             writer.bytes(first, 0, first.length);
                             writer.end();
@@ -135,8 +135,8 @@ public final class PgConnection implements AutoCloseable {
                             if (scram == null) {
                                 throw new IOException("backend sent SASLContinue before SASL started");
                             }
-                            byte[] last = scram.clientFinal(new String(body, 4, bodyLength - 4,
-                                    StandardCharsets.UTF_8));
+                            byte[] last = scram.clientFinalMessage(new String(body, 4, bodyLength - 4,
+                                    StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8);
                             writer.reset();
                             writer.start('p');
                             writer.bytes(last, 0, last.length);
@@ -179,18 +179,6 @@ public final class PgConnection implements AutoCloseable {
         writer.int8(0);
         writer.end();
         flush();
-    }
-
-    private static byte[] md5(String password, String user, byte[] salt, int saltOffset) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("MD5");
-            String inner = HexFormat.of().formatHex(md.digest((password + user).getBytes(StandardCharsets.UTF_8)));
-            md.update(inner.getBytes(StandardCharsets.UTF_8));
-            md.update(salt, saltOffset, 4);
-            return ("md5" + HexFormat.of().formatHex(md.digest())).getBytes(StandardCharsets.UTF_8);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("MD5 missing from this JDK", e);
-        }
     }
 
     /**
