@@ -35,10 +35,16 @@ final class ManagementHandover {
             Endpoint endpoint) throws SQLException, IOException {
         try (Connection trusted = VmDriver.connect(endpoint, image.adminRole(), null)) {
             try (Statement s = trusted.createStatement();
-                    ResultSet rs = s.executeQuery("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")) {
+                    ResultSet rs = s.executeQuery("SELECT rolsuper, pg_is_in_recovery() FROM pg_roles "
+                            + "WHERE rolname = current_user")) {
                 if (!rs.next() || !rs.getBoolean(1)) {
                     throw new PalisadeException(ErrorCode.INVALID_REQUEST, "the restored data directory's "
                             + image.adminRole() + " role is not a superuser; the vm rung cannot manage this database");
+                }
+                if (rs.getBoolean(2)) {
+                    throw new PalisadeException(ErrorCode.INVALID_REQUEST, "the restored server accepts connections "
+                            + "but is still in recovery (hot standby); the data directory must end recovery with "
+                            + "hot_standby = off and recovery_target_action = 'promote'");
                 }
             }
             VmDriver.rotateManagementSecret(trusted, image, paths);

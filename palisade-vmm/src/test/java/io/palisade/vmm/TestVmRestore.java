@@ -39,7 +39,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 /**
  * Backups, restore and rename on the vm rung, real QEMU (TCG here). In order, sharing VMs: admin access opens a
  * replication connection; a VM provisioned from the data directory of a stopped VM's volume has its data, the new
- * tenant password and its own management secret (the first-boot trust is gone); a stopped and a suspended VM renamed
+ * tenant password and its own management secret (the first-boot trust is gone); one whose directory is configured for
+ * recovery is promoted (new timeline, writable) before it is handed out; a stopped and a suspended VM renamed
  * and started keep their data and leave nothing under the old id; a broken directory and a recovery that cannot reach
  * its target fail with a readable message (the latter with PostgreSQL's log) and leave nothing behind.
  */
@@ -177,6 +178,34 @@ class TestVmRestore {
 
     @Test
     @Order(3)
+    void aDirectoryConfiguredForRecoveryIsPromotedBeforeItIsHandedOut() throws Exception {
+        // what a restore to "latest" hands over: recovery.signal and the recovery settings in postgresql.auto.conf (no
+        // target: a cleanly stopped cluster has no WAL to replay, and PostgreSQL refuses a target it never passes)
+        Path dir = copyOfExtracted("g");
+        Files.createFile(dir.resolve("recovery.signal"));
+        Files.writeString(dir.resolve("postgresql.auto.conf"), """
+                restore_command = 'false'
+                recovery_target_action = 'promote'
+                hot_standby = off
+                """, StandardOpenOption.APPEND);
+        TenantCredentials credentials = new TenantCredentials("app", "app", TestingVm.randomSecret());
+        long start = System.nanoTime();
+        RunningInstance g = driver.provisionFrom(spec("g"), credentials, dir, ProgressListener.NONE);
+        System.out.printf("provisionFrom with recovery.signal in %d ms: %s%n", ms(start), g.details());
+        assertThat(count(g.endpoint(), credentials.password())).isEqualTo(ROWS);
+        try (Connection c = tenant(g.endpoint(), credentials.password()); Statement s = c.createStatement()) {
+            s.execute("INSERT INTO kept VALUES (" + (ROWS + 1) + ", 'the promoted server is writable')");
+        }
+        AdminAccess access = driver.adminAccess(id("g"));
+        List<String> identify = identifySystem(g.endpoint(), access.user(), access.password().orElseThrow());
+        assertThat(identify.getFirst()).isEqualTo(systemIdA);
+        assertThat(identify.get(1)).as("a new timeline after the promotion").isEqualTo("2");
+        driver.destroy(id("g"));
+        TestingVm.assertNothingLeft(driver, id("g"));
+    }
+
+    @Test
+    @Order(4)
     void renamedVmsStartUnderTheNewIdWithTheirData() throws Exception {
         String b = id("b");
         String c = id("c");
@@ -213,7 +242,7 @@ class TestVmRestore {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void aBrokenDirectoryFailsCleanly() throws Exception {
         Path dir = copyOfExtracted("e");
         Files.delete(dir.resolve("global/pg_control"));
@@ -226,7 +255,7 @@ class TestVmRestore {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void aRecoveryThatCannotReachItsTargetFailsWithThePostgresLog() throws Exception {
         Path dir = copyOfExtracted("f");
         Files.createFile(dir.resolve("recovery.signal"));
