@@ -164,6 +164,14 @@ for ((b = 1; b <= boots; b++)); do
             -c "SELECT current_user || ',' || (SELECT rolname FROM pg_roles WHERE rolname = 'app' AND NOT rolsuper) || ',' || current_setting('server_version') || ',' || current_setting('shared_buffers')" 2>&1) \
             || status="psql as palisade_admin failed: $got"
         [ "$status" = ok ] && info_line="      psql as palisade_admin@app: $got"
+        # The admin role must be able to open a replication connection over the network (WAL streaming, base backups).
+        if [ "$status" = ok ]; then
+            rep=$(PGPASSWORD=$(<"$dir/admin-secret") PGCONNECT_TIMEOUT=10 psql -X -w -At \
+                "host=127.0.0.1 port=$pg_port user=palisade_admin dbname=postgres replication=database" \
+                -c "IDENTIFY_SYSTEM" 2>&1) || status="replication connection as palisade_admin failed: $rep"
+            [ "$status" = ok ] && info_line="$info_line
+      replication connection (IDENTIFY_SYSTEM): $rep"
+        fi
     fi
     # Clean stop: ACPI power button over QMP -> guest init -> fast shutdown -> poweroff -> QEMU exits.
     t_s0=$(now_ns)

@@ -340,11 +340,14 @@ unset secret
     --data-checksums --no-sync) > "$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; die "initdb failed"; }
 rm -f "$stage/secret/pw"
 data=$stage/vol/data
-cat > "$data/pg_hba.conf" <<'EOF'
+# "all" in the DATABASE column does not match replication connections: the admin role gets its own line (WAL
+# streaming and base backups by the host; the tenant role has no REPLICATION attribute and no line).
+cat > "$data/pg_hba.conf" <<EOF
 # palisade guest: local (in-guest) connections are trusted; everything over the network needs SCRAM.
-# TYPE  DATABASE  USER  ADDRESS     METHOD
-local   all       all               trust
-host    all       all   0.0.0.0/0   scram-sha-256
+# TYPE  DATABASE     USER            ADDRESS     METHOD
+local   all          all                         trust
+host    replication  $ADMIN_ROLE  0.0.0.0/0   scram-sha-256
+host    all          all             0.0.0.0/0   scram-sha-256
 EOF
 cat >> "$data/postgresql.conf" <<'EOF'
 
@@ -426,6 +429,8 @@ cat > "$keydir/manifest.json.tmp" <<EOF
   "kernel_release": "$kernel_release",
   "pg": {"$pg_major": {"release": "$pg_release", "volume": "$volume"}},
   "admin_role": "$ADMIN_ROLE",
+  "postgres_uid": $GUEST_UID,
+  "postgres_gid": $GUEST_UID,
   "guest_ip": "$GUEST_IP",
   "guest_gw": "$GUEST_GW",
   "built_at": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -29,7 +29,11 @@ public record GuestImage(
         Path adminSecretFile,
         String adminRole,
         String guestAddress,
-        String guestGateway) {
+        String guestGateway,
+        int postgresUid,
+        int postgresGid) {
+    /** The guest's postgres uid and gid in images whose manifest does not name them (guest/build.sh GUEST_UID). */
+    static final int DEFAULT_POSTGRES_ID = 70;
     public static final String BUILD_HINT =
             "build it with guest/build.sh (the README's run command and .ci/run do this)";
 
@@ -44,6 +48,10 @@ public record GuestImage(
         requireNonNull(adminRole, "adminRole is null");
         requireNonNull(guestAddress, "guestAddress is null");
         requireNonNull(guestGateway, "guestGateway is null");
+        if (postgresUid < 1 || postgresGid < 1) {
+            throw new IllegalArgumentException("the guest's postgres uid/gid must be positive: " + postgresUid + "/"
+                    + postgresGid);
+        }
     }
 
     /** Reads {@code manifest.json} in {@code dir} and checks every artifact is there. */
@@ -78,7 +86,9 @@ public record GuestImage(
                 dir.resolve("admin-secret"),
                 root.path("admin_role").asText("palisade_admin"),
                 stripPrefix(root.path("guest_ip").asText("172.31.255.2/30")),
-                stripPrefix(root.path("guest_gw").asText("172.31.255.1")));
+                stripPrefix(root.path("guest_gw").asText("172.31.255.1")),
+                root.path("postgres_uid").asInt(DEFAULT_POSTGRES_ID), // images built before the field: build.sh's 70
+                root.path("postgres_gid").asInt(DEFAULT_POSTGRES_ID));
         List<Path> missing = new java.util.ArrayList<>();
         for (Path file : List.of(image.kernel, image.initramfs, image.rootfs, image.adminSecretFile)) {
             if (!Files.isRegularFile(file)) {

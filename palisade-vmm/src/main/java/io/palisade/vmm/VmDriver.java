@@ -7,6 +7,7 @@ import io.palisade.host.PgProbe;
 import io.palisade.host.Processes;
 import io.palisade.host.ServiceUser;
 import io.palisade.pgwire.ScramVerifier;
+import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
@@ -73,11 +74,14 @@ public final class VmDriver implements IsolationDriver {
     private static final Duration KILL_WAIT = Duration.ofSeconds(10);
     /** Healthy TCG guests print their first marker after 1-5 s even on a loaded 2-core host; hung ones never do. */
     private static final Duration FIRST_MARKER_TIMEOUT = Duration.ofSeconds(20);
-    private static final String MANAGEMENT_DATABASE = "postgres";
+    static final String MANAGEMENT_DATABASE = "postgres";
     private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration CLOCK_SYNC_TIMEOUT = Duration.ofSeconds(3);
     private static final int MAX_CLONE_FAILURES = 3;
     private static final Duration SERIAL_ACK_TIMEOUT = Duration.ofSeconds(1);
+    /** A recovering guest whose data volume sees no I/O for this long is stuck, not slow. */
+    static final Duration RECOVERY_STALL = Duration.ofMinutes(5);
+    private static final Duration RECOVERY_PROGRESS_INTERVAL = Duration.ofSeconds(10);
 
     private final VmDriverConfig config;
     private final NetworkPool pool;
@@ -90,6 +94,10 @@ public final class VmDriver implements IsolationDriver {
     private final Map<String, Object> templateLocks = new ConcurrentHashMap<>();
     private final Map<String, String> failedTemplates = new ConcurrentHashMap<>();
     private final Map<String, Integer> cloneFailures = new ConcurrentHashMap<>();
+    /** Ids whose guest was checked to accept replication connections, with the QEMU pid it was checked for. */
+    private final Map<String, Long> replicationChecked = new ConcurrentHashMap<>();
+    private final VmRestore restore = new VmRestore(this);
+    private final VmRename renamer = new VmRename(this);
     private volatile DriverProbe probe;
     private volatile String lastProbeReason;
 
@@ -316,6 +324,7 @@ public final class VmDriver implements IsolationDriver {
         }
         findPid(id).ifPresent(pid -> kill(id, pid));
         processes.remove(id);
+        replicationChecked.remove(id);
         network(id).teardown();
         config.cgroups().find(cgroupName(id)).ifPresent(Cgroups.Group::remove);
         pool.release(id);
@@ -324,6 +333,77 @@ public final class VmDriver implements IsolationDriver {
         if (Files.exists(dir)) {
             Processes.check(List.of("rm", "-rf", "--", dir.toString()), Duration.ofMinutes(2));
         }
+    }
+
+    // ---------------------------------------------------------------------------------- backups, restore, rename
+
+    /**
+     * The guest's PostgreSQL at its namespace's veth address, as the image's management role with this VM's current
+     * management secret. Checks once per QEMU process (one management login) that the guest's rules admit the role to
+     * replication connections; volumes from images built before that rule fail with CONFLICT saying so.
+     */
+    @Override
+    public AdminAccess adminAccess(String id) {
+        requireNonNull(id, "id is null");
+        Optional<Long> pid = findPid(id);
+        if (pid.isEmpty()) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "vm " + id + " is not running"
+                    + (isSuspended(id) ? " (suspended); resume it" : "; start it") + " before connecting to it for "
+                    + "backups");
+        }
+        InstancePaths paths = paths(id);
+        GuestImage image = GuestImage.load(config.imageDir());
+        Endpoint endpoint = endpoint(id);
+        try {
+            if (!pid.get().equals(replicationChecked.get(id)) || Files.exists(paths.pendingManagementSecret())) {
+                try (Connection admin = adminConnection(id, image, endpoint)) { // also confirms a pending rotation
+                    GuestHba.requireReplicationRule(admin, image.adminRole(), id);
+                }
+                replicationChecked.put(id, pid.get());
+            }
+            String secret = Files.exists(paths.managementSecret())
+                    ? readSecret(paths.managementSecret())
+                    : image.adminSecret(); // never rotated (a provision interrupted before it could)
+            return new AdminAccess(new AdminAccess.Tcp(endpoint), image.adminRole(), Optional.of(secret));
+        } catch (SQLException | IOException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot reach the management role of vm " + id
+                    + " at " + endpoint + ": " + safeMessage(e), e);
+        }
+    }
+
+    @Override
+    public boolean supportsRestore() {
+        return true;
+    }
+
+    /** See {@link VmRestore}: volume from the directory, cold boot through recovery, management handover. */
+    @Override
+    public RunningInstance provisionFrom(InstanceSpec spec, TenantCredentials credentials, Path dataDirectory,
+            ProgressListener progress) {
+        return restore.provisionFrom(spec, credentials, dataDirectory, progress);
+    }
+
+    /** See {@link VmRename}; a suspended instance's saved state is discarded (the next start cold boots it). */
+    @Override
+    public void rename(String fromId, String toId) {
+        renamer.rename(fromId, toId);
+        replicationChecked.remove(fromId);
+    }
+
+    /** Whether a QEMU of the instance exists, running or still starting (in its wrapper). */
+    boolean hasProcess(String id) {
+        Process starting = processes.get(id);
+        return (starting != null && starting.isAlive()) || findPid(id).isPresent();
+    }
+
+    /** Drops what the driver remembers about an instance's processes (it has none any more). */
+    void forget(String id) {
+        processes.remove(id);
+        replicationChecked.remove(id);
+    }
+
+    NetworkPool networkPool() {
+        return pool;
     }
 
     @Override
@@ -746,7 +826,7 @@ public final class VmDriver implements IsolationDriver {
     }
 
     /** Kills a QEMU that was restoring or booting for the instance and removes its pid file and cgroup. */
-    private void abandonRestore(String id) {
+    void abandonRestore(String id) {
         Process process = processes.get(id);
         if (process != null && process.isAlive()) {
             process.destroyForcibly();
@@ -1041,11 +1121,11 @@ public final class VmDriver implements IsolationDriver {
         return config.instancesDir().resolve(".mig");
     }
 
-    private Path migrationSocket(String id) {
+    Path migrationSocket(String id) {
         return migrationDir().resolve(id + ".sock");
     }
 
-    private static void discardSavedState(InstancePaths paths) {
+    static void discardSavedState(InstancePaths paths) {
         deleteQuietly(paths.stateFile());
         deleteQuietly(paths.partialStateFile());
         deleteQuietly(paths.consumedStateFile());
@@ -1085,9 +1165,24 @@ public final class VmDriver implements IsolationDriver {
 
     // ------------------------------------------------------------------------------------------------------- boot
 
-    private record Boot(Endpoint endpoint, Map<String, String> details) {}
+    record Boot(Endpoint endpoint, Map<String, String> details) {}
 
     private Boot bootWithRetries(InstanceSpec spec, GuestImage image, InstancePaths paths, ProgressListener progress) {
+        return bootWithRetries(spec, image, paths, progress, false);
+    }
+
+    /**
+     * The first boot of a volume made from a restored data directory (see {@link VmRestore}): cold, with the bound
+     * {@code vm.restore-timeout}; ready only once the guest says {@code ready} (recovery ended, promoted); a postmaster
+     * that exits, a recovery that stops touching the disk for {@link #RECOVERY_STALL}, or the bound passing fail at
+     * once (no watchdog retry: the next attempt would replay the same WAL). Early hangs (no first marker) are retried.
+     */
+    Boot bootForRestore(InstanceSpec spec, GuestImage image, InstancePaths paths, ProgressListener progress) {
+        return bootWithRetries(spec, image, paths, progress, true);
+    }
+
+    private Boot bootWithRetries(InstanceSpec spec, GuestImage image, InstancePaths paths, ProgressListener progress,
+            boolean recovery) {
         String id = spec.id();
         NetworkPool.Slot slot = pool.allocate(id);
         Endpoint endpoint = new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
@@ -1102,7 +1197,7 @@ public final class VmDriver implements IsolationDriver {
             progress.phase("booting the microVM (" + accelerator.kind().slug()
                     + (retries > 0 ? ", watchdog retry " + retries : "") + ")");
             try {
-                Map<String, String> details = bootOnce(spec, image, paths, endpoint);
+                Map<String, String> details = bootOnce(spec, image, paths, endpoint, recovery ? progress : null);
                 details.put("watchdog_retries", Integer.toString(retries));
                 details.put("network_ms", Long.toString(networkMs));
                 details.put("netns", network.namespace());
@@ -1175,7 +1270,12 @@ public final class VmDriver implements IsolationDriver {
         return process;
     }
 
-    private Map<String, String> bootOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint) {
+    /**
+     * One boot attempt. {@code recovery} (a progress listener) marks the first boot of a restored data directory: see
+     * {@link #bootForRestore}; null for ordinary boots.
+     */
+    private Map<String, String> bootOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint,
+            ProgressListener recovery) {
         String id = spec.id();
         rotate(paths.serialLog(), paths.previousSerialLog());
         // a cold boot changes the volume: any saved state no longer matches it and must never be resumed
@@ -1186,6 +1286,12 @@ public final class VmDriver implements IsolationDriver {
         Process process = startQemu(spec, image, paths, new QemuCommand.Memory(paths.memoryFile(), true), null);
         SerialConsole serial = new SerialConsole(paths.serialLog(), spawn);
         long deadline = spawn + config.bootTimeout().toNanos();
+        // once PostgreSQL runs on a restored directory, its recovery gets the longer bound
+        Duration recoveryBound = config.restoreTimeout().compareTo(config.bootTimeout()) < 0
+                ? config.bootTimeout()
+                : config.restoreTimeout();
+        RecoveryWatch watch = recovery == null ? null : new RecoveryWatch(paths.qmpSocket(), RECOVERY_STALL, spawn);
+        long nextProgress = spawn + RECOVERY_PROGRESS_INTERVAL.toNanos();
         // the early-boot hang (timer calibration) shows as no initramfs marker; catch it well before the overall bound
         long firstMarkerDeadline = spawn + Math.min(config.bootTimeout().toNanos() / 2, FIRST_MARKER_TIMEOUT.toNanos());
         long readyNanos;
@@ -1201,20 +1307,47 @@ public final class VmDriver implements IsolationDriver {
                     // QEMU refused to start (bad arguments, missing file): retrying will not help
                     throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "vm " + id + ": " + why);
                 }
+                if (recovery != null && serial.seen("postgres-started")) {
+                    // e.g. FATAL: recovery ended before the configured recovery target was reached
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "PostgreSQL exited during recovery ("
+                            + (serial.seen("postgres-exited") ? "the guest powered off" : why) + ")");
+                }
                 throw new BootHang(why);
             }
             long now = System.nanoTime();
+            boolean recovering = recovery != null && serial.seen("postgres-started");
+            if (recovering && !serial.seen("ready")) {
+                if (watch.poll(now) && watch.stalled(now)) {
+                    killForRetry(id, process);
+                    throw new PalisadeException(ErrorCode.TIMEOUT, "recovery made no progress: no I/O on the data "
+                            + "volume for " + watch.stallBound().toMinutes() + " min (" + watch.describe() + ")");
+                }
+                if (now > nextProgress) {
+                    nextProgress = now + RECOVERY_PROGRESS_INTERVAL.toNanos();
+                    recovery.phase("recovering: " + watch.describe() + " after "
+                            + Duration.ofNanos(now - spawn).toSeconds() + " s");
+                }
+            }
+            if (recovering && now > spawn + recoveryBound.toNanos()) {
+                killForRetry(id, process);
+                throw new PalisadeException(ErrorCode.TIMEOUT, "PostgreSQL did not finish recovery within "
+                        + recoveryBound.toMinutes() + " min (vm.restore-timeout; phases " + serial.phases() + ", "
+                        + watch.describe() + ")");
+            }
             if (!serial.seen("initramfs") && now > firstMarkerDeadline) {
                 killForRetry(id, process);
                 throw new BootHang("no '" + SerialConsole.MARKER + "initramfs' within "
                         + Duration.ofNanos(firstMarkerDeadline - spawn).toSeconds() + " s; console: " + serial.tail(3));
             }
-            if (now > deadline) {
+            if (!recovering && now > deadline) {
                 killForRetry(id, process);
                 throw new BootHang("PostgreSQL not ready within " + config.bootTimeout().toSeconds() + " s (phases "
                         + serial.phases() + "); console: " + serial.tail(3));
             }
-            if ((serial.seen("ready") || serial.seen("postgres-started")) && PgProbe.isReady(endpoint, PROBE_TIMEOUT)) {
+            // after a restore only "ready" counts: during recovery (hot_standby off) probes would only load the guest
+            boolean probe = recovery == null ? serial.seen("ready") || serial.seen("postgres-started")
+                    : serial.seen("ready");
+            if (probe && PgProbe.isReady(endpoint, PROBE_TIMEOUT)) {
                 readyNanos = System.nanoTime();
                 break;
             }
@@ -1233,6 +1366,11 @@ public final class VmDriver implements IsolationDriver {
             }
         }
         details.put("boot_pg_answers_ms", Long.toString((readyNanos - spawn) / 1_000_000));
+        if (watch != null) {
+            watch.poll(Long.MAX_VALUE);
+            details.put("recovery_read_bytes", Long.toString(watch.readBytes()));
+            details.put("recovery_written_bytes", Long.toString(watch.writtenBytes()));
+        }
         log.info("vm {} booted ({}): {}", id, accelerator.kind().slug(), details);
         return details;
     }
@@ -1400,7 +1538,7 @@ public final class VmDriver implements IsolationDriver {
 
     // ----------------------------------------------------------------------------------------------- management
 
-    private Connection adminConnection(String id, GuestImage image, Endpoint endpoint) throws SQLException {
+    Connection adminConnection(String id, GuestImage image, Endpoint endpoint) throws SQLException {
         InstancePaths paths = paths(id);
         List<Path> candidates = new ArrayList<>();
         if (Files.exists(paths.managementSecret())) {
@@ -1435,10 +1573,12 @@ public final class VmDriver implements IsolationDriver {
         throw last;
     }
 
-    private static Connection connect(Endpoint endpoint, String user, String password) throws SQLException {
+    static Connection connect(Endpoint endpoint, String user, String password) throws SQLException {
         Properties properties = new Properties();
         properties.setProperty("user", user);
-        properties.setProperty("password", password);
+        if (password != null) { // null: a trust rule is expected (first boot of a restored directory, see VmRestore)
+            properties.setProperty("password", password);
+        }
         properties.setProperty("sslmode", "disable"); // host <-> the VM's own namespace, never leaves the machine
         properties.setProperty("connectTimeout", "10");
         properties.setProperty("socketTimeout", "120");
@@ -1447,7 +1587,7 @@ public final class VmDriver implements IsolationDriver {
                 "jdbc:postgresql://" + endpoint + "/" + MANAGEMENT_DATABASE, properties);
     }
 
-    private static void ensureTenant(Connection admin, InstanceSpec spec) throws SQLException {
+    static void ensureTenant(Connection admin, InstanceSpec spec) throws SQLException {
         try (PreparedStatement role = admin.prepareStatement("SELECT rolsuper FROM pg_roles WHERE rolname = ?")) {
             role.setString(1, spec.username());
             try (ResultSet rs = role.executeQuery()) {
@@ -1475,7 +1615,7 @@ public final class VmDriver implements IsolationDriver {
     }
 
     /** Sets a role's password as a SCRAM verifier: the plaintext never reaches the server or its logs. */
-    private static void setPasswordVerifier(Connection admin, String role, String password) throws SQLException {
+    static void setPasswordVerifier(Connection admin, String role, String password) throws SQLException {
         String verifier = ScramVerifier.of(password);
         if (!verifier.matches("[A-Za-z0-9+/=$:-]+")) {
             throw new IllegalStateException("unexpected characters in a SCRAM verifier");
@@ -1486,7 +1626,7 @@ public final class VmDriver implements IsolationDriver {
     }
 
     /** Replaces the template's management secret with a fresh one known only to this host (file mode 600). */
-    private static void rotateManagementSecret(Connection admin, GuestImage image, InstancePaths paths)
+    static void rotateManagementSecret(Connection admin, GuestImage image, InstancePaths paths)
             throws SQLException, IOException {
         byte[] bytes = new byte[32];
         RANDOM.nextBytes(bytes);
@@ -1510,7 +1650,7 @@ public final class VmDriver implements IsolationDriver {
         }
     }
 
-    private List<String> postgresLogFromVolume(String id, int lines) {
+    List<String> postgresLogFromVolume(String id, int lines) {
         Path volume = paths(id).dataVolume();
         if (!Files.exists(volume)) {
             return List.of();
@@ -1529,14 +1669,14 @@ public final class VmDriver implements IsolationDriver {
         return lastLines(text, lines);
     }
 
-    private static List<String> lastLines(String text, int lines) {
+    static List<String> lastLines(String text, int lines) {
         List<String> all = text.lines().toList();
         return all.subList(Math.max(0, all.size() - lines), all.size());
     }
 
     // ------------------------------------------------------------------------------------------------- helpers
 
-    private InstancePaths paths(String id) {
+    InstancePaths paths(String id) {
         if (id.contains("/") || id.startsWith(".")) {
             throw PalisadeException.invalid("invalid instance id '" + id + "'");
         }
@@ -1559,11 +1699,11 @@ public final class VmDriver implements IsolationDriver {
         }
     }
 
-    private static String ident(String name) {
+    static String ident(String name) {
         return "\"" + name.replace("\"", "\"\"") + "\"";
     }
 
-    private static String readSecret(Path file) throws IOException {
+    static String readSecret(Path file) throws IOException {
         return Files.readString(file, StandardCharsets.UTF_8).strip();
     }
 
@@ -1587,7 +1727,7 @@ public final class VmDriver implements IsolationDriver {
         }
     }
 
-    private static void deleteQuietly(Path file) {
+    static void deleteQuietly(Path file) {
         try {
             Files.deleteIfExists(file);
         } catch (IOException ignored) {
@@ -1596,7 +1736,7 @@ public final class VmDriver implements IsolationDriver {
     }
 
     /** An exception's message without anything that could be a secret (JDBC messages never contain passwords). */
-    private static String safeMessage(Throwable e) {
+    static String safeMessage(Throwable e) {
         return e.getClass().getSimpleName() + ": " + e.getMessage();
     }
 }

@@ -26,6 +26,9 @@ import java.time.Duration;
  * @param qemuBinary the QEMU system emulator ({@code vm.qemu-binary})
  * @param maxBootRetries how often the boot watchdog kills and restarts a guest that hangs ({@code vm.boot-retries})
  * @param stopTimeout how long a clean guest shutdown may take before QEMU is told to quit ({@code vm.stop-timeout})
+ * @param restoreTimeout how long the first boot of a restored data directory may take from QEMU start until
+ *     PostgreSQL, its recovery ended, accepts connections (WAL replay can take far longer than a boot; the longer of
+ *     this and {@code bootTimeout} applies) ({@code vm.restore-timeout})
  */
 public record VmDriverConfig(
         Path instancesDir,
@@ -38,12 +41,14 @@ public record VmDriverConfig(
         long hostTscKhz,
         Path qemuBinary,
         int maxBootRetries,
-        Duration stopTimeout) {
+        Duration stopTimeout,
+        Duration restoreTimeout) {
     public static final String DEFAULT_NETWORK_POOL = "10.213.0.0/16";
     public static final Duration DEFAULT_BOOT_TIMEOUT = Duration.ofSeconds(90);
     public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(20);
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
     public static final int DEFAULT_BOOT_RETRIES = 2;
+    public static final Duration DEFAULT_RESTORE_TIMEOUT = Duration.ofHours(1);
 
     /** How the accelerator is chosen. */
     public enum AcceleratorMode {
@@ -73,6 +78,7 @@ public record VmDriverConfig(
         requireNonNull(networkPool, "networkPool is null");
         requireNonNull(qemuBinary, "qemuBinary is null");
         requireNonNull(stopTimeout, "stopTimeout is null");
+        requireNonNull(restoreTimeout, "restoreTimeout is null");
         instancesDir = instancesDir.toAbsolutePath().normalize();
         imageDir = imageDir.toAbsolutePath();
         if (bootTimeout.compareTo(Duration.ofSeconds(5)) < 0) {
@@ -80,6 +86,9 @@ public record VmDriverConfig(
         }
         if (stopTimeout.isNegative()) {
             throw PalisadeException.invalid("vm.stop-timeout must not be negative, got " + stopTimeout);
+        }
+        if (restoreTimeout.compareTo(Duration.ofSeconds(5)) < 0) {
+            throw PalisadeException.invalid("vm.restore-timeout must be at least 5 s, got " + restoreTimeout);
         }
         if (hostTscKhz < -1) {
             throw PalisadeException.invalid("vm.host-tsc-khz must be a rate in kHz, 0 (auto) or -1 (none), got "
@@ -91,7 +100,10 @@ public record VmDriverConfig(
         NetworkPool.parse(networkPool); // validates the CIDR
     }
 
-    /** The defaults: auto accelerator, 90 s boot timeout, pool 10.213.0.0/16, TSC from /proc/cpuinfo, 2 retries. */
+    /**
+     * The defaults: auto accelerator, 90 s boot timeout, pool 10.213.0.0/16, TSC from /proc/cpuinfo, 2 retries, 1 h
+     * restore timeout.
+     */
     public static VmDriverConfig defaults(Path instancesDir, Path imageDir, ServiceUser serviceUser, Cgroups cgroups) {
         return new VmDriverConfig(
                 instancesDir,
@@ -104,26 +116,32 @@ public record VmDriverConfig(
                 0,
                 DEFAULT_QEMU,
                 DEFAULT_BOOT_RETRIES,
-                DEFAULT_STOP_TIMEOUT);
+                DEFAULT_STOP_TIMEOUT,
+                DEFAULT_RESTORE_TIMEOUT);
     }
 
     public VmDriverConfig withAccelerator(AcceleratorMode mode) {
         return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, mode, bootTimeout, networkPool,
-                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout);
+                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout, restoreTimeout);
     }
 
     public VmDriverConfig withNetworkPool(String pool) {
         return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, pool,
-                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout);
+                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout, restoreTimeout);
     }
 
     public VmDriverConfig withBootTimeout(Duration timeout) {
         return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, timeout, networkPool,
-                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout);
+                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout, restoreTimeout);
     }
 
     public VmDriverConfig withHostTscKhz(long khz) {
         return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, networkPool,
-                khz, qemuBinary, maxBootRetries, stopTimeout);
+                khz, qemuBinary, maxBootRetries, stopTimeout, restoreTimeout);
+    }
+
+    public VmDriverConfig withRestoreTimeout(Duration timeout) {
+        return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, networkPool,
+                hostTscKhz, qemuBinary, maxBootRetries, stopTimeout, timeout);
     }
 }

@@ -13,7 +13,7 @@ class TestQemuCommand {
     private static final GuestImage IMAGE = new GuestImage(
             Path.of("/img"), "k1", Path.of("/img/vmlinux"), Path.of("/img/initramfs.cpio"), Path.of("/img/rootfs.ext4"),
             Map.of("16", Path.of("/img/data-16.ext4")), Path.of("/img/admin-secret"), "palisade_admin",
-            "172.31.255.2", "172.31.255.1");
+            "172.31.255.2", "172.31.255.1", 70, 70);
 
     private static QemuCommand command(Accelerator accelerator, Plan plan, String runAs, Path dir) {
         InstancePaths paths = new InstancePaths(dir);

@@ -67,7 +67,7 @@ class TestVmBootWatchdog {
         // cold boots only: these tests are about the boot watchdog, not template snapshots
         return new VmDriver(new VmDriverConfig(defaults.instancesDir(), defaults.imageDir(), defaults.serviceUser(),
                 defaults.cgroups(), VmDriverConfig.AcceleratorMode.TCG, Duration.ofSeconds(6), "10.214.4.0/24", 0,
-                fake, 2, Duration.ofSeconds(2)), work.resolve("templates"), false);
+                fake, 2, Duration.ofSeconds(2), Duration.ofSeconds(6)), work.resolve("templates"), false);
     }
 
     private static InstanceSpec spec(String id) {

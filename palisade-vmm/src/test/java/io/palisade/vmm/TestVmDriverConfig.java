@@ -26,6 +26,7 @@ class TestVmDriverConfig {
         assertThat(config.hostTscKhz()).isZero();
         assertThat(config.maxBootRetries()).isEqualTo(2);
         assertThat(config.qemuBinary()).isEqualTo(Path.of("/usr/bin/qemu-system-x86_64"));
+        assertThat(config.restoreTimeout()).isEqualTo(Duration.ofHours(1));
     }
 
     @Test
@@ -34,11 +35,13 @@ class TestVmDriverConfig {
                 .withAccelerator(AcceleratorMode.parse("TCG"))
                 .withNetworkPool("10.99.0.0/20")
                 .withBootTimeout(Duration.ofSeconds(30))
-                .withHostTscKhz(3_000_000);
+                .withHostTscKhz(3_000_000)
+                .withRestoreTimeout(Duration.ofMinutes(10));
         assertThat(config.accelerator()).isEqualTo(AcceleratorMode.TCG);
         assertThat(config.networkPool()).isEqualTo("10.99.0.0/20");
         assertThat(config.bootTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(config.hostTscKhz()).isEqualTo(3_000_000);
+        assertThat(config.restoreTimeout()).isEqualTo(Duration.ofMinutes(10));
     }
 
     @Test
@@ -47,5 +50,7 @@ class TestVmDriverConfig {
         assertThatThrownBy(() -> defaults().withNetworkPool("10.99.0.1/16")).hasMessageContaining("did you mean");
         assertThatThrownBy(() -> defaults().withBootTimeout(Duration.ofSeconds(1))).hasMessageContaining("at least");
         assertThatThrownBy(() -> defaults().withHostTscKhz(-2)).hasMessageContaining("0 (auto) or -1 (none)");
+        assertThatThrownBy(() -> defaults().withRestoreTimeout(Duration.ofSeconds(1)))
+                .hasMessageContaining("vm.restore-timeout");
     }
 }
