@@ -262,10 +262,10 @@ public final class ProcessDriver implements IsolationDriver {
     public RunningInstance provisionFrom(
             InstanceSpec spec, TenantCredentials credentials, Path dataDirectory, ProgressListener progress) {
         Path dir = instanceDir(spec.id());
+        if (Files.exists(dir)) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "instance " + spec.id() + " already exists on this host");
+        }
         try {
-            if (Files.exists(dir)) {
-                throw new PalisadeException(ErrorCode.CONFLICT, "instance " + spec.id() + " already exists on this host");
-            }
             if (!Files.exists(dataDirectory.resolve("PG_VERSION"))) {
                 throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
                         "cannot restore " + spec.id() + ": " + dataDirectory + " is not a PostgreSQL data directory");
@@ -321,14 +321,25 @@ public final class ProcessDriver implements IsolationDriver {
         log.info("renamed instance {} to {}", fromId, toId);
     }
 
+    /**
+     * Writes palisade's pg_hba.conf into a data directory the service user can write: a new file renamed over the old
+     * one, so that root never follows a link a tenant's server may have put there.
+     */
     private void writeHba(Path dataDir) {
         Path hba = dataDir.resolve("pg_hba.conf");
+        Path tmp = dataDir.resolve("pg_hba.conf.palisade-" + Long.toHexString(System.nanoTime()));
         try {
-            if (!Files.exists(hba) || !Files.readString(hba).equals(PG_HBA)) {
-                Files.writeString(hba, PG_HBA);
-                config.user().chown(hba);
-            }
+            Files.writeString(tmp, PG_HBA, java.nio.file.StandardOpenOption.CREATE_NEW,
+                    java.nio.file.StandardOpenOption.WRITE);
+            config.user().chown(tmp);
+            Files.move(tmp, hba, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // best effort
+            }
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot write " + hba, e);
         }
     }

@@ -81,7 +81,7 @@ final class BackupRoutes {
                 "latest", window.latest().map(Object::toString).orElse("")));
         backups.status(id).ifPresent(status -> out.put("archive", archive(status)));
         out.put("settings", service.settings(id));
-        out.put("storage", backups.storeDescription());
+        out.put("storage", backups.storeKind());
         out.put("backups", backups.backups(id).stream().map(BackupRoutes::backup).toList());
         ctx.json(out);
     }

@@ -164,6 +164,12 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     /** As {@link #create(String, CreateDatabaseRequest)} with another way to make the instance (restore, fork). */
     Created create(String accountId, CreateDatabaseRequest request,
             java.util.function.Function<DatabaseRecord, DatabaseRecord> provisioner) {
+        return create(accountId, request, SecretBox.randomId("db"), provisioner);
+    }
+
+    /** As above with the id chosen by the caller (a restore records its operation under it before the database). */
+    Created create(String accountId, CreateDatabaseRequest request, String id,
+            java.util.function.Function<DatabaseRecord, DatabaseRecord> provisioner) {
         String isolation = request.isolation() == null ? defaultIsolation : request.isolation();
         IsolationDriver driver = drivers.get(isolation);
         if (driver == null) {
@@ -192,7 +198,6 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         }
         Map<String, String> labels = validateLabels(request.labels(), request.region());
         Integer suspendAfter = suspendAfter(request.suspendAfterSeconds(), driver);
-        String id = SecretBox.randomId("db");
         String label = request.label() == null ? id : validateLabel(request.label());
         String password = SecretBox.randomSecret(32);
         String brokerToken = "pbt_" + SecretBox.randomSecret(40);
@@ -719,7 +724,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             return;
         }
         try {
-            backupService.ensureArchiving(record.id(), record.accountId());
+            backupService.ensureArchiving(record.id(), record.accountId(), record.plan().diskMb());
         } catch (RuntimeException e) {
             log.warn("cannot start archiving {}: {}", record.id(), e.getMessage());
         }
@@ -808,6 +813,19 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 source.labels(), now, now, now);
         store.insert(copy);
         return new Created(copy, password, brokerToken);
+    }
+
+    /** Undoes the start of an in-place swap that failed before anything moved: the database is as it was. */
+    void rollBackSwap(DatabaseRecord original, DatabaseState state) {
+        store.find(original.id()).ifPresent(current -> {
+            if (state == DatabaseState.RUNNING) {
+                DatabaseRecord started = startRecorded(store.transition(original.id(), DatabaseState.STOPPED, null),
+                        driverFor(original));
+                afterRunning(started);
+            } else {
+                store.transition(original.id(), state, original.stateReason());
+            }
+        });
     }
 
     /** Starts a stopped copy made by {@link #insertCopy} and gives it its own password. */

@@ -118,11 +118,15 @@ public final class RestoreService {
     private DatabaseService.Created createWith(String accountId, CreateDatabaseRequest create, OperationKind kind,
             DatabaseRecord source, RestoreTarget target) {
         String operationId = SecretBox.randomId("op");
-        return databases.create(accountId, create, record -> {
-            catalog.insertOperation(OperationRecord.started(operationId, kind, accountId, record.id(), source.id(),
-                    target.describe()));
-            return run(operationId, record, kind, source.id(), target);
-        });
+        String id = SecretBox.randomId("db");
+        // the operation first: after a crash, a provisioning database with it is restored again, never made empty
+        catalog.insertOperation(OperationRecord.started(operationId, kind, accountId, id, source.id(), target.describe()));
+        try {
+            return databases.create(accountId, create, id, record -> run(operationId, record, kind, source.id(), target));
+        } catch (RuntimeException e) {
+            catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
+            throw e;
+        }
     }
 
     private DatabaseRecord run(String operationId, DatabaseRecord record, OperationKind kind, String sourceId,
@@ -160,15 +164,16 @@ public final class RestoreService {
                 target.describe());
         catalog.insertOperation(operation);
         RestoreProgress progress = progress(operationId);
+        Path dir;
         try {
             // build the restored directory while the database keeps serving
-            Path dir = backups.prepareRestore(id, target, true, operationId, progress);
-            return databases.withLock(id, () -> swap(accountId, id, target, dir, operationId, progress));
+            dir = backups.prepareRestore(id, target, true, operationId, progress);
         } catch (RuntimeException e) {
             backups.discardStaging(operationId);
             catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
             throw e;
         }
+        return databases.withLock(id, () -> swap(accountId, id, target, dir, operationId, progress));
     }
 
     private InPlace swap(String accountId, String id, RestoreTarget target, Path dir, String operationId,
@@ -178,14 +183,25 @@ public final class RestoreService {
         progress.update("stopping the database", 0, 0);
         databases.stopArchiving(id);
         driver.stop(id);
+        DatabaseState wasState = current.state();
         // from here a crash is finished by redoInterrupted: the id is provisioning, the copy is stopped
         databases.store().transition(id, DatabaseState.PROVISIONING, "restoring to " + target.describe());
         // the pre-restore state becomes its own database: the instance and the archive move to it
         String keepLabel = truncate(current.label() + "-before-restore");
-        DatabaseService.Created before = databases.insertCopy(current, keepLabel);
+        DatabaseService.Created before;
+        try {
+            before = databases.insertCopy(current, keepLabel);
+            catalog.finishOperation(operationId, OperationState.RUNNING, before.database().id(), null, Instant.now());
+            driver.rename(id, before.database().id());
+        } catch (RuntimeException e) {
+            // nothing moved yet: put the database back as it was, running again if it ran
+            log.warn("in-place restore of {} failed before the swap, rolling back: {}", id, e.getMessage());
+            backups.discardStaging(operationId);
+            catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
+            databases.rollBackSwap(current, wasState);
+            throw e;
+        }
         String beforeId = before.database().id();
-        catalog.finishOperation(operationId, OperationState.RUNNING, beforeId, null, Instant.now());
-        driver.rename(id, beforeId);
         backups.handOverArchive(id, beforeId);
         progress.update("starting the pre-restore copy as " + beforeId, 0, 0);
         DatabaseRecord beforeRunning = databases.startCopy(before.database(), before.password());
@@ -262,11 +278,16 @@ public final class RestoreService {
      * source and target; the interrupted operation is marked failed and a new one records the redo.
      */
     private Optional<DatabaseRecord> redoInterrupted(DatabaseRecord record) {
-        Optional<OperationRecord> interrupted = catalog.operationsOf(record.id()).stream()
-                .filter(op -> op.state() == OperationState.RUNNING && op.databaseId().equals(record.id())
-                        && op.kind() != OperationKind.BACKUP)
+        Optional<OperationRecord> interrupted = catalog.runningOperationsFor(record.id()).stream()
+                .filter(op -> op.kind() != OperationKind.BACKUP)
                 .findFirst();
         if (interrupted.isEmpty()) {
+            if (catalog.settings(record.id()).archiveId() != null) {
+                // it ran and was archived: never re-make it empty from the template; keep what is there for an operator
+                return Optional.of(databases.store().transition(record.id(), DatabaseState.FAILED,
+                        "interrupted while provisioning after it had run; its instance and backups are kept: restore it"
+                                + " (POST /v1/databases/" + record.id() + "/restore) or delete it"));
+            }
             return Optional.empty();
         }
         OperationRecord op = interrupted.get();
@@ -311,6 +332,7 @@ public final class RestoreService {
 
     /** Marks operations a crash left running as failed (the databases they touched are reconciled on their own). */
     public void failInterrupted() {
+        backups.failInterruptedBaseBackups();
         for (OperationRecord op : catalog.operationsInState(OperationState.RUNNING)) {
             if (op.kind() == OperationKind.BACKUP) {
                 backups.discardStaging(op.id());

@@ -45,8 +45,8 @@ final class ArchiveRestorer {
      * Writes the data directory {@code dir}. {@code stopAtTarget}: false to replay all archived WAL (used again when
      * PostgreSQL reports that no commit follows the target time, so the end of the archive is the state at the target).
      */
-    void build(String archiveId, DataKey key, BaseBackupRecord backup, RestoreTarget target, boolean stopAtTarget, Path dir,
-            RestoreProgress progress) {
+    void build(String archiveId, DataKey key, BaseBackupRecord backup, RestoreTarget target, boolean stopAtTarget,
+            long archivedLsn, Path dir, RestoreProgress progress) {
         progress.update("downloading base backup " + backup.id(), 0, 0);
         BaseBackupMeta meta = readMeta(archiveId, backup.id(), key);
         long[] restored = {0};
@@ -71,8 +71,10 @@ final class ArchiveRestorer {
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot write backup_manifest into " + dir, e);
         }
+        long consistentAt = Lsn.parse(meta.endLsn()).value();
         long walBytes = stageWal(archiveId, key, meta.timeline(), Lsn.parse(meta.startLsn()).value(),
-                Lsn.parse(meta.endLsn()).value(), dir.resolve("pg_wal"), restored[0], progress);
+                Long.compareUnsigned(archivedLsn, consistentAt) > 0 ? archivedLsn : consistentAt, dir.resolve("pg_wal"),
+                restored[0], progress);
         List<String> recovery = new ArrayList<>(List.of("restore_command = 'false'", "recovery_target_action = 'promote'"));
         if (stopAtTarget) {
             switch (target) {
@@ -129,7 +131,7 @@ final class ArchiveRestorer {
      * Writes every archived WAL byte of {@code timeline} from the segment holding {@code from} into segment files (the
      * rest of the last one stays zero: PostgreSQL reads that as the end of WAL). Returns the bytes staged.
      */
-    private long stageWal(String archiveId, DataKey key, int timeline, long from, long consistentAt, Path walDir,
+    private long stageWal(String archiveId, DataKey key, int timeline, long from, long requiredEnd, Path walDir,
             long baseBytes, RestoreProgress progress) {
         long expected = ArchiveLayout.segmentStart(from);
         List<ArchiveLayout.WalChunk> chunks = new ArrayList<>();
@@ -156,6 +158,9 @@ final class ArchiveRestorer {
                 }
                 int skip = (int) (expected - start);
                 Path segment = walDir.resolve(ArchiveLayout.walFileName(timeline, expected));
+                if (expected == ArchiveLayout.segmentStart(expected)) {
+                    Files.deleteIfExists(segment); // a new segment starts from zeros, never from leftover bytes
+                }
                 try (RandomAccessFile file = new RandomAccessFile(segment.toFile(), "rw")) {
                     file.setLength(ArchiveLayout.SEGMENT_SIZE);
                     file.seek(expected - ArchiveLayout.segmentStart(expected));
@@ -168,9 +173,12 @@ final class ArchiveRestorer {
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot stage WAL into " + walDir + ": " + e.getMessage(), e);
         }
-        if (Long.compareUnsigned(expected, consistentAt) < 0) {
+        if (Long.compareUnsigned(expected, requiredEnd) < 0) {
+            // the catalog recorded more as archived than the store holds: objects were lost or removed
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the archive holds WAL only up to " + new Lsn(expected)
-                    + " but the base backup needs it up to " + new Lsn(consistentAt) + " to be consistent");
+                    + " but " + new Lsn(requiredEnd) + " was archived; objects after "
+                    + ArchiveLayout.walPrefix(archiveId) + " are missing; restore stopped rather than produce a"
+                    + " database with missing data");
         }
         return staged;
     }

@@ -66,6 +66,9 @@ public final class BackupService implements AutoCloseable {
     private final ArchiveRestorer restorer;
     private final Map<String, WalArchiver> archivers = new ConcurrentHashMap<>();
     private final Map<String, Boolean> backupsInFlight = new ConcurrentHashMap<>();
+    private final Map<String, Instant> backoffUntil = new ConcurrentHashMap<>();
+    private final Map<String, Integer> backupFailures = new ConcurrentHashMap<>();
+    private final java.util.Set<String> expected = ConcurrentHashMap.newKeySet();
     private final Semaphore baseBackupSlots = new Semaphore(1);
     private final ExecutorService threads =
             Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("palisade-backup-", 0).factory());
@@ -89,8 +92,22 @@ public final class BackupService implements AutoCloseable {
         return config;
     }
 
+    /** Where archives go, for operators (logs, health): may name paths and endpoints. */
     public String storeDescription() {
         return store.describe();
+    }
+
+    /** Where archives go, for tenants: the kind only, no host paths or endpoints. */
+    public String storeKind() {
+        return store.describe().startsWith("s3") ? "s3" : "local";
+    }
+
+    /** Base backups interrupted by a crash: failed, and their partial objects removed. Called at start. */
+    public void failInterruptedBaseBackups() {
+        for (BaseBackupRecord backup : catalog.baseBackupsInState(BaseBackupState.RUNNING)) {
+            catalog.failBaseBackup(backup.id(), "interrupted by a restart of palisade", Instant.now());
+            store.deletePrefix(ArchiveLayout.basePrefix(backup.archiveId(), backup.id()));
+        }
     }
 
     // archiving
@@ -99,25 +116,39 @@ public final class BackupService implements AutoCloseable {
      * Makes sure a running database is archived: its archive exists, its archiver streams, its durability setting is
      * applied, and it has a base backup (taken in the background when missing or older than its interval). Idempotent.
      */
-    public void ensureArchiving(String databaseId, String accountId) {
+    public void ensureArchiving(String databaseId, String accountId, int diskMb) {
         if (!config.enabled()) {
             return;
         }
+        expected.add(databaseId);
         BackupSettings settings = catalog.settings(databaseId);
         ArchiveRecord archive = settings.archiveId() == null
                 ? newArchive(databaseId, accountId)
                 : catalog.findArchive(settings.archiveId()).orElseGet(() -> newArchive(databaseId, accountId));
         WalArchiver running = archivers.get(databaseId);
-        if (running == null || !running.archiveId().equals(archive.id()) || running.stalled()) {
+        if (running != null && running.archiveId().equals(archive.id()) && running.stalled()) {
+            // the lineage cannot continue (slot lost, another cluster): a new archive starts here, with a base backup;
+            // the old one stays restorable up to where it ends until retention removes it
+            log.warn("archive {} of {} cannot continue ({}); starting a new archive", archive.id(), databaseId,
+                    running.lastError().orElse("stalled"));
+            running.close();
+            archivers.remove(databaseId);
+            archive = newArchive(databaseId, accountId);
+            running = null;
+        }
+        if (running == null || !running.archiveId().equals(archive.id())) {
             if (running != null) {
                 running.close();
             }
             WalArchiver archiver = new WalArchiver(databaseId, archive.id(), archive.slotName(), archive.archivedLsn(),
-                    DataKey.unwrap(archive.dataKeyEnc(), master), () -> access.apply(databaseId), store, sealer, catalog,
-                    config.flushInterval(), settings.durability());
+                    DataKey.unwrap(archive.dataKeyEnc(), master), archive.systemId(), () -> access.apply(databaseId),
+                    store, sealer, catalog, config.flushInterval(), settings.durability());
             archivers.put(databaseId, archiver);
             threads.execute(archiver);
-            applyDurability(databaseId, settings.durability());
+            applyDurability(databaseId, settings.durability(), diskMb);
+        }
+        if (backoffUntil.getOrDefault(databaseId, Instant.EPOCH).isAfter(Instant.now())) {
+            return;
         }
         Duration interval = settings.baseBackupIntervalSeconds() == null ? config.baseBackupInterval()
                 : Duration.ofSeconds(settings.baseBackupIntervalSeconds());
@@ -132,12 +163,15 @@ public final class BackupService implements AutoCloseable {
                 DataKey.generate().wrap(master), SLOT);
         catalog.insertArchive(archive);
         catalog.setArchive(databaseId, archive.id());
-        log.info("archive {} started for {} in {}", archive.id(), databaseId, store.describe());
+        // a new lineage gets a new slot: the old one (if any) would otherwise keep WAL for nobody
+        ArchiveRecord fresh = catalog.findArchive(archive.id()).orElseThrow();
+        log.info("archive {} started for {} in {}", fresh.id(), databaseId, store.describe());
         return archive;
     }
 
     /** Stops streaming (before the instance stops, suspends or is deleted); what was received is flushed first. */
     public void stopArchiving(String databaseId) {
+        expected.remove(databaseId);
         WalArchiver archiver = archivers.remove(databaseId);
         if (archiver != null) {
             archiver.close();
@@ -150,11 +184,11 @@ public final class BackupService implements AutoCloseable {
         WalArchiver archiver = archivers.get(databaseId);
         if (archiver != null) {
             archiver.setDurability(durability);
-            applyDurability(databaseId, durability);
+            applyDurability(databaseId, durability, 0);
         }
     }
 
-    private void applyDurability(String databaseId, Durability durability) {
+    private void applyDurability(String databaseId, Durability durability, int diskMb) {
         AdminAccess admin;
         try {
             admin = access.apply(databaseId);
@@ -166,7 +200,10 @@ public final class BackupService implements AutoCloseable {
             String names = durability == Durability.SYNC ? "'\"" + WalArchiver.APPLICATION_NAME + "\"'" : "''";
             sql.execute("ALTER SYSTEM SET synchronous_standby_names = " + names);
             // a slot nobody drains must not fill the tenant's disk: past this, PostgreSQL gives the WAL up (and we see it)
-            sql.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1GB'");
+            if (diskMb > 0) {
+                sql.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '" + Math.max(64, Math.min(1024, diskMb / 4))
+                        + "MB'");
+            }
             sql.execute("ALTER SYSTEM RESET hot_standby");
             sql.execute("ALTER SYSTEM RESET restore_command");
             sql.execute("ALTER SYSTEM RESET recovery_target_action");
@@ -187,20 +224,39 @@ public final class BackupService implements AutoCloseable {
         }
         threads.execute(() -> {
             try {
-                backupNow(databaseId, trigger, RestoreProgress.NONE);
+                takeBaseBackup(databaseId, trigger, RestoreProgress.NONE);
+                backupFailures.remove(databaseId);
+                backoffUntil.remove(databaseId);
             } catch (RuntimeException e) {
-                log.warn("{} base backup of {} failed: {}", trigger, databaseId, e.getMessage());
+                // back off: 1, 2, 4 … 60 minutes, so a database whose backups keep failing does not hog the host
+                int failures = backupFailures.merge(databaseId, 1, Integer::sum);
+                backoffUntil.put(databaseId, Instant.now().plus(Duration.ofMinutes(Math.min(60, 1L << Math.min(6,
+                        failures - 1)))));
+                log.warn("{} base backup of {} failed ({} in a row): {}", trigger, databaseId, failures, e.getMessage());
             } finally {
                 backupsInFlight.remove(databaseId);
             }
         });
     }
 
+    /** An on-demand base backup; refused while one of the same database is already running. */
+    public BaseBackupRecord backupNow(String databaseId, String trigger, RestoreProgress progress) {
+        if (backupsInFlight.putIfAbsent(databaseId, Boolean.TRUE) != null) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "a base backup of " + databaseId
+                    + " is already running; wait for it (GET /v1/databases/" + databaseId + "/operations)");
+        }
+        try {
+            return takeBaseBackup(databaseId, trigger, progress);
+        } finally {
+            backupsInFlight.remove(databaseId);
+        }
+    }
+
     /**
      * Takes a base backup now (one at a time per host, rate-limited), and waits until the archive also holds the WAL
      * that makes it consistent. Returns the completed record.
      */
-    public BaseBackupRecord backupNow(String databaseId, String trigger, RestoreProgress progress) {
+    private BaseBackupRecord takeBaseBackup(String databaseId, String trigger, RestoreProgress progress) {
         BackupSettings settings = catalog.settings(databaseId);
         if (settings.archiveId() == null) {
             throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is not archived yet; start it first");
@@ -305,13 +361,26 @@ public final class BackupService implements AutoCloseable {
                     archive.archivedLsn() == null ? 0 : archive.archivedLsn(), 0, Double.NaN, lastBackup,
                     archive.failures(), Optional.ofNullable(archive.lastError())));
         }
+        Optional<String> error = archiver.lastError();
+        if (error.isEmpty() && lastBackup.isEmpty() && archive.createdAt().isBefore(Instant.now().minusSeconds(600))) {
+            error = Optional.of("no base backup has completed since the archive started at " + archive.createdAt());
+        }
         return Optional.of(new ArchiveStatus(databaseId, archiveId, !archiver.stalled(), archiver.archivedLsn(),
-                archiver.lagBytes(), archiver.lagSeconds(), lastBackup, archiver.failures(), archiver.lastError()));
+                archiver.lagBytes(), archiver.lagSeconds(), lastBackup, archiver.failures(), error));
     }
 
-    /** Status of every database being archived now. */
+    /** Status of every database that should be archived now (running, persistent, on a rung with backups). */
     public List<ArchiveStatus> statuses() {
-        return archivers.keySet().stream().map(this::status).flatMap(Optional::stream).toList();
+        java.util.Set<String> ids = new java.util.TreeSet<>(expected);
+        ids.addAll(archivers.keySet());
+        return ids.stream().map(id -> {
+            try {
+                return status(id).orElseGet(() -> new ArchiveStatus(id, "", false, 0, 0, Double.NaN, Optional.empty(), 0,
+                        Optional.of("not archived yet")));
+            } catch (RuntimeException e) {
+                return null; // deleted meanwhile
+            }
+        }).filter(java.util.Objects::nonNull).toList();
     }
 
     private Optional<BaseBackupRecord> lastComplete(String archiveId) {
@@ -341,8 +410,8 @@ public final class BackupService implements AutoCloseable {
         Path dir = config.stagingDir().resolve(operationId);
         deleteQuietly(dir);
         try {
-            restorer.build(archive.id(), DataKey.unwrap(archive.dataKeyEnc(), master), backup, target, stopAtTarget, dir,
-                    progress);
+            restorer.build(archive.id(), DataKey.unwrap(archive.dataKeyEnc(), master), backup, target, stopAtTarget,
+                    archive.archivedLsn() == null ? 0 : archive.archivedLsn(), dir, progress);
             return dir;
         } catch (RuntimeException e) {
             deleteQuietly(dir);
@@ -455,8 +524,8 @@ public final class BackupService implements AutoCloseable {
     }
 
     private void deleteArchive(ArchiveRecord archive) {
-        store.deletePrefix(ArchiveLayout.archivePrefix(archive.id()));
         catalog.deleteArchive(archive.id());
+        store.deletePrefix(ArchiveLayout.archivePrefix(archive.id()));
         log.info("deleted archive {} (database {})", archive.id(), archive.databaseId());
     }
 
@@ -468,12 +537,26 @@ public final class BackupService implements AutoCloseable {
     public List<String> prune(Instant now) {
         List<String> deleted = new java.util.ArrayList<>();
         for (ArchiveRecord archive : catalog.archives()) {
+            try {
+                pruneOne(archive, now, deleted);
+            } catch (RuntimeException e) {
+                log.warn("retention of archive {} failed: {}", archive.id(), e.getMessage());
+            }
+        }
+        if (!deleted.isEmpty()) {
+            log.info("retention pruned {} objects", deleted.size());
+        }
+        return deleted;
+    }
+
+    private void pruneOne(ArchiveRecord archive, Instant now, List<String> deleted) {
+        {
             if (archive.databaseId() == null) {
                 if (archive.keepUntil() == null || archive.keepUntil().isBefore(now)) {
                     deleteArchive(archive);
                     deleted.add("archive " + archive.id());
                 }
-                continue;
+                return;
             }
             BackupSettings settings = catalog.settings(archive.databaseId());
             Duration retention = settings.retentionSeconds() == null ? config.retention()
@@ -484,14 +567,14 @@ public final class BackupService implements AutoCloseable {
                     .filter(b -> b.state() == BaseBackupState.COMPLETE && !b.finishedAt().isAfter(windowStart))
                     .reduce((a, b) -> b);
             if (anchor.isEmpty()) {
-                continue;
+                return;
             }
             for (BaseBackupRecord backup : backups) {
                 boolean older = backup.startedAt().isBefore(anchor.get().startedAt());
                 boolean failedAndOld = backup.state() == BaseBackupState.FAILED && backup.startedAt().isBefore(windowStart);
                 if (older || failedAndOld) {
-                    store.deletePrefix(ArchiveLayout.basePrefix(archive.id(), backup.id()));
                     catalog.deleteBaseBackup(backup.id());
+                    store.deletePrefix(ArchiveLayout.basePrefix(archive.id(), backup.id()));
                     deleted.add("base backup " + backup.id());
                 }
             }
@@ -504,10 +587,6 @@ public final class BackupService implements AutoCloseable {
                 }
             }
         }
-        if (!deleted.isEmpty()) {
-            log.info("retention pruned {} objects", deleted.size());
-        }
-        return deleted;
     }
 
     @Override

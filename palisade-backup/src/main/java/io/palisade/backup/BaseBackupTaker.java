@@ -118,6 +118,7 @@ final class BaseBackupTaker {
         @Override
         public void data(byte[] bytes, int offset, int length) {
             if (inManifest) {
+                DataDirectoryWriter.checkManifestSize(manifest.size() + (long) length);
                 manifest.write(bytes, offset, length);
                 return;
             }

@@ -27,7 +27,18 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 final class DataDirectoryWriter {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
+    /** PostgreSQL's manifest grows with the number of files; past this the database has too many to back up here. */
+    static final long MAX_MANIFEST_BYTES = 64L * 1024 * 1024;
+
     private DataDirectoryWriter() {}
+
+    static void checkManifestSize(long bytes) {
+        if (bytes > MAX_MANIFEST_BYTES) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "the base backup manifest exceeds "
+                    + MAX_MANIFEST_BYTES / (1024 * 1024) + " MiB: the database has too many files (tables, indexes) to be"
+                    + " backed up by this server; drop unused relations");
+        }
+    }
 
     /** Extracts the tar read from {@code tar} into {@code dir} (created, mode 700); returns the bytes extracted. */
     static long extract(InputStream tar, Path dir, LongConsumer progress) {

@@ -63,10 +63,14 @@ final class WalArchiver implements Runnable, AutoCloseable {
     private volatile boolean stalled;
     private volatile String systemId;
     private volatile int timeline;
+    private volatile Instant lastServerTime;
+    private final java.util.concurrent.CountDownLatch finished = new java.util.concurrent.CountDownLatch(1);
+    private final String knownSystemId;
 
     WalArchiver(String databaseId, String archiveId, String slotName, Long archivedLsn, DataKey key,
-            Supplier<AdminAccess> access, ArchiveStore store, Sealer sealer, BackupCatalog catalog, Duration flushInterval,
-            Durability durability) {
+            String knownSystemId, Supplier<AdminAccess> access, ArchiveStore store, Sealer sealer, BackupCatalog catalog,
+            Duration flushInterval, Durability durability) {
+        this.knownSystemId = knownSystemId;
         this.databaseId = requireNonNull(databaseId, "databaseId is null");
         this.archiveId = requireNonNull(archiveId, "archiveId is null");
         this.slotName = requireNonNull(slotName, "slotName is null");
@@ -126,16 +130,45 @@ final class WalArchiver implements Runnable, AutoCloseable {
 
     @Override
     public void run() {
+        try {
+            resumeFromStore();
+            loop();
+        } catch (ArchiveGapException e) {
+            fail(e.getMessage());
+            stalled = true;
+            log.error("archiving of {} stopped: {}", databaseId, e.getMessage());
+        } catch (RuntimeException e) {
+            fail(e.getMessage());
+            stalled = true;
+            log.error("archiving of {} stopped: {}", databaseId, e.getMessage());
+        } finally {
+            finished.countDown();
+        }
+    }
+
+    /**
+     * The catalog may be behind the store (its writes are throttled, and a crash loses the last one): continue after
+     * the newest chunk actually written, never before it, so the server is not asked for WAL it may have recycled.
+     */
+    private void resumeFromStore() {
+        long newest = archivedLsn;
+        for (var object : store.list(ArchiveLayout.walPrefix(archiveId))) {
+            var chunk = ArchiveLayout.parseWalChunk(object.key());
+            if (chunk.isPresent() && Long.compareUnsigned(chunk.get().end().value(), newest) > 0) {
+                newest = chunk.get().end().value();
+            }
+        }
+        archivedLsn = newest;
+    }
+
+    private void loop() {
         Duration backoff = Duration.ofMillis(500);
         while (!closed.get()) {
             try {
                 streamOnce();
                 backoff = Duration.ofMillis(500);
             } catch (ArchiveGapException e) {
-                fail(e.getMessage());
-                stalled = true;
-                log.error("archiving of {} stopped: {}", databaseId, e.getMessage());
-                return;
+                throw e;
             } catch (RuntimeException e) {
                 if (closed.get()) {
                     break;
@@ -168,7 +201,16 @@ final class WalArchiver implements Runnable, AutoCloseable {
                 return;
             }
             SystemIdentity system = replication.identifySystem();
+            if (knownSystemId != null && !knownSystemId.equals(system.systemId())) {
+                throw new ArchiveGapException("the server of " + databaseId + " is another cluster (system "
+                        + system.systemId() + ", the archive holds " + knownSystemId + "); a new archive is needed");
+            }
             Optional<SlotInfo> slot = replication.readSlot(slotName);
+            if (slot.isPresent() && slot.get().restartLsn().isEmpty() && archivedLsn != 0) {
+                throw new ArchiveGapException("the replication slot of " + databaseId
+                        + " was invalidated (its WAL exceeded max_slot_wal_keep_size while the archive was behind);"
+                        + " WAL after " + new Lsn(archivedLsn) + " is gone and a new archive is needed");
+            }
             long start;
             if (archivedLsn == 0) {
                 Lsn reserved = slot.flatMap(SlotInfo::restartLsn)
@@ -221,6 +263,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
                             }
                         }
                         serverLsn = Math.max(serverLsn, data.serverWalEnd().value());
+                        lastServerTime = data.serverTime();
                         java.nio.ByteBuffer view = data.data();
                         byte[] bytes = new byte[view.remaining()];
                         view.get(bytes);
@@ -248,8 +291,10 @@ final class WalArchiver implements Runnable, AutoCloseable {
                     }
                     case WalMessage.Keepalive keepalive -> {
                         serverLsn = Math.max(serverLsn, keepalive.serverWalEnd().value());
+                        lastServerTime = keepalive.serverTime();
                         if (buffered == 0 && Long.compareUnsigned(archivedLsn, keepalive.serverWalEnd().value()) >= 0) {
-                            caughtUpAt = Instant.now();
+                            // the server's clock: everything it had written when it sent this is archived
+                            caughtUpAt = keepalive.serverTime();
                             recordProgress(system, timeline, false);
                         }
                         if (keepalive.replyRequested()) {
@@ -291,8 +336,8 @@ final class WalArchiver implements Runnable, AutoCloseable {
         String objectKey = ArchiveLayout.walChunk(archiveId, timeline, new Lsn(chunkStart), new Lsn(end));
         store.put(objectKey, sealer.seal(key, objectKey, Arrays.copyOf(buffer, length)));
         archivedLsn = end;
-        if (Long.compareUnsigned(end, serverLsn) >= 0) {
-            caughtUpAt = Instant.now();
+        if (Long.compareUnsigned(end, serverLsn) >= 0 && lastServerTime != null) {
+            caughtUpAt = lastServerTime;
         }
         recordProgress(system, timeline, true);
     }
@@ -314,6 +359,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
         }
     }
 
+    /** Stops streaming and waits (bounded) until the archiver has written what it received and exited. */
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
@@ -326,6 +372,14 @@ final class WalArchiver implements Runnable, AutoCloseable {
                 }
             }
         }
+        try {
+            if (!finished.await(30, java.util.concurrent.TimeUnit.SECONDS)) {
+                log.warn("the archiver of {} did not stop within 30 s", databaseId);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        syncCatalog();
     }
 
     private static void sleep(Duration duration) {

@@ -139,7 +139,8 @@ public final class PalisadeServer implements AutoCloseable {
             drivers.add(new VmDriver(VmDriverConfig.defaults(dataDir.resolve("vm"), config.vmImageDir(), user, cgroups)
                     .withAccelerator(VmDriverConfig.AcceleratorMode.parse(config.vmAccelerator()))
                     .withNetworkPool(config.vmNetworkPool())
-                    .withBootTimeout(config.vmBootTimeout())));
+                    .withBootTimeout(config.vmBootTimeout())
+                    .withRestoreTimeout(config.vmRestoreTimeout())));
 
             this.service = new DatabaseService(
                     store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit(),

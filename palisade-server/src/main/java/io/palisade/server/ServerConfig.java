@@ -47,6 +47,7 @@ public record ServerConfig(Map<String, String> values) {
             new Key("vm.network-pool", "10.213.0.0/16", "Per-host pool of /30 links to the VMs' network namespaces", false),
             new Key("vm.suspend-after", "300s", "Default idle period before a vm database is suspended to disk (or never)", false),
             new Key("vm.boot-timeout", "90s", "Bound on one guest boot before the watchdog retries it", false),
+            new Key("vm.restore-timeout", "1h", "Bound on the first boot of a restored vm database (WAL replay included)", false),
             new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false),
             new Key("backup.enabled", "true", "Continuous WAL archiving and base backups of every persistent database", false),
             new Key("backup.storage", "local", "Where archives go: local (a directory) or s3 (an S3-compatible object store)", false),
@@ -104,6 +105,7 @@ public record ServerConfig(Map<String, String> values) {
         startTimeout();
         reconcileInterval();
         vmBootTimeout();
+        vmRestoreTimeout();
         vmSuspendAfter();
         proxyEnabled();
         int proxyPort = proxyPort();
@@ -289,6 +291,10 @@ public record ServerConfig(Map<String, String> values) {
     public java.util.Optional<Duration> vmSuspendAfter() {
         return get("vm.suspend-after").equals("never") ? java.util.Optional.empty()
                 : java.util.Optional.of(parseDuration("vm.suspend-after"));
+    }
+
+    public Duration vmRestoreTimeout() {
+        return parseDuration("vm.restore-timeout");
     }
 
     public Duration vmBootTimeout() {

@@ -249,6 +249,15 @@ public final class BackupCatalog {
                 .list());
     }
 
+    /** Unfinished operations that make or change this database (no limit: none may be missed after a crash). */
+    public List<OperationRecord> runningOperationsFor(String databaseId) {
+        return jdbi.withHandle(h -> h.createQuery("""
+                        SELECT * FROM operations WHERE database_id = :id AND state = 'running' ORDER BY started_at""")
+                .bind("id", databaseId)
+                .map((rs, ctx) -> operation(rs))
+                .list());
+    }
+
     public List<OperationRecord> operationsInState(OperationState state) {
         return jdbi.withHandle(h -> h.createQuery("SELECT * FROM operations WHERE state = :state ORDER BY started_at")
                 .bind("state", state.wireName())
