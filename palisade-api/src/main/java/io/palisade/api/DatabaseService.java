@@ -801,8 +801,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
      * Records a copy of {@code source} under a new id and label with new credentials, stopped (its instance arrives by
      * rename). The copy has the same rung, plan and version.
      */
-    Created insertCopy(DatabaseRecord source, String label) {
-        String id = SecretBox.randomId("db");
+    Created insertCopy(DatabaseRecord source, String id, String label) {
         String password = SecretBox.randomSecret(32);
         String brokerToken = "pbt_" + SecretBox.randomSecret(40);
         Instant now = Instant.now();
@@ -819,11 +818,10 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     void rollBackSwap(DatabaseRecord original, DatabaseState state) {
         store.find(original.id()).ifPresent(current -> {
             if (state == DatabaseState.RUNNING) {
-                DatabaseRecord started = startRecorded(store.transition(original.id(), DatabaseState.STOPPED, null),
-                        driverFor(original));
-                afterRunning(started);
+                afterRunning(startRecorded(current, driverFor(original)));
             } else {
-                store.transition(original.id(), state, original.stateReason());
+                store.transition(original.id(), DatabaseState.FAILED, "an in-place restore failed before anything moved;"
+                        + " the database is unchanged: start it with POST /v1/databases/" + original.id() + "/restart");
             }
         });
     }

@@ -190,9 +190,11 @@ public final class RestoreService {
         String keepLabel = truncate(current.label() + "-before-restore");
         DatabaseService.Created before;
         try {
-            before = databases.insertCopy(current, keepLabel);
-            catalog.finishOperation(operationId, OperationState.RUNNING, before.database().id(), null, Instant.now());
-            driver.rename(id, before.database().id());
+            // the copy's id is recorded before the copy exists, so a crash at any point can be finished
+            String copyId = SecretBox.randomId("db");
+            catalog.finishOperation(operationId, OperationState.RUNNING, copyId, null, Instant.now());
+            before = databases.insertCopy(current, copyId, keepLabel);
+            driver.rename(id, copyId);
         } catch (RuntimeException e) {
             // nothing moved yet: put the database back as it was, running again if it ran
             log.warn("in-place restore of {} failed before the swap, rolling back: {}", id, e.getMessage());
@@ -307,6 +309,10 @@ public final class RestoreService {
             }
             if (catalog.settings(record.id()).archiveId() != null) {
                 backups.handOverArchive(record.id(), op.resultId());
+            }
+            DatabaseRecord copy = databases.store().find(op.resultId()).orElseThrow();
+            if (copy.state() == DatabaseState.STOPPED) {
+                databases.startCopy(copy, databases.credentials(copy).password());
             }
             sourceId = op.resultId();
         }

@@ -65,7 +65,19 @@ public final class BackupService implements AutoCloseable {
     private final BaseBackupTaker taker;
     private final ArchiveRestorer restorer;
     private final Map<String, WalArchiver> archivers = new ConcurrentHashMap<>();
-    private final Map<String, Boolean> backupsInFlight = new ConcurrentHashMap<>();
+    /** A base backup running for a database: cancelled by delete, which waits until it is done. */
+    private record InFlight(java.util.concurrent.atomic.AtomicBoolean cancelled,
+            java.util.concurrent.CountDownLatch done) {
+        static InFlight start() {
+            return new InFlight(new java.util.concurrent.atomic.AtomicBoolean(), new java.util.concurrent.CountDownLatch(1));
+        }
+
+        void finish() {
+            done.countDown();
+        }
+    }
+
+    private final Map<String, InFlight> backupsInFlight = new ConcurrentHashMap<>();
     private final Map<String, Instant> backoffUntil = new ConcurrentHashMap<>();
     private final Map<String, Integer> backupFailures = new ConcurrentHashMap<>();
     private final java.util.Set<String> expected = ConcurrentHashMap.newKeySet();
@@ -219,12 +231,13 @@ public final class BackupService implements AutoCloseable {
     // base backups
 
     private void backupInBackground(String databaseId, String trigger) {
-        if (backupsInFlight.putIfAbsent(databaseId, Boolean.TRUE) != null) {
+        InFlight flight = InFlight.start();
+        if (backupsInFlight.putIfAbsent(databaseId, flight) != null) {
             return;
         }
         threads.execute(() -> {
             try {
-                takeBaseBackup(databaseId, trigger, RestoreProgress.NONE);
+                takeBaseBackup(databaseId, trigger, RestoreProgress.NONE, flight);
                 backupFailures.remove(databaseId);
                 backoffUntil.remove(databaseId);
             } catch (RuntimeException e) {
@@ -234,21 +247,24 @@ public final class BackupService implements AutoCloseable {
                         failures - 1)))));
                 log.warn("{} base backup of {} failed ({} in a row): {}", trigger, databaseId, failures, e.getMessage());
             } finally {
-                backupsInFlight.remove(databaseId);
+                backupsInFlight.remove(databaseId, flight);
+                flight.finish();
             }
         });
     }
 
     /** An on-demand base backup; refused while one of the same database is already running. */
     public BaseBackupRecord backupNow(String databaseId, String trigger, RestoreProgress progress) {
-        if (backupsInFlight.putIfAbsent(databaseId, Boolean.TRUE) != null) {
+        InFlight flight = InFlight.start();
+        if (backupsInFlight.putIfAbsent(databaseId, flight) != null) {
             throw new PalisadeException(ErrorCode.CONFLICT, "a base backup of " + databaseId
                     + " is already running; wait for it (GET /v1/databases/" + databaseId + "/operations)");
         }
         try {
-            return takeBaseBackup(databaseId, trigger, progress);
+            return takeBaseBackup(databaseId, trigger, progress, flight);
         } finally {
-            backupsInFlight.remove(databaseId);
+            backupsInFlight.remove(databaseId, flight);
+            flight.finish();
         }
     }
 
@@ -256,7 +272,8 @@ public final class BackupService implements AutoCloseable {
      * Takes a base backup now (one at a time per host, rate-limited), and waits until the archive also holds the WAL
      * that makes it consistent. Returns the completed record.
      */
-    private BaseBackupRecord takeBaseBackup(String databaseId, String trigger, RestoreProgress progress) {
+    private BaseBackupRecord takeBaseBackup(String databaseId, String trigger, RestoreProgress progress,
+            InFlight flight) {
         BackupSettings settings = catalog.settings(databaseId);
         if (settings.archiveId() == null) {
             throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is not archived yet; start it first");
@@ -271,7 +288,7 @@ public final class BackupService implements AutoCloseable {
             progress.update("streaming base backup", 0, 0);
             BaseBackupTaker.Taken taken = taker.take(admin, archive.id(), record.id(),
                     DataKey.unwrap(archive.dataKeyEnc(), master), config.maxRateKbps(),
-                    bytes -> progress.update("streaming base backup", bytes, 0));
+                    bytes -> progress.update("streaming base backup", bytes, 0), flight.cancelled()::get);
             progress.update("waiting for the archive to hold the WAL up to " + taken.result().end(), taken.bytes(), 0);
             awaitArchived(databaseId, taken.result().end().value(), Duration.ofSeconds(60));
             catalog.completeBaseBackup(record.id(), taken.result().start().value(), taken.result().end().value(),
@@ -300,7 +317,7 @@ public final class BackupService implements AutoCloseable {
                 archiver.syncCatalog();
                 return;
             }
-            if (System.nanoTime() > deadline) {
+            if (archiver == null || archiver.stalled() || System.nanoTime() > deadline) {
                 String why = archiver == null ? "it is not being archived"
                         : archiver.lastError().map(e -> "the archiver reports: " + e).orElse("the archive is behind");
                 throw new PalisadeException(ErrorCode.TIMEOUT, "WAL of " + databaseId + " up to " + new Lsn(lsn)
@@ -513,6 +530,17 @@ public final class BackupService implements AutoCloseable {
      */
     public void deleteArchives(String databaseId, Optional<Duration> keep) {
         stopArchiving(databaseId);
+        InFlight flight = backupsInFlight.get(databaseId);
+        if (flight != null) {
+            flight.cancelled().set(true);
+            try {
+                if (!flight.done().await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                    log.warn("a base backup of {} did not stop within 60 s of its delete", databaseId);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         for (ArchiveRecord archive : catalog.archivesOf(databaseId)) {
             if (keep.isPresent()) {
                 catalog.orphanArchive(archive.id(), Instant.now().plus(keep.get()));

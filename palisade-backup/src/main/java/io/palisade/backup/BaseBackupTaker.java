@@ -45,8 +45,9 @@ final class BaseBackupTaker {
     /** What was written. */
     record Taken(BaseBackupResult result, BaseBackupMeta meta, long bytes) {}
 
-    Taken take(AdminAccess admin, String archiveId, String backupId, DataKey key, int maxRateKbps, LongConsumer progress) {
-        PartWriter writer = new PartWriter(archiveId, backupId, key, progress);
+    Taken take(AdminAccess admin, String archiveId, String backupId, DataKey key, int maxRateKbps, LongConsumer progress,
+            java.util.function.BooleanSupplier cancelled) {
+        PartWriter writer = new PartWriter(archiveId, backupId, key, progress, cancelled);
         try (ReplicationConnection replication = ReplicationConnection.open(PgTarget.of(admin), admin.user(),
                 admin.password(), Map.of("application_name", "palisade_base_backup"), Duration.ofSeconds(10))) {
             String systemId = replication.identifySystem().systemId();
@@ -95,7 +96,11 @@ final class BaseBackupTaker {
         private long total;
         private boolean inManifest;
 
-        PartWriter(String archiveId, String backupId, DataKey key, LongConsumer progress) {
+        private final java.util.function.BooleanSupplier cancelled;
+
+        PartWriter(String archiveId, String backupId, DataKey key, LongConsumer progress,
+                java.util.function.BooleanSupplier cancelled) {
+            this.cancelled = cancelled;
             this.archiveId = archiveId;
             this.backupId = backupId;
             this.key = key;
@@ -146,6 +151,10 @@ final class BaseBackupTaker {
         }
 
         private void writePart() {
+            if (cancelled.getAsBoolean()) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "base backup " + backupId + " was cancelled: its"
+                        + " database is being deleted");
+            }
             byte[] plain = java.util.Arrays.copyOf(part, filled);
             String partKey = ArchiveLayout.basePart(archiveId, backupId, parts.size());
             store.put(partKey, sealer.seal(key, partKey, plain));

@@ -49,19 +49,19 @@ class TestBackupsAndRestore {
         String id = source.get("id").asText();
         String url = source.get("connection_url").asText();
         try (Connection c = PgUrls.connect(url); Statement s = c.createStatement()) {
-            s.execute(corpus());
+            s.execute(BackupChecks.corpus());
             s.execute("create table pitr_events (n int primary key, phase text not null)");
             s.execute("insert into pitr_events select g, 'before' from generate_series(1, 100) g");
         }
-        String structureBefore = structure(url);
-        awaitWindowCovering(id, Instant.now());
+        String structureBefore = BackupChecks.structure(url);
+        BackupChecks.awaitWindowCovering(palisade, id, Instant.now());
         Thread.sleep(1100);
         Instant t = Instant.now();
         Thread.sleep(1100);
         try (Connection c = PgUrls.connect(url); Statement s = c.createStatement()) {
             s.execute("insert into pitr_events select g, 'after' from generate_series(101, 150) g");
         }
-        awaitWindowCovering(id, Instant.now());
+        BackupChecks.awaitWindowCovering(palisade, id, Instant.now());
 
         // restore as a new database to T: the rows before T, none after; the source keeps running
         TestingPalisade.Response restored = palisade.post("/v1/databases",
@@ -69,10 +69,10 @@ class TestBackupsAndRestore {
         assertThat(restored.status()).as(restored.body()).isEqualTo(201);
         String restoredUrl = restored.json().get("connection_url").asText();
         assertThat(restored.json().get("id").asText()).isNotEqualTo(id);
-        assertThat(count(restoredUrl, "phase = 'before'")).isEqualTo(100);
-        assertThat(count(restoredUrl, "phase = 'after'")).isZero();
-        assertThat(structure(restoredUrl)).isEqualTo(structureBefore);
-        assertThat(count(url, "true")).isEqualTo(150);
+        assertThat(BackupChecks.count(restoredUrl, "pitr_events", "phase = 'before'")).isEqualTo(100);
+        assertThat(BackupChecks.count(restoredUrl, "pitr_events", "phase = 'after'")).isZero();
+        assertThat(BackupChecks.structure(restoredUrl)).isEqualTo(structureBefore);
+        assertThat(BackupChecks.count(url, "pitr_events", "true")).isEqualTo(150);
         JsonNode operations = palisade.get("/v1/databases/" + restored.json().get("id").asText() + "/operations").json();
         assertThat(operations.get("operations").get(0).get("state").asText()).isEqualTo("succeeded");
         assertThat(operations.get("operations").get(0).get("source_id").asText()).isEqualTo(id);
@@ -81,23 +81,23 @@ class TestBackupsAndRestore {
         TestingPalisade.Response fork = palisade.post("/v1/databases/" + id + "/fork", "{\"label\":\"pitr-fork\"}");
         assertThat(fork.status()).as(fork.body()).isEqualTo(201);
         String forkUrl = fork.json().get("connection_url").asText();
-        assertThat(count(forkUrl, "true")).isEqualTo(150);
-        assertThat(structure(forkUrl)).isEqualTo(structureBefore);
-        execute(forkUrl, "insert into pitr_events values (1000, 'fork')");
-        execute(url, "insert into pitr_events values (2000, 'source')");
-        assertThat(count(url, "n = 1000")).isZero();
-        assertThat(count(forkUrl, "n = 2000")).isZero();
-        awaitWindowCovering(id, Instant.now());
+        assertThat(BackupChecks.count(forkUrl, "pitr_events", "true")).isEqualTo(150);
+        assertThat(BackupChecks.structure(forkUrl)).isEqualTo(structureBefore);
+        BackupChecks.execute(forkUrl, "insert into pitr_events values (1000, 'fork')");
+        BackupChecks.execute(url, "insert into pitr_events values (2000, 'source')");
+        assertThat(BackupChecks.count(url, "pitr_events", "n = 1000")).isZero();
+        assertThat(BackupChecks.count(forkUrl, "pitr_events", "n = 2000")).isZero();
+        BackupChecks.awaitWindowCovering(palisade, id, Instant.now());
 
         // in place to T: same id and URL; the state before the restore lives on as a new database
         TestingPalisade.Response inPlace = palisade.post("/v1/databases/" + id + "/restore",
                 "{\"target_time\":\"" + t + "\"}");
         assertThat(inPlace.status()).as(inPlace.body()).isEqualTo(200);
         assertThat(inPlace.json().get("id").asText()).isEqualTo(id);
-        assertThat(count(url, "true")).isEqualTo(100);
+        assertThat(BackupChecks.count(url, "pitr_events", "true")).isEqualTo(100);
         String preRestoreUrl = inPlace.json().get("pre_restore_database").get("connection_url").asText();
-        assertThat(count(preRestoreUrl, "phase = 'after'")).isEqualTo(50);
-        assertThat(count(preRestoreUrl, "n = 2000")).isEqualTo(1);
+        assertThat(BackupChecks.count(preRestoreUrl, "pitr_events", "phase = 'after'")).isEqualTo(50);
+        assertThat(BackupChecks.count(preRestoreUrl, "pitr_events", "n = 2000")).isEqualTo(1);
         // the restored database archives again, into a new lineage
         await().atMost(Duration.ofSeconds(60)).until(() ->
                 !palisade.get("/v1/databases/" + id + "/backups").json().get("window").get("earliest").asText().isEmpty());
@@ -107,9 +107,9 @@ class TestBackupsAndRestore {
     void corruptWalIsNamedAndBadInputIsRefused() throws Exception {
         JsonNode source = create("corrupt-source");
         String id = source.get("id").asText();
-        execute(source.get("connection_url").asText(),
+        BackupChecks.execute(source.get("connection_url").asText(),
                 "create table t as select g from generate_series(1, 1000) g");
-        awaitWindowCovering(id, Instant.now());
+        BackupChecks.awaitWindowCovering(palisade, id, Instant.now());
 
         TestingPalisade.Response future = palisade.post("/v1/databases",
                 "{\"restore\":{\"from\":\"" + id + "\",\"target_time\":\"" + Instant.now().plusSeconds(3600) + "\"}}");
@@ -131,6 +131,13 @@ class TestBackupsAndRestore {
                 "{\"target_time\":\"yesterday\"}");
         assertThat(badTime.status()).isEqualTo(400);
         assertThat(badTime.json().get("detail").asText()).contains("RFC 3339");
+
+        // a database being deleted cannot be forked or restored from
+        JsonNode doomed = create("doomed");
+        palisade.server().store().transition(doomed.get("id").asText(), io.palisade.store.DatabaseState.DELETING, null);
+        TestingPalisade.Response forkDeleting = palisade.post("/v1/databases/" + doomed.get("id").asText() + "/fork", "{}");
+        assertThat(forkDeleting.status()).isEqualTo(409);
+        assertThat(forkDeleting.json().get("detail").asText()).contains("being deleted");
 
         // flip one byte in the newest WAL chunk: the restore fails and names it; nothing half-made remains
         Path walDir = palisade.dataDir().resolve("backups/archives");
@@ -171,58 +178,5 @@ class TestBackupsAndRestore {
                 "{\"label\":\"" + label + "\",\"isolation\":\"process\"}");
         assertThat(created.status()).as(created.body()).isEqualTo(201);
         return created.json();
-    }
-
-    /** Waits until the database's restorable window reaches {@code moment}. */
-    private void awaitWindowCovering(String id, Instant moment) {
-        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).until(() -> {
-            JsonNode window = palisade.get("/v1/databases/" + id + "/backups").json().get("window");
-            String latest = window.get("latest").asText();
-            return !latest.isEmpty() && !Instant.parse(latest).isBefore(moment);
-        });
-    }
-
-    static String corpus() throws Exception {
-        Path file = TestingDirectories.repoDir().resolveSibling("shared").resolve("corpus/tenant-schema.sql");
-        return Files.readString(file);
-    }
-
-    /** A structural fingerprint of the tenant's objects and data, to compare source and copy. */
-    static String structure(String url) throws SQLException {
-        List<String> rows = new ArrayList<>();
-        try (Connection c = PgUrls.connect(url); Statement s = c.createStatement()) {
-            for (String sql : List.of(
-                    "select c.relname || ':' || c.relkind::text || ':' || coalesce(pg_get_viewdef(c.oid), '') from pg_class c"
-                            + " join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' order by 1",
-                    "select conrelid::regclass || ':' || conname || ':' || pg_get_constraintdef(oid) from pg_constraint"
-                            + " where connamespace = 'public'::regnamespace order by 1",
-                    "select indexrelid::regclass || ':' || pg_get_indexdef(indexrelid) from pg_index i join pg_class c"
-                            + " on c.oid = i.indrelid where c.relnamespace = 'public'::regnamespace order by 1",
-                    "select proname || ':' || md5(pg_get_functiondef(p.oid)) from pg_proc p where pronamespace ="
-                            + " 'public'::regnamespace and prokind in ('f', 'p') order by 1",
-                    "select extname || ':' || extversion from pg_extension order by 1",
-                    "select sum(hashtext(t::text)) from (select * from customers) t")) {
-                try (ResultSet rs = s.executeQuery(sql)) {
-                    while (rs.next()) {
-                        rows.add(rs.getString(1));
-                    }
-                }
-            }
-        }
-        return String.join("\n", rows);
-    }
-
-    private static long count(String url, String where) throws SQLException {
-        try (Connection c = PgUrls.connect(url); Statement s = c.createStatement();
-                ResultSet rs = s.executeQuery("select count(*) from pitr_events where " + where)) {
-            rs.next();
-            return rs.getLong(1);
-        }
-    }
-
-    private static void execute(String url, String sql) throws SQLException {
-        try (Connection c = PgUrls.connect(url); Statement s = c.createStatement()) {
-            s.execute(sql);
-        }
     }
 }

@@ -138,7 +138,7 @@ class TestControlPlaneCrash {
         }
     }
 
-    private static List<JsonNode> list(HttpClient http, TestingPalisadeProcess serve, String key) throws Exception {
+    static List<JsonNode> list(HttpClient http, TestingPalisadeProcess serve, String key) throws Exception {
         HttpResponse<String> response = http.send(request(serve, key, "/v1/databases").build(), HttpResponse.BodyHandlers.ofString());
         assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
         List<JsonNode> out = new ArrayList<>();
@@ -146,12 +146,12 @@ class TestControlPlaneCrash {
         return out;
     }
 
-    private static HttpRequest.Builder request(TestingPalisadeProcess serve, String key, String path) {
+    static HttpRequest.Builder request(TestingPalisadeProcess serve, String key, String path) {
         return HttpRequest.newBuilder(URI.create(serve.url() + path)).timeout(Duration.ofMinutes(2))
                 .header("Authorization", "Bearer " + key);
     }
 
-    private static Set<String> instanceDirs(Path dataDir) throws IOException {
+    static Set<String> instanceDirs(Path dataDir) throws IOException {
         Set<String> out = new TreeSet<>();
         for (Path dir : List.of(dataDir.resolve("instances/process"), dataDir.resolve("vm"))) {
             if (Files.isDirectory(dir)) {
@@ -185,7 +185,7 @@ class TestControlPlaneCrash {
     }
 
     /** Postmasters (not their children) whose data directory is under {@code dataDir}. */
-    private static List<Long> postgresProcessesUnder(Path dataDir) {
+    static List<Long> postgresProcessesUnder(Path dataDir) {
         String prefix = dataDir.toString() + "/";
         return ProcessHandle.allProcesses()
                 .filter(p -> {

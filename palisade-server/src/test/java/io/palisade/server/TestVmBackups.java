@@ -1,0 +1,76 @@
+package io.palisade.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Backups of a vm database (QEMU, TCG in CI) through the API: WAL streamed and a base backup taken over the guest link,
+ * a fork that is a VM of its own with the source's schema and data, and a restore across rungs (vm source → process
+ * database) reproducing the tenant schema corpus exactly.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TestVmBackups {
+    private TestingPalisade palisade;
+
+    @BeforeAll
+    void start() {
+        palisade = TestingPalisade.requiring("vm", Map.of("backup.flush-interval", "200ms"));
+    }
+
+    @AfterAll
+    void stop() {
+        if (palisade != null) {
+            palisade.close();
+        }
+    }
+
+    @Test
+    void forkAndCrossRungRestoreOfAVmDatabase() throws Exception {
+        TestingPalisade.Response created = palisade.post("/v1/databases",
+                "{\"label\":\"vm-backup-source\",\"isolation\":\"vm\",\"suspend_after_seconds\":\"never\"}");
+        assertThat(created.status()).as(created.body()).isEqualTo(201);
+        String id = created.json().get("id").asText();
+        String url = created.json().get("connection_url").asText();
+        try (Connection c = PgUrls.connect(url); Statement s = c.createStatement()) {
+            s.execute(BackupChecks.corpus());
+            s.execute("create table vm_rows as select g as n from generate_series(1, 500) g");
+        }
+        String structure = BackupChecks.structure(url);
+        BackupChecks.awaitFirstBackup(palisade, id);
+        BackupChecks.awaitWindowCovering(palisade, id, Instant.now());
+        JsonNode archive = palisade.get("/v1/databases/" + id + "/backups").json().get("archive");
+        assertThat(archive.get("streaming").asBoolean()).isTrue();
+        assertThat(archive.get("healthy").asBoolean()).as(archive.toString()).isTrue();
+
+        TestingPalisade.Response fork = palisade.post("/v1/databases/" + id + "/fork", "{\"label\":\"vm-fork\"}");
+        assertThat(fork.status()).as(fork.body()).isEqualTo(201);
+        assertThat(fork.json().get("isolation").asText()).isEqualTo("vm");
+        String forkUrl = fork.json().get("connection_url").asText();
+        assertThat(BackupChecks.count(forkUrl, "vm_rows", "true")).isEqualTo(500);
+        assertThat(BackupChecks.structure(forkUrl)).isEqualTo(structure);
+        BackupChecks.execute(forkUrl, "insert into vm_rows values (-1)");
+        assertThat(BackupChecks.count(url, "vm_rows", "n = -1")).isZero();
+
+        TestingPalisade.Response restored = palisade.post("/v1/databases",
+                "{\"label\":\"vm-to-process\",\"isolation\":\"process\",\"restore\":{\"from\":\"" + id
+                        + "\",\"latest\":true}}");
+        assertThat(restored.status()).as(restored.body()).isEqualTo(201);
+        assertThat(restored.json().get("isolation").asText()).isEqualTo("process");
+        String restoredUrl = restored.json().get("connection_url").asText();
+        assertThat(BackupChecks.count(restoredUrl, "vm_rows", "true")).isEqualTo(500);
+        assertThat(BackupChecks.structure(restoredUrl)).isEqualTo(structure);
+
+        for (String db : new String[] {fork.json().get("id").asText(), restored.json().get("id").asText(), id}) {
+            assertThat(palisade.delete("/v1/databases/" + db).status()).isEqualTo(204);
+        }
+    }
+}
