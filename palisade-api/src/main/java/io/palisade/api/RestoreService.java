@@ -90,14 +90,24 @@ public final class RestoreService {
         if (restore.from() == null) {
             throw PalisadeException.invalid("restore.from must name the source database");
         }
-        DatabaseRecord source = databases.get(accountId, restore.from());
         RestoreTarget target = restore.target();
+        Optional<DatabaseRecord> found = databases.store().find(accountId, restore.from());
+        if (found.isEmpty()) {
+            // deleted with keep_backups_days: its kept archive still restores (another account's is "not found")
+            if (!backups.hasKeptArchive(accountId, restore.from())) {
+                throw DatabaseService.notFound(restore.from());
+            }
+            backups.validateTarget(restore.from(), target);
+            return createWith(accountId, request.withDefaults(restore.from() + "-restored", null, null),
+                    OperationKind.RESTORE, restore.from(), target);
+        }
+        DatabaseRecord source = found.get();
         checkSourceUsable(source);
         // fail on a target outside the window before anything is created
         backups.validateTarget(source.id(), target);
         CreateDatabaseRequest create = request.withDefaults(source.label() + "-restored", source.isolation(),
                 source.plan().name());
-        return createWith(accountId, create, OperationKind.RESTORE, source, target);
+        return createWith(accountId, create, OperationKind.RESTORE, source.id(), target);
     }
 
     /** {@code POST /v1/databases/{id}/fork}: a new database from the source's current state or a past time. */
@@ -112,17 +122,17 @@ public final class RestoreService {
         }
         CreateDatabaseRequest create = request.withDefaults(source.label() + "-fork", source.isolation(),
                 source.plan().name());
-        return createWith(accountId, create, OperationKind.FORK, source, target);
+        return createWith(accountId, create, OperationKind.FORK, source.id(), target);
     }
 
     private DatabaseService.Created createWith(String accountId, CreateDatabaseRequest create, OperationKind kind,
-            DatabaseRecord source, RestoreTarget target) {
+            String sourceId, RestoreTarget target) {
         String operationId = SecretBox.randomId("op");
         String id = SecretBox.randomId("db");
         // the operation first: after a crash, a provisioning database with it is restored again, never made empty
-        catalog.insertOperation(OperationRecord.started(operationId, kind, accountId, id, source.id(), target.describe()));
+        catalog.insertOperation(OperationRecord.started(operationId, kind, accountId, id, sourceId, target.describe()));
         try {
-            return databases.create(accountId, create, id, record -> run(operationId, record, kind, source.id(), target));
+            return databases.create(accountId, create, id, record -> run(operationId, record, kind, sourceId, target));
         } catch (RuntimeException e) {
             catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
             throw e;
@@ -324,7 +334,7 @@ public final class RestoreService {
         String redoId = SecretBox.randomId("op");
         catalog.insertOperation(OperationRecord.started(redoId, op.kind(), op.accountId(), record.id(), op.sourceId(),
                 op.target()));
-        if (databases.store().find(sourceId).isEmpty()) {
+        if (databases.store().find(sourceId).isEmpty() && !backups.hasKeptArchive(op.accountId(), sourceId)) {
             DatabaseRecord failed = databases.store().transition(record.id(), DatabaseState.FAILED,
                     "its source " + op.sourceId() + " was deleted while the restore was interrupted");
             finish(redoId, failed, null);

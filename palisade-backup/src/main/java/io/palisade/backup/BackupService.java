@@ -414,15 +414,7 @@ public final class BackupService implements AutoCloseable {
      */
     public Path prepareRestore(String sourceDatabaseId, RestoreTarget target, boolean stopAtTarget, String operationId,
             RestoreProgress progress) {
-        String archiveId = catalog.settings(sourceDatabaseId).archiveId();
-        if (archiveId == null) {
-            throw new PalisadeException(ErrorCode.CONFLICT, "database " + sourceDatabaseId + " has no backups yet");
-        }
-        WalArchiver archiver = archivers.get(sourceDatabaseId);
-        if (archiver != null) {
-            archiver.syncCatalog();
-        }
-        ArchiveRecord archive = catalog.findArchive(archiveId).orElseThrow();
+        ArchiveRecord archive = currentArchive(sourceDatabaseId);
         BaseBackupRecord backup = chooseBackup(sourceDatabaseId, archive, target);
         Path dir = config.stagingDir().resolve(operationId);
         deleteQuietly(dir);
@@ -438,15 +430,34 @@ public final class BackupService implements AutoCloseable {
 
     /** Fails with a user-facing error unless {@code target} lies inside the database's restorable window. */
     public void validateTarget(String databaseId, RestoreTarget target) {
-        String archiveId = catalog.settings(databaseId).archiveId();
-        if (archiveId == null) {
-            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " has no backups yet");
-        }
+        chooseBackup(databaseId, currentArchive(databaseId), target);
+    }
+
+    /**
+     * The archive a restore from {@code databaseId} reads: the database's current one, or, for a database deleted with
+     * {@code keep_backups_days}, the one kept for it (the caller has checked the account).
+     */
+    private ArchiveRecord currentArchive(String databaseId) {
         WalArchiver archiver = archivers.get(databaseId);
         if (archiver != null) {
             archiver.syncCatalog();
         }
-        chooseBackup(databaseId, catalog.findArchive(archiveId).orElseThrow(), target);
+        String archiveId;
+        try {
+            archiveId = catalog.settings(databaseId).archiveId();
+        } catch (IllegalStateException deleted) {
+            archiveId = catalog.archivesOf(databaseId).stream().filter(a -> a.keepUntil() != null)
+                    .reduce((a, b) -> b).map(ArchiveRecord::id).orElse(null);
+        }
+        if (archiveId == null) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " has no backups yet");
+        }
+        return catalog.findArchive(archiveId).orElseThrow();
+    }
+
+    /** Whether a deleted database of this account has a kept archive to restore from. */
+    public boolean hasKeptArchive(String accountId, String databaseId) {
+        return catalog.keptArchive(accountId, databaseId).isPresent();
     }
 
     private BaseBackupRecord chooseBackup(String databaseId, ArchiveRecord archive, RestoreTarget target) {
@@ -542,6 +553,9 @@ public final class BackupService implements AutoCloseable {
             }
         }
         for (ArchiveRecord archive : catalog.archivesOf(databaseId)) {
+            if (archive.keepUntil() != null) {
+                continue; // kept from an earlier life of this id
+            }
             if (keep.isPresent()) {
                 catalog.orphanArchive(archive.id(), Instant.now().plus(keep.get()));
                 log.info("kept archive {} of deleted {} until {}", archive.id(), databaseId, Instant.now().plus(keep.get()));
@@ -579,7 +593,8 @@ public final class BackupService implements AutoCloseable {
 
     private void pruneOne(ArchiveRecord archive, Instant now, List<String> deleted) {
         {
-            if (archive.databaseId() == null) {
+            if (archive.keepUntil() != null || archive.databaseId() == null) {
+                // kept after its database was deleted: whole until its time is up
                 if (archive.keepUntil() == null || archive.keepUntil().isBefore(now)) {
                     deleteArchive(archive);
                     deleted.add("archive " + archive.id());
@@ -590,6 +605,13 @@ public final class BackupService implements AutoCloseable {
             Duration retention = settings.retentionSeconds() == null ? config.retention()
                     : Duration.ofSeconds(settings.retentionSeconds());
             Instant windowStart = now.minus(retention);
+            if (!archive.id().equals(settings.archiveId())
+                    && (archive.caughtUpAt() == null || archive.caughtUpAt().isBefore(windowStart))) {
+                // an older lineage of this database (it could not continue) whose last moment left the window
+                deleteArchive(archive);
+                deleted.add("archive " + archive.id());
+                return;
+            }
             List<BaseBackupRecord> backups = catalog.baseBackups(archive.id());
             Optional<BaseBackupRecord> anchor = backups.stream()
                     .filter(b -> b.state() == BaseBackupState.COMPLETE && !b.finishedAt().isAfter(windowStart))

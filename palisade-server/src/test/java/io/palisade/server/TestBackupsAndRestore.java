@@ -166,6 +166,29 @@ class TestBackupsAndRestore {
         }
     }
 
+    @Test
+    void deletedWithKeptBackupsStillRestores() throws Exception {
+        JsonNode source = create("kept");
+        String id = source.get("id").asText();
+        BackupChecks.execute(source.get("connection_url").asText(),
+                "create table kept_rows as select g as n from generate_series(1, 42) g");
+        BackupChecks.awaitWindowCovering(palisade, id, Instant.now());
+        TestingPalisade.Response badKeep = palisade.delete("/v1/databases/" + id + "?keep_backups_days=0");
+        assertThat(badKeep.status()).isEqualTo(400);
+        assertThat(palisade.delete("/v1/databases/" + id + "?keep_backups_days=1").status()).isEqualTo(204);
+        assertThat(palisade.get("/v1/databases/" + id).status()).isEqualTo(404);
+
+        String otherKey = palisade.newAccount("kept-intruder");
+        TestingPalisade.Response foreign = palisade.request("POST", "/v1/databases",
+                "{\"restore\":{\"from\":\"" + id + "\"}}", otherKey);
+        assertThat(foreign.status()).isEqualTo(404);
+        TestingPalisade.Response restored = palisade.post("/v1/databases",
+                "{\"isolation\":\"process\",\"restore\":{\"from\":\"" + id + "\",\"latest\":true}}");
+        assertThat(restored.status()).as(restored.body()).isEqualTo(201);
+        assertThat(BackupChecks.count(restored.json().get("connection_url").asText(), "kept_rows", "true"))
+                .isEqualTo(42);
+    }
+
     private final Map<String, String> archives = new java.util.concurrent.ConcurrentHashMap<>();
 
     private String archiveOf(String id) {

@@ -98,12 +98,27 @@ public final class BackupCatalog {
                 .execute());
     }
 
-    /** The database is gone; its archive is kept until {@code keepUntil}, then pruned. */
+    /**
+     * The database is gone; its archive is kept until {@code keepUntil} (still under the deleted database's id, so it
+     * can be restored from), then pruned.
+     */
     public void orphanArchive(String archiveId, Instant keepUntil) {
-        jdbi.useHandle(h -> h.createUpdate("UPDATE archives SET database_id = NULL, keep_until = :until WHERE id = :id")
+        jdbi.useHandle(h -> h.createUpdate("UPDATE archives SET keep_until = :until WHERE id = :id")
                 .bind("until", Timestamp.from(keepUntil))
                 .bind("id", archiveId)
                 .execute());
+    }
+
+    /** The newest archive kept after the deletion of an account's database, if any. */
+    public Optional<ArchiveRecord> keptArchive(String accountId, String databaseId) {
+        return jdbi.withHandle(h -> h.createQuery("""
+                        SELECT * FROM archives WHERE account_id = :account AND database_id = :id
+                            AND keep_until IS NOT NULL AND keep_until > now()
+                        ORDER BY created_at DESC LIMIT 1""")
+                .bind("account", accountId)
+                .bind("id", databaseId)
+                .map((rs, ctx) -> archive(rs))
+                .findOne());
     }
 
     public void deleteArchive(String archiveId) {
