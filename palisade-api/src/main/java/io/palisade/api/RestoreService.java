@@ -346,11 +346,20 @@ public final class RestoreService {
         return Optional.of(run(redoId, record, kind, sourceId, target));
     }
 
+    /** Removes staging directories no running operation uses (left by a crash). */
+    public void cleanStaging() {
+        java.util.Set<String> running = new java.util.HashSet<>();
+        catalog.operationsInState(OperationState.RUNNING).forEach(op -> running.add(op.id()));
+        backups.discardStagingExcept(running);
+    }
+
     /** Marks operations a crash left running as failed (the databases they touched are reconciled on their own). */
     public void failInterrupted() {
         backups.failInterruptedBaseBackups();
         for (OperationRecord op : catalog.operationsInState(OperationState.RUNNING)) {
-            if (op.kind() == OperationKind.BACKUP) {
+            boolean swapNotStarted = op.kind() == OperationKind.RESTORE_IN_PLACE && databases.store().find(op.databaseId())
+                    .map(db -> db.state() != DatabaseState.PROVISIONING).orElse(true);
+            if (op.kind() == OperationKind.BACKUP || swapNotStarted) {
                 backups.discardStaging(op.id());
                 catalog.finishOperation(op.id(), OperationState.FAILED, null, "interrupted by a restart of palisade",
                         Instant.now());

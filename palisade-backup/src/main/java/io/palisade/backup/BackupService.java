@@ -517,6 +517,18 @@ public final class BackupService implements AutoCloseable {
         }
     }
 
+    /** Removes every staging directory but those of the given operations. */
+    public void discardStagingExcept(java.util.Set<String> operationIds) {
+        if (!Files.isDirectory(config.stagingDir())) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> dirs = Files.list(config.stagingDir())) {
+            dirs.filter(dir -> !operationIds.contains(dir.getFileName().toString())).forEach(BackupService::deleteQuietly);
+        } catch (java.io.IOException e) {
+            log.warn("cannot list {}: {}", config.stagingDir(), e.getMessage());
+        }
+    }
+
     /** Removes a staging directory left by a restore that did not finish. */
     public void discardStaging(String operationId) {
         deleteQuietly(config.stagingDir().resolve(operationId));

@@ -170,6 +170,9 @@ public final class PalisadeServer implements AutoCloseable {
                         .register(metrics);
             }
             List<String> actions = service.reconcile(true);
+            if (restoresRef.get() != null) {
+                restoresRef.get().cleanStaging();
+            }
             log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
             api.markReady();
             startReaper(config.reconcileInterval());

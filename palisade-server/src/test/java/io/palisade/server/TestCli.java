@@ -73,6 +73,34 @@ class TestCli {
     }
 
     @Test
+    void backupsRestoreAndFork() {
+        Run created = run("create", "--label", "cli-backups", "--isolation", "process");
+        assertThat(created.exitCode()).as(created.err()).isZero();
+        String id = created.out().lines().filter(l -> l.startsWith("id:")).findFirst().orElseThrow().substring(3).strip();
+        BackupChecks.awaitFirstBackup(palisade, id);
+
+        Run backup = run("backup", id);
+        assertThat(backup.exitCode()).as(backup.err()).isZero();
+        assertThat(backup.out()).contains("\"state\" : \"complete\"");
+        Run backups = run("backups", id);
+        assertThat(backups.exitCode()).isZero();
+        assertThat(backups.out()).contains("restorable: ").contains("archive:    healthy").contains("complete");
+
+        Run fork = run("fork", id, "--label", "cli-fork");
+        assertThat(fork.exitCode()).as(fork.err()).isZero();
+        assertThat(fork.out()).contains("status:         running").contains("connection_url: postgres://");
+
+        Run restored = run("restore", id, "--as-new", "cli-restored");
+        assertThat(restored.exitCode()).as(restored.err()).isZero();
+        assertThat(restored.out()).contains("status:         running");
+
+        Run badTime = run("restore", id, "--time", "last tuesday");
+        assertThat(badTime.exitCode()).isEqualTo(2);
+        assertThat(badTime.err().strip()).startsWith("palisade: target_time 'last tuesday' is not an RFC 3339 time");
+        assertThat(badTime.err().strip().lines().count()).isEqualTo(1);
+    }
+
+    @Test
     void errorsAreOneReadableLineWithExitCodes() {
         Run missing = run("get", "db-nothere1");
         assertThat(missing.exitCode()).isEqualTo(4);
