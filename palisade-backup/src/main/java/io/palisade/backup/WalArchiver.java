@@ -245,7 +245,6 @@ final class WalArchiver implements Runnable, AutoCloseable {
         long next = start;
         long firstBufferedAt = 0;
         long lastStatus = 0;
-        lastError = null;
         while (!closed.get()) {
             Durability mode = durability;
             Duration wait = buffered > 0 && mode == Durability.SYNC ? Duration.ZERO : POLL;
@@ -336,6 +335,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
         String objectKey = ArchiveLayout.walChunk(archiveId, timeline, new Lsn(chunkStart), new Lsn(end));
         store.put(objectKey, sealer.seal(key, objectKey, Arrays.copyOf(buffer, length)));
         archivedLsn = end;
+        lastError = null; // the archive takes writes again
         if (Long.compareUnsigned(end, serverLsn) >= 0 && lastServerTime != null) {
             caughtUpAt = lastServerTime;
         }

@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.sql.Connection;
 import java.sql.Statement;
+import io.palisade.host.Processes;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -72,5 +75,24 @@ class TestVmBackups {
         for (String db : new String[] {fork.json().get("id").asText(), restored.json().get("id").asText(), id}) {
             assertThat(palisade.delete("/v1/databases/" + db).status()).isEqualTo(204);
         }
+    }
+
+    @Test
+    void diskLossOfAVmDatabase() throws Exception {
+        DiskLoss.Result result = DiskLoss.run(palisade,
+                "{\"label\":\"vm-loss\",\"isolation\":\"vm\",\"suspend_after_seconds\":\"never\"}",
+                Duration.ofSeconds(4), id -> {
+                    // the loss: QEMU killed and the VM's volume and state gone, behind palisade's back
+                    ProcessHandle.allProcesses()
+                            .filter(p -> p.info().commandLine().orElse("").contains("-name pal-" + id))
+                            .forEach(ProcessHandle::destroyForcibly);
+                    Processes.run(List.of("rm", "-rf", palisade.dataDir().resolve("vm").resolve(id).toString()),
+                            Duration.ofSeconds(30), null);
+                });
+        System.out.println(result.describe("vm, async"));
+        assertThat(result.missingOld()).isZero();
+        assertThat(result.olderThanOneSecond()).isGreaterThan(5);
+        assertThat(palisade.delete("/v1/databases/" + result.sourceId()).status()).isEqualTo(204);
+        assertThat(palisade.delete("/v1/databases/" + result.restoredId()).status()).isEqualTo(204);
     }
 }
