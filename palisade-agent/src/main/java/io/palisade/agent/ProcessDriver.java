@@ -280,6 +280,10 @@ public final class ProcessDriver implements IsolationDriver {
                         Duration.ofMinutes(30));
             }
             Processes.check(List.of("chmod", "700", data(spec.id()).toString()), Duration.ofSeconds(10));
+            // this rung's own server configuration, whatever the source (e.g. a vm guest) had
+            Path conf = data(spec.id()).resolve("postgresql.conf");
+            Files.deleteIfExists(conf);
+            Files.copy(template(spec.version()).resolve("postgresql.conf"), conf);
             config.user().chown(dir);
             progress.phase("starting postgres: recovery, then promotion");
             RunningInstance instance = start(spec, ProgressListener.NONE);

@@ -25,7 +25,8 @@ import java.time.Duration;
 final class PgStream implements AutoCloseable {
     /** For {@link #read(long)}: wait without a deadline. */
     static final long NO_DEADLINE = Long.MAX_VALUE;
-    private static final int MAX_MESSAGE_LENGTH = 1 << 30;
+    /** Far above any message palisade expects (WAL and backup data come in ≤ 1 MiB pieces), far below the heap. */
+    private static final int MAX_MESSAGE_LENGTH = 64 << 20;
     private static final int MIN_READ_SPACE = 16 * 1024;
 
     private final SelectableChannel readChannel;
