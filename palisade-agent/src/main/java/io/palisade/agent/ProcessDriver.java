@@ -110,14 +110,28 @@ public final class ProcessDriver implements IsolationDriver {
         if (Files.exists(dir)) {
             throw new PalisadeException(ErrorCode.CONFLICT, "instance " + spec.id() + " already exists on this host");
         }
-        try {
+        return startNew(spec, credentials, "provision", progress, () -> {
             progress.phase("preparing template for PostgreSQL " + spec.version().release());
             Path template = template(spec.version());
             progress.phase("copying template data directory");
             Files.createDirectories(dir);
             Processes.check(List.of("cp", "-a", "--reflink=auto", template.toString(), data(spec.id()).toString()),
                     Duration.ofMinutes(2));
-            config.user().chown(dir);
+        });
+    }
+
+    /** Lays out a new instance's data directory; may throw, after which everything of the instance is removed. */
+    @FunctionalInterface
+    private interface DataSetup {
+        void layOut() throws IOException;
+    }
+
+    /** A new instance: its data laid out, started, its tenant's password set; on failure nothing of it remains. */
+    private RunningInstance startNew(InstanceSpec spec, TenantCredentials credentials, String verb,
+            ProgressListener progress, DataSetup setup) {
+        try {
+            setup.layOut();
+            config.user().chown(instanceDir(spec.id()));
             progress.phase("starting postgres");
             RunningInstance instance = start(spec, ProgressListener.NONE);
             progress.phase("setting credentials");
@@ -128,7 +142,8 @@ public final class ProcessDriver implements IsolationDriver {
             if (e instanceof PalisadeException pe) {
                 throw pe;
             }
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot provision " + spec.id() + ": " + e.getMessage(), e);
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot " + verb + " " + spec.id() + ": " + e.getMessage(),
+                    e);
         }
     }
 
@@ -266,36 +281,26 @@ public final class ProcessDriver implements IsolationDriver {
             throw new PalisadeException(ErrorCode.CONFLICT, "instance " + spec.id() + " already exists on this host");
         }
         try {
-            if (!Files.exists(dataDirectory.resolve("PG_VERSION"))) {
-                throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
-                        "cannot restore " + spec.id() + ": " + dataDirectory + " is not a PostgreSQL data directory");
-            }
-            progress.phase("moving the restored data directory into place");
-            Files.createDirectories(dir);
-            try {
-                Files.move(dataDirectory, data(spec.id()));
-            } catch (IOException e) {
-                // another file system: copy, then remove the source below
-                Processes.check(List.of("cp", "-a", "--reflink=auto", dataDirectory.toString(), data(spec.id()).toString()),
-                        Duration.ofMinutes(30));
-            }
-            Processes.check(List.of("chmod", "700", data(spec.id()).toString()), Duration.ofSeconds(10));
-            // this rung's own server configuration, whatever the source (e.g. a vm guest) had
-            Path conf = data(spec.id()).resolve("postgresql.conf");
-            Files.deleteIfExists(conf);
-            Files.copy(template(spec.version()).resolve("postgresql.conf"), conf);
-            config.user().chown(dir);
-            progress.phase("starting postgres: recovery, then promotion");
-            RunningInstance instance = start(spec, ProgressListener.NONE);
-            progress.phase("setting credentials");
-            setPassword(spec.id(), credentials.username(), credentials.password());
-            return instance;
-        } catch (IOException | RuntimeException e) {
-            destroy(spec.id());
-            if (e instanceof PalisadeException pe) {
-                throw pe;
-            }
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot restore " + spec.id() + ": " + e.getMessage(), e);
+            return startNew(spec, credentials, "restore", progress, () -> {
+                if (!Files.exists(dataDirectory.resolve("PG_VERSION"))) {
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
+                            "cannot restore " + spec.id() + ": " + dataDirectory + " is not a PostgreSQL data directory");
+                }
+                progress.phase("moving the restored data directory into place");
+                Files.createDirectories(dir);
+                try {
+                    Files.move(dataDirectory, data(spec.id()));
+                } catch (IOException e) {
+                    // another file system: copy, then remove the source below
+                    Processes.check(List.of("cp", "-a", "--reflink=auto", dataDirectory.toString(),
+                            data(spec.id()).toString()), Duration.ofMinutes(30));
+                }
+                Processes.check(List.of("chmod", "700", data(spec.id()).toString()), Duration.ofSeconds(10));
+                // this rung's own server configuration, whatever the source (e.g. a vm guest) had
+                Path conf = data(spec.id()).resolve("postgresql.conf");
+                Files.deleteIfExists(conf);
+                Files.copy(template(spec.version()).resolve("postgresql.conf"), conf);
+            });
         } finally {
             Processes.run(List.of("rm", "-rf", dataDirectory.toString()), Duration.ofMinutes(5), null);
         }

@@ -14,7 +14,6 @@ import io.palisade.pgwire.ReplicationConnection;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -90,7 +89,7 @@ final class BaseBackupTaker {
         private final DataKey key;
         private final LongConsumer progress;
         private final List<BaseBackupMeta.Part> parts = new ArrayList<>();
-        private final ByteArrayOutputStream manifest = new ByteArrayOutputStream();
+        private final ManifestBuffer manifest = new ManifestBuffer();
         private byte[] part = new byte[PART_SIZE];
         private int filled;
         private long total;
@@ -123,8 +122,7 @@ final class BaseBackupTaker {
         @Override
         public void data(byte[] bytes, int offset, int length) {
             if (inManifest) {
-                DataDirectoryWriter.checkManifestSize(manifest.size() + (long) length);
-                manifest.write(bytes, offset, length);
+                manifest.append(bytes, offset, length);
                 return;
             }
             while (length > 0) {

@@ -27,18 +27,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 final class DataDirectoryWriter {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
-    /** PostgreSQL's manifest grows with the number of files; past this the database has too many to back up here. */
-    static final long MAX_MANIFEST_BYTES = 64L * 1024 * 1024;
-
     private DataDirectoryWriter() {}
-
-    static void checkManifestSize(long bytes) {
-        if (bytes > MAX_MANIFEST_BYTES) {
-            throw new PalisadeException(ErrorCode.CONFLICT, "the base backup manifest exceeds "
-                    + MAX_MANIFEST_BYTES / (1024 * 1024) + " MiB: the database has too many files (tables, indexes) to be"
-                    + " backed up by this server; drop unused relations");
-        }
-    }
 
     /** Extracts the tar read from {@code tar} into {@code dir} (created, mode 700); returns the bytes extracted. */
     static long extract(InputStream tar, Path dir, LongConsumer progress) {
@@ -56,12 +45,19 @@ final class DataDirectoryWriter {
                     throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
                             "base backup entry '" + entry.getName() + "' points outside the data directory");
                 }
+                if (entry.isSymbolicLink() || entry.isLink()) {
+                    // pg_wal or pg_tblspc links: palisade never uses them, and they must never point the host anywhere
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "base backup entry '" + entry.getName()
+                            + "' is a link to " + entry.getLinkName() + "; palisade restores only plain data directories");
+                }
                 if (entry.isDirectory()) {
                     Files.createDirectories(target);
                     Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rwx------"));
-                } else if (entry.isFile()) {
+                } else if (entry.getLinkFlag() == TarArchiveEntry.LF_NORMAL
+                        || entry.getLinkFlag() == TarArchiveEntry.LF_OLDNORM) {
                     Files.createDirectories(target.getParent());
-                    try (OutputStream out = Files.newOutputStream(target)) {
+                    try (OutputStream out = Files.newOutputStream(target, java.nio.file.StandardOpenOption.CREATE_NEW,
+                            java.nio.file.StandardOpenOption.WRITE, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                         int n;
                         while ((n = in.read(buffer)) > 0) {
                             out.write(buffer, 0, n);
@@ -70,10 +66,9 @@ final class DataDirectoryWriter {
                     }
                     Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rw-------"));
                     progress.accept(total);
-                } else if (entry.isSymbolicLink()) {
-                    // pg_wal or pg_tblspc links: palisade never uses them
+                } else {
                     throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "base backup entry '" + entry.getName()
-                            + "' is a link to " + entry.getLinkName() + "; palisade restores only plain data directories");
+                            + "' is neither a file nor a directory (type '" + (char) entry.getLinkFlag() + "')");
                 }
             }
             return total;

@@ -7,7 +7,6 @@ import io.palisade.pgwire.ReplicationConnection;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
@@ -34,7 +33,7 @@ final class ForkCopier {
         progress.update("copying the source's current state", 0, 0);
         try (PipedInputStream tar = new PipedInputStream(1024 * 1024);
                 PipedOutputStream sink = new PipedOutputStream(tar)) {
-            ByteArrayOutputStream manifest = new ByteArrayOutputStream();
+            ManifestBuffer manifest = new ManifestBuffer();
             CompletableFuture<Long> extraction = CompletableFuture.supplyAsync(
                     () -> DataDirectoryWriter.extract(tar, dir, bytes -> progress.update("copying", bytes, 0)),
                     command -> Thread.ofVirtual().name("palisade-fork-extract").start(command));
@@ -61,8 +60,7 @@ final class ForkCopier {
                             @Override
                             public void data(byte[] bytes, int offset, int length) {
                                 if (inManifest) {
-                                    DataDirectoryWriter.checkManifestSize(manifest.size() + (long) length);
-                                    manifest.write(bytes, offset, length);
+                                    manifest.append(bytes, offset, length);
                                     return;
                                 }
                                 try {

@@ -113,18 +113,7 @@ final class BackupCommands {
                 target.addTo(body);
                 answer = withProgress(parent, id, () -> parent.client().post("/v1/databases/" + id + "/restore", body));
             }
-            if (parent.json) {
-                parent.print(answer);
-            } else {
-                parent.out().println("id:             " + answer.path("id").asText());
-                parent.out().println("status:         " + answer.path("status").asText());
-                if (answer.has("pre_restore_database")) {
-                    parent.out().println("pre-restore:    " + answer.path("pre_restore_database").path("id").asText());
-                }
-                if (answer.has("connection_url")) {
-                    parent.out().println("connection_url: " + answer.path("connection_url").asText());
-                }
-            }
+            parent.printDatabase(answer);
             return 0;
         }
     }
@@ -151,14 +140,8 @@ final class BackupCommands {
             if (label != null) {
                 body.put("label", label);
             }
-            JsonNode fork = withProgress(parent, id, () -> parent.client().post("/v1/databases/" + id + "/fork", body));
-            if (parent.json) {
-                parent.print(fork);
-            } else {
-                parent.out().println("id:             " + fork.path("id").asText());
-                parent.out().println("status:         " + fork.path("status").asText());
-                parent.out().println("connection_url: " + fork.path("connection_url").asText());
-            }
+            parent.printDatabase(withProgress(parent, id,
+                    () -> parent.client().post("/v1/databases/" + id + "/fork", body)));
             return 0;
         }
     }

@@ -61,6 +61,23 @@ public final class DbCommand {
         return spec.commandLine().getOut();
     }
 
+    /** A created, restored or forked database: the raw JSON with --json, else the lines people read. */
+    void printDatabase(JsonNode db) {
+        if (json) {
+            print(db);
+            return;
+        }
+        out().println("id:             " + db.path("id").asText());
+        out().println("status:         " + db.path("status").asText());
+        out().println("isolation:      " + db.path("isolation").asText());
+        if (db.has("pre_restore_database")) {
+            out().println("pre-restore:    " + db.path("pre_restore_database").path("id").asText());
+        }
+        if (db.has("connection_url")) {
+            out().println("connection_url: " + db.path("connection_url").asText());
+        }
+    }
+
     void print(JsonNode node) {
         try {
             out().println(MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(node));
@@ -121,15 +138,7 @@ public final class DbCommand {
                 body.put("ttl_seconds", ttlSeconds);
                 body.put("persistent", false);
             }
-            JsonNode created = parent.client().post("/v1/databases", body);
-            if (parent.json) {
-                parent.print(created);
-            } else {
-                parent.out().println("id:             " + created.path("id").asText());
-                parent.out().println("status:         " + created.path("status").asText());
-                parent.out().println("isolation:      " + created.path("isolation").asText());
-                parent.out().println("connection_url: " + created.path("connection_url").asText());
-            }
+            parent.printDatabase(parent.client().post("/v1/databases", body));
             return 0;
         }
     }
