@@ -425,7 +425,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         });
     }
 
-    private DatabaseRecord startRecorded(DatabaseRecord record, IsolationDriver driver) {
+    DatabaseRecord startRecorded(DatabaseRecord record, IsolationDriver driver) {
         String id = record.id();
         try {
             RunningInstance instance = driver.start(spec(record), phase -> log.info("start {}: {}", id, phase));
@@ -775,66 +775,6 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     SecretBox secrets() {
         return secrets;
-    }
-
-    /** Records a restored or forked database as running (or failed), exactly as a create does. */
-    DatabaseRecord provisionFrom(DatabaseRecord record, java.util.function.Supplier<java.nio.file.Path> dataDirectory) {
-        String id = record.id();
-        IsolationDriver driver = driverFor(record);
-        long started = System.nanoTime();
-        try {
-            java.nio.file.Path dir = dataDirectory.get();
-            RunningInstance instance = driver.provisionFrom(spec(record), credentials(record), dir,
-                    phase -> log.info("restore {}: {}", id, phase));
-            store.setEndpoint(id, Optional.of(instance.endpoint()));
-            DatabaseRecord running = store.transition(id, DatabaseState.RUNNING, null);
-            log.info("restored {} in {} ms at {}", id, (System.nanoTime() - started) / 1_000_000, instance.endpoint());
-            afterRunning(running);
-            return running;
-        } catch (RuntimeException e) {
-            log.warn("restore of {} failed: {}", id, e.getMessage());
-            return store.transition(id, DatabaseState.FAILED, e.getMessage());
-        }
-    }
-
-    /**
-     * Records a copy of {@code source} under a new id and label with new credentials, stopped (its instance arrives by
-     * rename). The copy has the same rung, plan and version.
-     */
-    Created insertCopy(DatabaseRecord source, String id, String label) {
-        String password = SecretBox.randomSecret(32);
-        String brokerToken = "pbt_" + SecretBox.randomSecret(40);
-        Instant now = Instant.now();
-        DatabaseRecord copy = new DatabaseRecord(id, source.accountId(), label, source.isolation(), source.version(),
-                source.plan(), true, null, null, source.suspendAfterSeconds(), hostId, DatabaseState.STOPPED,
-                "holds the state before an in-place restore of " + source.id(), source.username(), source.database(),
-                secrets.encrypt(password), SecretBox.hash(brokerToken), secrets.encrypt(brokerToken), Optional.empty(),
-                source.labels(), now, now, now);
-        store.insert(copy);
-        return new Created(copy, password, brokerToken);
-    }
-
-    /** Undoes the start of an in-place swap that failed before anything moved: the database is as it was. */
-    void rollBackSwap(DatabaseRecord original, DatabaseState state) {
-        store.find(original.id()).ifPresent(current -> {
-            if (state == DatabaseState.RUNNING) {
-                afterRunning(startRecorded(current, driverFor(original)));
-            } else {
-                store.transition(original.id(), DatabaseState.FAILED, "an in-place restore failed before anything moved;"
-                        + " the database is unchanged: start it with POST /v1/databases/" + original.id() + "/restart");
-            }
-        });
-    }
-
-    /** Starts a stopped copy made by {@link #insertCopy} and gives it its own password. */
-    DatabaseRecord startCopy(DatabaseRecord copy, String password) {
-        IsolationDriver driver = driverFor(copy);
-        DatabaseRecord started = startRecorded(copy, driver);
-        if (started.state() == DatabaseState.RUNNING) {
-            driver.setPassword(copy.id(), copy.username(), password);
-            afterRunning(started);
-        }
-        return started;
     }
 
     IsolationDriver driver(DatabaseRecord record) {

@@ -8,6 +8,7 @@ import io.palisade.backup.RestoreTarget;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.IsolationDriver;
 import io.palisade.spi.PalisadeException;
+import io.palisade.spi.RunningInstance;
 import io.palisade.store.BackupCatalog;
 import io.palisade.store.DatabaseRecord;
 import io.palisade.store.DatabaseState;
@@ -143,7 +144,7 @@ public final class RestoreService {
             RestoreTarget target) {
         RestoreProgress progress = progress(operationId);
         boolean fromSource = kind == OperationKind.FORK && target instanceof RestoreTarget.Latest;
-        DatabaseRecord result = databases.provisionFrom(record, () -> fromSource
+        DatabaseRecord result = provisionFrom(record, () -> fromSource
                 ? backups.prepareFork(sourceId, operationId, progress)
                 : backups.prepareRestore(sourceId, target, true, operationId, progress));
         if (result.state() == DatabaseState.FAILED && !fromSource && !(target instanceof RestoreTarget.Latest)
@@ -151,7 +152,7 @@ public final class RestoreService {
             // no commit follows the target time in the archive, so its end is the state at the target
             log.info("{}: no commit after {} in the archive; replaying it to its end", record.id(), target.describe());
             databases.store().transition(record.id(), DatabaseState.PROVISIONING, null);
-            result = databases.provisionFrom(record, () -> backups.prepareRestore(sourceId, target, false, operationId,
+            result = provisionFrom(record, () -> backups.prepareRestore(sourceId, target, false, operationId,
                     progress));
         }
         backups.discardStaging(operationId);
@@ -203,25 +204,25 @@ public final class RestoreService {
             // the copy's id is recorded before the copy exists, so a crash at any point can be finished
             String copyId = SecretBox.randomId("db");
             catalog.finishOperation(operationId, OperationState.RUNNING, copyId, null, Instant.now());
-            before = databases.insertCopy(current, copyId, keepLabel);
+            before = insertCopy(current, copyId, keepLabel);
             driver.rename(id, copyId);
         } catch (RuntimeException e) {
             // nothing moved yet: put the database back as it was, running again if it ran
             log.warn("in-place restore of {} failed before the swap, rolling back: {}", id, e.getMessage());
             backups.discardStaging(operationId);
             catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
-            databases.rollBackSwap(current, wasState);
+            rollBackSwap(current, wasState);
             throw e;
         }
         String beforeId = before.database().id();
         backups.handOverArchive(id, beforeId);
         progress.update("starting the pre-restore copy as " + beforeId, 0, 0);
-        DatabaseRecord beforeRunning = databases.startCopy(before.database(), before.password());
-        DatabaseRecord restored = databases.provisionFrom(databases.store().find(id).orElseThrow(), () -> dir);
+        DatabaseRecord beforeRunning = startCopy(before.database(), before.password());
+        DatabaseRecord restored = provisionFrom(databases.store().find(id).orElseThrow(), () -> dir);
         if (restored.state() == DatabaseState.FAILED && restored.stateReason() != null
                 && restored.stateReason().contains(TARGET_NOT_REACHED)) {
             databases.store().transition(id, DatabaseState.PROVISIONING, null);
-            restored = databases.provisionFrom(restored, () -> backups.prepareRestore(beforeId, target, false,
+            restored = provisionFrom(restored, () -> backups.prepareRestore(beforeId, target, false,
                     operationId, progress));
         }
         backups.discardStaging(operationId);
@@ -322,7 +323,7 @@ public final class RestoreService {
             }
             DatabaseRecord copy = databases.store().find(op.resultId()).orElseThrow();
             if (copy.state() == DatabaseState.STOPPED) {
-                databases.startCopy(copy, databases.credentials(copy).password());
+                startCopy(copy, databases.credentials(copy).password());
             }
             sourceId = op.resultId();
         }
@@ -365,5 +366,65 @@ public final class RestoreService {
                         Instant.now());
             }
         }
+    }
+
+    /** Records a restored or forked database as running (or failed), exactly as a create does. */
+    private DatabaseRecord provisionFrom(DatabaseRecord record, java.util.function.Supplier<java.nio.file.Path> dataDirectory) {
+        String id = record.id();
+        IsolationDriver driver = databases.driver(record);
+        long started = System.nanoTime();
+        try {
+            java.nio.file.Path dir = dataDirectory.get();
+            RunningInstance instance = driver.provisionFrom(DatabaseService.spec(record), databases.credentials(record), dir,
+                    phase -> log.info("restore {}: {}", id, phase));
+            databases.store().setEndpoint(id, Optional.of(instance.endpoint()));
+            DatabaseRecord running = databases.store().transition(id, DatabaseState.RUNNING, null);
+            log.info("restored {} in {} ms at {}", id, (System.nanoTime() - started) / 1_000_000, instance.endpoint());
+            databases.afterRunning(running);
+            return running;
+        } catch (RuntimeException e) {
+            log.warn("restore of {} failed: {}", id, e.getMessage());
+            return databases.store().transition(id, DatabaseState.FAILED, e.getMessage());
+        }
+    }
+
+    /**
+     * Records a copy of {@code source} under a new id and label with new credentials, stopped (its instance arrives by
+     * rename). The copy has the same rung, plan and version.
+     */
+    private DatabaseService.Created insertCopy(DatabaseRecord source, String id, String label) {
+        String password = SecretBox.randomSecret(32);
+        String brokerToken = "pbt_" + SecretBox.randomSecret(40);
+        Instant now = Instant.now();
+        DatabaseRecord copy = new DatabaseRecord(id, source.accountId(), label, source.isolation(), source.version(),
+                source.plan(), true, null, null, source.suspendAfterSeconds(), databases.hostId(), DatabaseState.STOPPED,
+                "holds the state before an in-place restore of " + source.id(), source.username(), source.database(),
+                databases.secrets().encrypt(password), SecretBox.hash(brokerToken), databases.secrets().encrypt(brokerToken), Optional.empty(),
+                source.labels(), now, now, now);
+        databases.store().insert(copy);
+        return new DatabaseService.Created(copy, password, brokerToken);
+    }
+
+    /** Undoes the start of an in-place swap that failed before anything moved: the database is as it was. */
+    private void rollBackSwap(DatabaseRecord original, DatabaseState state) {
+        databases.store().find(original.id()).ifPresent(current -> {
+            if (state == DatabaseState.RUNNING) {
+                databases.afterRunning(databases.startRecorded(current, databases.driver(original)));
+            } else {
+                databases.store().transition(original.id(), DatabaseState.FAILED, "an in-place restore failed before anything moved;"
+                        + " the database is unchanged: start it with POST /v1/databases/" + original.id() + "/restart");
+            }
+        });
+    }
+
+    /** Starts a stopped copy made by {@link #insertCopy} and gives it its own password. */
+    private DatabaseRecord startCopy(DatabaseRecord copy, String password) {
+        IsolationDriver driver = databases.driver(copy);
+        DatabaseRecord started = databases.startRecorded(copy, driver);
+        if (started.state() == DatabaseState.RUNNING) {
+            driver.setPassword(copy.id(), copy.username(), password);
+            databases.afterRunning(started);
+        }
+        return started;
     }
 }

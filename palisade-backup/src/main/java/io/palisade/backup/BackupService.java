@@ -63,7 +63,8 @@ public final class BackupService implements AutoCloseable {
     private final Sealer sealer;
     private final Function<String, AdminAccess> access;
     private final BaseBackupTaker taker;
-    private final ArchiveRestorer restorer;
+    private final RestorePlanner planner;
+    private final Retention retention;
     private final Map<String, WalArchiver> archivers = new ConcurrentHashMap<>();
     /** A base backup running for a database: cancelled by delete, which waits until it is done. */
     private record InFlight(java.util.concurrent.atomic.AtomicBoolean cancelled,
@@ -97,7 +98,9 @@ public final class BackupService implements AutoCloseable {
         this.access = requireNonNull(access, "access is null");
         this.sealer = new Sealer();
         this.taker = new BaseBackupTaker(store, sealer);
-        this.restorer = new ArchiveRestorer(store, sealer);
+        this.planner = new RestorePlanner(config, catalog, master, new ArchiveRestorer(store, sealer),
+                this::syncArchiver, this::liveCaughtUp);
+        this.retention = new Retention(config, catalog, store);
     }
 
     public BackupConfig config() {
@@ -348,21 +351,43 @@ public final class BackupService implements AutoCloseable {
         if (archiveId == null) {
             return new Window(Optional.empty(), Optional.empty());
         }
-        return window(catalog.findArchive(archiveId).orElseThrow());
+        return planner.window(catalog.findArchive(archiveId).orElseThrow());
     }
 
-    private Window window(ArchiveRecord archive) {
-        List<BaseBackupRecord> complete = catalog.baseBackups(archive.id()).stream()
-                .filter(b -> b.state() == BaseBackupState.COMPLETE).toList();
-        if (complete.isEmpty()) {
-            return new Window(Optional.empty(), Optional.empty());
-        }
-        Instant latest = Optional.ofNullable(archivers.get(archive.databaseId()))
-                .filter(a -> a.archiveId().equals(archive.id()))
-                .flatMap(WalArchiver::caughtUpAt)
-                .orElse(archive.caughtUpAt());
-        Instant earliest = complete.getFirst().finishedAt();
-        return new Window(Optional.of(earliest), Optional.ofNullable(latest).filter(l -> !l.isBefore(earliest)));
+    // restore and fork: see RestorePlanner
+
+    /**
+     * Checks that {@code target} lies inside the source's restorable window and builds a data directory for it under
+     * the staging directory. The source keeps running.
+     */
+    public Path prepareRestore(String sourceDatabaseId, RestoreTarget target, boolean stopAtTarget, String operationId,
+            RestoreProgress progress) {
+        return planner.prepareRestore(sourceDatabaseId, target, stopAtTarget, operationId, progress);
+    }
+
+    /** Fails with a user-facing error unless {@code target} lies inside the database's restorable window. */
+    public void validateTarget(String databaseId, RestoreTarget target) {
+        planner.validateTarget(databaseId, target);
+    }
+
+    /** Whether a deleted database of this account has a kept archive to restore from. */
+    public boolean hasKeptArchive(String accountId, String databaseId) {
+        return catalog.keptArchive(accountId, databaseId).isPresent();
+    }
+
+    /** A data directory holding the running source's state now (forks of the current state). */
+    public Path prepareFork(String sourceDatabaseId, String operationId, RestoreProgress progress) {
+        return planner.prepareFork(access.apply(sourceDatabaseId), operationId, progress);
+    }
+
+    /** Removes every staging directory but those of the given operations. */
+    public void discardStagingExcept(java.util.Set<String> operationIds) {
+        planner.discardStagingExcept(operationIds);
+    }
+
+    /** Removes a staging directory left by a restore that did not finish. */
+    public void discardStaging(String operationId) {
+        planner.discardStaging(operationId);
     }
 
     public Optional<ArchiveStatus> status(String databaseId) {
@@ -405,136 +430,12 @@ public final class BackupService implements AutoCloseable {
                 .max(Comparator.comparing(BaseBackupRecord::finishedAt));
     }
 
-    // restore and fork
+    // ownership, deletion and retention: see Retention
 
-    /**
-     * Checks that {@code target} lies inside the source's restorable window and builds a data directory for it under
-     * the staging directory. The source keeps running. Fails with a clear, user-facing error for targets outside the
-     * window.
-     */
-    public Path prepareRestore(String sourceDatabaseId, RestoreTarget target, boolean stopAtTarget, String operationId,
-            RestoreProgress progress) {
-        ArchiveRecord archive = currentArchive(sourceDatabaseId);
-        BaseBackupRecord backup = chooseBackup(sourceDatabaseId, archive, target);
-        Path dir = config.stagingDir().resolve(operationId);
-        deleteQuietly(dir);
-        try {
-            restorer.build(archive.id(), DataKey.unwrap(archive.dataKeyEnc(), master), backup, target, stopAtTarget,
-                    archive.archivedLsn() == null ? 0 : archive.archivedLsn(), dir, progress);
-            return dir;
-        } catch (RuntimeException e) {
-            deleteQuietly(dir);
-            throw e;
-        }
+    /** Applies retention to every archive; returns what it deleted. */
+    public List<String> prune(Instant now) {
+        return retention.prune(now);
     }
-
-    /** Fails with a user-facing error unless {@code target} lies inside the database's restorable window. */
-    public void validateTarget(String databaseId, RestoreTarget target) {
-        chooseBackup(databaseId, currentArchive(databaseId), target);
-    }
-
-    /**
-     * The archive a restore from {@code databaseId} reads: the database's current one, or, for a database deleted with
-     * {@code keep_backups_days}, the one kept for it (the caller has checked the account).
-     */
-    private ArchiveRecord currentArchive(String databaseId) {
-        WalArchiver archiver = archivers.get(databaseId);
-        if (archiver != null) {
-            archiver.syncCatalog();
-        }
-        String archiveId;
-        try {
-            archiveId = catalog.settings(databaseId).archiveId();
-        } catch (IllegalStateException deleted) {
-            archiveId = catalog.archivesOf(databaseId).stream().filter(a -> a.keepUntil() != null)
-                    .reduce((a, b) -> b).map(ArchiveRecord::id).orElse(null);
-        }
-        if (archiveId == null) {
-            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " has no backups yet");
-        }
-        return catalog.findArchive(archiveId).orElseThrow();
-    }
-
-    /** Whether a deleted database of this account has a kept archive to restore from. */
-    public boolean hasKeptArchive(String accountId, String databaseId) {
-        return catalog.keptArchive(accountId, databaseId).isPresent();
-    }
-
-    private BaseBackupRecord chooseBackup(String databaseId, ArchiveRecord archive, RestoreTarget target) {
-        Window window = window(archive);
-        if (window.earliest().isEmpty()) {
-            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId
-                    + " has no completed base backup yet; wait for its first backup or take one with POST /v1/databases/"
-                    + databaseId + "/backups");
-        }
-        List<BaseBackupRecord> complete = catalog.baseBackups(archive.id()).stream()
-                .filter(b -> b.state() == BaseBackupState.COMPLETE)
-                .sorted(Comparator.comparing(BaseBackupRecord::finishedAt)).toList();
-        Instant latest = window.latest().orElse(window.earliest().get());
-        switch (target) {
-            case RestoreTarget.Latest ignored -> {
-                return complete.getLast();
-            }
-            case RestoreTarget.AtTime at -> {
-                Instant time = at.time();
-                if (time.isAfter(Instant.now())) {
-                    throw PalisadeException.invalid("target_time " + time + " is in the future");
-                }
-                if (time.isBefore(window.earliest().get()) || time.isAfter(latest)) {
-                    throw PalisadeException.invalid("target_time " + time + " is outside the restorable window of "
-                            + databaseId + ": " + window.earliest().get() + " to " + latest);
-                }
-                return complete.stream().filter(b -> !b.finishedAt().isAfter(time)).reduce((a, b) -> b).orElseThrow();
-            }
-            case RestoreTarget.AtLsn at -> {
-                long lsn = at.lsn().value();
-                long archived = archive.archivedLsn() == null ? 0 : archive.archivedLsn();
-                if (Long.compareUnsigned(lsn, archived) > 0) {
-                    throw PalisadeException.invalid("target_lsn " + at.lsn() + " is after the latest archived position "
-                            + new Lsn(archived));
-                }
-                return complete.stream().filter(b -> Long.compareUnsigned(b.endLsn(), lsn) <= 0).reduce((a, b) -> b)
-                        .orElseThrow(() -> PalisadeException.invalid("target_lsn " + at.lsn()
-                                + " is before the earliest base backup's consistent point "
-                                + new Lsn(complete.getFirst().endLsn())));
-            }
-        }
-    }
-
-    /**
-     * A data directory holding the running source's state now: a base backup with its WAL straight from the source
-     * (fast checkpoint, no archive round trip), checked against its manifest. Used by forks of the current state.
-     */
-    public Path prepareFork(String sourceDatabaseId, String operationId, RestoreProgress progress) {
-        Path dir = config.stagingDir().resolve(operationId);
-        deleteQuietly(dir);
-        try {
-            new ForkCopier(config.maxRateKbps()).copy(access.apply(sourceDatabaseId), dir, progress);
-            return dir;
-        } catch (RuntimeException e) {
-            deleteQuietly(dir);
-            throw e;
-        }
-    }
-
-    /** Removes every staging directory but those of the given operations. */
-    public void discardStagingExcept(java.util.Set<String> operationIds) {
-        if (!Files.isDirectory(config.stagingDir())) {
-            return;
-        }
-        try (java.util.stream.Stream<Path> dirs = Files.list(config.stagingDir())) {
-            dirs.filter(dir -> !operationIds.contains(dir.getFileName().toString())).forEach(BackupService::deleteQuietly);
-        } catch (java.io.IOException e) {
-            log.warn("cannot list {}: {}", config.stagingDir(), e.getMessage());
-        }
-    }
-
-    /** Removes a staging directory left by a restore that did not finish. */
-    public void discardStaging(String operationId) {
-        deleteQuietly(config.stagingDir().resolve(operationId));
-    }
-
-    // ownership, deletion and retention
 
     /** In-place restore: the database that keeps the pre-restore state takes over the current archive. */
     public void handOverArchive(String fromDatabaseId, String toDatabaseId) {
@@ -572,83 +473,24 @@ public final class BackupService implements AutoCloseable {
                 catalog.orphanArchive(archive.id(), Instant.now().plus(keep.get()));
                 log.info("kept archive {} of deleted {} until {}", archive.id(), databaseId, Instant.now().plus(keep.get()));
             } else {
-                deleteArchive(archive);
+                retention.deleteArchive(archive);
             }
         }
     }
 
-    private void deleteArchive(ArchiveRecord archive) {
-        catalog.deleteArchive(archive.id());
-        store.deletePrefix(ArchiveLayout.archivePrefix(archive.id()));
-        log.info("deleted archive {} (database {})", archive.id(), archive.databaseId());
+    /** Writes a running archiver's progress to the catalog now (before a restore reads it). */
+    private void syncArchiver(String databaseId) {
+        WalArchiver archiver = archivers.get(databaseId);
+        if (archiver != null) {
+            archiver.syncCatalog();
+        }
     }
 
-    /**
-     * Applies retention: keeps the newest complete base backup that finished before the window's start (so the window's
-     * earliest moment stays restorable) and everything after it; deletes older base backups and the WAL only they
-     * needed; deletes kept archives of deleted databases when their time is up. Returns what it deleted.
-     */
-    public List<String> prune(Instant now) {
-        List<String> deleted = new java.util.ArrayList<>();
-        for (ArchiveRecord archive : catalog.archives()) {
-            try {
-                pruneOne(archive, now, deleted);
-            } catch (RuntimeException e) {
-                log.warn("retention of archive {} failed: {}", archive.id(), e.getMessage());
-            }
-        }
-        if (!deleted.isEmpty()) {
-            log.info("retention pruned {} objects", deleted.size());
-        }
-        return deleted;
-    }
-
-    private void pruneOne(ArchiveRecord archive, Instant now, List<String> deleted) {
-        {
-            if (archive.keepUntil() != null || archive.databaseId() == null) {
-                // kept after its database was deleted: whole until its time is up
-                if (archive.keepUntil() == null || archive.keepUntil().isBefore(now)) {
-                    deleteArchive(archive);
-                    deleted.add("archive " + archive.id());
-                }
-                return;
-            }
-            BackupSettings settings = catalog.settings(archive.databaseId());
-            Duration retention = settings.retentionSeconds() == null ? config.retention()
-                    : Duration.ofSeconds(settings.retentionSeconds());
-            Instant windowStart = now.minus(retention);
-            if (!archive.id().equals(settings.archiveId())
-                    && (archive.caughtUpAt() == null || archive.caughtUpAt().isBefore(windowStart))) {
-                // an older lineage of this database (it could not continue) whose last moment left the window
-                deleteArchive(archive);
-                deleted.add("archive " + archive.id());
-                return;
-            }
-            List<BaseBackupRecord> backups = catalog.baseBackups(archive.id());
-            Optional<BaseBackupRecord> anchor = backups.stream()
-                    .filter(b -> b.state() == BaseBackupState.COMPLETE && !b.finishedAt().isAfter(windowStart))
-                    .reduce((a, b) -> b);
-            if (anchor.isEmpty()) {
-                return;
-            }
-            for (BaseBackupRecord backup : backups) {
-                boolean older = backup.startedAt().isBefore(anchor.get().startedAt());
-                boolean failedAndOld = backup.state() == BaseBackupState.FAILED && backup.startedAt().isBefore(windowStart);
-                if (older || failedAndOld) {
-                    catalog.deleteBaseBackup(backup.id());
-                    store.deletePrefix(ArchiveLayout.basePrefix(archive.id(), backup.id()));
-                    deleted.add("base backup " + backup.id());
-                }
-            }
-            long keepFrom = ArchiveLayout.segmentStart(anchor.get().startLsn());
-            for (var object : store.list(ArchiveLayout.walPrefix(archive.id()))) {
-                Optional<ArchiveLayout.WalChunk> chunk = ArchiveLayout.parseWalChunk(object.key());
-                if (chunk.isPresent() && Long.compareUnsigned(chunk.get().end().value(), keepFrom) <= 0) {
-                    store.delete(object.key());
-                    deleted.add("wal " + object.key());
-                }
-            }
-        }
+    /** The live caught-up moment of an archive that is being streamed now. */
+    private Optional<Instant> liveCaughtUp(ArchiveRecord archive) {
+        return Optional.ofNullable(archivers.get(archive.databaseId()))
+                .filter(a -> a.archiveId().equals(archive.id()))
+                .flatMap(WalArchiver::caughtUpAt);
     }
 
     @Override
