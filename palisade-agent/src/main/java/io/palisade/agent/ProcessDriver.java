@@ -129,11 +129,12 @@ public final class ProcessDriver implements IsolationDriver {
     /** A new instance: its data laid out, started, its tenant's password set; on failure nothing of it remains. */
     private RunningInstance startNew(InstanceSpec spec, TenantCredentials credentials, String verb,
             ProgressListener progress, DataSetup setup) {
+        boolean restore = verb.equals("restore");
         try {
             setup.layOut();
             config.user().chown(instanceDir(spec.id()));
-            progress.phase("starting postgres");
-            RunningInstance instance = start(spec, ProgressListener.NONE);
+            progress.phase(restore ? "starting postgres: WAL replay, then promotion" : "starting postgres");
+            RunningInstance instance = restore ? start(spec, config.restoreTimeout(), 1) : start(spec, ProgressListener.NONE);
             progress.phase("setting credentials");
             setPassword(spec.id(), credentials.username(), credentials.password());
             return instance;
@@ -149,6 +150,15 @@ public final class ProcessDriver implements IsolationDriver {
 
     @Override
     public RunningInstance start(InstanceSpec spec, ProgressListener progress) {
+        return start(spec, config.startTimeout(), 3);
+    }
+
+    /**
+     * Starts the server and waits until it answers, within {@code timeout}; retries on another port up to
+     * {@code attempts} times (a free port can be taken between probe and bind). A restored server gets one attempt with
+     * a long bound: its first start replays WAL, and a second attempt would replay it again.
+     */
+    private RunningInstance start(InstanceSpec spec, Duration timeout, int attempts) {
         String id = spec.id();
         PostgresServer existing = servers.get(id);
         if (existing != null && existing.isAlive()) {
@@ -164,7 +174,7 @@ public final class ProcessDriver implements IsolationDriver {
                 config.cgroups().create(cgroupPrefix + id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), spec.version());
         PalisadeException last = null;
-        for (int attempt = 0; attempt < 3; attempt++) {
+        for (int attempt = 0; attempt < attempts; attempt++) {
             try {
                 int port = attempt == 0 ? previousPort(id).orElseGet(PostgresServer::freePort) : PostgresServer.freePort();
                 PostgresServer server = PostgresServer.start(new PostgresServer.Options(
@@ -177,7 +187,7 @@ public final class ProcessDriver implements IsolationDriver {
                         config.user(),
                         group,
                         settings(plan),
-                        config.startTimeout()));
+                        timeout));
                 servers.put(id, server);
                 Files.writeString(instanceDir(id).resolve("port"), Integer.toString(port));
                 log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
@@ -252,6 +262,9 @@ public final class ProcessDriver implements IsolationDriver {
         }
         try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
                 Statement statement = connection.createStatement()) {
+            // a tenant role must never be a superuser here (a restored catalog could say otherwise): take it away
+            statement.execute("ALTER ROLE " + AdminConnection.ident(username)
+                    + " NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS");
             statement.execute("ALTER ROLE " + AdminConnection.ident(username) + " PASSWORD "
                     + AdminConnection.literal(ScramVerifier.of(password)));
         } catch (SQLException e) {

@@ -12,8 +12,20 @@ import java.time.Duration;
  * servers and how they are capped.
  */
 public record ProcessDriverConfig(
-        Path instancesDir, Path cacheDir, ServiceUser user, Cgroups cgroups, Duration startTimeout) {
+        Path instancesDir, Path cacheDir, ServiceUser user, Cgroups cgroups, Duration startTimeout,
+        Duration restoreTimeout) {
+    /** The default bound on a restored server's first start (WAL replay included). */
+    public static final Duration DEFAULT_RESTORE_TIMEOUT = Duration.ofHours(1);
+
+    public ProcessDriverConfig(Path instancesDir, Path cacheDir, ServiceUser user, Cgroups cgroups, Duration startTimeout) {
+        this(instancesDir, cacheDir, user, cgroups, startTimeout, DEFAULT_RESTORE_TIMEOUT);
+    }
+
     public ProcessDriverConfig {
+        requireNonNull(restoreTimeout, "restoreTimeout is null");
+        if (restoreTimeout.compareTo(startTimeout) < 0) {
+            throw new IllegalArgumentException("agent.restore-timeout must not be shorter than agent.start-timeout");
+        }
         requireNonNull(instancesDir, "instancesDir is null");
         requireNonNull(cacheDir, "cacheDir is null");
         requireNonNull(user, "user is null");

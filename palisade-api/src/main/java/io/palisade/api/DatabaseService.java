@@ -164,7 +164,18 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     /** As {@link #create(String, CreateDatabaseRequest)} with another way to make the instance (restore, fork). */
     Created create(String accountId, CreateDatabaseRequest request,
             java.util.function.Function<DatabaseRecord, DatabaseRecord> provisioner) {
-        return create(accountId, request, SecretBox.randomId("db"), provisioner);
+        return create(accountId, request, newId(), provisioner);
+    }
+
+    /** A database id never used before on this control plane (not by a database, a kept archive or an operation). */
+    String newId() {
+        for (int attempt = 0; attempt < 100; attempt++) {
+            String id = SecretBox.randomId("db");
+            if (!store.idInUse(id)) {
+                return id;
+            }
+        }
+        throw new PalisadeException(ErrorCode.INTERNAL, "cannot find an unused database id");
     }
 
     /** As above with the id chosen by the caller (a restore records its operation under it before the database). */
@@ -214,6 +225,9 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         store.insert(record);
         if (durability != io.palisade.store.Durability.ASYNC) {
             store.backupCatalog().setSettings(id, durability, null, null);
+        }
+        if (isolation.equals("vm")) {
+            store.backupCatalog().markDataFromVm(id);
         }
         log.info("creating {} (label {}, isolation {}, plan {}, account {})", id, label, isolation, plan.name(), accountId);
         CompletableFuture<DatabaseRecord> provisioning =
@@ -361,6 +375,11 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     public void delete(String accountId, String id, Optional<Duration> keepBackups) {
         get(accountId, id);
         withLock(id, () -> {
+            BackupService backupService = backups;
+            if (backupService != null && keepBackups.isPresent()) {
+                // recorded before the delete starts: a crash during it must not lose what the caller asked to keep
+                backupService.keepArchives(id, keepBackups.get());
+            }
             store.transition(id, DatabaseState.DELETING, null);
             destroyAndForget(id, keepBackups);
             return null;

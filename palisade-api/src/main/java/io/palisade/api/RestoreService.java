@@ -95,12 +95,15 @@ public final class RestoreService {
         Optional<DatabaseRecord> found = databases.store().find(accountId, restore.from());
         if (found.isEmpty()) {
             // deleted with keep_backups_days: its kept archive still restores (another account's is "not found")
-            if (!backups.hasKeptArchive(accountId, restore.from())) {
+            Optional<Boolean> keptFromVm = backups.keptArchiveFromVm(accountId, restore.from());
+            if (keptFromVm.isEmpty()) {
                 throw DatabaseService.notFound(restore.from());
             }
             backups.validateTarget(restore.from(), target);
-            return createWith(accountId, request.withDefaults(restore.from() + "-restored", null, null),
-                    OperationKind.RESTORE, restore.from(), target);
+            CreateDatabaseRequest create = request.withDefaults(restore.from() + "-restored",
+                    keptFromVm.get() ? "vm" : null, null);
+            checkRung(restore.from(), keptFromVm.get(), create);
+            return createWith(accountId, create, OperationKind.RESTORE, restore.from(), keptFromVm.get(), target);
         }
         DatabaseRecord source = found.get();
         checkSourceUsable(source);
@@ -108,7 +111,9 @@ public final class RestoreService {
         backups.validateTarget(source.id(), target);
         CreateDatabaseRequest create = request.withDefaults(source.label() + "-restored", source.isolation(),
                 source.plan().name());
-        return createWith(accountId, create, OperationKind.RESTORE, source.id(), target);
+        boolean fromVm = dataFromVm(source);
+        checkRung(source.id(), fromVm, create);
+        return createWith(accountId, create, OperationKind.RESTORE, source.id(), fromVm, target);
     }
 
     /** {@code POST /v1/databases/{id}/fork}: a new database from the source's current state or a past time. */
@@ -123,17 +128,41 @@ public final class RestoreService {
         }
         CreateDatabaseRequest create = request.withDefaults(source.label() + "-fork", source.isolation(),
                 source.plan().name());
-        return createWith(accountId, create, OperationKind.FORK, source.id(), target);
+        boolean fromVm = dataFromVm(source);
+        checkRung(source.id(), fromVm, create);
+        return createWith(accountId, create, OperationKind.FORK, source.id(), fromVm, target);
+    }
+
+    private boolean dataFromVm(DatabaseRecord source) {
+        return source.isolation().equals("vm") || catalog.dataFromVm(source.id());
+    }
+
+    /**
+     * Data that ran inside a vm guest may have been changed by the guest's root in any way (a superuser tenant role,
+     * server-side libraries, catalog entries): it never goes to a rung that runs servers on the host itself.
+     */
+    private void checkRung(String sourceId, boolean fromVm, CreateDatabaseRequest create) {
+        String isolation = create.isolation() == null ? databases.defaultIsolation() : create.isolation();
+        if (fromVm && !isolation.equals("vm")) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "the data of " + sourceId + " ran inside a vm guest, whose"
+                    + " root could have changed its roles, catalogs and files; it can be restored or forked only onto the"
+                    + " vm rung (\"isolation\": \"vm\"), not onto " + isolation);
+        }
     }
 
     private DatabaseService.Created createWith(String accountId, CreateDatabaseRequest create, OperationKind kind,
-            String sourceId, RestoreTarget target) {
+            String sourceId, boolean fromVm, RestoreTarget target) {
         String operationId = SecretBox.randomId("op");
-        String id = SecretBox.randomId("db");
+        String id = databases.newId();
         // the operation first: after a crash, a provisioning database with it is restored again, never made empty
         catalog.insertOperation(OperationRecord.started(operationId, kind, accountId, id, sourceId, target.describe()));
         try {
-            return databases.create(accountId, create, id, record -> run(operationId, record, kind, sourceId, target));
+            return databases.create(accountId, create, id, record -> {
+                if (fromVm) {
+                    catalog.markDataFromVm(record.id());
+                }
+                return run(operationId, record, kind, sourceId, target);
+            });
         } catch (RuntimeException e) {
             catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
             throw e;
@@ -200,30 +229,54 @@ public final class RestoreService {
         // the pre-restore state becomes its own database: the instance and the archive move to it
         String keepLabel = truncate(current.label() + "-before-restore");
         DatabaseService.Created before;
+        // a database whose instance was lost (the reason to restore it) has no state to keep, only its archive
+        boolean hasInstance = driver.listInstances().contains(id);
+        String copyId = databases.newId();
         try {
             // the copy's id is recorded before the copy exists, so a crash at any point can be finished
-            String copyId = SecretBox.randomId("db");
             catalog.finishOperation(operationId, OperationState.RUNNING, copyId, null, Instant.now());
             before = insertCopy(current, copyId, keepLabel);
-            driver.rename(id, copyId);
+            if (hasInstance) {
+                driver.rename(id, copyId);
+            }
         } catch (RuntimeException e) {
             // nothing moved yet: put the database back as it was, running again if it ran
             log.warn("in-place restore of {} failed before the swap, rolling back: {}", id, e.getMessage());
             backups.discardStaging(operationId);
+            databases.store().find(copyId).ifPresent(copy -> databases.store().delete(copyId));
             catalog.finishOperation(operationId, OperationState.FAILED, null, e.getMessage(), Instant.now());
             rollBackSwap(current, wasState);
             throw e;
         }
         String beforeId = before.database().id();
-        backups.handOverArchive(id, beforeId);
-        progress.update("starting the pre-restore copy as " + beforeId, 0, 0);
-        DatabaseRecord beforeRunning = startCopy(before.database(), before.password());
-        DatabaseRecord restored = provisionFrom(databases.store().find(id).orElseThrow(), () -> dir);
-        if (restored.state() == DatabaseState.FAILED && restored.stateReason() != null
-                && restored.stateReason().contains(TARGET_NOT_REACHED)) {
-            databases.store().transition(id, DatabaseState.PROVISIONING, null);
-            restored = provisionFrom(restored, () -> backups.prepareRestore(beforeId, target, false,
-                    operationId, progress));
+        DatabaseRecord beforeRunning;
+        DatabaseRecord restored;
+        try {
+            backups.handOverArchive(id, beforeId);
+            if (hasInstance) {
+                progress.update("starting the pre-restore copy as " + beforeId, 0, 0);
+                beforeRunning = startCopy(before.database(), before.password());
+            } else {
+                beforeRunning = databases.store().transition(beforeId, DatabaseState.FAILED, "holds the backups of "
+                        + id + " from before its in-place restore; it has no instance (" + id + "'s was lost): restore"
+                        + " from it with POST /v1/databases {\"restore\": {\"from\": \"" + beforeId + "\"}}, or delete it");
+            }
+            restored = provisionFrom(databases.store().find(id).orElseThrow(), () -> dir);
+            if (restored.state() == DatabaseState.FAILED && restored.stateReason() != null
+                    && restored.stateReason().contains(TARGET_NOT_REACHED)) {
+                databases.store().transition(id, DatabaseState.PROVISIONING, null);
+                restored = provisionFrom(restored, () -> backups.prepareRestore(beforeId, target, false,
+                        operationId, progress));
+            }
+        } catch (RuntimeException e) {
+            // the state before the restore is safe in the copy; the id is failed, not stuck provisioning
+            log.warn("in-place restore of {} failed after its state moved to {}: {}", id, beforeId, e.getMessage());
+            backups.discardStaging(operationId);
+            databases.store().find(id).filter(db -> db.state() == DatabaseState.PROVISIONING).ifPresent(db ->
+                    databases.store().transition(id, DatabaseState.FAILED, "in-place restore failed: " + e.getMessage()
+                            + "; the state before it is database " + beforeId));
+            catalog.finishOperation(operationId, OperationState.FAILED, beforeId, e.getMessage(), Instant.now());
+            throw e;
         }
         backups.discardStaging(operationId);
         finish(operationId, restored, beforeId);

@@ -45,8 +45,8 @@ final class ArchiveRestorer {
      * Writes the data directory {@code dir}. {@code stopAtTarget}: false to replay all archived WAL (used again when
      * PostgreSQL reports that no commit follows the target time, so the end of the archive is the state at the target).
      */
-    void build(String archiveId, DataKey key, BaseBackupRecord backup, RestoreTarget target, boolean stopAtTarget,
-            long archivedLsn, Path dir, RestoreProgress progress) {
+    long build(String archiveId, DataKey key, BaseBackupRecord backup, RestoreTarget target, boolean stopAtTarget,
+            long archivedLsn, long stageUpTo, Path dir, RestoreProgress progress) {
         progress.update("downloading base backup " + backup.id(), 0, 0);
         BaseBackupMeta meta = readMeta(archiveId, backup.id(), key);
         long[] restored = {0};
@@ -72,9 +72,13 @@ final class ArchiveRestorer {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot write backup_manifest into " + dir, e);
         }
         long consistentAt = Lsn.parse(meta.endLsn()).value();
-        long walBytes = stageWal(archiveId, key, meta.timeline(), Lsn.parse(meta.startLsn()).value(),
-                Long.compareUnsigned(archivedLsn, consistentAt) > 0 ? archivedLsn : consistentAt, dir.resolve("pg_wal"),
-                restored[0], progress);
+        long required = Long.compareUnsigned(archivedLsn, consistentAt) > 0 ? archivedLsn : consistentAt;
+        if (stageUpTo != 0 && Long.compareUnsigned(required, stageUpTo) > 0) {
+            required = Long.compareUnsigned(stageUpTo, consistentAt) > 0 ? stageUpTo : consistentAt;
+        }
+        long[] stagedEnd = {0};
+        long walBytes = stageWal(archiveId, key, meta.timeline(), Lsn.parse(meta.startLsn()).value(), required,
+                stageUpTo, dir.resolve("pg_wal"), restored[0], progress, stagedEnd);
         List<String> recovery = new ArrayList<>(List.of("restore_command = 'false'", "recovery_target_action = 'promote'"));
         if (stopAtTarget) {
             switch (target) {
@@ -92,6 +96,7 @@ final class ArchiveRestorer {
         }
         DataDirectoryWriter.configure(dir, recovery, true);
         progress.update("replaying WAL", restored[0], walBytes);
+        return stagedEnd[0];
     }
 
     BaseBackupMeta readMeta(String archiveId, String backupId, DataKey key) {
@@ -131,8 +136,8 @@ final class ArchiveRestorer {
      * Writes every archived WAL byte of {@code timeline} from the segment holding {@code from} into segment files (the
      * rest of the last one stays zero: PostgreSQL reads that as the end of WAL). Returns the bytes staged.
      */
-    private long stageWal(String archiveId, DataKey key, int timeline, long from, long requiredEnd, Path walDir,
-            long baseBytes, RestoreProgress progress) {
+    private long stageWal(String archiveId, DataKey key, int timeline, long from, long requiredEnd, long upTo,
+            Path walDir, long baseBytes, RestoreProgress progress, long[] stagedEnd) {
         long expected = ArchiveLayout.segmentStart(from);
         List<ArchiveLayout.WalChunk> chunks = new ArrayList<>();
         for (StoredObject object : store.list(ArchiveLayout.walPrefix(archiveId) + String.format("%08X/", timeline))) {
@@ -147,6 +152,9 @@ final class ArchiveRestorer {
                 if (Long.compareUnsigned(end, expected) <= 0) {
                     continue; // before the backup, or a chunk rewritten after a reconnect
                 }
+                if (upTo != 0 && Long.compareUnsigned(expected, upTo) >= 0) {
+                    break; // a replay to "the end" stops where the first attempt's WAL ended
+                }
                 if (Long.compareUnsigned(start, expected) > 0) {
                     throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the archive is missing WAL from "
                             + new Lsn(expected) + " to " + chunk.start() + " (before " + chunk.key()
@@ -157,6 +165,11 @@ final class ArchiveRestorer {
                     throw corrupt(chunk.key(), "it holds " + bytes.length + " bytes where its name says " + (end - start));
                 }
                 int skip = (int) (expected - start);
+                int length = bytes.length - skip;
+                if (upTo != 0 && Long.compareUnsigned(end, upTo) > 0) {
+                    length -= (int) (end - upTo);
+                    end = upTo;
+                }
                 Path segment = walDir.resolve(ArchiveLayout.walFileName(timeline, expected));
                 if (expected == ArchiveLayout.segmentStart(expected)) {
                     Files.deleteIfExists(segment); // a new segment starts from zeros, never from leftover bytes
@@ -164,15 +177,16 @@ final class ArchiveRestorer {
                 try (RandomAccessFile file = new RandomAccessFile(segment.toFile(), "rw")) {
                     file.setLength(ArchiveLayout.SEGMENT_SIZE);
                     file.seek(expected - ArchiveLayout.segmentStart(expected));
-                    file.write(bytes, skip, bytes.length - skip);
+                    file.write(bytes, skip, length);
                 }
-                staged += bytes.length - skip;
+                staged += length;
                 expected = end;
                 progress.update("staging WAL up to " + new Lsn(end), baseBytes, staged);
             }
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot stage WAL into " + walDir + ": " + e.getMessage(), e);
         }
+        stagedEnd[0] = expected;
         if (Long.compareUnsigned(expected, requiredEnd) < 0) {
             // the catalog recorded more as archived than the store holds: objects were lost or removed
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the archive holds WAL only up to " + new Lsn(expected)

@@ -41,7 +41,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class BackupService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BackupService.class);
-    static final String SLOT = "palisade_archive";
+    /** The replication slot of an archive: one per lineage, so a new lineage never trips over an invalidated one. */
+    static String slotName(String archiveId) {
+        return "pa_" + archiveId.replace('-', '_');
+    }
 
     /** The restorable window of a database's current archive; empty ends while nothing is restorable yet. */
     public record Window(Optional<Instant> earliest, Optional<Instant> latest) {}
@@ -82,6 +85,7 @@ public final class BackupService implements AutoCloseable {
     private final Map<String, Instant> backoffUntil = new ConcurrentHashMap<>();
     private final Map<String, Integer> backupFailures = new ConcurrentHashMap<>();
     private final java.util.Set<String> expected = ConcurrentHashMap.newKeySet();
+    private final Map<String, Object> archiverLocks = new ConcurrentHashMap<>();
     private final Semaphore baseBackupSlots = new Semaphore(1);
     private final ExecutorService threads =
             Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("palisade-backup-", 0).factory());
@@ -135,6 +139,16 @@ public final class BackupService implements AutoCloseable {
         if (!config.enabled()) {
             return;
         }
+        synchronized (lockFor(databaseId)) {
+            ensureArchivingLocked(databaseId, accountId, diskMb);
+        }
+    }
+
+    private Object lockFor(String databaseId) {
+        return archiverLocks.computeIfAbsent(databaseId, id -> new Object());
+    }
+
+    private void ensureArchivingLocked(String databaseId, String accountId, int diskMb) {
         expected.add(databaseId);
         BackupSettings settings = catalog.settings(databaseId);
         ArchiveRecord archive = settings.archiveId() == null
@@ -142,8 +156,8 @@ public final class BackupService implements AutoCloseable {
                 : catalog.findArchive(settings.archiveId()).orElseGet(() -> newArchive(databaseId, accountId));
         WalArchiver running = archivers.get(databaseId);
         if (running != null && running.archiveId().equals(archive.id()) && running.stalled()) {
-            // the lineage cannot continue (slot lost, another cluster): a new archive starts here, with a base backup;
-            // the old one stays restorable up to where it ends until retention removes it
+            // the lineage cannot continue (slot lost, another cluster): a new archive starts here, with a base backup
+            // (restores read the current archive; the old one is kept until its last moment leaves the window)
             log.warn("archive {} of {} cannot continue ({}); starting a new archive", archive.id(), databaseId,
                     running.lastError().orElse("stalled"));
             running.close();
@@ -174,8 +188,9 @@ public final class BackupService implements AutoCloseable {
     }
 
     private ArchiveRecord newArchive(String databaseId, String accountId) {
-        ArchiveRecord archive = ArchiveRecord.create(io.palisade.store.SecretBox.randomId("ar"), databaseId, accountId,
-                DataKey.generate().wrap(master), SLOT);
+        String archiveId = io.palisade.store.SecretBox.randomId("ar");
+        ArchiveRecord archive = ArchiveRecord.create(archiveId, databaseId, accountId, DataKey.generate().wrap(master),
+                slotName(archiveId));
         catalog.insertArchive(archive);
         catalog.setArchive(databaseId, archive.id());
         // a new lineage gets a new slot: the old one (if any) would otherwise keep WAL for nobody
@@ -187,7 +202,10 @@ public final class BackupService implements AutoCloseable {
     /** Stops streaming (before the instance stops, suspends or is deleted); what was received is flushed first. */
     public void stopArchiving(String databaseId) {
         expected.remove(databaseId);
-        WalArchiver archiver = archivers.remove(databaseId);
+        WalArchiver archiver;
+        synchronized (lockFor(databaseId)) {
+            archiver = archivers.remove(databaseId);
+        }
         if (archiver != null) {
             archiver.close();
         }
@@ -375,6 +393,11 @@ public final class BackupService implements AutoCloseable {
         return catalog.keptArchive(accountId, databaseId).isPresent();
     }
 
+    /** For a deleted database's kept archive of this account: whether its data ran inside a vm guest; empty: none. */
+    public Optional<Boolean> keptArchiveFromVm(String accountId, String databaseId) {
+        return catalog.keptArchive(accountId, databaseId).map(archive -> catalog.archiveDataFromVm(archive.id()));
+    }
+
     /** A data directory holding the running source's state now (forks of the current state). */
     public Path prepareFork(String sourceDatabaseId, String operationId, RestoreProgress progress) {
         return planner.prepareFork(access.apply(sourceDatabaseId), operationId, progress);
@@ -452,6 +475,17 @@ public final class BackupService implements AutoCloseable {
      * The database is being deleted: stop archiving and delete every archive it owns, or keep them for {@code keep}
      * (then the pruner deletes them).
      */
+    /** Marks every archive of the database as kept for {@code keep} (its delete follows). */
+    public void keepArchives(String databaseId, Duration keep) {
+        Instant until = Instant.now().plus(keep);
+        for (ArchiveRecord archive : catalog.archivesOf(databaseId)) {
+            if (archive.keepUntil() == null) {
+                catalog.orphanArchive(archive.id(), until);
+                log.info("keeping archive {} of {} until {}", archive.id(), databaseId, until);
+            }
+        }
+    }
+
     public void deleteArchives(String databaseId, Optional<Duration> keep) {
         stopArchiving(databaseId);
         InFlight flight = backupsInFlight.get(databaseId);

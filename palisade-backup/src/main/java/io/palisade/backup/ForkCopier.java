@@ -34,9 +34,14 @@ final class ForkCopier {
         try (PipedInputStream tar = new PipedInputStream(1024 * 1024);
                 PipedOutputStream sink = new PipedOutputStream(tar)) {
             ManifestBuffer manifest = new ManifestBuffer();
-            CompletableFuture<Long> extraction = CompletableFuture.supplyAsync(
-                    () -> DataDirectoryWriter.extract(tar, dir, bytes -> progress.update("copying", bytes, 0)),
-                    command -> Thread.ofVirtual().name("palisade-fork-extract").start(command));
+            CompletableFuture<Long> extraction = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return DataDirectoryWriter.extract(tar, dir, bytes -> progress.update("copying", bytes, 0));
+                } finally {
+                    // a reader that gave up must not leave the writer blocked on a full pipe
+                    closeQuietly(tar);
+                }
+            }, command -> Thread.ofVirtual().name("palisade-fork-extract").start(command));
             try (ReplicationConnection replication = ReplicationConnection.open(PgTarget.of(source), source.user(),
                     source.password(), Map.of("application_name", "palisade_fork"), Duration.ofSeconds(10))) {
                 replication.baseBackup(BaseBackupTaker.options("palisade fork", true, maxRateKbps),
@@ -74,6 +79,13 @@ final class ForkCopier {
                             @Override
                             public void progress(long bytes) {}
                         });
+            } catch (RuntimeException e) {
+                closeQuietly(sink);
+                // when the extraction failed first, its error is the one that explains the failure
+                if (extraction.isCompletedExceptionally()) {
+                    extraction.get();
+                }
+                throw e;
             } finally {
                 closeQuietly(sink);
             }
@@ -92,11 +104,11 @@ final class ForkCopier {
         }
     }
 
-    private static void closeQuietly(PipedOutputStream out) {
+    private static void closeQuietly(java.io.Closeable stream) {
         try {
-            out.close();
+            stream.close();
         } catch (IOException ignored) {
-            // the reader sees the end either way
+            // the other side sees the end either way
         }
     }
 }

@@ -37,6 +37,8 @@ final class RestorePlanner {
     private final ArchiveRestorer restorer;
     private final Consumer<String> syncArchiver;
     private final Function<ArchiveRecord, Optional<Instant>> liveCaughtUp;
+    /** Where each operation's first attempt stopped staging WAL, for its retry without a target. */
+    private final java.util.Map<String, Long> stagedEnds = new java.util.concurrent.ConcurrentHashMap<>();
 
     RestorePlanner(BackupConfig config, BackupCatalog catalog, SecretBox master, ArchiveRestorer restorer,
             Consumer<String> syncArchiver, Function<ArchiveRecord, Optional<Instant>> liveCaughtUp) {
@@ -72,9 +74,18 @@ final class RestorePlanner {
         BaseBackupRecord backup = chooseBackup(sourceDatabaseId, archive, target);
         Path dir = config.stagingDir().resolve(operationId);
         BackupService.deleteQuietly(dir);
+        long archived = archive.archivedLsn() == null ? 0 : archive.archivedLsn();
+        // "replay to the end" (no commit after a time target) must not reach past what the first attempt staged: the
+        // source kept running, and its later commits are after the target
+        long upTo = stopAtTarget ? 0 : stagedEnds.getOrDefault(operationId, archived);
         try {
-            restorer.build(archive.id(), DataKey.unwrap(archive.dataKeyEnc(), master), backup, target, stopAtTarget,
-                    archive.archivedLsn() == null ? 0 : archive.archivedLsn(), dir, progress);
+            long stagedEnd = restorer.build(archive.id(), DataKey.unwrap(archive.dataKeyEnc(), master), backup, target,
+                    stopAtTarget, archived, upTo, dir, progress);
+            if (stopAtTarget) {
+                stagedEnds.put(operationId, stagedEnd);
+            } else {
+                stagedEnds.remove(operationId);
+            }
             return dir;
         } catch (RuntimeException e) {
             BackupService.deleteQuietly(dir);
@@ -177,6 +188,7 @@ final class RestorePlanner {
 
     /** Removes a staging directory left by a restore that did not finish. */
     void discardStaging(String operationId) {
+        stagedEnds.remove(operationId);
         BackupService.deleteQuietly(config.stagingDir().resolve(operationId));
     }
 }

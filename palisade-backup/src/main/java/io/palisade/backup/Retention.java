@@ -18,9 +18,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Retention: keeps the newest complete base backup that finished before a database's window starts (so the window's
  * earliest moment stays restorable) and everything after it; deletes older base backups, the WAL only they needed,
- * older lineages whose last moment left the window, and kept archives of deleted databases when their time is up. The
- * catalog row goes first, then the objects (a crash in between leaves unreferenced objects, never a reference to a
- * missing one). Thread-safe (no state of its own).
+ * older lineages whose last moment left the window, and kept archives of deleted databases when their time is up. A
+ * restore never reads a half-deleted backup: it is older than the anchor every restore in the window uses (a reference to a
+ * missing one is avoided by deleting objects first: if the store fails, the row stays and the next pass retries).
+ * Thread-safe (no state of its own).
  */
 final class Retention {
     private static final Logger log = LoggerFactory.getLogger(Retention.class);
@@ -36,8 +37,9 @@ final class Retention {
     }
 
     void deleteArchive(ArchiveRecord archive) {
-        catalog.deleteArchive(archive.id());
+        // objects first: if the store fails, the row stays and the next pass retries
         store.deletePrefix(ArchiveLayout.archivePrefix(archive.id()));
+        catalog.deleteArchive(archive.id());
         log.info("deleted archive {} (database {})", archive.id(), archive.databaseId());
     }
 
@@ -93,8 +95,8 @@ final class Retention {
                 boolean older = backup.startedAt().isBefore(anchor.get().startedAt());
                 boolean failedAndOld = backup.state() == BaseBackupState.FAILED && backup.startedAt().isBefore(windowStart);
                 if (older || failedAndOld) {
-                    catalog.deleteBaseBackup(backup.id());
                     store.deletePrefix(ArchiveLayout.basePrefix(archive.id(), backup.id()));
+                    catalog.deleteBaseBackup(backup.id());
                     deleted.add("base backup " + backup.id());
                 }
             }

@@ -6,7 +6,9 @@ import io.palisade.backup.store.ArchiveStore;
 import io.palisade.backup.store.DataKey;
 import io.palisade.backup.store.Sealer;
 import io.palisade.pgwire.Lsn;
+import io.palisade.pgwire.PgConnection;
 import io.palisade.pgwire.PgTarget;
+import io.palisade.pgwire.Sql;
 import io.palisade.pgwire.ReplicationConnection;
 import io.palisade.pgwire.SlotInfo;
 import io.palisade.pgwire.SystemIdentity;
@@ -61,6 +63,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
     private volatile long failures;
     private volatile Instant lastCatalogWrite = Instant.EPOCH;
     private volatile boolean stalled;
+    private boolean resumed;
     private volatile String systemId;
     private volatile int timeline;
     private volatile Instant lastServerTime;
@@ -131,12 +134,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
     @Override
     public void run() {
         try {
-            resumeFromStore();
             loop();
-        } catch (ArchiveGapException e) {
-            fail(e.getMessage());
-            stalled = true;
-            log.error("archiving of {} stopped: {}", databaseId, e.getMessage());
         } catch (RuntimeException e) {
             fail(e.getMessage());
             stalled = true;
@@ -175,7 +173,9 @@ final class WalArchiver implements Runnable, AutoCloseable {
                 }
                 fail(e.getMessage());
                 log.warn("archiving of {} failed, retrying in {} ms: {}", databaseId, backoff.toMillis(), e.getMessage());
-                sleep(backoff);
+                for (long waited = 0; waited < backoff.toMillis() && !closed.get(); waited += 100) {
+                    sleep(Duration.ofMillis(100));
+                }
                 backoff = backoff.multipliedBy(2).compareTo(Duration.ofSeconds(10)) > 0 ? Duration.ofSeconds(10)
                         : backoff.multipliedBy(2);
             }
@@ -193,6 +193,10 @@ final class WalArchiver implements Runnable, AutoCloseable {
     }
 
     private void streamOnce() {
+        if (!resumed) {
+            resumeFromStore();
+            resumed = true;
+        }
         AdminAccess admin = access.get();
         try (ReplicationConnection replication = ReplicationConnection.open(PgTarget.of(admin), admin.user(),
                 admin.password(), Map.of("application_name", APPLICATION_NAME), Duration.ofSeconds(10))) {
@@ -215,6 +219,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
             if (archivedLsn == 0) {
                 Lsn reserved = slot.flatMap(SlotInfo::restartLsn)
                         .orElseGet(() -> replication.createPhysicalSlot(slotName, true));
+                dropOtherSlots(admin);
                 // start at the segment's beginning: restore needs whole segments with their headers
                 start = ArchiveLayout.segmentStart(reserved.value());
             } else {
@@ -234,6 +239,19 @@ final class WalArchiver implements Runnable, AutoCloseable {
             stream(replication, system, timeline, start);
         } finally {
             connection = null;
+        }
+    }
+
+    /**
+     * A new lineage starts: slots of earlier lineages of this server (invalidated, or kept by nobody) would hold WAL
+     * for no one, so they go. Only palisade's own slots; tenants cannot create any (they lack REPLICATION).
+     */
+    private void dropOtherSlots(AdminAccess admin) {
+        try (PgConnection sql = PgConnection.open(PgTarget.of(admin), admin.user(), admin.password(),
+                Map.of("application_name", "palisade_archiver", "database", "postgres"), Duration.ofSeconds(10))) {
+            sql.simpleQuery("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                    + " WHERE (slot_name LIKE 'pa\\_%' OR slot_name = 'palisade_archive') AND slot_name <> "
+                    + Sql.quoteLiteral(slotName) + " AND NOT active");
         }
     }
 
@@ -359,22 +377,26 @@ final class WalArchiver implements Runnable, AutoCloseable {
         }
     }
 
-    /** Stops streaming and waits (bounded) until the archiver has written what it received and exited. */
+    /**
+     * Stops streaming and waits (bounded) until the archiver has written what it received and exited: the loop sees
+     * the flag within one poll and flushes its buffer; only if it does not stop by itself is its connection closed.
+     */
     @Override
     public void close() {
-        if (closed.compareAndSet(false, true)) {
-            ReplicationConnection open = connection;
-            if (open != null) {
-                try {
-                    open.close();
-                } catch (RuntimeException e) {
-                    log.debug("closing the replication connection of {}: {}", databaseId, e.getMessage());
-                }
-            }
-        }
+        closed.set(true);
         try {
-            if (!finished.await(30, java.util.concurrent.TimeUnit.SECONDS)) {
-                log.warn("the archiver of {} did not stop within 30 s", databaseId);
+            if (!finished.await(3, java.util.concurrent.TimeUnit.SECONDS)) {
+                ReplicationConnection open = connection;
+                if (open != null) {
+                    try {
+                        open.close();
+                    } catch (RuntimeException e) {
+                        log.debug("closing the replication connection of {}: {}", databaseId, e.getMessage());
+                    }
+                }
+                if (!finished.await(30, java.util.concurrent.TimeUnit.SECONDS)) {
+                    log.warn("the archiver of {} did not stop within 30 s", databaseId);
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

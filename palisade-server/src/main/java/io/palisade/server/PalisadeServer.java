@@ -135,7 +135,8 @@ public final class PalisadeServer implements AutoCloseable {
                     "reason", cgroups.reason()));
             List<IsolationDriver> drivers = new ArrayList<>();
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
-                    dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout())));
+                    dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
+                    config.restoreTimeout())));
             drivers.add(new VmDriver(VmDriverConfig.defaults(dataDir.resolve("vm"), config.vmImageDir(), user, cgroups)
                     .withAccelerator(VmDriverConfig.AcceleratorMode.parse(config.vmAccelerator()))
                     .withNetworkPool(config.vmNetworkPool())

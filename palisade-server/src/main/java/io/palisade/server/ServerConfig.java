@@ -29,6 +29,7 @@ public record ServerConfig(Map<String, String> values) {
             new Key("store.username", null, "User for store.url", false),
             new Key("store.password", null, "Password for store.url", true),
             new Key("agent.start-timeout", "120s", "Bound on a tenant server start", false),
+            new Key("agent.restore-timeout", "1h", "Bound on the first start of a restored process database (WAL replay included)", false),
             new Key("agent.reconcile-interval", "5s", "How often the agent restarts dead instances, removes orphans and reaps expired ephemeral databases", false),
             new Key("agent.cgroup-parent", "palisade", "Parent cgroup name for per-instance caps", false),
             new Key("agent.stop-instances-on-exit", "true",
@@ -104,6 +105,7 @@ public record ServerConfig(Map<String, String> values) {
         createWait();
         startTimeout();
         reconcileInterval();
+        restoreTimeout();
         vmBootTimeout();
         vmRestoreTimeout();
         vmSuspendAfter();
@@ -210,6 +212,10 @@ public record ServerConfig(Map<String, String> values) {
 
     public Duration startTimeout() {
         return parseDuration("agent.start-timeout");
+    }
+
+    public Duration restoreTimeout() {
+        return parseDuration("agent.restore-timeout");
     }
 
     public Duration reconcileInterval() {

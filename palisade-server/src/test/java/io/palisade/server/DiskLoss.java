@@ -32,8 +32,12 @@ final class DiskLoss {
         }
     }
 
-    /** Creates a database with {@code createBody}, writes for {@code writeFor}, calls {@code destroy} with its id, restores. */
-    static Result run(TestingPalisade palisade, String createBody, Duration writeFor, Consumer<String> destroy)
+    /**
+     * Creates a database with {@code createBody}, writes for {@code writeFor}, calls {@code destroy} with its id, then
+     * restores {@code latest} into a new database on {@code restoreIsolation}.
+     */
+    static Result run(TestingPalisade palisade, String createBody, String restoreIsolation, Duration writeFor,
+            Consumer<String> destroy)
             throws Exception {
         TestingPalisade.Response created = palisade.post("/v1/databases", createBody);
         assertThat(created.status()).as(created.body()).isEqualTo(201);
@@ -65,7 +69,7 @@ final class DiskLoss {
         writer.join(Duration.ofSeconds(30));
 
         TestingPalisade.Response restored = palisade.post("/v1/databases",
-                "{\"label\":\"loss-restored\",\"isolation\":\"process\",\"restore\":{\"from\":\"" + id
+                "{\"label\":\"loss-restored\",\"isolation\":\"" + restoreIsolation + "\",\"restore\":{\"from\":\"" + id
                         + "\",\"latest\":true}}");
         assertThat(restored.status()).as(restored.body()).isEqualTo(201);
         Set<Long> present = new HashSet<>();

@@ -52,7 +52,7 @@ class TestBackupDurability {
 
     @Test
     void asyncLosesNothingOlderThanOneSecond() throws Exception {
-        DiskLoss.Result result = DiskLoss.run(palisade, "{\"label\":\"loss-async\",\"isolation\":\"process\"}",
+        DiskLoss.Result result = DiskLoss.run(palisade, "{\"label\":\"loss-async\",\"isolation\":\"process\"}", "process",
                 Duration.ofSeconds(3), this::destroyProcessInstance);
         System.out.println(result.describe("process, async"));
         assertThat(result.missingOld()).isZero();
@@ -63,7 +63,8 @@ class TestBackupDurability {
     @Test
     void syncLosesNothing() throws Exception {
         DiskLoss.Result result = DiskLoss.run(palisade,
-                "{\"label\":\"loss-sync\",\"isolation\":\"process\",\"durability\":\"sync\"}", Duration.ofSeconds(3),
+                "{\"label\":\"loss-sync\",\"isolation\":\"process\",\"durability\":\"sync\"}", "process",
+                Duration.ofSeconds(3),
                 this::destroyProcessInstance);
         System.out.println(result.describe("process, sync"));
         assertThat(result.missingAll()).isZero();

@@ -17,8 +17,8 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * Backups of a vm database (QEMU, TCG in CI) through the API: WAL streamed and a base backup taken over the guest link,
- * a fork that is a VM of its own with the source's schema and data, and a restore across rungs (vm source → process
- * database) reproducing the tenant schema corpus exactly.
+ * a fork that is a VM of its own with the source's schema and data, a restore up the ladder (process source → vm
+ * database) reproducing the tenant schema corpus exactly, and vm data refused on the process rung.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestVmBackups {
@@ -63,16 +63,39 @@ class TestVmBackups {
         BackupChecks.execute(forkUrl, "insert into vm_rows values (-1)");
         assertThat(BackupChecks.count(url, "vm_rows", "n = -1")).isZero();
 
-        TestingPalisade.Response restored = palisade.post("/v1/databases",
+        // data that ran inside a guest never goes to the process rung (guest root could have changed anything in it)
+        TestingPalisade.Response refused = palisade.post("/v1/databases",
                 "{\"label\":\"vm-to-process\",\"isolation\":\"process\",\"restore\":{\"from\":\"" + id
                         + "\",\"latest\":true}}");
+        assertThat(refused.status()).as(refused.body()).isEqualTo(409);
+        assertThat(refused.json().get("detail").asText()).contains("ran inside a vm guest").contains("vm rung");
+        TestingPalisade.Response forkRefused = palisade.post("/v1/databases/" + id + "/fork",
+                "{\"isolation\":\"process\"}");
+        assertThat(forkRefused.status()).isEqualTo(409);
+
+        // the other way is a climb: a process database restored onto the vm rung, the corpus reproduced exactly
+        TestingPalisade.Response source = palisade.post("/v1/databases",
+                "{\"label\":\"process-source\",\"isolation\":\"process\"}");
+        assertThat(source.status()).as(source.body()).isEqualTo(201);
+        String processId = source.json().get("id").asText();
+        String processUrl = source.json().get("connection_url").asText();
+        try (Connection c = PgUrls.connect(processUrl); Statement s = c.createStatement()) {
+            s.execute(BackupChecks.corpus());
+            s.execute("create table vm_rows as select g as n from generate_series(1, 500) g");
+        }
+        String processStructure = BackupChecks.structure(processUrl);
+        BackupChecks.awaitWindowCovering(palisade, processId, Instant.now());
+        TestingPalisade.Response restored = palisade.post("/v1/databases",
+                "{\"label\":\"process-to-vm\",\"isolation\":\"vm\",\"restore\":{\"from\":\"" + processId
+                        + "\",\"latest\":true}}");
         assertThat(restored.status()).as(restored.body()).isEqualTo(201);
-        assertThat(restored.json().get("isolation").asText()).isEqualTo("process");
+        assertThat(restored.json().get("isolation").asText()).isEqualTo("vm");
         String restoredUrl = restored.json().get("connection_url").asText();
         assertThat(BackupChecks.count(restoredUrl, "vm_rows", "true")).isEqualTo(500);
-        assertThat(BackupChecks.structure(restoredUrl)).isEqualTo(structure);
+        assertThat(BackupChecks.structure(restoredUrl)).isEqualTo(processStructure);
 
-        for (String db : new String[] {fork.json().get("id").asText(), restored.json().get("id").asText(), id}) {
+        for (String db : new String[] {fork.json().get("id").asText(), restored.json().get("id").asText(), id,
+                processId}) {
             assertThat(palisade.delete("/v1/databases/" + db).status()).isEqualTo(204);
         }
     }
@@ -80,7 +103,7 @@ class TestVmBackups {
     @Test
     void diskLossOfAVmDatabase() throws Exception {
         DiskLoss.Result result = DiskLoss.run(palisade,
-                "{\"label\":\"vm-loss\",\"isolation\":\"vm\",\"suspend_after_seconds\":\"never\"}",
+                "{\"label\":\"vm-loss\",\"isolation\":\"vm\",\"suspend_after_seconds\":\"never\"}", "vm",
                 Duration.ofSeconds(4), id -> {
                     // the loss: QEMU killed and the VM's volume and state gone, behind palisade's back
                     ProcessHandle.allProcesses()

@@ -57,12 +57,40 @@ public final class BackupCatalog {
                 .execute());
     }
 
+    // where data has been
+
+    /** Whether the database's data ever ran inside a vm guest (directly, or through the source of a restore or fork). */
+    public boolean dataFromVm(String databaseId) {
+        return jdbi.withHandle(h -> h.createQuery("SELECT data_from_vm FROM databases WHERE id = :id")
+                .bind("id", databaseId)
+                .mapTo(Boolean.class)
+                .findOne()
+                .orElse(false));
+    }
+
+    public void markDataFromVm(String databaseId) {
+        jdbi.useHandle(h -> h.createUpdate("UPDATE databases SET data_from_vm = true WHERE id = :id")
+                .bind("id", databaseId)
+                .execute());
+    }
+
+    /** Whether an archive holds data that ran inside a vm guest. */
+    public boolean archiveDataFromVm(String archiveId) {
+        return jdbi.withHandle(h -> h.createQuery("SELECT data_from_vm FROM archives WHERE id = :id")
+                .bind("id", archiveId)
+                .mapTo(Boolean.class)
+                .findOne()
+                .orElse(false));
+    }
+
     // archives
 
     public void insertArchive(ArchiveRecord archive) {
         jdbi.useHandle(h -> h.createUpdate("""
-                        INSERT INTO archives (id, database_id, account_id, data_key_enc, slot_name, created_at)
-                        VALUES (:id, :databaseId, :accountId, :dataKeyEnc, :slotName, :createdAt)""")
+                        INSERT INTO archives (id, database_id, account_id, data_key_enc, slot_name, created_at,
+                            data_from_vm)
+                        VALUES (:id, :databaseId, :accountId, :dataKeyEnc, :slotName, :createdAt,
+                            COALESCE((SELECT data_from_vm FROM databases WHERE id = :databaseId), false))""")
                 .bindMethods(archive)
                 .bind("createdAt", Timestamp.from(archive.createdAt()))
                 .execute());

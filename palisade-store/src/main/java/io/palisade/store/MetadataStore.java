@@ -209,6 +209,17 @@ public final class MetadataStore implements AutoCloseable {
                 .execute());
     }
 
+    /** Whether an id was ever given to a database here that still leaves a trace (record, archive, operation). */
+    public boolean idInUse(String id) {
+        return jdbi.withHandle(h -> h.createQuery("""
+                        SELECT EXISTS (SELECT 1 FROM databases WHERE id = :id)
+                            OR EXISTS (SELECT 1 FROM archives WHERE database_id = :id)
+                            OR EXISTS (SELECT 1 FROM operations WHERE database_id = :id OR source_id = :id)""")
+                .bind("id", id)
+                .mapTo(Boolean.class)
+                .one());
+    }
+
     public boolean delete(String id) {
         return jdbi.withHandle(h -> h.createUpdate("DELETE FROM databases WHERE id = :id").bind("id", id).execute()) > 0;
     }
