@@ -1,0 +1,137 @@
+package io.palisade.bench.backup;
+
+import static java.util.Objects.requireNonNull;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * Runs the host's {@code pgbench} against a database the API made, at the endpoint its connection fields name. The
+ * password goes in the child's environment, never on its command line. Stateless.
+ */
+public final class TenantPgBench {
+    private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+) \\(without initial connection time\\)");
+    private static final Pattern LATENCY = Pattern.compile("latency average = ([0-9.]+) ms");
+    private static final Pattern PROCESSED = Pattern.compile("number of transactions actually processed: ([0-9]+)");
+
+    private TenantPgBench() {}
+
+    /** The summary of one run. */
+    public record Result(double tps, double latencyAverageMs, long transactions) {}
+
+    /** {@code pgbench -i -q -s scale}: creates and fills the pgbench tables. */
+    public static void initialise(BenchDatabase db, int scale) {
+        run(db, List.of("-i", "-q", "-s", Integer.toString(scale)), Duration.ofMinutes(20), null);
+    }
+
+    /** The built-in TPC-B-like script, {@code clients} clients (one thread each), for {@code seconds}. */
+    public static Result tpcb(BenchDatabase db, int clients, int seconds) {
+        return summary(run(db, List.of("-c", Integer.toString(clients), "-j", Integer.toString(clients), "-T",
+                Integer.toString(seconds)), Duration.ofSeconds(seconds + 120L), null));
+    }
+
+    /** The built-in TPC-B-like script, {@code transactions} per client (a fixed amount of new WAL). */
+    public static Result tpcbTransactions(BenchDatabase db, int clients, int transactions) {
+        return summary(run(db, List.of("-n", "-c", Integer.toString(clients), "-j", Integer.toString(clients), "-t",
+                Integer.toString(transactions)), Duration.ofMinutes(20), null));
+    }
+
+    /**
+     * The built-in select-only script at a fixed total rate ({@code -R}) for {@code seconds}, with a per-transaction
+     * log; returns every transaction's latency in milliseconds, measured by pgbench from its scheduled start (so a
+     * stall counts against the transactions queued behind it, too).
+     */
+    public static double[] selectOnlyAtRate(BenchDatabase db, int clients, int rate, int seconds, Path logDir) {
+        try {
+            Files.createDirectories(logDir);
+            try (Stream<Path> old = Files.list(logDir)) {
+                for (Path file : old.toList()) {
+                    Files.delete(file);
+                }
+            }
+            run(db, List.of("-n", "-S", "-c", Integer.toString(clients), "-j", Integer.toString(clients), "-R",
+                    Integer.toString(rate), "-T", Integer.toString(seconds), "-l", "--log-prefix",
+                    logDir.resolve("tx").toString()), Duration.ofSeconds(seconds + 120L), logDir);
+            List<Double> latencies = new ArrayList<>();
+            try (Stream<Path> logs = Files.list(logDir)) {
+                for (Path log : logs.toList()) {
+                    for (String line : Files.readAllLines(log)) {
+                        // client_id transaction_no time script_no time_epoch time_us [schedule_lag]; time in µs
+                        String[] fields = line.trim().split("\\s+");
+                        if (fields.length >= 6 && !fields[2].equals("skipped") && !fields[2].equals("failed")) {
+                            latencies.add(Long.parseLong(fields[2]) / 1000.0);
+                        }
+                    }
+                }
+            }
+            if (latencies.isEmpty()) {
+                throw new IllegalStateException("pgbench wrote no transaction log under " + logDir);
+            }
+            return latencies.stream().mapToDouble(Double::doubleValue).toArray();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read pgbench's transaction log in " + logDir + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    private static Result summary(String output) {
+        Matcher tps = TPS.matcher(output);
+        Matcher latency = LATENCY.matcher(output);
+        Matcher processed = PROCESSED.matcher(output);
+        if (!tps.find()) {
+            throw new IllegalStateException("pgbench printed no tps line:\n" + output);
+        }
+        return new Result(Double.parseDouble(tps.group(1)), latency.find() ? Double.parseDouble(latency.group(1)) : -1,
+                processed.find() ? Long.parseLong(processed.group(1)) : -1);
+    }
+
+    private static String run(BenchDatabase db, List<String> arguments, Duration timeout, Path workDir) {
+        requireNonNull(db, "db is null");
+        List<String> command = new ArrayList<>(List.of("pgbench"));
+        command.addAll(arguments);
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        if (workDir != null) {
+            builder.directory(workDir.toFile());
+        }
+        builder.environment().putAll(db.libpqEnvironment());
+        try {
+            Process process = builder.start();
+            process.getOutputStream().close();
+            byte[][] output = new byte[1][];
+            Thread reader = Thread.ofPlatform().name("pgbench-output").start(() -> {
+                try {
+                    output[0] = process.getInputStream().readAllBytes();
+                } catch (IOException e) {
+                    output[0] = new byte[0];
+                }
+            });
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+                throw new IllegalStateException("pgbench " + arguments + " against " + db + " did not finish within "
+                        + timeout);
+            }
+            reader.join(10_000);
+            String text = output[0] == null ? "" : new String(output[0], StandardCharsets.UTF_8);
+            if (process.exitValue() != 0) {
+                throw new IllegalStateException("pgbench " + arguments + " against " + db + " failed (exit "
+                        + process.exitValue() + "):\n" + text);
+            }
+            return text;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot run pgbench: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while pgbench ran", e);
+        }
+    }
+}
