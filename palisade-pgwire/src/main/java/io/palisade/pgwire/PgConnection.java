@@ -17,14 +17,12 @@ import java.util.Optional;
  * thread (close aborts a blocked call, which then fails). A server error ({@link PgServerException}) leaves the
  * connection usable; an I/O failure or read timeout closes it.
  */
-public final class PgConnection implements AutoCloseable {
+public final class PgConnection extends WireConnection {
     /** How long a call waits for the server by default; see {@link #setReadTimeout(Duration)}. */
     public static final Duration DEFAULT_READ_TIMEOUT = WireSession.DEFAULT_READ_TIMEOUT;
 
-    private final WireSession session;
-
     private PgConnection(WireSession session) {
-        this.session = session;
+        super(session);
     }
 
     /**
@@ -58,36 +56,9 @@ public final class PgConnection implements AutoCloseable {
         session.simpleQuery(sql);
     }
 
-    /** A server parameter reported at login or since ({@code server_version}, {@code TimeZone}, ...). */
-    public Optional<String> parameterStatus(String name) {
-        return session.parameter(name);
-    }
-
-    /** The server process id serving this connection ({@code pg_backend_pid()}). */
-    public int backendPid() {
-        return session.backendPid();
-    }
-
-    public PgTarget target() {
-        return session.target();
-    }
-
-    public Duration readTimeout() {
-        return session.readTimeout();
-    }
-
-    /** How long any one wait for the server may last before the call fails and the connection closes; 0 = forever. */
-    public void setReadTimeout(Duration timeout) {
-        session.readTimeout(timeout);
-    }
-
     /** Asks the server to cancel the statement running now (the call then fails with SQLSTATE 57014). */
     public void cancel() {
         session.cancel();
-    }
-
-    public boolean isOpen() {
-        return session.isOpen();
     }
 
     /**

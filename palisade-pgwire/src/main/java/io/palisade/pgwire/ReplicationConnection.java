@@ -23,14 +23,13 @@ import java.util.regex.Pattern;
  * thread to abort a blocked call. A server error ({@link PgServerException}) leaves the connection usable; an I/O
  * failure, a read timeout or a failing {@link BaseBackupSink} closes it.
  */
-public final class ReplicationConnection implements AutoCloseable {
+public final class ReplicationConnection extends WireConnection {
     private static final Pattern SLOT_NAME = Pattern.compile("[a-z0-9_]{1,63}");
 
-    private final WireSession session;
     private WalStream stream;
 
     private ReplicationConnection(WireSession session) {
-        this.session = session;
+        super(session);
     }
 
     public static ReplicationConnection open(PgTarget target, String user, Optional<String> password,
@@ -227,31 +226,6 @@ public final class ReplicationConnection implements AutoCloseable {
         if (stream == ended) {
             stream = null;
         }
-    }
-
-    public Optional<String> parameterStatus(String name) {
-        return session.parameter(name);
-    }
-
-    public int backendPid() {
-        return session.backendPid();
-    }
-
-    public PgTarget target() {
-        return session.target();
-    }
-
-    public Duration readTimeout() {
-        return session.readTimeout();
-    }
-
-    /** How long any one wait for the server may last before the call fails and the connection closes; 0 = forever. */
-    public void setReadTimeout(Duration timeout) {
-        session.readTimeout(timeout);
-    }
-
-    public boolean isOpen() {
-        return session.isOpen();
     }
 
     /** Closes the connection (ending any stream). Idempotent; safe from any thread. */

@@ -1,0 +1,48 @@
+package io.palisade.pgwire;
+
+import static java.util.Objects.requireNonNull;
+
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * What every connection of this module offers over its logged-in session: server parameters, the backend pid, the read
+ * timeout, whether it is open. A connection is used by one thread at a time; {@code close} may come from any thread.
+ */
+public abstract sealed class WireConnection implements AutoCloseable permits PgConnection, ReplicationConnection {
+    final WireSession session;
+
+    WireConnection(WireSession session) {
+        this.session = requireNonNull(session, "session is null");
+    }
+
+    /** A server parameter reported at login or since ({@code server_version}, {@code TimeZone}, ...). */
+    public Optional<String> parameterStatus(String name) {
+        return session.parameter(name);
+    }
+
+    /** The server process id serving this connection ({@code pg_backend_pid()}). */
+    public int backendPid() {
+        return session.backendPid();
+    }
+
+    public PgTarget target() {
+        return session.target();
+    }
+
+    public Duration readTimeout() {
+        return session.readTimeout();
+    }
+
+    /** How long any one wait for the server may last before the call fails and the connection closes; 0 = forever. */
+    public void setReadTimeout(Duration timeout) {
+        session.readTimeout(timeout);
+    }
+
+    public boolean isOpen() {
+        return session.isOpen();
+    }
+
+    @Override
+    public abstract void close();
+}
