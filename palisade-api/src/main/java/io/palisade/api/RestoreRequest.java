@@ -4,7 +4,6 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import io.palisade.backup.RestoreTarget;
 import io.palisade.pgwire.Lsn;
 import io.palisade.spi.PalisadeException;
-import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
 
@@ -39,9 +38,5 @@ public record RestoreRequest(
             }
         }
         return new RestoreTarget.Latest();
-    }
-
-    static Instant now() {
-        return Instant.now();
     }
 }

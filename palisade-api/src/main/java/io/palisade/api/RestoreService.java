@@ -300,6 +300,7 @@ public final class RestoreService {
         catalog.insertOperation(OperationRecord.started(operationId, OperationKind.BACKUP, accountId, id, id, "now"));
         try {
             var backup = backups.backupNow(id, "on-demand", progress(operationId));
+            catalog.operationProgress(operationId, "done", backup.bytes(), 0);
             catalog.finishOperation(operationId, OperationState.SUCCEEDED, backup.id(), null, Instant.now());
             return backup;
         } catch (RuntimeException e) {

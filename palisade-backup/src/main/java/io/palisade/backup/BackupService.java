@@ -111,11 +111,6 @@ public final class BackupService implements AutoCloseable {
         return config;
     }
 
-    /** Where archives go, for operators (logs, health): may name paths and endpoints. */
-    public String storeDescription() {
-        return store.describe();
-    }
-
     /** Where archives go, for tenants: the kind only, no host paths or endpoints. */
     public String storeKind() {
         return store.describe().startsWith("s3") ? "s3" : "local";
@@ -345,15 +340,6 @@ public final class BackupService implements AutoCloseable {
                         + " did not reach the archive within " + timeout.toSeconds() + " s; " + why);
             }
             sleepQuietly(Duration.ofMillis(20));
-        }
-    }
-
-    /** The current WAL position of a running database (for forks and in-place restores of "now"). */
-    public long currentLsn(String databaseId) {
-        AdminAccess admin = access.apply(databaseId);
-        try (PgConnection sql = PgConnection.open(PgTarget.of(admin), admin.user(), admin.password(),
-                Map.of("application_name", "palisade_backup", "database", "postgres"), Duration.ofSeconds(10))) {
-            return Lsn.parse(sql.simpleQuery("SELECT pg_current_wal_lsn()").getFirst().get(0)).value();
         }
     }
 
