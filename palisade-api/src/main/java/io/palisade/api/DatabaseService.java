@@ -2,6 +2,7 @@ package io.palisade.api;
 
 import static java.util.Objects.requireNonNull;
 
+import io.palisade.spi.Backend;
 import io.palisade.spi.BackendResolver;
 import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.DriverProbe;
@@ -14,6 +15,7 @@ import io.palisade.spi.PalisadeException;
 import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.RunningInstance;
+import io.palisade.spi.ServerLogin;
 import io.palisade.spi.TenantCredentials;
 import io.palisade.backup.BackupService;
 import io.palisade.store.DatabaseRecord;
@@ -73,7 +75,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     private final boolean stopInstancesOnClose;
     private final Optional<Duration> defaultSuspendAfter;
-    private final Map<String, CompletableFuture<Optional<Endpoint>>> wakes = new ConcurrentHashMap<>();
+    private final Map<String, CompletableFuture<Optional<Backend>>> wakes = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.AtomicLong wakeCount = new java.util.concurrent.atomic.AtomicLong();
     private volatile java.util.function.ToIntFunction<String> openConnections = id -> 0;
     private volatile java.util.function.Consumer<String> connectionsInvalidated = id -> {};
@@ -219,7 +221,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 suspendAfter,
                 hostId, DatabaseState.PROVISIONING, null, TENANT_ROLE, TENANT_DATABASE,
                 secrets.encrypt(password), SecretBox.hash(brokerToken), secrets.encrypt(brokerToken),
-                Optional.empty(), labels, now, now, now);
+                Optional.empty(), Optional.empty(), labels, now, now, now);
         io.palisade.store.Durability durability = request.durability() == null ? io.palisade.store.Durability.ASYNC
                 : io.palisade.store.Durability.fromWire(request.durability());
         store.insert(record);
@@ -262,7 +264,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         try {
             RunningInstance instance = driver.provision(spec(record), credentials(record),
                     phase -> log.info("create {}: {}", id, phase));
-            store.setEndpoint(id, Optional.of(instance.endpoint()));
+            recordInstance(id, instance);
             DatabaseRecord running = store.transition(id, DatabaseState.RUNNING, null);
             log.info("created {} in {} ms at {}", id, (System.nanoTime() - started) / 1_000_000, instance.endpoint());
             afterRunning(running);
@@ -271,6 +273,12 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             log.warn("create of {} failed: {}", id, e.getMessage());
             return store.transition(id, DatabaseState.FAILED, e.getMessage());
         }
+    }
+
+    /** Records where a started instance listens and, on the shared rungs, the login its server knows the tenant by. */
+    private void recordInstance(String id, RunningInstance instance) {
+        store.setEndpoint(id, Optional.of(instance.endpoint()));
+        store.setServerLogin(id, instance.serverLogin());
     }
 
     /** {@code null} = never; a number of seconds ≥ 10; absent = the rung's default. */
@@ -448,7 +456,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         String id = record.id();
         try {
             RunningInstance instance = driver.start(spec(record), phase -> log.info("start {}: {}", id, phase));
-            store.setEndpoint(id, Optional.of(instance.endpoint()));
+            recordInstance(id, instance);
             return record.state() == DatabaseState.RUNNING ? store.find(id).orElseThrow()
                     : store.transition(id, DatabaseState.RUNNING, null);
         } catch (RuntimeException e) {
@@ -575,14 +583,14 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
      * so a client sees latency, never an error.
      */
     @Override
-    public CompletableFuture<Optional<Endpoint>> resolve(String databaseId) {
+    public CompletableFuture<Optional<Backend>> resolve(String databaseId) {
         return CompletableFuture.supplyAsync(() -> store.find(databaseId), workers).thenCompose(found -> {
             if (found.isEmpty()) {
                 return CompletableFuture.completedFuture(Optional.empty());
             }
             DatabaseRecord record = found.get();
             if (record.state() == DatabaseState.RUNNING) {
-                return CompletableFuture.completedFuture(record.endpoint());
+                return CompletableFuture.completedFuture(backend(record));
             }
             if (record.state() != DatabaseState.SUSPENDED) {
                 return CompletableFuture.completedFuture(Optional.empty());
@@ -597,7 +605,12 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         });
     }
 
-    private Optional<Endpoint> wake(String id) {
+    private static Optional<Backend> backend(DatabaseRecord record) {
+        return record.endpoint().map(endpoint -> new Backend(endpoint, record.username(), record.database(),
+                record.serverLogin().orElseGet(() -> new ServerLogin(record.username(), record.database()))));
+    }
+
+    private Optional<Backend> wake(String id) {
         DatabaseRecord record = store.find(id).orElse(null);
         if (record == null) {
             return Optional.empty();
@@ -608,14 +621,14 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             wakeCount.incrementAndGet();
             log.info("woke {} in {} ms", id, (System.nanoTime() - started) / 1_000_000);
         }
-        return record.state() == DatabaseState.RUNNING ? record.endpoint() : Optional.empty();
+        return record.state() == DatabaseState.RUNNING ? backend(record) : Optional.empty();
     }
 
     private DatabaseRecord resumeRecorded(DatabaseRecord record, IsolationDriver driver) {
         String id = record.id();
         try {
             RunningInstance instance = driver.resume(spec(record), phase -> log.info("resume {}: {}", id, phase));
-            store.setEndpoint(id, Optional.of(instance.endpoint()));
+            recordInstance(id, instance);
             store.touch(id, Instant.now());
             DatabaseRecord running = store.transition(id, DatabaseState.RUNNING, null);
             afterRunning(running);

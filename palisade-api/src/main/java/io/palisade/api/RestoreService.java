@@ -454,7 +454,7 @@ public final class RestoreService {
                 source.plan(), true, null, null, source.suspendAfterSeconds(), databases.hostId(), DatabaseState.STOPPED,
                 "holds the state before an in-place restore of " + source.id(), source.username(), source.database(),
                 databases.secrets().encrypt(password), SecretBox.hash(brokerToken), databases.secrets().encrypt(brokerToken), Optional.empty(),
-                source.labels(), now, now, now);
+                Optional.empty(), source.labels(), now, now, now);
         databases.store().insert(copy);
         return new DatabaseService.Created(copy, password, brokerToken);
     }

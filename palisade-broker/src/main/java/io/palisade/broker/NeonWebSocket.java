@@ -5,7 +5,8 @@ import io.javalin.websocket.WsContext;
 import io.palisade.broker.SqlBroker.NoAccess;
 import io.palisade.broker.pg.PgConnection;
 import io.palisade.broker.pg.PgError;
-import io.palisade.spi.Endpoint;
+import io.palisade.spi.Backend;
+import io.palisade.spi.ServerLogin;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -229,10 +230,13 @@ final class NeonWebSocket implements AutoCloseable {
                 if (databaseId == null) {
                     throw new NoAccess();
                 }
-                Endpoint endpoint = broker.resolve(databaseId);
+                Backend backend = broker.resolve(databaseId);
                 Map<String, String> params = new LinkedHashMap<>(startup);
                 params.remove("replication");
-                connection = PgConnection.connect(endpoint, params, password, broker.config.connectTimeout());
+                ServerLogin login = SqlBroker.serverLogin(backend, user, params.getOrDefault("database", user));
+                params.put("user", login.user());
+                params.put("database", login.database());
+                connection = PgConnection.connect(backend.endpoint(), params, password, broker.config.connectTimeout());
             } catch (NoAccess e) {
                 fail("28P01", "password authentication failed for user '" + user + "'");
                 return;
@@ -249,7 +253,9 @@ final class NeonWebSocket implements AutoCloseable {
             }
             ByteArrayOutputStream hello = new ByteArrayOutputStream();
             hello.writeBytes(new byte[] {'R', 0, 0, 0, 8, 0, 0, 0, 0});
-            connection.parameters().forEach((name, value) -> {
+            connection.parameters().forEach((name, reported) -> {
+                // on a shared server the session belongs to an internal role: report the tenant's own user name
+                String value = name.equals("session_authorization") ? user : reported;
                 byte[] n = name.getBytes(StandardCharsets.UTF_8);
                 byte[] v = value.getBytes(StandardCharsets.UTF_8);
                 hello.write('S');

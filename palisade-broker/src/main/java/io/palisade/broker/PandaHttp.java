@@ -70,6 +70,9 @@ final class PandaHttp {
 
     record Statement(String sql, List<String> params) {}
 
+    /** The request attribute holding the tenant's login (the names in its URL, whatever the server knows it by). */
+    private static final String TENANT_LOGIN = "palisade.broker.login";
+
     @FunctionalInterface
     interface Work {
         void run(Context ctx, Lease lease, BooleanSupplier gone, BoundedBuffer out, JsonGenerator json)
@@ -164,8 +167,10 @@ final class PandaHttp {
             byte[] row = result.rows().getFirst();
             json.writeStartObject();
             json.writeStringField("id", c.pathParam("id"));
-            json.writeStringField("database", QueryResult.value(row, 0));
-            json.writeStringField("username", QueryResult.value(row, 1));
+            // the names in the tenant's URL (a shared server knows the tenant by internal names)
+            TenantCredentials login = c.attribute(TENANT_LOGIN);
+            json.writeStringField("database", login.database());
+            json.writeStringField("username", login.username());
             json.writeStringField("server_version", lease.connection.parameters().getOrDefault("server_version", ""));
             json.writeNumberField("server_version_num", Integer.parseInt(QueryResult.value(row, 2)));
             json.writeNumberField("size_bytes", Long.parseLong(QueryResult.value(row, 3)));
@@ -204,6 +209,7 @@ final class PandaHttp {
             }
             TenantCredentials login = credentials.get();
             lease = broker.login(databaseId, login.username(), login.database(), login.password());
+            ctx.attribute(TENANT_LOGIN, login);
             BoundedBuffer out = new BoundedBuffer(broker.config.maxResponseBytes());
             try (JsonGenerator json = broker.json.getFactory().createGenerator(out)) {
                 work.run(ctx, lease, HttpSupport.clientGone(ctx), out, json);

@@ -10,11 +10,13 @@ import io.palisade.broker.ConnectionPool.Lease;
 import io.palisade.broker.pg.PgConnection;
 import io.palisade.broker.pg.PgError;
 import io.palisade.broker.pg.QueryResult;
+import io.palisade.spi.Backend;
 import io.palisade.spi.BackendResolver;
 import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
+import io.palisade.spi.ServerLogin;
 import java.io.IOException;
 import java.util.List;
 import java.util.Locale;
@@ -104,8 +106,8 @@ public final class SqlBroker implements AutoCloseable {
         }
     }
 
-    Endpoint resolve(String databaseId) throws NoAccess {
-        Optional<Endpoint> endpoint;
+    Backend resolve(String databaseId) throws NoAccess {
+        Optional<Backend> endpoint;
         try {
             endpoint = resolver.resolve(databaseId).get(config.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
@@ -126,6 +128,16 @@ public final class SqlBroker implements AutoCloseable {
         return endpoint.get();
     }
 
+    /** The login to send to the server for the caller's user and database; a user not the tenant's is no access. */
+    static ServerLogin serverLogin(Backend backend, String user, String database) throws NoAccess {
+        Optional<ServerLogin> login = backend.map(user, database);
+        if (login.isEmpty()) {
+            spendLikeALogin();
+            throw new NoAccess();
+        }
+        return login.get();
+    }
+
     /**
      * Costs an unknown database about what a refused SCRAM login costs (both sides' PBKDF2 at PostgreSQL's default
      * 4096 iterations), so that response time does not tell an unknown id from a wrong password as plainly.
@@ -143,9 +155,10 @@ public final class SqlBroker implements AutoCloseable {
 
     /** A pooled connection logged in as the caller; the backend verifies the password when it opens a new one. */
     Lease login(String databaseId, String user, String database, String password) throws NoAccess, IOException {
-        Endpoint endpoint = resolve(databaseId);
+        Backend backend = resolve(databaseId);
+        ServerLogin login = serverLogin(backend, user, database);
         try {
-            return pool.acquire(databaseId, pool.key(endpoint, user, database, password), password);
+            return pool.acquire(databaseId, pool.key(backend.endpoint(), login.user(), login.database(), password), password);
         } catch (PgError e) {
             if (e.isAuthenticationFailure()) {
                 throw new NoAccess();

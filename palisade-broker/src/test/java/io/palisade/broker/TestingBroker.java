@@ -2,6 +2,7 @@ package io.palisade.broker;
 
 import io.javalin.Javalin;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.palisade.spi.Backend;
 import io.palisade.spi.BackendResolver;
 import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.Endpoint;
@@ -28,7 +29,7 @@ final class TestingBroker implements AutoCloseable {
     TestingBroker(TestingPostgres postgres, BrokerConfig config) {
         this.postgres = postgres;
         Map<String, Endpoint> known = Map.of(DATABASE_ID, postgres.endpoint());
-        BackendResolver resolver = id -> CompletableFuture.completedFuture(Optional.ofNullable(known.get(id)));
+        BackendResolver resolver = id -> CompletableFuture.completedFuture(Optional.ofNullable(known.get(id)).map(Backend::direct));
         TenantCredentials credentials = postgres.credentials();
         BrokerTokenVerifier verifier = (id, candidate) ->
                 DATABASE_ID.equals(id) && token.equals(candidate) ? Optional.of(credentials) : Optional.empty();

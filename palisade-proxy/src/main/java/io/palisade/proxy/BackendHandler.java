@@ -36,6 +36,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     private final ClientSession session;
     private final String user;
+    private final String sessionAuthorization;
     private String password;
     private Mode mode;
     private ScramClient scram;
@@ -43,11 +44,16 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private ByteBuf pending;
     private ChannelHandlerContext ctx;
 
-    /** @param password the password to authenticate with on the client's behalf, or null for end-to-end auth */
-    BackendHandler(ClientSession session, String password, String user) {
+    /**
+     * @param password the password to authenticate with on the client's behalf, or null for end-to-end auth
+     * @param sessionAuthorization on a shared server, the tenant's user name to report in place of the server's internal
+     *     role name in the {@code session_authorization} parameter; null to pass the server's report through
+     */
+    BackendHandler(ClientSession session, String password, String user, String sessionAuthorization) {
         this.session = session;
         this.password = password;
         this.user = user;
+        this.sessionAuthorization = sessionAuthorization;
         this.mode = password != null ? Mode.AUTHENTICATE : Mode.OBSERVE;
     }
 
@@ -157,6 +163,13 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     return false;
                 }
                 out.add(message.retain());
+            }
+            case 'S' -> {
+                if (sessionAuthorization != null && PgWire.isParameterStatus(message, "session_authorization")) {
+                    out.add(PgWire.parameterStatus(ctx.alloc(), "session_authorization", sessionAuthorization));
+                } else {
+                    out.add(message.retain());
+                }
             }
             case 'Z' -> {
                 out.add(message.retain());

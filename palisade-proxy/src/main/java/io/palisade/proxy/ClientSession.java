@@ -21,9 +21,11 @@ import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.palisade.pgwire.ScramClient;
+import io.palisade.spi.Backend;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
+import io.palisade.spi.ServerLogin;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -111,6 +113,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private StartupMessage startup;
     private String user;
+    /** On a shared server: the tenant's user name, reported instead of the server's internal role; else null. */
+    private String sessionAuthorization;
     private String databaseId;
     private String proxyPassword;
     private DatabaseConnections.Slot slot;
@@ -452,29 +456,29 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             onResolved(Optional.empty(), null);
             return;
         }
-        CompletableFuture<Optional<Endpoint>> future;
+        CompletableFuture<Optional<Backend>> future;
         try {
             future = proxy.resolver().resolve(id);
         } catch (RuntimeException e) {
             future = CompletableFuture.failedFuture(e);
         }
-        future.whenComplete((endpoint, error) -> {
+        future.whenComplete((backend, error) -> {
             try {
-                ctx.executor().execute(() -> onResolved(endpoint, error));
+                ctx.executor().execute(() -> onResolved(backend, error));
             } catch (RejectedExecutionException e) {
                 log.debug("proxy shut down while resolving {}", id);
             }
         });
     }
 
-    private void onResolved(Optional<Endpoint> endpoint, Throwable error) {
+    private void onResolved(Optional<Backend> backend, Throwable error) {
         if (state != State.CONNECTING || !ctx.channel().isActive()) {
             return;
         }
         resolvedNanos = System.nanoTime();
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
         if (cause instanceof PalisadeException pe && pe.errorCode() == ErrorCode.NOT_FOUND) {
-            endpoint = Optional.empty();
+            backend = Optional.empty();
             cause = null;
         }
         if (cause != null) {
@@ -484,9 +488,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                     "database '" + databaseId + "' is not available right now; try again in a few seconds");
             return;
         }
-        if (endpoint == null || endpoint.isEmpty()) {
+        if (backend == null || backend.isEmpty()) {
             startMockAuthentication();
             return;
+        }
+        Map<String, String> parameters = new LinkedHashMap<>(startup.parameters());
+        Optional<ServerLogin> login = backend.get().map(user, parameters.getOrDefault("database", user));
+        if (login.isEmpty()) {
+            // not the tenant's user on a shared server: refused exactly like a wrong password
+            startMockAuthentication();
+            return;
+        }
+        if (backend.get().rewrites()) {
+            parameters.put("user", login.get().user());
+            parameters.put("database", login.get().database());
+            startup = startup.withParameters(parameters);
+            sessionAuthorization = user;
         }
         slot = proxy.connections().tryAcquire(databaseId);
         if (slot == null) {
@@ -497,12 +514,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         proxy.resolver().touch(databaseId);
-        connectBackend(endpoint.get());
+        connectBackend(backend.get().endpoint());
     }
 
     private void connectBackend(Endpoint endpoint) {
         boolean proxyAuthenticates = proxyPassword != null;
-        BackendHandler handler = new BackendHandler(this, proxyAuthenticates ? proxyPassword : null, user);
+        BackendHandler handler = new BackendHandler(this, proxyAuthenticates ? proxyPassword : null, user,
+                sessionAuthorization);
         proxyPassword = null;
         Bootstrap bootstrap = new Bootstrap()
                 .group(ctx.channel().eventLoop())

@@ -133,6 +133,33 @@ final class PgWire {
         return buf;
     }
 
+    /** ParameterStatus ({@code S}) reporting {@code name} = {@code value}. */
+    static ByteBuf parameterStatus(ByteBufAllocator alloc, String name, String value) {
+        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+        byte[] v = value.getBytes(StandardCharsets.UTF_8);
+        ByteBuf buf = alloc.buffer(1 + 4 + n.length + 1 + v.length + 1);
+        buf.writeByte('S');
+        buf.writeInt(4 + n.length + 1 + v.length + 1);
+        buf.writeBytes(n).writeByte(0);
+        buf.writeBytes(v).writeByte(0);
+        return buf;
+    }
+
+    /** Whether a whole ParameterStatus message (type and length included) reports the parameter {@code name}. */
+    static boolean isParameterStatus(ByteBuf message, String name) {
+        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+        int start = message.readerIndex() + 5;
+        if (message.readableBytes() < 5 + n.length + 1 || message.getByte(start + n.length) != 0) {
+            return false;
+        }
+        for (int i = 0; i < n.length; i++) {
+            if (message.getByte(start + i) != n[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Reads the fields of an ErrorResponse/NoticeResponse body (without type and length). */
     static Map<Character, String> errorFields(ByteBuf body) {
         Map<Character, String> fields = new LinkedHashMap<>();

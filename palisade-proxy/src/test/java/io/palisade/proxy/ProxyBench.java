@@ -80,7 +80,7 @@ public final class ProxyBench {
                                 .withLimits(500, 10_000),
                         // an in-memory lookup, like the control plane's cache: no artificial delay in the numbers
                         id -> CompletableFuture.completedFuture(
-                                ID.equals(id) ? Optional.of(pg.endpoint()) : Optional.empty()),
+                                ID.equals(id) ? Optional.of(io.palisade.spi.Backend.direct(pg.endpoint())) : Optional.empty()),
                         registry).start()) {
             String password = pg.credentials().password();
             Path ca = tls.caCertificateFile().orElseThrow();

@@ -48,7 +48,7 @@ class TestStartupHandshake {
                 .withTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(20), Duration.ofHours(1));
         proxy = new PostgresProxy(config, id -> {
             resolved.add(id);
-            return CompletableFuture.completedFuture(Optional.<Endpoint>empty());
+            return CompletableFuture.completedFuture(Optional.<io.palisade.spi.Backend>empty());
         }, new SimpleMeterRegistry());
     }
 

@@ -79,7 +79,7 @@ public final class PalisadeServer implements AutoCloseable {
             new io.micrometer.core.instrument.binder.system.ProcessorMetrics().bindTo(metrics);
             BackendResolver resolver = new BackendResolver() {
                 @Override
-                public CompletableFuture<Optional<Endpoint>> resolve(String databaseId) {
+                public CompletableFuture<Optional<io.palisade.spi.Backend>> resolve(String databaseId) {
                     DatabaseService ready = serviceRef.get();
                     return ready == null ? CompletableFuture.completedFuture(Optional.empty()) : ready.resolve(databaseId);
                 }

@@ -5,13 +5,15 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.ServerLogin;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Optional;
 
 /**
  * One database as the control plane knows it. Secret columns stay encrypted here ({@code passwordEnc},
- * {@code brokerTokenEnc}); {@code toString} omits them.
+ * {@code brokerTokenEnc}); {@code toString} omits them. {@code serverLogin} is set on the shared rungs: the role and
+ * database the shared server knows the tenant by.
  */
 public record DatabaseRecord(
         String id,
@@ -33,6 +35,7 @@ public record DatabaseRecord(
         String brokerTokenHash,
         String brokerTokenEnc,
         Optional<Endpoint> endpoint,
+        Optional<ServerLogin> serverLogin,
         Map<String, String> labels,
         Instant createdAt,
         Instant updatedAt,
@@ -52,6 +55,7 @@ public record DatabaseRecord(
         requireNonNull(brokerTokenHash, "brokerTokenHash is null");
         requireNonNull(brokerTokenEnc, "brokerTokenEnc is null");
         requireNonNull(endpoint, "endpoint is null");
+        requireNonNull(serverLogin, "serverLogin is null");
         labels = Map.copyOf(requireNonNull(labels, "labels is null"));
         requireNonNull(createdAt, "createdAt is null");
         requireNonNull(updatedAt, "updatedAt is null");

@@ -10,6 +10,7 @@ import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.ServerLogin;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Timestamp;
@@ -191,6 +192,16 @@ public final class MetadataStore implements AutoCloseable {
                 .execute());
     }
 
+    /** Records the role and database a shared server knows the tenant by (set once, when the tenant is placed). */
+    public void setServerLogin(String id, Optional<ServerLogin> login) {
+        jdbi.useHandle(h -> h.createUpdate(
+                        "UPDATE databases SET server_user = :user, server_database = :db, updated_at = now() WHERE id = :id")
+                .bind("user", login.map(ServerLogin::user).orElse(null))
+                .bind("db", login.map(ServerLogin::database).orElse(null))
+                .bind("id", id)
+                .execute());
+    }
+
     public void setSecrets(String id, String passwordEnc, String tokenHash, String tokenEnc) {
         jdbi.useHandle(h -> h.createUpdate("""
                         UPDATE databases SET password_enc = :pw, broker_token_hash = :th, broker_token_enc = :te,
@@ -230,6 +241,7 @@ public final class MetadataStore implements AutoCloseable {
         Optional<Endpoint> endpoint = endpointHost == null || rs.wasNull()
                 ? Optional.empty()
                 : Optional.of(new Endpoint(endpointHost, endpointPort));
+        String serverUser = rs.getString("server_user");
         int ttl = rs.getInt("ttl_seconds");
         Integer ttlSeconds = rs.wasNull() ? null : ttl;
         Timestamp expires = rs.getTimestamp("expires_at");
@@ -261,6 +273,7 @@ public final class MetadataStore implements AutoCloseable {
                 rs.getString("broker_token_hash"),
                 rs.getString("broker_token_enc"),
                 endpoint,
+                serverUser == null ? Optional.empty() : Optional.of(new ServerLogin(serverUser, rs.getString("server_database"))),
                 Json.readLabels(rs.getString("labels")),
                 rs.getTimestamp("created_at").toInstant(),
                 rs.getTimestamp("updated_at").toInstant(),

@@ -46,7 +46,7 @@ class TestMetadataStore {
         Instant now = Instant.now();
         return new DatabaseRecord(id, account, "label-" + id, "process", PostgresVersion.V16, Plan.SMALL, true, null, null, 300,
                 "host-1", DatabaseState.PROVISIONING, null, "app", "app", "v1:enc", "hash", "v1:tok", Optional.empty(),
-                Map.of("team", "billing", "quote\"d", "x\\y"), now, now, now);
+                Optional.empty(), Map.of("team", "billing", "quote\"d", "x\\y"), now, now, now);
     }
 
     @Test
