@@ -13,10 +13,10 @@ import java.util.Properties;
  * Management connections to a local server over its private Unix socket (trust for the superuser on the socket only; the
  * socket directory is mode 700 and owned by the service user, so only palisade reaches it). Stateless.
  */
-final class AdminConnection {
+public final class AdminConnection {
     private AdminConnection() {}
 
-    static Connection open(Path socketFile, String database) {
+    public static Connection open(Path socketFile, String database) {
         Properties properties = new Properties();
         properties.setProperty("user", PostgresServer.ADMIN_ROLE);
         properties.setProperty("socketFactory", "org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg");
@@ -33,12 +33,12 @@ final class AdminConnection {
     }
 
     /** Quotes an identifier for SQL. */
-    static String ident(String name) {
+    public static String ident(String name) {
         return "\"" + name.replace("\"", "\"\"") + "\"";
     }
 
     /** Quotes a string literal for SQL (values here are generated verifiers, never user text). */
-    static String literal(String value) {
+    public static String literal(String value) {
         return "'" + value.replace("'", "''") + "'";
     }
 }

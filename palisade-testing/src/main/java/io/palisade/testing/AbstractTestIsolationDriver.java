@@ -10,6 +10,7 @@ import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.ProgressListener;
 import io.palisade.spi.RunningInstance;
+import io.palisade.spi.ServerLogin;
 import io.palisade.spi.TenantCredentials;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -73,12 +74,21 @@ public abstract class AbstractTestIsolationDriver {
         return new TenantCredentials("app", "app", TestingPostgres.randomSecret());
     }
 
+    /**
+     * Connects as the tenant straight to its server, with the names the server knows it by (the proxy's rewrite on the
+     * shared rungs).
+     */
     protected static Connection connect(RunningInstance instance, TenantCredentials credentials, String password)
             throws SQLException {
+        ServerLogin login = serverLogin(instance, credentials);
         return DriverManager.getConnection(
-                "jdbc:postgresql://" + instance.endpoint() + "/" + credentials.database() + "?connectTimeout=10",
-                credentials.username(),
+                "jdbc:postgresql://" + instance.endpoint() + "/" + login.database() + "?connectTimeout=10",
+                login.user(),
                 password);
+    }
+
+    protected static ServerLogin serverLogin(RunningInstance instance, TenantCredentials credentials) {
+        return instance.serverLogin().orElseGet(() -> new ServerLogin(credentials.username(), credentials.database()));
     }
 
     @Test
@@ -99,7 +109,7 @@ public abstract class AbstractTestIsolationDriver {
                 try (ResultSet rs = s.executeQuery("SELECT rolsuper, current_database() FROM pg_roles WHERE rolname = current_user")) {
                     assertThat(rs.next()).isTrue();
                     assertThat(rs.getBoolean(1)).as("tenant role must not be a superuser").isFalse();
-                    assertThat(rs.getString(2)).isEqualTo("app");
+                    assertThat(rs.getString(2)).isEqualTo(serverLogin(instance, credentials).database());
                 }
             }
             InstanceStats stats = driver.stats(id);
@@ -145,7 +155,9 @@ public abstract class AbstractTestIsolationDriver {
         try {
             RunningInstance instA = driver.provision(new InstanceSpec(a, PostgresVersion.DEFAULT, plan(), "app", "app"), credA, ProgressListener.NONE);
             RunningInstance instB = driver.provision(new InstanceSpec(b, PostgresVersion.DEFAULT, plan(), "app", "app"), credB, ProgressListener.NONE);
-            assertThat(instA.endpoint()).isNotEqualTo(instB.endpoint());
+            assertThat(List.of(instA.endpoint(), serverLogin(instA, credA)))
+                    .as("A and B share neither server nor login")
+                    .isNotEqualTo(List.of(instB.endpoint(), serverLogin(instB, credB)));
             assertThatThrownBy(() -> connect(instB, credB, credA.password()).close())
                     .as("A's password must not open B")
                     .isInstanceOf(SQLException.class);
@@ -154,7 +166,7 @@ public abstract class AbstractTestIsolationDriver {
             }
             try (Connection c = connect(instB, credB, credB.password());
                     Statement s = c.createStatement();
-                    ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'")) {
+                    ResultSet rs = s.executeQuery("SELECT count(*) FROM information_schema.tables WHERE table_name = 'only_in_a'")) {
                 rs.next();
                 assertThat(rs.getInt(1)).isZero();
             }

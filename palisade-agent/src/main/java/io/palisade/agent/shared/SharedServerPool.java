@@ -1,0 +1,281 @@
+package io.palisade.agent.shared;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.host.Cgroups;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.PostgresVersion;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The shared servers of one host, shared by the {@code database} and {@code schema} rungs: finds them again at start,
+ * places new tenants by capacity (tenants per server, the server's memory and disk), restarts a server that crashed
+ * (logging and counting how many tenants it took down and for how long), and cuts off tenant sessions that outlive
+ * their plan's timeouts. Thread-safe.
+ */
+public final class SharedServerPool implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SharedServerPool.class);
+    /** Sessions are cut off this long after their limit: the role default fires first in the normal case. */
+    private static final Duration GRACE = Duration.ofSeconds(1);
+
+    /** One crash of a shared server: when, how many tenants it affected, and how long until they were back. */
+    public record Outage(String server, Instant at, int tenants, Duration downtime) {}
+
+    private final SharedServerConfig config;
+    private final Map<String, SharedServer> servers = new ConcurrentHashMap<>();
+    /** Tenant id → where it lives; rebuilt from the servers' registries at start. */
+    private final Map<String, Tenant> tenants = new ConcurrentHashMap<>();
+    private final List<Outage> outages = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final AtomicLong sessionsCutOff = new AtomicLong();
+    private final ScheduledExecutorService monitor;
+
+    public SharedServerPool(SharedServerConfig config) {
+        this.config = requireNonNull(config, "config is null");
+        try {
+            Files.createDirectories(config.serversDir());
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot create " + config.serversDir(), e);
+        }
+        config.user().checkCanTraverse(config.serversDir());
+        try (Stream<Path> dirs = Files.list(config.serversDir())) {
+            dirs.filter(Files::isDirectory).map(p -> p.getFileName().toString()).filter(n -> n.matches("pg\\d+-\\d+"))
+                    .forEach(n -> servers.put(n, new SharedServer(n, versionOf(n), config)));
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot list " + config.serversDir(), e);
+        }
+        servers.values().forEach(s -> s.tenants().forEach(t -> tenants.put(t.id(), t)));
+        this.monitor = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("shared-monitor").daemon()
+                .factory());
+        long every = config.monitorInterval().toMillis();
+        monitor.scheduleWithFixedDelay(this::check, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    private static PostgresVersion versionOf(String serverName) {
+        return PostgresVersion.fromMajor(serverName.substring(2, serverName.indexOf('-')));
+    }
+
+    public SharedServerConfig config() {
+        return config;
+    }
+
+    Optional<Tenant> tenant(String id) {
+        return Optional.ofNullable(tenants.get(id));
+    }
+
+    List<Tenant> tenants(TenantLayout layout) {
+        return tenants.values().stream().filter(t -> t.layout() == layout).toList();
+    }
+
+    SharedServer server(Tenant tenant) {
+        SharedServer server = servers.get(tenant.server());
+        if (server == null) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "shared server " + tenant.server() + " of " + tenant.id()
+                    + " is missing from this host");
+        }
+        return server;
+    }
+
+    /** Records a tenant on its server before any of its objects exist. */
+    void record(Tenant tenant) {
+        tenant.write(server(tenant).tenantFile(tenant.id()));
+        tenants.put(tenant.id(), tenant);
+    }
+
+    /** Forgets a tenant once none of its objects exist. */
+    void forget(Tenant tenant) {
+        try {
+            Files.deleteIfExists(server(tenant).tenantFile(tenant.id()));
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot remove the record of " + tenant.id(), e);
+        }
+        tenants.remove(tenant.id());
+    }
+
+    /**
+     * The server a new tenant of {@code version} goes to: the fullest running one with room (tenants, memory below 90 %
+     * of its cap, data directory below its disk budget), else a new one.
+     */
+    synchronized SharedServer place(PostgresVersion version) {
+        List<SharedServer> candidates = new ArrayList<>(servers.values().stream()
+                .filter(s -> s.version().equals(version)).toList());
+        candidates.sort((a, b) -> Long.compare(count(b), count(a)));
+        for (SharedServer candidate : candidates) {
+            if (hasRoom(candidate)) {
+                candidate.ensureRunning();
+                return candidate;
+            }
+        }
+        int next = 1 + servers.keySet().stream().filter(n -> n.startsWith("pg" + version.major() + "-"))
+                .mapToInt(n -> Integer.parseInt(n.substring(n.indexOf('-') + 1))).max().orElse(0);
+        SharedServer created = new SharedServer("pg" + version.major() + "-" + next, version, config);
+        created.ensureRunning();
+        servers.put(created.name(), created);
+        return created;
+    }
+
+    private long count(SharedServer server) {
+        return tenants.values().stream().filter(t -> t.server().equals(server.name())).count();
+    }
+
+    private boolean hasRoom(SharedServer server) {
+        if (count(server) >= config.tenantsPerServer()) {
+            return false;
+        }
+        long memoryCap = (long) config.serverMemoryMb() * 1024 * 1024;
+        long memory = server.cgroup().map(Cgroups.Group::memoryBytes).orElse(-1L);
+        if (memory > memoryCap * 9 / 10) {
+            return false;
+        }
+        long disk = server.diskBytes();
+        return disk < (long) config.serverDiskMb() * 1024 * 1024;
+    }
+
+    /** Every crash seen since start. */
+    public List<Outage> outages() {
+        return List.copyOf(outages);
+    }
+
+    /** Tenant sessions cut off for outliving their plan's timeouts since start. */
+    public long sessionsCutOff() {
+        return sessionsCutOff.get();
+    }
+
+    /** Shared servers on this host, and how many of them run. */
+    public int serverCount() {
+        return servers.size();
+    }
+
+    public int runningServerCount() {
+        return (int) servers.values().stream().filter(SharedServer::isAlive).count();
+    }
+
+    /** Kills a server's postmaster with SIGKILL, as a crash would (tests and the blast-radius benchmark). */
+    public void crash(String serverName) {
+        SharedServer server = servers.get(serverName);
+        if (server != null && server.isAlive()) {
+            io.palisade.host.Processes.signal(server.pid(), "KILL");
+        }
+    }
+
+    /** The name of the server a tenant lives on. */
+    public Optional<String> serverOf(String id) {
+        return tenant(id).map(Tenant::server);
+    }
+
+    private void check() {
+        for (SharedServer server : servers.values()) {
+            try {
+                if (!server.isAlive() && !server.stopping() && Files.exists(server.dir().resolve(".bootstrapped"))
+                        && count(server) > 0) {
+                    recover(server);
+                } else if (server.isAlive()) {
+                    enforceTimeouts(server);
+                }
+            } catch (RuntimeException e) {
+                log.warn("shared server {}: {}", server.name(), e.getMessage());
+            }
+        }
+    }
+
+    /** A server that died without being stopped: restart it, and say how many tenants were down and for how long. */
+    private void recover(SharedServer server) {
+        Instant noticed = Instant.now();
+        int affected = (int) count(server);
+        log.warn("shared server {} is down (crashed): restarting it; {} tenant(s) affected", server.name(), affected);
+        server.ensureRunning();
+        Duration downtime = Duration.between(noticed, Instant.now()).plus(config.monitorInterval());
+        outages.add(new Outage(server.name(), noticed, affected, downtime));
+        log.warn("shared server {} is back after about {} ms; blast radius: {} tenant(s)", server.name(),
+                downtime.toMillis(), affected);
+    }
+
+    /** Cuts off tenant sessions that outlived their statement or idle-in-transaction limit (plus {@link #GRACE}). */
+    private void enforceTimeouts(SharedServer server) {
+        Map<String, Tenant> byRole = new java.util.HashMap<>();
+        tenants.values().stream().filter(t -> t.server().equals(server.name())).forEach(t -> byRole.put(t.role(), t));
+        if (byRole.isEmpty()) {
+            return;
+        }
+        try (Connection c = server.connect("postgres"); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("""
+                        SELECT pid, usename, state,
+                               (extract(epoch FROM clock_timestamp() - query_start) * 1000)::bigint,
+                               (extract(epoch FROM clock_timestamp() - state_change) * 1000)::bigint
+                        FROM pg_stat_activity
+                        WHERE backend_type = 'client backend' AND usename LIKE 'tenant\\_%'
+                          AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')""")) {
+            List<String> cancel = new ArrayList<>();
+            List<String> terminate = new ArrayList<>();
+            while (rs.next()) {
+                Tenant tenant = byRole.get(rs.getString(2));
+                if (tenant == null) {
+                    continue;
+                }
+                long pid = rs.getLong(1);
+                if (rs.getString(3).equals("active")) {
+                    if (rs.getLong(4) > tenant.limits().statementTimeout().plus(GRACE).toMillis()) {
+                        cancel.add(Long.toString(pid));
+                    }
+                } else if (rs.getLong(5) > tenant.limits().idleInTransactionTimeout().plus(GRACE).toMillis()) {
+                    terminate.add(Long.toString(pid));
+                }
+            }
+            if (!cancel.isEmpty()) {
+                s.execute("SELECT pg_cancel_backend(pid) FROM unnest(ARRAY[" + String.join(",", cancel) + "]) pid");
+                log.info("shared server {}: cancelled {} statement(s) that outlived their tenant's statement_timeout",
+                        server.name(), cancel.size());
+            }
+            if (!terminate.isEmpty()) {
+                s.execute("SELECT pg_terminate_backend(pid) FROM unnest(ARRAY[" + String.join(",", terminate) + "]) pid");
+                log.info("shared server {}: ended {} session(s) idle in a transaction past their tenant's limit",
+                        server.name(), terminate.size());
+            }
+            sessionsCutOff.addAndGet(cancel.size() + terminate.size());
+        } catch (SQLException | PalisadeException e) {
+            log.debug("shared server {}: timeout check failed: {}", server.name(), e.getMessage());
+        }
+    }
+
+    /** Stops the monitor and every shared server (their tenants stay recorded and come back at the next start). */
+    @Override
+    public void close() {
+        monitor.shutdownNow();
+        servers.values().forEach(SharedServer::stop);
+    }
+
+    /** Every shared server of this host. */
+    List<SharedServer> serversForTests() {
+        return List.copyOf(servers.values());
+    }
+
+    /** Removes servers that hold no tenant any more (tests; an operator's clean-up). */
+    public void removeEmptyServers() {
+        for (SharedServer server : List.copyOf(servers.values())) {
+            if (count(server) == 0) {
+                server.destroy();
+                servers.remove(server.name());
+            }
+        }
+    }
+}

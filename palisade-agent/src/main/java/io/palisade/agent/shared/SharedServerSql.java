@@ -1,0 +1,93 @@
+package io.palisade.agent.shared;
+
+import java.util.List;
+
+/**
+ * The SQL that makes a fresh PostgreSQL server fit to hold many tenants, run once by the superuser when palisade
+ * creates the server. Kept apart from the code that runs it so it reads as one policy.
+ */
+final class SharedServerSql {
+    private SharedServerSql() {}
+
+    /** In {@code postgres}: no tenant may connect to the server's own databases; the schema rung's shared database. */
+    static final List<String> SERVER = List.of(
+            "REVOKE ALL ON DATABASE postgres FROM PUBLIC",
+            "REVOKE ALL ON DATABASE template1 FROM PUBLIC",
+            "CREATE DATABASE " + TenantLayout.SHARED_DATABASE,
+            "REVOKE ALL ON DATABASE " + TenantLayout.SHARED_DATABASE + " FROM PUBLIC");
+
+    /**
+     * The grant guard: a tenant may grant privileges on what it owns only to itself (and to PUBLIC inside objects no
+     * other tenant can reach: not on schemas of the shared database, never on a database). Fires after GRANT and ALTER
+     * DEFAULT PRIVILEGES and aborts the command with 42501. Owned by the superuser; a tenant cannot drop or disable it.
+     */
+    private static final String GRANT_GUARD = """
+            CREATE FUNCTION palisade_guard.only_own_grants() RETURNS event_trigger
+            LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+            DECLARE
+                me oid;
+                offending text;
+            BEGIN
+                SELECT oid INTO me FROM pg_roles WHERE rolname = session_user AND NOT rolsuper;
+                IF me IS NULL THEN
+                    RETURN;
+                END IF;
+                SELECT string_agg(DISTINCT coalesce(r.rolname, 'PUBLIC') || ' on ' || a.what, ', ') INTO offending
+                FROM (
+                    SELECT 'relation ' || c.oid::regclass AS what, c.relowner AS owner, (aclexplode(c.relacl)).grantee
+                        FROM pg_class c WHERE c.relowner = me AND c.relacl IS NOT NULL
+                    UNION ALL SELECT 'a column of ' || c.oid::regclass, c.relowner, (aclexplode(a.attacl)).grantee
+                        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                        WHERE c.relowner = me AND a.attacl IS NOT NULL
+                    UNION ALL SELECT 'schema ' || n.nspname, n.nspowner, (aclexplode(n.nspacl)).grantee
+                        FROM pg_namespace n WHERE n.nspowner = me AND n.nspacl IS NOT NULL
+                    UNION ALL SELECT 'function ' || p.oid::regprocedure, p.proowner, (aclexplode(p.proacl)).grantee
+                        FROM pg_proc p WHERE p.proowner = me AND p.proacl IS NOT NULL
+                    UNION ALL SELECT 'type ' || t.oid::regtype, t.typowner, (aclexplode(t.typacl)).grantee
+                        FROM pg_type t WHERE t.typowner = me AND t.typacl IS NOT NULL
+                    UNION ALL SELECT 'default privileges', d.defaclrole, (aclexplode(d.defaclacl)).grantee
+                        FROM pg_default_acl d WHERE d.defaclrole = me
+                    UNION ALL SELECT 'large object ' || l.oid, l.lomowner, (aclexplode(l.lomacl)).grantee
+                        FROM pg_largeobject_metadata l WHERE l.lomowner = me AND l.lomacl IS NOT NULL
+                    UNION ALL SELECT 'database ' || d.datname, d.datdba, (aclexplode(d.datacl)).grantee
+                        FROM pg_database d WHERE d.datdba = me AND d.datacl IS NOT NULL
+                ) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                WHERE a.grantee <> a.owner
+                  AND (a.grantee <> 0
+                       OR a.what LIKE 'database %'
+                       OR (a.what LIKE 'schema %' AND current_database() = 'tenants'));
+                IF offending IS NOT NULL THEN
+                    RAISE EXCEPTION 'privileges can only be granted within this database''s own role'
+                        USING ERRCODE = '42501', DETAIL = 'refused: ' || offending;
+                END IF;
+            END
+            $fn$""";
+
+    /** In {@code template1} (so in every {@code database}-rung tenant's database) and in the shared database. */
+    static final List<String> GUARD = List.of(
+            "CREATE SCHEMA palisade_guard",
+            "REVOKE ALL ON SCHEMA palisade_guard FROM PUBLIC",
+            GRANT_GUARD,
+            "REVOKE ALL ON FUNCTION palisade_guard.only_own_grants() FROM PUBLIC",
+            "CREATE EVENT TRIGGER palisade_only_own_grants ON ddl_command_end "
+                    + "WHEN TAG IN ('GRANT', 'ALTER DEFAULT PRIVILEGES') EXECUTE FUNCTION palisade_guard.only_own_grants()");
+
+    /** The trusted extensions a {@code schema} tenant finds ready (it cannot create extensions itself). */
+    static final List<String> SHARED_EXTENSIONS = List.of("pg_trgm", "hstore", "citext", "btree_gist", "pgcrypto",
+            "uuid-ossp", "unaccent", "fuzzystrmatch", "intarray", "ltree", "cube", "earthdistance", "tablefunc");
+
+    /** The schema those extensions live in, on every {@code schema} tenant's search path after its own schema. */
+    static final String EXTENSIONS_SCHEMA = "extensions";
+
+    /** In the shared database: nothing in {@code public}, the shared extensions, the guard (see {@link #GUARD}). */
+    static List<String> sharedDatabase() {
+        List<String> sql = new java.util.ArrayList<>(List.of(
+                "REVOKE ALL ON SCHEMA public FROM PUBLIC",
+                "CREATE SCHEMA " + EXTENSIONS_SCHEMA,
+                "GRANT USAGE ON SCHEMA " + EXTENSIONS_SCHEMA + " TO PUBLIC"));
+        for (String extension : SHARED_EXTENSIONS) {
+            sql.add("CREATE EXTENSION IF NOT EXISTS \"" + extension + "\" SCHEMA " + EXTENSIONS_SCHEMA);
+        }
+        return sql;
+    }
+}

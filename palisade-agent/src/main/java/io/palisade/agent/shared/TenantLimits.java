@@ -1,0 +1,19 @@
+package io.palisade.agent.shared;
+
+import io.palisade.spi.Plan;
+import java.time.Duration;
+
+/**
+ * What a plan means for one tenant on a shared server: its own connection limit (always well below the server's), the
+ * defaults of its timeouts and its cap on temporary files. The timeouts are role defaults a tenant may lower but not
+ * escape: the server monitor cuts off sessions that outlive them (plus a grace second), whatever the session set.
+ */
+public record TenantLimits(int connections, Duration statementTimeout, Duration idleInTransactionTimeout, long tempFileLimitKb) {
+    public static TenantLimits of(Plan plan, int serverMaxConnections) {
+        int connections = Math.max(5, Math.min(plan.memoryMb() / 16, serverMaxConnections / 4));
+        Duration statement = Duration.ofSeconds(Math.min(300, 30L * plan.memoryMb() / 256));
+        Duration idleInTransaction = Duration.ofSeconds(60);
+        long tempKb = (long) plan.diskMb() * 1024 / 4;
+        return new TenantLimits(connections, statement, idleInTransaction, tempKb);
+    }
+}
