@@ -169,6 +169,15 @@ public final class ApiServer implements AutoCloseable {
             body.put("isolation", svc.probes().values().stream()
                     .map(p -> probe(p, p.driver().equals(svc.defaultIsolation())))
                     .toList());
+            body.put("rungs", java.util.Arrays.stream(io.palisade.spi.Rung.values()).map(rung -> {
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("name", rung.wireName());
+                DriverProbe probe = svc.probes().get(rung.wireName());
+                row.put("available", probe != null && probe.usable());
+                row.put("isolation", rung.isolation());
+                row.put("suspend", rung.suspend());
+                return row;
+            }).toList());
         }
         body.putAll(healthExtras.get());
         ctx.status(svc == null ? 503 : 200).json(body);

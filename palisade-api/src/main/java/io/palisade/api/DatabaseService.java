@@ -664,7 +664,8 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             IsolationDriver driver = driverFor(record);
             if (!driver.supportsSuspend()) {
                 throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " runs on the " + driver.name()
-                        + " rung, which cannot suspend; only vm databases can");
+                        + " rung, which does not suspend (" + io.palisade.spi.Rung.fromWire(driver.name()).suspend()
+                        + "); only vm databases do");
             }
             if (record.state() == DatabaseState.SUSPENDED) {
                 return record;

@@ -56,6 +56,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final MetadataStore store;
     private final PrometheusMeterRegistry metrics;
     private final PostgresProxy proxy;
+    private io.palisade.agent.shared.SharedServerPool sharedServers;
 
     private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
         this.config = requireNonNull(config, "config is null");
@@ -134,6 +135,15 @@ public final class PalisadeServer implements AutoCloseable {
             healthExtras.put("cgroups", Map.of("mode", cgroups.mode().name().toLowerCase(java.util.Locale.ROOT),
                     "reason", cgroups.reason()));
             List<IsolationDriver> drivers = new ArrayList<>();
+            io.palisade.agent.shared.SharedServerPool sharedServers = new io.palisade.agent.shared.SharedServerPool(
+                    config.sharedServers(dataDir.resolve("shared"), cacheDir, user, cgroups));
+            closeables.add(config.stopInstancesOnExit() ? sharedServers : sharedServers::detach);
+            this.sharedServers = sharedServers;
+            SharedRungs.register(sharedServers, metrics, healthExtras);
+            drivers.add(new io.palisade.agent.shared.SharedRungDriver(sharedServers,
+                    io.palisade.agent.shared.TenantLayout.DATABASE));
+            drivers.add(new io.palisade.agent.shared.SharedRungDriver(sharedServers,
+                    io.palisade.agent.shared.TenantLayout.SCHEMA));
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
                     config.restoreTimeout())));
@@ -257,6 +267,11 @@ public final class PalisadeServer implements AutoCloseable {
     }
 
     /** The public PostgreSQL port, if the proxy runs. */
+    /** The shared servers behind the database and schema rungs (tests crash one to measure the blast radius). */
+    public io.palisade.agent.shared.SharedServerPool sharedServers() {
+        return sharedServers;
+    }
+
     public java.util.OptionalInt proxyPort() {
         return proxy == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(proxy.port());
     }

@@ -49,6 +49,11 @@ public record ServerConfig(Map<String, String> values) {
             new Key("vm.suspend-after", "300s", "Default idle period before a vm database is suspended to disk (or never)", false),
             new Key("vm.boot-timeout", "90s", "Bound on one guest boot before the watchdog retries it", false),
             new Key("vm.restore-timeout", "1h", "Bound on the first boot of a restored vm database (WAL replay included)", false),
+            new Key("shared.tenants-per-server", "500", "database/schema rungs: tenants one shared server takes before palisade starts another", false),
+            new Key("shared.server-cpu", "2", "database/schema rungs: CPU cap of one shared server", false),
+            new Key("shared.server-memory-mb", "2048", "database/schema rungs: memory cap of one shared server (placement stops at 90 %)", false),
+            new Key("shared.server-disk-mb", "65536", "database/schema rungs: placement stops once a shared server's data holds this much", false),
+            new Key("shared.max-connections", "300", "database/schema rungs: max_connections of one shared server (each tenant's own limit is at most a quarter)", false),
             new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false),
             new Key("backup.enabled", "true", "Continuous WAL archiving and base backups of every persistent database", false),
             new Key("backup.storage", "local", "Where archives go: local (a directory) or s3 (an S3-compatible object store)", false),
@@ -350,6 +355,19 @@ public record ServerConfig(Map<String, String> values) {
                     get("backup.s3.secret-access-key"), parseBoolean("backup.s3.path-style"));
         } catch (IllegalArgumentException e) {
             throw PalisadeException.invalid("invalid S3 settings: " + e.getMessage());
+        }
+    }
+
+    /** The shared servers behind the database and schema rungs. */
+    public io.palisade.agent.shared.SharedServerConfig sharedServers(java.nio.file.Path serversDir, java.nio.file.Path cacheDir,
+            io.palisade.host.ServiceUser user, io.palisade.host.Cgroups cgroups) {
+        try {
+            return new io.palisade.agent.shared.SharedServerConfig(serversDir, cacheDir, user, cgroups, startTimeout(),
+                    parseInt("shared.tenants-per-server"), parseInt("shared.server-cpu"),
+                    parseInt("shared.server-memory-mb"), parseInt("shared.server-disk-mb"),
+                    parseInt("shared.max-connections"), java.time.Duration.ofSeconds(1));
+        } catch (IllegalArgumentException e) {
+            throw PalisadeException.invalid(e.getMessage());
         }
     }
 

@@ -269,6 +269,11 @@ public final class SharedServerPool implements AutoCloseable {
         return List.copyOf(servers.values());
     }
 
+    /** Stops the monitor only: the servers keep serving their tenants and are taken over at the next start. */
+    public void detach() {
+        monitor.shutdownNow();
+    }
+
     /** Removes servers that hold no tenant any more (tests; an operator's clean-up). */
     public void removeEmptyServers() {
         for (SharedServer server : List.copyOf(servers.values())) {

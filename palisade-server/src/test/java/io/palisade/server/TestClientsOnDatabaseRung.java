@@ -1,0 +1,8 @@
+package io.palisade.server;
+
+class TestClientsOnDatabaseRung extends AbstractTestClientsThroughPalisade {
+    @Override
+    protected String isolation() {
+        return "database";
+    }
+}

@@ -1,0 +1,8 @@
+package io.palisade.server;
+
+class TestClientsOnSchemaRung extends AbstractTestClientsThroughPalisade {
+    @Override
+    protected String isolation() {
+        return "schema";
+    }
+}
