@@ -279,6 +279,7 @@ public final class ApiServer implements AutoCloseable {
         out.put("cpu_millis", stats.cpuMillis());
         out.put("memory_bytes", stats.memoryBytes());
         out.put("disk_bytes", stats.diskBytes());
+        out.put("connections", stats.connections());
         ctx.json(out);
     }
 

@@ -275,12 +275,22 @@ public final class SharedRungDriver implements IsolationDriver {
                 : "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
                         + "ON n.oid = c.relnamespace WHERE n.nspname = " + AdminConnection.literal(tenant.schema())
                         + " AND c.relkind IN ('r', 'm', 'S', 't')";
+        String connectionsSql = "SELECT count(*) FROM pg_stat_activity WHERE usename = "
+                + AdminConnection.literal(tenant.role());
         try (Connection c = server.connect(layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);
-                Statement s = c.createStatement();
-                ResultSet rs = s.executeQuery(sizeSql)) {
-            rs.next();
+                Statement s = c.createStatement()) {
+            long size;
+            try (ResultSet rs = s.executeQuery(sizeSql)) {
+                rs.next();
+                size = rs.getLong(1);
+            }
+            int connections;
+            try (ResultSet rs = s.executeQuery(connectionsSql)) {
+                rs.next();
+                connections = rs.getInt(1);
+            }
             return new InstanceStats(isRunning(id), -1,
-                    Duration.between(server.startedAt(), Instant.now()).toSeconds(), -1, -1, rs.getLong(1));
+                    Duration.between(server.startedAt(), Instant.now()).toSeconds(), -1, -1, size, connections);
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot measure " + id + ": " + e.getMessage(), e);
         }
