@@ -476,8 +476,11 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     public List<String> reconcile(boolean startup) {
         List<String> actions = java.util.Collections.synchronizedList(new ArrayList<>());
         List<CompletableFuture<Void>> work = new ArrayList<>();
-        for (DatabaseRecord snapshot : store.listByHost(hostId)) {
-            if (!startup && snapshot.state().isTransitional()) {
+        List<DatabaseRecord> snapshots = store.listByHost(hostId);
+        Set<String> known = new java.util.HashSet<>();
+        for (DatabaseRecord snapshot : snapshots) {
+            known.add(snapshot.id());
+            if (!startup && (snapshot.state().isTransitional() || settled(snapshot))) {
                 continue;
             }
             work.add(CompletableFuture.runAsync(() -> withLock(snapshot.id(), () -> {
@@ -493,6 +496,9 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         CompletableFuture.allOf(work.toArray(CompletableFuture[]::new)).join();
         for (IsolationDriver driver : drivers.values()) {
             for (String id : driver.listInstances()) {
+                if (known.contains(id)) {
+                    continue;
+                }
                 withLock(id, () -> {
                     if (store.find(id).isEmpty()) {
                         driver.destroy(id);
@@ -504,6 +510,22 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         }
         actions.forEach(action -> log.info("reconcile: {}", action));
         return List.copyOf(actions);
+    }
+
+    /**
+     * Whether a database's instance already is as its record says (a cheap check without the lock, so that a periodic
+     * pass over a thousand databases costs next to nothing; what is not settled is re-checked under the lock).
+     */
+    private boolean settled(DatabaseRecord record) {
+        IsolationDriver driver = drivers.get(record.isolation());
+        if (driver == null) {
+            return false;
+        }
+        return switch (record.state()) {
+            case RUNNING -> driver.isRunning(record.id());
+            case SUSPENDED, STOPPED, FAILED -> !driver.isRunning(record.id());
+            default -> false;
+        };
     }
 
     private void reconcileOne(DatabaseRecord record, List<String> actions) {

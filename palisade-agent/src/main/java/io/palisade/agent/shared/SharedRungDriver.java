@@ -145,10 +145,14 @@ public final class SharedRungDriver implements IsolationDriver {
         Tenant tenant = tenant(spec.id());
         SharedServer server = pool.server(tenant);
         server.ensureRunning();
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
-            s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " LOGIN");
-        } catch (SQLException e) {
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start " + spec.id() + ": " + e.getMessage(), e);
+        if (pool.isStopped(tenant.id())) {
+            try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+                s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " LOGIN");
+            } catch (SQLException e) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start " + spec.id() + ": " + e.getMessage(),
+                        e);
+            }
+            pool.markStopped(tenant, false);
         }
         return running(tenant, server);
     }
@@ -161,6 +165,7 @@ public final class SharedRungDriver implements IsolationDriver {
             if (!server.isAlive()) {
                 return;
             }
+            pool.markStopped(tenant, true);
             try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
                 s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " NOLOGIN");
                 terminateSessions(c, tenant);
@@ -237,22 +242,11 @@ public final class SharedRungDriver implements IsolationDriver {
         }
     }
 
-    /** The server runs and the role may log in. */
+    /** The server runs and the tenant is not stopped (no query: reconciliation asks this of every tenant often). */
     @Override
     public boolean isRunning(String id) {
         java.util.Optional<Tenant> tenant = pool.tenant(id).filter(t -> t.layout() == layout);
-        if (tenant.isEmpty() || !pool.server(tenant.get()).isAlive()) {
-            return false;
-        }
-        try (Connection c = pool.server(tenant.get()).connect("postgres");
-                PreparedStatement p = c.prepareStatement("SELECT rolcanlogin FROM pg_roles WHERE rolname = ?")) {
-            p.setString(1, tenant.get().role());
-            try (ResultSet rs = p.executeQuery()) {
-                return rs.next() && rs.getBoolean(1);
-            }
-        } catch (SQLException | PalisadeException e) {
-            return false;
-        }
+        return tenant.isPresent() && !pool.isStopped(id) && pool.server(tenant.get()).isAlive();
     }
 
     @Override

@@ -251,9 +251,46 @@ final class SharedServer {
         return AdminConnection.open(running().socketFile(), database);
     }
 
+    private volatile Connection monitorConnection;
+
+    /**
+     * Runs {@code work} on the monitor's own long-lived management connection (opened on first use, reopened after
+     * a failure), so that checking a server every second does not start a backend every second. Only the monitor
+     * thread calls this.
+     */
+    <T> T onMonitorConnection(SqlWork<T> work) throws SQLException {
+        if (monitorConnection == null || monitorConnection.isClosed()) {
+            monitorConnection = connect("postgres");
+        }
+        try {
+            return work.run(monitorConnection);
+        } catch (SQLException e) {
+            closeMonitorConnection();
+            throw e;
+        }
+    }
+
+    @FunctionalInterface
+    interface SqlWork<T> {
+        T run(Connection connection) throws SQLException;
+    }
+
+    private void closeMonitorConnection() {
+        Connection current = monitorConnection;
+        monitorConnection = null;
+        if (current != null) {
+            try {
+                current.close();
+            } catch (SQLException ignored) {
+                // it is gone either way
+            }
+        }
+    }
+
     /** Stops the server (fast shutdown, bounded). Its tenants stay recorded. Idempotent. */
     synchronized void stop() {
         stopping = true;
+        closeMonitorConnection();
         PostgresServer current = server;
         server = null;
         if (current != null) {
@@ -296,7 +333,8 @@ final class SharedServer {
         }
         List<Tenant> tenants = new ArrayList<>();
         try (Stream<Path> files = Files.list(tenantsDir())) {
-            files.filter(f -> !f.getFileName().toString().endsWith(".tmp")).forEach(f -> tenants.add(Tenant.read(f)));
+            files.filter(f -> !f.getFileName().toString().contains("."))
+                    .forEach(f -> tenants.add(Tenant.read(f)));
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot list the tenants of shared server " + name, e);
         }

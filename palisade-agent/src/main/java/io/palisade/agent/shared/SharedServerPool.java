@@ -46,6 +46,8 @@ public final class SharedServerPool implements AutoCloseable {
     private final Map<String, SharedServer> servers = new ConcurrentHashMap<>();
     /** Tenant id → where it lives; rebuilt from the servers' registries at start. */
     private final Map<String, Tenant> tenants = new ConcurrentHashMap<>();
+    private final java.util.Set<String> stopped = ConcurrentHashMap.newKeySet();
+    static final String STOPPED_SUFFIX = ".stopped";
     private final List<Outage> outages = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final AtomicLong sessionsCutOff = new AtomicLong();
     private final ScheduledExecutorService monitor;
@@ -64,7 +66,12 @@ public final class SharedServerPool implements AutoCloseable {
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot list " + config.serversDir(), e);
         }
-        servers.values().forEach(s -> s.tenants().forEach(t -> tenants.put(t.id(), t)));
+        servers.values().forEach(s -> s.tenants().forEach(t -> {
+            tenants.put(t.id(), t);
+            if (Files.exists(s.tenantFile(t.id() + STOPPED_SUFFIX))) {
+                stopped.add(t.id());
+            }
+        }));
         this.monitor = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("shared-monitor").daemon()
                 .factory());
         long every = config.monitorInterval().toMillis();
@@ -102,10 +109,35 @@ public final class SharedServerPool implements AutoCloseable {
         tenants.put(tenant.id(), tenant);
     }
 
+    /**
+     * Records whether a tenant is stopped (its role may not log in), as a marker file beside its record, so that
+     * {@code isRunning} needs no query.
+     */
+    void markStopped(Tenant tenant, boolean stopped) {
+        Path marker = server(tenant).tenantFile(tenant.id() + STOPPED_SUFFIX);
+        try {
+            if (stopped) {
+                Files.writeString(marker, "");
+                this.stopped.add(tenant.id());
+            } else {
+                Files.deleteIfExists(marker);
+                this.stopped.remove(tenant.id());
+            }
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot record the state of " + tenant.id(), e);
+        }
+    }
+
+    boolean isStopped(String id) {
+        return stopped.contains(id);
+    }
+
     /** Forgets a tenant once none of its objects exist. */
     void forget(Tenant tenant) {
         try {
+            Files.deleteIfExists(server(tenant).tenantFile(tenant.id() + STOPPED_SUFFIX));
             Files.deleteIfExists(server(tenant).tenantFile(tenant.id()));
+            stopped.remove(tenant.id());
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot remove the record of " + tenant.id(), e);
         }
@@ -217,7 +249,16 @@ public final class SharedServerPool implements AutoCloseable {
         if (byRole.isEmpty()) {
             return;
         }
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement();
+        try {
+            int cut = server.onMonitorConnection(c -> cutOff(server, c, byRole));
+            sessionsCutOff.addAndGet(cut);
+        } catch (SQLException | PalisadeException e) {
+            log.debug("shared server {}: timeout check failed: {}", server.name(), e.getMessage());
+        }
+    }
+
+    private static int cutOff(SharedServer server, Connection c, Map<String, Tenant> byRole) throws SQLException {
+        try (Statement s = c.createStatement();
                 ResultSet rs = s.executeQuery("""
                         SELECT pid, usename, state,
                                (extract(epoch FROM clock_timestamp() - query_start) * 1000)::bigint,
@@ -251,9 +292,7 @@ public final class SharedServerPool implements AutoCloseable {
                 log.info("shared server {}: ended {} session(s) idle in a transaction past their tenant's limit",
                         server.name(), terminate.size());
             }
-            sessionsCutOff.addAndGet(cancel.size() + terminate.size());
-        } catch (SQLException | PalisadeException e) {
-            log.debug("shared server {}: timeout check failed: {}", server.name(), e.getMessage());
+            return cancel.size() + terminate.size();
         }
     }
 
