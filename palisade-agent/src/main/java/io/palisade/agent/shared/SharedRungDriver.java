@@ -88,37 +88,64 @@ public final class SharedRungDriver implements IsolationDriver {
         }
     }
 
+    /**
+     * Creates the tenant's role (with its limits) and its database or schema. The schema rung does it all in one
+     * transaction on a pooled connection to the shared database; the database rung renames a spare database (a ready copy
+     * of template1) when one is there, and falls back to {@code CREATE DATABASE}.
+     */
     private void create(SharedServer server, Tenant tenant, String password) {
         String role = AdminConnection.ident(tenant.role());
         TenantLimits limits = tenant.limits();
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
-            s.execute("CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-                    + "NOINHERIT CONNECTION LIMIT " + limits.connections() + " PASSWORD "
-                    + AdminConnection.literal(ScramVerifier.of(password)));
-            s.execute("ALTER ROLE " + role + " SET statement_timeout = " + limits.statementTimeout().toMillis());
-            s.execute("ALTER ROLE " + role + " SET idle_in_transaction_session_timeout = "
-                    + limits.idleInTransactionTimeout().toMillis());
-            s.execute("ALTER ROLE " + role + " SET temp_file_limit = " + limits.tempFileLimitKb());
-            if (layout == TenantLayout.DATABASE) {
-                s.execute("CREATE DATABASE " + role + " OWNER " + role);
-                s.execute("REVOKE ALL ON DATABASE " + role + " FROM PUBLIC");
+        String verifier = AdminConnection.literal(ScramVerifier.of(password));
+        try {
+            if (layout == TenantLayout.SCHEMA) {
+                server.inTransaction(TenantLayout.SHARED_DATABASE, c -> {
+                    try (Statement s = c.createStatement()) {
+                        createRole(s, role, limits, verifier);
+                        s.execute("GRANT CONNECT, TEMPORARY ON DATABASE " + TenantLayout.SHARED_DATABASE + " TO " + role);
+                        s.execute("ALTER ROLE " + role + " IN DATABASE " + TenantLayout.SHARED_DATABASE
+                                + " SET search_path = " + role + ", " + SharedServerSql.EXTENSIONS_SCHEMA);
+                        s.execute("CREATE SCHEMA " + role + " AUTHORIZATION " + role);
+                    }
+                    return null;
+                });
+                return;
+            }
+            server.inTransaction("postgres", c -> {
+                try (Statement s = c.createStatement()) {
+                    createRole(s, role, limits, verifier);
+                }
+                return null;
+            });
+            java.util.Optional<String> spare = server.takeSpare();
+            if (spare.isPresent()) {
+                server.inTransaction("postgres", c -> {
+                    try (Statement s = c.createStatement()) {
+                        s.execute("ALTER DATABASE " + spare.get() + " RENAME TO " + role);
+                        s.execute("ALTER DATABASE " + role + " OWNER TO " + role);
+                        s.execute("REVOKE ALL ON DATABASE " + role + " FROM PUBLIC");
+                    }
+                    return null;
+                });
             } else {
-                s.execute("GRANT CONNECT, TEMPORARY ON DATABASE " + TenantLayout.SHARED_DATABASE + " TO " + role);
-                s.execute("ALTER ROLE " + role + " IN DATABASE " + TenantLayout.SHARED_DATABASE + " SET search_path = "
-                        + role + ", " + SharedServerSql.EXTENSIONS_SCHEMA);
+                try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+                    s.execute("CREATE DATABASE " + role + " OWNER " + role);
+                    s.execute("REVOKE ALL ON DATABASE " + role + " FROM PUBLIC");
+                }
             }
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create " + tenant.id() + " on shared server "
                     + server.name() + ": " + e.getMessage(), e);
         }
-        if (layout == TenantLayout.SCHEMA) {
-            try (Connection c = server.connect(TenantLayout.SHARED_DATABASE); Statement s = c.createStatement()) {
-                s.execute("CREATE SCHEMA " + role + " AUTHORIZATION " + role);
-            } catch (SQLException e) {
-                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create the schema of " + tenant.id() + ": "
-                        + e.getMessage(), e);
-            }
-        }
+    }
+
+    private static void createRole(Statement s, String role, TenantLimits limits, String verifier) throws SQLException {
+        s.execute("CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                + "NOINHERIT CONNECTION LIMIT " + limits.connections() + " PASSWORD " + verifier);
+        s.execute("ALTER ROLE " + role + " SET statement_timeout = " + limits.statementTimeout().toMillis());
+        s.execute("ALTER ROLE " + role + " SET idle_in_transaction_session_timeout = "
+                + limits.idleInTransactionTimeout().toMillis());
+        s.execute("ALTER ROLE " + role + " SET temp_file_limit = " + limits.tempFileLimitKb());
     }
 
     private static String randomName(int length) {

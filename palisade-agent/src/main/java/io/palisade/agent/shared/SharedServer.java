@@ -107,6 +107,7 @@ final class SharedServer {
         if (!Files.exists(dir.resolve(".bootstrapped"))) {
             create();
         }
+        closeIdle();
         server = start();
     }
 
@@ -246,9 +247,116 @@ final class SharedServer {
                 + "-" + name;
     }
 
-    /** A management connection as the superuser over the private socket. */
+    /** A new management connection as the superuser over the private socket; the caller closes it. */
     Connection connect(String database) {
         return AdminConnection.open(running().socketFile(), database);
+    }
+
+    /** Idle management connections by database, kept so that a tenant's create does not start a backend. */
+    private final Map<String, java.util.concurrent.ConcurrentLinkedDeque<Connection>> idle =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    private static final int MAX_IDLE_PER_DATABASE = 4;
+
+    /**
+     * Runs {@code work} in one transaction on a pooled management connection to {@code database}: committed when it
+     * returns, rolled back when it throws. A connection that failed is closed, never given back.
+     */
+    <T> T inTransaction(String database, SqlWork<T> work) throws SQLException {
+        var deque = idle.computeIfAbsent(database, d -> new java.util.concurrent.ConcurrentLinkedDeque<>());
+        Connection c = deque.pollFirst();
+        while (c != null && !c.isValid(2)) {
+            closeQuietly(c);
+            c = deque.pollFirst();
+        }
+        if (c == null) {
+            c = connect(database);
+        }
+        boolean healthy = false;
+        try {
+            c.setAutoCommit(false);
+            T result = work.run(c);
+            c.commit();
+            healthy = true;
+            return result;
+        } finally {
+            if (!healthy) {
+                try {
+                    c.rollback();
+                    healthy = true;
+                } catch (SQLException ignored) {
+                    // the connection is broken: closed below
+                }
+            }
+            if (healthy && deque.size() < MAX_IDLE_PER_DATABASE) {
+                c.setAutoCommit(true);
+                deque.addFirst(c);
+            } else {
+                closeQuietly(c);
+            }
+        }
+    }
+
+    private void closeIdle() {
+        idle.values().forEach(deque -> {
+            for (Connection c = deque.pollFirst(); c != null; c = deque.pollFirst()) {
+                closeQuietly(c);
+            }
+        });
+    }
+
+    private static void closeQuietly(Connection c) {
+        try {
+            c.close();
+        } catch (SQLException ignored) {
+            // gone either way
+        }
+    }
+
+    // ---- spare databases: CREATE DATABASE copies template1 (~7 MB through the WAL); a create takes a ready one ----
+
+    static final String SPARE_PREFIX = "spare_";
+    private final java.util.Deque<String> spares = new java.util.ArrayDeque<>();
+    private boolean sparesLoaded;
+
+    /** A spare database (a copy of template1, nobody may connect) to rename for a new tenant, if one is ready. */
+    synchronized Optional<String> takeSpare() {
+        loadSpares();
+        return Optional.ofNullable(spares.pollFirst());
+    }
+
+    /** Creates spare databases until {@code target} are ready (the monitor calls this off the create path). */
+    void refillSpares(int target) throws SQLException {
+        synchronized (this) {
+            loadSpares();
+            if (spares.size() >= target) {
+                return;
+            }
+        }
+        String name = SPARE_PREFIX + Long.toString(java.util.concurrent.ThreadLocalRandom.current().nextLong(1L << 60), 36);
+        try (Connection c = connect("postgres"); Statement s = c.createStatement()) {
+            s.execute("CREATE DATABASE " + name);
+            s.execute("REVOKE ALL ON DATABASE " + name + " FROM PUBLIC");
+        }
+        synchronized (this) {
+            spares.addLast(name);
+        }
+    }
+
+    private void loadSpares() {
+        if (sparesLoaded) {
+            return;
+        }
+        try (Connection c = connect("postgres"); Statement s = c.createStatement();
+                java.sql.ResultSet rs = s.executeQuery(
+                        "SELECT datname FROM pg_database WHERE datname LIKE 'spare\\_%' ORDER BY oid")) {
+            while (rs.next()) {
+                spares.addLast(rs.getString(1));
+            }
+            sparesLoaded = true;
+        } catch (SQLException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot list the spare databases of " + name + ": "
+                    + e.getMessage(), e);
+        }
     }
 
     private volatile Connection monitorConnection;
@@ -291,6 +399,7 @@ final class SharedServer {
     synchronized void stop() {
         stopping = true;
         closeMonitorConnection();
+        closeIdle();
         PostgresServer current = server;
         server = null;
         if (current != null) {

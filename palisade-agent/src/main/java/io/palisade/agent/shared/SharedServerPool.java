@@ -38,6 +38,8 @@ public final class SharedServerPool implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SharedServerPool.class);
     /** Sessions are cut off this long after their limit: the role default fires first in the normal case. */
     private static final Duration GRACE = Duration.ofSeconds(1);
+    /** Spare databases each server keeps ready, so that a database-rung create renames one instead of copying. */
+    static final int SPARE_DATABASES = 3;
 
     /** One crash of a shared server: when, how many tenants it affected, and how long until they were back. */
     public record Outage(String server, Instant at, int tenants, Duration downtime) {}
@@ -223,8 +225,9 @@ public final class SharedServerPool implements AutoCloseable {
                     recover(server);
                 } else if (server.isAlive()) {
                     enforceTimeouts(server);
+                    server.refillSpares(SPARE_DATABASES);
                 }
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | SQLException e) {
                 log.warn("shared server {}: {}", server.name(), e.getMessage());
             }
         }
