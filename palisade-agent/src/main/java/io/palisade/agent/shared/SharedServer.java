@@ -450,8 +450,23 @@ final class SharedServer {
         return tenants;
     }
 
-    /** Bytes in the server's data directory (all tenants, WAL, catalogs). */
+    private volatile long diskBytes = -1;
+    private volatile long diskMeasuredNanos;
+
+    /**
+     * Bytes in the server's data directory (all tenants, WAL, catalogs), measured at most every 30 s: walking a
+     * directory with hundreds of databases is too slow for every placement.
+     */
     long diskBytes() {
+        long now = System.nanoTime();
+        if (diskBytes < 0 || now - diskMeasuredNanos > java.util.concurrent.TimeUnit.SECONDS.toNanos(30)) {
+            diskBytes = measureDisk();
+            diskMeasuredNanos = now;
+        }
+        return diskBytes;
+    }
+
+    private long measureDisk() {
         try (Stream<Path> files = Files.walk(data())) {
             return files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
         } catch (IOException | java.io.UncheckedIOException e) {
