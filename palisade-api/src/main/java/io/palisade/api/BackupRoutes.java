@@ -72,10 +72,17 @@ final class BackupRoutes {
 
     private void list(Context ctx) {
         RestoreService service = restores.get();
-        String id = service.databases().get(ApiServer.account(ctx), ctx.pathParam("id")).id();
+        var record = service.databases().get(ApiServer.account(ctx), ctx.pathParam("id"));
+        String id = record.id();
         BackupService backups = service.backups();
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("id", id);
+        boolean available = service.databases().driver(record).supportsRestore();
+        out.put("available", available);
+        if (!available) {
+            out.put("detail", "the " + record.isolation() + " rung has no backups, restore or fork yet; databases on "
+                    + "the process and vm rungs have them");
+        }
         BackupService.Window window = backups.window(id);
         out.put("window", Map.of("earliest", window.earliest().map(Object::toString).orElse(""),
                 "latest", window.latest().map(Object::toString).orElse("")));

@@ -314,7 +314,8 @@ public final class RestoreService {
             throw new PalisadeException(ErrorCode.CONFLICT, "database " + db.id() + " is being deleted");
         }
         if (!databases.driver(db).supportsRestore()) {
-            throw new PalisadeException(ErrorCode.CONFLICT, "the " + db.isolation() + " rung has no backups");
+            throw new PalisadeException(ErrorCode.CONFLICT, "the " + db.isolation() + " rung has no backups, restore or fork"
+                    + " yet; databases on the process and vm rungs have them");
         }
     }
 

@@ -95,7 +95,7 @@ public final class DbCommand {
         @Option(names = "--label", description = "Human label, e.g. tenant-acme-prod")
         String label;
 
-        @Option(names = "--isolation", description = "vm, process (default: the host's default rung)")
+        @Option(names = "--isolation", description = "vm, process, database, schema (default: the host's default rung)")
         String isolation;
 
         @Option(names = "--plan", description = "nano, small, medium, large")
