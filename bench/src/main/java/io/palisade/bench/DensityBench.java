@@ -62,7 +62,7 @@ final class DensityBench {
             double diskPerDbMiB = diskBytes / (double) DATABASES / (1 << 20);
             System.out.println();
             System.out.println("## density: " + DATABASES + " vm databases provisioned, " + AWAKE + " awake ("
-                    + service.probes().get("vm").accelerator() + ")");
+                    + service.probes().get(io.palisade.spi.Rung.VM).accelerator() + ")");
             System.out.println("machine: " + Machine.describe());
             System.out.println();
             System.out.println("| measure | value |");

@@ -48,13 +48,13 @@ final class RecoveryBench {
             HttpClient http = HttpClient.newHttpClient();
             String api = "http://127.0.0.1:" + server.apiPort();
             for (String isolation : List.of("process", "vm")) {
-                boolean usable = server.service().probes().get(isolation).usable();
+                boolean usable = server.service().probes().get(io.palisade.spi.Rung.fromWire(isolation)).usable();
                 if (!usable) {
-                    System.err.println("recovery: skipping " + isolation + ": " + server.service().probes().get(isolation).reason());
+                    System.err.println("recovery: skipping " + isolation + ": " + server.service().probes().get(io.palisade.spi.Rung.fromWire(isolation)).reason());
                     continue;
                 }
                 if (isolation.equals("vm")) {
-                    accelerator = server.service().probes().get("vm").accelerator();
+                    accelerator = server.service().probes().get(io.palisade.spi.Rung.VM).accelerator();
                 }
                 JsonNode db = send(http, key, HttpRequest.newBuilder(URI.create(api + "/v1/databases"))
                         .POST(HttpRequest.BodyPublishers.ofString("{\"isolation\":\"" + isolation

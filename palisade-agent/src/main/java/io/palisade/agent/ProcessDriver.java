@@ -86,8 +86,8 @@ public final class ProcessDriver implements IsolationDriver {
     }
 
     @Override
-    public String name() {
-        return NAME;
+    public io.palisade.spi.Rung rung() {
+        return io.palisade.spi.Rung.PROCESS;
     }
 
     @Override

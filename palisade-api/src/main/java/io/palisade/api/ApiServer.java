@@ -165,14 +165,14 @@ public final class ApiServer implements AutoCloseable {
         body.put("status", svc == null ? "starting" : "ok");
         if (svc != null) {
             body.put("host", svc.hostId());
-            body.put("default_isolation", svc.defaultIsolation());
-            body.put("isolation", svc.probes().values().stream()
-                    .map(p -> probe(p, p.driver().equals(svc.defaultIsolation())))
+            body.put("default_isolation", svc.defaultIsolation().wireName());
+            body.put("isolation", svc.probes().entrySet().stream()
+                    .map(p -> probe(p.getValue(), p.getKey() == svc.defaultIsolation()))
                     .toList());
             body.put("rungs", java.util.Arrays.stream(io.palisade.spi.Rung.values()).map(rung -> {
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("name", rung.wireName());
-                DriverProbe probe = svc.probes().get(rung.wireName());
+                DriverProbe probe = svc.probes().get(rung);
                 row.put("available", probe != null && probe.usable());
                 row.put("isolation", rung.isolation());
                 row.put("suspend", rung.suspend());
@@ -323,7 +323,7 @@ public final class ApiServer implements AutoCloseable {
         if (db.stateReason() != null) {
             out.put("status_reason", db.stateReason());
         }
-        out.put("isolation", db.isolation());
+        out.put("isolation", db.isolation().wireName());
         out.put("version", db.version().major());
         Map<String, Object> plan = new LinkedHashMap<>();
         plan.put("name", db.plan().name());

@@ -14,6 +14,7 @@ import io.palisade.spi.IsolationDriver;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.Rung;
 import io.palisade.spi.RunningInstance;
 import io.palisade.spi.ServerLogin;
 import io.palisade.spi.TenantCredentials;
@@ -64,14 +65,14 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     private final MetadataStore store;
     private final SecretBox secrets;
-    private final Map<String, IsolationDriver> drivers;
+    private final Map<Rung, IsolationDriver> drivers;
     private final String hostId;
     private final Duration createWait;
     private final ExecutorService workers = Executors.newThreadPerTaskExecutor(
             Thread.ofVirtual().name("palisade-worker-", 0).factory());
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
-    private final Map<String, DriverProbe> probes = new LinkedHashMap<>();
-    private final String defaultIsolation;
+    private final Map<Rung, DriverProbe> probes = new LinkedHashMap<>();
+    private final Rung defaultIsolation;
 
     private final boolean stopInstancesOnClose;
     private final Optional<Duration> defaultSuspendAfter;
@@ -97,10 +98,10 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         this.secrets = requireNonNull(secrets, "secrets is null");
         this.hostId = requireNonNull(hostId, "hostId is null");
         this.createWait = requireNonNull(createWait, "createWait is null");
-        Map<String, IsolationDriver> byName = new LinkedHashMap<>();
+        Map<Rung, IsolationDriver> byName = new LinkedHashMap<>();
         for (IsolationDriver driver : drivers) {
-            byName.put(driver.name(), driver);
-            probes.put(driver.name(), driver.probe());
+            byName.put(driver.rung(), driver);
+            probes.put(driver.rung(), driver.probe());
         }
         this.drivers = Map.copyOf(byName);
         this.defaultIsolation = chooseDefault(probes);
@@ -110,31 +111,30 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
      * The default rung: the first usable driver that wants to be the default (vm with KVM), else {@code process}. When
      * none is usable, the message lists every candidate and why it was rejected.
      */
-    static String chooseDefault(Map<String, DriverProbe> probes) {
-        for (DriverProbe probe : probes.values()) {
-            if (probe.usable() && probe.preferredDefault()) {
-                return probe.driver();
+    static Rung chooseDefault(Map<Rung, DriverProbe> probes) {
+        for (var probe : probes.entrySet()) {
+            if (probe.getValue().usable() && probe.getValue().preferredDefault()) {
+                return probe.getKey();
             }
         }
-        for (DriverProbe probe : probes.values()) {
-            if (probe.usable() && probe.driver().equals("process")) {
-                return probe.driver();
-            }
+        DriverProbe process = probes.get(Rung.PROCESS);
+        if (process != null && process.usable()) {
+            return Rung.PROCESS;
         }
-        for (DriverProbe probe : probes.values()) {
-            if (probe.usable()) {
-                return probe.driver();
+        for (var probe : probes.entrySet()) {
+            if (probe.getValue().usable()) {
+                return probe.getKey();
             }
         }
         List<String> reasons = probes.values().stream().map(p -> p.driver() + ": " + p.reason()).toList();
         throw new PalisadeException(ErrorCode.INTERNAL, "no isolation driver is usable on this host: " + reasons);
     }
 
-    public String defaultIsolation() {
+    public Rung defaultIsolation() {
         return defaultIsolation;
     }
 
-    public Map<String, DriverProbe> probes() {
+    public Map<Rung, DriverProbe> probes() {
         return Map.copyOf(probes);
     }
 
@@ -183,11 +183,11 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     /** As above with the id chosen by the caller (a restore records its operation under it before the database). */
     Created create(String accountId, CreateDatabaseRequest request, String id,
             java.util.function.Function<DatabaseRecord, DatabaseRecord> provisioner) {
-        String isolation = request.isolation() == null ? defaultIsolation : request.isolation();
+        Rung isolation = request.isolation() == null ? defaultIsolation : Rung.fromWire(request.isolation());
         IsolationDriver driver = drivers.get(isolation);
         if (driver == null) {
-            throw PalisadeException.invalid("unknown isolation '" + isolation + "'; available on this host: "
-                    + drivers.keySet().stream().sorted().toList());
+            throw PalisadeException.invalid("isolation '" + isolation + "' is not run by this host; available here: "
+                    + drivers.keySet().stream().map(Rung::wireName).sorted().toList());
         }
         DriverProbe probe = probes.get(isolation);
         if (!probe.usable()) {
@@ -228,7 +228,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         if (durability != io.palisade.store.Durability.ASYNC) {
             store.backupCatalog().setSettings(id, durability, null, null);
         }
-        if (isolation.equals("vm")) {
+        if (isolation == Rung.VM) {
             store.backupCatalog().markDataFromVm(id);
         }
         log.info("creating {} (label {}, isolation {}, plan {}, account {})", id, label, isolation, plan.name(), accountId);
@@ -686,7 +686,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             IsolationDriver driver = driverFor(record);
             if (!driver.supportsSuspend()) {
                 throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " runs on the " + driver.name()
-                        + " rung, which does not suspend (" + io.palisade.spi.Rung.fromWire(driver.name()).suspend()
+                        + " rung, which does not suspend (" + driver.rung().suspend()
                         + "); only vm databases do");
             }
             if (record.state() == DatabaseState.SUSPENDED) {

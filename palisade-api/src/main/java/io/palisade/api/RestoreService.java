@@ -109,7 +109,7 @@ public final class RestoreService {
         checkSourceUsable(source);
         // fail on a target outside the window before anything is created
         backups.validateTarget(source.id(), target);
-        CreateDatabaseRequest create = request.withDefaults(source.label() + "-restored", source.isolation(),
+        CreateDatabaseRequest create = request.withDefaults(source.label() + "-restored", source.isolation().wireName(),
                 source.plan().name());
         boolean fromVm = dataFromVm(source);
         checkRung(source.id(), fromVm, create);
@@ -126,7 +126,7 @@ public final class RestoreService {
             throw new PalisadeException(ErrorCode.CONFLICT, "database " + sourceId + " is " + source.state().wireName()
                     + "; a fork of its current state needs it running (or give a target_time)");
         }
-        CreateDatabaseRequest create = request.withDefaults(source.label() + "-fork", source.isolation(),
+        CreateDatabaseRequest create = request.withDefaults(source.label() + "-fork", source.isolation().wireName(),
                 source.plan().name());
         boolean fromVm = dataFromVm(source);
         checkRung(source.id(), fromVm, create);
@@ -134,7 +134,7 @@ public final class RestoreService {
     }
 
     private boolean dataFromVm(DatabaseRecord source) {
-        return source.isolation().equals("vm") || catalog.dataFromVm(source.id());
+        return source.isolation() == io.palisade.spi.Rung.VM || catalog.dataFromVm(source.id());
     }
 
     /**
@@ -142,8 +142,9 @@ public final class RestoreService {
      * server-side libraries, catalog entries): it never goes to a rung that runs servers on the host itself.
      */
     private void checkRung(String sourceId, boolean fromVm, CreateDatabaseRequest create) {
-        String isolation = create.isolation() == null ? databases.defaultIsolation() : create.isolation();
-        if (fromVm && !isolation.equals("vm")) {
+        io.palisade.spi.Rung isolation = create.isolation() == null ? databases.defaultIsolation()
+                : io.palisade.spi.Rung.fromWire(create.isolation());
+        if (fromVm && isolation != io.palisade.spi.Rung.VM) {
             throw new PalisadeException(ErrorCode.CONFLICT, "the data of " + sourceId + " ran inside a vm guest, whose"
                     + " root could have changed its roles, catalogs and files; it can be restored or forked only onto the"
                     + " vm rung (\"isolation\": \"vm\"), not onto " + isolation);

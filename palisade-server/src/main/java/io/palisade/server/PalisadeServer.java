@@ -160,7 +160,7 @@ public final class PalisadeServer implements AutoCloseable {
             for (DriverProbe probe : service.probes().values()) {
                 log.info("isolation '{}': {} (accelerator {}) — {}{}", probe.driver(),
                         probe.usable() ? "usable" : "NOT usable", probe.accelerator(), probe.reason(),
-                        probe.driver().equals(service.defaultIsolation()) ? " [default]" : "");
+                        probe.driver().equals(service.defaultIsolation().wireName()) ? " [default]" : "");
             }
             service.setConnectionsInvalidated(broker::evict);
             if (proxy != null) {

@@ -89,7 +89,7 @@ public final class TestingPalisade implements AutoCloseable {
      * the reason printed.
      */
     public void requireUsable(String isolation) {
-        var probe = server.service().probes().get(isolation);
+        var probe = server.service().probes().get(io.palisade.spi.Rung.fromWire(isolation));
         if (probe == null || !probe.usable()) {
             String reason = probe == null ? "no " + isolation + " driver" : probe.reason();
             if ("true".equals(System.getenv("CI"))) {

@@ -10,8 +10,13 @@ import java.util.Set;
  * ids; calls for the same id are serialised by the caller.
  */
 public interface IsolationDriver extends AutoCloseable {
-    /** The rung name used in the API: {@code vm}, {@code process}, {@code database}, {@code schema}. */
-    String name();
+    /** The rung this driver implements. */
+    Rung rung();
+
+    /** The rung's name in the API: {@code vm}, {@code process}, {@code database}, {@code schema}. */
+    default String name() {
+        return rung().wireName();
+    }
 
     /** Cheap check of this host; called once at start and shown in the health endpoint. */
     DriverProbe probe();

@@ -86,6 +86,12 @@ public enum Rung {
         return suspend;
     }
 
+    /** The wire name, so that messages read {@code the schema rung}. */
+    @Override
+    public String toString() {
+        return wireName;
+    }
+
     public static Rung fromWire(String name) {
         for (Rung rung : values()) {
             if (rung.wireName.equals(name)) {

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.Rung;
 import io.palisade.spi.ServerLogin;
 import java.time.Instant;
 import java.util.Map;
@@ -19,7 +20,7 @@ public record DatabaseRecord(
         String id,
         String accountId,
         String label,
-        String isolation,
+        Rung isolation,
         PostgresVersion version,
         Plan plan,
         boolean persistent,

@@ -10,6 +10,7 @@ import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.Rung;
 import io.palisade.spi.ServerLogin;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -111,7 +112,7 @@ public final class MetadataStore implements AutoCloseable {
                 .bind("id", db.id())
                 .bind("account", db.accountId())
                 .bind("label", db.label())
-                .bind("isolation", db.isolation())
+                .bind("isolation", db.isolation().wireName())
                 .bind("version", db.version().major())
                 .bind("planName", db.plan().name())
                 .bind("cpu", db.plan().cpu())
@@ -251,7 +252,7 @@ public final class MetadataStore implements AutoCloseable {
                 rs.getString("id"),
                 rs.getString("account_id"),
                 rs.getString("label"),
-                rs.getString("isolation"),
+                Rung.fromWire(rs.getString("isolation")),
                 PostgresVersion.fromMajor(rs.getString("pg_version")),
                 new Plan(
                         rs.getString("plan_name"),

@@ -44,7 +44,7 @@ class TestMetadataStore {
 
     private static DatabaseRecord record(String id, String account) {
         Instant now = Instant.now();
-        return new DatabaseRecord(id, account, "label-" + id, "process", PostgresVersion.V16, Plan.SMALL, true, null, null, 300,
+        return new DatabaseRecord(id, account, "label-" + id, io.palisade.spi.Rung.PROCESS, PostgresVersion.V16, Plan.SMALL, true, null, null, 300,
                 "host-1", DatabaseState.PROVISIONING, null, "app", "app", "v1:enc", "hash", "v1:tok", Optional.empty(),
                 Optional.empty(), Map.of("team", "billing", "quote\"d", "x\\y"), now, now, now);
     }

@@ -134,8 +134,8 @@ public final class VmDriver implements IsolationDriver {
     }
 
     @Override
-    public String name() {
-        return "vm";
+    public io.palisade.spi.Rung rung() {
+        return io.palisade.spi.Rung.VM;
     }
 
     public VmDriverConfig config() {

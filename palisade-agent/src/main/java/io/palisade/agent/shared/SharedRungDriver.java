@@ -49,8 +49,8 @@ public final class SharedRungDriver implements IsolationDriver {
     }
 
     @Override
-    public String name() {
-        return layout.rung();
+    public io.palisade.spi.Rung rung() {
+        return layout == TenantLayout.DATABASE ? io.palisade.spi.Rung.DATABASE : io.palisade.spi.Rung.SCHEMA;
     }
 
     @Override
