@@ -74,7 +74,7 @@ public final class SharedRungDriver implements IsolationDriver {
         String role = "tenant_" + randomName(16);
         Tenant tenant = new Tenant(spec.id(), layout, server.name(), role,
                 layout == TenantLayout.DATABASE ? role : TenantLayout.SHARED_DATABASE,
-                TenantLimits.of(spec.plan(), pool.config().maxConnections()));
+                TenantLimits.of(spec.plan(), pool.config()));
         pool.record(tenant);
         try {
             progress.phase(layout == TenantLayout.DATABASE ? "creating role and database" : "creating role and schema");
