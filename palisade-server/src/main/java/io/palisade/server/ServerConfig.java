@@ -54,6 +54,8 @@ public record ServerConfig(Map<String, String> values) {
             new Key("shared.server-memory-mb", "2048", "database/schema rungs: memory cap of one shared server (placement stops at 90 %)", false),
             new Key("shared.server-disk-mb", "65536", "database/schema rungs: placement stops once a shared server's data holds this much", false),
             new Key("shared.max-connections", "300", "database/schema rungs: max_connections of one shared server (each tenant's own limit is at most a quarter)", false),
+            new Key("shared.statement-timeout", null, "database/schema rungs: statement_timeout of new tenants (default: from the plan, 30s for nano)", false),
+            new Key("shared.idle-in-transaction-timeout", null, "database/schema rungs: idle_in_transaction_session_timeout of new tenants (default 60s)", false),
             new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false),
             new Key("backup.enabled", "true", "Continuous WAL archiving and base backups of every persistent database", false),
             new Key("backup.storage", "local", "Where archives go: local (a directory) or s3 (an S3-compatible object store)", false),
@@ -114,6 +116,8 @@ public record ServerConfig(Map<String, String> values) {
         vmBootTimeout();
         vmRestoreTimeout();
         vmSuspendAfter();
+        sharedStatementTimeout();
+        sharedIdleInTransactionTimeout();
         proxyEnabled();
         int proxyPort = proxyPort();
         if (proxyPort < 0 || proxyPort > 65535) {
@@ -365,10 +369,22 @@ public record ServerConfig(Map<String, String> values) {
             return new io.palisade.agent.shared.SharedServerConfig(serversDir, cacheDir, user, cgroups, startTimeout(),
                     parseInt("shared.tenants-per-server"), parseInt("shared.server-cpu"),
                     parseInt("shared.server-memory-mb"), parseInt("shared.server-disk-mb"),
-                    parseInt("shared.max-connections"), java.time.Duration.ofSeconds(1));
+                    parseInt("shared.max-connections"), java.time.Duration.ofSeconds(1), sharedStatementTimeout(),
+                    sharedIdleInTransactionTimeout());
         } catch (IllegalArgumentException e) {
             throw PalisadeException.invalid(e.getMessage());
         }
+    }
+
+    /** The statement_timeout every new shared-rung tenant gets instead of its plan's, if set. */
+    public Optional<Duration> sharedStatementTimeout() {
+        return Optional.ofNullable(get("shared.statement-timeout")).map(v -> parseDuration("shared.statement-timeout"));
+    }
+
+    /** The idle_in_transaction_session_timeout every new shared-rung tenant gets instead of its plan's, if set. */
+    public Optional<Duration> sharedIdleInTransactionTimeout() {
+        return Optional.ofNullable(get("shared.idle-in-transaction-timeout"))
+                .map(v -> parseDuration("shared.idle-in-transaction-timeout"));
     }
 
     private int parseInt(String key) {

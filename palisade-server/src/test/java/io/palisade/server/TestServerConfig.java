@@ -24,6 +24,8 @@ class TestServerConfig {
         assertThat(config.vmSuspendAfter()).contains(Duration.ofMinutes(5));
         assertThat(config.vmAccelerator()).isEqualTo("auto");
         assertThat(config.stopInstancesOnExit()).isTrue();
+        assertThat(config.sharedStatementTimeout()).isEmpty();
+        assertThat(config.sharedIdleInTransactionTimeout()).isEmpty();
     }
 
     @Test
@@ -47,6 +49,17 @@ class TestServerConfig {
         assertThat(config.startTimeout()).isEqualTo(Duration.ofMinutes(2));
         assertThat(config.storeUrl()).contains("jdbc:postgresql://db:5432/palisade");
         assertThat(config.toString()).doesNotContain("hunter2").contains("store.password=***");
+    }
+
+    @Test
+    void sharedTimeoutOverrides() {
+        ServerConfig config = ServerConfig.from(Map.of(
+                "shared.statement-timeout", "5s",
+                "shared.idle-in-transaction-timeout", "2m"));
+        assertThat(config.sharedStatementTimeout()).contains(Duration.ofSeconds(5));
+        assertThat(config.sharedIdleInTransactionTimeout()).contains(Duration.ofMinutes(2));
+        assertThatThrownBy(() -> ServerConfig.from(Map.of("shared.statement-timeout", "0s")))
+                .hasMessageContaining("shared.statement-timeout must be positive");
     }
 
     @Test

@@ -74,7 +74,7 @@ public final class SharedRungDriver implements IsolationDriver {
         String role = "tenant_" + randomName(16);
         Tenant tenant = new Tenant(spec.id(), layout, server.name(), role,
                 layout == TenantLayout.DATABASE ? role : TenantLayout.SHARED_DATABASE,
-                TenantLimits.of(spec.plan(), pool.config().maxConnections()));
+                TenantLimits.of(spec.plan(), pool.config()));
         pool.record(tenant);
         try {
             progress.phase(layout == TenantLayout.DATABASE ? "creating role and database" : "creating role and schema");
@@ -235,7 +235,13 @@ public final class SharedRungDriver implements IsolationDriver {
                 }
             }
             if (roleExists(c, tenant.role())) {
-                // privileges the role holds on shared objects (databases), then the role itself
+                // what the role owns or was granted in other tenants' databases (only ever there if their owners let it
+                // in), then privileges it holds on shared objects (databases), then the role itself
+                for (String database : databasesDependingOn(c, tenant.role())) {
+                    try (Connection other = server.connect(database); Statement os = other.createStatement()) {
+                        os.execute("DROP OWNED BY " + role + " CASCADE");
+                    }
+                }
                 s.execute("DROP OWNED BY " + role + " CASCADE");
                 s.execute("DROP ROLE " + role);
             }
@@ -245,6 +251,23 @@ public final class SharedRungDriver implements IsolationDriver {
         }
         pool.forget(tenant);
         log.info("removed {} from shared server {}", id, server.name());
+    }
+
+    /** Databases other than the current one that hold objects, privileges or policies of {@code role}. */
+    private static List<String> databasesDependingOn(Connection c, String role) throws SQLException {
+        List<String> databases = new java.util.ArrayList<>();
+        try (PreparedStatement p = c.prepareStatement("""
+                SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+                WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = ?)
+                  AND d.datname <> current_database() AND d.datallowconn""")) {
+            p.setString(1, role);
+            try (ResultSet rs = p.executeQuery()) {
+                while (rs.next()) {
+                    databases.add(rs.getString(1));
+                }
+            }
+        }
+        return databases;
     }
 
     private static boolean roleExists(Connection c, String role) throws SQLException {

@@ -16,4 +16,11 @@ public record TenantLimits(int connections, Duration statementTimeout, Duration 
         long tempKb = (long) plan.diskMb() * 1024 / 4;
         return new TenantLimits(connections, statement, idleInTransaction, tempKb);
     }
+
+    /** The plan's limits, with the timeouts the operator set for every new tenant of the shared servers, if any. */
+    public static TenantLimits of(Plan plan, SharedServerConfig config) {
+        TenantLimits limits = of(plan, config.maxConnections());
+        return new TenantLimits(limits.connections(), config.statementTimeout().orElse(limits.statementTimeout()),
+                config.idleInTransactionTimeout().orElse(limits.idleInTransactionTimeout()), limits.tempFileLimitKb());
+    }
 }
