@@ -48,7 +48,7 @@ public enum Rung {
             "shared by the server's tenants",
             "every tenant on the same shared server, until it restarts (seconds)",
             "this tenant's schema only; neighbours' object names (not data) are visible in pg_catalog; advisory "
-                    + "lock keys are shared by the database",
+                    + "lock keys and LISTEN/NOTIFY channels are shared by the database (no secrets in NOTIFY payloads)",
             "not needed: an idle tenant holds no process or memory of its own");
 
     private final String wireName;
