@@ -1,5 +1,6 @@
 package io.palisade.server;
 
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.palisade.agent.shared.SharedServerPool;
@@ -16,16 +17,19 @@ final class SharedRungs {
                 .description("Shared servers (database and schema rungs) on this host").register(metrics);
         Gauge.builder("palisade_shared_servers_running", pool, SharedServerPool::runningServerCount)
                 .description("Shared servers running right now").register(metrics);
-        Gauge.builder("palisade_shared_server_crashes_total", pool, p -> p.outages().size())
+        // counts since start are counters, which the Prometheus format names with a _total suffix (a gauge named so
+        // would lose it)
+        FunctionCounter.builder("palisade_shared_server_crashes", pool, p -> p.outages().size())
                 .description("Crashes of shared servers since start (each restarted by palisade)").register(metrics);
-        Gauge.builder("palisade_shared_server_crash_tenants_total", pool,
+        FunctionCounter.builder("palisade_shared_server_crash_tenants", pool,
                         p -> p.outages().stream().mapToInt(SharedServerPool.Outage::tenants).sum())
                 .description("Tenants affected by shared-server crashes since start (the blast radius, summed)")
                 .register(metrics);
-        Gauge.builder("palisade_shared_server_crash_downtime_seconds_total", pool,
+        FunctionCounter.builder("palisade_shared_server_crash_downtime_seconds", pool,
                         p -> p.outages().stream().mapToDouble(o -> o.downtime().toMillis() / 1000.0).sum())
-                .description("Seconds shared servers were down after crashes since start").register(metrics);
-        Gauge.builder("palisade_shared_sessions_cut_off_total", pool, SharedServerPool::sessionsCutOff)
+                .description("Seconds shared servers were down after crashes since start (upper bound)")
+                .register(metrics);
+        FunctionCounter.builder("palisade_shared_sessions_cut_off", pool, SharedServerPool::sessionsCutOff)
                 .description("Tenant sessions cut off for outliving their plan's statement or idle-in-transaction limit")
                 .register(metrics);
         health.put("shared_servers", new java.util.AbstractMap<String, Object>() {

@@ -36,8 +36,12 @@ final class BackupChecks {
 
     /** The tenant schema corpus from shared/ (beside the repository, as in CI). */
     static String corpus() throws Exception {
-        Path file = TestingDirectories.repoDir().resolveSibling("shared").resolve("corpus/tenant-schema.sql");
-        return Files.readString(file);
+        return Files.readString(corpusFile());
+    }
+
+    /** Where the tenant schema corpus lies (for {@code psql -f}). */
+    static Path corpusFile() {
+        return TestingDirectories.repoDir().resolveSibling("shared").resolve("corpus/tenant-schema.sql");
     }
 
     /** A structural fingerprint of the tenant's objects and some data, to compare a source and its copy. */

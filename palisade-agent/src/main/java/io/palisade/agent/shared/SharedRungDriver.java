@@ -166,22 +166,39 @@ public final class SharedRungDriver implements IsolationDriver {
                 ErrorCode.NOT_FOUND, "instance " + id + " has nothing on this host"));
     }
 
-    /** Starts the tenant's server if it is down, and lets the tenant's role log in again. */
+    /**
+     * Starts the tenant's server if it is down, and lets the tenant's role log in again. A server that goes down
+     * meanwhile (a postmaster killed a moment ago still looks alive until it is reaped) is waited for, up to the start
+     * timeout, rather than failing the tenant: a crash of the shared server must not outlast its restart.
+     */
     @Override
     public RunningInstance start(InstanceSpec spec, ProgressListener progress) {
         Tenant tenant = tenant(spec.id());
         SharedServer server = pool.server(tenant);
-        server.ensureRunning();
-        if (pool.isStopped(tenant.id())) {
+        long deadline = System.nanoTime() + pool.config().startTimeout().toNanos();
+        int failuresWhileAlive = 0;
+        while (true) {
+            pool.ensureRunning(server);
+            if (!pool.isStopped(tenant.id())) {
+                return running(tenant, server);
+            }
             try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
                 s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " LOGIN");
-            } catch (SQLException e) {
-                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start " + spec.id() + ": " + e.getMessage(),
-                        e);
+                pool.markStopped(tenant, false);
+                return running(tenant, server);
+            } catch (SQLException | PalisadeException e) {
+                boolean alive = server.isAlive();
+                failuresWhileAlive += alive ? 1 : 0;
+                if (failuresWhileAlive > 1 || System.nanoTime() > deadline) {
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start " + spec.id()
+                            + " on shared server " + server.name() + " (" + (alive ? "running" : "down") + "): "
+                            + e.getMessage(), e);
+                }
+                log.info("start of {} on shared server {} failed ({}); retrying once the server is back", spec.id(),
+                        server.name(), e.getMessage());
+                io.palisade.host.Processes.sleep(Duration.ofMillis(alive ? 1000 : 100));
             }
-            pool.markStopped(tenant, false);
         }
-        return running(tenant, server);
     }
 
     /** Takes the role's login away and ends its sessions; the data stays. */
@@ -219,7 +236,7 @@ public final class SharedRungDriver implements IsolationDriver {
         }
         Tenant tenant = found.get();
         SharedServer server = pool.server(tenant);
-        server.ensureRunning();
+        pool.ensureRunning(server);
         String role = AdminConnection.ident(tenant.role());
         try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
             if (roleExists(c, tenant.role())) {

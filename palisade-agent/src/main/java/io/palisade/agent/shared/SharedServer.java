@@ -24,6 +24,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,6 +44,10 @@ final class SharedServer {
     private final SharedServerConfig config;
     private volatile PostgresServer server;
     private volatile boolean stopping;
+    /** When the death of which postmaster was first noticed (by {@link #crashed}). */
+    private final AtomicReference<Noticed> crashNoticed = new AtomicReference<>();
+
+    private record Noticed(PostgresServer postmaster, Instant at) {}
 
     SharedServer(String name, PostgresVersion version, SharedServerConfig config) {
         this.name = requireNonNull(name, "name is null");
@@ -77,9 +82,19 @@ final class SharedServer {
         return current != null && current.isAlive();
     }
 
-    /** Whether the server was stopped on purpose (not crashed). */
-    boolean stopping() {
-        return stopping;
+    /**
+     * Whether the postmaster this palisade started died without being stopped: a crash (the first call that sees it
+     * notes the time). A server that was never started since palisade started, or was stopped on purpose, has not
+     * crashed.
+     */
+    boolean crashed() {
+        PostgresServer current = server;
+        boolean crashed = current != null && !current.isAlive() && !stopping;
+        if (crashed) {
+            crashNoticed.getAndUpdate(n -> n != null && n.postmaster() == current ? n
+                    : new Noticed(current, Instant.now()));
+        }
+        return crashed;
     }
 
     Endpoint endpoint() {
@@ -98,17 +113,27 @@ final class SharedServer {
         return current;
     }
 
-    /** Creates the server (first use) and starts it; returns at once if it runs. */
-    synchronized void ensureRunning() {
+    /**
+     * Creates the server (first use) and starts it; returns at once if it runs. When this start ended a crash (see
+     * {@link #crashed}), returns when the crash was first noticed.
+     */
+    synchronized Optional<Instant> ensureRunning() {
         if (isAlive()) {
-            return;
+            return Optional.empty();
         }
+        PostgresServer dead = server;
+        boolean recovering = crashed();
         stopping = false;
         if (!Files.exists(dir.resolve(".bootstrapped"))) {
             create();
         }
         closeIdle();
         server = start();
+        if (!recovering) {
+            return Optional.empty();
+        }
+        Noticed noticed = crashNoticed.get();
+        return Optional.of(noticed != null && noticed.postmaster() == dead ? noticed.at() : Instant.now());
     }
 
     private void create() {
@@ -153,6 +178,8 @@ final class SharedServer {
     }
 
     private PostgresServer start() {
+        PostgresServer.stopLeftover(data());
+        endOrphans();
         Optional<Cgroups.Group> group = config.cgroups().create(cgroupName(), config.serverCpu(),
                 (long) config.serverMemoryMb() * 1024 * 1024);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
@@ -203,6 +230,61 @@ final class SharedServer {
         // what a tenant sees of others: not their query text (default), not the server's files or settings
         settings.put("track_activity_query_size", "2048");
         return settings;
+    }
+
+    /**
+     * Ends what is left of a postmaster that died without shutting down (SIGKILL, OOM kill). Its backends and helpers
+     * run on until they next wait for something (a CPU-bound statement runs until it ends or times out), and while any
+     * of them still has the old shared memory attached, a new postmaster refuses to start ("pre-existing shared memory
+     * block is still in use"). They are found by their working directory, which PostgreSQL sets to the data
+     * directory, and get SIGQUIT (what a postmaster sends its children when one of them crashes), then SIGKILL if still
+     * there after a bound. Nothing is lost that crash recovery would keep: the new postmaster replays the WAL.
+     */
+    private void endOrphans() {
+        List<Long> orphans = processesIn(data());
+        if (orphans.isEmpty()) {
+            return;
+        }
+        log.warn("shared server {}: ending {} process(es) its dead postmaster left behind (pids {})", name,
+                orphans.size(), orphans);
+        orphans.forEach(pid -> Processes.signal(pid, "QUIT"));
+        for (long pid : orphans) {
+            if (!Processes.awaitExit(pid, Duration.ofSeconds(5))) {
+                Processes.signal(pid, "KILL");
+                if (!Processes.awaitExit(pid, Duration.ofSeconds(5))) {
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "shared server " + name + ": process "
+                            + pid + " of its dead postmaster survives SIGKILL (stuck in the kernel?); it keeps the "
+                            + "server from restarting until it exits");
+                }
+            }
+        }
+    }
+
+    /** Processes whose working directory is {@code dir} (PostgreSQL processes of that data directory). */
+    private static List<Long> processesIn(Path dir) {
+        Path real;
+        try {
+            real = dir.toRealPath();
+        } catch (IOException e) {
+            return List.of();
+        }
+        long self = ProcessHandle.current().pid();
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            return procs.filter(p -> p.getFileName().toString().chars().allMatch(Character::isDigit))
+                    .filter(p -> {
+                        try {
+                            return Files.readSymbolicLink(p.resolve("cwd")).equals(real);
+                        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                            return false; // gone, a zombie, or not ours to inspect
+                        }
+                    })
+                    .map(p -> Long.parseLong(p.getFileName().toString()))
+                    .filter(pid -> pid != self)
+                    .toList();
+        } catch (IOException | java.io.UncheckedIOException e) {
+            log.warn("cannot look for processes left in {}: {}", dir, e.getMessage());
+            return List.of();
+        }
     }
 
     /** The superuser only over the private socket; tenants only with SCRAM over TCP; replication for nobody. */

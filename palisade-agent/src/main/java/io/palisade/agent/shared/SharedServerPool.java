@@ -156,14 +156,14 @@ public final class SharedServerPool implements AutoCloseable {
         candidates.sort((a, b) -> Long.compare(count(b), count(a)));
         for (SharedServer candidate : candidates) {
             if (hasRoom(candidate)) {
-                candidate.ensureRunning();
+                ensureRunning(candidate);
                 return candidate;
             }
         }
         int next = 1 + servers.keySet().stream().filter(n -> n.startsWith("pg" + version.major() + "-"))
                 .mapToInt(n -> Integer.parseInt(n.substring(n.indexOf('-') + 1))).max().orElse(0);
         SharedServer created = new SharedServer("pg" + version.major() + "-" + next, version, config);
-        created.ensureRunning();
+        ensureRunning(created);
         servers.put(created.name(), created);
         return created;
     }
@@ -212,6 +212,31 @@ public final class SharedServerPool implements AutoCloseable {
         }
     }
 
+    /**
+     * Runs a read-only query as the superuser on one shared server and returns the first column of every row, as text
+     * ({@code null} for SQL NULL). For tests and operators' checks, e.g. that a deleted tenant left nothing behind.
+     */
+    public List<String> query(String serverName, String database, String sql) {
+        SharedServer server = servers.get(serverName);
+        if (server == null) {
+            throw new PalisadeException(ErrorCode.NOT_FOUND, "no shared server " + serverName + " on this host; it has "
+                    + new java.util.TreeSet<>(servers.keySet()));
+        }
+        try (Connection c = server.connect(database)) {
+            c.setReadOnly(true);
+            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+                List<String> values = new ArrayList<>();
+                while (rs.next()) {
+                    values.add(rs.getString(1));
+                }
+                return values;
+            }
+        } catch (SQLException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "query on shared server " + serverName + " ("
+                    + database + ") failed: " + e.getMessage(), e);
+        }
+    }
+
     /** The name of the server a tenant lives on. */
     public Optional<String> serverOf(String id) {
         return tenant(id).map(Tenant::server);
@@ -220,9 +245,10 @@ public final class SharedServerPool implements AutoCloseable {
     private void check() {
         for (SharedServer server : servers.values()) {
             try {
-                if (!server.isAlive() && !server.stopping() && Files.exists(server.dir().resolve(".bootstrapped"))
-                        && count(server) > 0) {
-                    recover(server);
+                if (server.crashed() && count(server) > 0) {
+                    log.warn("shared server {} is down (crashed): restarting it; {} tenant(s) affected", server.name(),
+                            count(server));
+                    ensureRunning(server);
                 } else if (server.isAlive()) {
                     enforceTimeouts(server);
                     server.refillSpares(SPARE_DATABASES);
@@ -233,16 +259,20 @@ public final class SharedServerPool implements AutoCloseable {
         }
     }
 
-    /** A server that died without being stopped: restart it, and say how many tenants were down and for how long. */
-    private void recover(SharedServer server) {
-        Instant noticed = Instant.now();
+    /**
+     * Starts a server that does not run. A server that crashed is restarted the same way whoever gets to it first (this
+     * pool's monitor, a tenant's start from the reconciler, a placement), and the outage is recorded either way: how
+     * many tenants it took down and for how long (from when the crash was first noticed, plus one monitor interval, by
+     * which the monitor notices any crash: an upper bound).
+     */
+    void ensureRunning(SharedServer server) {
         int affected = (int) count(server);
-        log.warn("shared server {} is down (crashed): restarting it; {} tenant(s) affected", server.name(), affected);
-        server.ensureRunning();
-        Duration downtime = Duration.between(noticed, Instant.now()).plus(config.monitorInterval());
-        outages.add(new Outage(server.name(), noticed, affected, downtime));
-        log.warn("shared server {} is back after about {} ms; blast radius: {} tenant(s)", server.name(),
-                downtime.toMillis(), affected);
+        server.ensureRunning().ifPresent(noticed -> {
+            Duration downtime = Duration.between(noticed, Instant.now()).plus(config.monitorInterval());
+            outages.add(new Outage(server.name(), noticed, affected, downtime));
+            log.warn("shared server {} is back after a crash, down for at most {} ms; blast radius: {} tenant(s)",
+                    server.name(), downtime.toMillis(), affected);
+        });
     }
 
     /** Cuts off tenant sessions that outlived their statement or idle-in-transaction limit (plus {@link #GRACE}). */
