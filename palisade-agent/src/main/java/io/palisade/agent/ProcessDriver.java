@@ -176,7 +176,9 @@ public final class ProcessDriver implements IsolationDriver {
         PalisadeException last = null;
         for (int attempt = 0; attempt < attempts; attempt++) {
             try {
-                int port = attempt == 0 ? previousPort(id).orElseGet(PostgresServer::freePort) : PostgresServer.freePort();
+                int port = attempt == 0
+                        ? PostgresServer.previousPort(instanceDir(id).resolve("port")).orElseGet(PostgresServer::freePort)
+                        : PostgresServer.freePort();
                 PostgresServer server = PostgresServer.start(new PostgresServer.Options(
                         binaries,
                         data(id),
@@ -203,17 +205,6 @@ public final class ProcessDriver implements IsolationDriver {
         throw last;
     }
 
-    /** The port the instance had last time, if it is still free: connection URLs stay stable across restarts. */
-    private Optional<Integer> previousPort(String id) {
-        try {
-            int port = Integer.parseInt(Files.readString(instanceDir(id).resolve("port")).strip());
-            try (var probe = new java.net.ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
-                return Optional.of(port);
-            }
-        } catch (IOException | NumberFormatException e) {
-            return Optional.empty();
-        }
-    }
 
     private static Map<String, String> settings(Plan plan) {
         Map<String, String> settings = new LinkedHashMap<>();

@@ -259,6 +259,21 @@ public final class PostgresServer implements AutoCloseable {
     }
 
     /** A TCP port that was free a moment ago on the loopback interface. */
+    /**
+     * The port recorded in {@code portFile} last time, if it is still free: a server keeps its port across restarts, so
+     * its URLs stay stable.
+     */
+    public static Optional<Integer> previousPort(Path portFile) {
+        try {
+            int port = Integer.parseInt(Files.readString(portFile).strip());
+            try (var probe = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+                return Optional.of(port);
+            }
+        } catch (IOException | NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
     public static int freePort() {
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             socket.setReuseAddress(true);

@@ -30,26 +30,37 @@ public enum Rung {
             "this tenant's server; all process-rung servers run as one OS user",
             "no: an idle server keeps its memory"),
     DATABASE("database",
-            "shared by the server's tenants (the server is capped as a whole)",
-            "shared by the server's tenants (shared_buffers; the server is capped as a whole)",
-            "shared by the server's tenants",
-            "shared host kernel",
-            "shared (one shared_buffers a server)",
-            "shared by the server's tenants",
-            "every tenant on the same shared server, until it restarts (seconds)",
+            Shared.CPU,
+            Shared.RAM,
+            Shared.BY_TENANTS,
+            Shared.KERNEL,
+            Shared.PAGE_CACHE,
+            Shared.BY_TENANTS,
+            Shared.CRASH,
             "this tenant's database only; role and database names of neighbours are visible in pg_roles/pg_database",
-            "not needed: an idle tenant holds no process or memory of its own"),
+            Shared.SUSPEND),
     SCHEMA("schema",
-            "shared by the server's tenants (the server is capped as a whole)",
-            "shared by the server's tenants (shared_buffers; the server is capped as a whole)",
-            "shared by the server's tenants",
-            "shared host kernel",
-            "shared (one shared_buffers a server)",
-            "shared by the server's tenants",
-            "every tenant on the same shared server, until it restarts (seconds)",
+            Shared.CPU,
+            Shared.RAM,
+            Shared.BY_TENANTS,
+            Shared.KERNEL,
+            Shared.PAGE_CACHE,
+            Shared.BY_TENANTS,
+            Shared.CRASH,
             "this tenant's schema only; neighbours' object names (not data) are visible in pg_catalog; advisory "
                     + "lock keys and LISTEN/NOTIFY channels are shared by the database (no secrets in NOTIFY payloads)",
-            "not needed: an idle tenant holds no process or memory of its own");
+            Shared.SUSPEND);
+
+    /** What the two shared rungs have in common. */
+    private static final class Shared {
+        static final String CPU = "shared by the server's tenants (the server is capped as a whole)";
+        static final String RAM = "shared by the server's tenants (shared_buffers; the server is capped as a whole)";
+        static final String BY_TENANTS = "shared by the server's tenants";
+        static final String KERNEL = "shared host kernel";
+        static final String PAGE_CACHE = "shared (one shared_buffers a server)";
+        static final String CRASH = "every tenant on the same shared server, until it restarts (seconds)";
+        static final String SUSPEND = "not needed: an idle tenant holds no process or memory of its own";
+    }
 
     private final String wireName;
     private final Map<String, String> isolation;

@@ -50,7 +50,7 @@ public final class SharedRungDriver implements IsolationDriver {
 
     @Override
     public io.palisade.spi.Rung rung() {
-        return layout == TenantLayout.DATABASE ? io.palisade.spi.Rung.DATABASE : io.palisade.spi.Rung.SCHEMA;
+        return layout.rung();
     }
 
     @Override

@@ -185,7 +185,9 @@ final class SharedServer {
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
         PalisadeException last = null;
         for (int attempt = 0; attempt < 3; attempt++) {
-            int port = attempt == 0 ? previousPort().orElseGet(PostgresServer::freePort) : PostgresServer.freePort();
+            int port = attempt == 0
+                    ? PostgresServer.previousPort(dir.resolve("port")).orElseGet(PostgresServer::freePort)
+                    : PostgresServer.freePort();
             try {
                 PostgresServer started = PostgresServer.start(new PostgresServer.Options(
                         binaries, data(), "127.0.0.1", port, PostgresServer.socketDirFor(socketName()),
@@ -308,16 +310,6 @@ final class SharedServer {
         }
     }
 
-    private Optional<Integer> previousPort() {
-        try {
-            int port = Integer.parseInt(Files.readString(dir.resolve("port")).strip());
-            try (var probe = new java.net.ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
-                return Optional.of(port);
-            }
-        } catch (IOException | NumberFormatException e) {
-            return Optional.empty();
-        }
-    }
 
     String cgroupName() {
         return "shared-" + String.format("%08x", config.serversDir().toAbsolutePath().normalize().toString().hashCode())

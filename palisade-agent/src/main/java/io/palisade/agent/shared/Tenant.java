@@ -42,7 +42,7 @@ public record Tenant(String id, TenantLayout layout, String server, String role,
     void write(Path file) {
         Properties p = new Properties();
         p.setProperty("id", id);
-        p.setProperty("layout", layout.rung());
+        p.setProperty("layout", layout.rung().wireName());
         p.setProperty("server", server);
         p.setProperty("role", role);
         p.setProperty("database", database);
@@ -72,7 +72,7 @@ public record Tenant(String id, TenantLayout layout, String server, String role,
         }
         return new Tenant(
                 p.getProperty("id"),
-                TenantLayout.fromRung(p.getProperty("layout")),
+                TenantLayout.of(io.palisade.spi.Rung.fromWire(p.getProperty("layout"))),
                 p.getProperty("server"),
                 p.getProperty("role"),
                 p.getProperty("database"),
