@@ -18,40 +18,47 @@ final class SharedServerSql {
 
     /**
      * The grant guard: a tenant may grant privileges on what it owns only to itself (and to PUBLIC inside objects no
-     * other tenant can reach: not on schemas of the shared database, never on a database). Fires after GRANT and ALTER
-     * DEFAULT PRIVILEGES and aborts the command with 42501. Owned by the superuser; a tenant cannot drop or disable it.
+     * other tenant can reach: not on schemas of the shared database), and may name no other role in a row-level
+     * security policy. Fires after GRANT, ALTER DEFAULT PRIVILEGES, CREATE POLICY and ALTER POLICY and aborts the
+     * command with 42501. Owned by the superuser; a tenant cannot drop or disable it. It runs as the tenant, so every
+     * catalog is named with {@code pg_catalog.} and {@code pg_temp} is last on its path: a tenant's temporary view
+     * called {@code pg_roles} must not answer for the catalog. (GRANT on a database never fires event triggers; the
+     * driver's destroy does not rely on this guard.)
      */
     private static final String GRANT_GUARD = """
             CREATE FUNCTION palisade_guard.only_own_grants() RETURNS event_trigger
-            LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+            LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
             DECLARE
-                me oid;
-                offending text;
+                me pg_catalog.oid;
+                offending pg_catalog.text;
             BEGIN
-                SELECT oid INTO me FROM pg_roles WHERE rolname = session_user AND NOT rolsuper;
+                SELECT oid INTO me FROM pg_catalog.pg_roles WHERE rolname = session_user AND NOT rolsuper;
                 IF me IS NULL THEN
                     RETURN;
                 END IF;
                 SELECT string_agg(DISTINCT coalesce(r.rolname, 'PUBLIC') || ' on ' || a.what, ', ') INTO offending
                 FROM (
                     SELECT 'relation ' || c.oid::regclass AS what, c.relowner AS owner, (aclexplode(c.relacl)).grantee
-                        FROM pg_class c WHERE c.relowner = me AND c.relacl IS NOT NULL
+                        FROM pg_catalog.pg_class c WHERE c.relowner = me AND c.relacl IS NOT NULL
                     UNION ALL SELECT 'a column of ' || c.oid::regclass, c.relowner, (aclexplode(a.attacl)).grantee
-                        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
                         WHERE c.relowner = me AND a.attacl IS NOT NULL
                     UNION ALL SELECT 'schema ' || n.nspname, n.nspowner, (aclexplode(n.nspacl)).grantee
-                        FROM pg_namespace n WHERE n.nspowner = me AND n.nspacl IS NOT NULL
+                        FROM pg_catalog.pg_namespace n WHERE n.nspowner = me AND n.nspacl IS NOT NULL
                     UNION ALL SELECT 'function ' || p.oid::regprocedure, p.proowner, (aclexplode(p.proacl)).grantee
-                        FROM pg_proc p WHERE p.proowner = me AND p.proacl IS NOT NULL
+                        FROM pg_catalog.pg_proc p WHERE p.proowner = me AND p.proacl IS NOT NULL
                     UNION ALL SELECT 'type ' || t.oid::regtype, t.typowner, (aclexplode(t.typacl)).grantee
-                        FROM pg_type t WHERE t.typowner = me AND t.typacl IS NOT NULL
+                        FROM pg_catalog.pg_type t WHERE t.typowner = me AND t.typacl IS NOT NULL
                     UNION ALL SELECT 'default privileges', d.defaclrole, (aclexplode(d.defaclacl)).grantee
-                        FROM pg_default_acl d WHERE d.defaclrole = me
+                        FROM pg_catalog.pg_default_acl d WHERE d.defaclrole = me
                     UNION ALL SELECT 'large object ' || l.oid, l.lomowner, (aclexplode(l.lomacl)).grantee
-                        FROM pg_largeobject_metadata l WHERE l.lomowner = me AND l.lomacl IS NOT NULL
+                        FROM pg_catalog.pg_largeobject_metadata l WHERE l.lomowner = me AND l.lomacl IS NOT NULL
                     UNION ALL SELECT 'database ' || d.datname, d.datdba, (aclexplode(d.datacl)).grantee
-                        FROM pg_database d WHERE d.datdba = me AND d.datacl IS NOT NULL
-                ) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                        FROM pg_catalog.pg_database d WHERE d.datdba = me AND d.datacl IS NOT NULL
+                    UNION ALL SELECT 'policy ' || p.polname || ' on ' || c.oid::regclass, c.relowner, unnest(p.polroles)
+                        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+                        WHERE c.relowner = me
+                ) a LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
                 WHERE a.grantee <> a.owner
                   AND (a.grantee <> 0
                        OR a.what LIKE 'database %'
@@ -70,7 +77,8 @@ final class SharedServerSql {
             GRANT_GUARD,
             "REVOKE ALL ON FUNCTION palisade_guard.only_own_grants() FROM PUBLIC",
             "CREATE EVENT TRIGGER palisade_only_own_grants ON ddl_command_end "
-                    + "WHEN TAG IN ('GRANT', 'ALTER DEFAULT PRIVILEGES') EXECUTE FUNCTION palisade_guard.only_own_grants()");
+                    + "WHEN TAG IN ('GRANT', 'ALTER DEFAULT PRIVILEGES', 'CREATE POLICY', 'ALTER POLICY') "
+                    + "EXECUTE FUNCTION palisade_guard.only_own_grants()");
 
     /** The trusted extensions a {@code schema} tenant finds ready (it cannot create extensions itself). */
     static final List<String> SHARED_EXTENSIONS = List.of("pg_trgm", "hstore", "citext", "btree_gist", "pgcrypto",
