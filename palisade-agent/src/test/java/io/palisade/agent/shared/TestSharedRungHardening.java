@@ -79,7 +79,8 @@ class TestSharedRungHardening {
                     "GRANT USAGE ON SCHEMA " + a.login().user() + " TO " + b.login().user(),
                     "GRANT SELECT ON secret TO " + b.login().user())) {
                 assertThatThrownBy(() -> s.execute(grant)).as(grant)
-                        .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("42501"));
+                        .isInstanceOfSatisfying(SQLException.class,
+                                e -> assertThat(e.getSQLState()).isEqualTo("42501"));
             }
         }
     }
