@@ -102,9 +102,12 @@ class TestSharedServerLogin {
     }
 
     @Test
-    void anotherDatabaseNamePassesThroughAndTheServerDecides() {
-        assertThatThrownBy(() -> connect("app", "nosuchdb").close())
-                .isInstanceOf(SQLException.class)
-                .hasMessageContaining("\"nosuchdb\" does not exist");
+    void anotherDatabaseIsRefusedLikeAWrongPassword() {
+        for (String database : new String[] {"nosuchdb", ROLE, "postgres", "template1"}) {
+            assertThatThrownBy(() -> connect("app", database).close())
+                    .as("database %s", database)
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("password authentication failed for user \"app\"");
+        }
     }
 }

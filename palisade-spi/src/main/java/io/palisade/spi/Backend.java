@@ -28,18 +28,17 @@ public record Backend(Endpoint endpoint, String tenantUser, String tenantDatabas
     }
 
     /**
-     * The login to send to the server for a client's {@code user} and {@code database}, or empty when the user is not the
-     * tenant's (the caller answers exactly as for a wrong password). A database name other than the tenant's passes
-     * through unchanged: the server then refuses it after authentication, as any server would.
+     * The login to send to the server for a client's {@code user} and {@code database}, or empty when they are not the
+     * tenant's (the caller answers exactly as for a wrong password). On a shared server nothing but the tenant's own
+     * database is reachable through palisade, whatever grants its neighbours made.
      */
     public Optional<ServerLogin> map(String user, String database) {
         if (!rewrites()) {
             return Optional.of(new ServerLogin(user, database));
         }
-        if (!tenantUser.equals(user)) {
+        if (!tenantUser.equals(user) || !tenantDatabase.equals(database)) {
             return Optional.empty();
         }
-        return Optional.of(new ServerLogin(serverLogin.user(),
-                database.equals(tenantDatabase) ? serverLogin.database() : database));
+        return Optional.of(serverLogin);
     }
 }

@@ -40,6 +40,19 @@ public final class SharedRungDriver implements IsolationDriver {
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final char[] NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789".toCharArray();
 
+    /**
+     * Run first in a management session in a database a tenant owns: the owner's {@code ALTER DATABASE ... SET} apply
+     * to every session there, the superuser's included (a {@code role} setting would make it run as the tenant).
+     */
+    private static final List<String> FOREIGN_SESSION = List.of(
+            "SET ROLE NONE",
+            "SET search_path = pg_catalog, pg_temp",
+            "SET default_transaction_read_only = off",
+            "SET statement_timeout = '60s'",
+            "SET lock_timeout = '30s'",
+            "SET idle_in_transaction_session_timeout = 0",
+            "SET idle_session_timeout = 0");
+
     private final SharedServerPool pool;
     private final TenantLayout layout;
 
@@ -244,6 +257,10 @@ public final class SharedRungDriver implements IsolationDriver {
                 terminateSessions(c, tenant);
             }
             if (layout == TenantLayout.DATABASE) {
+                if (databaseExists(c, tenant.database())) {
+                    // the owner may have made it a template, which DROP DATABASE refuses
+                    s.execute("ALTER DATABASE " + role + " IS_TEMPLATE false");
+                }
                 s.execute("DROP DATABASE IF EXISTS " + role + " WITH (FORCE)");
             } else if (roleExists(c, tenant.role())) {
                 try (Connection shared = server.connect(TenantLayout.SHARED_DATABASE);
@@ -252,13 +269,19 @@ public final class SharedRungDriver implements IsolationDriver {
                 }
             }
             if (roleExists(c, tenant.role())) {
-                // what the role owns or was granted in other tenants' databases (only ever there if their owners let it
-                // in), then privileges it holds on shared objects (databases), then the role itself
-                for (String database : databasesDependingOn(c, tenant.role())) {
-                    try (Connection other = server.connect(database); Statement os = other.createStatement()) {
+                // what other tenants' databases hold for the role (a grant, a policy naming it), however it got there
+                for (String other : databasesDependingOn(c, tenant.role())) {
+                    // its owner may have closed it to connections
+                    s.execute("ALTER DATABASE " + AdminConnection.ident(other) + " ALLOW_CONNECTIONS true");
+                    try (Connection o = server.connect(other); Statement os = o.createStatement()) {
+                        // that database's owner chose its settings: take back any that would change who runs this
+                        for (String setting : FOREIGN_SESSION) {
+                            os.execute(setting);
+                        }
                         os.execute("DROP OWNED BY " + role + " CASCADE");
                     }
                 }
+                // privileges the role holds on shared objects (databases), then the role itself
                 s.execute("DROP OWNED BY " + role + " CASCADE");
                 s.execute("DROP ROLE " + role);
             }
@@ -270,21 +293,33 @@ public final class SharedRungDriver implements IsolationDriver {
         log.info("removed {} from shared server {}", id, server.name());
     }
 
-    /** Databases other than the current one that hold objects, privileges or policies of {@code role}. */
+    private static boolean databaseExists(Connection c, String database) throws SQLException {
+        try (PreparedStatement p = c.prepareStatement("SELECT 1 FROM pg_catalog.pg_database WHERE datname = ?")) {
+            p.setString(1, database);
+            try (ResultSet rs = p.executeQuery()) {
+                return rs.next();
+            }
+        }
+    }
+
+    /** Databases other than {@code postgres} holding objects, grants or policies that depend on {@code role}. */
     private static List<String> databasesDependingOn(Connection c, String role) throws SQLException {
-        List<String> databases = new java.util.ArrayList<>();
         try (PreparedStatement p = c.prepareStatement("""
-                SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
-                WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = ?)
-                  AND d.datname <> current_database() AND d.datallowconn""")) {
+                SELECT DISTINCT d.datname FROM pg_catalog.pg_shdepend s
+                JOIN pg_catalog.pg_database d ON d.oid = s.dbid
+                JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid
+                WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND r.rolname = ?
+                  AND d.datname NOT IN ('postgres', 'template0')
+                ORDER BY 1""")) {
             p.setString(1, role);
+            List<String> databases = new java.util.ArrayList<>();
             try (ResultSet rs = p.executeQuery()) {
                 while (rs.next()) {
                     databases.add(rs.getString(1));
                 }
             }
+            return databases;
         }
-        return databases;
     }
 
     private static boolean roleExists(Connection c, String role) throws SQLException {

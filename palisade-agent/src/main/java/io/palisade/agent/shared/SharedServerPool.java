@@ -40,6 +40,11 @@ public final class SharedServerPool implements AutoCloseable {
     private static final Duration GRACE = Duration.ofSeconds(1);
     /** Spare databases each server keeps ready, so that a database-rung create renames one instead of copying. */
     static final int SPARE_DATABASES = 3;
+    /**
+     * A statement still running this long after its first cancel ignored it (PL/pgSQL can catch query_canceled, and a
+     * session may turn its own statement_timeout off): its session is ended, which no SQL can catch.
+     */
+    private static final Duration CANCEL_IGNORED = Duration.ofSeconds(5);
 
     /** One crash of a shared server: when, how many tenants it affected, and how long until they were back. */
     public record Outage(String server, Instant at, int tenants, Duration downtime) {}
@@ -308,7 +313,11 @@ public final class SharedServerPool implements AutoCloseable {
                 }
                 long pid = rs.getLong(1);
                 if (rs.getString(3).equals("active")) {
-                    if (rs.getLong(4) > tenant.limits().statementTimeout().plus(GRACE).toMillis()) {
+                    long running = rs.getLong(4);
+                    long limit = tenant.limits().statementTimeout().plus(GRACE).toMillis();
+                    if (running > limit + CANCEL_IGNORED.toMillis()) {
+                        terminate.add(Long.toString(pid));
+                    } else if (running > limit) {
                         cancel.add(Long.toString(pid));
                     }
                 } else if (rs.getLong(5) > tenant.limits().idleInTransactionTimeout().plus(GRACE).toMillis()) {
@@ -322,7 +331,8 @@ public final class SharedServerPool implements AutoCloseable {
             }
             if (!terminate.isEmpty()) {
                 s.execute("SELECT pg_terminate_backend(pid) FROM unnest(ARRAY[" + String.join(",", terminate) + "]) pid");
-                log.info("shared server {}: ended {} session(s) idle in a transaction past their tenant's limit",
+                log.info("shared server {}: ended {} session(s) idle in a transaction or ignoring a cancel past their "
+                        + "tenant's limit",
                         server.name(), terminate.size());
             }
             return cancel.size() + terminate.size();

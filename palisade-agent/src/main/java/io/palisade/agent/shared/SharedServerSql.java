@@ -25,45 +25,49 @@ final class SharedServerSql {
      * ALTER POLICY and aborts the command with 42501. Owned by the superuser; a tenant cannot drop or disable it.
      * PostgreSQL fires no event trigger for GRANT on a database (a shared object): a {@code database} tenant can still
      * grant CONNECT on its own database, which opens only that database and is revoked when the grantee is dropped.
+     * The function runs as the tenant, so every catalog is named with {@code pg_catalog.} and {@code pg_temp} is last on
+     * its path: a tenant's temporary view called {@code pg_roles} must not answer for the catalog.
      */
     private static final String GRANT_GUARD = """
             CREATE FUNCTION palisade_guard.only_own_grants() RETURNS event_trigger
-            LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+            LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
             DECLARE
-                me oid;
-                mine oid[];
-                offending text;
+                me pg_catalog.oid;
+                mine pg_catalog.oid[];
+                offending pg_catalog.text;
             BEGIN
-                SELECT oid INTO me FROM pg_roles WHERE rolname = session_user AND NOT rolsuper;
+                SELECT oid INTO me FROM pg_catalog.pg_roles WHERE rolname = session_user AND NOT rolsuper;
                 IF me IS NULL THEN
                     RETURN;
                 END IF;
                 mine := ARRAY[me];
-                IF EXISTS (SELECT 1 FROM pg_database WHERE datname = current_database() AND datdba = me) THEN
+                IF EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = current_database() AND datdba = me) THEN
                     mine := mine || 'pg_database_owner'::regrole::oid;
                 END IF;
                 SELECT string_agg(DISTINCT coalesce(r.rolname, 'PUBLIC') || ' on ' || a.what, ', ') INTO offending
                 FROM (
                     SELECT 'relation ' || c.oid::regclass AS what, c.relowner AS owner, (aclexplode(c.relacl)).grantee
-                        FROM pg_class c WHERE c.relowner = ANY (mine) AND c.relacl IS NOT NULL
+                        FROM pg_catalog.pg_class c WHERE c.relowner = ANY (mine) AND c.relacl IS NOT NULL
                     UNION ALL SELECT 'a column of ' || c.oid::regclass, c.relowner, (aclexplode(a.attacl)).grantee
-                        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
                         WHERE c.relowner = ANY (mine) AND a.attacl IS NOT NULL
                     UNION ALL SELECT 'schema ' || n.nspname, n.nspowner, (aclexplode(n.nspacl)).grantee
-                        FROM pg_namespace n WHERE n.nspowner = ANY (mine) AND n.nspacl IS NOT NULL
+                        FROM pg_catalog.pg_namespace n WHERE n.nspowner = ANY (mine) AND n.nspacl IS NOT NULL
                     UNION ALL SELECT 'function ' || p.oid::regprocedure, p.proowner, (aclexplode(p.proacl)).grantee
-                        FROM pg_proc p WHERE p.proowner = ANY (mine) AND p.proacl IS NOT NULL
+                        FROM pg_catalog.pg_proc p WHERE p.proowner = ANY (mine) AND p.proacl IS NOT NULL
                     UNION ALL SELECT 'type ' || t.oid::regtype, t.typowner, (aclexplode(t.typacl)).grantee
-                        FROM pg_type t WHERE t.typowner = ANY (mine) AND t.typacl IS NOT NULL
+                        FROM pg_catalog.pg_type t WHERE t.typowner = ANY (mine) AND t.typacl IS NOT NULL
                     UNION ALL SELECT 'default privileges', d.defaclrole, (aclexplode(d.defaclacl)).grantee
-                        FROM pg_default_acl d WHERE d.defaclrole = ANY (mine)
+                        FROM pg_catalog.pg_default_acl d WHERE d.defaclrole = ANY (mine)
                     UNION ALL SELECT 'large object ' || l.oid, l.lomowner, (aclexplode(l.lomacl)).grantee
-                        FROM pg_largeobject_metadata l WHERE l.lomowner = ANY (mine) AND l.lomacl IS NOT NULL
+                        FROM pg_catalog.pg_largeobject_metadata l
+                        WHERE l.lomowner = ANY (mine) AND l.lomacl IS NOT NULL
                     UNION ALL SELECT 'policy ' || p.polname || ' on ' || c.oid::regclass, c.relowner, unnest(p.polroles)
-                        FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relowner = ANY (mine)
+                        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+                        WHERE c.relowner = ANY (mine)
                     UNION ALL SELECT 'database ' || d.datname, d.datdba, (aclexplode(d.datacl)).grantee
-                        FROM pg_database d WHERE d.datdba = me AND d.datacl IS NOT NULL
-                ) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                        FROM pg_catalog.pg_database d WHERE d.datdba = me AND d.datacl IS NOT NULL
+                ) a LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
                 WHERE a.grantee <> a.owner AND a.grantee <> me
                   AND (a.grantee <> 0
                        OR a.what LIKE 'database %'
