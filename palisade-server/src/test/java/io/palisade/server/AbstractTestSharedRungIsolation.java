@@ -476,7 +476,7 @@ abstract class AbstractTestSharedRungIsolation {
         return URLEncoder.encode(value, StandardCharsets.UTF_8);
     }
 
-    private static Connection direct(int port, String user, String password, String database) throws SQLException {
+    protected static Connection direct(int port, String user, String password, String database) throws SQLException {
         Properties properties = new Properties();
         properties.setProperty("user", user);
         properties.setProperty("password", password);
@@ -485,15 +485,15 @@ abstract class AbstractTestSharedRungIsolation {
         return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/" + database, properties);
     }
 
-    private interface Opener {
+    protected interface Opener {
         Connection open() throws SQLException;
     }
 
-    private static SQLException connectFails(String url) {
+    protected static SQLException connectFails(String url) {
         return connectFails(() -> PgUrls.connect(url));
     }
 
-    private static SQLException connectFails(Opener opener) {
+    protected static SQLException connectFails(Opener opener) {
         try (Connection c = opener.open()) {
             String who = queryStrings(c, "SELECT current_user || '@' || current_database()").get(0);
             throw new AssertionError("connected as " + who + " where the login must be refused");
@@ -524,13 +524,13 @@ abstract class AbstractTestSharedRungIsolation {
         assertThat(e.getMessage()).as("refusal of %s", attempt.sql()).contains(attempt.message());
     }
 
-    private static void assertState(SQLException e, String sqlState, String message) {
+    protected static void assertState(SQLException e, String sqlState, String message) {
         assertThat((Throwable) e).as("expected %s: %s", sqlState, message).isNotNull();
         assertThat(e.getSQLState()).as("SQLSTATE of: %s", e.getMessage()).isEqualTo(sqlState);
         assertThat(e.getMessage()).contains(message);
     }
 
-    private static int queryInt(Connection c, String sql) throws SQLException {
+    protected static int queryInt(Connection c, String sql) throws SQLException {
         try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
             rs.next();
             return rs.getInt(1);

@@ -56,17 +56,22 @@ class TestDatabaseRungIsolation extends AbstractTestSharedRungIsolation {
 
     /**
      * PostgreSQL fires no event trigger for GRANT on a database, so the grant guard cannot stop A opening its own
-     * database to B (it refuses A's every later GRANT while that lasts). B then gets into A's database but reaches
-     * nothing A did not open. If A also let everybody create in its {@code public} schema, B can own a table in A's
-     * database: deleting B must still drop all of B (the class deletes B first).
+     * database to B (it refuses A's every later GRANT while that lasts). Through palisade B still reaches nothing but
+     * its own database. Straight at the shared server's loopback port B gets into A's database but reaches nothing A
+     * did not open; if A also let everybody create in its {@code public} schema, B can own a table in A's database:
+     * deleting B must still drop all of B (the class deletes B first).
      */
     @Test
     void bInADatabaseThatAOpened() throws SQLException {
+        int port;
         try (Connection c = PgUrls.connect(a.url()); Statement s = c.createStatement()) {
             s.execute("GRANT CREATE ON SCHEMA public TO PUBLIC");
             s.execute("GRANT CONNECT ON DATABASE " + a.database() + " TO " + b.role());
+            port = queryInt(c, "SELECT inet_server_port()");
         }
-        try (Connection c = PgUrls.connect(login(b, "app", b.password(), a.database()));
+        assertState(connectFails(login(b, "app", b.password(), a.database())), "28P01",
+                "password authentication failed for user \"app\"");
+        try (Connection c = direct(port, b.role(), b.password(), a.database());
                 Statement s = c.createStatement()) {
             refused(c, new Attempt("SELECT * FROM own", "42501", "permission denied for table own"));
             refused(c, new Attempt("CREATE TEMP TABLE b_in_a (id int)", "42501",
