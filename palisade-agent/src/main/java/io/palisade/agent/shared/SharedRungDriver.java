@@ -21,6 +21,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -33,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * {@link SharedServerPool}), with a database of its own or a schema of its own in the server's shared database. The role
  * is never a superuser, can only connect to its own database, and has a connection limit and timeouts from its plan.
  * "Stopped" means the role cannot log in (its sessions are ended); the server keeps running for the other tenants.
- * Suspend does not apply: an idle tenant holds no process and no memory of its own. Thread-safe for different ids.
+ * Suspend does not apply: an idle tenant holds no process and no memory of its own. Thread-safe for different ids;
+ * operations on one server's tenants queue for a few permits ({@link SharedServer#operation()}).
  */
 public final class SharedRungDriver implements IsolationDriver {
     private static final Logger log = LoggerFactory.getLogger(SharedRungDriver.class);
@@ -88,36 +90,64 @@ public final class SharedRungDriver implements IsolationDriver {
         }
     }
 
+    /**
+     * Creates the tenant's role (with its connection limit and timeouts) and its database or schema. The role and, on
+     * the schema rung, its schema are made in one transaction: one commit, and nothing half-made if it fails. On the
+     * schema rung everything runs in the shared database (roles and grants are cluster-wide), so one management
+     * connection does. {@code CREATE DATABASE} cannot run in a transaction block and copies {@code template1} with
+     * PostgreSQL's default {@code WAL_LOG} strategy: measured here several times faster than {@code FILE_COPY}, whose
+     * two checkpoints and per-file fsyncs grow with the server's other tenants.
+     */
     private void create(SharedServer server, Tenant tenant, String password) {
         String role = AdminConnection.ident(tenant.role());
         TenantLimits limits = tenant.limits();
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
-            s.execute("CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-                    + "NOINHERIT CONNECTION LIMIT " + limits.connections() + " PASSWORD "
-                    + AdminConnection.literal(ScramVerifier.of(password)));
-            s.execute("ALTER ROLE " + role + " SET statement_timeout = " + limits.statementTimeout().toMillis());
-            s.execute("ALTER ROLE " + role + " SET idle_in_transaction_session_timeout = "
-                    + limits.idleInTransactionTimeout().toMillis());
-            s.execute("ALTER ROLE " + role + " SET temp_file_limit = " + limits.tempFileLimitKb());
-            if (layout == TenantLayout.DATABASE) {
+        List<String> roleSql = new ArrayList<>(List.of(
+                "CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                        + "NOINHERIT CONNECTION LIMIT " + limits.connections() + " PASSWORD "
+                        + AdminConnection.literal(ScramVerifier.of(password)),
+                "ALTER ROLE " + role + " SET statement_timeout = " + limits.statementTimeout().toMillis(),
+                "ALTER ROLE " + role + " SET idle_in_transaction_session_timeout = "
+                        + limits.idleInTransactionTimeout().toMillis(),
+                "ALTER ROLE " + role + " SET temp_file_limit = " + limits.tempFileLimitKb()));
+        if (layout == TenantLayout.SCHEMA) {
+            roleSql.add("GRANT CONNECT, TEMPORARY ON DATABASE " + TenantLayout.SHARED_DATABASE + " TO " + role);
+            roleSql.add("ALTER ROLE " + role + " IN DATABASE " + TenantLayout.SHARED_DATABASE + " SET search_path = "
+                    + role + ", " + SharedServerSql.EXTENSIONS_SCHEMA);
+            roleSql.add("CREATE SCHEMA " + role + " AUTHORIZATION " + role);
+        }
+        String database = layout == TenantLayout.SCHEMA ? TenantLayout.SHARED_DATABASE : "postgres";
+        try (SharedServer.Operation operation = server.operation(); Connection c = server.connect(database);
+                Statement s = c.createStatement()) {
+            if (layout == TenantLayout.SCHEMA) {
+                // the GRANT updates the shared database's ACL, one row for all tenants: see SharedServer.sharedRowsLock
+                synchronized (server.sharedRowsLock()) {
+                    inTransaction(c, s, roleSql);
+                }
+            } else {
+                inTransaction(c, s, roleSql);
                 s.execute("CREATE DATABASE " + role + " OWNER " + role);
                 s.execute("REVOKE ALL ON DATABASE " + role + " FROM PUBLIC");
-            } else {
-                s.execute("GRANT CONNECT, TEMPORARY ON DATABASE " + TenantLayout.SHARED_DATABASE + " TO " + role);
-                s.execute("ALTER ROLE " + role + " IN DATABASE " + TenantLayout.SHARED_DATABASE + " SET search_path = "
-                        + role + ", " + SharedServerSql.EXTENSIONS_SCHEMA);
             }
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create " + tenant.id() + " on shared server "
                     + server.name() + ": " + e.getMessage(), e);
+        } finally {
+            server.loginRolesChanged();
         }
-        if (layout == TenantLayout.SCHEMA) {
-            try (Connection c = server.connect(TenantLayout.SHARED_DATABASE); Statement s = c.createStatement()) {
-                s.execute("CREATE SCHEMA " + role + " AUTHORIZATION " + role);
-            } catch (SQLException e) {
-                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create the schema of " + tenant.id() + ": "
-                        + e.getMessage(), e);
+    }
+
+    private static void inTransaction(Connection c, Statement s, List<String> sql) throws SQLException {
+        c.setAutoCommit(false);
+        try {
+            for (String statement : sql) {
+                s.execute(statement);
             }
+            c.commit();
+        } catch (SQLException e) {
+            c.rollback();
+            throw e;
+        } finally {
+            c.setAutoCommit(true);
         }
     }
 
@@ -139,16 +169,25 @@ public final class SharedRungDriver implements IsolationDriver {
                 ErrorCode.NOT_FOUND, "instance " + id + " has nothing on this host"));
     }
 
-    /** Starts the tenant's server if it is down, and lets the tenant's role log in again. */
+    /**
+     * Starts the tenant's server if it is down, and lets the tenant's role log in again. After a crash of the server the
+     * role can still log in, so restarting its many tenants costs no connection each.
+     */
     @Override
     public RunningInstance start(InstanceSpec spec, ProgressListener progress) {
         Tenant tenant = tenant(spec.id());
         SharedServer server = pool.server(tenant);
         server.ensureRunning();
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
-            s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " LOGIN");
-        } catch (SQLException e) {
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start " + spec.id() + ": " + e.getMessage(), e);
+        if (!server.loginRoles().contains(tenant.role())) {
+            try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
+                    Statement s = c.createStatement()) {
+                s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " LOGIN");
+            } catch (SQLException e) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start " + spec.id() + ": " + e.getMessage(),
+                        e);
+            } finally {
+                server.loginRolesChanged();
+            }
         }
         return running(tenant, server);
     }
@@ -161,11 +200,14 @@ public final class SharedRungDriver implements IsolationDriver {
             if (!server.isAlive()) {
                 return;
             }
-            try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+            try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
+                    Statement s = c.createStatement()) {
                 s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " NOLOGIN");
                 terminateSessions(c, tenant);
             } catch (SQLException e) {
                 throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot stop " + id + ": " + e.getMessage(), e);
+            } finally {
+                server.loginRolesChanged();
             }
         });
     }
@@ -189,27 +231,34 @@ public final class SharedRungDriver implements IsolationDriver {
         SharedServer server = pool.server(tenant);
         server.ensureRunning();
         String role = AdminConnection.ident(tenant.role());
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+        try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
+                Statement s = c.createStatement()) {
             if (roleExists(c, tenant.role())) {
                 s.execute("ALTER ROLE " + role + " NOLOGIN");
                 terminateSessions(c, tenant);
             }
             if (layout == TenantLayout.DATABASE) {
                 s.execute("DROP DATABASE IF EXISTS " + role + " WITH (FORCE)");
-            } else if (roleExists(c, tenant.role())) {
-                try (Connection shared = server.connect(TenantLayout.SHARED_DATABASE);
-                        Statement ss = shared.createStatement()) {
-                    ss.execute("DROP OWNED BY " + role + " CASCADE");
-                }
             }
-            if (roleExists(c, tenant.role())) {
-                // privileges the role holds on shared objects (databases), then the role itself
-                s.execute("DROP OWNED BY " + role + " CASCADE");
-                s.execute("DROP ROLE " + role);
+            // DROP OWNED revokes the role's privileges on the shared database too: one row for all tenants
+            synchronized (server.sharedRowsLock()) {
+                if (layout == TenantLayout.SCHEMA && roleExists(c, tenant.role())) {
+                    try (Connection shared = server.connect(TenantLayout.SHARED_DATABASE);
+                            Statement ss = shared.createStatement()) {
+                        ss.execute("DROP OWNED BY " + role + " CASCADE");
+                    }
+                }
+                if (roleExists(c, tenant.role())) {
+                    // privileges the role holds on shared objects (databases), then the role itself
+                    s.execute("DROP OWNED BY " + role + " CASCADE");
+                    s.execute("DROP ROLE " + role);
+                }
             }
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot delete " + id + " from shared server "
                     + server.name() + ": " + e.getMessage(), e);
+        } finally {
+            server.loginRolesChanged();
         }
         pool.forget(tenant);
         log.info("removed {} from shared server {}", id, server.name());
@@ -228,7 +277,8 @@ public final class SharedRungDriver implements IsolationDriver {
     public void setPassword(String id, String username, String password) {
         Tenant tenant = tenant(id);
         SharedServer server = pool.server(tenant);
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+        try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
+                Statement s = c.createStatement()) {
             s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " PASSWORD "
                     + AdminConnection.literal(ScramVerifier.of(password)));
         } catch (SQLException | PalisadeException e) {
@@ -237,20 +287,19 @@ public final class SharedRungDriver implements IsolationDriver {
         }
     }
 
-    /** The server runs and the role may log in. */
+    /**
+     * The server runs and the role may log in (from the server's list of roles that may, read once for all its tenants:
+     * see {@link SharedServer#loginRoles()}).
+     */
     @Override
     public boolean isRunning(String id) {
         java.util.Optional<Tenant> tenant = pool.tenant(id).filter(t -> t.layout() == layout);
         if (tenant.isEmpty() || !pool.server(tenant.get()).isAlive()) {
             return false;
         }
-        try (Connection c = pool.server(tenant.get()).connect("postgres");
-                PreparedStatement p = c.prepareStatement("SELECT rolcanlogin FROM pg_roles WHERE rolname = ?")) {
-            p.setString(1, tenant.get().role());
-            try (ResultSet rs = p.executeQuery()) {
-                return rs.next() && rs.getBoolean(1);
-            }
-        } catch (SQLException | PalisadeException e) {
+        try {
+            return pool.server(tenant.get()).loginRoles().contains(tenant.get().role());
+        } catch (PalisadeException e) {
             return false;
         }
     }
@@ -275,7 +324,8 @@ public final class SharedRungDriver implements IsolationDriver {
                 : "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
                         + "ON n.oid = c.relnamespace WHERE n.nspname = " + AdminConnection.literal(tenant.schema())
                         + " AND c.relkind IN ('r', 'm', 'S', 't')";
-        try (Connection c = server.connect(layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);
+        try (SharedServer.Operation operation = server.operation();
+                Connection c = server.connect(layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);
                 Statement s = c.createStatement();
                 ResultSet rs = s.executeQuery(sizeSql)) {
             rs.next();

@@ -15,15 +15,22 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -40,9 +47,39 @@ final class SharedServer {
     private final String name;
     private final PostgresVersion version;
     private final Path dir;
+    /** How long a measured disk use is reused: walking the data directory of hundreds of databases takes a while. */
+    private static final Duration DISK_REUSE = Duration.ofSeconds(10);
+
+    /**
+     * How long the set of tenant roles that may log in is reused: the reconciler asks for every tenant every few
+     * seconds, and a management connection per tenant and check let hundreds of tenants exhaust the server's
+     * connections (and cost a process fork each).
+     */
+    private static final Duration LOGIN_REUSE = Duration.ofSeconds(2);
+    /** Management operations on tenants (create, start, stop, delete, password, stats) that run at once on a server. */
+    static final int MANAGEMENT_OPERATIONS = 4;
+
     private final SharedServerConfig config;
+    private final Object sharedRows = new Object();
+    private final Object loginRead = new Object();
+    private final Semaphore operations = new Semaphore(MANAGEMENT_OPERATIONS, true);
+    private final AtomicLong loginChanges = new AtomicLong();
     private volatile PostgresServer server;
     private volatile boolean stopping;
+    private volatile DiskUse disk;
+    private volatile LoginRoles loginRoles;
+
+    /** The data directory's size when last walked. */
+    private record DiskUse(long bytes, long atNanos) {}
+
+    /** Tenant roles that may log in, as read at {@code atNanos} after {@code changes} changes. */
+    private record LoginRoles(Set<String> names, long atNanos, long changes) {}
+
+    /** A permit to run one management operation (see {@link #operation()}); closing it lets the next one run. */
+    interface Operation extends AutoCloseable {
+        @Override
+        void close();
+    }
 
     SharedServer(String name, PostgresVersion version, SharedServerConfig config) {
         this.name = requireNonNull(name, "name is null");
@@ -303,12 +340,100 @@ final class SharedServer {
         return tenants;
     }
 
-    /** Bytes in the server's data directory (all tenants, WAL, catalogs). */
+    /**
+     * Bytes in the server's data directory (all tenants, WAL, catalogs), measured at most every {@link #DISK_REUSE}: a
+     * database-rung tenant adds ~300 files, and walking them all for every placement made creates slower with every
+     * tenant. Placement may so overshoot the disk budget by what tenants write within that time.
+     */
     long diskBytes() {
+        DiskUse last = disk;
+        if (last != null && System.nanoTime() - last.atNanos() < DISK_REUSE.toNanos()) {
+            return last.bytes();
+        }
+        long bytes;
         try (Stream<Path> files = Files.walk(data())) {
-            return files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+            bytes = files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
         } catch (IOException | java.io.UncheckedIOException e) {
             return -1;
         }
+        disk = new DiskUse(bytes, System.nanoTime());
+        return bytes;
+    }
+
+    /**
+     * Waits for one of {@link #MANAGEMENT_OPERATIONS} permits to run a management operation on a tenant (each opens one
+     * or two management connections). Hundreds of tenants started, stopped or deleted at once (palisade's shutdown and
+     * restart, a burst of API calls) so queue instead of exhausting the server's connections; the wait is bounded by
+     * the start timeout.
+     */
+    Operation operation() {
+        try {
+            if (!operations.tryAcquire(config.startTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new PalisadeException(ErrorCode.NOT_READY, "shared server " + name + " is busy: "
+                        + MANAGEMENT_OPERATIONS + " management operations on its tenants ran for the whole "
+                        + config.startTimeout().toSeconds() + " s this one waited; retry later");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while waiting to manage shared server " + name, e);
+        }
+        AtomicBoolean open = new AtomicBoolean(true);
+        return () -> {
+            if (open.getAndSet(false)) {
+                operations.release();
+            }
+        };
+    }
+
+    /**
+     * The tenant roles that may log in, read at most every {@link #LOGIN_REUSE} by one caller at a time (the others
+     * wait for its answer), and read again after {@link #loginRolesChanged()}.
+     */
+    Set<String> loginRoles() {
+        LoginRoles cached = loginRoles;
+        if (fresh(cached)) {
+            return cached.names();
+        }
+        synchronized (loginRead) {
+            cached = loginRoles;
+            if (fresh(cached)) {
+                return cached.names();
+            }
+            long changes = loginChanges.get();
+            Set<String> names = new HashSet<>();
+            try (Connection c = connect("postgres"); Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery(
+                            "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname LIKE 'tenant\\_%'")) {
+                while (rs.next()) {
+                    names.add(rs.getString(1));
+                }
+            } catch (SQLException e) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot list the tenant roles of shared server "
+                        + name + ": " + e.getMessage(), e);
+            }
+            if (loginChanges.get() == changes) {
+                loginRoles = new LoginRoles(Set.copyOf(names), System.nanoTime(), changes);
+            }
+            return names;
+        }
+    }
+
+    private boolean fresh(LoginRoles cached) {
+        return cached != null && cached.changes() == loginChanges.get()
+                && System.nanoTime() - cached.atNanos() < LOGIN_REUSE.toNanos();
+    }
+
+    /** Called after a role gained or lost LOGIN (or was created or dropped): the next check reads them again. */
+    void loginRolesChanged() {
+        loginChanges.incrementAndGet();
+    }
+
+    /**
+     * Held while a tenant's role gains or loses privileges on an object every tenant shares (the shared database's ACL
+     * is one catalog row): PostgreSQL fails the second of two concurrent updates of one row with "tuple concurrently
+     * updated" instead of waiting for the first.
+     */
+    Object sharedRowsLock() {
+        return sharedRows;
     }
 }
