@@ -232,6 +232,35 @@ public final class Cgroups {
             }
         }
 
+        /**
+         * The group's working set in bytes, or -1: the memory charged to it less its inactive file cache, which the
+         * kernel drops first when the group nears its limit (what container runtimes call the working set). A server
+         * that has written many files has their cache charged to its group; that alone does not make it full.
+         */
+        public long workingSetBytes() {
+            long charged = memoryBytes();
+            if (charged < 0) {
+                return -1;
+            }
+            String field = mode == Mode.V1 ? "total_inactive_file " : "inactive_file ";
+            for (Path dir : dirs) {
+                Path stat = dir.resolve("memory.stat");
+                if (!Files.exists(stat)) {
+                    continue;
+                }
+                try {
+                    for (String line : Files.readAllLines(stat)) {
+                        if (line.startsWith(field)) {
+                            return Math.max(0, charged - Long.parseLong(line.substring(field.length()).strip()));
+                        }
+                    }
+                } catch (IOException | RuntimeException e) {
+                    return charged;
+                }
+            }
+            return charged;
+        }
+
         /** Removes the group; processes must be gone. Retries briefly because the kernel frees groups lazily. */
         public void remove() {
             for (Path dir : dirs.reversed()) {

@@ -21,6 +21,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -33,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * {@link SharedServerPool}), with a database of its own or a schema of its own in the server's shared database. The role
  * is never a superuser, can only connect to its own database, and has a connection limit and timeouts from its plan.
  * "Stopped" means the role cannot log in (its sessions are ended); the server keeps running for the other tenants.
- * Suspend does not apply: an idle tenant holds no process and no memory of its own. Thread-safe for different ids.
+ * Suspend does not apply: an idle tenant holds no process and no memory of its own. Thread-safe for different ids;
+ * operations on one server's tenants queue for a few permits ({@link SharedServer#operation()}).
  */
 public final class SharedRungDriver implements IsolationDriver {
     private static final Logger log = LoggerFactory.getLogger(SharedRungDriver.class);
@@ -110,18 +112,22 @@ public final class SharedRungDriver implements IsolationDriver {
         String role = AdminConnection.ident(tenant.role());
         TenantLimits limits = tenant.limits();
         String verifier = AdminConnection.literal(ScramVerifier.of(password));
-        try {
+        try (SharedServer.Operation operation = server.operation()) {
             if (layout == TenantLayout.SCHEMA) {
-                server.inTransaction(TenantLayout.SHARED_DATABASE, c -> {
-                    try (Statement s = c.createStatement()) {
-                        createRole(s, role, limits, verifier);
-                        s.execute("GRANT CONNECT, TEMPORARY ON DATABASE " + TenantLayout.SHARED_DATABASE + " TO " + role);
-                        s.execute("ALTER ROLE " + role + " IN DATABASE " + TenantLayout.SHARED_DATABASE
-                                + " SET search_path = " + role + ", " + SharedServerSql.EXTENSIONS_SCHEMA);
-                        s.execute("CREATE SCHEMA " + role + " AUTHORIZATION " + role);
-                    }
-                    return null;
-                });
+                // the GRANT updates the shared database's ACL, one row for all tenants: see SharedServer.sharedRowsLock
+                synchronized (server.sharedRowsLock()) {
+                    server.inTransaction(TenantLayout.SHARED_DATABASE, c -> {
+                        try (Statement s = c.createStatement()) {
+                            createRole(s, role, limits, verifier);
+                            s.execute("GRANT CONNECT, TEMPORARY ON DATABASE " + TenantLayout.SHARED_DATABASE + " TO "
+                                    + role);
+                            s.execute("ALTER ROLE " + role + " IN DATABASE " + TenantLayout.SHARED_DATABASE
+                                    + " SET search_path = " + role + ", " + SharedServerSql.EXTENSIONS_SCHEMA);
+                            s.execute("CREATE SCHEMA " + role + " AUTHORIZATION " + role);
+                        }
+                        return null;
+                    });
+                }
                 return;
             }
             server.inTransaction("postgres", c -> {
@@ -195,7 +201,8 @@ public final class SharedRungDriver implements IsolationDriver {
             if (!pool.isStopped(tenant.id())) {
                 return running(tenant, server);
             }
-            try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+            try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
+                    Statement s = c.createStatement()) {
                 s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " LOGIN");
                 pool.markStopped(tenant, false);
                 return running(tenant, server);
@@ -223,7 +230,8 @@ public final class SharedRungDriver implements IsolationDriver {
                 return;
             }
             pool.markStopped(tenant, true);
-            try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+            try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
+                    Statement s = c.createStatement()) {
                 s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " NOLOGIN");
                 terminateSessions(c, tenant);
             } catch (SQLException e) {
@@ -251,7 +259,8 @@ public final class SharedRungDriver implements IsolationDriver {
         SharedServer server = pool.server(tenant);
         pool.ensureRunning(server);
         String role = AdminConnection.ident(tenant.role());
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+        try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
+                Statement s = c.createStatement()) {
             if (roleExists(c, tenant.role())) {
                 s.execute("ALTER ROLE " + role + " NOLOGIN");
                 terminateSessions(c, tenant);
@@ -263,9 +272,12 @@ public final class SharedRungDriver implements IsolationDriver {
                 }
                 s.execute("DROP DATABASE IF EXISTS " + role + " WITH (FORCE)");
             } else if (roleExists(c, tenant.role())) {
-                try (Connection shared = server.connect(TenantLayout.SHARED_DATABASE);
-                        Statement ss = shared.createStatement()) {
-                    ss.execute("DROP OWNED BY " + role + " CASCADE");
+                // DROP OWNED revokes the role's privileges on the shared database too: one row for all tenants
+                synchronized (server.sharedRowsLock()) {
+                    try (Connection shared = server.connect(TenantLayout.SHARED_DATABASE);
+                            Statement ss = shared.createStatement()) {
+                        ss.execute("DROP OWNED BY " + role + " CASCADE");
+                    }
                 }
             }
             if (roleExists(c, tenant.role())) {
@@ -282,8 +294,10 @@ public final class SharedRungDriver implements IsolationDriver {
                     }
                 }
                 // privileges the role holds on shared objects (databases), then the role itself
-                s.execute("DROP OWNED BY " + role + " CASCADE");
-                s.execute("DROP ROLE " + role);
+                synchronized (server.sharedRowsLock()) {
+                    s.execute("DROP OWNED BY " + role + " CASCADE");
+                    s.execute("DROP ROLE " + role);
+                }
             }
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot delete " + id + " from shared server "
@@ -335,7 +349,8 @@ public final class SharedRungDriver implements IsolationDriver {
     public void setPassword(String id, String username, String password) {
         Tenant tenant = tenant(id);
         SharedServer server = pool.server(tenant);
-        try (Connection c = server.connect("postgres"); Statement s = c.createStatement()) {
+        try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
+                Statement s = c.createStatement()) {
             s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " PASSWORD "
                     + AdminConnection.literal(ScramVerifier.of(password)));
         } catch (SQLException | PalisadeException e) {
@@ -373,7 +388,8 @@ public final class SharedRungDriver implements IsolationDriver {
                         + " AND c.relkind IN ('r', 'm', 'S', 't')";
         String connectionsSql = "SELECT count(*) FROM pg_stat_activity WHERE usename = "
                 + AdminConnection.literal(tenant.role());
-        try (Connection c = server.connect(layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);
+        try (SharedServer.Operation operation = server.operation();
+                Connection c = server.connect(layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);
                 Statement s = c.createStatement()) {
             long size;
             try (ResultSet rs = s.executeQuery(sizeSql)) {

@@ -15,11 +15,13 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -44,6 +46,18 @@ final class SharedServer {
     private final SharedServerConfig config;
     private volatile PostgresServer server;
     private volatile boolean stopping;
+    /** Management operations on tenants (create, start, stop, delete, password, stats) that run at once on a server. */
+    static final int MANAGEMENT_OPERATIONS = 4;
+    private final java.util.concurrent.Semaphore operations =
+            new java.util.concurrent.Semaphore(MANAGEMENT_OPERATIONS, true);
+    private final Object sharedRows = new Object();
+
+    /** A permit to run one management operation (see {@link #operation()}); closing it lets the next one run. */
+    interface Operation extends AutoCloseable {
+        @Override
+        void close();
+    }
+
     /** When the death of which postmaster was first noticed (by {@link #crashed}). */
     private final AtomicReference<Noticed> crashNoticed = new AtomicReference<>();
 
@@ -546,5 +560,38 @@ final class SharedServer {
         } catch (IOException | java.io.UncheckedIOException e) {
             return -1;
         }
+    }
+
+    /**
+     * Waits for one of {@link #MANAGEMENT_OPERATIONS} permits to run a management operation on a tenant. Hundreds of
+     * tenants started, stopped or deleted at once (a restart, a burst of API calls) so queue instead of exhausting the
+     * server's connections; the wait is bounded by the start timeout.
+     */
+    Operation operation() {
+        try {
+            if (!operations.tryAcquire(config.startTimeout().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                throw new PalisadeException(ErrorCode.NOT_READY, "shared server " + name + " is busy: "
+                        + MANAGEMENT_OPERATIONS + " management operations on its tenants ran for the whole "
+                        + config.startTimeout().toSeconds() + " s this one waited; retry later");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while waiting to manage shared server " + name, e);
+        }
+        java.util.concurrent.atomic.AtomicBoolean open = new java.util.concurrent.atomic.AtomicBoolean(true);
+        return () -> {
+            if (open.getAndSet(false)) {
+                operations.release();
+            }
+        };
+    }
+
+    /**
+     * Held while a tenant's role gains or loses privileges on an object every tenant shares (the shared database's ACL
+     * is one catalog row): PostgreSQL fails the second of two concurrent updates of one row with "tuple concurrently
+     * updated" instead of waiting for the first.
+     */
+    Object sharedRowsLock() {
+        return sharedRows;
     }
 }

@@ -15,12 +15,21 @@ import java.time.Duration;
 /** A pool of shared servers in a work directory of its own, and checks that a removed tenant left nothing behind. */
 final class SharedRungFixture implements AutoCloseable {
     final Path workDir = TestingDirectories.newWorkDir("shared-rung");
-    final SharedServerPool pool = new SharedServerPool(new SharedServerConfig(
-            workDir.resolve("shared"),
-            TestingDirectories.cacheDir(),
-            TestingDirectories.serviceUser(),
-            Cgroups.detect("palisade-test"),
-            Duration.ofSeconds(60)));
+    final SharedServerPool pool;
+
+    SharedRungFixture() {
+        this(SharedServerConfig.DEFAULT_MAX_CONNECTIONS);
+    }
+
+    /** Shared servers with {@code max_connections} of {@code maxConnections}. */
+    SharedRungFixture(int maxConnections) {
+        pool = new SharedServerPool(new SharedServerConfig(
+                workDir.resolve("shared"),
+                TestingDirectories.cacheDir(),
+                TestingDirectories.serviceUser(),
+                Cgroups.detect("palisade-test"),
+                Duration.ofSeconds(60)).withPlacement(SharedServerConfig.DEFAULT_TENANTS_PER_SERVER, maxConnections));
+    }
 
     /** No role, database or schema on any server beyond those of the tenants the pool still records. */
     void assertNothingLeft(String id) {
