@@ -41,7 +41,7 @@ final class BackupChecks {
 
     /** Where the tenant schema corpus lies (for {@code psql -f}). */
     static Path corpusFile() {
-        return TestingDirectories.repoDir().resolveSibling("shared").resolve("corpus/tenant-schema.sql");
+        return TestingDirectories.tenantSchemaCorpus();
     }
 
     /** A structural fingerprint of the tenant's objects and some data, to compare a source and its copy. */

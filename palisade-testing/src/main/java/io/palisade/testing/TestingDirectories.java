@@ -27,6 +27,14 @@ public final class TestingDirectories {
         return dir == null ? Path.of("").toAbsolutePath() : dir;
     }
 
+    /**
+     * The tenant schema corpus ({@code shared/corpus/tenant-schema.sql} beside the repository, as in CI): a tenant's
+     * schema exercising every object kind, for tests of anything that must reproduce a tenant faithfully.
+     */
+    public static Path tenantSchemaCorpus() {
+        return repoDir().resolveSibling("shared").resolve("corpus/tenant-schema.sql");
+    }
+
     /** Shared cache for PostgreSQL binaries and templates across the whole build. */
     public static Path cacheDir() {
         return mkdirs(repoDir().resolve("target/test-cache"));
