@@ -108,9 +108,21 @@ public final class Processes {
 
     /** Resident set size of a process in bytes, or -1 if it is gone. */
     public static long rssBytes(long pid) {
+        return statusBytes(pid, "VmRSS:");
+    }
+
+    /**
+     * The private (anonymous) memory a process holds, without the shared memory it has touched: for a PostgreSQL
+     * backend, what its sorts and hashes allocated, not the server's shared buffers. -1 if the process is gone.
+     */
+    public static long anonymousBytes(long pid) {
+        return statusBytes(pid, "RssAnon:");
+    }
+
+    private static long statusBytes(long pid, String field) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-                if (line.startsWith("VmRSS:")) {
+                if (line.startsWith(field)) {
                     return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
                 }
             }

@@ -412,7 +412,8 @@ public final class SharedRungDriver implements IsolationDriver {
     @Override
     public List<String> logTail(String id, int lines) {
         Tenant tenant = tenant(id);
-        return TenantLog.tail(pool.server(tenant).jsonLog(), tenant.role(), lines);
+        SharedServer server = pool.server(tenant);
+        return TenantLog.tail(List.of(server.previousJsonLog(), server.jsonLog()), tenant.role(), lines);
     }
 
     /** The pool is shared by both shared rungs and closed by its owner. */

@@ -87,6 +87,37 @@ final class SharedServer {
         return data().resolve("log").resolve("postgres.json");
     }
 
+    /** The previous part of the JSON log (see {@link #capLog}). */
+    Path previousJsonLog() {
+        return data().resolve("log").resolve("postgres.json.1");
+    }
+
+    /** Bytes one part of the JSON log may reach before the monitor starts the next: the log holds at most two. */
+    static final long LOG_PART_BYTES = 64L << 20;
+
+    /**
+     * Keeps the log bounded whatever tenants log: once the current part passes {@link #LOG_PART_BYTES}, it becomes the
+     * previous part (replacing the older one) and the server is told to start a new file. Only the monitor calls this.
+     */
+    void capLog() throws SQLException {
+        Path current = jsonLog();
+        try {
+            if (!Files.exists(current) || Files.size(current) < LOG_PART_BYTES) {
+                return;
+            }
+            Files.move(current, previousJsonLog(), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot rotate the log of shared server " + name, e);
+        }
+        onMonitorConnection(c -> {
+            try (Statement s = c.createStatement()) {
+                s.execute("SELECT pg_rotate_logfile()");
+            }
+            return null;
+        });
+        log.info("shared server {}: log rotated at {} MB", name, LOG_PART_BYTES >> 20);
+    }
+
     private Path data() {
         return dir.resolve("data");
     }

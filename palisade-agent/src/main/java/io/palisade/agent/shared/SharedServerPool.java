@@ -258,6 +258,7 @@ public final class SharedServerPool implements AutoCloseable {
                     ensureRunning(server);
                 } else if (server.isAlive()) {
                     enforceTimeouts(server);
+                    server.capLog();
                     server.refillSpares(SPARE_DATABASES);
                 }
             } catch (RuntimeException | SQLException e) {
@@ -297,6 +298,12 @@ public final class SharedServerPool implements AutoCloseable {
         }
     }
 
+    /**
+     * One pass over the server's tenant sessions: cancels statements past their tenant's statement limit, ends sessions
+     * that ignored the cancel or sat idle in a transaction past the limit, and ends the largest session of any tenant
+     * whose sessions together hold more private memory than its plan (before the server's cgroup runs out, which would
+     * restart every tenant's sessions). Returns how many sessions it cut off.
+     */
     private static int cutOff(SharedServer server, Connection c, Map<String, Tenant> byRole) throws SQLException {
         try (Statement s = c.createStatement();
                 ResultSet rs = s.executeQuery("""
@@ -304,17 +311,18 @@ public final class SharedServerPool implements AutoCloseable {
                                (extract(epoch FROM clock_timestamp() - query_start) * 1000)::bigint,
                                (extract(epoch FROM clock_timestamp() - state_change) * 1000)::bigint
                         FROM pg_stat_activity
-                        WHERE backend_type = 'client backend' AND usename LIKE 'tenant\\_%'
-                          AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')""")) {
+                        WHERE backend_type = 'client backend' AND usename LIKE 'tenant\\_%'""")) {
             List<String> cancel = new ArrayList<>();
             List<String> terminate = new ArrayList<>();
+            Map<String, long[]> memory = new java.util.HashMap<>(); // role → {total, largest pid, largest bytes}
             while (rs.next()) {
                 Tenant tenant = byRole.get(rs.getString(2));
                 if (tenant == null) {
                     continue;
                 }
                 long pid = rs.getLong(1);
-                if (rs.getString(3).equals("active")) {
+                String state = String.valueOf(rs.getString(3));
+                if (state.equals("active")) {
                     long running = rs.getLong(4);
                     long limit = tenant.limits().statementTimeout().plus(GRACE).toMillis();
                     if (running > limit + CANCEL_IGNORED.toMillis()) {
@@ -322,10 +330,26 @@ public final class SharedServerPool implements AutoCloseable {
                     } else if (running > limit) {
                         cancel.add(Long.toString(pid));
                     }
-                } else if (rs.getLong(5) > tenant.limits().idleInTransactionTimeout().plus(GRACE).toMillis()) {
+                } else if (state.startsWith("idle in transaction")
+                        && rs.getLong(5) > tenant.limits().idleInTransactionTimeout().plus(GRACE).toMillis()) {
                     terminate.add(Long.toString(pid));
                 }
+                long bytes = io.palisade.host.Processes.anonymousBytes(pid);
+                long[] use = memory.computeIfAbsent(tenant.role(), r -> new long[] {0, -1, -1});
+                use[0] += Math.max(0, bytes);
+                if (bytes > use[2]) {
+                    use[1] = pid;
+                    use[2] = bytes;
+                }
             }
+            memory.forEach((role, use) -> {
+                long budget = byRole.get(role).limits().memoryBytes();
+                if (use[0] > budget && use[1] > 0 && !terminate.contains(Long.toString(use[1]))) {
+                    terminate.add(Long.toString(use[1]));
+                    log.info("shared server {}: tenant {} holds {} MB of private memory (its plan allows {} MB); ending "
+                            + "its largest session", server.name(), byRole.get(role).id(), use[0] >> 20, budget >> 20);
+                }
+            });
             if (!cancel.isEmpty()) {
                 s.execute("SELECT pg_cancel_backend(pid) FROM unnest(ARRAY[" + String.join(",", cancel) + "]) pid");
                 log.info("shared server {}: cancelled {} statement(s) that outlived their tenant's statement_timeout",
@@ -333,9 +357,8 @@ public final class SharedServerPool implements AutoCloseable {
             }
             if (!terminate.isEmpty()) {
                 s.execute("SELECT pg_terminate_backend(pid) FROM unnest(ARRAY[" + String.join(",", terminate) + "]) pid");
-                log.info("shared server {}: ended {} session(s) idle in a transaction or ignoring a cancel past their "
-                        + "tenant's limit",
-                        server.name(), terminate.size());
+                log.info("shared server {}: ended {} session(s) past their tenant's limits", server.name(),
+                        terminate.size());
             }
             return cancel.size() + terminate.size();
         }

@@ -50,6 +50,7 @@ public record Tenant(String id, TenantLayout layout, String server, String role,
         p.setProperty("statement_timeout_ms", Long.toString(limits.statementTimeout().toMillis()));
         p.setProperty("idle_in_transaction_timeout_ms", Long.toString(limits.idleInTransactionTimeout().toMillis()));
         p.setProperty("temp_file_limit_kb", Long.toString(limits.tempFileLimitKb()));
+        p.setProperty("memory_bytes", Long.toString(limits.memoryBytes()));
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         try {
             Files.createDirectories(file.getParent());
@@ -80,6 +81,8 @@ public record Tenant(String id, TenantLayout layout, String server, String role,
                         Integer.parseInt(p.getProperty("connections")),
                         Duration.ofMillis(Long.parseLong(p.getProperty("statement_timeout_ms"))),
                         Duration.ofMillis(Long.parseLong(p.getProperty("idle_in_transaction_timeout_ms"))),
-                        Long.parseLong(p.getProperty("temp_file_limit_kb"))));
+                        Long.parseLong(p.getProperty("temp_file_limit_kb")),
+                        Long.parseLong(p.getProperty("memory_bytes",
+                                Long.toString(TenantLimits.DEFAULT_MEMORY_BYTES)))));
     }
 }

@@ -22,25 +22,40 @@ final class TenantLog {
 
     private TenantLog() {}
 
-    static List<String> tail(Path jsonLog, String role, int lines) {
-        if (lines <= 0 || !Files.exists(jsonLog)) {
+    /** The tenant's last {@code lines} lines from the parts of the log, oldest part first. */
+    static List<String> tail(List<Path> parts, String role, int lines) {
+        if (lines <= 0) {
             return List.of();
         }
-        String text;
+        Deque<String> out = new ArrayDeque<>();
+        for (Path part : parts) {
+            collect(read(part), role, lines, out);
+        }
+        return List.copyOf(out);
+    }
+
+    /** The last {@link #WINDOW} bytes of a log part, from its first whole line; empty if it does not exist. */
+    private static String read(Path jsonLog) {
+        if (!Files.exists(jsonLog)) {
+            return "";
+        }
         try (RandomAccessFile file = new RandomAccessFile(jsonLog.toFile(), "r")) {
             long start = Math.max(0, file.length() - WINDOW);
             byte[] bytes = new byte[(int) (file.length() - start)];
             file.seek(start);
             file.readFully(bytes);
-            text = new String(bytes, StandardCharsets.UTF_8);
+            String text = new String(bytes, StandardCharsets.UTF_8);
             if (start > 0) {
                 int firstBreak = text.indexOf('\n');
                 text = firstBreak < 0 ? "" : text.substring(firstBreak + 1);
             }
+            return text;
         } catch (IOException e) {
-            return List.of();
+            return "";
         }
-        Deque<String> out = new ArrayDeque<>();
+    }
+
+    private static void collect(String text, String role, int lines, Deque<String> out) {
         for (String line : text.split("\n")) {
             if (line.isBlank() || !line.contains(role)) {
                 continue;
@@ -62,7 +77,6 @@ final class TenantLog {
                 }
             }
         }
-        return List.copyOf(out);
     }
 
     private static void add(Deque<String> out, String line, int max) {

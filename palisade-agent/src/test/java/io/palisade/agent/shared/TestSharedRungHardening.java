@@ -167,4 +167,39 @@ class TestSharedRungHardening {
         }
         assertThat(fixture.pool.sessionsCutOff()).isPositive();
     }
+
+    @Test
+    void aTenantOverItsMemoryLosesItsLargestSession() throws Exception {
+        Plan smallest = new Plan("tiny", 1, Plan.MIN_MEMORY_MB, 1024, 0, 0);
+        Provisioned a = provision(schemaRung, smallest);
+        Provisioned b = provision(schemaRung, smallest);
+        try (Connection c = a.connect(); Statement s = c.createStatement()) {
+            // a sort held in memory, far beyond the 128 MB the plan gives all of A's sessions together
+            s.execute("SET work_mem = '2GB'");
+            assertThatThrownBy(() -> s.execute("SELECT count(*) FROM (SELECT g, repeat(md5(g::text), 4) AS pad "
+                    + "FROM generate_series(1, 4000000) g ORDER BY pad) sorted"))
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isIn("57P01", "08006"));
+        }
+        try (Connection c = b.connect(); Statement s = c.createStatement()) {
+            assertThat(s.execute("SELECT 1")).as("the neighbour is untouched").isTrue();
+        }
+        assertThat(fixture.pool.sessionsCutOff()).isPositive();
+    }
+
+    @Test
+    void theLogStaysBoundedWhateverATenantLogs() throws Exception {
+        Provisioned a = provision(schemaRung, Plan.NANO);
+        SharedServer server = fixture.pool.server(fixture.pool.tenant(a.id()).orElseThrow());
+        long chunks = SharedServer.LOG_PART_BYTES / 1_000_000 + 8;
+        try (Connection c = a.connect(); Statement s = c.createStatement()) {
+            s.execute("DO $$ BEGIN FOR i IN 1.." + chunks + " LOOP RAISE LOG '%', repeat('x', 1000000); END LOOP; END $$");
+            s.execute("DO $$ BEGIN RAISE WARNING 'marker-after-the-flood'; END $$");
+        }
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+            assertThat(server.previousJsonLog()).as("the flooded part was set aside").exists();
+            assertThat(java.nio.file.Files.size(server.jsonLog())).isLessThan(SharedServer.LOG_PART_BYTES);
+        });
+        assertThat(schemaRung.logTail(a.id(), 5)).anyMatch(line -> line.contains("marker-after-the-flood"));
+    }
 }
