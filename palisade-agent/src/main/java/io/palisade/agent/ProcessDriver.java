@@ -431,6 +431,8 @@ public final class ProcessDriver implements IsolationDriver {
                 return template;
             }
             log.info("building the process template for PostgreSQL {}", version.release());
+            // a build cut short by a killed control plane may have left its server running
+            PostgresServer.stopLeftover(template);
             Processes.run(List.of("rm", "-rf", template.toString()), Duration.ofMinutes(1), null);
             PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
             PostgresServer.initdb(binaries, template, config.user());

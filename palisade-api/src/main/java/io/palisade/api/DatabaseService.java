@@ -565,6 +565,10 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 if (driver.isRunning(id)) {
                     driver.stop(id);
                     actions.add("stopped " + id + " (recorded as " + record.state().wireName() + ")");
+                } else if (startup) {
+                    // a server left running by a control plane that was killed is not this process's to see as
+                    // running; stop is idempotent and ends such leftovers too
+                    driver.stop(id);
                 }
             }
         }
@@ -686,8 +690,8 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             IsolationDriver driver = driverFor(record);
             if (!driver.supportsSuspend()) {
                 throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " runs on the " + driver.name()
-                        + " rung, which does not suspend (" + driver.rung().suspend()
-                        + "); only vm databases do");
+                        + " rung, which cannot suspend (" + driver.rung().suspend()
+                        + "); only vm databases can");
             }
             if (record.state() == DatabaseState.SUSPENDED) {
                 return record;

@@ -177,7 +177,8 @@ abstract class AbstractTestSharedRungLifecycle {
         TestingPalisade.Response suspend = palisade.post("/v1/databases/" + id(a) + "/suspend", null);
         assertThat(suspend.status()).as(suspend.body()).isEqualTo(409);
         assertThat(suspend.contentType()).startsWith("application/problem+json");
-        assertThat(suspend.json().path("detail").asText()).contains(isolation() + " rung").contains("does not suspend");
+        assertThat(suspend.json().path("detail").asText()).contains(isolation() + " rung").contains("cannot suspend")
+                .contains("an idle tenant holds no process or memory of its own");
         assertThat(palisade.get("/v1/databases/" + id(a)).json().path("status").asText()).isEqualTo("running");
         assertThat(scalar(url(a), "SELECT marker FROM keep")).isEqualTo(id(a));
     }

@@ -28,7 +28,7 @@ public enum Rung {
             "own",
             "this tenant only",
             "this tenant's server; all process-rung servers run as one OS user",
-            "no: an idle server keeps its memory"),
+            "no; an idle server keeps its memory"),
     DATABASE("database",
             Shared.CPU,
             Shared.RAM,
@@ -59,7 +59,7 @@ public enum Rung {
         static final String KERNEL = "shared host kernel";
         static final String PAGE_CACHE = "shared (one shared_buffers a server)";
         static final String CRASH = "every tenant on the same shared server, until it restarts (seconds)";
-        static final String SUSPEND = "not needed: an idle tenant holds no process or memory of its own";
+        static final String SUSPEND = "no, and not needed: an idle tenant holds no process or memory of its own";
     }
 
     private final String wireName;

@@ -226,7 +226,7 @@ public final class SharedRungDriver implements IsolationDriver {
     public void stop(String id) {
         pool.tenant(id).filter(t -> t.layout() == layout).ifPresent(tenant -> {
             SharedServer server = pool.server(tenant);
-            if (!server.isAlive()) {
+            if (!server.isAlive() || pool.isStopped(id)) {
                 return;
             }
             pool.markStopped(tenant, true);

@@ -183,6 +183,8 @@ final class SharedServer {
 
     private void create() {
         log.info("creating shared server {} (PostgreSQL {})", name, version.release());
+        // a creation cut short by a killed control plane may have left its bootstrap server running
+        PostgresServer.stopLeftover(data());
         Processes.run(List.of("rm", "-rf", data().toString()), Duration.ofMinutes(1), null);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
         PostgresServer.initdb(binaries, data(), config.user());
