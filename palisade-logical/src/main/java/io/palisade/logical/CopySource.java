@@ -122,8 +122,8 @@ final class CopySource {
         while (true) {
             catalog.rows("select pg_terminate_backend(pid, 5000)::text as done from pg_stat_activity where usename = ?",
                     plan.name());
-            List<Catalog.Row> slots = catalog.rows("select slot_name::text as name, active_pid from pg_replication_slots"
-                    + " where slot_name = ? or slot_name like ?", plan.name(), syncSlots);
+            List<Catalog.Row> slots = catalog.rows("select slot_name::text as name, active_pid"
+                    + " from pg_replication_slots where slot_name = ? or slot_name like ?", plan.name(), syncSlots);
             boolean busy = false;
             for (Catalog.Row slot : slots) {
                 if (slot.text("active_pid") != null) {

@@ -23,7 +23,8 @@ import java.util.Set;
  * the subscription runs, and go back at teardown; views, routines and types stay where they were (views refer to
  * tables by oid). That schema is created, with a comment naming the move, when missing (and dropped again); when it
  * exists (the shared database's {@code public} on a move down to the schema rung) it must not hold relations of the
- * same names, and the tenant's tables are told apart there by their owner, the target role.
+ * same names, and the tenant's tables are told apart there by their owner, the target role, which gets {@code USAGE}
+ * on it for the copy (the subscription applies as the tables' owner), revoked at teardown.
  *
  * <p>Row level security. Since PostgreSQL 16 a subscription applies changes as each table's owner, and refuses a table
  * whose row level security applies to its owner ({@code FORCE ROW LEVEL SECURITY}). Such tables get
@@ -56,19 +57,22 @@ final class CopyTarget {
             if (plan.staging().isPresent()) {
                 String staging = plan.staging().get();
                 if (catalog.value("select count(*)::text from pg_namespace where nspname = ?", staging).equals("0")) {
-                    exec(target, "create schema " + quote(staging));
+                    exec(target, "create schema " + quote(staging) + " authorization "
+                            + quote(plan.target().role()));
                     exec(target, "comment on schema " + quote(staging) + " is "
                             + literal(STAGING_MARK + plan.moveId()));
                 } else {
                     String clash = catalog.value("select string_agg(s.relname, ', ' order by s.relname) from pg_class s"
-                            + " join pg_class t on t.relname = s.relname where s.relnamespace = quote_ident(?)::regnamespace"
-                            + " and t.relnamespace = quote_ident(?)::regnamespace", staging, plan.target().namespace());
+                            + " join pg_class t on t.relname = s.relname"
+                            + " where s.relnamespace = quote_ident(?)::regnamespace and t.relnamespace = quote_ident(?)::regnamespace", staging, plan.target().namespace());
                     if (clash != null) {
                         throw new PalisadeException(ErrorCode.CONFLICT, "schema " + staging + " of the target database"
                                 + " already holds relations named like the tenant's (" + clash + "); the copy needs"
                                 + " them there while it runs (logical replication cannot rename schemas): move them"
                                 + " away or let the other move finish, then retry");
                     }
+                    // the subscription applies as the tables' owner, who needs to reach them there
+                    exec(target, "grant usage on schema " + quote(staging) + " to " + quote(plan.target().role()));
                 }
                 for (String table : tables) {
                     exec(target, "alter table " + quote(plan.target().namespace()) + "." + quote(table)
@@ -120,6 +124,9 @@ final class CopyTarget {
                             staging);
                     if ((STAGING_MARK + plan.moveId()).equals(mark)) {
                         exec(target, "drop schema " + quote(staging));
+                    } else {
+                        exec(target, "revoke usage on schema " + quote(staging) + " from "
+                                + quote(plan.target().role()));
                     }
                 }
             }

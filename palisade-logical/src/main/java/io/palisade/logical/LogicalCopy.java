@@ -17,8 +17,8 @@ import java.util.Set;
  * {@link #syncSequences}, {@link #finish}; after that {@link SchemaReplayer#afterCopy}.
  *
  * <ol>
- *   <li>Source ({@link CopySource}): a temporary login {@code palisade_move_<id>} (REPLICATION, BYPASSRLS, member of the
- *       tenant's role, random password), replica identity FULL on tables that have none, a publication
+ *   <li>Source ({@link CopySource}): a temporary login {@code palisade_move_<id>} (REPLICATION, BYPASSRLS, member of
+ *       the tenant's role, random password), replica identity FULL on tables that have none, a publication
  *       {@code FOR TABLES IN SCHEMA} the tenant's namespace.</li>
  *   <li>Target ({@link CopyTarget}): the tables moved into a staging schema named like the source's namespace when the
  *       names differ (logical replication cannot map schema names), {@code NO FORCE ROW LEVEL SECURITY} for the copy,
