@@ -11,8 +11,9 @@ import java.util.TreeMap;
  * ({@code pg_subscription_rel.srsubstate}); {@code copiedBytes} of {@code totalBytes}: the source size
  * ({@code pg_table_size}) of the tables whose copy is done plus the bytes the running copies have sent so far
  * ({@code pg_stat_progress_copy}), an estimate; {@code lagBytes}: WAL the source wrote that the target has not
- * confirmed yet ({@code pg_current_wal_lsn()} − the slot's {@code confirmed_flush_lsn}; on a shared server this includes other
- * tenants' WAL not yet passed); {@code errors}: apply and initial-copy errors the target counted (it retries them).
+ * confirmed yet ({@code pg_current_wal_lsn()} − the slot's {@code confirmed_flush_lsn}; on a shared server this
+ * includes other tenants' WAL not yet passed); {@code errors}: apply and initial-copy errors the target counted (it
+ * retries them).
  */
 public record CopyProgress(SortedMap<String, TableState> tables, long copiedBytes, long totalBytes, long lagBytes,
         long errors) {

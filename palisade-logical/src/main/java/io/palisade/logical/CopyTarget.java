@@ -64,7 +64,8 @@ final class CopyTarget {
                 } else {
                     String clash = catalog.value("select string_agg(s.relname, ', ' order by s.relname) from pg_class s"
                             + " join pg_class t on t.relname = s.relname"
-                            + " where s.relnamespace = quote_ident(?)::regnamespace and t.relnamespace = quote_ident(?)::regnamespace", staging, plan.target().namespace());
+                            + " where s.relnamespace = quote_ident(?)::regnamespace"
+                            + " and t.relnamespace = quote_ident(?)::regnamespace", staging, plan.target().namespace());
                     if (clash != null) {
                         throw new PalisadeException(ErrorCode.CONFLICT, "schema " + staging + " of the target database"
                                 + " already holds relations named like the tenant's (" + clash + "); the copy needs"

@@ -137,6 +137,31 @@ class TestLogicalCopy {
                 .isEqualTo("big:tenant_bulk:false,guarded:tenant_bulk:true");
     }
 
+    @Test
+    void cleanUpRemovesACopyWhoseOwnerIsGone() throws Exception {
+        sql(serverA, "postgres", "create database lost owner app");
+        sql(serverA, "lost", "set role app", "create table t (a integer)", "insert into t values (1)");
+        sql(serverB, "postgres", "create role tenant_lost", "create database lost owner tenant_lost");
+        Source source = new Source("public", "app");
+        Target target = Target.ownDatabase("public", "tenant_lost");
+        CopyPlan plan = new CopyPlan("lost", source, "lost", serverA.endpoint(), target);
+        Fingerprint before = fingerprint(serverA, "lost", "public", "app");
+        try (Connection from = admin(serverA, "lost"); Connection to = admin(serverB, "lost")) {
+            SchemaReplayer.replay(to, SchemaExtractor.extract(from, source, target));
+            LogicalCopy.start(from, to, plan);
+            assertThatThrownBy(() -> LogicalCopy.start(from, to, plan))
+                    .isInstanceOfSatisfying(PalisadeException.class,
+                            e -> assertThat(e.errorCode()).isEqualTo(ErrorCode.CONFLICT))
+                    .hasMessageContaining("already has publication palisade_move_lost, role palisade_move_lost");
+        }
+        try (Connection from = admin(serverA, "lost"); Connection to = admin(serverB, "lost")) {
+            LogicalCopy.cleanUp(from, to, plan);
+            LogicalCopy.cleanUp(from, to, plan);
+        }
+        assertNothingLeft(serverA, "lost", serverB, "lost", plan);
+        assertThat(fingerprint(serverA, "lost", "public", "app").differencesFrom(before)).isEmpty();
+    }
+
     private static void move(CopyPlan plan, TestingPostgres sourceServer, TestingPostgres targetServer,
             String targetDatabase) throws Exception {
         try {
