@@ -138,6 +138,20 @@ class TestLogicalCopy {
     }
 
     @Test
+    void refusesASourceWithoutLogicalWalAndChangesNothing() throws Exception {
+        try (TestingPostgres replica = new TestingPostgres();
+                Connection from = admin(replica, "app"); Connection to = admin(serverB, "postgres")) {
+            CopyPlan plan = new CopyPlan("nowal", new Source("public", "app"), "app", replica.endpoint(),
+                    Target.ownDatabase("public", "app"));
+            assertThatThrownBy(() -> LogicalCopy.start(from, to, plan))
+                    .isInstanceOfSatisfying(PalisadeException.class,
+                            e -> assertThat(e.errorCode()).isEqualTo(ErrorCode.CONFLICT))
+                    .hasMessageContaining("wal_level = replica").hasMessageContaining("wal_level = logical");
+            assertNothingLeft(replica, "app", serverB, "postgres", plan);
+        }
+    }
+
+    @Test
     void cleanUpRemovesACopyWhoseOwnerIsGone() throws Exception {
         sql(serverA, "postgres", "create database lost owner app");
         sql(serverA, "lost", "set role app", "create table t (a integer)", "insert into t values (1)");
