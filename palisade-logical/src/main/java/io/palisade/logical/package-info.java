@@ -12,6 +12,9 @@
  *       {@link io.palisade.logical.SchemaScript} for a {@link io.palisade.logical.Target} namespace, role and
  *       extension schema; {@link io.palisade.logical.SchemaReplayer} runs it on the target in one transaction, as the
  *       target role, and after the data copy runs its {@code afterCopy} part.</li>
+ *   <li>{@link io.palisade.logical.LogicalCopy} copies the rows by logical replication (initial copy plus change
+ *       stream) while the tenant writes, reports {@link io.palisade.logical.CopyProgress}, waits until caught up,
+ *       syncs sequences at cutover, and leaves nothing behind when finished or cancelled.</li>
  *   <li>{@link io.palisade.logical.Fingerprint} compares a source and its copy: structure and data.</li>
  * </ul>
  *
