@@ -487,7 +487,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 // re-read under the lock: the snapshot may be stale by now
                 store.find(snapshot.id()).ifPresent(current -> {
                     if (startup || !current.state().isTransitional()) {
-                        reconcileOne(current, actions);
+                        reconcileOne(current, actions, startup);
                     }
                 });
                 return null;
@@ -528,7 +528,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         };
     }
 
-    private void reconcileOne(DatabaseRecord record, List<String> actions) {
+    private void reconcileOne(DatabaseRecord record, List<String> actions, boolean startup) {
         String id = record.id();
         IsolationDriver driver = drivers.get(record.isolation());
         if (driver == null) {
