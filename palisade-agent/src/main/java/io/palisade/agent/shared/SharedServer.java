@@ -2,7 +2,6 @@ package io.palisade.agent.shared;
 
 import static java.util.Objects.requireNonNull;
 
-import io.palisade.agent.AdminConnection;
 import io.palisade.host.Cgroups;
 import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
@@ -63,6 +62,7 @@ final class SharedServer {
     private final Object sharedRows = new Object();
     private final Object loginRead = new Object();
     private final Semaphore operations = new Semaphore(MANAGEMENT_OPERATIONS, true);
+    private final ManagementConnections connections = new ManagementConnections();
     private final AtomicLong loginChanges = new AtomicLong();
     private volatile PostgresServer server;
     private volatile boolean stopping;
@@ -144,6 +144,7 @@ final class SharedServer {
         if (!Files.exists(dir.resolve(".bootstrapped"))) {
             create();
         }
+        connections.close(); // those of a crashed postmaster
         server = start();
     }
 
@@ -283,14 +284,15 @@ final class SharedServer {
                 + "-" + name;
     }
 
-    /** A management connection as the superuser over the private socket. */
+    /** A management connection as the superuser over the private socket (kept for reuse once closed). */
     Connection connect(String database) {
-        return AdminConnection.open(running().socketFile(), database);
+        return connections.get(running().socketFile(), database);
     }
 
     /** Stops the server (fast shutdown, bounded). Its tenants stay recorded. Idempotent. */
     synchronized void stop() {
         stopping = true;
+        connections.close();
         PostgresServer current = server;
         server = null;
         if (current != null) {
