@@ -170,8 +170,8 @@ public final class SharedRungDriver implements IsolationDriver {
     }
 
     /**
-     * Starts the tenant's server if it is down, and lets the tenant's role log in again. After a crash of the server the
-     * role can still log in, so restarting its many tenants costs no connection each.
+     * Starts the tenant's server if it is down, and lets the tenant's role log in again. After a crash of the server
+     * the role can still log in, so restarting its many tenants costs no connection each.
      */
     @Override
     public RunningInstance start(InstanceSpec spec, ProgressListener progress) {
@@ -183,8 +183,8 @@ public final class SharedRungDriver implements IsolationDriver {
                     Statement s = c.createStatement()) {
                 s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " LOGIN");
             } catch (SQLException e) {
-                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start " + spec.id() + ": " + e.getMessage(),
-                        e);
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
+                        "cannot start " + spec.id() + ": " + e.getMessage(), e);
             } finally {
                 server.loginRolesChanged();
             }
@@ -324,8 +324,8 @@ public final class SharedRungDriver implements IsolationDriver {
                 : "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
                         + "ON n.oid = c.relnamespace WHERE n.nspname = " + AdminConnection.literal(tenant.schema())
                         + " AND c.relkind IN ('r', 'm', 'S', 't')";
-        try (SharedServer.Operation operation = server.operation();
-                Connection c = server.connect(layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);
+        String database = layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE;
+        try (SharedServer.Operation operation = server.operation(); Connection c = server.connect(database);
                 Statement s = c.createStatement();
                 ResultSet rs = s.executeQuery(sizeSql)) {
             rs.next();

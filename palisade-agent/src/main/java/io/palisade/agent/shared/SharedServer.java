@@ -377,7 +377,8 @@ final class SharedServer {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while waiting to manage shared server " + name, e);
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while waiting to manage shared server " + name,
+                    e);
         }
         AtomicBoolean open = new AtomicBoolean(true);
         return () -> {
