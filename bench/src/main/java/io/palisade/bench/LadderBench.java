@@ -54,6 +54,11 @@ final class LadderBench {
     static final int NOISY_ROUNDS = QUICK ? 1 : 3;
     static final Duration SETTLE = Duration.ofSeconds(QUICK ? 2 : 5);
     static final Duration IDLE_WINDOW = Duration.ofSeconds(QUICK ? 3 : 10);
+    /**
+     * Provisioning stops creating at this time after the start (the mix stays proportional: it is shuffled), so that
+     * the whole run stays well under 15 minutes on a busy 2-core host; the report says when it did.
+     */
+    static final Duration FILL_BUDGET = Duration.ofSeconds(Long.getLong("bench.ladder.fill-budget-seconds", 480));
     private static final String VM_POOL = "10.221.0.0/24";
 
     private LadderBench() {}
@@ -74,6 +79,8 @@ final class LadderBench {
         double sharedEmptyRssMiB;
         final Map<String, Integer> provisioned = new LinkedHashMap<>();
         double provisionSeconds;
+        /** Creates the fill left out when it ran out of {@link #FILL_BUDGET} (0: none). */
+        int leftOut;
         double suspendSeconds;
         int suspended;
         HostMemory atScale;
@@ -89,6 +96,10 @@ final class LadderBench {
         final List<LadderNeighbours.Result> neighbours = new ArrayList<>();
         final Map<String, Stats> deletes = new LinkedHashMap<>();
         double deleteSeconds;
+        /** Creates that failed, by rung: the run goes on without them and reports each. */
+        final Map<String, List<String>> createFailures = new LinkedHashMap<>();
+        /** Wall time of each phase of the run, in seconds. */
+        final Map<String, Long> phaseSeconds = new LinkedHashMap<>();
 
         int total() {
             return provisioned.values().stream().mapToInt(Integer::intValue).sum();
@@ -117,20 +128,37 @@ final class LadderBench {
                     : "vm rung unusable: " + probes.get("vm").reason();
             results.caps = "process: " + probes.get("process").reason() + "; shared: " + probes.get("schema").reason();
             Ladder ladder = new Ladder(api, results);
-            emptyHost(ladder, data, results);
-            fill(ladder, results);
-            suspendVms(api, ladder, results);
-            atScale(data, availableBefore, results);
+            Phases phases = new Phases(results);
+            phases.run("create → first query and idle cost on a nearly empty host", () -> emptyHost(ladder, data,
+                    results));
+            long fillDeadline = benchStart + FILL_BUDGET.toNanos();
+            phases.run("provisioning the rest of the mix", () -> fill(ladder, results, fillDeadline));
+            phases.run("suspending vm tenants", () -> suspendVms(api, ladder, results));
+            phases.run("memory and idle CPU at scale", () -> atScale(data, availableBefore, results));
             results.sharedServers = server.sharedServers().serverCount();
-            sample(ladder, results);
-            neighbours(server, api, ladder, data, results);
-            delete(api, ladder, results);
+            phases.run("reachability sample", () -> sample(ladder, results));
+            phases.run("noisy neighbour", () -> neighbours(server, api, ladder, data, results));
+            phases.run("deleting every tenant", () -> delete(api, ladder, results));
             server.sharedServers().removeEmptyServers();
         } finally {
             TestingDirectories.deleteRecursively(work);
         }
         LadderReport.print(results, loadBefore, VmBench.loadAverage(),
                 Math.round((System.nanoTime() - benchStart) / 1e9));
+    }
+
+    /** Runs the phases of the run and records how long each took. Not thread-safe. */
+    private record Phases(Results results) {
+        interface Phase {
+            void run() throws Exception;
+        }
+
+        void run(String name, Phase phase) throws Exception {
+            long start = System.nanoTime();
+            VmBench.progress("ladder: " + name);
+            phase.run();
+            results.phaseSeconds.put(name, Math.round((System.nanoTime() - start) / 1e9));
+        }
     }
 
     /** Which latency tables a create goes into. */
@@ -163,10 +191,21 @@ final class LadderBench {
             }
         }
 
-        /** Creates one tenant and runs its first query, timed as {@code timing} says. */
-        ApiTenant create(String rung, Timing timing) throws Exception {
+        /**
+         * Creates one tenant and runs its first query, timed as {@code timing} says. A failed create is recorded and
+         * the run goes on (null): one vm that does not boot under TCG on a busy host must not lose the whole run.
+         */
+        ApiTenant create(String rung, Timing timing) {
             long start = System.nanoTime();
-            ApiTenant.Created c = ApiTenant.create(api, rung, "ladder-" + rung + "-" + tenants.get(rung).size());
+            ApiTenant.Created c;
+            try {
+                c = ApiTenant.create(api, rung, "ladder-" + rung + "-" + tenants.get(rung).size());
+            } catch (Exception e) {
+                provisionNanos += System.nanoTime() - start;
+                results.createFailures.computeIfAbsent(rung, r -> new ArrayList<>()).add(e.getMessage());
+                VmBench.progress("ladder: a " + rung + " create failed: " + e.getMessage());
+                return null;
+            }
             provisionNanos += System.nanoTime() - start;
             tenants.get(rung).add(c.tenant());
             if (timing != Timing.WARM_UP) {
@@ -204,7 +243,6 @@ final class LadderBench {
 
     /** 1. Per rung on a nearly empty host: create latency, and what an idle tenant costs. */
     private static void emptyHost(Ladder ladder, Path data, Results results) throws Exception {
-        VmBench.progress("ladder: warm-up (shared server initdb, process template)");
         ladder.warmUp("schema");
         ladder.warmUp("database");
         Thread.sleep(SETTLE.toMillis());
@@ -243,6 +281,9 @@ final class LadderBench {
             HostMemory.Part part = HostMemory.snapshot(data).part(
                     rung.equals("vm") ? HostMemory.Kind.VM : HostMemory.Kind.PROCESS);
             int running = part.roots().size();
+            if (running == 0) {
+                continue;
+            }
             long disk = diskBytes(data.resolve(rung.equals("vm") ? "vm" : "instances/process"));
             results.idle.put(rung, new IdleCost(running, mib(part.usage().rssBytes()) / running,
                     mib(part.usage().pssBytes()) / running, mib(disk) / ladder.tenants.get(rung).size(),
@@ -251,8 +292,11 @@ final class LadderBench {
         }
     }
 
-    /** 2. The rest of the mix, interleaved at random (fixed seed), as tenants would arrive. */
-    private static void fill(Ladder ladder, Results results) throws Exception {
+    /**
+     * 2. The rest of the mix, interleaved at random (fixed seed), as tenants would arrive, until {@code deadline}
+     * ({@link System#nanoTime()}).
+     */
+    private static void fill(Ladder ladder, Results results, long deadline) {
         List<String> order = new ArrayList<>();
         for (String rung : RUNGS) {
             for (int i = ladder.tenants.get(rung).size(); i < TARGET.get(rung); i++) {
@@ -261,8 +305,14 @@ final class LadderBench {
         }
         Collections.shuffle(order, new Random(12));
         VmBench.progress("ladder: provisioning " + order.size() + " more tenants, mixed");
-        for (String rung : order) {
-            ladder.create(rung, Timing.MIX);
+        for (int i = 0; i < order.size(); i++) {
+            if (System.nanoTime() > deadline) {
+                results.leftOut = order.size() - i;
+                VmBench.progress("ladder: out of time after " + FILL_BUDGET.toSeconds() + " s; " + results.leftOut
+                        + " creates left out");
+                break;
+            }
+            ladder.create(order.get(i), Timing.MIX);
         }
         results.provisioned.putAll(ladder.counts());
         results.provisionSeconds = ladder.provisionNanos / 1e9;
@@ -339,10 +389,13 @@ final class LadderBench {
         }
     }
 
-    /** 4. Noisy neighbour: A and B on one shared server (schema, database), then A and B on the process rung. */
+    /**
+     * 4. Noisy neighbour: A and B on one shared server (schema rung; database-rung tenants share the same server's
+     * CPU, memory, WAL and disk alike), then A and B on the process rung.
+     */
     private static void neighbours(PalisadeServer server, PalisadeApi api, Ladder ladder, Path data, Results results)
             throws Exception {
-        for (String rung : List.of("schema", "database", "process")) {
+        for (String rung : List.of("schema", "process")) {
             List<ApiTenant> list = ladder.tenants.get(rung);
             if (list.size() < 2) {
                 continue;

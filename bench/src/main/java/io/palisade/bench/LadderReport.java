@@ -2,6 +2,7 @@ package io.palisade.bench;
 
 import io.palisade.bench.ladder.HostMemory;
 import io.palisade.bench.vm.ProcMemory;
+import java.util.List;
 import java.util.Map;
 
 /** Prints {@link LadderBench}'s tables and issue 12's goals, met or not. Stateless. */
@@ -20,7 +21,15 @@ final class LadderReport {
                 + ", after: " + loadAfter + "; whole run " + seconds + " s");
         System.out.println("one in-process palisade, proxy on (every query: PgJDBC → TLS → proxy → server), backups"
                 + " off, nano plan; caps: " + r.caps);
-        if (r.total() != 1000 || r.provisioned.get("process") < 80 || r.provisioned.get("vm") < 20) {
+        StringBuilder phases = new StringBuilder();
+        r.phaseSeconds.forEach((name, s) -> phases.append(phases.isEmpty() ? "" : "; ").append(name).append(' ')
+                .append(s).append(" s"));
+        System.out.println("phases: " + phases);
+        if (r.leftOut > 0) {
+            System.out.println("**scaled down by time**: provisioning stopped after "
+                    + LadderBench.FILL_BUDGET.toSeconds() + " s from the start with " + r.leftOut + " creates of the"
+                    + " mix left out (`-Dbench.ladder.fill-budget-seconds` to give it longer)");
+        } else if (r.total() != 1000 || r.provisioned.get("process") < 80 || r.provisioned.get("vm") < 20) {
             System.out.println("**scaled down**: " + r.provisioned + " instead of 900 schema/database + 80 process + 20"
                     + " vm (set by -Dbench.quick or -Dbench.ladder.*)");
         }
@@ -100,6 +109,9 @@ final class LadderReport {
                 r.provisioned.get("vm"));
         System.out.printf("| time to provision them (one client, sequential; each create with its first query) |"
                 + " %.0f s (%.1f tenants/s) |%n", r.provisionSeconds, r.total() / r.provisionSeconds);
+        int failed = r.createFailures.values().stream().mapToInt(List::size).sum();
+        System.out.printf("| creates that failed (the run went on without them) | %s |%n", failed == 0 ? "none"
+                : failed + " " + r.createFailures.keySet());
         System.out.printf("| vm tenants then suspended | %d (in %.0f s); %d left running |%n", r.suspended,
                 r.suspendSeconds, r.provisioned.get("vm") - r.suspended);
         System.out.printf("| shared servers started by placement | %d |%n", r.sharedServers);
@@ -208,8 +220,12 @@ final class LadderReport {
                 rssGiB < GOAL_GIB ? "yes" : pssGiB < GOAL_GIB ? "yes by PSS; the naive RSS sum is over" : "**no**");
         int sampled = r.sample.values().stream().mapToInt(c -> c[0]).sum();
         int answered = r.sample.values().stream().mapToInt(c -> c[1]).sum();
-        System.out.printf("| every tenant reachable | all %d answered their first query at create; %d of %d sampled"
-                + " at the end | %s |%n", r.total(), answered, sampled, answered == sampled ? "yes" : "**no**");
+        int failed = r.createFailures.values().stream().mapToInt(List::size).sum();
+        System.out.printf("| every tenant reachable | all %d created answered their first query at create%s; %d of %d"
+                + " sampled at the end | %s |%n", r.total(), failed == 0 ? "" : " (" + failed + " creates failed)",
+                answered, sampled, answered == sampled && failed == 0 ? "yes" : "**no**");
+        r.createFailures.forEach((rung, messages) -> messages.forEach(m -> System.out.println("- failed " + rung
+                + " create: " + m)));
     }
 
     private static void goal(String name, Stats answer, Stats query, double limit) {
