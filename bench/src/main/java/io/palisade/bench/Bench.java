@@ -7,7 +7,9 @@ public final class Bench {
     private Bench() {}
 
     public static void main(String[] args) throws Exception {
-        List<String> names = args.length == 0 || args[0].equals("all") ? List.of("create", "vm", "noisy", "snapshot", "density", "proxy", "broker", "recovery", "backup") : List.of(args);
+        List<String> names = args.length == 0 || args[0].equals("all")
+                ? List.of("create", "vm", "noisy", "snapshot", "density", "proxy", "broker", "recovery", "backup", "ladder")
+                : List.of(args);
         for (String name : names) {
             switch (name) {
                 case "create" -> CreateBench.run();
@@ -19,8 +21,10 @@ public final class Bench {
                 case "snapshot" -> SnapshotBench.run();
                 case "density" -> DensityBench.run();
                 case "backup" -> BackupBench.run();
+                case "ladder" -> LadderBench.run();
                 default -> {
-                    System.err.println("bench: unknown benchmark '" + name + "'; known: create, vm, noisy, snapshot, density, proxy, broker, recovery, backup, all");
+                    System.err.println("bench: unknown benchmark '" + name + "'; known: create, vm, noisy, snapshot,"
+                            + " density, proxy, broker, recovery, backup, ladder, all");
                     System.exit(2);
                 }
             }

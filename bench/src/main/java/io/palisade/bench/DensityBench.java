@@ -84,7 +84,8 @@ final class DensityBench {
         }
     }
 
-    private static long memAvailableKiB() throws Exception {
+    /** The host's {@code MemAvailable} in KiB (-1 if unknown). */
+    static long memAvailableKiB() throws Exception {
         for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
             if (line.startsWith("MemAvailable:")) {
                 return Long.parseLong(line.replaceAll("[^0-9]", ""));

@@ -16,7 +16,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code generate_series} in the target list, so nothing is materialised) under a statement timeout, and optionally
  * one session writing in a loop ({@code INSERT … SELECT} of 25k rows, ~6 MB, {@code CHECKPOINT}, {@code TRUNCATE}
  * every 12th round to bound the disk). The tenant needs {@code pg_checkpoint} (granted by the benchmark through the
- * superuser). Thread-safe: {@link #close()} may be called from any thread, and is idempotent.
+ * superuser) unless the IO session runs without {@code CHECKPOINT}, as a tenant of a shared server must.
+ * Thread-safe: {@link #close()} may be called from any thread, and is idempotent.
  */
 public final class Aggressor implements AutoCloseable {
     private static final String CPU_QUERY = "SELECT count(*) FROM (SELECT generate_series(1, 10000000000::bigint)) s";
@@ -29,16 +30,24 @@ public final class Aggressor implements AutoCloseable {
 
     private Aggressor() {}
 
-    /** Creates the aggressor's table (the tenant must already have {@code pg_checkpoint}). */
-    public static void prepare(Tenant tenant) throws SQLException {
+    /** Creates the aggressor's table. */
+    public static void prepare(TenantConnection tenant) throws SQLException {
         try (Connection connection = tenant.connect();
                 Statement statement = connection.createStatement()) {
             statement.execute("CREATE TABLE IF NOT EXISTS junk (id int, pad text)");
         }
     }
 
-    /** Starts {@code cpuSessions} CPU sessions and, if {@code io}, the IO session. */
-    public static Aggressor start(Tenant tenant, int cpuSessions, boolean io) {
+    /** Starts {@code cpuSessions} CPU sessions and, if {@code io}, the IO session (with {@code CHECKPOINT}). */
+    public static Aggressor start(TenantConnection tenant, int cpuSessions, boolean io) {
+        return start(tenant, cpuSessions, io, true);
+    }
+
+    /**
+     * As {@link #start(TenantConnection, int, boolean)}; {@code checkpoint} false leaves {@code CHECKPOINT} out of the
+     * IO loop (the server's own checkpoints then write the data back).
+     */
+    public static Aggressor start(TenantConnection tenant, int cpuSessions, boolean io, boolean checkpoint) {
         requireNonNull(tenant, "tenant is null");
         Aggressor aggressor = new Aggressor();
         for (int i = 0; i < cpuSessions; i++) {
@@ -53,7 +62,9 @@ public final class Aggressor implements AutoCloseable {
         aggressor.threads.add(Thread.ofPlatform().name("aggressor-io").start(() -> aggressor.loop(tenant,
                 "SET statement_timeout = '60s'", s -> {
                     s.execute("INSERT INTO junk SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 25000) g");
-                    s.execute("CHECKPOINT");
+                    if (checkpoint) {
+                        s.execute("CHECKPOINT");
+                    }
                     if (aggressor.ioRounds.incrementAndGet() % 12 == 0) {
                         s.execute("TRUNCATE junk");
                     }
@@ -75,7 +86,7 @@ public final class Aggressor implements AutoCloseable {
         void run(Statement statement) throws SQLException;
     }
 
-    private void loop(Tenant tenant, String setup, Work work) {
+    private void loop(TenantConnection tenant, String setup, Work work) {
         while (running.get()) {
             try (Connection connection = tenant.connect();
                     Statement statement = connection.createStatement()) {

@@ -12,9 +12,9 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * The victim's load: a small indexed SELECT at a fixed rate over one connection. Latency is measured from each query's
- * scheduled start (not from when it was actually sent), so a stall also counts against the queries queued behind it,
- * as with {@code pgbench -R}. Stateless.
+ * The victim's load: a small indexed SELECT (or {@code SELECT 1}) at a fixed rate over one connection. Latency is
+ * measured from each query's scheduled start (not from when it was actually sent), so a stall also counts against the
+ * queries queued behind it, as with {@code pgbench -R}. Stateless.
  */
 public final class FixedRateLoad {
     public static final int ROWS = 10_000;
@@ -22,7 +22,7 @@ public final class FixedRateLoad {
     private FixedRateLoad() {}
 
     /** Creates and fills the victim's table (idempotent). */
-    public static void prepare(Tenant tenant) throws SQLException {
+    public static void prepare(TenantConnection tenant) throws SQLException {
         try (Connection connection = tenant.connect();
                 Statement statement = connection.createStatement()) {
             statement.execute("CREATE TABLE IF NOT EXISTS victim (id int PRIMARY KEY, v text NOT NULL)");
@@ -36,16 +36,29 @@ public final class FixedRateLoad {
      * Runs {@code rate} queries per second for {@code duration} and returns each query's latency in milliseconds.
      * Fails on the first failed query.
      */
-    public static double[] run(Tenant tenant, int rate, Duration duration) throws SQLException {
+    public static double[] run(TenantConnection tenant, int rate, Duration duration) throws SQLException {
+        return run(tenant, rate, duration, "SELECT v FROM victim WHERE id = ?", true);
+    }
+
+    /**
+     * As {@link #run} with {@code SELECT 1}: no table, so the victim measures only its connection path and how soon its
+     * server runs it (nothing to {@link #prepare}).
+     */
+    public static double[] selectOne(TenantConnection tenant, int rate, Duration duration) throws SQLException {
+        return run(tenant, rate, duration, "SELECT 1", false);
+    }
+
+    private static double[] run(TenantConnection tenant, int rate, Duration duration, String sql, boolean keyed)
+            throws SQLException {
         requireNonNull(tenant, "tenant is null");
         int count = (int) (duration.toMillis() * rate / 1000);
         double[] latencies = new double[count];
         long intervalNanos = 1_000_000_000L / rate;
         try (Connection connection = tenant.connect();
-                PreparedStatement query = connection.prepareStatement("SELECT v FROM victim WHERE id = ?")) {
+                PreparedStatement query = connection.prepareStatement(sql)) {
             query.setQueryTimeout(30);
             for (int warm = 0; warm < 10; warm++) {
-                execute(query);
+                execute(query, keyed);
             }
             long start = System.nanoTime();
             for (int i = 0; i < count; i++) {
@@ -54,15 +67,17 @@ public final class FixedRateLoad {
                 while ((wait = scheduled - System.nanoTime()) > 0) {
                     LockSupport.parkNanos(wait);
                 }
-                execute(query);
+                execute(query, keyed);
                 latencies[i] = (System.nanoTime() - scheduled) / 1e6;
             }
         }
         return latencies;
     }
 
-    private static void execute(PreparedStatement query) throws SQLException {
-        query.setInt(1, 1 + ThreadLocalRandom.current().nextInt(ROWS));
+    private static void execute(PreparedStatement query, boolean keyed) throws SQLException {
+        if (keyed) {
+            query.setInt(1, 1 + ThreadLocalRandom.current().nextInt(ROWS));
+        }
         try (ResultSet rows = query.executeQuery()) {
             if (!rows.next()) {
                 throw new SQLException("victim row missing");

@@ -28,7 +28,8 @@ public final class ProcCpu {
         return total;
     }
 
-    private static long millis(long pid) {
+    /** CPU time of {@code pid} alone (all its threads), or -1. */
+    public static long millis(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
             // fields after the command name (which may contain spaces) start after the last ')'

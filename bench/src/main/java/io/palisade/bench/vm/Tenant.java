@@ -17,7 +17,8 @@ import java.util.Properties;
  * @param credentials the tenant login
  * @param createMillis provision call → driver returned, in milliseconds
  */
-public record Tenant(String rung, RunningInstance instance, TenantCredentials credentials, long createMillis) {
+public record Tenant(String rung, RunningInstance instance, TenantCredentials credentials, long createMillis)
+        implements TenantConnection {
     public Tenant {
         requireNonNull(rung, "rung is null");
         requireNonNull(instance, "instance is null");
@@ -33,6 +34,7 @@ public record Tenant(String rung, RunningInstance instance, TenantCredentials cr
     }
 
     /** A new tenant connection over TCP (sslmode disabled: the benchmarks measure the database, not TLS). */
+    @Override
     public Connection connect() throws SQLException {
         Properties properties = new Properties();
         properties.setProperty("user", credentials.username());

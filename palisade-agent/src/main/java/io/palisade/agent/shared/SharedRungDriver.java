@@ -99,7 +99,8 @@ public final class SharedRungDriver implements IsolationDriver {
         } catch (RuntimeException e) {
             destroy(spec.id());
             throw e instanceof PalisadeException pe ? pe
-                    : new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create " + spec.id() + ": " + e.getMessage(), e);
+                    : new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create " + spec.id() + ": " + e.getMessage(),
+                            e);
         }
     }
 
@@ -389,7 +390,8 @@ public final class SharedRungDriver implements IsolationDriver {
         String connectionsSql = "SELECT count(*) FROM pg_stat_activity WHERE usename = "
                 + AdminConnection.literal(tenant.role());
         try (SharedServer.Operation operation = server.operation();
-                Connection c = server.connect(layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);
+                Connection c = server.connect(
+                        layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);
                 Statement s = c.createStatement()) {
             long size;
             try (ResultSet rs = s.executeQuery(sizeSql)) {

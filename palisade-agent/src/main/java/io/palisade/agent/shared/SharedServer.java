@@ -453,7 +453,8 @@ final class SharedServer {
                 return;
             }
         }
-        String name = SPARE_PREFIX + Long.toString(java.util.concurrent.ThreadLocalRandom.current().nextLong(1L << 60), 36);
+        String name = SPARE_PREFIX
+                + Long.toString(java.util.concurrent.ThreadLocalRandom.current().nextLong(1L << 60), 36);
         try (Connection c = connect("postgres"); Statement s = c.createStatement()) {
             s.execute("CREATE DATABASE " + name);
             s.execute("REVOKE ALL ON DATABASE " + name + " FROM PUBLIC");
@@ -538,7 +539,8 @@ final class SharedServer {
     synchronized void destroy() {
         stop();
         Processes.run(List.of("rm", "-rf", dir.toString()), Duration.ofMinutes(5), null);
-        Processes.run(List.of("rm", "-rf", PostgresServer.socketDirFor(socketName()).toString()), Duration.ofSeconds(30),
+        Processes.run(List.of("rm", "-rf", PostgresServer.socketDirFor(socketName()).toString()),
+                Duration.ofSeconds(30),
                 null);
         config.cgroups().find(cgroupName()).ifPresent(Cgroups.Group::remove);
     }
@@ -609,7 +611,8 @@ final class SharedServer {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while waiting to manage shared server " + name, e);
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while waiting to manage shared server " + name,
+                    e);
         }
         java.util.concurrent.atomic.AtomicBoolean open = new java.util.concurrent.atomic.AtomicBoolean(true);
         return () -> {

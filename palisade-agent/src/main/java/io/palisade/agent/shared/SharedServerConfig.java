@@ -42,7 +42,8 @@ public record SharedServerConfig(
     public static final int DEFAULT_SERVER_DISK_MB = 65_536;
     public static final int DEFAULT_MAX_CONNECTIONS = 300;
 
-    public SharedServerConfig(Path serversDir, Path cacheDir, ServiceUser user, Cgroups cgroups, Duration startTimeout) {
+    public SharedServerConfig(
+            Path serversDir, Path cacheDir, ServiceUser user, Cgroups cgroups, Duration startTimeout) {
         this(serversDir, cacheDir, user, cgroups, startTimeout, DEFAULT_TENANTS_PER_SERVER, 2, DEFAULT_SERVER_MEMORY_MB,
                 DEFAULT_SERVER_DISK_MB, DEFAULT_MAX_CONNECTIONS, Duration.ofSeconds(1), Optional.empty(),
                 Optional.empty());
@@ -61,7 +62,8 @@ public record SharedServerConfig(
             throw new IllegalArgumentException("shared.tenants-per-server must be at least 1");
         }
         if (serverCpu < 1 || serverMemoryMb < 256 || serverDiskMb < 1024) {
-            throw new IllegalArgumentException("a shared server needs at least 1 CPU, 256 MB of memory and 1024 MB of disk");
+            throw new IllegalArgumentException(
+                    "a shared server needs at least 1 CPU, 256 MB of memory and 1024 MB of disk");
         }
         if (maxConnections < 20 || maxConnections > 10_000) {
             throw new IllegalArgumentException("shared.max-connections must be between 20 and 10000");

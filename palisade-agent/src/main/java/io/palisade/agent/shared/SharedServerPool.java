@@ -104,7 +104,8 @@ public final class SharedServerPool implements AutoCloseable {
     SharedServer server(Tenant tenant) {
         SharedServer server = servers.get(tenant.server());
         if (server == null) {
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "shared server " + tenant.server() + " of " + tenant.id()
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "shared server " + tenant.server() + " of "
+                    + tenant.id()
                     + " is missing from this host");
         }
         return server;
@@ -182,8 +183,8 @@ public final class SharedServerPool implements AutoCloseable {
             return false;
         }
         long memoryCap = (long) config.serverMemoryMb() * 1024 * 1024;
-        // not the whole charge: the cache of the files a server wrote (~8 MB per database tenant) fills its cgroup up to
-        // the cap, and counting it made every server look full after ~200 database tenants
+        // not the whole charge: the cache of the files a server wrote (~8 MB per database tenant) fills its cgroup up
+        // to the cap, and counting it made every server look full after ~200 database tenants
         long memory = server.cgroup().map(Cgroups.Group::workingSetBytes).orElse(-1L);
         if (memory > memoryCap * 9 / 10) {
             return false;

@@ -35,7 +35,8 @@ class TestSharedServerWorkingSet {
             assertThat(groupV2.workingSetBytes()).isEqualTo(500_000_000L);
 
             Files.delete(v2.resolve("memory.stat"));
-            assertThat(groupV2.workingSetBytes()).as("without memory.stat: everything charged").isEqualTo(1_900_000_000L);
+            assertThat(groupV2.workingSetBytes()).as("without memory.stat: everything charged")
+                    .isEqualTo(1_900_000_000L);
         } finally {
             TestingDirectories.deleteRecursively(dir);
         }
