@@ -277,8 +277,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     /** Records where a started instance listens and, on the shared rungs, the login its server knows the tenant by. */
     private void recordInstance(String id, RunningInstance instance) {
-        store.setEndpoint(id, Optional.of(instance.endpoint()));
-        store.setServerLogin(id, instance.serverLogin());
+        store.setEndpoint(id, instance.endpoint(), instance.serverLogin());
     }
 
     /** {@code null} = never; a number of seconds ≥ 10; absent = the rung's default. */

@@ -193,6 +193,19 @@ public final class MetadataStore implements AutoCloseable {
                 .execute());
     }
 
+    /** Records where a started instance listens and the login its server knows the tenant by, in one statement. */
+    public void setEndpoint(String id, Endpoint endpoint, Optional<ServerLogin> login) {
+        jdbi.useHandle(h -> h.createUpdate("""
+                        UPDATE databases SET endpoint_host = :host, endpoint_port = :port, server_user = :user,
+                            server_database = :db, updated_at = now() WHERE id = :id""")
+                .bind("host", endpoint.host())
+                .bind("port", endpoint.port())
+                .bind("user", login.map(ServerLogin::user).orElse(null))
+                .bind("db", login.map(ServerLogin::database).orElse(null))
+                .bind("id", id)
+                .execute());
+    }
+
     /** Records the role and database a shared server knows the tenant by (set once, when the tenant is placed). */
     public void setServerLogin(String id, Optional<ServerLogin> login) {
         jdbi.useHandle(h -> h.createUpdate(
