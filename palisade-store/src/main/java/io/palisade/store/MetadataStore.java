@@ -206,16 +206,6 @@ public final class MetadataStore implements AutoCloseable {
                 .execute());
     }
 
-    /** Records the role and database a shared server knows the tenant by (set once, when the tenant is placed). */
-    public void setServerLogin(String id, Optional<ServerLogin> login) {
-        jdbi.useHandle(h -> h.createUpdate(
-                        "UPDATE databases SET server_user = :user, server_database = :db, updated_at = now() WHERE id = :id")
-                .bind("user", login.map(ServerLogin::user).orElse(null))
-                .bind("db", login.map(ServerLogin::database).orElse(null))
-                .bind("id", id)
-                .execute());
-    }
-
     public void setSecrets(String id, String passwordEnc, String tokenHash, String tokenEnc) {
         jdbi.useHandle(h -> h.createUpdate("""
                         UPDATE databases SET password_enc = :pw, broker_token_hash = :th, broker_token_enc = :te,
