@@ -70,4 +70,16 @@ final class CatalogSql {
         return "exists (select 1 from pg_depend i where i.classid = " + classid + " and i.objid = " + objid
                 + " and i.deptype = 'i' and i.refobjid <> i.objid)";
     }
+
+    /** The namespace's objects that have an owner of their own: (classid, objid, owner). Needs {@link #NAMESPACE}. */
+    static final String OWNED_IN_NAMESPACE = """
+            select 'pg_class'::regclass::oid as classid, c.oid as objid, c.relowner as owner from pg_class c
+                where c.relnamespace = (select oid from ns) and c.relkind not in ('i', 'I', 't')
+            union all select 'pg_type'::regclass::oid, t.oid, t.typowner from pg_type t
+                where t.typnamespace = (select oid from ns)
+            union all select 'pg_proc'::regclass::oid, p.oid, p.proowner from pg_proc p
+                where p.pronamespace = (select oid from ns)
+            union all select 'pg_statistic_ext'::regclass::oid, s.oid, s.stxowner from pg_statistic_ext s
+                where s.stxnamespace = (select oid from ns)
+            """;
 }

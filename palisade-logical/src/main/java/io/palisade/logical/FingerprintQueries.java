@@ -147,14 +147,7 @@ final class FingerprintQueries {
             """
             select 'owner ' || pg_describe_object(x.classid, x.objid, 0) as key, w.name as value
             from (
-                select 'pg_class'::regclass::oid as classid, c.oid as objid, c.relowner as owner from pg_class c
-                    where c.relnamespace = (select oid from ns) and c.relkind not in ('i', 'I', 't')
-                union all select 'pg_type'::regclass::oid, t.oid, t.typowner from pg_type t
-                    where t.typnamespace = (select oid from ns)
-                union all select 'pg_proc'::regclass::oid, p.oid, p.proowner from pg_proc p
-                    where p.pronamespace = (select oid from ns)
-                union all select 'pg_statistic_ext'::regclass::oid, s.oid, s.stxowner from pg_statistic_ext s
-                    where s.stxnamespace = (select oid from ns)
+            """ + CatalogSql.OWNED_IN_NAMESPACE + """
             ) x join objects o on o.classid = x.classid and o.objid = x.objid join who w on w.oid = x.owner
             where not exists (select 1 from pg_depend i where i.classid = x.classid and i.objid = x.objid
                 and i.deptype = 'i' and i.refobjid <> i.objid)

@@ -157,14 +157,7 @@ public final class Refusals {
     private static String ownedByOthers() {
         return """
                 select pg_describe_object(x.classid, x.objid, 0) as object, pg_get_userbyid(x.owner) as detail from (
-                    select 'pg_class'::regclass::oid as classid, c.oid as objid, c.relowner as owner from pg_class c
-                        where c.relnamespace = (select oid from ns) and c.relkind not in ('i', 'I', 't')
-                    union all select 'pg_type'::regclass::oid, t.oid, t.typowner from pg_type t
-                        where t.typnamespace = (select oid from ns)
-                    union all select 'pg_proc'::regclass::oid, p.oid, p.proowner from pg_proc p
-                        where p.pronamespace = (select oid from ns)
-                    union all select 'pg_statistic_ext'::regclass::oid, s.oid, s.stxowner from pg_statistic_ext s
-                        where s.stxnamespace = (select oid from ns)
+                """ + CatalogSql.OWNED_IN_NAMESPACE + """
                 ) x
                 where x.owner <> (select oid from role)
                   and not exists (select 1 from pg_depend e where e.classid = x.classid and e.objid = x.objid

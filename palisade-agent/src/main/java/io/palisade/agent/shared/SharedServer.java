@@ -530,7 +530,7 @@ final class SharedServer {
         PostgresServer.stopLeftover(data());
     }
 
-    /** Kills the postmaster at once, as a crash would (tests and the blast-radius benchmark). */
+    /** The running postmaster's pid (the pool kills it to simulate a crash). */
     long pid() {
         return running().pid();
     }
