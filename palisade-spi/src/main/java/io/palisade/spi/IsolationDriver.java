@@ -110,6 +110,24 @@ public interface IsolationDriver extends AutoCloseable {
         throw new PalisadeException(ErrorCode.CONFLICT, "the " + name() + " rung cannot rename instances");
     }
 
+    /**
+     * Where the running instance keeps its tenant's objects and how palisade reaches them as a superuser, for a move
+     * between rungs (schema copy and logical replication). The instance must be running; the answer is only valid until
+     * it stops. The server must run with {@code wal_level = logical} to be a move's source.
+     */
+    default TenantPlace tenantPlace(String id) {
+        throw new PalisadeException(ErrorCode.CONFLICT, "the " + name() + " rung cannot take part in a move");
+    }
+
+    /**
+     * Opens a way for the running instance's server to connect to {@code hostEndpoint}, a server listening on this host's
+     * loopback (a move's source), until the route is closed. Default: the instance shares the host's network and dials
+     * the address as it is.
+     */
+    default HostRoute routeToHost(String id, Endpoint hostEndpoint) {
+        return HostRoute.direct(hostEndpoint);
+    }
+
     /** Stops nothing; releases driver-wide resources. Instances keep running only if the driver says so. */
     @Override
     default void close() {}
