@@ -32,6 +32,30 @@ public final class AdminConnection {
         }
     }
 
+    /**
+     * A management connection as {@code access} says: over its Unix socket, or over TCP with its password (a server
+     * reached inside a network namespace palisade made; no TLS, the traffic never leaves the host).
+     */
+    public static Connection open(io.palisade.spi.AdminAccess access, String database) {
+        return switch (access.transport()) {
+            case io.palisade.spi.AdminAccess.UnixSocket unix -> open(unix.socketFile(), database);
+            case io.palisade.spi.AdminAccess.Tcp tcp -> {
+                Properties properties = new Properties();
+                properties.setProperty("user", access.user());
+                access.password().ifPresent(password -> properties.setProperty("password", password));
+                properties.setProperty("sslmode", "disable");
+                properties.setProperty("connectTimeout", "10");
+                properties.setProperty("ApplicationName", "palisade-agent");
+                try {
+                    yield DriverManager.getConnection("jdbc:postgresql://" + tcp.endpoint() + "/" + database, properties);
+                } catch (SQLException e) {
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "management connection to " + tcp.endpoint()
+                            + " failed: " + e.getMessage(), e);
+                }
+            }
+        };
+    }
+
     /** Quotes an identifier for SQL. */
     public static String ident(String name) {
         return "\"" + name.replace("\"", "\"\"") + "\"";

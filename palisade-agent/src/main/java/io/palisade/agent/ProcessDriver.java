@@ -19,12 +19,14 @@ import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.ProgressListener;
 import io.palisade.spi.RunningInstance;
 import io.palisade.spi.TenantCredentials;
+import io.palisade.spi.TenantPlace;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
@@ -218,7 +220,10 @@ public final class ProcessDriver implements IsolationDriver {
         settings.put("log_line_prefix", "%m [%p] %q%u@%d ");
         settings.put("log_connections", "off");
         settings.put("dynamic_shared_memory_type", "posix");
-        settings.put("max_worker_processes", Integer.toString(Math.max(2, plan.cpu() * 2)));
+        // a move's logical replication: this server publishing (wal_level) or subscribing (launcher, apply worker and
+        // table-sync workers, next to the parallel workers)
+        settings.put("wal_level", "logical");
+        settings.put("max_worker_processes", Integer.toString(Math.max(6, plan.cpu() * 2 + 4)));
         settings.put("max_parallel_workers", Integer.toString(plan.cpu()));
         return settings;
     }
@@ -270,6 +275,34 @@ public final class ProcessDriver implements IsolationDriver {
             throw new PalisadeException(ErrorCode.CONFLICT, "instance " + id + " is not running; start it first");
         }
         return new AdminAccess(new AdminAccess.UnixSocket(server.socketFile()), PostgresServer.ADMIN_ROLE, Optional.empty());
+    }
+
+    /**
+     * The tenant's database on the instance's own server: the one database besides {@code postgres} and the templates,
+     * namespace {@code public}, its owner as the role; the superuser over the private socket.
+     */
+    @Override
+    public TenantPlace tenantPlace(String id) {
+        AdminAccess admin = adminAccess(id);
+        PostgresServer server = servers.get(id);
+        try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
+                Statement statement = connection.createStatement();
+                ResultSet rows = statement.executeQuery("select datname, pg_get_userbyid(datdba) from pg_database"
+                        + " where datname not in ('postgres', 'template0', 'template1') order by oid")) {
+            if (!rows.next()) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "instance " + id + " has no tenant database");
+            }
+            String database = rows.getString(1);
+            String owner = rows.getString(2);
+            if (rows.next()) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "instance " + id + " has more than one database ("
+                        + database + ", " + rows.getString(1) + "); a move takes one: drop the others first");
+            }
+            return new TenantPlace(admin, database, "public", owner, "public", server.endpoint());
+        } catch (SQLException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot read the databases of " + id + ": "
+                    + e.getMessage(), e);
+        }
     }
 
     @Override

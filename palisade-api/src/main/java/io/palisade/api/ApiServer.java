@@ -87,7 +87,12 @@ public final class ApiServer implements AutoCloseable {
         app.before("/v1/databases", ctx -> authenticate(ctx));
         app.post("/v1/databases", this::create);
         app.get("/v1/databases", this::list);
-        app.get("/v1/databases/{id}", ctx -> ctx.json(describe(db(ctx))));
+        app.get("/v1/databases/{id}", ctx -> {
+            DatabaseRecord db = db(ctx);
+            Map<String, Object> out = describe(db);
+            MoveRoutes.unfinished(service(), db.id()).ifPresent(move -> out.put("move", move));
+            ctx.json(out);
+        });
         app.get("/v1/databases/{id}/connection", this::connection);
         app.get("/v1/databases/{id}/stats", this::stats);
         app.get("/v1/databases/{id}/logs", this::logs);
@@ -100,6 +105,7 @@ public final class ApiServer implements AutoCloseable {
             ctx.status(HttpStatus.NO_CONTENT);
         });
         new BackupRoutes(this::restores, connections).register(app);
+        new MoveRoutes(this::service).register(app);
     }
 
     private void errors() {

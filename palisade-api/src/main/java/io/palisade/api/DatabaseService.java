@@ -81,6 +81,8 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     private volatile java.util.function.ToIntFunction<String> openConnections = id -> 0;
     private volatile java.util.function.Consumer<String> connectionsInvalidated = id -> {};
     private volatile BackupService backups;
+    private volatile MoveService moves;
+    private final Map<String, CompletableFuture<Void>> holds = new ConcurrentHashMap<>();
     private volatile java.util.function.Function<DatabaseRecord, Optional<DatabaseRecord>> interruptedRestores =
             record -> Optional.empty();
 
@@ -151,6 +153,24 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     Optional<BackupService> backups() {
         return Optional.ofNullable(backups);
+    }
+
+    /** Turns on moves between rungs (null: off). */
+    public void setMoves(MoveService moves) {
+        this.moves = moves;
+    }
+
+    Optional<MoveService> moves() {
+        return Optional.ofNullable(moves);
+    }
+
+    /** Refuses an operation that would change the instance under a move (credentials, restart, suspend). */
+    private void requireNoMove(String id, String what) {
+        MoveService moveService = moves;
+        if (moveService != null && moveService.moving(id)) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is being moved to another rung; "
+                    + what + " after the move ends, or cancel it (DELETE /v1/databases/" + id + "/move)");
+        }
     }
 
     /** How a create interrupted by a restart is redone when it was a restore or fork (empty: it was not). */
@@ -381,6 +401,10 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
      */
     public void delete(String accountId, String id, Optional<Duration> keepBackups) {
         get(accountId, id);
+        MoveService moveService = moves;
+        if (moveService != null) {
+            moveService.stopForDelete(id);
+        }
         withLock(id, () -> {
             BackupService backupService = backups;
             if (backupService != null && keepBackups.isPresent()) {
@@ -419,6 +443,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     /** New password and broker token; the old ones stop working immediately. */
     public Created rotateCredentials(String accountId, String id) {
         get(accountId, id);
+        requireNoMove(id, "rotate its credentials");
         return withLock(id, () -> {
             DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
             if (record.state() != DatabaseState.RUNNING) {
@@ -436,6 +461,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     public DatabaseRecord restart(String accountId, String id) {
         get(accountId, id);
+        requireNoMove(id, "restart it");
         return withLock(id, () -> {
             DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
             if (record.state() == DatabaseState.PROVISIONING || record.state() == DatabaseState.DELETING) {
@@ -609,6 +635,19 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
      */
     @Override
     public CompletableFuture<Optional<Backend>> resolve(String databaseId) {
+        CompletableFuture<Void> hold = holds.get(databaseId);
+        if (hold != null) {
+            // a move's cutover: the connection waits for the switch (bounded), then goes where the record says
+            return hold.copy().completeOnTimeout(null, Hold.LIMIT.toMillis(), TimeUnit.MILLISECONDS)
+                    .thenCompose(ignored -> resolve(databaseId, holds.get(databaseId) == hold));
+        }
+        return resolve(databaseId, false);
+    }
+
+    private CompletableFuture<Optional<Backend>> resolve(String databaseId, boolean heldTooLong) {
+        if (heldTooLong) {
+            log.warn("a connection to {} waited {} for a move's cutover; sending it on", databaseId, Hold.LIMIT);
+        }
         return CompletableFuture.supplyAsync(() -> store.find(databaseId), workers).thenCompose(found -> {
             if (found.isEmpty()) {
                 return CompletableFuture.completedFuture(Optional.empty());
@@ -628,6 +667,40 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
                 }
             }, workers));
         });
+    }
+
+    /**
+     * New connections to a database wait (in the proxy and the broker) until the hold is released, at most
+     * {@link #LIMIT}; then they go where the database record says. Releasing is idempotent.
+     */
+    final class Hold {
+        static final Duration LIMIT = Duration.ofSeconds(30);
+        private final String id;
+        private final CompletableFuture<Void> gate;
+
+        private Hold(String id, CompletableFuture<Void> gate) {
+            this.id = id;
+            this.gate = gate;
+        }
+
+        void release() {
+            holds.remove(id, gate);
+            gate.complete(null);
+        }
+    }
+
+    /** Holds new connections to {@code id} until the returned hold is released (a move's cutover). */
+    Hold hold(String id) {
+        CompletableFuture<Void> gate = new CompletableFuture<>();
+        if (holds.putIfAbsent(id, gate) != null) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "connections to " + id + " are already held");
+        }
+        return new Hold(id, gate);
+    }
+
+    /** Pooled connections to {@code id} (the broker's) must go: the server behind them changes or ends them. */
+    void invalidateConnections(String id) {
+        connectionsInvalidated.accept(id);
     }
 
     private static Optional<Backend> backend(DatabaseRecord record) {
@@ -684,6 +757,7 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     public DatabaseRecord suspend(String accountId, String id) {
         get(accountId, id);
+        requireNoMove(id, "suspend it");
         return withLock(id, () -> {
             DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
             IsolationDriver driver = driverFor(record);
@@ -737,7 +811,8 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
             if (driver == null || !driver.supportsSuspend()) {
                 continue;
             }
-            if (snapshot.lastActiveAt().plusSeconds(snapshot.suspendAfterSeconds()).isAfter(now)) {
+            if (snapshot.lastActiveAt().plusSeconds(snapshot.suspendAfterSeconds()).isAfter(now)
+                    || moves != null && moves.moving(snapshot.id())) {
                 continue;
             }
             withLock(snapshot.id(), () -> {
@@ -837,6 +912,16 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     IsolationDriver driver(DatabaseRecord record) {
         return driverFor(record);
+    }
+
+    /** The driver of a rung; INVALID_REQUEST naming the rungs this host runs when it runs none for that rung. */
+    IsolationDriver driver(Rung rung) {
+        IsolationDriver driver = drivers.get(rung);
+        if (driver == null) {
+            throw PalisadeException.invalid("isolation '" + rung.wireName() + "' is not run by this host; available"
+                    + " here: " + drivers.keySet().stream().map(Rung::wireName).sorted().toList());
+        }
+        return driver;
     }
 
     // helpers

@@ -446,6 +446,16 @@ public final class BackupService implements AutoCloseable {
         return retention.prune(now);
     }
 
+    /**
+     * The database now lives in another cluster (a move between rungs): archiving stops, and the next
+     * {@link #ensureArchiving} starts a new archive with a new base backup. The old archive stays the database's until
+     * retention removes it; restores read the current archive, so the restorable window starts again here.
+     */
+    public void startOver(String databaseId) {
+        stopArchiving(databaseId);
+        catalog.setArchive(databaseId, null);
+    }
+
     /** In-place restore: the database that keeps the pre-restore state takes over the current archive. */
     public void handOverArchive(String fromDatabaseId, String toDatabaseId) {
         stopArchiving(fromDatabaseId);

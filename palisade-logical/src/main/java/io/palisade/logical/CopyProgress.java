@@ -25,9 +25,12 @@ public record CopyProgress(SortedMap<String, TableState> tables, long copiedByte
         }
     }
 
-    /** Every table's initial copy is over and the change stream applies to it. */
+    /**
+     * Every table's initial copy is over and the change stream applies to it (true for a tenant without tables: the
+     * subscription lists the published tables when it is created, so an empty list stays empty).
+     */
     public boolean copied() {
-        return !tables.isEmpty() && tables.values().stream().allMatch(s -> s == TableState.READY);
+        return tables.values().stream().allMatch(s -> s == TableState.READY);
     }
 
     /** Tables by state, for messages: {@code ready 12, data copy 2}. */

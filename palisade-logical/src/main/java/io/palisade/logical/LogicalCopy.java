@@ -183,6 +183,19 @@ public final class LogicalCopy {
         }
     }
 
+    /**
+     * Removes what a copy for {@code plan} left on the source alone (login, slots, publication, replica identities),
+     * for when the target is gone or unreachable: destroy the target first, so that no subscription holds the slot.
+     * Only {@link CopyPlan#moveId()} and {@link CopyPlan#source()} matter here. Idempotent.
+     */
+    public static void cleanUpSource(Connection source, CopyPlan plan) {
+        try {
+            new CopySource(plan).tearDown(source);
+        } catch (SQLException e) {
+            throw failure("clean up the source", plan, e);
+        }
+    }
+
     private void undo() throws SQLException {
         SQLException first = null;
         try {

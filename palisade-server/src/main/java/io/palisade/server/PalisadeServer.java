@@ -172,6 +172,9 @@ public final class PalisadeServer implements AutoCloseable {
                 restores.failInterrupted();
                 restoresRef.set(restores);
             }
+            io.palisade.api.MoveService moves = new io.palisade.api.MoveService(service);
+            closeables.add(moves);
+            service.setMoves(moves);
             serviceRef.set(service);
             for (io.palisade.store.DatabaseState state : io.palisade.store.DatabaseState.values()) {
                 io.micrometer.core.instrument.Gauge.builder("palisade_databases", store,
@@ -185,6 +188,7 @@ public final class PalisadeServer implements AutoCloseable {
                 restoresRef.get().cleanStaging();
             }
             log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
+            moves.recover();
             api.markReady();
             startReaper(config.reconcileInterval());
         } catch (IOException e) {

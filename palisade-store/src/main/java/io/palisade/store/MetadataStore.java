@@ -60,6 +60,11 @@ public final class MetadataStore implements AutoCloseable {
         return new BackupCatalog(jdbi);
     }
 
+    /** Moves between rungs, in the same store. */
+    public MoveCatalog moves() {
+        return new MoveCatalog(jdbi);
+    }
+
     private static String rootMessage(Throwable e) {
         while (e.getCause() != null) {
             e = e.getCause();
@@ -236,7 +241,10 @@ public final class MetadataStore implements AutoCloseable {
     }
 
     public boolean delete(String id) {
-        return jdbi.withHandle(h -> h.createUpdate("DELETE FROM databases WHERE id = :id").bind("id", id).execute()) > 0;
+        return jdbi.inTransaction(h -> {
+            h.createUpdate("DELETE FROM moves WHERE database_id = :id").bind("id", id).execute();
+            return h.createUpdate("DELETE FROM databases WHERE id = :id").bind("id", id).execute();
+        }) > 0;
     }
 
     private static DatabaseRecord map(ResultSet rs, StatementContext ctx) throws SQLException {

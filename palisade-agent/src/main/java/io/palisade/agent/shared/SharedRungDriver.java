@@ -419,6 +419,21 @@ public final class SharedRungDriver implements IsolationDriver {
     }
 
     /** The pool is shared by both shared rungs and closed by its owner. */
+    /**
+     * The tenant on its shared server: its own database (namespace {@code public}, extensions there too) on the
+     * database rung, its schema in the shared database (extensions in the shared {@code extensions} schema) on the schema
+     * rung; the server's superuser over the private socket.
+     */
+    @Override
+    public io.palisade.spi.TenantPlace tenantPlace(String id) {
+        Tenant tenant = tenant(id);
+        SharedServer server = pool.server(tenant);
+        boolean schema = layout == TenantLayout.SCHEMA;
+        return new io.palisade.spi.TenantPlace(server.adminAccess(), tenant.database(),
+                schema ? tenant.schema() : "public", tenant.role(),
+                schema ? SharedServerSql.EXTENSIONS_SCHEMA : "public", server.endpoint());
+    }
+
     @Override
     public void close() {}
 }

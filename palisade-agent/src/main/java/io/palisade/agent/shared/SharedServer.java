@@ -264,7 +264,10 @@ final class SharedServer {
         settings.put("superuser_reserved_connections", "5");
         settings.put("password_encryption", "scram-sha-256");
         settings.put("dynamic_shared_memory_type", "posix");
-        settings.put("max_worker_processes", Integer.toString(Math.max(4, config.serverCpu() * 2)));
+        // a move's logical replication: a tenant's data published from here (wal_level) or subscribed to here (apply
+        // and table-sync workers next to the parallel workers)
+        settings.put("wal_level", "logical");
+        settings.put("max_worker_processes", Integer.toString(Math.max(8, config.serverCpu() * 2 + 6)));
         settings.put("max_parallel_workers", Integer.toString(config.serverCpu()));
         settings.put("max_parallel_workers_per_gather", "1");
         // tenants' log lines: one JSON entry a line, so a tenant's own lines are found by its user name and no
@@ -366,6 +369,12 @@ final class SharedServer {
     private String socketName() {
         return "shared-" + String.format("%08x", config.serversDir().toAbsolutePath().normalize().toString().hashCode())
                 + "-" + name;
+    }
+
+    /** The superuser over the private socket, for a move. */
+    io.palisade.spi.AdminAccess adminAccess() {
+        return new io.palisade.spi.AdminAccess(new io.palisade.spi.AdminAccess.UnixSocket(running().socketFile()),
+                PostgresServer.ADMIN_ROLE, java.util.Optional.empty());
     }
 
     /** A new management connection as the superuser over the private socket; the caller closes it. */

@@ -1,0 +1,333 @@
+package io.palisade.api;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.agent.AdminConnection;
+import io.palisade.logical.CopyPlan;
+import io.palisade.logical.CopyProgress;
+import io.palisade.logical.LogicalCopy;
+import io.palisade.logical.SchemaExtractor;
+import io.palisade.logical.SchemaReplayer;
+import io.palisade.logical.SchemaScript;
+import io.palisade.logical.Source;
+import io.palisade.logical.Target;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.HostRoute;
+import io.palisade.spi.IsolationDriver;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.RunningInstance;
+import io.palisade.spi.TenantPlace;
+import io.palisade.store.DatabaseRecord;
+import io.palisade.store.MoveCatalog;
+import io.palisade.store.MovePhase;
+import io.palisade.store.MoveRecord;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One move of one database between rungs, by the logical path, from start to end on its own thread:
+ * <ol>
+ *   <li>{@link MovePhase#PREPARING}: the target instance is created next to the source, with the same id and
+ *       credentials.</li>
+ *   <li>{@link MovePhase#COPYING}: the tenant's schema is read from the source's catalog and replayed on the target,
+ *       then its rows follow by logical replication while the tenant keeps reading and writing the source.</li>
+ *   <li>{@link MovePhase#CUTOVER} once the copy is caught up: new connections are held by the proxy and the broker
+ *       ({@link DatabaseService#hold}); in-flight transactions get a moment to finish; the source's tenant role loses
+ *       LOGIN and its sessions end (57P01, retryable); the target confirms every change the source wrote, sequences
+ *       are set, the copy is removed from both sides.</li>
+ *   <li>{@link MovePhase#SWITCHED}: in one store transaction the database record names the target; held connections
+ *       continue there. The source instance is removed and archiving starts over on the target.</li>
+ * </ol>
+ * Anything failing before the switch, or a cancel, undoes the move: the copy is removed from both sides, the source's
+ * role may log in again, held connections go to the source, the target instance is destroyed. Thread-safe: the run is
+ * one thread; {@link #cancel} and {@link #await} may be called from any.
+ */
+final class MoveRun implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(MoveRun.class);
+    /** How close the copy must be before the cutover starts (the cutover waits for the rest with writes held). */
+    static final long CUTOVER_LAG_BYTES = 4L << 20;
+    private static final Duration CATCH_UP = Duration.ofSeconds(30);
+    private static final Duration DRAIN = Duration.ofSeconds(1);
+    private static final Duration UNREACHABLE = Duration.ofSeconds(60);
+
+    private final MoveService owner;
+    private final DatabaseService databases;
+    private final MoveCatalog catalog;
+    private final MoveRecord move;
+    private final DatabaseRecord record;
+    private final IsolationDriver source;
+    private final IsolationDriver target;
+    private final CountDownLatch done = new CountDownLatch(1);
+
+    private boolean cancelRequested;
+    private boolean cutoverStarted;
+    private volatile MovePhase outcome;
+
+    MoveRun(MoveService owner, DatabaseService databases, MoveRecord move, DatabaseRecord record,
+            IsolationDriver source, IsolationDriver target) {
+        this.owner = requireNonNull(owner, "owner is null");
+        this.databases = requireNonNull(databases, "databases is null");
+        this.catalog = databases.store().moves();
+        this.move = requireNonNull(move, "move is null");
+        this.record = requireNonNull(record, "record is null");
+        this.source = requireNonNull(source, "source is null");
+        this.target = requireNonNull(target, "target is null");
+    }
+
+    MoveRecord move() {
+        return move;
+    }
+
+    /** Asks the move to stop; false when the cutover has begun (it then runs to its end). */
+    synchronized boolean cancel() {
+        if (cutoverStarted) {
+            return false;
+        }
+        cancelRequested = true;
+        return true;
+    }
+
+    private synchronized boolean beginCutover() {
+        if (cancelRequested) {
+            return false;
+        }
+        cutoverStarted = true;
+        return true;
+    }
+
+    private synchronized boolean cancelRequested() {
+        return cancelRequested;
+    }
+
+    /** Waits until the run has ended (moved, undone or failed); false on timeout. */
+    boolean await(Duration timeout) throws InterruptedException {
+        return done.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void run() {
+        String id = record.id();
+        State state = new State();
+        try {
+            log.info("move {} of {}: {} → {} (plan {})", move.id(), id, move.from(), move.to(), move.toPlan().name());
+            RunningInstance created = target.provision(new io.palisade.spi.InstanceSpec(id, record.version(), move.toPlan(),
+                            record.username(), record.database()),
+                    databases.credentials(record), phase -> catalog.phase(move.id(), MovePhase.PREPARING,
+                            "creating the " + move.to().wireName() + " instance: " + phase));
+            state.targetCreated = true;
+            copy(state);
+            cutover(state, created);
+        } catch (RuntimeException | SQLException e) {
+            if (state.switched) {
+                log.warn("move {} of {}: switched, but cleaning up the source failed: {}", move.id(), id,
+                        e.getMessage());
+            } else {
+                boolean cancelled = e instanceof Cancelled;
+                String reason = cancelled ? "cancelled on request" : message(e);
+                log.warn("move {} of {} {}: undoing it, the tenant stays on {}", move.id(), id,
+                        cancelled ? "cancelled" : "failed (" + reason + ")", move.from());
+                undo(state);
+                outcome = cancelled ? MovePhase.CANCELLED : MovePhase.FAILED;
+                catalog.finish(move.id(), outcome, cancelled ? "cancelled before the cutover; the database stays on "
+                        + move.from().wireName() : reason + "; the database stays on " + move.from().wireName());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            undo(state);
+            outcome = MovePhase.FAILED;
+            catalog.finish(move.id(), outcome, "interrupted (palisade is stopping); the database stays on "
+                    + move.from().wireName());
+        } finally {
+            state.closeConnections();
+            if (state.switched) {
+                finishSwitched();
+            }
+            owner.ended(this);
+            done.countDown();
+        }
+    }
+
+    private void copy(State state) throws SQLException, InterruptedException {
+        String id = record.id();
+        checkCancel();
+        catalog.phase(move.id(), MovePhase.COPYING, "copying the schema");
+        TenantPlace from = source.tenantPlace(id);
+        TenantPlace to = target.tenantPlace(id);
+        state.from = from;
+        state.source = AdminConnection.open(from.admin(), from.database());
+        state.target = AdminConnection.open(to.admin(), to.database());
+        Source tenant = new Source(from.namespace(), from.role());
+        state.script = SchemaExtractor.extract(state.source, tenant,
+                new Target(to.namespace(), to.role(), to.extensionSchema()));
+        SchemaReplayer.replay(state.target, state.script);
+        checkCancel();
+        state.route = target.routeToHost(id, from.server());
+        CopyPlan plan = new CopyPlan(copyName(move), tenant, from.database(), state.route.endpoint(),
+                state.script.target());
+        catalog.phase(move.id(), MovePhase.COPYING, "copying rows by logical replication");
+        state.copy = LogicalCopy.start(state.source, state.target, plan);
+        long unreachableSince = 0;
+        while (true) {
+            checkCancel();
+            try {
+                CopyProgress progress = state.copy.progress();
+                unreachableSince = 0;
+                catalog.progress(move.id(), progress.copiedBytes(), progress.totalBytes(), progress.lagBytes());
+                if (progress.copied() && progress.lagBytes() <= CUTOVER_LAG_BYTES) {
+                    return;
+                }
+            } catch (PalisadeException e) {
+                // a server restarting (the monitor brings a crashed one back) is waited for, within a bound
+                unreachableSince = unreachableSince == 0 ? System.nanoTime() : unreachableSince;
+                if (System.nanoTime() - unreachableSince > UNREACHABLE.toNanos() || !target.isRunning(id)) {
+                    throw e;
+                }
+                log.warn("move {} of {}: progress unavailable ({}); retrying", move.id(), id, e.getMessage());
+            }
+            Thread.sleep(500);
+        }
+    }
+
+    private void cutover(State state, RunningInstance created) throws SQLException, InterruptedException {
+        String id = record.id();
+        if (!beginCutover()) {
+            throw new Cancelled();
+        }
+        catalog.phase(move.id(), MovePhase.CUTOVER, "holding new connections; ending the tenant's sessions on the "
+                + move.from().wireName() + " instance");
+        long started = System.nanoTime();
+        state.hold = databases.hold(id);
+        TenantSessions sessions = new TenantSessions(state.source, state.from);
+        sessions.drain(DRAIN);
+        sessions.revokeLogin();
+        state.loginRevoked = true;
+        sessions.terminate(Duration.ofSeconds(10));
+        databases.invalidateConnections(id);
+        catalog.phase(move.id(), MovePhase.CUTOVER, "waiting for the last changes; setting sequences");
+        state.copy.awaitCaughtUp(CATCH_UP);
+        state.copy.syncSequences();
+        state.copy.finish();
+        state.copy = null;
+        SchemaReplayer.afterCopy(state.target, state.script);
+        long cutoverMillis = (System.nanoTime() - started) / 1_000_000;
+        databases.withLock(id, () -> {
+            catalog.switchDatabase(move.id(), id, move.to(), move.toPlan(), created.endpoint(),
+                    created.serverLogin(), cutoverMillis);
+            return null;
+        });
+        state.switched = true;
+        state.hold.release();
+        databases.invalidateConnections(id);
+        log.info("move {} of {}: switched to {} after a cutover of {} ms", move.id(), id, move.to(), cutoverMillis);
+    }
+
+    /** After the switch: the source goes, archiving starts over on the target. Failures are retried at start-up. */
+    private void finishSwitched() {
+        try {
+            owner.removeSource(move);
+            outcome = MovePhase.DONE;
+        } catch (RuntimeException e) {
+            log.warn("move {} of {}: the {} source instance could not be removed yet ({}); retried at the next start",
+                    move.id(), record.id(), move.from(), e.getMessage());
+        }
+    }
+
+    private void undo(State state) {
+        String id = record.id();
+        if (state.copy != null) {
+            try {
+                state.copy.cancel();
+            } catch (RuntimeException e) {
+                log.warn("move {} of {}: removing the copy failed: {}", move.id(), id, e.getMessage());
+            }
+        }
+        if (state.route != null) {
+            state.route.close();
+        }
+        if (state.loginRevoked) {
+            try {
+                new TenantSessions(state.source, state.from).restoreLogin();
+            } catch (SQLException e) {
+                log.warn("move {} of {}: cannot give LOGIN back on the source: {}", move.id(), id, e.getMessage());
+            }
+        }
+        if (state.hold != null) {
+            state.hold.release();
+        }
+        state.closeConnections();
+        if (state.targetCreated || target.listInstances().contains(id)) {
+            try {
+                target.destroy(id);
+            } catch (RuntimeException e) {
+                log.warn("move {} of {}: removing the target instance failed: {}", move.id(), id, e.getMessage());
+            }
+        }
+        if (state.copy != null && state.from != null) {
+            // the target is gone now: whatever the cancel could not reach on the source goes too
+            owner.cleanUpSource(move, record);
+        }
+    }
+
+    private void checkCancel() {
+        if (cancelRequested()) {
+            throw new Cancelled();
+        }
+    }
+
+    /** The move's name in PostgreSQL (publication, slot, temporary login): {@code palisade_move_<id>}. */
+    static String copyName(MoveRecord move) {
+        return move.id().replace('-', '_');
+    }
+
+    private static String message(Exception e) {
+        String text = e instanceof SQLException sql ? e.getMessage() + " (SQLSTATE " + sql.getSQLState() + ")"
+                : e.getMessage();
+        return text == null ? e.getClass().getSimpleName() : text;
+    }
+
+    Optional<MovePhase> outcome() {
+        return Optional.ofNullable(outcome);
+    }
+
+    /** What the run made so far, for undo. Confined to the run's thread. */
+    private static final class State {
+        boolean targetCreated;
+        TenantPlace from;
+        Connection source;
+        Connection target;
+        SchemaScript script;
+        HostRoute route;
+        LogicalCopy copy;
+        DatabaseService.Hold hold;
+        boolean loginRevoked;
+        boolean switched;
+
+        void closeConnections() {
+            for (Connection connection : new Connection[] {source, target}) {
+                if (connection != null) {
+                    try {
+                        connection.close();
+                    } catch (SQLException ignored) {
+                        // closing: nothing left to do
+                    }
+                }
+            }
+            if (route != null) {
+                route.close();
+            }
+        }
+    }
+
+    /** A cancel reached the run before the cutover. */
+    private static final class Cancelled extends PalisadeException {
+        Cancelled() {
+            super(ErrorCode.CONFLICT, "the move was cancelled");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+package io.palisade.api;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import io.palisade.agent.AdminConnection;
+import io.palisade.logical.CopyPlan;
+import io.palisade.logical.LogicalCopy;
+import io.palisade.logical.Refusal;
+import io.palisade.logical.Refusals;
+import io.palisade.logical.Source;
+import io.palisade.logical.Target;
+import io.palisade.spi.DriverProbe;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.IsolationDriver;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.Plan;
+import io.palisade.spi.Rung;
+import io.palisade.spi.TenantPlace;
+import io.palisade.store.DatabaseRecord;
+import io.palisade.store.DatabaseState;
+import io.palisade.store.MoveCatalog;
+import io.palisade.store.MovePhase;
+import io.palisade.store.MoveRecord;
+import io.palisade.store.SecretBox;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Moves between rungs ({@code POST /v1/databases/{id}/isolation}): checks a request, records the move and runs it
+ * ({@link MoveRun}) in the background; reports it; cancels it before the cutover; settles what a stopped palisade left
+ * half-way ({@link #recover}). A database keeps its id, URL, password and broker token across a move. Thread-safe.
+ */
+public final class MoveService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(MoveService.class);
+    private static final Duration CANCEL_WAIT = Duration.ofMinutes(2);
+
+    /** Body of {@code POST /v1/databases/{id}/isolation}. */
+    public record MoveRequest(
+            @JsonProperty("isolation") String isolation,
+            @JsonProperty("plan") String plan,
+            @JsonProperty("cpu") Integer cpu,
+            @JsonProperty("memory_mb") Integer memoryMb) {}
+
+    private final DatabaseService databases;
+    private final MoveCatalog catalog;
+    private final Map<String, MoveRun> running = new ConcurrentHashMap<>();
+    private final ExecutorService threads = Executors.newThreadPerTaskExecutor(
+            Thread.ofVirtual().name("palisade-move-", 0).factory());
+
+    public MoveService(DatabaseService databases) {
+        this.databases = requireNonNull(databases, "databases is null");
+        this.catalog = databases.store().moves();
+    }
+
+    /**
+     * Checks the request (target rung run here and usable, not the current one, a running database, nothing the logical
+     * path cannot take along), records the move and starts it. Returns the move as recorded.
+     */
+    public MoveRecord start(String accountId, String id, MoveRequest request) {
+        DatabaseRecord found = databases.get(accountId, id);
+        if (request == null || request.isolation() == null) {
+            throw PalisadeException.invalid("\"isolation\" is required: vm, process, database or schema");
+        }
+        Rung to = Rung.fromWire(request.isolation());
+        return databases.withLock(id, () -> {
+            DatabaseRecord record = databases.store().find(id).orElseThrow(() -> DatabaseService.notFound(id));
+            if (record.isolation() == to) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " already runs on the "
+                        + to.wireName() + " rung; to change its plan, move it to another rung");
+            }
+            if (record.state() != DatabaseState.RUNNING) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is " + record.state().wireName()
+                        + "; only a running database can move"
+                        + (record.state() == DatabaseState.SUSPENDED ? " (resume it first)" : ""));
+            }
+            if (running.containsKey(id)) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is already being moved; wait"
+                        + " for that move to end or cancel it (DELETE /v1/databases/" + id + "/move)");
+            }
+            IsolationDriver source = databases.driver(record);
+            IsolationDriver target = databases.driver(to);
+            DriverProbe probe = databases.probes().get(to);
+            if (!probe.usable()) {
+                throw new PalisadeException(ErrorCode.CAPACITY_EXHAUSTED, "the " + to.wireName()
+                        + " rung is not usable on this host: " + probe.reason());
+            }
+            if (sharedPair(record.isolation(), to)) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "moves between the database and schema rungs are not"
+                        + " supported yet (both live on the shared servers); move to process first, then on");
+            }
+            Plan plan = plan(request, record.plan());
+            checkMovable(source, record);
+            MoveRecord move = new MoveRecord(SecretBox.randomId("mv"), id, record.accountId(), record.isolation(), to,
+                    record.plan(), plan, MovePhase.PREPARING, Optional.of("checking and creating the target"), 0, 0, 0,
+                    Optional.empty(), Instant.now(), Instant.now(), Optional.empty());
+            catalog.insert(move);
+            MoveRun run = new MoveRun(this, databases, move, record, source, target);
+            running.put(id, run);
+            threads.execute(run);
+            return catalog.find(move.id()).orElseThrow();
+        });
+    }
+
+    /** The database's latest move (running or finished), if it ever moved. */
+    public Optional<MoveRecord> latest(String accountId, String id) {
+        databases.get(accountId, id);
+        return catalog.latest(id);
+    }
+
+    /**
+     * Cancels the database's running move and waits until it is undone; CONFLICT when none runs or its cutover has
+     * begun (it then ends by itself within a minute).
+     */
+    public MoveRecord cancel(String accountId, String id) {
+        databases.get(accountId, id);
+        MoveRun run = running.get(id);
+        if (run == null) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " has no move under way");
+        }
+        if (!run.cancel()) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "move " + run.move().id() + " of " + id + " has begun its"
+                    + " cutover and cannot be cancelled any more; it ends within a minute (GET /v1/databases/" + id
+                    + "/move)");
+        }
+        awaitQuietly(run);
+        return catalog.find(run.move().id()).orElseThrow();
+    }
+
+    /** Whether a move of the database is under way (other operations on it wait for its end or refuse). */
+    public boolean moving(String id) {
+        return running.containsKey(id);
+    }
+
+    /** Before a delete: a move under way is cancelled (or, past its cutover, waited for). */
+    void stopForDelete(String id) {
+        MoveRun run = running.get(id);
+        if (run != null) {
+            run.cancel();
+            awaitQuietly(run);
+        }
+    }
+
+    private void awaitQuietly(MoveRun run) {
+        try {
+            if (!run.await(CANCEL_WAIT)) {
+                log.warn("move {} did not end within {}", run.move().id(), CANCEL_WAIT);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    void ended(MoveRun run) {
+        running.remove(run.move().databaseId(), run);
+    }
+
+    /**
+     * At start-up, after the first reconcile (so every recorded instance runs): a move that was switched gets its source
+     * removed; any other is undone (target destroyed, what the copy left on the source removed, the tenant's role may
+     * log in again). Returns one line per move settled.
+     */
+    public List<String> recover() {
+        List<String> actions = new ArrayList<>();
+        for (MoveRecord move : catalog.unfinished()) {
+            if (running.containsKey(move.databaseId())) {
+                continue;
+            }
+            Optional<DatabaseRecord> record = databases.store().find(move.databaseId());
+            try {
+                if (move.phase().switched()) {
+                    removeSource(move);
+                    actions.add("finished move " + move.id() + " of " + move.databaseId() + " to " + move.to());
+                } else {
+                    undoInterrupted(move, record);
+                    catalog.finish(move.id(), MovePhase.FAILED, "palisade stopped during the " + move.phase().wireName()
+                            + " phase; the move was undone and the database stays on " + move.from().wireName());
+                    actions.add("undid move " + move.id() + " of " + move.databaseId() + " (was "
+                            + move.phase().wireName() + ")");
+                }
+            } catch (RuntimeException e) {
+                log.warn("cannot settle move {} of {} yet: {}", move.id(), move.databaseId(), e.getMessage());
+            }
+        }
+        actions.forEach(action -> log.info("moves: {}", action));
+        return actions;
+    }
+
+    private void undoInterrupted(MoveRecord move, Optional<DatabaseRecord> record) {
+        IsolationDriver target = databases.driver(move.to());
+        if (target.listInstances().contains(move.databaseId())) {
+            target.destroy(move.databaseId());
+        }
+        if (record.isPresent() && record.get().isolation() == move.from()
+                && record.get().state() == DatabaseState.RUNNING) {
+            cleanUpSource(move, record.get());
+            IsolationDriver source = databases.driver(record.get());
+            TenantPlace from = source.tenantPlace(move.databaseId());
+            try (Connection c = AdminConnection.open(from.admin(), from.database())) {
+                new TenantSessions(c, from).restoreLogin();
+            } catch (SQLException e) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot give LOGIN back to the tenant on the"
+                        + " source of move " + move.id() + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** Removes what a move's copy left on the source (its target is already gone). */
+    void cleanUpSource(MoveRecord move, DatabaseRecord record) {
+        try {
+            IsolationDriver source = databases.driver(record);
+            TenantPlace from = source.tenantPlace(record.id());
+            Source tenant = new Source(from.namespace(), from.role());
+            CopyPlan plan = new CopyPlan(MoveRun.copyName(move), tenant, from.database(), from.server(),
+                    Target.ownDatabase(from.namespace(), from.role()));
+            try (Connection c = AdminConnection.open(from.admin(), from.database())) {
+                LogicalCopy.cleanUpSource(c, plan);
+            }
+        } catch (RuntimeException | SQLException e) {
+            log.warn("move {} of {}: cleaning the source failed: {}", move.id(), record.id(), e.getMessage());
+        }
+    }
+
+    /** After the switch: archiving starts over on the target, the source instance goes, the move is done. */
+    void removeSource(MoveRecord move) {
+        String id = move.databaseId();
+        databases.backups().ifPresent(backups -> backups.startOver(id));
+        IsolationDriver source = databases.driver(move.from());
+        if (source.listInstances().contains(id)) {
+            source.destroy(id);
+        }
+        databases.store().find(id).ifPresent(databases::afterRunning);
+        catalog.finish(move.id(), MovePhase.DONE, "the database runs on " + move.to().wireName()
+                + (databases.driver(move.to()).supportsRestore() && databases.backups().isPresent()
+                        ? "; its restorable window starts at the move (a new archive with a new base backup)"
+                        : move.from() == Rung.PROCESS || move.from() == Rung.VM
+                                ? "; backups stop here (the " + move.to().wireName() + " rung has none), the earlier"
+                                        + " archive is kept for its retention"
+                                : ""));
+        log.info("move {} of {} done: the {} source is removed", move.id(), id, move.from());
+    }
+
+    private void checkMovable(IsolationDriver source, DatabaseRecord record) {
+        TenantPlace from = source.tenantPlace(record.id());
+        try (Connection c = AdminConnection.open(from.admin(), from.database())) {
+            try (Statement s = c.createStatement(); var rs = s.executeQuery("select current_setting('wal_level')")) {
+                rs.next();
+                if (!"logical".equals(rs.getString(1))) {
+                    throw new PalisadeException(ErrorCode.CONFLICT, "database " + record.id() + "'s server runs with"
+                            + " wal_level = " + rs.getString(1) + ", a move needs logical; restart the database"
+                            + " (POST /v1/databases/" + record.id() + "/restart) so that it starts with the current"
+                            + " settings, then move it; nothing was changed");
+                }
+            }
+            Source tenant = new Source(from.namespace(), from.role());
+            List<Refusal> refusals = Refusals.find(c, tenant);
+            if (!refusals.isEmpty()) {
+                throw Refusals.asError(tenant, refusals);
+            }
+        } catch (SQLException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot read the catalog of " + record.id()
+                    + " before the move: " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean sharedPair(Rung from, Rung to) {
+        return (from == Rung.DATABASE || from == Rung.SCHEMA) && (to == Rung.DATABASE || to == Rung.SCHEMA);
+    }
+
+    private static Plan plan(MoveRequest request, Plan current) {
+        Plan plan = request.plan() == null ? current : Plan.byName(request.plan());
+        return plan.withCpuAndMemory(request.cpu(), request.memoryMb());
+    }
+
+    /** Stops every running move: they are undone by the next start's {@link #recover}. */
+    @Override
+    public void close() {
+        threads.shutdownNow();
+    }
+}
