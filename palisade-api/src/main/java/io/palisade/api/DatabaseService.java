@@ -879,6 +879,15 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         return driverFor(record).adminAccess(id);
     }
 
+    /** Where a running database's tenant lives on its server, with superuser access (moves, operators' checks). */
+    public io.palisade.spi.TenantPlace tenantPlace(String id) {
+        DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
+        if (record.state() != DatabaseState.RUNNING) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is " + record.state().wireName());
+        }
+        return driverFor(record).tenantPlace(id);
+    }
+
     /** Archiving for what runs, none for what does not; then retention. Called by the reconcile loop. */
     public void reconcileBackups() {
         BackupService backupService = backups;

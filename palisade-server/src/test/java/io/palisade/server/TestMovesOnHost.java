@@ -1,0 +1,143 @@
+package io.palisade.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.palisade.logical.Fingerprint;
+import io.palisade.spi.Rung;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Moves between the rungs that live on the host ({@code database}, {@code schema}, {@code process}) through a full
+ * palisade: a continuous writer survives a move with every acknowledged commit present once; the schema corpus moves
+ * down and back up with no difference in structure or data; bad requests get a clear problem+json and change nothing;
+ * a cancelled move leaves the tenant where it was and nothing of the target.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TestMovesOnHost extends AbstractTestMoves {
+    private static final Duration MOVE_TIMEOUT = Duration.ofMinutes(3);
+
+    @BeforeAll
+    void start() {
+        palisade = TestingPalisade.requiring("process", Map.of("agent.reconcile-interval", "500ms"));
+    }
+
+    @AfterAll
+    void stop() {
+        if (palisade != null) {
+            palisade.close();
+        }
+    }
+
+    @Test
+    void continuousWritesSurviveDatabaseToProcess() throws Exception {
+        JsonNode db = create("writer", Rung.DATABASE);
+        String url = url(db);
+        execute(url, "create table items (id int generated always as identity primary key, name text not null);"
+                + " insert into items (name) select 'item ' || g from generate_series(1, 5000) g");
+        try (ContinuousWriter writer = new ContinuousWriter(url)) {
+            writer.awaitMore(50, Duration.ofSeconds(30));
+            JsonNode move = move(id(db), Rung.PROCESS, MOVE_TIMEOUT);
+            assertThat(move.path("phase").asText()).as(move.toString()).isEqualTo("done");
+            writer.awaitMore(50, Duration.ofSeconds(60));
+            writer.close();
+            System.out.printf("database → process: cutover %d ms, longest write pause %d ms, %d commits, errors %s%n",
+                    move.path("cutover_ms").asLong(), writer.longestPause().toMillis(), writer.acknowledged().size(),
+                    writer.errors());
+            assertAllAcknowledgedPresentOnce(url, writer);
+        }
+        JsonNode after = database(id(db));
+        assertThat(after.path("isolation").asText()).isEqualTo("process");
+        assertThat(after.path("status").asText()).isEqualTo("running");
+        assertThat(after.has("move")).as("no unfinished move").isFalse();
+        // the identity's sequence came along: a new row gets the next number
+        assertThat(scalar(url, "insert into items (name) values ('after') returning id")).isEqualTo("5001");
+        assertThat(palisade.server().store().find(id(db)).orElseThrow().serverLogin()).isEmpty();
+        assertThat(palisade.server().sharedServers().serverOf(id(db))).as("the shared tenant is gone").isEmpty();
+        assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
+    }
+
+    @Test
+    void schemaCorpusMovesDownAndBackUpUnchanged() throws Exception {
+        JsonNode db = create("corpus", Rung.PROCESS);
+        String url = url(db);
+        psqlFile(url, BackupChecks.corpusFile());
+        // the corpus holds what the logical path cannot take: refused up front, each object named
+        TestingPalisade.Response refused = palisade.post("/v1/databases/" + id(db) + "/isolation",
+                "{\"isolation\":\"schema\"}");
+        assertProblem(refused, 409, "large object");
+        assertThat(refused.json().path("detail").asText()).contains("table public.scratch", "nothing was moved");
+        execute(url, "select lo_unlink(oid) from pg_largeobject_metadata; alter table scratch set logged");
+        Fingerprint before = fingerprint(id(db));
+
+        JsonNode down = move(id(db), Rung.SCHEMA, MOVE_TIMEOUT);
+        assertThat(down.path("phase").asText()).as(down.toString()).isEqualTo("done");
+        assertThat(database(id(db)).path("isolation").asText()).isEqualTo("schema");
+        assertThat(fingerprint(id(db)).differencesFrom(before)).as("process → schema").isEmpty();
+        assertThat(scalar(url, "select order_total(1)")).as("the corpus works as the tenant after the move")
+                .isEqualTo("2500");
+
+        JsonNode up = move(id(db), Rung.PROCESS, MOVE_TIMEOUT);
+        assertThat(up.path("phase").asText()).as(up.toString()).isEqualTo("done");
+        assertThat(fingerprint(id(db)).differencesFrom(before)).as("process → schema → process").isEmpty();
+        assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
+    }
+
+    @Test
+    void badRequestsGetAProblemAndChangeNothing() throws Exception {
+        JsonNode db = create("bad-input", Rung.PROCESS);
+        String id = id(db);
+        String path = "/v1/databases/" + id + "/isolation";
+
+        assertProblem(palisade.post(path, "{\"isolation\":\"process\"}"), 409, "already runs on the process rung");
+        assertProblem(palisade.post(path, "{\"isolation\":\"mainframe\"}"), 400, "unknown isolation 'mainframe'");
+        assertProblem(palisade.post(path, "{}"), 400, "\"isolation\" is required");
+        assertProblem(palisade.post(path, "{\"isolation\":\"schema\",\"plan\":\"gigantic\"}"), 400, "gigantic");
+        String other = palisade.newAccount("mover");
+        assertProblem(palisade.request("POST", path, "{\"isolation\":\"schema\"}", other), 404, id);
+        assertProblem(palisade.get("/v1/databases/" + id + "/move"), 404, "never moved");
+        assertProblem(palisade.delete("/v1/databases/" + id + "/move"), 409, "no move under way");
+
+        execute(url(db), "create table docs (id int primary key, body oid); insert into docs values (1, lo_from_bytea(0,"
+                + " 'hello'))");
+        TestingPalisade.Response refused = palisade.post(path, "{\"isolation\":\"schema\"}");
+        assertProblem(refused, 409, "large object");
+        assertThat(database(id).path("isolation").asText()).isEqualTo("process");
+        assertThat(palisade.server().sharedServers().serverOf(id)).as("no target was made").isEmpty();
+        assertThat(palisade.delete("/v1/databases/" + id).status()).isEqualTo(204);
+    }
+
+    @Test
+    void cancelledMoveLeavesTheTenantWhereItWas() throws Exception {
+        JsonNode db = create("cancel", Rung.PROCESS);
+        String url = url(db);
+        execute(url, "create table big (id bigint primary key, pad text);"
+                + " insert into big select g, repeat('x', 300) from generate_series(1, 100000) g");
+        Fingerprint before = fingerprint(id(db));
+        TestingPalisade.Response started = palisade.post("/v1/databases/" + id(db) + "/isolation",
+                "{\"isolation\":\"database\"}");
+        assertThat(started.status()).as(started.body()).isEqualTo(202);
+        assertProblem(palisade.post("/v1/databases/" + id(db) + "/credentials/rotate", null), 409, "being moved");
+        assertProblem(palisade.post("/v1/databases/" + id(db) + "/isolation", "{\"isolation\":\"schema\"}"), 409,
+                "already being moved");
+        TestingPalisade.Response cancelled = palisade.delete("/v1/databases/" + id(db) + "/move");
+        assertThat(cancelled.status()).as(cancelled.body()).isEqualTo(200);
+        assertThat(cancelled.json().path("phase").asText()).isEqualTo("cancelled");
+        assertThat(database(id(db)).path("isolation").asText()).isEqualTo("process");
+        assertThat(palisade.server().sharedServers().serverOf(id(db))).as("the target is gone").isEmpty();
+        assertThat(fingerprint(id(db)).differencesFrom(before)).as("the source is as before").isEmpty();
+        execute(url, "insert into big values (0, 'still writable')");
+        assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
+    }
+
+    private static void assertProblem(TestingPalisade.Response response, int status, String detail) {
+        assertThat(response.status()).as(response.body()).isEqualTo(status);
+        assertThat(response.contentType()).startsWith("application/problem+json");
+        assertThat(response.json().path("detail").asText()).contains(detail);
+    }
+}
