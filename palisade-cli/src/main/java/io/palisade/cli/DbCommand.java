@@ -31,7 +31,8 @@ import picocli.CommandLine.Spec;
             BackupCommands.ListBackups.class,
             BackupCommands.Backup.class,
             BackupCommands.Restore.class,
-            BackupCommands.Fork.class
+            BackupCommands.Fork.class,
+            MoveCommand.class
         })
 public final class DbCommand {
     private static final ObjectMapper MAPPER = new ObjectMapper();

@@ -101,6 +101,28 @@ class TestCli {
     }
 
     @Test
+    void moveToAnotherRungAndBack() {
+        Run created = run("create", "--label", "cli-move", "--isolation", "process");
+        assertThat(created.exitCode()).as(created.err()).isZero();
+        String id = created.out().lines().filter(l -> l.startsWith("id:")).findFirst().orElseThrow().substring(3).strip();
+
+        Run down = run("move", id, "--to", "schema");
+        assertThat(down.exitCode()).as(down.err()).isZero();
+        assertThat(down.out()).contains(": done (cutover ").contains("runs on schema");
+        assertThat(run("psql", id, "-qAtc", "select 40 + 2").exitCode()).isZero();
+
+        Run same = run("move", id, "--to", "schema");
+        assertThat(same.exitCode()).isEqualTo(5);
+        assertThat(same.err().strip()).startsWith("palisade: database " + id + " already runs on the schema rung");
+
+        Run nowhere = run("move", id);
+        assertThat(nowhere.exitCode()).isEqualTo(2);
+        assertThat(nowhere.err().strip()).isEqualTo("palisade: say where to: --to vm|process|database|schema (or"
+                + " --cancel)");
+        assertThat(run("delete", id).exitCode()).isZero();
+    }
+
+    @Test
     void errorsAreOneReadableLineWithExitCodes() {
         Run missing = run("get", "db-nothere1");
         assertThat(missing.exitCode()).isEqualTo(4);
