@@ -502,9 +502,9 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         List<String> actions = java.util.Collections.synchronizedList(new ArrayList<>());
         List<CompletableFuture<Void>> work = new ArrayList<>();
         List<DatabaseRecord> snapshots = store.listByHost(hostId);
-        Set<String> known = new java.util.HashSet<>();
+        Map<String, Rung> known = new java.util.HashMap<>();
         for (DatabaseRecord snapshot : snapshots) {
-            known.add(snapshot.id());
+            known.put(snapshot.id(), snapshot.isolation());
             if (!startup && (snapshot.state().isTransitional() || settled(snapshot))) {
                 continue;
             }
@@ -521,7 +521,12 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         CompletableFuture.allOf(work.toArray(CompletableFuture[]::new)).join();
         for (IsolationDriver driver : drivers.values()) {
             for (String id : driver.listInstances()) {
-                if (known.contains(id)) {
+                Rung rung = known.get(id);
+                if (rung == driver.rung()) {
+                    continue;
+                }
+                if (rung != null) {
+                    removeStray(driver, id, rung, actions);
                     continue;
                 }
                 withLock(id, () -> {
@@ -535,6 +540,22 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
         }
         actions.forEach(action -> log.info("reconcile: {}", action));
         return List.copyOf(actions);
+    }
+
+    /**
+     * An instance of a known database on a rung its record does not name: what a move left when it could not finish its
+     * clean-up. Removed unless a move of the database is under way or unsettled (the move owns it then).
+     */
+    private void removeStray(IsolationDriver driver, String id, Rung recorded, List<String> actions) {
+        MoveService moveService = moves;
+        if (moveService == null || moveService.moving(id) || moveService.unsettled(id)) {
+            return;
+        }
+        withLock(id, () -> {
+            driver.destroy(id);
+            actions.add("removed stray " + driver.name() + " instance of " + id + " (it lives on " + recorded + ")");
+            return null;
+        });
     }
 
     /**

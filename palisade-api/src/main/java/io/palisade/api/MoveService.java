@@ -144,6 +144,11 @@ public final class MoveService implements AutoCloseable {
         return running.containsKey(id);
     }
 
+    /** Whether the store holds a move of the database that has not finished (running, or left by a stopped palisade). */
+    boolean unsettled(String id) {
+        return catalog.latest(id).map(move -> !move.phase().finished()).orElse(false);
+    }
+
     /** Before a delete: a move under way is cancelled (or, past its cutover, waited for). */
     void stopForDelete(String id) {
         MoveRun run = running.get(id);
@@ -288,5 +293,12 @@ public final class MoveService implements AutoCloseable {
     @Override
     public void close() {
         threads.shutdownNow();
+        try {
+            if (!threads.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                log.warn("moves still running at shutdown: {}; the next start settles them", running.keySet());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }
