@@ -183,6 +183,13 @@ public final class PalisadeServer implements AutoCloseable {
                         .tag("state", state.wireName())
                         .register(metrics);
             }
+            for (io.palisade.store.MovePhase phase : io.palisade.store.MovePhase.values()) {
+                io.micrometer.core.instrument.Gauge.builder("palisade_moves", store,
+                                s -> s.moves().countByPhase().get(phase))
+                        .description("Moves between rungs by phase (finished ones kept until their database is deleted)")
+                        .tag("phase", phase.wireName())
+                        .register(metrics);
+            }
             List<String> actions = service.reconcile(true);
             if (restoresRef.get() != null) {
                 restoresRef.get().cleanStaging();

@@ -59,6 +59,7 @@ class TestMovesOnHost extends AbstractTestMoves {
         assertThat(scalar(url, "insert into items (name) values ('after') returning id")).isEqualTo("5001");
         assertThat(palisade.server().store().find(id(db)).orElseThrow().serverLogin()).isEmpty();
         assertThat(palisade.server().sharedServers().serverOf(id(db))).as("the shared tenant is gone").isEmpty();
+        assertThat(palisade.get("/metrics").body()).containsPattern("palisade_moves\\{phase=\"done\",?\\} [1-9]");
         assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
     }
 

@@ -155,6 +155,18 @@ public final class MoveCatalog {
                 .execute());
     }
 
+    /** How many moves the store holds in each phase (kept history included), for metrics. */
+    public Map<MovePhase, Long> countByPhase() {
+        Map<MovePhase, Long> counts = new java.util.EnumMap<>(MovePhase.class);
+        for (MovePhase phase : MovePhase.values()) {
+            counts.put(phase, 0L);
+        }
+        jdbi.useHandle(h -> h.createQuery("SELECT phase, count(*) AS n FROM moves GROUP BY phase")
+                .map((rs, ctx) -> Map.entry(MovePhase.fromWire(rs.getString("phase")), rs.getLong("n")))
+                .forEach(e -> counts.put(e.getKey(), e.getValue())));
+        return counts;
+    }
+
     private static String planJson(Plan plan) {
         Map<String, String> fields = new LinkedHashMap<>();
         fields.put("name", plan.name());
