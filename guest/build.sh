@@ -340,8 +340,10 @@ unset secret
     --data-checksums --no-sync) > "$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; die "initdb failed"; }
 rm -f "$stage/secret/pw"
 data=$stage/vol/data
-# "all" in the DATABASE column does not match replication connections: the admin role gets its own line (WAL
-# streaming and base backups by the host; the tenant role has no REPLICATION attribute and no line).
+# "all" in the DATABASE column does not match physical replication connections: the admin role gets its own line (WAL
+# streaming and base backups by the host; the tenant role has no REPLICATION attribute and no line). Logical
+# replication connections (replication=database) name a database and match "all": a move's temporary login reaches
+# its publication with a password through the last line.
 cat > "$data/pg_hba.conf" <<EOF
 # palisade guest: local (in-guest) connections are trusted; everything over the network needs SCRAM.
 # TYPE  DATABASE     USER            ADDRESS     METHOD
@@ -375,6 +377,14 @@ logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 log_timezone = 'UTC'
 timezone = 'UTC'
+# logical replication, for moves between rungs: as the source (a publication; one slot and walsender per
+# subscription, plus one per table being synced) and as the target (one apply and up to two table-sync workers)
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+max_worker_processes = 8
+max_logical_replication_workers = 4
+max_sync_workers_per_subscription = 2
 EOF
 cat > "$work/setup.sql" <<'EOF'
 CREATE ROLE app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;

@@ -11,6 +11,7 @@ import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
+import io.palisade.spi.HostRoute;
 import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.InstanceStats;
 import io.palisade.spi.IsolationDriver;
@@ -18,6 +19,7 @@ import io.palisade.spi.PalisadeException;
 import io.palisade.spi.ProgressListener;
 import io.palisade.spi.RunningInstance;
 import io.palisade.spi.TenantCredentials;
+import io.palisade.spi.TenantPlace;
 import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -98,6 +100,7 @@ public final class VmDriver implements IsolationDriver {
     private final Map<String, Long> replicationChecked = new ConcurrentHashMap<>();
     private final VmRestore restore = new VmRestore(this);
     private final VmRename renamer = new VmRename(this);
+    private final VmMoveAccess moveAccess = new VmMoveAccess(this);
     private volatile DriverProbe probe;
     private volatile String lastProbeReason;
 
@@ -301,6 +304,7 @@ public final class VmDriver implements IsolationDriver {
     @Override
     public void stop(String id) {
         requireNonNull(id, "id is null");
+        moveAccess.closeRoutes(id);
         Optional<Long> pid = findPid(id);
         if (pid.isPresent()) {
             shutdown(id, pid.get());
@@ -318,6 +322,7 @@ public final class VmDriver implements IsolationDriver {
     @Override
     public void destroy(String id) {
         requireNonNull(id, "id is null");
+        moveAccess.closeRoutes(id);
         Process starting = processes.get(id);
         if (starting != null && starting.isAlive()) {
             kill(id, starting.pid()); // still in the wrapper (sh, ip netns exec) that becomes QEMU
@@ -388,6 +393,18 @@ public final class VmDriver implements IsolationDriver {
     public void rename(String fromId, String toId) {
         renamer.rename(fromId, toId);
         replicationChecked.remove(fromId);
+    }
+
+    /** See {@link VmMoveAccess#tenantPlace}: the tenant's database and role as the guest's catalog names them. */
+    @Override
+    public TenantPlace tenantPlace(String id) {
+        return moveAccess.tenantPlace(id);
+    }
+
+    /** See {@link VmMoveAccess#routeToHost}: a relay on the VM's veth link and a rule for its port, until closed. */
+    @Override
+    public HostRoute routeToHost(String id, Endpoint hostEndpoint) {
+        return moveAccess.routeToHost(id, hostEndpoint);
     }
 
     /** Whether a QEMU of the instance exists, running or still starting (in its wrapper). */
@@ -573,6 +590,7 @@ public final class VmDriver implements IsolationDriver {
 
     @Override
     public void close() {
+        moveAccess.closeAll(); // routes to the host live only as long as this driver
         processes.clear(); // VMs keep running; a new driver finds them through their pid files
     }
 

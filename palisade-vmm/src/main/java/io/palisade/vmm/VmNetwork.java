@@ -11,8 +11,11 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.TreeSet;
 
 /**
  * The NATID network of one VM, every name derived from the instance id so that it can be removed after a crash:
@@ -21,7 +24,9 @@ import java.util.List;
  * namespace.
  * Inside the namespace, iptables DNATs {@code <slot>.2:5432} to the guest's baked address and SNATs to the gateway; the
  * filter table forwards nothing else, so the guest has no egress and cannot reach other VMs, the namespace or the
- * host. Immutable; the commands it runs are idempotent per id.
+ * host. The one exception is a route to the host opened for a move ({@link #rules(NetworkPool.Slot, Collection)}):
+ * the guest's gateway on one port, forwarded to that port on the host end of the veth link, while it is open.
+ * Immutable; the commands it runs are idempotent per id.
  */
 public record VmNetwork(String id, String namespace, String hostVeth, String guestAddress, String guestGateway) {
     public static final String NAMESPACE_PREFIX = "pal-";
@@ -96,7 +101,17 @@ public record VmNetwork(String id, String namespace, String hostVeth, String gue
 
     /** The iptables-restore input for the namespace: DNAT to the guest, SNAT to the gateway, nothing else forwarded. */
     String rules(NetworkPool.Slot slot) {
-        return String.join("\n",
+        return rules(slot, List.of());
+    }
+
+    /**
+     * The namespace's rules with routes from the guest to the host open (see {@link #applyRules}): for each port P the
+     * guest dials its gateway on P, which is DNATed to the host end of the veth link on P and SNATed to the namespace's
+     * veth address (the host routes replies to that address only); the filter table forwards new connections of that
+     * one flow and the replies to them, nothing else.
+     */
+    String rules(NetworkPool.Slot slot, Collection<Integer> routePorts) {
+        List<String> filter = new ArrayList<>(List.of(
                 "*filter",
                 ":INPUT DROP [0:0]",
                 ":FORWARD DROP [0:0]",
@@ -105,8 +120,8 @@ public record VmNetwork(String id, String namespace, String hostVeth, String gue
                 "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
                 "-A FORWARD -i " + NS_VETH + " -o " + TAP + " -p tcp -d " + guestAddress + " --dport " + POSTGRES_PORT
                         + " -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT",
-                "-A FORWARD -i " + TAP + " -o " + NS_VETH + " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-                "COMMIT",
+                "-A FORWARD -i " + TAP + " -o " + NS_VETH + " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"));
+        List<String> nat = new ArrayList<>(List.of(
                 "*nat",
                 ":PREROUTING ACCEPT [0:0]",
                 ":INPUT ACCEPT [0:0]",
@@ -114,9 +129,37 @@ public record VmNetwork(String id, String namespace, String hostVeth, String gue
                 ":POSTROUTING ACCEPT [0:0]",
                 "-A PREROUTING -i " + NS_VETH + " -d " + slot.namespaceAddress() + " -p tcp --dport " + POSTGRES_PORT
                         + " -j DNAT --to-destination " + guestAddress + ":" + POSTGRES_PORT,
-                "-A POSTROUTING -o " + TAP + " -j SNAT --to-source " + guestGateway,
-                "COMMIT",
-                "");
+                "-A POSTROUTING -o " + TAP + " -j SNAT --to-source " + guestGateway));
+        for (int port : new TreeSet<>(routePorts)) {
+            if (port < 1 || port > 65535) {
+                throw new IllegalArgumentException("route port out of range: " + port);
+            }
+            String flow = " -p tcp -s " + guestAddress + " -d " + slot.hostAddress() + " --dport " + port;
+            filter.add("-A FORWARD -i " + TAP + " -o " + NS_VETH + flow
+                    + " -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT");
+            filter.add("-A FORWARD -i " + NS_VETH + " -o " + TAP + " -p tcp -s " + slot.hostAddress() + " --sport "
+                    + port + " -d " + guestAddress + " -m conntrack --ctstate ESTABLISHED -j ACCEPT");
+            nat.add("-A PREROUTING -i " + TAP + " -s " + guestAddress + " -d " + guestGateway + " -p tcp --dport "
+                    + port + " -j DNAT --to-destination " + slot.hostAddress() + ":" + port);
+            nat.add("-A POSTROUTING -o " + NS_VETH + flow + " -j SNAT --to-source " + slot.namespaceAddress());
+        }
+        filter.add("COMMIT");
+        nat.add("COMMIT");
+        nat.add("");
+        filter.addAll(nat);
+        return String.join("\n", filter);
+    }
+
+    /**
+     * Replaces the namespace's rules, atomically, by the base rules plus the given routes to the host; an empty set
+     * restores the base rules. Fails if the namespace does not exist.
+     */
+    public void applyRules(NetworkPool.Slot slot, Collection<Integer> routePorts) {
+        if (!namespaceExists()) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "the network namespace " + namespace + " of " + id
+                    + " does not exist (the VM is not running); start it first");
+        }
+        inNamespace(List.of("iptables-restore"), rules(slot, routePorts));
     }
 
     /** Removes namespace (with tap, inner veth and rules) and the host veth. Idempotent; bounded. */

@@ -25,6 +25,27 @@ class TestVmNetwork {
     }
 
     @Test
+    void aRouteToTheHostOpensOnlyItsOneFlow() {
+        VmNetwork network = VmNetwork.forId("db-route", "172.31.255.2", "172.31.255.1");
+        NetworkPool.Slot slot = new NetworkPool("10.214.250.0/24", dir).allocate("db-route");
+        String base = network.rules(slot);
+        assertThat(network.rules(slot, List.of())).isEqualTo(base);
+        String open = network.rules(slot, List.of(40001));
+        assertThat(open.lines().filter(l -> !base.lines().toList().contains(l))).containsExactlyInAnyOrder(
+                "-A FORWARD -i tap0 -o veth0 -p tcp -s 172.31.255.2 -d 10.214.250.1 --dport 40001"
+                        + " -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT",
+                "-A FORWARD -i veth0 -o tap0 -p tcp -s 10.214.250.1 --sport 40001 -d 172.31.255.2"
+                        + " -m conntrack --ctstate ESTABLISHED -j ACCEPT",
+                "-A PREROUTING -i tap0 -s 172.31.255.2 -d 172.31.255.1 -p tcp --dport 40001"
+                        + " -j DNAT --to-destination 10.214.250.1:40001",
+                "-A POSTROUTING -o veth0 -p tcp -s 172.31.255.2 -d 10.214.250.1 --dport 40001"
+                        + " -j SNAT --to-source 10.214.250.2");
+        assertThat(base.lines().filter(l -> !open.lines().toList().contains(l))).as("nothing of the base removed")
+                .isEmpty();
+        assertThat(open).as("the policies stay DROP").contains(":INPUT DROP", ":FORWARD DROP");
+    }
+
+    @Test
     void createsTheNatidNamespaceAndRemovesEverything() {
         if (ServiceUser.currentUid() != 0) {
             if ("true".equals(System.getenv("CI"))) {
@@ -52,6 +73,12 @@ class TestVmNetwork {
             String routes = network.inNamespace(List.of("ip", "route"), null);
             assertThat(routes).doesNotContain("default");
             assertThat(routes.lines().filter(l -> !l.isBlank())).hasSize(2);
+            // a route to the host: iptables takes the rules, and restoring the base rules removes them
+            network.applyRules(slot, List.of(40001));
+            assertThat(network.inNamespace(List.of("iptables-save"), null))
+                    .contains("--to-destination " + slot.hostAddress() + ":40001", "--sport 40001");
+            network.applyRules(slot, List.of());
+            assertThat(network.inNamespace(List.of("iptables-save"), null)).doesNotContain("40001");
         } finally {
             network.teardown();
             pool.release(id);
