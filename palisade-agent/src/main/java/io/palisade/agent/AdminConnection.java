@@ -45,6 +45,8 @@ public final class AdminConnection {
                 access.password().ifPresent(password -> properties.setProperty("password", password));
                 properties.setProperty("sslmode", "disable");
                 properties.setProperty("connectTimeout", "10");
+                // a server behind a network namespace can vanish without a FIN: no statement here runs for minutes
+                properties.setProperty("socketTimeout", "300");
                 properties.setProperty("ApplicationName", "palisade-agent");
                 try {
                     yield DriverManager.getConnection("jdbc:postgresql://" + tcp.endpoint() + "/" + database, properties);

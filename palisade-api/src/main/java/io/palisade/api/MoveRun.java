@@ -50,8 +50,15 @@ import org.slf4j.LoggerFactory;
  */
 final class MoveRun implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(MoveRun.class);
-    /** How close the copy must be before the cutover starts (the cutover waits for the rest with writes held). */
-    static final long CUTOVER_LAG_BYTES = 4L << 20;
+    /**
+     * How close the copy must be before the cutover starts (the cutover waits for the rest with writes held, so this
+     * bounds the pause): 128 KiB of WAL at first, twice that for every 5 s the copy stays above it, at most 16 MiB, so
+     * that a busy tenant still gets its cutover once the target keeps pace. A tenant that writes faster than the target
+     * applies stays in {@code copying}, its lag growing, until it slows down or the move is cancelled.
+     */
+    static final long CUTOVER_LAG_START = 128L << 10;
+    static final long CUTOVER_LAG_MAX = 16L << 20;
+    private static final long CUTOVER_LAG_DOUBLING_NANOS = Duration.ofSeconds(5).toNanos();
     private static final Duration CATCH_UP = Duration.ofSeconds(30);
     private static final Duration DRAIN = Duration.ofSeconds(1);
     private static final Duration UNREACHABLE = Duration.ofSeconds(60);
@@ -173,14 +180,18 @@ final class MoveRun implements Runnable {
         catalog.phase(move.id(), MovePhase.COPYING, "copying rows by logical replication");
         state.copy = LogicalCopy.start(state.source, state.target, plan);
         long unreachableSince = 0;
+        long copiedSince = 0;
         while (true) {
             checkCancel();
             try {
                 CopyProgress progress = state.copy.progress();
                 unreachableSince = 0;
                 catalog.progress(move.id(), progress.copiedBytes(), progress.totalBytes(), progress.lagBytes());
-                if (progress.copied() && progress.lagBytes() <= CUTOVER_LAG_BYTES) {
-                    return;
+                if (progress.copied()) {
+                    copiedSince = copiedSince == 0 ? System.nanoTime() : copiedSince;
+                    if (progress.lagBytes() <= allowedLag(System.nanoTime() - copiedSince)) {
+                        return;
+                    }
                 }
             } catch (PalisadeException e) {
                 // a server restarting (the monitor brings a crashed one back) is waited for, within a bound
@@ -190,8 +201,14 @@ final class MoveRun implements Runnable {
                 }
                 log.warn("move {} of {}: progress unavailable ({}); retrying", move.id(), id, e.getMessage());
             }
-            Thread.sleep(500);
+            Thread.sleep(copiedSince == 0 ? 500 : 100);
         }
+    }
+
+    /** The lag at which the cutover may start, {@code caughtUpFor} after every table's initial copy ended. */
+    static long allowedLag(long caughtUpForNanos) {
+        long doublings = Math.min(20, caughtUpForNanos / CUTOVER_LAG_DOUBLING_NANOS);
+        return Math.min(CUTOVER_LAG_MAX, CUTOVER_LAG_START << doublings);
     }
 
     private void cutover(State state, RunningInstance created) throws SQLException, InterruptedException {

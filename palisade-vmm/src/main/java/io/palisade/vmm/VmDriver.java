@@ -462,6 +462,9 @@ public final class VmDriver implements IsolationDriver {
         ids.addAll(pool.allocations().keySet());
         ids.addAll(qemuProcesses().keySet());
         ids.addAll(orphanNamespaces(ids));
+        // a template snapshot being built is this driver's own work, not an orphan for the reconciler to remove (a
+        // crashed build's leftovers are listed, and removed, once no build runs)
+        ids.removeAll(templatesBuilding);
         return ids;
     }
 
@@ -1048,6 +1051,9 @@ public final class VmDriver implements IsolationDriver {
         }
     }
 
+    /** Ids of the template VMs being built now (hidden from {@link #listInstances}). */
+    private final Set<String> templatesBuilding = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     /** A template that failed {@value #MAX_CLONE_FAILURES} clones in a row is deleted; the next create rebuilds it. */
     private void discardTemplateAfterRepeatedFailures(Template template) {
         String key = template.dir().getFileName().toString();
@@ -1067,6 +1073,16 @@ public final class VmDriver implements IsolationDriver {
             throws IOException, SQLException {
         long start = System.nanoTime();
         String id = "tpl-" + sha256Hex(templatesDir + "/" + key).substring(0, 16);
+        templatesBuilding.add(id);
+        try {
+            buildTemplate(spec, image, key, template, id, start);
+        } finally {
+            templatesBuilding.remove(id);
+        }
+    }
+
+    private void buildTemplate(InstanceSpec spec, GuestImage image, String key, Template template, String id,
+            long start) throws IOException, SQLException {
         InstanceSpec templateSpec = new InstanceSpec(id, spec.version(), spec.plan(), "app", "app");
         InstancePaths paths = paths(id);
         destroy(id); // a leftover of a crashed build
