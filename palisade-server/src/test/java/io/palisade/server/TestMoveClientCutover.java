@@ -17,8 +17,9 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * The client's view of a move's cutover, on the rungs that live on the host: an open psql session (statements fed over
- * its stdin), a Neon {@code Pool} session over the broker's WebSocket and a PgJDBC connection through the proxy each
- * run a query every 100 ms across the move. Each gets answers or a clean retryable error (an ErrorResponse with
+ * its stdin, as a script does: it exits on the lost connection and is started again), psql at a terminal (it resets
+ * its connection by itself), a Neon {@code Pool} session over the broker's WebSocket and a PgJDBC connection through
+ * the proxy each run a query every 100 ms across the move. Each gets answers or a clean retryable error (an ErrorResponse with
  * 57P01, 40001 or a connection exception; never a hang or a bare reset), and its retry is answered by the new server
  * within a bound after the switch. The numbers are printed.
  */
@@ -55,15 +56,18 @@ class TestMoveClientCutover extends AbstractTestMoves {
         JsonNode db = create("cutover-" + from.wireName(), from);
         String id = id(db);
         int sourcePort = port(id);
-        List<ClientTimeline> timelines = List.of(new ClientTimeline("psql"), new ClientTimeline("neon-pool"),
-                new ClientTimeline("pgjdbc"));
+        List<ClientTimeline> timelines = List.of(new ClientTimeline("psql"), new ClientTimeline("psql-tty"),
+                new ClientTimeline("neon-pool"), new ClientTimeline("pgjdbc"));
         JsonNode move;
         int targetPort;
         long switchedAt;
+        int psqlStarts;
+        int terminalResets;
         try (TestingPsqlSession psql = new TestingPsqlSession(url(db), timelines.get(0), TICK);
+                TestingPsqlTerminal terminal = new TestingPsqlTerminal(url(db), timelines.get(1), TICK);
                 TestingNeonPoolSession neon = new TestingNeonPoolSession(palisade.server().apiPort(),
-                        db.get("serverless_url").asText(), timelines.get(1), TICK);
-                JdbcSession jdbc = new JdbcSession(url(db), timelines.get(2), TICK)) {
+                        db.get("serverless_url").asText(), timelines.get(2), TICK);
+                JdbcSession jdbc = new JdbcSession(url(db), timelines.get(3), TICK)) {
             awaitAnswers(timelines, sourcePort, Duration.ofSeconds(60));
             try (SwitchWatch watch = new SwitchWatch(id, sourcePort)) {
                 move = move(id, to, MOVE_TIMEOUT);
@@ -73,16 +77,21 @@ class TestMoveClientCutover extends AbstractTestMoves {
             }
             awaitAnswers(timelines, targetPort, BOUND.plusSeconds(20));
             assertThat(neon.isAlive()).as("the Neon script crashed:%n%s", neon.stderr()).isTrue();
-            System.out.printf("%s → %s: cutover %d ms (move), psql started %d time(s)%n", from.wireName(),
-                    to.wireName(), move.path("cutover_ms").asLong(), psql.starts());
+            psqlStarts = psql.starts();
+            terminalResets = terminal.resets();
         }
-        assertThat(switchedAt).as("the switch was seen").isPositive();
+        System.out.printf("%s → %s: cutover %d ms (move), psql started %d time(s), the terminal's psql reset its"
+                + " connection %d time(s)%n", from.wireName(), to.wireName(), move.path("cutover_ms").asLong(),
+                psqlStarts, terminalResets);
         for (ClientTimeline timeline : timelines) {
             ClientTimeline.Cutover cutover = timeline.cutover(switchedAt, sourcePort, targetPort);
             System.out.printf("%s → %s: %s%n", from.wireName(), to.wireName(), cutover.describe());
             cutover.errors().forEach(e -> System.out.printf("    %+d ms %s%n", e.atMillis() - switchedAt,
                     e.error().replace("\n", " | ")));
         }
+        assertThat(switchedAt).as("the switch was seen").isPositive();
+        assertThat(psqlStarts).as("psql on a pipe was ended and started again").isGreaterThanOrEqualTo(2);
+        assertThat(terminalResets).as("psql at a terminal reset its connection by itself").isGreaterThanOrEqualTo(1);
         for (ClientTimeline timeline : timelines) {
             ClientTimeline.Cutover cutover = timeline.cutover(switchedAt, sourcePort, targetPort);
             assertThat(cutover.uncleanErrors()).as("%s: errors without a retryable ErrorResponse", cutover.client())

@@ -21,7 +21,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Thread-safe.
  */
 final class TestingPsqlSession implements AutoCloseable {
-    private static final String TICK = "select 'answer', inet_server_port(),"
+    static final String TICK = "select 'answer', inet_server_port(),"
             + " (extract(epoch from clock_timestamp()) * 1000)::bigint;\n";
 
     private final String url;
@@ -88,14 +88,21 @@ final class TestingPsqlSession implements AutoCloseable {
                 StandardCharsets.UTF_8))) {
             String line;
             while ((line = reader.readLine()) != null) {
-                String[] fields = line.split("\\|");
-                if (fields.length == 3 && fields[0].equals("answer")) {
-                    timeline.answered(Long.parseLong(fields[2]), Integer.parseInt(fields[1]));
-                }
+                answer(line, timeline);
             }
         } catch (IOException e) {
             // psql is gone
         }
+    }
+
+    /** Records {@code line} if it is the answer to {@link #TICK} ({@code answer|port|epoch ms}); says whether it was. */
+    static boolean answer(String line, ClientTimeline timeline) {
+        String[] fields = line.strip().split("\\|");
+        if (fields.length == 3 && fields[0].equals("answer")) {
+            timeline.answered(Long.parseLong(fields[2]), Integer.parseInt(fields[1]));
+            return true;
+        }
+        return false;
     }
 
     /** Collects one psql process's stderr: each message block is one error, stamped when its first line came. */
