@@ -19,9 +19,9 @@ import org.junit.jupiter.api.TestInstance;
  * The client's view of a move's cutover, on the rungs that live on the host: an open psql session (statements fed over
  * its stdin, as a script does: it exits on the lost connection and is started again), psql at a terminal (it resets
  * its connection by itself), a Neon {@code Pool} session over the broker's WebSocket and a PgJDBC connection through
- * the proxy each run a query every 100 ms across the move. Each gets answers or a clean retryable error (an ErrorResponse with
- * 57P01, 40001 or a connection exception; never a hang or a bare reset), and its retry is answered by the new server
- * within a bound after the switch. The numbers are printed.
+ * the proxy each run a query every 100 ms across the move. Each gets answers or a clean retryable error (an
+ * ErrorResponse with 57P01, 40001 or a connection exception; never a hang or a bare reset), and its retry is answered
+ * by the new server within a bound after the switch. The numbers are printed.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestMoveClientCutover extends AbstractTestMoves {

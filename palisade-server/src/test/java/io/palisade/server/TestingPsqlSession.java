@@ -95,7 +95,7 @@ final class TestingPsqlSession implements AutoCloseable {
         }
     }
 
-    /** Records {@code line} if it is the answer to {@link #TICK} ({@code answer|port|epoch ms}); says whether it was. */
+    /** Records {@code line} if it answers {@link #TICK} ({@code answer|port|epoch ms}); says whether it did. */
     static boolean answer(String line, ClientTimeline timeline) {
         String[] fields = line.strip().split("\\|");
         if (fields.length == 3 && fields[0].equals("answer")) {

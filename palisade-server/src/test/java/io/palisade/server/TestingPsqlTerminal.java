@@ -36,7 +36,8 @@ final class TestingPsqlTerminal implements AutoCloseable {
         requireNonNull(interval, "interval is null");
         this.timeline = requireNonNull(timeline, "timeline is null");
         // no echo: what is typed while psql resets its connection would otherwise land inside its messages
-        String psql = "stty -echo; exec psql '" + url + "' -X -n -qAt -P pager=off -v VERBOSITY=verbose -v PROMPT1= -v PROMPT2=";
+        String psql = "stty -echo; exec psql '" + url + "' -X -n -qAt -P pager=off -v VERBOSITY=verbose"
+                + " -v PROMPT1= -v PROMPT2=";
         ProcessBuilder builder = new ProcessBuilder(List.of("script", "-q", "-f", "-e", "-c", psql, "/dev/null"))
                 .redirectErrorStream(true);
         builder.environment().put("TERM", "dumb");
