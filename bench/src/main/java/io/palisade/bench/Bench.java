@@ -8,7 +8,8 @@ public final class Bench {
 
     public static void main(String[] args) throws Exception {
         List<String> names = args.length == 0 || args[0].equals("all")
-                ? List.of("create", "vm", "noisy", "snapshot", "density", "proxy", "broker", "recovery", "backup", "ladder")
+                ? List.of("create", "vm", "noisy", "snapshot", "density", "proxy", "broker", "recovery", "backup",
+                        "ladder", "move")
                 : List.of(args);
         for (String name : names) {
             switch (name) {
@@ -22,9 +23,10 @@ public final class Bench {
                 case "density" -> DensityBench.run();
                 case "backup" -> BackupBench.run();
                 case "ladder" -> LadderBench.run();
+                case "move" -> MoveBench.run();
                 default -> {
                     System.err.println("bench: unknown benchmark '" + name + "'; known: create, vm, noisy, snapshot,"
-                            + " density, proxy, broker, recovery, backup, ladder, all");
+                            + " density, proxy, broker, recovery, backup, ladder, move, all");
                     System.exit(2);
                 }
             }

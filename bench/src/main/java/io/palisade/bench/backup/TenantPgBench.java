@@ -9,34 +9,89 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * Runs the host's {@code pgbench} against a database the API made, at the endpoint its connection fields name. The
- * password goes in the child's environment, never on its command line. Stateless.
+ * Runs the host's {@code pgbench} against a database the API made, at the endpoint its connection fields name (or, as
+ * a {@link Target}, through the proxy with the {@code libpq_env} the API returned). The password goes in the child's
+ * environment, never on its command line. Stateless.
  */
 public final class TenantPgBench {
     private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+) \\(without initial connection time\\)");
     private static final Pattern LATENCY = Pattern.compile("latency average = ([0-9.]+) ms");
     private static final Pattern PROCESSED = Pattern.compile("number of transactions actually processed: ([0-9]+)");
+    private static final Pattern PROGRESS = Pattern.compile("(?m)^progress: ([0-9.]+) s, ([0-9.]+) tps");
 
     private TenantPgBench() {}
 
     /** The summary of one run. */
     public record Result(double tps, double latencyAverageMs, long transactions) {}
 
+    /**
+     * Where pgbench connects: libpq's environment, password included, and a name for messages (never the password).
+     */
+    public record Target(String name, Map<String, String> environment) {
+        public Target {
+            requireNonNull(name, "name is null");
+            environment = Map.copyOf(environment);
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    /** One second of a run with {@code -P 1 --progress-timestamp}: its end (epoch seconds) and its TPS. */
+    public record Sample(double epochSeconds, double tps) {}
+
+    /**
+     * A run that may have been cut short (its sessions ended by a move's cutover: pgbench aborts those clients).
+     *
+     * @param transactions transactions pgbench saw committed, -1 if it printed no count
+     */
+    public record Progress(List<Sample> samples, long transactions, boolean aborted) {
+        public Progress {
+            samples = List.copyOf(samples);
+        }
+    }
+
     /** {@code pgbench -i -q -s scale}: creates and fills the pgbench tables. */
     public static void initialise(BenchDatabase db, int scale) {
-        run(db, List.of("-i", "-q", "-s", Integer.toString(scale)), Duration.ofMinutes(20), null);
+        initialise(target(db), scale);
+    }
+
+    /** {@code pgbench -i -q -s scale} at {@code target}. */
+    public static void initialise(Target target, int scale) {
+        run(target, List.of("-i", "-q", "-s", Integer.toString(scale)), Duration.ofMinutes(20), null, false);
     }
 
     /** The built-in TPC-B-like script, {@code clients} clients (one thread each), for {@code seconds}. */
     public static Result tpcb(BenchDatabase db, int clients, int seconds) {
         return summary(run(db, List.of("-c", Integer.toString(clients), "-j", Integer.toString(clients), "-T",
                 Integer.toString(seconds)), Duration.ofSeconds(seconds + 120L), null));
+    }
+
+    /**
+     * The built-in TPC-B-like script without vacuum ({@code -n}) at {@code target}, {@code clients} clients, for
+     * {@code seconds}, reporting every second; clients whose session ends are aborted and the run goes on without them.
+     */
+    public static Progress tpcbProgress(Target target, int clients, int seconds) {
+        String output = run(target, List.of("-n", "-c", Integer.toString(clients), "-j", Integer.toString(clients),
+                "-T", Integer.toString(seconds), "-P", "1", "--progress-timestamp"), Duration.ofSeconds(seconds + 120L),
+                null, true);
+        List<Sample> samples = new ArrayList<>();
+        Matcher progress = PROGRESS.matcher(output);
+        while (progress.find()) {
+            samples.add(new Sample(Double.parseDouble(progress.group(1)), Double.parseDouble(progress.group(2))));
+        }
+        Matcher processed = PROCESSED.matcher(output);
+        return new Progress(samples, processed.find() ? Long.parseLong(processed.group(1)) : -1,
+                output.contains("aborted"));
     }
 
     /** The built-in TPC-B-like script, {@code transactions} per client (a fixed amount of new WAL). */
@@ -94,15 +149,24 @@ public final class TenantPgBench {
                 processed.find() ? Long.parseLong(processed.group(1)) : -1);
     }
 
-    private static String run(BenchDatabase db, List<String> arguments, Duration timeout, Path workDir) {
+    private static Target target(BenchDatabase db) {
         requireNonNull(db, "db is null");
+        return new Target(db.toString(), db.libpqEnvironment());
+    }
+
+    private static String run(BenchDatabase db, List<String> arguments, Duration timeout, Path workDir) {
+        return run(target(db), arguments, timeout, workDir, false);
+    }
+
+    /** Runs pgbench; exit 2 (some clients aborted) is accepted when {@code mayAbort}. */
+    private static String run(Target target, List<String> arguments, Duration timeout, Path workDir, boolean mayAbort) {
         List<String> command = new ArrayList<>(List.of("pgbench"));
         command.addAll(arguments);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         if (workDir != null) {
             builder.directory(workDir.toFile());
         }
-        builder.environment().putAll(db.libpqEnvironment());
+        builder.environment().putAll(target.environment());
         try {
             Process process = builder.start();
             process.getOutputStream().close();
@@ -117,13 +181,13 @@ public final class TenantPgBench {
             if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 process.destroyForcibly();
                 process.waitFor(10, TimeUnit.SECONDS);
-                throw new IllegalStateException("pgbench " + arguments + " against " + db + " did not finish within "
-                        + timeout);
+                throw new IllegalStateException("pgbench " + arguments + " against " + target
+                        + " did not finish within " + timeout);
             }
             reader.join(10_000);
             String text = output[0] == null ? "" : new String(output[0], StandardCharsets.UTF_8);
-            if (process.exitValue() != 0) {
-                throw new IllegalStateException("pgbench " + arguments + " against " + db + " failed (exit "
+            if (process.exitValue() != 0 && !(mayAbort && process.exitValue() == 2)) {
+                throw new IllegalStateException("pgbench " + arguments + " against " + target + " failed (exit "
                         + process.exitValue() + "):\n" + text);
             }
             return text;
