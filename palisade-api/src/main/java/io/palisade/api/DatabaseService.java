@@ -443,8 +443,8 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     /** New password and broker token; the old ones stop working immediately. */
     public Created rotateCredentials(String accountId, String id) {
         get(accountId, id);
-        requireNoMove(id, "rotate its credentials");
         return withLock(id, () -> {
+            requireNoMove(id, "rotate its credentials");
             DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
             if (record.state() != DatabaseState.RUNNING) {
                 throw new PalisadeException(ErrorCode.CONFLICT,
@@ -461,8 +461,8 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     public DatabaseRecord restart(String accountId, String id) {
         get(accountId, id);
-        requireNoMove(id, "restart it");
         return withLock(id, () -> {
+            requireNoMove(id, "restart it");
             DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
             if (record.state() == DatabaseState.PROVISIONING || record.state() == DatabaseState.DELETING) {
                 throw new PalisadeException(ErrorCode.CONFLICT, "database " + id + " is " + record.state().wireName()
@@ -778,8 +778,8 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
 
     public DatabaseRecord suspend(String accountId, String id) {
         get(accountId, id);
-        requireNoMove(id, "suspend it");
         return withLock(id, () -> {
+            requireNoMove(id, "suspend it");
             DatabaseRecord record = store.find(id).orElseThrow(() -> notFound(id));
             IsolationDriver driver = driverFor(record);
             if (!driver.supportsSuspend()) {

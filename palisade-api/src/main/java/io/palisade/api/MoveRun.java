@@ -2,9 +2,9 @@ package io.palisade.api;
 
 import static java.util.Objects.requireNonNull;
 
-import io.palisade.agent.AdminConnection;
 import io.palisade.logical.CopyPlan;
 import io.palisade.logical.CopyProgress;
+import io.palisade.logical.DdlFreeze;
 import io.palisade.logical.LogicalCopy;
 import io.palisade.logical.SchemaExtractor;
 import io.palisade.logical.SchemaReplayer;
@@ -131,6 +131,7 @@ final class MoveRun implements Runnable {
             copy(state);
             cutover(state, created);
         } catch (RuntimeException | SQLException e) {
+            state.switched |= recordedOnTarget();
             if (state.switched) {
                 log.warn("move {} of {}: switched, but cleaning up the source failed: {}", move.id(), id,
                         e.getMessage());
@@ -166,17 +167,24 @@ final class MoveRun implements Runnable {
         catalog.phase(move.id(), MovePhase.COPYING, "copying the schema");
         TenantPlace from = source.tenantPlace(id);
         TenantPlace to = target.tenantPlace(id);
+        String password = databases.credentials(record).password();
         state.from = from;
-        state.source = AdminConnection.open(from.admin(), from.database());
-        state.target = AdminConnection.open(to.admin(), to.database());
+        state.source = MoveConnections.superuser(from);
+        state.target = MoveConnections.superuser(to);
         Source tenant = new Source(from.namespace(), from.role());
-        state.script = SchemaExtractor.extract(state.source, tenant,
-                new Target(to.namespace(), to.role(), to.extensionSchema()));
-        SchemaReplayer.replay(state.target, state.script);
-        checkCancel();
         state.route = target.routeToHost(id, from.server());
         CopyPlan plan = new CopyPlan(copyName(move), tenant, from.database(), state.route.endpoint(),
-                state.script.target());
+                new Target(to.namespace(), to.role(), to.extensionSchema()));
+        state.plan = plan;
+        DdlFreeze.install(state.source, plan);
+        state.frozen = true;
+        // the tenant's schema is read and replayed over its own logins: whatever of its code runs, runs as the tenant
+        try (Connection tenantSource = MoveConnections.tenant(from, password);
+                Connection tenantTarget = MoveConnections.tenant(to, password)) {
+            state.script = SchemaExtractor.extract(tenantSource, tenant, plan.target());
+            SchemaReplayer.replay(tenantTarget, state.script);
+        }
+        checkCancel();
         catalog.phase(move.id(), MovePhase.COPYING, "copying rows by logical replication");
         state.copy = LogicalCopy.start(state.source, state.target, plan);
         long unreachableSince = 0;
@@ -231,7 +239,12 @@ final class MoveRun implements Runnable {
         state.copy.syncSequences();
         state.copy.finish();
         state.copy = null;
-        SchemaReplayer.afterCopy(state.target, state.script);
+        DdlFreeze.remove(state.source, state.plan);
+        state.frozen = false;
+        try (Connection tenantTarget = MoveConnections.tenant(target.tenantPlace(id),
+                databases.credentials(record).password())) {
+            SchemaReplayer.afterCopy(tenantTarget, state.script);
+        }
         long cutoverMillis = (System.nanoTime() - started) / 1_000_000;
         databases.withLock(id, () -> {
             catalog.switchDatabase(move.id(), id, move.to(), move.toPlan(), created.endpoint(),
@@ -268,10 +281,13 @@ final class MoveRun implements Runnable {
             state.route.close();
         }
         if (state.loginRevoked) {
+            restoreLogin(state);
+        }
+        if (state.frozen) {
             try {
-                new TenantSessions(state.source, state.from).restoreLogin();
-            } catch (SQLException e) {
-                log.warn("move {} of {}: cannot give LOGIN back on the source: {}", move.id(), id, e.getMessage());
+                DdlFreeze.remove(state.source, state.plan);
+            } catch (RuntimeException e) {
+                log.warn("move {} of {}: removing the schema-change hold failed: {}", move.id(), id, e.getMessage());
             }
         }
         if (state.hold != null) {
@@ -285,9 +301,39 @@ final class MoveRun implements Runnable {
                 log.warn("move {} of {}: removing the target instance failed: {}", move.id(), id, e.getMessage());
             }
         }
-        if (state.copy != null && state.from != null) {
-            // the target is gone now: whatever the cancel could not reach on the source goes too
+        if (state.from != null) {
+            // the target is gone now: whatever the cancel could not reach on the source goes too (copy, hold)
             owner.cleanUpSource(move, record);
+        }
+    }
+
+    /** Gives LOGIN back to the tenant's role on the source; on a fresh connection if the move's own one is gone. */
+    private void restoreLogin(State state) {
+        for (int attempt = 1; attempt <= 3; attempt++) {
+            Connection connection = attempt == 1 ? state.source : null;
+            try {
+                if (connection == null) {
+                    connection = MoveConnections.superuser(source.tenantPlace(record.id()));
+                }
+                new TenantSessions(connection, state.from).restoreLogin();
+                return;
+            } catch (RuntimeException | SQLException e) {
+                log.warn("move {} of {}: cannot give LOGIN back on the source (attempt {}): {}", move.id(),
+                        record.id(), attempt, e.getMessage());
+            } finally {
+                if (connection != state.source) {
+                    MoveConnections.close(connection);
+                }
+            }
+        }
+    }
+
+    /** Whether the store names the target already (a switch whose commit was not acknowledged still happened). */
+    private boolean recordedOnTarget() {
+        try {
+            return catalog.find(move.id()).map(m -> m.phase().switched()).orElse(false);
+        } catch (RuntimeException e) {
+            return false;
         }
     }
 
@@ -319,6 +365,8 @@ final class MoveRun implements Runnable {
         Connection source;
         Connection target;
         SchemaScript script;
+        CopyPlan plan;
+        boolean frozen;
         HostRoute route;
         LogicalCopy copy;
         DatabaseService.Hold hold;

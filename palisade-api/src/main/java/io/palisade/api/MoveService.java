@@ -3,8 +3,8 @@ package io.palisade.api;
 import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
-import io.palisade.agent.AdminConnection;
 import io.palisade.logical.CopyPlan;
+import io.palisade.logical.DdlFreeze;
 import io.palisade.logical.LogicalCopy;
 import io.palisade.logical.Refusal;
 import io.palisade.logical.Refusals;
@@ -100,6 +100,10 @@ public final class MoveService implements AutoCloseable {
             if (sharedPair(record.isolation(), to)) {
                 throw new PalisadeException(ErrorCode.CONFLICT, "moves between the database and schema rungs are not"
                         + " supported yet (both live on the shared servers); move to process first, then on");
+            }
+            if (to == Rung.SCHEMA && running.values().stream().anyMatch(r -> r.move().to() == Rung.SCHEMA)) {
+                throw new PalisadeException(ErrorCode.CONFLICT, "another move into the schema rung is under way (their"
+                        + " copies share the shared database's staging); retry when it ends");
             }
             Plan plan = plan(request, record.plan());
             checkMovable(source, record);
@@ -213,7 +217,7 @@ public final class MoveService implements AutoCloseable {
             cleanUpSource(move, record.get());
             IsolationDriver source = databases.driver(record.get());
             TenantPlace from = source.tenantPlace(move.databaseId());
-            try (Connection c = AdminConnection.open(from.admin(), from.database())) {
+            try (Connection c = MoveConnections.superuser(from)) {
                 new TenantSessions(c, from).restoreLogin();
             } catch (SQLException e) {
                 throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot give LOGIN back to the tenant on the"
@@ -230,8 +234,9 @@ public final class MoveService implements AutoCloseable {
             Source tenant = new Source(from.namespace(), from.role());
             CopyPlan plan = new CopyPlan(MoveRun.copyName(move), tenant, from.database(), from.server(),
                     Target.ownDatabase(from.namespace(), from.role()));
-            try (Connection c = AdminConnection.open(from.admin(), from.database())) {
+            try (Connection c = MoveConnections.superuser(from)) {
                 LogicalCopy.cleanUpSource(c, plan);
+                DdlFreeze.remove(c, plan);
             }
         } catch (RuntimeException | SQLException e) {
             log.warn("move {} of {}: cleaning the source failed: {}", move.id(), record.id(), e.getMessage());
@@ -259,7 +264,7 @@ public final class MoveService implements AutoCloseable {
 
     private void checkMovable(IsolationDriver source, DatabaseRecord record) {
         TenantPlace from = source.tenantPlace(record.id());
-        try (Connection c = AdminConnection.open(from.admin(), from.database())) {
+        try (Connection c = MoveConnections.superuser(from)) {
             try (Statement s = c.createStatement(); var rs = s.executeQuery("select current_setting('wal_level')")) {
                 rs.next();
                 if (!"logical".equals(rs.getString(1))) {

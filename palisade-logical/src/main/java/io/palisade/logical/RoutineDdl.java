@@ -66,7 +66,10 @@ final class RoutineDdl {
         return definition.substring(0, line) + prefix + searchPath + definition.substring(end);
     }
 
-    /** {@code public, "$user", pg_temp} with each element naming a source schema replaced by its targets. */
+    /**
+     * {@code public, "$user", pg_temp} with each element naming a source schema replaced by its targets, and every
+     * element a quoted identifier.
+     */
     static String searchPath(String value, Map<String, List<String>> schemas) {
         List<String> elements = new ArrayList<>();
         for (String element : splitList(value)) {
@@ -76,7 +79,9 @@ final class RoutineDdl {
                     : trimmed.toLowerCase(java.util.Locale.ROOT);
             List<String> targets = schemas.get(name);
             if (targets == null) {
-                elements.add(trimmed);
+                // re-quoted, never copied raw: PostgreSQL accepts a stored setting such as
+                // x/**/AS/**/'';RESET/**/ROLE;… as one element, which pasted into DDL would end the statement
+                elements.add(quote(name));
             } else {
                 targets.forEach(target -> elements.add(quote(target)));
             }

@@ -69,7 +69,10 @@ class TestNamespaceRewriter {
         Map<String, List<String>> schemas = Map.of("public", List.of("tenant_abc", "extensions"),
                 "extensions", List.of("tenant_abc"));
         assertThat(RoutineDdl.searchPath("public, pg_temp", schemas))
-                .isEqualTo("\"tenant_abc\", \"extensions\", pg_temp");
+                .isEqualTo("\"tenant_abc\", \"extensions\", \"pg_temp\"");
+        // a stored element that is SQL, not a name, comes back as one quoted (inert) identifier
+        assertThat(RoutineDdl.searchPath("x/**/AS/**/'';RESET/**/ROLE", schemas))
+                .isEqualTo("\"x/**/as/**/'';reset/**/role\"");
         assertThat(RoutineDdl.searchPath("\"$user\", \"public\"", schemas))
                 .isEqualTo("\"$user\", \"tenant_abc\", \"extensions\"");
         assertThat(RoutineDdl.searchPath("tenant_x, extensions", Map.of("tenant_x", List.of("public"),

@@ -40,9 +40,10 @@ class TestMovesOnHost extends AbstractTestMoves {
         String url = url(db);
         execute(url, "create table items (id int generated always as identity primary key, name text not null);"
                 + " insert into items (name) select 'item ' || g from generate_series(1, 5000) g");
+        JsonNode move;
         try (ContinuousWriter writer = new ContinuousWriter(url)) {
             writer.awaitMore(50, Duration.ofSeconds(30));
-            JsonNode move = move(id(db), Rung.PROCESS, MOVE_TIMEOUT);
+            move = move(id(db), Rung.PROCESS, MOVE_TIMEOUT);
             assertThat(move.path("phase").asText()).as(move.toString()).isEqualTo("done");
             writer.awaitMore(50, Duration.ofSeconds(60));
             writer.close();
@@ -59,6 +60,13 @@ class TestMovesOnHost extends AbstractTestMoves {
         assertThat(scalar(url, "insert into items (name) values ('after') returning id")).isEqualTo("5001");
         assertThat(palisade.server().store().find(id(db)).orElseThrow().serverLogin()).isEmpty();
         assertThat(palisade.server().sharedServers().serverOf(id(db))).as("the shared tenant is gone").isEmpty();
+        // backups start over on the new rung: a new archive whose window begins after the switch
+        BackupChecks.awaitFirstBackup(palisade, id(db));
+        java.time.Instant earliest = java.time.Instant.parse(palisade.get("/v1/databases/" + id(db) + "/backups").json()
+                .path("window").path("earliest").asText());
+        assertThat(earliest).isAfterOrEqualTo(java.time.Instant.parse(move.path("updated_at").asText())
+                .minusSeconds(5));
+        assertThat(move.path("detail").asText()).contains("restorable window starts at the move");
         assertThat(palisade.get("/metrics").body()).containsPattern("palisade_moves\\{phase=\"done\",?\\} [1-9]");
         assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
     }
@@ -126,14 +134,59 @@ class TestMovesOnHost extends AbstractTestMoves {
         assertProblem(palisade.post("/v1/databases/" + id(db) + "/credentials/rotate", null), 409, "being moved");
         assertProblem(palisade.post("/v1/databases/" + id(db) + "/isolation", "{\"isolation\":\"schema\"}"), 409,
                 "already being moved");
+        // while it copies, the tenant's schema is held still (temporary objects excepted); its rows are not
+        org.awaitility.Awaitility.await("the copy").atMost(Duration.ofSeconds(60)).until(() ->
+                palisade.get("/v1/databases/" + id(db) + "/move").json().path("phase").asText().equals("copying"));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> execute(url, "alter table big rename to small"))
+                .isInstanceOf(java.sql.SQLException.class).hasMessageContaining("a move of this database")
+                .extracting(e -> ((java.sql.SQLException) e).getSQLState()).isEqualTo("55006");
+        execute(url, "create temp table scratch (x int); insert into big values (-1, 'during the copy')");
         TestingPalisade.Response cancelled = palisade.delete("/v1/databases/" + id(db) + "/move");
         assertThat(cancelled.status()).as(cancelled.body()).isEqualTo(200);
         assertThat(cancelled.json().path("phase").asText()).isEqualTo("cancelled");
         assertThat(database(id(db)).path("isolation").asText()).isEqualTo("process");
         assertThat(palisade.server().sharedServers().serverOf(id(db))).as("the target is gone").isEmpty();
+        execute(url, "delete from big where id = -1");
         assertThat(fingerprint(id(db)).differencesFrom(before)).as("the source is as before").isEmpty();
-        execute(url, "insert into big values (0, 'still writable')");
+        execute(url, "insert into big values (0, 'still writable'); alter table big rename to big2");
         assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
+    }
+
+    /**
+     * A tenant that shadows built-ins palisade's queries call (an exact-type {@code quote_ident(name)} and
+     * {@code format(text, name, name)} in its own schema) and plants SQL in a routine's {@code search_path} setting:
+     * none of it may ever run as a superuser, on the source or the target (review findings F1, F2).
+     */
+    @Test
+    void hostileTenantCodeNeverRunsAsASuperuser() throws Exception {
+        JsonNode db = create("hostile", Rung.PROCESS);
+        String url = url(db);
+        String escalate = "if current_setting('is_superuser') = 'on' then execute 'alter role ' ||"
+                + " pg_catalog.quote_ident(session_user::text) || ' superuser'; execute 'alter role app superuser';"
+                + " end if;";
+        execute(url, "create table nokey (v int); insert into nokey values (1), (2);"
+                + " create function quote_ident(name) returns text language plpgsql as $f$ begin " + escalate
+                + " return pg_catalog.quote_ident($1::text); end $f$;"
+                + " create function format(text, name, name) returns text language plpgsql as $f$ begin " + escalate
+                + " return pg_catalog.format($1, $2, $3); end $f$");
+        JsonNode move = move(id(db), Rung.DATABASE, MOVE_TIMEOUT);
+        assertThat(move.path("phase").asText()).as(move.toString()).isEqualTo("done");
+        assertThat(scalar(url, "select rolsuper::text from pg_roles where rolname = current_user")).isEqualTo("false");
+        assertThat(scalar(url, "select count(*) from nokey")).isEqualTo("2");
+
+        String payload = "x/**/AS/**/'select/**/1';RESET/**/ROLE;ALTER/**/ROLE/**/app/**/SUPERUSER;"
+                + "CREATE/**/FUNCTION/**/pg_temp.z()/**/RETURNS/**/int/**/LANGUAGE/**/sql/**/SET/**/search_path/**/TO/**/x";
+        JsonNode other = create("injector", Rung.PROCESS);
+        execute(url(other), "select set_config('search_path', '" + payload.replace("'", "''") + "', false);"
+                + " create function public.f() returns int language sql set search_path from current as 'select 1'");
+        JsonNode injected = move(id(other), Rung.DATABASE, MOVE_TIMEOUT);
+        System.out.println("search_path injection: " + injected.path("phase").asText() + " — "
+                + injected.path("detail").asText());
+        assertThat(scalar(url(other), "select rolsuper::text from pg_roles where rolname = current_user"))
+                .isEqualTo("false");
+        assertThat(database(id(other)).path("status").asText()).isEqualTo("running");
+        assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
+        assertThat(palisade.delete("/v1/databases/" + id(other)).status()).isEqualTo(204);
     }
 
     private static void assertProblem(TestingPalisade.Response response, int status, String detail) {
