@@ -226,35 +226,64 @@ final class MoveRun implements Runnable {
         }
         catalog.phase(move.id(), MovePhase.CUTOVER, "holding new connections; ending the tenant's sessions on the "
                 + move.from().wireName() + " instance");
-        long started = System.nanoTime();
-        state.hold = databases.hold(id);
-        TenantSessions sessions = new TenantSessions(state.source, state.from);
-        sessions.drain(DRAIN);
-        sessions.revokeLogin();
-        state.loginRevoked = true;
-        sessions.terminate(Duration.ofSeconds(10));
-        databases.invalidateConnections(id);
-        catalog.phase(move.id(), MovePhase.CUTOVER, "waiting for the last changes; setting sequences");
-        state.copy.awaitCaughtUp(CATCH_UP);
-        state.copy.syncSequences();
-        state.copy.finish();
-        state.copy = null;
-        DdlFreeze.remove(state.source, state.plan);
-        state.frozen = false;
+        // logged in before the hold: nothing the cutover waits for should be a login
         try (Connection tenantTarget = MoveConnections.tenant(target.tenantPlace(id),
                 databases.credentials(record).password())) {
+            Steps steps = new Steps();
+            state.hold = databases.hold(id);
+            TenantSessions sessions = new TenantSessions(state.source, state.from);
+            sessions.drain(DRAIN);
+            steps.done("drain");
+            sessions.revokeLogin();
+            state.loginRevoked = true;
+            sessions.terminate(Duration.ofSeconds(10));
+            databases.invalidateConnections(id);
+            steps.done("sessions");
+            state.copy.awaitCaughtUp(CATCH_UP);
+            steps.done("catch-up");
+            state.copy.syncSequences();
+            steps.done("sequences");
+            state.copy.finish();
+            state.copy = null;
+            steps.done("copy removed");
             SchemaReplayer.afterCopy(tenantTarget, state.script);
+            steps.done("after-copy DDL");
+            long cutoverMillis = steps.totalMillis();
+            databases.withLock(id, () -> {
+                catalog.switchDatabase(move.id(), id, move.to(), move.toPlan(), created.endpoint(),
+                        created.serverLogin(), cutoverMillis);
+                return null;
+            });
+            state.switched = true;
+            state.hold.release();
+            databases.invalidateConnections(id);
+            log.info("move {} of {}: switched to {} after a cutover of {} ms ({})", move.id(), id, move.to(),
+                    cutoverMillis, steps);
         }
-        long cutoverMillis = (System.nanoTime() - started) / 1_000_000;
-        databases.withLock(id, () -> {
-            catalog.switchDatabase(move.id(), id, move.to(), move.toPlan(), created.endpoint(),
-                    created.serverLogin(), cutoverMillis);
-            return null;
-        });
-        state.switched = true;
-        state.hold.release();
-        databases.invalidateConnections(id);
-        log.info("move {} of {}: switched to {} after a cutover of {} ms", move.id(), id, move.to(), cutoverMillis);
+        // the source goes next; its hold on schema changes goes with it
+    }
+
+    /** How long each step of the cutover took, for the log. Not thread-safe. */
+    private static final class Steps {
+        private final long started = System.nanoTime();
+        private long last = started;
+        private final StringBuilder text = new StringBuilder();
+
+        void done(String step) {
+            long now = System.nanoTime();
+            text.append(text.isEmpty() ? "" : ", ").append(step).append(' ').append((now - last) / 1_000_000)
+                    .append(" ms");
+            last = now;
+        }
+
+        long totalMillis() {
+            return (System.nanoTime() - started) / 1_000_000;
+        }
+
+        @Override
+        public String toString() {
+            return text.toString();
+        }
     }
 
     /** After the switch: the source goes, archiving starts over on the target. Failures are retried at start-up. */

@@ -31,13 +31,35 @@ final class TenantSessions {
         this.place = requireNonNull(place, "place is null");
     }
 
-    /** Waits up to {@code timeout} until none of the tenant's sessions is in a statement or a transaction. */
+    /**
+     * Waits up to {@code timeout} until every statement or transaction of the tenant that was under way when this call
+     * began has ended (its session is idle, gone, or in a later transaction). A client that is never idle (a pool
+     * under load) is not waited for beyond its current transaction.
+     */
     void drain(Duration timeout) throws SQLException, InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        while (count("select count(*) " + SESSIONS + " and state not in ('idle')") > 0
-                && System.nanoTime() < deadline) {
-            Thread.sleep(20);
+        java.util.Map<Long, String> busy = busy();
+        while (!busy.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+            java.util.Map<Long, String> now = busy();
+            busy.entrySet().removeIf(e -> !e.getValue().equals(now.get(e.getKey())));
         }
+    }
+
+    /** The tenant's sessions in a statement or transaction now, by pid, with when that transaction began. */
+    private java.util.Map<Long, String> busy() throws SQLException {
+        java.util.Map<Long, String> busy = new java.util.HashMap<>();
+        try (PreparedStatement s = source.prepareStatement("select pid, coalesce(xact_start, query_start)::text "
+                + SESSIONS + " and state <> 'idle'")) {
+            s.setString(1, place.role());
+            s.setString(2, place.database());
+            try (ResultSet rs = s.executeQuery()) {
+                while (rs.next()) {
+                    busy.put(rs.getLong(1), String.valueOf(rs.getString(2)));
+                }
+            }
+        }
+        return busy;
     }
 
     void revokeLogin() throws SQLException {
@@ -71,17 +93,6 @@ final class TenantSessions {
                         + timeout + "; the move was undone, retry it");
             }
             Thread.sleep(20);
-        }
-    }
-
-    private long count(String sql) throws SQLException {
-        try (PreparedStatement s = source.prepareStatement(sql)) {
-            s.setString(1, place.role());
-            s.setString(2, place.database());
-            try (ResultSet rs = s.executeQuery()) {
-                rs.next();
-                return rs.getLong(1);
-            }
         }
     }
 }
