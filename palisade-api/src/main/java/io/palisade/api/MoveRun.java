@@ -286,11 +286,15 @@ final class MoveRun implements Runnable {
 
     private void undo(State state) {
         String id = record.id();
+        boolean copyLeft = false;
         if (state.copy != null) {
             try {
                 state.copy.cancel();
             } catch (RuntimeException e) {
-                log.warn("move {} of {}: removing the copy failed: {}", move.id(), id, e.getMessage());
+                // the run's connections are gone (a server stopped or restarted): new ones, below
+                log.info("move {} of {}: removing the copy over the run's connections failed: {}", move.id(), id,
+                        e.getMessage());
+                copyLeft = true;
             }
         }
         if (state.route != null) {
@@ -300,13 +304,22 @@ final class MoveRun implements Runnable {
             try {
                 new TenantSessions(state.source, state.from).restoreLogin();
             } catch (SQLException e) {
-                log.warn("move {} of {}: cannot give LOGIN back on the source: {}", move.id(), id, e.getMessage());
+                // the run's connection to the source is gone (its server restarted): a new one
+                try {
+                    owner.restoreLogin(move, record);
+                } catch (RuntimeException again) {
+                    log.warn("move {} of {}: cannot give LOGIN back on the source: {}", move.id(), id,
+                            again.getMessage());
+                }
             }
         }
         if (state.hold != null) {
             state.hold.release();
         }
         state.closeConnections();
+        if (copyLeft) {
+            owner.cleanUpCopy(move, record);
+        }
         if (state.targetCreated || target.listInstances().contains(id)) {
             try {
                 target.destroy(id);

@@ -12,9 +12,11 @@ import io.palisade.logical.Source;
 import io.palisade.logical.Target;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.ErrorCode;
+import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.IsolationDriver;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.Plan;
+import io.palisade.spi.ProgressListener;
 import io.palisade.spi.Rung;
 import io.palisade.spi.TenantPlace;
 import io.palisade.store.DatabaseRecord;
@@ -199,21 +201,67 @@ public final class MoveService implements AutoCloseable {
     }
 
     private void undoInterrupted(MoveRecord move, Optional<DatabaseRecord> record) {
+        boolean onSource = record.isPresent() && record.get().isolation() == move.from()
+                && record.get().state() == DatabaseState.RUNNING;
+        if (onSource) {
+            cleanUpCopy(move, record.get());
+        }
         IsolationDriver target = databases.driver(move.to());
         if (target.listInstances().contains(move.databaseId())) {
             target.destroy(move.databaseId());
         }
-        if (record.isPresent() && record.get().isolation() == move.from()
-                && record.get().state() == DatabaseState.RUNNING) {
+        if (onSource) {
             cleanUpSource(move, record.get());
-            IsolationDriver source = databases.driver(record.get());
-            TenantPlace from = source.tenantPlace(move.databaseId());
-            try (Connection c = AdminConnection.open(from.admin(), from.database())) {
-                new TenantSessions(c, from).restoreLogin();
-            } catch (SQLException e) {
-                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot give LOGIN back to the tenant on the"
-                        + " source of move " + move.id() + ": " + e.getMessage(), e);
+            restoreLogin(move, record.get());
+        }
+    }
+
+    /** Gives LOGIN back to the tenant's role on the move's source, over a new connection. */
+    void restoreLogin(MoveRecord move, DatabaseRecord record) {
+        TenantPlace from = databases.driver(record).tenantPlace(record.id());
+        try (Connection c = AdminConnection.open(from.admin(), from.database())) {
+            new TenantSessions(c, from).restoreLogin();
+        } catch (SQLException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot give LOGIN back to the tenant on the"
+                    + " source of move " + move.id() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Removes what a move's copy left on both sides over new connections, for when the run's own are gone (palisade
+     * stopped, or a server restarted): above all the subscription on the target, which a shared server's {@code DROP
+     * DATABASE} refuses to drop along ("being used by logical replication subscription") and the schema rung's shared
+     * database would keep. The target is started for it if it does not run. Best effort: the caller destroys the target
+     * and cleans the source next, whatever happens here.
+     */
+    void cleanUpCopy(MoveRecord move, DatabaseRecord record) {
+        String id = record.id();
+        try {
+            IsolationDriver target = databases.driver(move.to());
+            if (!target.listInstances().contains(id)) {
+                return;
             }
+            TenantPlace to = reachable(target, move, record);
+            TenantPlace from = databases.driver(record).tenantPlace(id);
+            CopyPlan plan = new CopyPlan(MoveRun.copyName(move), new Source(from.namespace(), from.role()),
+                    from.database(), from.server(), new Target(to.namespace(), to.role(), to.extensionSchema()));
+            try (Connection source = AdminConnection.open(from.admin(), from.database());
+                    Connection copy = AdminConnection.open(to.admin(), to.database())) {
+                LogicalCopy.cleanUp(source, copy, plan);
+            }
+        } catch (RuntimeException | SQLException e) {
+            log.warn("move {} of {}: removing the copy from its target failed: {}", move.id(), id, e.getMessage());
+        }
+    }
+
+    /** Where the tenant lives on the move's target; the target is started first if it does not run. */
+    private static TenantPlace reachable(IsolationDriver target, MoveRecord move, DatabaseRecord record) {
+        try {
+            return target.tenantPlace(record.id());
+        } catch (PalisadeException notRunning) {
+            target.start(new InstanceSpec(record.id(), record.version(), move.toPlan(), record.username(),
+                    record.database()), ProgressListener.NONE);
+            return target.tenantPlace(record.id());
         }
     }
 
