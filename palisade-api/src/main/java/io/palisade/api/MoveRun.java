@@ -15,6 +15,7 @@ import io.palisade.spi.ErrorCode;
 import io.palisade.spi.HostRoute;
 import io.palisade.spi.IsolationDriver;
 import io.palisade.spi.PalisadeException;
+import io.palisade.spi.Rung;
 import io.palisade.spi.RunningInstance;
 import io.palisade.spi.TenantPlace;
 import io.palisade.store.DatabaseRecord;
@@ -45,7 +46,10 @@ import org.slf4j.LoggerFactory;
  *       continue there. The source instance is removed and archiving starts over on the target.</li>
  * </ol>
  * Anything failing before the switch, or a cancel, undoes the move: the copy is removed from both sides, the source's
- * role may log in again, held connections go to the source, the target instance is destroyed. Thread-safe: the run is
+ * role may log in again, held connections go to the source, the target instance is destroyed. The copy fails when a
+ * server under it stops or restarts (its connections are gone with it; a retry of the move starts afresh), and when the
+ * target's replication workers keep failing without the copy advancing ({@link CopyWatch}, e.g. a full disk); the
+ * reason names the instance's last logged problem. Thread-safe: the run is
  * one thread; {@link #cancel} and {@link #await} may be called from any.
  */
 final class MoveRun implements Runnable {
@@ -187,27 +191,44 @@ final class MoveRun implements Runnable {
         checkCancel();
         catalog.phase(move.id(), MovePhase.COPYING, "copying rows by logical replication");
         state.copy = LogicalCopy.start(state.source, state.target, plan);
+        CopyWatch watch = new CopyWatch(CopyWatch.STALL, System.nanoTime());
         long unreachableSince = 0;
         long copiedSince = 0;
         while (true) {
             checkCancel();
+            CopyProgress progress;
             try {
-                CopyProgress progress = state.copy.progress();
-                unreachableSince = 0;
-                catalog.progress(move.id(), progress.copiedBytes(), progress.totalBytes(), progress.lagBytes());
-                if (progress.copied()) {
-                    copiedSince = copiedSince == 0 ? System.nanoTime() : copiedSince;
-                    if (progress.lagBytes() <= allowedLag(System.nanoTime() - copiedSince)) {
-                        return;
-                    }
-                }
+                progress = state.copy.progress();
             } catch (PalisadeException e) {
-                // a server restarting (the monitor brings a crashed one back) is waited for, within a bound
+                // a server that stopped or restarted took the copy's connections along: the copy cannot go on
+                if (!target.isRunning(id) || !valid(state.target)) {
+                    throw serverLost(target, move.to(), "target", e);
+                }
+                if (!source.isRunning(id) || !valid(state.source)) {
+                    throw serverLost(source, move.from(), "source", e);
+                }
+                // anything else (a query cancelled or timed out) is retried, within a bound
                 unreachableSince = unreachableSince == 0 ? System.nanoTime() : unreachableSince;
-                if (System.nanoTime() - unreachableSince > UNREACHABLE.toNanos() || !target.isRunning(id)) {
+                if (System.nanoTime() - unreachableSince > UNREACHABLE.toNanos()) {
                     throw e;
                 }
                 log.warn("move {} of {}: progress unavailable ({}); retrying", move.id(), id, e.getMessage());
+                Thread.sleep(500);
+                continue;
+            }
+            unreachableSince = 0;
+            catalog.progress(move.id(), progress.copiedBytes(), progress.totalBytes(), progress.lagBytes());
+            if (progress.copied()) {
+                copiedSince = copiedSince == 0 ? System.nanoTime() : copiedSince;
+                if (progress.lagBytes() <= allowedLag(System.nanoTime() - copiedSince)) {
+                    return;
+                }
+            }
+            if (watch.stalled(progress, System.nanoTime())) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the copy into the " + move.to().wireName()
+                        + " instance stopped advancing: its replication workers failed " + watch.newErrors(progress)
+                        + " time(s) and nothing advanced for " + CopyWatch.STALL.toSeconds() + " s ("
+                        + problem(target).orElse(progress.summary()) + "); remove the cause, then retry the move");
             }
             Thread.sleep(copiedSince == 0 ? 500 : 100);
         }
@@ -217,6 +238,31 @@ final class MoveRun implements Runnable {
     static long allowedLag(long caughtUpForNanos) {
         long doublings = Math.min(20, caughtUpForNanos / CUTOVER_LAG_DOUBLING_NANOS);
         return Math.min(CUTOVER_LAG_MAX, CUTOVER_LAG_START << doublings);
+    }
+
+    /** The copy cannot go on: one side's server stopped or restarted (its log says why, if it does). */
+    private PalisadeException serverLost(IsolationDriver driver, Rung rung, String side, PalisadeException cause) {
+        return new PalisadeException(ErrorCode.DRIVER_FAILURE, "the move's " + side + " (the " + rung.wireName()
+                + " instance) stopped or restarted during the copy ("
+                + problem(driver).map(line -> "its log: " + line).orElse(cause.getMessage())
+                + "); fix the cause, then retry the move", cause);
+    }
+
+    /** The last problem the instance's PostgreSQL log names, if it can be read. */
+    private Optional<String> problem(IsolationDriver driver) {
+        try {
+            return CopyWatch.lastProblem(driver.logTail(record.id(), CopyWatch.LOG_LINES));
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    private static boolean valid(Connection connection) {
+        try {
+            return connection.isValid(2);
+        } catch (SQLException e) {
+            return false;
+        }
     }
 
     private void cutover(State state, RunningInstance created) throws SQLException, InterruptedException {
@@ -299,11 +345,15 @@ final class MoveRun implements Runnable {
 
     private void undo(State state) {
         String id = record.id();
+        boolean copyLeft = false;
         if (state.copy != null) {
             try {
                 state.copy.cancel();
             } catch (RuntimeException e) {
-                log.warn("move {} of {}: removing the copy failed: {}", move.id(), id, e.getMessage());
+                // the run's connections are gone (a server stopped or restarted): new ones, below
+                log.info("move {} of {}: removing the copy over the run's connections failed: {}", move.id(), id,
+                        e.getMessage());
+                copyLeft = true;
             }
         }
         if (state.route != null) {
@@ -323,6 +373,9 @@ final class MoveRun implements Runnable {
             state.hold.release();
         }
         state.closeConnections();
+        if (copyLeft) {
+            owner.cleanUpCopy(move, record);
+        }
         if (state.targetCreated || target.listInstances().contains(id)) {
             try {
                 target.destroy(id);

@@ -12,9 +12,11 @@ import io.palisade.logical.Source;
 import io.palisade.logical.Target;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.ErrorCode;
+import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.IsolationDriver;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.Plan;
+import io.palisade.spi.ProgressListener;
 import io.palisade.spi.Rung;
 import io.palisade.spi.TenantPlace;
 import io.palisade.store.DatabaseRecord;
@@ -57,6 +59,8 @@ public final class MoveService implements AutoCloseable {
     private final DatabaseService databases;
     private final MoveCatalog catalog;
     private final Map<String, MoveRun> running = new ConcurrentHashMap<>();
+    /** Why {@link #recover} could not settle a move yet, by move id (to log each reason once). */
+    private final Map<String, String> unsettled = new ConcurrentHashMap<>();
     private final ExecutorService threads = Executors.newThreadPerTaskExecutor(
             Thread.ofVirtual().name("palisade-move-", 0).factory());
 
@@ -177,52 +181,121 @@ public final class MoveService implements AutoCloseable {
     }
 
     /**
-     * At start-up, after the first reconcile (so every recorded instance runs): a move that was switched gets its source
-     * removed; any other is undone (target destroyed, what the copy left on the source removed, the tenant's role may
-     * log in again). Returns one line per move settled.
+     * Settles the moves no run of this palisade owns: at start-up, after the first reconcile (so every recorded instance
+     * runs), those a stopped palisade left half-way, and again on every reconcile pass those it could not settle yet. A
+     * move that was switched gets its source removed; any other is undone (the copy removed from both sides, the target
+     * destroyed, the tenant's role may log in again), once its source runs. Returns one line per move settled.
      */
     public List<String> recover() {
         List<String> actions = new ArrayList<>();
-        for (MoveRecord move : catalog.unfinished()) {
-            if (running.containsKey(move.databaseId())) {
-                continue;
-            }
-            Optional<DatabaseRecord> record = databases.store().find(move.databaseId());
+        for (MoveRecord snapshot : catalog.unfinished()) {
+            String id = snapshot.databaseId();
             try {
-                if (move.phase().switched()) {
-                    removeSource(move);
-                    actions.add("finished move " + move.id() + " of " + move.databaseId() + " to " + move.to());
-                } else {
-                    undoInterrupted(move, record);
-                    catalog.finish(move.id(), MovePhase.FAILED, "palisade stopped during the " + move.phase().wireName()
-                            + " phase; the move was undone and the database stays on " + move.from().wireName());
-                    actions.add("undid move " + move.id() + " of " + move.databaseId() + " (was "
-                            + move.phase().wireName() + ")");
-                }
+                // under the database's lock, as start takes it: a move being started is seen running, and one whose
+                // run just ended is seen finished
+                databases.withLock(id, () -> {
+                    Optional<MoveRecord> move = catalog.find(snapshot.id()).filter(m -> !m.phase().finished());
+                    if (running.containsKey(id) || move.isEmpty()) {
+                        return null;
+                    }
+                    actions.add(settle(move.get()));
+                    return null;
+                });
+                unsettled.remove(snapshot.id());
             } catch (RuntimeException e) {
-                log.warn("cannot settle move {} of {} yet: {}", move.id(), move.databaseId(), e.getMessage());
+                String reason = String.valueOf(e.getMessage());
+                if (!reason.equals(unsettled.put(snapshot.id(), reason))) {
+                    log.warn("cannot settle move {} of {} yet (retried on every reconcile pass): {}", snapshot.id(),
+                            id, reason);
+                }
             }
         }
         actions.forEach(action -> log.info("moves: {}", action));
         return actions;
     }
 
+    private String settle(MoveRecord move) {
+        String id = move.databaseId();
+        if (move.phase().switched()) {
+            removeSource(move);
+            return "finished move " + move.id() + " of " + id + " to " + move.to();
+        }
+        undoInterrupted(move, databases.store().find(id));
+        catalog.finish(move.id(), MovePhase.FAILED, "palisade stopped during the " + move.phase().wireName()
+                + " phase; the move was undone and the database stays on " + move.from().wireName());
+        return "undid move " + move.id() + " of " + id + " (was " + move.phase().wireName() + ")";
+    }
+
+    /**
+     * The copy removed from both sides, the target destroyed, the tenant's role may log in again; a source that does
+     * not run (it failed to start) is cleaned once it runs (CONFLICT until then).
+     */
     private void undoInterrupted(MoveRecord move, Optional<DatabaseRecord> record) {
+        boolean onSource = record.isPresent() && record.get().isolation() == move.from();
+        boolean sourceRuns = onSource && record.get().state() == DatabaseState.RUNNING;
+        if (sourceRuns) {
+            cleanUpCopy(move, record.get());
+        }
         IsolationDriver target = databases.driver(move.to());
         if (target.listInstances().contains(move.databaseId())) {
             target.destroy(move.databaseId());
         }
-        if (record.isPresent() && record.get().isolation() == move.from()
-                && record.get().state() == DatabaseState.RUNNING) {
+        if (onSource && !sourceRuns) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "the source of move " + move.id() + " is "
+                    + record.get().state().wireName() + "; what the copy left there is removed once it runs");
+        }
+        if (sourceRuns) {
             cleanUpSource(move, record.get());
-            IsolationDriver source = databases.driver(record.get());
-            TenantPlace from = source.tenantPlace(move.databaseId());
-            try (Connection c = MoveConnections.superuser(from)) {
-                new TenantSessions(c, from).restoreLogin();
-            } catch (SQLException e) {
-                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot give LOGIN back to the tenant on the"
-                        + " source of move " + move.id() + ": " + e.getMessage(), e);
+            restoreLogin(move, record.get());
+        }
+    }
+
+    /** Gives LOGIN back to the tenant's role on the move's source, over a new connection. */
+    void restoreLogin(MoveRecord move, DatabaseRecord record) {
+        TenantPlace from = databases.driver(record).tenantPlace(record.id());
+        try (Connection c = MoveConnections.superuser(from)) {
+            new TenantSessions(c, from).restoreLogin();
+        } catch (SQLException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot give LOGIN back to the tenant on the"
+                    + " source of move " + move.id() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Removes what a move's copy left on both sides over new connections, for when the run's own are gone (palisade
+     * stopped, or a server restarted): above all the subscription on the target, which a shared server's {@code DROP
+     * DATABASE} refuses to drop along ("being used by logical replication subscription") and the schema rung's shared
+     * database would keep. The target is started for it if it does not run. Best effort: the caller destroys the target
+     * and cleans the source next, whatever happens here.
+     */
+    void cleanUpCopy(MoveRecord move, DatabaseRecord record) {
+        String id = record.id();
+        try {
+            IsolationDriver target = databases.driver(move.to());
+            if (!target.listInstances().contains(id)) {
+                return;
             }
+            TenantPlace to = reachable(target, move, record);
+            TenantPlace from = databases.driver(record).tenantPlace(id);
+            CopyPlan plan = new CopyPlan(MoveRun.copyName(move), new Source(from.namespace(), from.role()),
+                    from.database(), from.server(), new Target(to.namespace(), to.role(), to.extensionSchema()));
+            try (Connection source = MoveConnections.superuser(from);
+                    Connection copy = MoveConnections.superuser(to)) {
+                LogicalCopy.cleanUp(source, copy, plan);
+            }
+        } catch (RuntimeException | SQLException e) {
+            log.warn("move {} of {}: removing the copy from its target failed: {}", move.id(), id, e.getMessage());
+        }
+    }
+
+    /** Where the tenant lives on the move's target; the target is started first if it does not run. */
+    private static TenantPlace reachable(IsolationDriver target, MoveRecord move, DatabaseRecord record) {
+        try {
+            return target.tenantPlace(record.id());
+        } catch (PalisadeException notRunning) {
+            target.start(new InstanceSpec(record.id(), record.version(), move.toPlan(), record.username(),
+                    record.database()), ProgressListener.NONE);
+            return target.tenantPlace(record.id());
         }
     }
 

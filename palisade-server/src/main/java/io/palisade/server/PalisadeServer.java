@@ -57,6 +57,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final PrometheusMeterRegistry metrics;
     private final PostgresProxy proxy;
     private io.palisade.agent.shared.SharedServerPool sharedServers;
+    private io.palisade.api.MoveService moves;
 
     private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
         this.config = requireNonNull(config, "config is null");
@@ -172,7 +173,7 @@ public final class PalisadeServer implements AutoCloseable {
                 restores.failInterrupted();
                 restoresRef.set(restores);
             }
-            io.palisade.api.MoveService moves = new io.palisade.api.MoveService(service);
+            this.moves = new io.palisade.api.MoveService(service);
             closeables.add(moves);
             service.setMoves(moves);
             serviceRef.set(service);
@@ -214,6 +215,7 @@ public final class PalisadeServer implements AutoCloseable {
             try {
                 service.reapExpired(java.time.Instant.now());
                 service.reconcile(false);
+                moves.recover();
                 service.suspendIdle(java.time.Instant.now());
                 service.reconcileBackups();
             } catch (RuntimeException e) {

@@ -17,13 +17,15 @@ import java.util.Optional;
 
 /**
  * A real palisade server for tests, in this JVM: embedded store, process driver, REST API on a free port, state in a
- * fresh directory under target/. Restartable on the same state. Close stops everything and removes the directory.
+ * fresh directory under target/. Restartable on the same state. Close stops everything and removes the directory (or,
+ * for a server opened on a given data directory, leaves it to its owner).
  */
 public final class TestingPalisade implements AutoCloseable {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private final Path dataDir;
-    private final String adminKey = "pk_test_" + SecretBox.randomSecret(24);
+    private final String adminKey;
+    private final boolean ownsDataDir;
     private final Map<String, String> settings;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private PalisadeServer server;
@@ -33,7 +35,14 @@ public final class TestingPalisade implements AutoCloseable {
     }
 
     public TestingPalisade(Map<String, String> extraSettings) {
-        this.dataDir = TestingDirectories.newWorkDir("palisade").resolve("data");
+        this(TestingDirectories.newWorkDir("palisade").resolve("data"), "pk_test_" + SecretBox.randomSecret(24), true,
+                extraSettings);
+    }
+
+    private TestingPalisade(Path dataDir, String adminKey, boolean ownsDataDir, Map<String, String> extraSettings) {
+        this.dataDir = dataDir;
+        this.adminKey = adminKey;
+        this.ownsDataDir = ownsDataDir;
         Map<String, String> base = new LinkedHashMap<>();
         base.put("server.data-dir", dataDir.toString());
         base.put("api.port", "0");
@@ -44,6 +53,16 @@ public final class TestingPalisade implements AutoCloseable {
         base.putAll(extraSettings);
         this.settings = Map.copyOf(base);
         start();
+    }
+
+    /**
+     * A server on a data directory that outlives it, e.g. the one a SIGKILLed {@code palisade serve}
+     * ({@link TestingPalisadeProcess}) left: it takes over what runs there, as any restart does. {@code adminKey} is
+     * the key of the directory's admin account (created with it if the directory is new). Close stops the server and
+     * leaves the directory.
+     */
+    public static TestingPalisade onDataDir(Path dataDir, String adminKey, Map<String, String> extraSettings) {
+        return new TestingPalisade(dataDir, adminKey, false, extraSettings);
     }
 
     /** A server on which {@code isolation} must be usable (see {@link #requireUsable}); closed again if it is not. */
@@ -155,6 +174,8 @@ public final class TestingPalisade implements AutoCloseable {
         if (server != null) {
             server.close();
         }
-        TestingDirectories.deleteRecursively(dataDir.getParent());
+        if (ownsDataDir) {
+            TestingDirectories.deleteRecursively(dataDir.getParent());
+        }
     }
 }
