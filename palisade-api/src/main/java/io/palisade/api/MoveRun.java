@@ -285,6 +285,7 @@ final class MoveRun implements Runnable {
             sessions.terminate(Duration.ofSeconds(10));
             databases.invalidateConnections(id);
             steps.done("sessions");
+            catalog.phase(move.id(), MovePhase.CUTOVER, "waiting for the last changes; setting sequences");
             state.copy.awaitCaughtUp(CATCH_UP);
             steps.done("catch-up");
             state.copy.syncSequences();
