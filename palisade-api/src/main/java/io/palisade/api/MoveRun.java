@@ -54,16 +54,6 @@ import org.slf4j.LoggerFactory;
  */
 final class MoveRun implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(MoveRun.class);
-    /**
-     * How close the copy must be before the cutover starts (the cutover waits for the rest with writes held, so this
-     * bounds the pause): 128 KiB of WAL at first, twice that for every 5 s the copy stays above it, at most 16 MiB, so
-     * that a busy tenant still gets its cutover once the target keeps pace. A tenant that writes faster than the target
-     * applies stays in {@code copying}, its lag growing, until it slows down or the move is cancelled.
-     */
-    static final long CUTOVER_LAG_START = 128L << 10;
-    static final long CUTOVER_LAG_MAX = 16L << 20;
-    private static final long CUTOVER_LAG_DOUBLING_NANOS = Duration.ofSeconds(5).toNanos();
-    private static final Duration CATCH_UP = Duration.ofSeconds(30);
     private static final Duration DRAIN = Duration.ofSeconds(1);
     private static final Duration UNREACHABLE = Duration.ofSeconds(60);
 
@@ -194,6 +184,8 @@ final class MoveRun implements Runnable {
         CopyWatch watch = new CopyWatch(CopyWatch.STALL, System.nanoTime());
         long unreachableSince = 0;
         long copiedSince = 0;
+        long lastDetail = 0;
+        CutoverGate gate = new CutoverGate();
         while (true) {
             checkCancel();
             CopyProgress progress;
@@ -218,10 +210,16 @@ final class MoveRun implements Runnable {
             }
             unreachableSince = 0;
             catalog.progress(move.id(), progress.copiedBytes(), progress.totalBytes(), progress.lagBytes());
+            long now = System.nanoTime();
+            if (gate.ready(progress, now)) {
+                state.catchUpBound = gate.catchUpBound(now);
+                return;
+            }
             if (progress.copied()) {
-                copiedSince = copiedSince == 0 ? System.nanoTime() : copiedSince;
-                if (progress.lagBytes() <= allowedLag(System.nanoTime() - copiedSince)) {
-                    return;
+                copiedSince = copiedSince == 0 ? now : copiedSince;
+                if (now - lastDetail > Duration.ofSeconds(2).toNanos()) {
+                    catalog.phase(move.id(), MovePhase.COPYING, gate.describe(now));
+                    lastDetail = now;
                 }
             }
             if (watch.stalled(progress, System.nanoTime())) {
@@ -234,11 +232,6 @@ final class MoveRun implements Runnable {
         }
     }
 
-    /** The lag at which the cutover may start, {@code caughtUpFor} after every table's initial copy ended. */
-    static long allowedLag(long caughtUpForNanos) {
-        long doublings = Math.min(20, caughtUpForNanos / CUTOVER_LAG_DOUBLING_NANOS);
-        return Math.min(CUTOVER_LAG_MAX, CUTOVER_LAG_START << doublings);
-    }
 
     /** The copy cannot go on: one side's server stopped or restarted (its log says why, if it does). */
     private PalisadeException serverLost(IsolationDriver driver, Rung rung, String side, PalisadeException cause) {
@@ -286,7 +279,7 @@ final class MoveRun implements Runnable {
             databases.invalidateConnections(id);
             steps.done("sessions");
             catalog.phase(move.id(), MovePhase.CUTOVER, "waiting for the last changes; setting sequences");
-            state.copy.awaitCaughtUp(CATCH_UP);
+            state.copy.awaitCaughtUp(state.catchUpBound);
             steps.done("catch-up");
             state.copy.syncSequences();
             steps.done("sequences");
@@ -450,6 +443,7 @@ final class MoveRun implements Runnable {
         SchemaScript script;
         CopyPlan plan;
         boolean frozen;
+        Duration catchUpBound = Duration.ofSeconds(30);
         HostRoute route;
         LogicalCopy copy;
         DatabaseService.Hold hold;

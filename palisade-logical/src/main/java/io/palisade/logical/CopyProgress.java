@@ -13,16 +13,23 @@ import java.util.TreeMap;
  * ({@code pg_stat_progress_copy}), an estimate; {@code lagBytes}: WAL the source wrote that the target has not
  * confirmed yet ({@code pg_current_wal_lsn()} − the slot's {@code confirmed_flush_lsn}; on a shared server this
  * includes other tenants' WAL not yet passed); {@code errors}: apply and initial-copy errors the target counted (it
- * retries them).
+ * retries them); {@code confirmedLsn}: the slot's {@code confirmed_flush_lsn} as a byte position (how fast it moves
+ * is how fast the target applies).
  */
 public record CopyProgress(SortedMap<String, TableState> tables, long copiedBytes, long totalBytes, long lagBytes,
-        long errors) {
+        long errors, long confirmedLsn) {
     public CopyProgress {
         tables = new TreeMap<>(requireNonNull(tables, "tables is null"));
         if (copiedBytes < 0 || totalBytes < 0 || lagBytes < 0 || errors < 0) {
             throw new IllegalArgumentException("negative progress: " + copiedBytes + "/" + totalBytes + " bytes, lag "
                     + lagBytes + ", errors " + errors);
         }
+    }
+
+    /** Progress without the slot's confirmed position (0: unknown). */
+    public CopyProgress(SortedMap<String, TableState> tables, long copiedBytes, long totalBytes, long lagBytes,
+            long errors) {
+        this(tables, copiedBytes, totalBytes, lagBytes, errors, 0);
     }
 
     /**

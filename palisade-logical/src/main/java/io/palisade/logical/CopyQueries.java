@@ -45,10 +45,12 @@ final class CopyQueries {
                 case FINISHED_COPY, SYNC_DONE, READY -> size;
             };
         }
-        long lag = onSource.rows("select coalesce((select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)"
-                + " from pg_replication_slots where slot_name = ?), 0)::bigint as lag", plan.name()).getFirst()
-                .number("lag");
-        return new CopyProgress(tables, copied, total, Math.max(0, lag), errors);
+        Catalog.Row slot = onSource.rows("select coalesce((select pg_wal_lsn_diff(pg_current_wal_lsn(),"
+                + " confirmed_flush_lsn) from pg_replication_slots where slot_name = ?), 0)::bigint as lag,"
+                + " coalesce((select pg_wal_lsn_diff(confirmed_flush_lsn, '0/0') from pg_replication_slots"
+                + " where slot_name = ?), 0)::bigint as confirmed", plan.name(), plan.name()).getFirst();
+        return new CopyProgress(tables, copied, total, Math.max(0, slot.number("lag")), errors,
+                Math.max(0, slot.number("confirmed")));
     }
 
     /** Whether the subscription's slot has confirmed the source's WAL up to {@code lsn}. */

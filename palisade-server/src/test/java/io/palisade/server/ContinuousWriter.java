@@ -26,9 +26,17 @@ final class ContinuousWriter implements AutoCloseable {
     private final AtomicLong longestPauseNanos = new AtomicLong();
     private final Thread thread;
 
-    /** Creates {@code writes} if needed and starts writing. */
+    private final Duration pace;
+
+    /** Creates {@code writes} if needed and starts writing as fast as it can. */
     ContinuousWriter(String url) throws SQLException {
+        this(url, Duration.ZERO);
+    }
+
+    /** As above, resting {@code pace} after each commit (a steady load rather than a flood). */
+    ContinuousWriter(String url, Duration pace) throws SQLException {
         this.url = url;
+        this.pace = pace;
         try (Connection c = PgUrls.connect(url); var s = c.createStatement()) {
             s.execute("create table if not exists writes (id bigserial primary key, n bigint not null,"
                     + " at timestamptz not null default clock_timestamp())");
@@ -57,6 +65,10 @@ final class ContinuousWriter implements AutoCloseable {
                 long now = System.nanoTime();
                 longestPauseNanos.accumulateAndGet(now - lastAck, Math::max);
                 lastAck = now;
+                if (!pace.isZero()) {
+                    sleep(pace.toMillis());
+                    lastAck = System.nanoTime();
+                }
             } catch (SQLException e) {
                 errors.add(e.getSQLState() + " " + e.getMessage());
                 close(connection);

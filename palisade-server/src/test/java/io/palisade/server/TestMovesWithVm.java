@@ -22,6 +22,8 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestMovesWithVm extends AbstractTestMoves {
     private static final Duration MOVE_TIMEOUT = Duration.ofMinutes(5);
+    /** A steady 100-odd commits a second: a guest under TCG applies far slower than a host process. */
+    private static final Duration WRITER_PACE = Duration.ofMillis(5);
 
     @BeforeAll
     void start() {
@@ -43,7 +45,7 @@ class TestMovesWithVm extends AbstractTestMoves {
                 + " note text default 'none'); insert into orders (total) select g * 1.5 from generate_series(1, 3000) g;"
                 + " create index orders_total on orders (total); create view big_orders as select * from orders"
                 + " where total > 100");
-        try (ContinuousWriter writer = new ContinuousWriter(url)) {
+        try (ContinuousWriter writer = new ContinuousWriter(url, WRITER_PACE)) {
             writer.awaitMore(30, Duration.ofSeconds(30));
             JsonNode up = move(id(db), Rung.VM, MOVE_TIMEOUT);
             assertThat(up.path("phase").asText()).as(up.toString()).isEqualTo("done");
@@ -74,7 +76,7 @@ class TestMovesWithVm extends AbstractTestMoves {
     void processToVmUnderWrites() throws Exception {
         JsonNode db = create("promoted", Rung.PROCESS);
         String url = url(db);
-        try (ContinuousWriter writer = new ContinuousWriter(url)) {
+        try (ContinuousWriter writer = new ContinuousWriter(url, WRITER_PACE)) {
             writer.awaitMore(30, Duration.ofSeconds(30));
             JsonNode move = move(id(db), Rung.VM, MOVE_TIMEOUT);
             assertThat(move.path("phase").asText()).as(move.toString()).isEqualTo("done");
