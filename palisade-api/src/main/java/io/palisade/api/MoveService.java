@@ -101,10 +101,6 @@ public final class MoveService implements AutoCloseable {
                 throw new PalisadeException(ErrorCode.CAPACITY_EXHAUSTED, "the " + to.wireName()
                         + " rung is not usable on this host: " + probe.reason());
             }
-            if (sharedPair(record.isolation(), to)) {
-                throw new PalisadeException(ErrorCode.CONFLICT, "moves between the database and schema rungs are not"
-                        + " supported yet (both live on the shared servers); move to process first, then on");
-            }
             if (to == Rung.SCHEMA && running.values().stream().anyMatch(r -> r.move().to() == Rung.SCHEMA)) {
                 throw new PalisadeException(ErrorCode.CONFLICT, "another move into the schema rung is under way (their"
                         + " copies share the shared database's staging); retry when it ends");
@@ -358,9 +354,6 @@ public final class MoveService implements AutoCloseable {
         }
     }
 
-    private static boolean sharedPair(Rung from, Rung to) {
-        return (from == Rung.DATABASE || from == Rung.SCHEMA) && (to == Rung.DATABASE || to == Rung.SCHEMA);
-    }
 
     private static Plan plan(MoveRequest request, Plan current) {
         Plan plan = request.plan() == null ? current : Plan.byName(request.plan());

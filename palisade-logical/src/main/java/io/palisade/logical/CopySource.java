@@ -89,6 +89,17 @@ final class CopySource {
         return password;
     }
 
+    /**
+     * Creates the copy's logical replication slot here rather than through the subscription: a subscription that
+     * creates its slot on its own cluster (a move between the database and schema rungs of one shared server) would
+     * wait for its own transaction forever. Waits for transactions running on the source to end (bounded by the
+     * connection's statement timeout).
+     */
+    void createSlot(Connection source) throws SQLException {
+        new Catalog(source).value("select pg_catalog.pg_create_logical_replication_slot(?, 'pgoutput')::text",
+                plan.name());
+    }
+
     /** Notes the subscription's oid on the login, so a later cleanup finds the initial copy's slots by name. */
     void noteSubscription(Connection source, long subscriptionOid) throws SQLException {
         Catalog catalog = new Catalog(source);

@@ -89,7 +89,7 @@ final class CopyTarget {
                 + value(plan.sourceDatabase()) + " user=" + value(plan.name()) + " password=" + value(password)
                 + " application_name=" + value(plan.name()) + " connect_timeout=10";
         exec(target, "create subscription " + quote(plan.name()) + " connection " + literal(conninfo)
-                + " publication " + quote(plan.name()) + " with (copy_data = true, create_slot = true, slot_name = "
+                + " publication " + quote(plan.name()) + " with (copy_data = true, create_slot = false, slot_name = "
                 + literal(plan.name()) + ", run_as_owner = false)");
         return Long.parseLong(catalog.value("select oid::text from pg_subscription where subname = ?", plan.name()));
     }

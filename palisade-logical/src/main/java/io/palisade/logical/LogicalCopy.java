@@ -75,6 +75,7 @@ public final class LogicalCopy {
         }
         try {
             String password = copy.sourceSide.setUp(source);
+            copy.sourceSide.createSlot(source);
             long subscription = copy.targetSide.setUp(target, password);
             copy.sourceSide.noteSubscription(source, subscription);
             return copy;

@@ -97,6 +97,35 @@ class TestMovesOnHost extends AbstractTestMoves {
         assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
     }
 
+    /** Both shared rungs live on the same shared servers: a move between them may copy within one server. */
+    @Test
+    void databaseToSchemaAndBackUnderWrites() throws Exception {
+        JsonNode db = create("sideways", Rung.DATABASE);
+        String url = url(db);
+        execute(url, "create type mood as enum ('ok', 'meh'); create table notes (id serial primary key, body text,"
+                + " mood mood default 'ok'); insert into notes (body) select 'n' || g from generate_series(1, 500) g;"
+                + " create view happy as select * from notes where mood = 'ok'");
+        try (ContinuousWriter writer = new ContinuousWriter(url)) {
+            writer.awaitMore(30, Duration.ofSeconds(30));
+            JsonNode down = move(id(db), Rung.SCHEMA, MOVE_TIMEOUT);
+            assertThat(down.path("phase").asText()).as(down.toString()).isEqualTo("done");
+            assertThat(database(id(db)).path("isolation").asText()).isEqualTo("schema");
+            writer.awaitMore(30, Duration.ofSeconds(30));
+            JsonNode up = move(id(db), Rung.DATABASE, MOVE_TIMEOUT);
+            assertThat(up.path("phase").asText()).as(up.toString()).isEqualTo("done");
+            writer.awaitMore(30, Duration.ofSeconds(30));
+            writer.close();
+            System.out.printf("database → schema: cutover %d ms; schema → database: cutover %d ms; %d commits%n",
+                    down.path("cutover_ms").asLong(), up.path("cutover_ms").asLong(), writer.acknowledged().size());
+            assertAllAcknowledgedPresentOnce(url, writer);
+        }
+        assertThat(database(id(db)).path("isolation").asText()).isEqualTo("database");
+        assertThat(scalar(url, "select count(*) from happy")).isEqualTo("500");
+        assertThat(scalar(url, "insert into notes (body) values ('after') returning id")).isEqualTo("501");
+        assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
+        assertThat(palisade.server().sharedServers().serverOf(id(db))).as("no tenant left on either rung").isEmpty();
+    }
+
     @Test
     void badRequestsGetAProblemAndChangeNothing() throws Exception {
         JsonNode db = create("bad-input", Rung.PROCESS);

@@ -81,7 +81,7 @@ public final class SharedRungDriver implements IsolationDriver {
 
     @Override
     public RunningInstance provision(InstanceSpec spec, TenantCredentials credentials, ProgressListener progress) {
-        if (pool.tenant(spec.id()).isPresent()) {
+        if (pool.tenant(spec.id(), layout).isPresent()) {
             throw new PalisadeException(ErrorCode.CONFLICT, "instance " + spec.id() + " already exists on this host");
         }
         progress.phase("placing on a shared PostgreSQL " + spec.version().release() + " server");
@@ -182,7 +182,7 @@ public final class SharedRungDriver implements IsolationDriver {
     }
 
     private Tenant tenant(String id) {
-        return pool.tenant(id).filter(t -> t.layout() == layout).orElseThrow(() -> new PalisadeException(
+        return pool.tenant(id, layout).orElseThrow(() -> new PalisadeException(
                 ErrorCode.NOT_FOUND, "instance " + id + " has nothing on this host"));
     }
 
@@ -199,7 +199,7 @@ public final class SharedRungDriver implements IsolationDriver {
         int failuresWhileAlive = 0;
         while (true) {
             pool.ensureRunning(server);
-            if (!pool.isStopped(tenant.id())) {
+            if (!pool.isStopped(tenant)) {
                 return running(tenant, server);
             }
             try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
@@ -225,9 +225,9 @@ public final class SharedRungDriver implements IsolationDriver {
     /** Takes the role's login away and ends its sessions; the data stays. */
     @Override
     public void stop(String id) {
-        pool.tenant(id).filter(t -> t.layout() == layout).ifPresent(tenant -> {
+        pool.tenant(id, layout).ifPresent(tenant -> {
             SharedServer server = pool.server(tenant);
-            if (!server.isAlive() || pool.isStopped(id)) {
+            if (!server.isAlive() || pool.isStopped(tenant)) {
                 return;
             }
             pool.markStopped(tenant, true);
@@ -252,7 +252,7 @@ public final class SharedRungDriver implements IsolationDriver {
     /** Drops the tenant's database or schema, everything it owns or was granted, and its role. */
     @Override
     public void destroy(String id) {
-        java.util.Optional<Tenant> found = pool.tenant(id).filter(t -> t.layout() == layout);
+        java.util.Optional<Tenant> found = pool.tenant(id, layout);
         if (found.isEmpty()) {
             return;
         }
@@ -363,8 +363,8 @@ public final class SharedRungDriver implements IsolationDriver {
     /** The server runs and the tenant is not stopped (no query: reconciliation asks this of every tenant often). */
     @Override
     public boolean isRunning(String id) {
-        java.util.Optional<Tenant> tenant = pool.tenant(id).filter(t -> t.layout() == layout);
-        return tenant.isPresent() && !pool.isStopped(id) && pool.server(tenant.get()).isAlive();
+        java.util.Optional<Tenant> tenant = pool.tenant(id, layout);
+        return tenant.isPresent() && !pool.isStopped(tenant.get()) && pool.server(tenant.get()).isAlive();
     }
 
     @Override

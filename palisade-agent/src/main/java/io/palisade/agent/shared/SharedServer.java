@@ -575,11 +575,33 @@ final class SharedServer {
         List<Tenant> tenants = new ArrayList<>();
         try (Stream<Path> files = Files.list(tenantsDir())) {
             files.filter(f -> !f.getFileName().toString().contains("."))
-                    .forEach(f -> tenants.add(Tenant.read(f)));
+                    .forEach(f -> tenants.add(renamedToKey(f, Tenant.read(f))));
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot list the tenants of shared server " + name, e);
         }
         return tenants;
+    }
+
+    /**
+     * A schema-rung record written by an older palisade under the bare id is renamed to its key (see
+     * {@link SharedServerPool#key}), with its stop marker.
+     */
+    private Tenant renamedToKey(Path file, Tenant tenant) {
+        String key = SharedServerPool.key(tenant.id(), tenant.layout());
+        if (!file.getFileName().toString().equals(key)) {
+            try {
+                Path marker = file.resolveSibling(file.getFileName() + SharedServerPool.STOPPED_SUFFIX);
+                if (Files.exists(marker)) {
+                    Files.move(marker, tenantFile(key + SharedServerPool.STOPPED_SUFFIX),
+                            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                }
+                Files.move(file, tenantFile(key), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw new PalisadeException(ErrorCode.INTERNAL, "cannot rename the record of " + tenant.id()
+                        + " on shared server " + name + " to " + key, e);
+            }
+        }
+        return tenant;
     }
 
     private volatile long diskBytes = -1;

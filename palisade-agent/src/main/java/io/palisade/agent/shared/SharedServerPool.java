@@ -74,9 +74,9 @@ public final class SharedServerPool implements AutoCloseable {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot list " + config.serversDir(), e);
         }
         servers.values().forEach(s -> s.tenants().forEach(t -> {
-            tenants.put(t.id(), t);
-            if (Files.exists(s.tenantFile(t.id() + STOPPED_SUFFIX))) {
-                stopped.add(t.id());
+            tenants.put(key(t), t);
+            if (Files.exists(s.tenantFile(key(t) + STOPPED_SUFFIX))) {
+                stopped.add(key(t));
             }
         }));
         this.monitor = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("shared-monitor").daemon()
@@ -93,8 +93,25 @@ public final class SharedServerPool implements AutoCloseable {
         return config;
     }
 
+    /**
+     * A tenant's key in the registry, and its record's file name: the id for the database rung, {@code <id>@schema} for
+     * the schema rung, so that one database can have a tenant on each while it moves between them.
+     */
+    static String key(String id, TenantLayout layout) {
+        return layout == TenantLayout.SCHEMA ? id + "@schema" : id;
+    }
+
+    private static String key(Tenant tenant) {
+        return key(tenant.id(), tenant.layout());
+    }
+
+    Optional<Tenant> tenant(String id, TenantLayout layout) {
+        return Optional.ofNullable(tenants.get(key(id, layout)));
+    }
+
+    /** The tenant with this id on either shared rung (the database rung's if it has one on both, mid-move). */
     Optional<Tenant> tenant(String id) {
-        return Optional.ofNullable(tenants.get(id));
+        return tenant(id, TenantLayout.DATABASE).or(() -> tenant(id, TenantLayout.SCHEMA));
     }
 
     List<Tenant> tenants(TenantLayout layout) {
@@ -113,8 +130,8 @@ public final class SharedServerPool implements AutoCloseable {
 
     /** Records a tenant on its server before any of its objects exist. */
     void record(Tenant tenant) {
-        tenant.write(server(tenant).tenantFile(tenant.id()));
-        tenants.put(tenant.id(), tenant);
+        tenant.write(server(tenant).tenantFile(key(tenant)));
+        tenants.put(key(tenant), tenant);
     }
 
     /**
@@ -122,34 +139,34 @@ public final class SharedServerPool implements AutoCloseable {
      * {@code isRunning} needs no query.
      */
     void markStopped(Tenant tenant, boolean stopped) {
-        Path marker = server(tenant).tenantFile(tenant.id() + STOPPED_SUFFIX);
+        Path marker = server(tenant).tenantFile(key(tenant) + STOPPED_SUFFIX);
         try {
             if (stopped) {
                 Files.writeString(marker, "");
-                this.stopped.add(tenant.id());
+                this.stopped.add(key(tenant));
             } else {
                 Files.deleteIfExists(marker);
-                this.stopped.remove(tenant.id());
+                this.stopped.remove(key(tenant));
             }
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot record the state of " + tenant.id(), e);
         }
     }
 
-    boolean isStopped(String id) {
-        return stopped.contains(id);
+    boolean isStopped(Tenant tenant) {
+        return stopped.contains(key(tenant));
     }
 
     /** Forgets a tenant once none of its objects exist. */
     void forget(Tenant tenant) {
         try {
-            Files.deleteIfExists(server(tenant).tenantFile(tenant.id() + STOPPED_SUFFIX));
-            Files.deleteIfExists(server(tenant).tenantFile(tenant.id()));
-            stopped.remove(tenant.id());
+            Files.deleteIfExists(server(tenant).tenantFile(key(tenant) + STOPPED_SUFFIX));
+            Files.deleteIfExists(server(tenant).tenantFile(key(tenant)));
+            stopped.remove(key(tenant));
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot remove the record of " + tenant.id(), e);
         }
-        tenants.remove(tenant.id());
+        tenants.remove(key(tenant));
     }
 
     /**
