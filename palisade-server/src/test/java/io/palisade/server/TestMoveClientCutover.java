@@ -8,12 +8,8 @@ import io.palisade.spi.Rung;
 import io.palisade.store.DatabaseRecord;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * The client's view of a move's cutover, on the rungs that live on the host: an open psql session (statements fed over
@@ -23,24 +19,12 @@ import org.junit.jupiter.api.TestInstance;
  * ErrorResponse with 57P01, 40001 or a connection exception; never a hang or a bare reset), and its retry is answered
  * by the new server within a bound after the switch. The numbers are printed.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestMoveClientCutover extends AbstractTestMoves {
     private static final Duration MOVE_TIMEOUT = Duration.ofMinutes(3);
     private static final Duration TICK = Duration.ofMillis(100);
     /** Switch (or a client's first error) → its first answer from the new server; holds on a busy 2-core host. */
     private static final Duration BOUND = Duration.ofSeconds(10);
 
-    @BeforeAll
-    void start() {
-        palisade = TestingPalisade.requiring("process", Map.of("agent.reconcile-interval", "500ms"));
-    }
-
-    @AfterAll
-    void stop() {
-        if (palisade != null) {
-            palisade.close();
-        }
-    }
 
     @Test
     void clientsAcrossDatabaseToProcess() throws Exception {

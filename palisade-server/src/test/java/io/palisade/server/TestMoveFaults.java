@@ -62,6 +62,11 @@ class TestMoveFaults extends AbstractTestMoves {
     private Path work;
     private Path dataDir;
 
+    @Override
+    protected String requiredRung() {
+        return null; // each case starts (and kills) its own
+    }
+
     @BeforeAll
     void createWorkDir() {
         work = TestingDirectories.newWorkDir("move-faults");

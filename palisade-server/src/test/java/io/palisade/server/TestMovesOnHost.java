@@ -6,11 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.palisade.logical.Fingerprint;
 import io.palisade.spi.Rung;
 import java.time.Duration;
-import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Moves between the rungs that live on the host ({@code database}, {@code schema}, {@code process}) through a full
@@ -18,21 +14,9 @@ import org.junit.jupiter.api.TestInstance;
  * down and back up with no difference in structure or data; bad requests get a clear problem+json and change nothing;
  * a cancelled move leaves the tenant where it was and nothing of the target.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestMovesOnHost extends AbstractTestMoves {
     private static final Duration MOVE_TIMEOUT = Duration.ofMinutes(3);
 
-    @BeforeAll
-    void start() {
-        palisade = TestingPalisade.requiring("process", Map.of("agent.reconcile-interval", "500ms"));
-    }
-
-    @AfterAll
-    void stop() {
-        if (palisade != null) {
-            palisade.close();
-        }
-    }
 
     @Test
     void continuousWritesSurviveDatabaseToProcess() throws Exception {

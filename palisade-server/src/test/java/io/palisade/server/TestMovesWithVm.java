@@ -7,11 +7,7 @@ import io.palisade.logical.Fingerprint;
 import io.palisade.spi.Rung;
 import java.nio.file.Files;
 import java.time.Duration;
-import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Moves into and out of a microVM through a full palisade (QEMU under TCG here), each under a continuous writer whose
@@ -19,22 +15,14 @@ import org.junit.jupiter.api.TestInstance;
  * to a machine of its own and back down to a shared server) and {@code process} → {@code vm}. Nothing of the source
  * is left: no shared tenant, no process instance, no VM, namespace or volume.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestMovesWithVm extends AbstractTestMoves {
     private static final Duration MOVE_TIMEOUT = Duration.ofMinutes(5);
     /** A steady 100-odd commits a second: a guest under TCG applies far slower than a host process. */
     private static final Duration WRITER_PACE = Duration.ofMillis(5);
 
-    @BeforeAll
-    void start() {
-        palisade = TestingPalisade.requiring("vm", Map.of("agent.reconcile-interval", "1s"));
-    }
-
-    @AfterAll
-    void stop() {
-        if (palisade != null) {
-            palisade.close();
-        }
+    @Override
+    protected String requiredRung() {
+        return "vm";
     }
 
     @Test
