@@ -58,6 +58,23 @@ public final class AdminConnection {
         };
     }
 
+    /**
+     * Takes back, on a management session in a database a tenant owns, every setting the tenant may have attached to
+     * its database ({@code ALTER DATABASE … SET}) that would change who runs the session's statements or how: the role,
+     * the search path (only {@code pg_catalog} and the session's own temporary schema, so no tenant function or
+     * operator can shadow a built-in), read-only transactions, idle timeouts. The caller sets its own statement and lock
+     * timeouts.
+     */
+    public static void reclaimSession(Connection connection) throws SQLException {
+        try (java.sql.Statement s = connection.createStatement()) {
+            s.execute("SET ROLE NONE");
+            s.execute("SET search_path = pg_catalog, pg_temp");
+            s.execute("SET default_transaction_read_only = off");
+            s.execute("SET idle_in_transaction_session_timeout = 0");
+            s.execute("SET idle_session_timeout = 0");
+        }
+    }
+
     /** Quotes an identifier for SQL. */
     public static String ident(String name) {
         return "\"" + name.replace("\"", "\"\"") + "\"";

@@ -14,7 +14,9 @@ import java.util.Properties;
  * The two kinds of connection a move uses, kept apart because the tenant's objects are hostile input:
  * <ul>
  *   <li>{@link #superuser}: palisade's management role, for what only it may do (replication login, publication,
- *       subscription, sequences, sessions). Its {@code search_path} is {@code pg_catalog, pg_temp}, so no unqualified
+ *       subscription, sequences, sessions). Whatever the tenant attached to its database ({@code ALTER DATABASE … SET
+ *       role}, read-only transactions) is taken back ({@link AdminConnection#reclaimSession}); its
+ *       {@code search_path} is {@code pg_catalog, pg_temp}, so no unqualified
  *       name in palisade's queries can resolve to a tenant's function or operator (the tenant owns {@code public}
  *       on the rungs with a database of their own); statements time out after 2 minutes, lock waits after 10 s, so a
  *       tenant's open transaction cannot hang a move.</li>
@@ -30,7 +32,7 @@ final class MoveConnections {
     static Connection superuser(TenantPlace place) {
         Connection connection = AdminConnection.open(place.admin(), place.database());
         try (Statement s = connection.createStatement()) {
-            s.execute("set search_path = pg_catalog, pg_temp");
+            AdminConnection.reclaimSession(connection);
             s.execute("set statement_timeout = '120s'");
             s.execute("set lock_timeout = '10s'");
             return connection;

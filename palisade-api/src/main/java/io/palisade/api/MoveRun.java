@@ -55,6 +55,10 @@ import org.slf4j.LoggerFactory;
 final class MoveRun implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(MoveRun.class);
     private static final Duration DRAIN = Duration.ofSeconds(1);
+    /** How long transactions begun before the hold on schema changes may take to end. */
+    private static final Duration PRE_FREEZE_TRANSACTIONS = Duration.ofSeconds(30);
+    /** How long the initial copy may make no progress at all before the move gives up. */
+    private static final Duration NO_PROGRESS = Duration.ofMinutes(3);
     private static final Duration UNREACHABLE = Duration.ofSeconds(60);
 
     private final MoveService owner;
@@ -172,6 +176,8 @@ final class MoveRun implements Runnable {
         state.plan = plan;
         DdlFreeze.install(state.source, plan);
         state.frozen = true;
+        TenantSessions sessions = new TenantSessions(state.source, from);
+        sessions.awaitTransactionsBegunBefore(sessions.now(), PRE_FREEZE_TRANSACTIONS);
         // the tenant's schema is read and replayed over its own logins: whatever of its code runs, runs as the tenant
         try (Connection tenantSource = MoveConnections.tenant(from, password);
                 Connection tenantTarget = MoveConnections.tenant(to, password)) {
@@ -185,6 +191,8 @@ final class MoveRun implements Runnable {
         long unreachableSince = 0;
         long copiedSince = 0;
         long lastDetail = 0;
+        long lastMark = -1;
+        long lastAdvance = System.nanoTime();
         CutoverGate gate = new CutoverGate();
         while (true) {
             checkCancel();
@@ -211,6 +219,16 @@ final class MoveRun implements Runnable {
             unreachableSince = 0;
             catalog.progress(move.id(), progress.copiedBytes(), progress.totalBytes(), progress.lagBytes());
             long now = System.nanoTime();
+            long mark = progress.copiedBytes() + progress.tables().values().stream()
+                    .filter(t -> t == CopyProgress.TableState.READY).count();
+            if (mark != lastMark || progress.copied()) {
+                lastMark = mark;
+                lastAdvance = now;
+            } else if (now - lastAdvance > NO_PROGRESS.toNanos()) {
+                throw new PalisadeException(ErrorCode.TIMEOUT, "the initial copy made no progress for "
+                        + NO_PROGRESS.toMinutes() + " min (" + progress.summary() + "); a transaction left open on the"
+                        + " source server holds the copy's slots back: end it, then move again");
+            }
             if (gate.ready(progress, now)) {
                 state.catchUpBound = gate.catchUpBound(now);
                 return;

@@ -304,8 +304,11 @@ public final class MoveService implements AutoCloseable {
             CopyPlan plan = new CopyPlan(MoveRun.copyName(move), tenant, from.database(), from.server(),
                     Target.ownDatabase(from.namespace(), from.role()));
             try (Connection c = MoveConnections.superuser(from)) {
-                LogicalCopy.cleanUpSource(c, plan);
-                DdlFreeze.remove(c, plan);
+                try {
+                    LogicalCopy.cleanUpSource(c, plan);
+                } finally {
+                    DdlFreeze.remove(c, plan); // whatever the copy's clean-up left: the tenant's DDL must not stay held
+                }
             }
         } catch (RuntimeException | SQLException e) {
             log.warn("move {} of {}: cleaning the source failed: {}", move.id(), record.id(), e.getMessage());

@@ -20,8 +20,8 @@ import java.time.Duration;
  * they are gone, so that every commit the tenant was told about is in the WAL the target must confirm. Not thread-safe.
  */
 final class TenantSessions {
-    private static final String SESSIONS = "from pg_stat_activity where usename = ? and datname = ?"
-            + " and pid <> pg_backend_pid()";
+    private static final String SESSIONS = "from pg_catalog.pg_stat_activity where usename = ? and datname = ?"
+            + " and pid <> pg_catalog.pg_backend_pid()";
 
     private final Connection source;
     private final TenantPlace place;
@@ -60,6 +60,46 @@ final class TenantSessions {
             }
         }
         return busy;
+    }
+
+    /**
+     * Waits up to {@code timeout} until every writing transaction (one with a transaction id: DDL always has one) of
+     * the tenant that began before the source's clock read {@code since} has ended (a schema change begun before the
+     * move's hold on schema changes would otherwise land during the copy); TIMEOUT naming how many are left.
+     */
+    void awaitTransactionsBegunBefore(String since, Duration timeout) throws SQLException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            long left;
+            try (PreparedStatement s = source.prepareStatement("select count(*) " + SESSIONS
+                    + " and xact_start < ?::timestamptz and backend_xid is not null")) {
+                s.setString(1, place.role());
+                s.setString(2, place.database());
+                s.setString(3, since);
+                try (ResultSet rs = s.executeQuery()) {
+                    rs.next();
+                    left = rs.getLong(1);
+                }
+            }
+            if (left == 0) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new PalisadeException(ErrorCode.TIMEOUT, left + " transaction(s) of the tenant open since before"
+                        + " the move began did not end within " + timeout + "; the move was undone: end them (or"
+                        + " their idle sessions), then move again");
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** The source server's clock now, as text, for {@link #awaitTransactionsBegunBefore}. */
+    String now() throws SQLException {
+        try (Statement s = source.createStatement();
+                ResultSet rs = s.executeQuery("select pg_catalog.clock_timestamp()::text")) {
+            rs.next();
+            return rs.getString(1);
+        }
     }
 
     void revokeLogin() throws SQLException {

@@ -63,12 +63,17 @@ final class CopyQueries {
             throws SQLException {
         Catalog onSource = new Catalog(source);
         Map<String, String[]> values = new HashMap<>();
-        for (Catalog.Row row : onSource.rows("select c.relname::text as name, format('%I.%I', n.nspname, c.relname)"
-                + " as qualified from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-                + " where n.nspname = ? and c.relkind = 'S'", plan.source().namespace())) {
-            Catalog.Row value = onSource.rows("select last_value::text as value, is_called::text as called from "
-                    + row.text("qualified")).getFirst();
-            values.put(row.text("name"), new String[] {value.text("value"), value.text("called")});
+        // from the catalog by oid, in one statement: nothing selects from a relation of the tenant's (one swapped for
+        // a view between a listing and a read would run the tenant's code as the superuser)
+        for (Catalog.Row row : onSource.rows("select c.relname::text as name, s.seqstart::text as start,"
+                + " pg_catalog.pg_sequence_last_value(c.oid::pg_catalog.regclass)::text as value"
+                + " from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=)"
+                + " c.relnamespace join pg_catalog.pg_sequence s on s.seqrelid operator(pg_catalog.=) c.oid"
+                + " where n.nspname operator(pg_catalog.=) ?::pg_catalog.name and c.relkind operator(pg_catalog.=)"
+                + " 'S'", plan.source().namespace())) {
+            boolean called = row.text("value") != null;
+            values.put(row.text("name"), new String[] {called ? row.text("value") : row.text("start"),
+                    Boolean.toString(called)});
         }
         Catalog onTarget = new Catalog(target);
         int synced = 0;

@@ -16,8 +16,11 @@ import java.sql.SQLException;
  *
  * <p>Everything lives in a schema of its own, {@code palisade_move_<id>}, owned by the superuser that installs it:
  * the trigger functions ({@code SECURITY INVOKER}, {@code search_path = pg_catalog}) and two event triggers named like
- * the schema, on {@code ddl_command_end} (creations and alterations, including renames) and {@code sql_drop}. The
- * tenant's role has no privilege on that schema; dropping the triggers needs a superuser. {@link #remove} is
+ * the schema, on {@code ddl_command_end} (creations and alterations, including renames) and {@code sql_drop}. A
+ * command is refused when the tenant's role is its session user or its current user (tenant code that others run as
+ * the tenant: autovacuum's ANALYZE evaluating an index expression). The install creates schema and functions with plain
+ * {@code CREATE}: a schema of that name made beforehand fails it rather than being adopted. The tenant's role has no
+ * privilege on that schema; dropping the triggers needs a superuser. {@link #remove} is
  * idempotent and finds everything by the move's name. The connection must be a superuser's, outside a transaction.
  * Stateless.
  */
@@ -29,32 +32,36 @@ public final class DdlFreeze {
         requireNonNull(source, "source is null");
         String schema = CopySql.quote(plan.name());
         String role = CopySql.literal(plan.source().role());
+        // the tenant's own sessions, and tenant code run by others as the tenant (autovacuum's ANALYZE evaluates index
+        // expressions as the table's owner)
+        String tenantRuns = "(session_user operator(pg_catalog.=) " + role + "::pg_catalog.name or current_user"
+                + " operator(pg_catalog.=) " + role + "::pg_catalog.name)";
         String message = CopySql.literal("a move of this database to another rung is under way; schema changes are"
                 + " refused until it ends (GET /v1/databases/{id}/move shows it)");
         try {
             CopySql.inTransaction(source, () -> {
-                CopySql.exec(source, "create schema if not exists " + schema);
+                // plain CREATE: a schema or function of that name made beforehand (by a tenant who read the move id)
+                // fails the install instead of being adopted with its owner
+                CopySql.exec(source, "create schema " + schema);
                 CopySql.exec(source, "revoke all on schema " + schema + " from public");
-                CopySql.exec(source, "create or replace function " + schema + ".refuse_changes() returns event_trigger"
+                CopySql.exec(source, "create function " + schema + ".refuse_changes() returns event_trigger"
                         + " language plpgsql security invoker set search_path = pg_catalog as $freeze$"
                         + " begin"
-                        + "   if session_user operator(pg_catalog.=) " + role + "::pg_catalog.name and exists ("
+                        + "   if " + tenantRuns + " and exists ("
                         + "       select from pg_catalog.pg_event_trigger_ddl_commands() c"
                         + "       where c.schema_name is null or c.schema_name operator(pg_catalog.!~) '^pg_temp') then"
                         + "     raise exception using errcode = '55006', message = " + message + ";"
                         + "   end if;"
                         + " end $freeze$");
-                CopySql.exec(source, "create or replace function " + schema + ".refuse_drops() returns event_trigger"
+                CopySql.exec(source, "create function " + schema + ".refuse_drops() returns event_trigger"
                         + " language plpgsql security invoker set search_path = pg_catalog as $freeze$"
                         + " begin"
-                        + "   if session_user operator(pg_catalog.=) " + role + "::pg_catalog.name and exists ("
+                        + "   if " + tenantRuns + " and exists ("
                         + "       select from pg_catalog.pg_event_trigger_dropped_objects() d"
                         + "       where not d.is_temporary) then"
                         + "     raise exception using errcode = '55006', message = " + message + ";"
                         + "   end if;"
                         + " end $freeze$");
-                CopySql.exec(source, "drop event trigger if exists " + CopySql.quote(plan.name() + "_changes"));
-                CopySql.exec(source, "drop event trigger if exists " + CopySql.quote(plan.name() + "_drops"));
                 CopySql.exec(source, "create event trigger " + CopySql.quote(plan.name() + "_changes")
                         + " on ddl_command_end execute function " + schema + ".refuse_changes()");
                 CopySql.exec(source, "create event trigger " + CopySql.quote(plan.name() + "_drops")
@@ -73,7 +80,13 @@ public final class DdlFreeze {
             CopySql.inTransaction(source, () -> {
                 CopySql.exec(source, "drop event trigger if exists " + CopySql.quote(plan.name() + "_changes"));
                 CopySql.exec(source, "drop event trigger if exists " + CopySql.quote(plan.name() + "_drops"));
-                CopySql.exec(source, "drop schema if exists " + CopySql.quote(plan.name()) + " cascade");
+                // only the schema the install made (a superuser's): a tenant's schema of that name is not ours to drop
+                String ours = new Catalog(source).value("select (select r.rolsuper from pg_catalog.pg_namespace n"
+                        + " join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) n.nspowner"
+                        + " where n.nspname operator(pg_catalog.=) ?::pg_catalog.name)::text", plan.name());
+                if ("true".equals(ours)) {
+                    CopySql.exec(source, "drop schema " + CopySql.quote(plan.name()) + " cascade");
+                }
             });
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "move " + plan.moveId() + ": cannot remove the hold"

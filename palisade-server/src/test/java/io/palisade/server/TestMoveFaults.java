@@ -144,6 +144,9 @@ class TestMoveFaults extends AbstractTestMoves {
                 try (Connection target = awaitTargetReady(serve, id); Statement s = target.createStatement()) {
                     target.setAutoCommit(false);
                     s.execute("set local lock_timeout = '10s'");
+                    // within the cutover's drain (a second: the idle transaction above), so that the cutover has
+                    // begun (it waits for a copy that keeps pace) and its catch-up then waits for this lock
+                    awaitMove(serve, id, move -> move.path("phase").asText().equals("cutover"));
                     s.execute("lock table public.writes in access exclusive mode");
                     JsonNode cutover = awaitMove(serve, id,
                             move -> move.path("detail").asText().startsWith("waiting for the last changes"));

@@ -198,8 +198,28 @@ class TestMovesOnHost extends AbstractTestMoves {
         assertThat(scalar(url(other), "select rolsuper::text from pg_roles where rolname = current_user"))
                 .isEqualTo("false");
         assertThat(database(id(other)).path("status").asText()).isEqualTo("running");
+
+        // the move's id names its hold on schema changes: a tenant that makes that schema and function first must not
+        // get them adopted (their event trigger would run its function as the superuser)
+        JsonNode squatter = create("squatter", Rung.PROCESS);
+        TestingPalisade.Response started = palisade.post("/v1/databases/" + id(squatter) + "/isolation",
+                "{\"isolation\":\"database\"}");
+        assertThat(started.status()).as(started.body()).isEqualTo(202);
+        String schema = "palisade_move_" + started.json().path("id").asText().replace('-', '_');
+        try {
+            execute(url(squatter), "create schema " + schema + "; create function " + schema + ".refuse_changes()"
+                    + " returns event_trigger language plpgsql as $f$ begin " + escalate + " end $f$");
+        } catch (java.sql.SQLException e) {
+            assertThat(e.getSQLState()).as("too late: the hold refuses it").isEqualTo("55006");
+        }
+        JsonNode squatted = awaitMoveEnd(id(squatter), MOVE_TIMEOUT);
+        System.out.println("pre-made hold schema: " + squatted.path("phase").asText() + " — "
+                + squatted.path("detail").asText());
+        assertThat(scalar(url(squatter), "select rolsuper::text from pg_roles where rolname = current_user"))
+                .isEqualTo("false");
         assertThat(palisade.delete("/v1/databases/" + id(db)).status()).isEqualTo(204);
         assertThat(palisade.delete("/v1/databases/" + id(other)).status()).isEqualTo(204);
+        assertThat(palisade.delete("/v1/databases/" + id(squatter)).status()).isEqualTo(204);
     }
 
     private static void assertProblem(TestingPalisade.Response response, int status, String detail) {

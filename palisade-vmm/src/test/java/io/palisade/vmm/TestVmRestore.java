@@ -104,7 +104,7 @@ class TestVmRestore {
         assertThat(systemIdA).matches("\\d{10,}");
         assertThat(identify.get(1)).isEqualTo("1");
         try (Connection admin = driver.managementConnection(id("a")); Statement s = admin.createStatement()) {
-            assertThat(show(s, "wal_level")).isEqualTo("replica");
+            assertThat(show(s, "wal_level")).isEqualTo("logical");
             assertThat(Integer.parseInt(show(s, "max_wal_senders"))).isGreaterThanOrEqualTo(4);
             assertThat(Integer.parseInt(show(s, "max_replication_slots"))).isGreaterThanOrEqualTo(4);
             assertThat(GuestHba.hasReplicationRule(admin, "palisade_admin")).isTrue();

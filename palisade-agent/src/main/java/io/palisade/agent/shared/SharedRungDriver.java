@@ -46,14 +46,6 @@ public final class SharedRungDriver implements IsolationDriver {
      * Run first in a management session in a database a tenant owns: the owner's {@code ALTER DATABASE ... SET} apply
      * to every session there, the superuser's included (a {@code role} setting would make it run as the tenant).
      */
-    private static final List<String> FOREIGN_SESSION = List.of(
-            "SET ROLE NONE",
-            "SET search_path = pg_catalog, pg_temp",
-            "SET default_transaction_read_only = off",
-            "SET statement_timeout = '60s'",
-            "SET lock_timeout = '30s'",
-            "SET idle_in_transaction_session_timeout = 0",
-            "SET idle_session_timeout = 0");
 
     private final SharedServerPool pool;
     private final TenantLayout layout;
@@ -288,9 +280,9 @@ public final class SharedRungDriver implements IsolationDriver {
                     s.execute("ALTER DATABASE " + AdminConnection.ident(other) + " ALLOW_CONNECTIONS true");
                     try (Connection o = server.connect(other); Statement os = o.createStatement()) {
                         // that database's owner chose its settings: take back any that would change who runs this
-                        for (String setting : FOREIGN_SESSION) {
-                            os.execute(setting);
-                        }
+                        AdminConnection.reclaimSession(o);
+                        os.execute("SET statement_timeout = '60s'");
+                        os.execute("SET lock_timeout = '30s'");
                         os.execute("DROP OWNED BY " + role + " CASCADE");
                     }
                 }

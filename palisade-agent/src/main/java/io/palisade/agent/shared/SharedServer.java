@@ -267,6 +267,9 @@ final class SharedServer {
         // a move's logical replication: a tenant's data published from here (wal_level) or subscribed to here (apply
         // and table-sync workers next to the parallel workers)
         settings.put("wal_level", "logical");
+        // a move's replication slot must not keep WAL for everyone until the disk is full (a stalled or abandoned copy):
+        // past this it is invalidated and the move fails
+        settings.put("max_slot_wal_keep_size", Math.max(1024, config.serverDiskMb() / 8) + "MB");
         settings.put("max_worker_processes", Integer.toString(Math.max(8, config.serverCpu() * 2 + 6)));
         settings.put("max_parallel_workers", Integer.toString(config.serverCpu()));
         settings.put("max_parallel_workers_per_gather", "1");
