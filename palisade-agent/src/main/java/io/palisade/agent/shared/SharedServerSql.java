@@ -38,6 +38,11 @@ final class SharedServerSql {
             BEGIN
                 SELECT oid INTO me FROM pg_catalog.pg_roles WHERE rolname = session_user AND NOT rolsuper;
                 IF me IS NULL THEN
+                    -- a superuser's session running a tenant's code as the tenant (autovacuum's ANALYZE evaluates an
+                    -- index expression as the table's owner)
+                    SELECT oid INTO me FROM pg_catalog.pg_roles WHERE rolname = current_user AND NOT rolsuper;
+                END IF;
+                IF me IS NULL THEN
                     RETURN;
                 END IF;
                 mine := ARRAY[me];

@@ -85,6 +85,33 @@ class TestSharedRungHardening {
         }
     }
 
+    /**
+     * Tenant code that a superuser's session runs as the tenant (ANALYZE, by autovacuum or palisade, evaluates an index
+     * expression as the table's owner) is held to the same rule as the tenant's own sessions.
+     */
+    @Test
+    void aGrantFromAnIndexExpressionDuringAnalyzeIsRefused() throws Exception {
+        Provisioned a = provision(databaseRung, Plan.NANO);
+        Provisioned b = provision(schemaRung, Plan.NANO);
+        try (Connection c = a.connect(); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE t (x int)");
+            s.execute("INSERT INTO t SELECT generate_series(1, 100)");
+            s.execute("CREATE FUNCTION leak(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $f$ BEGIN"
+                    + " IF current_user <> session_user THEN EXECUTE 'GRANT SELECT ON t TO " + b.login().user()
+                    + "'; END IF; RETURN $1; END $f$");
+            s.execute("CREATE INDEX t_leak ON t (leak(x))");
+        }
+        SharedServer server = fixture.pool.server(fixture.pool.tenant(a.id()).orElseThrow());
+        try (Connection admin = server.connect(a.login().database()); Statement s = admin.createStatement()) {
+            assertThatThrownBy(() -> s.execute("ANALYZE t"))
+                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("42501"));
+            try (var rs = s.executeQuery("SELECT has_table_privilege('" + b.login().user() + "', 't', 'SELECT')")) {
+                rs.next();
+                assertThat(rs.getBoolean(1)).as("B was not granted A's table").isFalse();
+            }
+        }
+    }
+
     @Test
     void aPolicyCannotNameAnotherTenant() throws Exception {
         Provisioned a = provision(databaseRung, Plan.NANO);
