@@ -403,21 +403,20 @@ final class MoveRun implements Runnable {
 
     /** Gives LOGIN back to the tenant's role on the source; on a fresh connection if the move's own one is gone. */
     private void restoreLogin(State state) {
-        for (int attempt = 1; attempt <= 3; attempt++) {
-            Connection connection = attempt == 1 ? state.source : null;
+        try {
+            new TenantSessions(state.source, state.from).restoreLogin();
+            return;
+        } catch (SQLException e) {
+            log.warn("move {} of {}: cannot give LOGIN back over the move's connection ({}); retrying on new ones",
+                    move.id(), record.id(), e.getMessage());
+        }
+        for (int attempt = 1; attempt <= 2; attempt++) {
             try {
-                if (connection == null) {
-                    connection = MoveConnections.superuser(source.tenantPlace(record.id()));
-                }
-                new TenantSessions(connection, state.from).restoreLogin();
+                owner.restoreLogin(move, record);
                 return;
-            } catch (RuntimeException | SQLException e) {
+            } catch (RuntimeException e) {
                 log.warn("move {} of {}: cannot give LOGIN back on the source (attempt {}): {}", move.id(),
                         record.id(), attempt, e.getMessage());
-            } finally {
-                if (connection != state.source) {
-                    MoveConnections.close(connection);
-                }
             }
         }
     }
