@@ -17,6 +17,7 @@ import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.Rung;
 import io.palisade.spi.RunningInstance;
 import io.palisade.spi.ServerLogin;
+import io.palisade.spi.TenantAuthenticator;
 import io.palisade.spi.TenantCredentials;
 import io.palisade.backup.BackupService;
 import io.palisade.store.DatabaseRecord;
@@ -48,7 +49,7 @@ import org.slf4j.LoggerFactory;
  * actual (drivers) state. Thread-safe: work on one database id is serialised by a per-id lock; blocking work runs on
  * virtual threads.
  */
-public final class DatabaseService implements BackendResolver, BrokerTokenVerifier, AutoCloseable {
+public final class DatabaseService implements BackendResolver, TenantAuthenticator, BrokerTokenVerifier, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(DatabaseService.class);
     private static final Pattern LABEL = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
     private static final Pattern LABEL_KEY = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._/-]{0,62}");
@@ -722,6 +723,17 @@ public final class DatabaseService implements BackendResolver, BrokerTokenVerifi
     /** Pooled connections to {@code id} (the broker's) must go: the server behind them changes or ends them. */
     void invalidateConnections(String id) {
         connectionsInvalidated.accept(id);
+    }
+
+    /**
+     * The login of a database that takes connections (running, or suspended and so woken by {@link #resolve}), from the
+     * store only: nothing is woken or contacted.
+     */
+    @Override
+    public CompletableFuture<Optional<TenantCredentials>> credentials(String databaseId) {
+        return CompletableFuture.supplyAsync(() -> store.find(databaseId)
+                .filter(r -> r.state() == DatabaseState.RUNNING || r.state() == DatabaseState.SUSPENDED)
+                .map(this::credentials), workers);
     }
 
     private static Optional<Backend> backend(DatabaseRecord record) {

@@ -21,6 +21,7 @@ import io.palisade.proxy.PostgresProxy;
 import io.palisade.proxy.ProxyConfig;
 import io.palisade.broker.SqlBroker;
 import io.palisade.spi.BackendResolver;
+import io.palisade.spi.TenantAuthenticator;
 import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.Endpoint;
 import java.util.concurrent.CompletableFuture;
@@ -93,6 +94,10 @@ public final class PalisadeServer implements AutoCloseable {
                         ready.touch(databaseId);
                     }
                 }
+            };
+            TenantAuthenticator authenticator = databaseId -> {
+                DatabaseService ready = serviceRef.get();
+                return ready == null ? CompletableFuture.completedFuture(Optional.empty()) : ready.credentials(databaseId);
             };
             BrokerTokenVerifier verifier = (databaseId, token) -> {
                 DatabaseService ready = serviceRef.get();
