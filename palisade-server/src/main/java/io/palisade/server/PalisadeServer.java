@@ -245,7 +245,8 @@ public final class PalisadeServer implements AutoCloseable {
             closeables.add(external);
             return external;
         }
-        EmbeddedStoreServer embedded = EmbeddedStoreServer.start(dataDir.resolve("store"), cacheDir, user);
+        ServiceUser storeUser = user.dropsPrivileges() ? ServiceUser.resolve(user.name() + "-store") : user;
+        EmbeddedStoreServer embedded = EmbeddedStoreServer.start(dataDir.resolve("store"), cacheDir, storeUser);
         closeables.add(embedded);
         MetadataStore metadata = new MetadataStore(embedded.jdbcUrl(), embedded.username(), embedded.password());
         closeables.add(metadata);
