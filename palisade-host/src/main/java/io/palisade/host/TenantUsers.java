@@ -20,13 +20,15 @@ import org.slf4j.LoggerFactory;
  * system users named {@code <prefix>-<instance id>} with uids from {@link #UID_MIN}–{@link #UID_MAX} (clear of login
  * users and the usual subordinate-uid ranges), each with a group of its own; created on first use and removed with the
  * instance. When palisade does not run as root every instance runs as the current user, as {@link ServiceUser} does.
- * Thread-safe: user database changes are serialised (the system's own lock on /etc/passwd is not waited for).
+ * Thread-safe: changes to the user database are serialised across all instances of this class in the JVM (the
+ * system's own lock on /etc/passwd is not waited for).
  */
 public final class TenantUsers {
     private static final Logger log = LoggerFactory.getLogger(TenantUsers.class);
     public static final int UID_MIN = 200_000;
     public static final int UID_MAX = 299_999;
     private static final Pattern INSTANCE_ID = Pattern.compile("[a-z0-9][a-z0-9-]{0,22}");
+    private static final Object USER_DATABASE = new Object();
 
     private final ServiceUser fallback;
     private final String prefix;
@@ -55,10 +57,16 @@ public final class TenantUsers {
     }
 
     /** The user of {@code instanceId}, created if it does not exist yet. */
-    public synchronized ServiceUser forInstance(String instanceId) {
+    public ServiceUser forInstance(String instanceId) {
         if (!separate()) {
             return fallback;
         }
+        synchronized (USER_DATABASE) {
+            return create(instanceId);
+        }
+    }
+
+    private ServiceUser create(String instanceId) {
         String name = nameOf(instanceId);
         if (!exists(name)) {
             Processes.Result created = Processes.run(List.of("useradd", "--system", "--user-group", "--no-create-home",
@@ -85,10 +93,16 @@ public final class TenantUsers {
      * Removes the user of {@code instanceId} (and its group) once nothing runs as it; idempotent. Its files must be gone
      * or given away first: a later instance may get the same uid.
      */
-    public synchronized void remove(String instanceId) {
+    public void remove(String instanceId) {
         if (!separate()) {
             return;
         }
+        synchronized (USER_DATABASE) {
+            delete(instanceId);
+        }
+    }
+
+    private void delete(String instanceId) {
         String name = nameOf(instanceId);
         if (!exists(name)) {
             return;
@@ -101,7 +115,7 @@ public final class TenantUsers {
     }
 
     /** Names of the tenant users that exist on this host (for the reconciler's orphan check). */
-    public synchronized List<String> existing() {
+    public List<String> existing() {
         if (!separate()) {
             return List.of();
         }
