@@ -6,6 +6,7 @@ import io.palisade.host.Cgroups;
 import io.palisade.host.PgProbe;
 import io.palisade.host.Processes;
 import io.palisade.host.ServiceUser;
+import io.palisade.host.TenantUsers;
 import io.palisade.pgwire.ScramVerifier;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
@@ -80,6 +81,8 @@ public final class VmDriver implements IsolationDriver {
     private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration CLOCK_SYNC_TIMEOUT = Duration.ofSeconds(3);
     private static final int MAX_CLONE_FAILURES = 3;
+    /** The instance ids of template VMs start with this. */
+    static final String TEMPLATE_PREFIX = "tpl-";
     private static final Duration SERIAL_ACK_TIMEOUT = Duration.ofSeconds(1);
     /** A recovering guest whose data volume sees no I/O for this long is stuck, not slow. */
     static final Duration RECOVERY_STALL = Duration.ofMinutes(5);
@@ -100,6 +103,7 @@ public final class VmDriver implements IsolationDriver {
     private final Map<String, Long> replicationChecked = new ConcurrentHashMap<>();
     private final VmRestore restore = new VmRestore(this);
     private final VmRename renamer = new VmRename(this);
+    private final TenantUsers users;
     private final VmMoveAccess moveAccess = new VmMoveAccess(this);
     private volatile DriverProbe probe;
     private volatile String lastProbeReason;
@@ -119,17 +123,21 @@ public final class VmDriver implements IsolationDriver {
         this.templatesDir = requireNonNull(templatesDir, "templatesDir is null");
         this.cloneCreate = cloneCreate;
         this.pool = new NetworkPool(config.networkPool(), config.instancesDir().resolve(".slots"));
+        this.users = new TenantUsers(config.serviceUser());
         this.accelerator = Accelerator.probe(config.accelerator());
         this.tscKhz = config.hostTscKhz() != 0 ? config.hostTscKhz() : Accelerator.hostTscKhz(Path.of("/proc/cpuinfo"));
         try {
             Files.createDirectories(config.instancesDir());
-            // sockets QEMU connects to after dropping to -runas (saving a state) live here, reachable by that user only
+            // sockets QEMU connects to after dropping to -runas (saving a state) live here: each VM's QEMU runs as a
+            // user of its own and reaches only its own socket (owned by that user, mode 600) in this unlistable dir
             Path mig = migrationDir();
             Files.createDirectories(mig);
-            Files.setPosixFilePermissions(mig, PosixFilePermissions.fromString("rwx------"));
             if (config.serviceUser().dropsPrivileges()) {
-                config.serviceUser().chown(mig);
+                Files.setAttribute(mig, "unix:uid", 0, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                Files.setAttribute(mig, "unix:gid", 0, java.nio.file.LinkOption.NOFOLLOW_LINKS);
             }
+            Files.setPosixFilePermissions(mig, PosixFilePermissions.fromString(
+                    config.serviceUser().dropsPrivileges() ? "rwx--x--x" : "rwx------"));
         } catch (IOException e) {
             throw new PalisadeException(
                     ErrorCode.DRIVER_FAILURE, "cannot create vm.instances-dir " + config.instancesDir(), e);
@@ -338,6 +346,25 @@ public final class VmDriver implements IsolationDriver {
         if (Files.exists(dir)) {
             Processes.check(List.of("rm", "-rf", "--", dir.toString()), Duration.ofMinutes(2));
         }
+        if (!isTemplate(id)) {
+            users.remove(id);
+        }
+    }
+
+    /**
+     * The OS user a VM's QEMU drops to: one of its own for a tenant's VM (a QEMU escape reaches no other VM's files,
+     * sockets or processes); palisade's service user for a template VM, which holds no tenant data.
+     */
+    ServiceUser qemuUser(String id) {
+        return isTemplate(id) ? config.serviceUser() : users.forInstance(id);
+    }
+
+    TenantUsers tenantUsers() {
+        return users;
+    }
+
+    private static boolean isTemplate(String id) {
+        return id.startsWith(TEMPLATE_PREFIX);
     }
 
     // ---------------------------------------------------------------------------------- backups, restore, rename
@@ -627,7 +654,7 @@ public final class VmDriver implements IsolationDriver {
         long start = System.nanoTime();
         long saveMs;
         try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
-            saveMs = Migration.save(qmp, migrationSocket(id), paths.partialStateFile(), ignoreShared,
+            saveMs = Migration.save(qmp, migrationSocket(id), qemuUser(id), paths.partialStateFile(), ignoreShared,
                     Duration.ofMinutes(2), () -> {});
             try {
                 qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
@@ -1072,7 +1099,7 @@ public final class VmDriver implements IsolationDriver {
     private void buildTemplate(InstanceSpec spec, GuestImage image, String key, Template template)
             throws IOException, SQLException {
         long start = System.nanoTime();
-        String id = "tpl-" + sha256Hex(templatesDir + "/" + key).substring(0, 16);
+        String id = TEMPLATE_PREFIX + sha256Hex(templatesDir + "/" + key).substring(0, 16);
         templatesBuilding.add(id);
         try {
             buildTemplate(spec, image, key, template, id, start);
@@ -1102,7 +1129,7 @@ public final class VmDriver implements IsolationDriver {
             long pid = findPid(id).orElseThrow(
                     () -> new PalisadeException(ErrorCode.DRIVER_FAILURE, "the template VM exited"));
             try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
-                Migration.save(qmp, migrationSocket(id), paths.partialStateFile(), true, Duration.ofMinutes(1),
+                Migration.save(qmp, migrationSocket(id), qemuUser(id), paths.partialStateFile(), true, Duration.ofMinutes(1),
                         () -> {});
                 try {
                     qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
@@ -1275,7 +1302,7 @@ public final class VmDriver implements IsolationDriver {
                 paths,
                 VmNetwork.namespaceName(id),
                 tscKhz,
-                config.serviceUser().dropsPrivileges() ? config.serviceUser().name() : null,
+                config.serviceUser().dropsPrivileges() ? qemuUser(id).name() : null,
                 memory,
                 incomingSocket);
         long overheadMb = accelerator.kind() == Accelerator.Kind.TCG ? 256 : 128;
