@@ -7,7 +7,7 @@ import io.palisade.host.PgProbe;
 import io.palisade.host.Processes;
 import io.palisade.host.ServiceUser;
 import io.palisade.host.TenantUsers;
-import io.palisade.pgwire.ScramVerifier;
+import io.palisade.pgwire.TenantBootstrap;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.Endpoint;
@@ -1654,12 +1654,16 @@ public final class VmDriver implements IsolationDriver {
             try (ResultSet rs = role.executeQuery()) {
                 if (!rs.next()) {
                     try (Statement s = admin.createStatement()) {
-                        s.execute("CREATE ROLE " + ident(spec.username()) + " LOGIN");
+                        s.execute(TenantBootstrap.createRole(spec.username()));
                     }
                 } else if (rs.getBoolean(1)) {
                     throw new PalisadeException(
                             ErrorCode.INVALID_REQUEST,
                             "the tenant role '" + spec.username() + "' must not be a superuser");
+                } else {
+                    try (Statement s = admin.createStatement()) {
+                        s.execute(TenantBootstrap.stripPowers(spec.username()));
+                    }
                 }
             }
         }
@@ -1668,7 +1672,7 @@ public final class VmDriver implements IsolationDriver {
             try (ResultSet rs = db.executeQuery()) {
                 if (!rs.next()) {
                     try (Statement s = admin.createStatement()) {
-                        s.execute("CREATE DATABASE " + ident(spec.database()) + " OWNER " + ident(spec.username()));
+                        s.execute(TenantBootstrap.createDatabase(spec.database(), spec.username()));
                     }
                 }
             }
@@ -1677,12 +1681,8 @@ public final class VmDriver implements IsolationDriver {
 
     /** Sets a role's password as a SCRAM verifier: the plaintext never reaches the server or its logs. */
     static void setPasswordVerifier(Connection admin, String role, String password) throws SQLException {
-        String verifier = ScramVerifier.of(password);
-        if (!verifier.matches("[A-Za-z0-9+/=$:-]+")) {
-            throw new IllegalStateException("unexpected characters in a SCRAM verifier");
-        }
         try (Statement s = admin.createStatement()) {
-            s.execute("ALTER ROLE " + ident(role) + " PASSWORD '" + verifier + "'");
+            s.execute(TenantBootstrap.setPassword(role, password));
         }
     }
 
@@ -1758,10 +1758,6 @@ public final class VmDriver implements IsolationDriver {
         } catch (PalisadeException e) {
             return "172.31.255.1";
         }
-    }
-
-    static String ident(String name) {
-        return "\"" + name.replace("\"", "\"\"") + "\"";
     }
 
     static String readSecret(Path file) throws IOException {
