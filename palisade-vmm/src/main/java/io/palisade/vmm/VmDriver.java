@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.host.Cgroups;
 import io.palisade.host.PgProbe;
 import io.palisade.host.Processes;
+import io.palisade.host.SafeFiles;
 import io.palisade.host.ServiceUser;
 import io.palisade.pgwire.ScramVerifier;
 import io.palisade.spi.AdminAccess;
@@ -1290,7 +1291,7 @@ public final class VmDriver implements IsolationDriver {
         command.addAll(qemu.arguments());
         Process process;
         try {
-            process = new ProcessBuilder(command)
+            process = Processes.builder(command)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(paths.qemuLog().toFile()))
@@ -1471,11 +1472,11 @@ public final class VmDriver implements IsolationDriver {
         Path pidFile = paths(id).pidFile();
         if (Files.exists(pidFile)) {
             try {
-                long pid = Long.parseLong(Files.readString(pidFile).strip());
+                long pid = Long.parseLong(SafeFiles.readSmall(pidFile, 64).orElse(""));
                 if (isOurQemu(pid, id) && !Processes.isZombie(pid)) {
                     return Optional.of(pid);
                 }
-            } catch (IOException | NumberFormatException e) {
+            } catch (PalisadeException | NumberFormatException e) {
                 // fall back to the process table
             }
         }
