@@ -127,8 +127,7 @@ public final class PalisadeServer implements AutoCloseable {
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
                     restoresRef::get, app -> {
-                        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
-                                .result(metrics.scrape()));
+                        new MetricsEndpoint(metrics, store, config.metricsToken()).register(app);
                         broker.register(app);
                     });
             closeables.add(broker);
@@ -163,6 +162,7 @@ public final class PalisadeServer implements AutoCloseable {
                     store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit(),
                     config.vmSuspendAfter());
             closeables.add(service);
+            service.setQuotas(config.quotas());
             for (DriverProbe probe : service.probes().values()) {
                 log.info("isolation '{}': {} (accelerator {}) — {}{}", probe.driver(),
                         probe.usable() ? "usable" : "NOT usable", probe.accelerator(), probe.reason(),

@@ -25,6 +25,15 @@ public record ServerConfig(Map<String, String> values) {
             new Key("api.port", "8080", "REST API port (0 = any free port)", false),
             new Key("api.create-wait", "120s", "How long POST /v1/databases blocks before answering 202", false),
             new Key("api.public-url", null, "Base URL clients use for the API and broker (default http://<api.host>:<port>)", false),
+            new Key("metrics.token", null, "Bearer token for GET /metrics with per-database series (the admin API key "
+                    + "works too; other accounts' keys see aggregate series only)", true),
+            new Key("quota.databases", "100", "Databases one account may hold", false),
+            new Key("quota.cpu-per-database", "8", "vCPU one database may have", false),
+            new Key("quota.memory-mb-per-database", "16384", "Memory (MB) one database may have", false),
+            new Key("quota.disk-mb-per-database", "65536", "Disk (MB) one database's plan may have", false),
+            new Key("quota.cpu-total", "128", "vCPU all of one account's databases may have together", false),
+            new Key("quota.memory-mb-total", "262144", "Memory (MB) all of one account's databases may have together", false),
+            new Key("quota.disk-mb-total", "1048576", "Disk (MB) all of one account's databases may have together", false),
             new Key("store.url", null, "JDBC URL of an external PostgreSQL for metadata (default: embedded)", false),
             new Key("store.username", null, "User for store.url", false),
             new Key("store.password", null, "Password for store.url", true),
@@ -118,6 +127,10 @@ public record ServerConfig(Map<String, String> values) {
         vmSuspendAfter();
         sharedStatementTimeout();
         sharedIdleInTransactionTimeout();
+        quotas();
+        if (metricsToken().isPresent() && metricsToken().get().length() < 16) {
+            throw PalisadeException.invalid("metrics.token must be at least 16 characters long");
+        }
         proxyEnabled();
         int proxyPort = proxyPort();
         if (proxyPort < 0 || proxyPort > 65535) {
@@ -205,6 +218,17 @@ public record ServerConfig(Map<String, String> values) {
 
     public Duration createWait() {
         return parseDuration("api.create-wait");
+    }
+
+    /** The per-account quotas ({@code quota.*}). */
+    public io.palisade.api.AccountQuotas quotas() {
+        return new io.palisade.api.AccountQuotas(parseInt("quota.databases"), parseInt("quota.cpu-per-database"),
+                parseInt("quota.memory-mb-per-database"), parseInt("quota.disk-mb-per-database"),
+                parseInt("quota.cpu-total"), parseInt("quota.memory-mb-total"), parseLong("quota.disk-mb-total"));
+    }
+
+    public Optional<String> metricsToken() {
+        return Optional.ofNullable(get("metrics.token")).filter(token -> !token.isBlank());
     }
 
     public Optional<String> storeUrl() {
@@ -390,6 +414,14 @@ public record ServerConfig(Map<String, String> values) {
     private int parseInt(String key) {
         try {
             return Integer.parseInt(get(key));
+        } catch (NumberFormatException e) {
+            throw PalisadeException.invalid(key + " must be an integer, got '" + get(key) + "'");
+        }
+    }
+
+    private long parseLong(String key) {
+        try {
+            return Long.parseLong(get(key));
         } catch (NumberFormatException e) {
             throw PalisadeException.invalid(key + " must be an integer, got '" + get(key) + "'");
         }
