@@ -58,14 +58,25 @@ public final class Processes {
 
     /** Runs a command to completion with a bound; stdin gets {@code input} if not null. Never prints secrets itself. */
     public static Result run(List<String> command, Duration timeout, String input) {
+        return run(command, timeout, input, null);
+    }
+
+    /**
+     * As {@link #run(List, Duration, String)}, with the file {@code inputFile} (opened here, by palisade) as standard
+     * input instead of {@code input} if not null.
+     */
+    public static Result run(List<String> command, Duration timeout, String input, Path inputFile) {
         ProcessBuilder builder = builder(command).redirectErrorStream(true);
+        if (inputFile != null) {
+            builder.redirectInput(inputFile.toFile());
+        }
         try {
             Process process = builder.start();
-            if (input != null) {
+            if (inputFile == null && input != null) {
                 try (var stdin = process.getOutputStream()) {
                     stdin.write(input.getBytes(StandardCharsets.UTF_8));
                 }
-            } else {
+            } else if (inputFile == null) {
                 process.getOutputStream().close();
             }
             var output = new StringBuilder();
