@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.agent.ProcessDriver;
 import io.palisade.agent.ProcessDriverConfig;
 import io.palisade.api.ApiServer;
+import io.palisade.api.ApiTls;
 import io.palisade.api.ConnectionInfo;
 import io.palisade.api.DatabaseService;
 import io.palisade.host.Cgroups;
@@ -56,6 +57,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final DatabaseService service;
     private final MetadataStore store;
     private final PrometheusMeterRegistry metrics;
+    private Optional<ApiTls> apiTls = Optional.empty();
     private final PostgresProxy proxy;
     private io.palisade.agent.shared.SharedServerPool sharedServers;
     private io.palisade.api.MoveService moves;
@@ -124,8 +126,10 @@ public final class PalisadeServer implements AutoCloseable {
                 this.proxy = null;
             }
             SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, verifier, metrics);
+            this.apiTls = apiTls(config, dataDir, healthExtras);
             this.api = new ApiServer(
-                    config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
+                    config.apiHost(), config.apiPort(), apiTls, store, serviceRef::get, connectionInfo(),
+                    () -> healthExtras,
                     restoresRef::get, app -> {
                         new MetricsEndpoint(metrics, store, config.metricsToken()).register(app);
                         broker.register(app);
@@ -254,6 +258,26 @@ public final class PalisadeServer implements AutoCloseable {
     }
 
     /** On first start creates the admin account; returns the API key if palisade generated it (to print once). */
+    /**
+     * HTTPS for the API if configured: the operator's certificate, else the proxy's (generated under
+     * {@code <data-dir>/tls}, signed by the local CA clients already trust for PostgreSQL).
+     */
+    private static Optional<ApiTls> apiTls(ServerConfig config, Path dataDir, Map<String, Object> healthExtras) {
+        if (!config.apiTlsEnabled()) {
+            return Optional.empty();
+        }
+        Map<String, Object> health = new LinkedHashMap<>();
+        health.put("tls", true);
+        healthExtras.put("api", health);
+        if (config.apiTlsCertificateFile().isPresent()) {
+            return Optional.of(new ApiTls(config.apiTlsCertificateFile().get(), config.apiTlsPrivateKeyFile().get()));
+        }
+        io.palisade.proxy.TlsMaterial material =
+                io.palisade.proxy.TlsMaterial.loadOrGenerate(dataDir.resolve("tls"), config.proxyDomain());
+        material.caCertificateFile().ifPresent(ca -> health.put("ca_certificate", ca.toString()));
+        return Optional.of(new ApiTls(material.certificateFile(), material.privateKeyFile()));
+    }
+
     private static Optional<String> bootstrapAccount(MetadataStore store, Optional<String> bootstrapKey) {
         if (store.hasAnyAccount()) {
             return Optional.empty();
@@ -299,7 +323,7 @@ public final class PalisadeServer implements AutoCloseable {
     }
 
     public String apiBaseUrl() {
-        return config.apiPublicUrl().orElseGet(() -> "http://" + config.apiHost() + ":" + (api == null ? config.apiPort() : api.port()));
+        return config.apiPublicUrl().orElseGet(() -> (apiTls.isPresent() ? "https://" : "http://") + config.apiHost() + ":" + (api == null ? config.apiPort() : api.port()));
     }
 
     public int apiPort() {

@@ -23,6 +23,10 @@ public record ServerConfig(Map<String, String> values) {
             new Key("server.host-id", null, "This host's id for pinning (default: the machine's hostname)", false),
             new Key("api.host", "127.0.0.1", "REST API bind address (plain HTTP)", false),
             new Key("api.port", "8080", "REST API port (0 = any free port)", false),
+            new Key("api.tls.enabled", "false", "Serve the REST API, broker and metrics over HTTPS (default certificate: the "
+                    + "one the proxy uses, signed by the generated CA; it names localhost and 127.0.0.1)", false),
+            new Key("api.tls.certificate-file", null, "Operator certificate (PEM) for the API when api.tls.enabled", false),
+            new Key("api.tls.private-key-file", null, "PKCS#8 private key (PEM) for api.tls.certificate-file", true),
             new Key("api.create-wait", "120s", "How long POST /v1/databases blocks before answering 202", false),
             new Key("api.public-url", null, "Base URL clients use for the API and broker (default http://<api.host>:<port>)", false),
             new Key("metrics.token", null, "Bearer token for GET /metrics with per-database series (the admin API key "
@@ -128,6 +132,14 @@ public record ServerConfig(Map<String, String> values) {
         sharedStatementTimeout();
         sharedIdleInTransactionTimeout();
         quotas();
+        apiTlsEnabled();
+        if (apiTlsCertificateFile().isPresent() != apiTlsPrivateKeyFile().isPresent()) {
+            throw PalisadeException.invalid("api.tls.certificate-file and api.tls.private-key-file go together");
+        }
+        if (apiTlsCertificateFile().isPresent() && !apiTlsEnabled()) {
+            throw PalisadeException.invalid("api.tls.certificate-file is set but api.tls.enabled is false; set "
+                    + "api.tls.enabled=true to serve it");
+        }
         if (metricsToken().isPresent() && metricsToken().get().length() < 16) {
             throw PalisadeException.invalid("metrics.token must be at least 16 characters long");
         }
@@ -210,6 +222,18 @@ public record ServerConfig(Map<String, String> values) {
 
     public int apiPort() {
         return parseInt("api.port");
+    }
+
+    public boolean apiTlsEnabled() {
+        return parseBoolean("api.tls.enabled");
+    }
+
+    public Optional<Path> apiTlsCertificateFile() {
+        return Optional.ofNullable(get("api.tls.certificate-file")).map(Path::of);
+    }
+
+    public Optional<Path> apiTlsPrivateKeyFile() {
+        return Optional.ofNullable(get("api.tls.private-key-file")).map(Path::of);
     }
 
     public Optional<String> apiPublicUrl() {
