@@ -21,7 +21,7 @@ public record ServerConfig(Map<String, String> values) {
     public static final List<Key> KEYS = List.of(
             new Key("server.data-dir", ".palisade/data", "Directory for all state: store, instances, secrets, TLS", false),
             new Key("server.host-id", null, "This host's id for pinning (default: the machine's hostname)", false),
-            new Key("api.host", "127.0.0.1", "REST API bind address (plain HTTP)", false),
+            new Key("api.host", "127.0.0.1", "REST API bind address (plain HTTP unless api.tls.enabled)", false),
             new Key("api.port", "8080", "REST API port (0 = any free port)", false),
             new Key("api.tls.enabled", "false", "Serve the REST API, broker and metrics over HTTPS (default certificate: the "
                     + "one the proxy uses, signed by the generated CA; it names localhost and 127.0.0.1)", false),
