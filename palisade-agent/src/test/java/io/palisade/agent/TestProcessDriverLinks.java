@@ -30,8 +30,8 @@ class TestProcessDriverLinks {
                 TestingDirectories.cacheDir(), TestingDirectories.serviceUser(), Cgroups.detect("palisade-test"),
                 Duration.ofSeconds(60)))) {
             InstanceSpec spec = new InstanceSpec(id, PostgresVersion.DEFAULT, Plan.NANO, "app", "app");
-            driver.provision(spec, new TenantCredentials("app", "app", "pw-" + Long.toHexString(ThreadLocalRandom.current().nextLong())),
-                    ProgressListener.NONE);
+            String password = "pw-" + Long.toHexString(ThreadLocalRandom.current().nextLong());
+            driver.provision(spec, new TenantCredentials("app", "app", password), ProgressListener.NONE);
             try {
                 Path instance = driver.instanceDir(id);
                 Path secret = Files.writeString(workDir.resolve("master.key"), "the-master-key\n");

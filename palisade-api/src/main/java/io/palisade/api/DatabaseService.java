@@ -168,8 +168,8 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
     }
 
     /**
-     * Checks the account's quotas for a database with {@code plan} and runs {@code then} before another check of the same
-     * account can run, so two concurrent creates cannot both take the last slot.
+     * Checks the account's quotas for a database with {@code plan} and runs {@code then} before another check of the
+     * same account can run, so two concurrent creates cannot both take the last slot.
      */
     <T> T withinQuota(String accountId, Plan plan, Optional<String> replacing, java.util.function.Supplier<T> then) {
         return withLock("quota:" + accountId, () -> {

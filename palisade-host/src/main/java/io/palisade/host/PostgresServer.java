@@ -228,9 +228,9 @@ public final class PostgresServer implements AutoCloseable {
     }
 
     /**
-     * Stops a postmaster left running from an earlier run of palisade (found through {@code postmaster.pid}). The pid file
-     * is the tenant's to write: it is read without following links, and the pid is signalled only if that process is a
-     * postgres started on this very data directory, so a forged pid file cannot make palisade stop another server.
+     * Stops a postmaster left running from an earlier run of palisade (found through {@code postmaster.pid}). The pid
+     * file is the tenant's to write: it is read without following links, and the pid is signalled only if that process
+     * is a postgres started on this very data directory, so a forged pid file cannot make palisade stop another server.
      */
     public static void stopLeftover(Path dataDir) {
         Path pidFile = dataDir.resolve("postmaster.pid");

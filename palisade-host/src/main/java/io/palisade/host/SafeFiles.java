@@ -19,15 +19,16 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Reads and writes files in directories that a tenant (or the service user a tenant's server runs as) can write, without
- * ever following a link there: palisade runs as root, so a {@code postgres.log -> /var/lib/palisade/secrets/master.key}
- * planted by a tenant must not make root read or write the link's target.
+ * Reads and writes files in directories that a tenant (or the service user a tenant's server runs as) can write,
+ * without ever following a link there: palisade runs as root, so a
+ * {@code postgres.log -> /var/lib/palisade/secrets/master.key} planted by a tenant must not make root read or write the
+ * link's target.
  *
  * <ul>
  *   <li>Reads accept only a regular file with one hard link, reached without a symbolic link as the last component
  *       ({@code O_NOFOLLOW}); anything else is refused with an error that names the file.
- *   <li>Writes create a new file exclusively ({@code O_CREAT|O_EXCL}, which never follows a link) and rename it over the
- *       old name, so a link in its place is replaced, not followed.
+ *   <li>Writes create a new file exclusively ({@code O_CREAT|O_EXCL}, which never follows a link) and rename it over
+ *       the old name, so a link in its place is replaced, not followed.
  * </ul>
  *
  * The directories above the file must not be writable by the tenant (they are palisade's). Thread-safe (stateless).
@@ -36,8 +37,8 @@ public final class SafeFiles {
     private SafeFiles() {}
 
     /**
-     * The last {@code lines} lines of the last {@code maxBytes} bytes of a file; empty if there is no file. Fails if the
-     * name is a link, a hard link to another file, or not a regular file.
+     * The last {@code lines} lines of the last {@code maxBytes} bytes of a file; empty if there is no file. Fails if
+     * the name is a link, a hard link to another file, or not a regular file.
      */
     public static List<String> tailLines(Path file, int lines, long maxBytes) {
         Optional<byte[]> bytes = readTail(file, maxBytes);
@@ -82,8 +83,8 @@ public final class SafeFiles {
     }
 
     /**
-     * Writes {@code content} to {@code file} through a new file renamed over it, owned by {@code owner} if given; a link
-     * or anything else at {@code file} is replaced.
+     * Writes {@code content} to {@code file} through a new file renamed over it, owned by {@code owner} if given; a
+     * link or anything else at {@code file} is replaced.
      */
     public static void replace(Path file, String content, Optional<ServiceUser> owner) {
         Path tmp = file.resolveSibling(file.getFileName() + ".palisade-" + Long.toHexString(System.nanoTime()));

@@ -26,7 +26,6 @@ import java.util.stream.Collectors;
  * Thread-safe (immutable; the registry is thread-safe).
  */
 final class MetricsEndpoint {
-    static final String ADMIN_ACCOUNT = "acct-admin";
     private static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
     private final PrometheusMeterRegistry registry;
@@ -61,7 +60,7 @@ final class MetricsEndpoint {
                 return new PalisadeException(ErrorCode.UNAUTHENTICATED,
                         "the key is neither an API key nor metrics.token");
             });
-            full = account.equals(ADMIN_ACCOUNT);
+            full = account.equals(PalisadeServer.ADMIN_ACCOUNT);
         }
         String body = scrapeOnce();
         ctx.contentType(CONTENT_TYPE).result(full ? body : aggregateOnly(body));

@@ -56,6 +56,8 @@ public final class PalisadeServer implements AutoCloseable {
     private final ApiServer api;
     private final DatabaseService service;
     private final MetadataStore store;
+    /** The account created on first start; its keys are the operator's (e.g. per-database series in /metrics). */
+    static final String ADMIN_ACCOUNT = "acct-admin";
     private final PrometheusMeterRegistry metrics;
     private Optional<ApiTls> apiTls = Optional.empty();
     private final PostgresProxy proxy;
@@ -290,8 +292,8 @@ public final class PalisadeServer implements AutoCloseable {
         if (generated) {
             key = "pk_" + SecretBox.randomSecret(40);
         }
-        store.createAccount("acct-admin", "admin");
-        store.addApiKey("acct-admin", key);
+        store.createAccount(ADMIN_ACCOUNT, "admin");
+        store.addApiKey(ADMIN_ACCOUNT, key);
         log.info("created the admin account{}", generated ? " with a generated API key" : " with " + BOOTSTRAP_KEY_ENV);
         return generated ? Optional.of(key) : Optional.empty();
     }
@@ -323,7 +325,9 @@ public final class PalisadeServer implements AutoCloseable {
     }
 
     public String apiBaseUrl() {
-        return config.apiPublicUrl().orElseGet(() -> (apiTls.isPresent() ? "https://" : "http://") + config.apiHost() + ":" + (api == null ? config.apiPort() : api.port()));
+        String scheme = apiTls.isPresent() ? "https://" : "http://";
+        return config.apiPublicUrl()
+                .orElseGet(() -> scheme + config.apiHost() + ":" + (api == null ? config.apiPort() : api.port()));
     }
 
     public int apiPort() {

@@ -17,8 +17,9 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code palisade serve} started with {@code PALISADE_BOOTSTRAP_API_KEY} in its environment: none of its child processes
- * (the store's and a process-rung tenant's postmaster and their backends) can read it from {@code /proc/<pid>/environ}.
+ * {@code palisade serve} started with {@code PALISADE_BOOTSTRAP_API_KEY} in its environment: none of its child
+ * processes (the store's and a process-rung tenant's postmaster and their backends) can read it from
+ * {@code /proc/<pid>/environ}.
  */
 class TestChildEnvironment {
     @Test

@@ -1690,7 +1690,7 @@ public final class VmDriver implements IsolationDriver {
         if (!Files.exists(volume)) {
             return List.of();
         }
-        // read-only catastrophic mode: never writes to the image; as the service user, never as root (the guest wrote it)
+        // read-only catastrophic mode: never writes to the image; as the service user, not root (the guest wrote it)
         Processes.Result result = VolumeTools.run(config.serviceUser(), volume,
                 List.of("debugfs", "-c", "-R", "cat /log/postgresql.log", VolumeTools.DEVICE), Duration.ofSeconds(30));
         if (!result.ok()) {
