@@ -6,6 +6,7 @@ import io.palisade.host.Cgroups;
 import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
+import io.palisade.host.SafeFiles;
 import io.palisade.pgwire.TenantBootstrap;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
@@ -193,11 +194,9 @@ public final class ProcessDriver implements IsolationDriver {
                         settings(plan),
                         timeout));
                 servers.put(id, server);
-                Files.writeString(instanceDir(id).resolve("port"), Integer.toString(port));
+                SafeFiles.replace(instanceDir(id).resolve("port"), Integer.toString(port), Optional.empty());
                 log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
                 return running(id, server);
-            } catch (IOException e) {
-                throw new PalisadeException(ErrorCode.INTERNAL, "cannot record the port of " + id, e);
             } catch (PalisadeException e) {
                 // most likely the free port was taken between probe and bind; retry on another
                 last = e;
@@ -429,7 +428,8 @@ public final class ProcessDriver implements IsolationDriver {
 
     @Override
     public List<String> logTail(String id, int lines) {
-        return Processes.tailFile(instanceDir(id).resolve("postgres.log"), lines);
+        // the instance directory is the service user's: never follow a link a tenant's server put there
+        return SafeFiles.tailLines(instanceDir(id).resolve("postgres.log"), lines, 256L * 1024);
     }
 
     @Override

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.host.Cgroups;
 import io.palisade.host.PgProbe;
 import io.palisade.host.Processes;
+import io.palisade.host.SafeFiles;
 import io.palisade.host.ServiceUser;
 import io.palisade.host.TenantUsers;
 import io.palisade.pgwire.TenantBootstrap;
@@ -1317,7 +1318,7 @@ public final class VmDriver implements IsolationDriver {
         command.addAll(qemu.arguments());
         Process process;
         try {
-            process = new ProcessBuilder(command)
+            process = Processes.builder(command)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(paths.qemuLog().toFile()))
@@ -1498,11 +1499,11 @@ public final class VmDriver implements IsolationDriver {
         Path pidFile = paths(id).pidFile();
         if (Files.exists(pidFile)) {
             try {
-                long pid = Long.parseLong(Files.readString(pidFile).strip());
+                long pid = Long.parseLong(SafeFiles.readSmall(pidFile, 64).orElse(""));
                 if (isOurQemu(pid, id) && !Processes.isZombie(pid)) {
                     return Optional.of(pid);
                 }
-            } catch (IOException | NumberFormatException e) {
+            } catch (PalisadeException | NumberFormatException e) {
                 // fall back to the process table
             }
         }
@@ -1716,10 +1717,9 @@ public final class VmDriver implements IsolationDriver {
         if (!Files.exists(volume)) {
             return List.of();
         }
-        // read-only catastrophic mode: never writes to the image
-        Processes.Result result = Processes.run(
-                List.of("debugfs", "-c", "-R", "cat /log/postgresql.log", volume.toString()), Duration.ofSeconds(30),
-                null);
+        // read-only catastrophic mode: never writes to the image; as the service user, not root (the guest wrote it)
+        Processes.Result result = VolumeTools.run(config.serviceUser(), volume,
+                List.of("debugfs", "-c", "-R", "cat /log/postgresql.log", VolumeTools.DEVICE), Duration.ofSeconds(30));
         if (!result.ok()) {
             return List.of();
         }
