@@ -8,6 +8,7 @@ import io.palisade.broker.ConnectionPool.Lease;
 import io.palisade.broker.HttpSupport.BoundedBuffer;
 import io.palisade.broker.HttpSupport.ResponseTooLarge;
 import io.palisade.broker.HttpSupport.TooLarge;
+import io.palisade.broker.SqlBroker.Access;
 import io.palisade.broker.SqlBroker.NoAccess;
 import io.palisade.broker.pg.Field;
 import io.palisade.broker.pg.PgConnection;
@@ -187,7 +188,15 @@ final class PandaHttp {
     private void handle(Context ctx, String route, boolean hasBody, Work work) {
         Timer.Sample sample = broker.startTimer();
         try {
-            run(ctx, hasBody, work);
+            if (!broker.requests.enter()) {
+                problem(ctx, tooManyRequests());
+                return;
+            }
+            try {
+                run(ctx, hasBody, work);
+            } finally {
+                broker.requests.leave();
+            }
         } finally {
             broker.stopTimer(sample, route, ctx.statusCode());
         }
@@ -196,6 +205,7 @@ final class PandaHttp {
     private void run(Context ctx, boolean hasBody, Work work) {
         String databaseId = ctx.pathParam("id");
         Lease lease = null;
+        boolean admitted = false;
         try {
             String token = bearer(ctx);
             Optional<TenantCredentials> credentials = token == null ? Optional.empty()
@@ -203,12 +213,16 @@ final class PandaHttp {
             if (credentials.isEmpty()) {
                 throw new NoAccess();
             }
+            if (!broker.requests.enter(databaseId)) {
+                throw tooManyRequests();
+            }
+            admitted = true;
             if (hasBody) {
                 ctx.attribute("palisade.broker.body",
                         HttpSupport.readBody(ctx, broker.config.maxRequestBytes()));
             }
             TenantCredentials login = credentials.get();
-            lease = broker.login(databaseId, login.username(), login.database(), login.password());
+            lease = broker.login(new Access(databaseId, login.username(), login.database(), login.password(), true));
             ctx.attribute(TENANT_LOGIN, login);
             BoundedBuffer out = new BoundedBuffer(broker.config.maxResponseBytes());
             try (JsonGenerator json = broker.json.getFactory().createGenerator(out)) {
@@ -248,7 +262,15 @@ final class PandaHttp {
                 Boolean changed = ctx.attribute("palisade.broker.session-changed");
                 broker.giveBack(lease, changed != null && changed);
             }
+            if (admitted) {
+                broker.requests.leave(databaseId);
+            }
         }
+    }
+
+    private static Problem tooManyRequests() {
+        return new Problem(429, "too-many-requests", "Too many requests",
+                "too many SQL-over-HTTP requests in flight; try again later", Map.of());
     }
 
     private Problem responseTooLarge() {

@@ -123,7 +123,7 @@ public final class PalisadeServer implements AutoCloseable {
             } else {
                 this.proxy = null;
             }
-            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, verifier, metrics);
+            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, authenticator, verifier, metrics);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
                     restoresRef::get, app -> {

@@ -30,12 +30,24 @@ import java.util.function.BooleanSupplier;
  * it sends a CancelRequest and waits a short grace for the server's error; when the client has gone, or the response
  * outgrows its byte budget, it cancels and closes at once. A connection that was cancelled or closed is
  * {@linkplain #isReusable() not reusable}.
+ *
+ * <p>Memory is bounded before it is allocated: each message's length header is checked against what is left of the
+ * response budget (a DataRow) or the budget itself (any other message) before its body is read, so a single huge value
+ * ends the statement with {@link Aborted.Reason#RESPONSE_TOO_LARGE} after reading only its header. Rows past the row cap
+ * and oversized notices are skipped without being kept; login messages are capped at {@value #MAX_LOGIN_MESSAGE_BYTES}
+ * bytes.
  */
 public final class PgConnection implements AutoCloseable {
     public static final int PROTOCOL_3_0 = 196608;
     private static final int CANCEL_REQUEST_CODE = 80877102;
     private static final int TICK_MILLIS = 200;
     private static final long TIMEOUT_GRACE_NANOS = Duration.ofSeconds(2).toNanos();
+    /** Largest message accepted while logging in (authentication requests, parameters, errors). */
+    public static final int MAX_LOGIN_MESSAGE_BYTES = 64 * 1024;
+    /** Notices and parameter reports bigger than this are skipped unread. */
+    private static final int MAX_NOTICE_BYTES = 64 * 1024;
+    /** The body buffer is given back after a statement that needed more than this. */
+    private static final int KEPT_BODY_BYTES = 64 * 1024;
 
     private final Endpoint endpoint;
     private final Socket socket;
@@ -106,7 +118,13 @@ public final class PgConnection implements AutoCloseable {
         flush();
         ScramClient scram = null;
         while (true) {
-            char type = readMessage(guard);
+            char type = readHeader(guard);
+            if (bodyLength > MAX_LOGIN_MESSAGE_BYTES) {
+                reusable = false;
+                throw new IOException("the backend sent a " + bodyLength + "-byte '" + type + "' message while "
+                        + "logging in; at most " + MAX_LOGIN_MESSAGE_BYTES + " bytes are accepted");
+            }
+            readBody(guard);
             switch (type) {
                 case 'R' -> {
                     int code = int32(body, 0);
@@ -238,6 +256,16 @@ public final class PgConnection implements AutoCloseable {
     }
 
     private List<QueryResult> readResults(int maxRows, long maxBytes, Guard guard) throws IOException {
+        try {
+            return readResultsWithin(maxRows, maxBytes, guard);
+        } finally {
+            if (body.length > KEPT_BODY_BYTES) {
+                body = new byte[8 * 1024];
+            }
+        }
+    }
+
+    private List<QueryResult> readResultsWithin(int maxRows, long maxBytes, Guard guard) throws IOException {
         List<QueryResult> results = new ArrayList<>(1);
         List<Field> fields = List.of();
         List<byte[]> rows = new ArrayList<>();
@@ -245,22 +273,31 @@ public final class PgConnection implements AutoCloseable {
         long bytes = 0;
         PgError error = null;
         while (true) {
-            char type = readMessage(guard);
+            char type = readHeader(guard);
+            if (type == 'D') {
+                if (maxRows > 0 && rows.size() >= maxRows) {
+                    truncated = true;
+                    skipBody(guard);
+                    continue;
+                }
+                if (bytes + bodyLength + 8L > maxBytes) {
+                    abort(Aborted.Reason.RESPONSE_TOO_LARGE);
+                }
+            } else if ((type == 'N' || type == 'A' || type == 'S') && bodyLength > MAX_NOTICE_BYTES) {
+                skipBody(guard);
+                continue;
+            } else if (bodyLength > maxBytes - bytes) {
+                abort(Aborted.Reason.RESPONSE_TOO_LARGE);
+            }
+            readBody(guard);
             switch (type) {
                 case 'T' -> {
                     fields = rowDescription();
                     bytes += 64L * fields.size();
                 }
                 case 'D' -> {
-                    if (maxRows > 0 && rows.size() >= maxRows) {
-                        truncated = true;
-                    } else {
-                        rows.add(java.util.Arrays.copyOf(body, bodyLength));
-                        bytes += bodyLength + 8L;
-                        if (bytes > maxBytes) {
-                            abort(Aborted.Reason.RESPONSE_TOO_LARGE);
-                        }
-                    }
+                    rows.add(java.util.Arrays.copyOf(body, bodyLength));
+                    bytes += bodyLength + 8L;
                 }
                 case 'C' -> {
                     results.add(new QueryResult(fields, rows, cstringAt(0), truncated));
@@ -342,16 +379,37 @@ public final class PgConnection implements AutoCloseable {
         return new String(body, at, end - at, StandardCharsets.UTF_8);
     }
 
-    private char readMessage(Guard guard) throws IOException {
+    /** Reads a message's type and length (into {@code bodyLength}); the body is still unread. */
+    private char readHeader(Guard guard) throws IOException {
         int type = readByte(guard);
         int length = (readByte(guard) << 24) | (readByte(guard) << 16) | (readByte(guard) << 8) | readByte(guard);
-        if (length < 4 || length > 1 << 30) {
+        if (length < 4) {
             reusable = false;
             throw new IOException("corrupt message length " + length + " from the backend");
         }
         bodyLength = length - 4;
+        return (char) type;
+    }
+
+    /** Skips the body of the message whose header was just read, keeping nothing. */
+    private void skipBody(Guard guard) throws IOException {
+        int left = bodyLength;
+        while (left > 0) {
+            if (readPos == readLimit) {
+                fill(guard);
+            }
+            int n = Math.min(left, readLimit - readPos);
+            readPos += n;
+            left -= n;
+        }
+        bodyLength = 0;
+    }
+
+    /** Reads the body of the message whose header was just read into {@code body} (the caller checked its size). */
+    private void readBody(Guard guard) throws IOException {
         if (body.length < bodyLength) {
-            body = new byte[Math.max(bodyLength, body.length * 2)];
+            long doubled = body.length * 2L;
+            body = new byte[doubled >= bodyLength && doubled <= KEPT_BODY_BYTES ? (int) doubled : bodyLength];
         }
         int at = 0;
         while (at < bodyLength) {
@@ -363,7 +421,6 @@ public final class PgConnection implements AutoCloseable {
             readPos += n;
             at += n;
         }
-        return (char) type;
     }
 
     private int readByte(Guard guard) throws IOException {
