@@ -32,13 +32,17 @@ final class TestingBroker implements AutoCloseable {
     final AtomicInteger resolves = new AtomicInteger();
 
     TestingBroker(TestingPostgres postgres, BrokerConfig config) {
+        this(postgres, config, postgres.credentials());
+    }
+
+    /** With {@code credentials} as the known database's tenant login (what the host checks before anything else). */
+    TestingBroker(TestingPostgres postgres, BrokerConfig config, TenantCredentials credentials) {
         this.postgres = postgres;
         Map<String, Endpoint> known = Map.of(DATABASE_ID, postgres.endpoint());
         BackendResolver resolver = id -> {
             resolves.incrementAndGet();
             return CompletableFuture.completedFuture(Optional.ofNullable(known.get(id)).map(Backend::direct));
         };
-        TenantCredentials credentials = postgres.credentials();
         TenantAuthenticator authenticator = id -> CompletableFuture.completedFuture(
                 DATABASE_ID.equals(id) ? Optional.of(credentials) : Optional.empty());
         BrokerTokenVerifier verifier = (id, candidate) ->
