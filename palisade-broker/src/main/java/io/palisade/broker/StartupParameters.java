@@ -15,10 +15,15 @@ import java.util.function.UnaryOperator;
  * everything else ({@code replication}, {@code -c} options, unknown names) is refused. Stateless.
  */
 final class StartupParameters {
-    /** Passed on to the server (names compared case-insensitively, as PostgreSQL does). */
+    /**
+     * Passed on to the server (names compared case-insensitively, as PostgreSQL does): what drivers send at startup,
+     * the same named settings the proxy accepts. Unlike the proxy, the broker takes no {@code -c} settings in
+     * {@code options}.
+     */
     static final Set<String> PASSED = Set.of("application_name", "client_encoding", "datestyle", "timezone",
-            "extra_float_digits", "search_path", "statement_timeout", "lock_timeout",
-            "idle_in_transaction_session_timeout", "intervalstyle");
+            "extra_float_digits", "intervalstyle", "search_path", "statement_timeout", "lock_timeout",
+            "idle_in_transaction_session_timeout", "idle_session_timeout", "geqo", "standard_conforming_strings",
+            "bytea_output", "default_transaction_read_only", "default_transaction_isolation", "jit", "work_mem");
     /** Accepted in a {@code /sql} connection string's query and ignored. */
     static final Set<String> URL_IGNORED = Set.of("sslmode", "sslnegotiation", "channel_binding", "connect_timeout",
             "application_name", "options");
@@ -60,8 +65,11 @@ final class StartupParameters {
             String name = decode.apply(equals < 0 ? pair : pair.substring(0, equals)).toLowerCase(Locale.ROOT);
             String value = equals < 0 ? "" : decode.apply(pair.substring(equals + 1));
             if (!URL_IGNORED.contains(name) || (name.equals("options") && !routingOnly(value))) {
-                throw new BadRequest("invalid header: neon-connection-string (" + refusal(name.replace('\0', '?'))
-                        + ")");
+                String shown = name.replace('\0', '?');
+                throw new BadRequest("invalid header: neon-connection-string (unsupported startup parameter \""
+                        + (shown.length() > 64 ? shown.substring(0, 64) + "..." : shown) + "\": the SQL broker "
+                        + "accepts only " + String.join(", ", new TreeSet<>(URL_IGNORED))
+                        + " there, and options only with endpoint=/project=)");
             }
         }
     }

@@ -3,6 +3,7 @@ package io.palisade.broker.pg;
 import static java.util.Objects.requireNonNull;
 
 import io.palisade.pgwire.Md5Password;
+import io.palisade.pgwire.MessageWriter;
 import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Endpoint;
 import java.io.EOFException;
@@ -205,6 +206,7 @@ public final class PgConnection implements AutoCloseable {
      */
     public QueryResult execute(String sql, List<String> params, int maxRows, long maxBytes, Guard guard)
             throws IOException {
+        refuseNul(sql);
         writer.reset();
         writer.start('P');
         writer.cstring("");
@@ -247,12 +249,21 @@ public final class PgConnection implements AutoCloseable {
 
     /** Runs a (possibly multi-statement) script with the simple protocol; one result per statement. */
     public List<QueryResult> simpleQuery(String sql, int maxRows, long maxBytes, Guard guard) throws IOException {
+        refuseNul(sql);
         writer.reset();
         writer.start('Q');
         writer.cstring(sql);
         writer.end();
         flush();
         return readResults(maxRows, maxBytes, guard);
+    }
+
+    /** SQL text cannot carry NUL in the protocol: answer as PostgreSQL does for a NUL in text. */
+    private static void refuseNul(String sql) {
+        if (sql.indexOf('\0') >= 0) {
+            throw new PgError(java.util.Map.of('S', "ERROR", 'V', "ERROR", 'C', "22021",
+                    'M', "invalid byte sequence for encoding \"UTF8\": 0x00"));
+        }
     }
 
     private List<QueryResult> readResults(int maxRows, long maxBytes, Guard guard) throws IOException {
@@ -486,11 +497,8 @@ public final class PgConnection implements AutoCloseable {
         reusable = false;
         try (Socket cancel = new Socket()) {
             cancel.connect(new InetSocketAddress(endpoint.host(), endpoint.port()), 2000);
-            byte[] message = new byte[16];
-            putInt32(message, 0, 16);
-            putInt32(message, 4, CANCEL_REQUEST_CODE);
-            putInt32(message, 8, backendPid);
-            putInt32(message, 12, backendKey);
+            byte[] message = new MessageWriter().startUntyped().int32(CANCEL_REQUEST_CODE).int32(backendPid)
+                    .int32(backendKey).end().toByteArray();
             cancel.getOutputStream().write(message);
             cancel.getOutputStream().flush();
         } catch (IOException e) {
@@ -500,7 +508,7 @@ public final class PgConnection implements AutoCloseable {
 
     private void flush() throws IOException {
         try {
-            out.write(writer.buffer, 0, writer.size);
+            out.write(writer.buffer(), 0, writer.size());
             out.flush();
         } catch (IOException e) {
             reusable = false;
@@ -586,13 +594,6 @@ public final class PgConnection implements AutoCloseable {
         return ((b[at] & 0xff) << 8) | (b[at + 1] & 0xff);
     }
 
-    static void putInt32(byte[] b, int at, int value) {
-        b[at] = (byte) (value >>> 24);
-        b[at + 1] = (byte) (value >>> 16);
-        b[at + 2] = (byte) (value >>> 8);
-        b[at + 3] = (byte) value;
-    }
-
     /** When to give up on the server: a deadline (System.nanoTime) and a probe for a vanished client. */
     public record Guard(long deadlineNanos, BooleanSupplier clientGone) {
         public Guard {
@@ -621,66 +622,6 @@ public final class PgConnection implements AutoCloseable {
 
         public Reason reason() {
             return reason;
-        }
-    }
-
-    /** Builds protocol messages into one growable buffer. */
-    static final class MessageWriter {
-        byte[] buffer = new byte[1024];
-        int size;
-        private int lengthAt;
-
-        void reset() {
-            size = 0;
-        }
-
-        void start(char type) {
-            int8(type);
-            startUntyped();
-        }
-
-        void startUntyped() {
-            lengthAt = size;
-            int32(0);
-        }
-
-        void end() {
-            putInt32(buffer, lengthAt, size - lengthAt);
-        }
-
-        void int8(int value) {
-            ensure(1);
-            buffer[size++] = (byte) value;
-        }
-
-        void int16(int value) {
-            ensure(2);
-            buffer[size++] = (byte) (value >>> 8);
-            buffer[size++] = (byte) value;
-        }
-
-        void int32(int value) {
-            ensure(4);
-            putInt32(buffer, size, value);
-            size += 4;
-        }
-
-        void cstring(String value) {
-            byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
-            bytes(bytes, 0, bytes.length);
-            int8(0);
-        }
-
-        void bytes(byte[] bytes, int offset, int length) {
-            ensure(length);
-            System.arraycopy(bytes, offset, buffer, size, length);
-            size += length;
-        }
-
-        private void ensure(int extra) {
-            if (size + extra > buffer.length) {
-                buffer = java.util.Arrays.copyOf(buffer, Math.max(buffer.length * 2, size + extra));
-            }
         }
     }
 }
