@@ -19,7 +19,9 @@ import java.util.List;
 /**
  * The body of a Neon {@code POST /sql}, read with a streaming parser straight from the request: {@code {"query",
  * "params", "arrayMode"}} or {@code {"queries": [...]}}. Only the strings that are sent on to PostgreSQL are kept (no
- * JSON tree of the whole body), and reading stops at the byte limit. Immutable.
+ * JSON tree of the whole body; an array parameter becomes one array literal), reading stops at the byte limit, and at
+ * most {@value #MAX_KEPT_VALUES} statements and parameters are kept ({@value #MAX_PARAMS} per statement, PostgreSQL's
+ * own limit), so a body of many tiny values cannot amplify into a large heap. Immutable.
  */
 record NeonRequest(List<Query> queries, boolean batch) {
     NeonRequest {
@@ -35,6 +37,10 @@ record NeonRequest(List<Query> queries, boolean batch) {
     }
 
     private static final String PREFIX = "could not parse the HTTP request body: ";
+    /** Statements plus parameters kept from one body. */
+    static final int MAX_KEPT_VALUES = 100_000;
+    /** Parameters of one statement: what the protocol's Bind message can carry. */
+    static final int MAX_PARAMS = 65_535;
 
     /** Parses at most {@code maxBytes} from {@code in}; throws {@link TooLarge} past them. */
     static NeonRequest read(InputStream in, long maxBytes, ObjectMapper mapper) throws BadRequest, IOException {
@@ -42,7 +48,7 @@ record NeonRequest(List<Query> queries, boolean batch) {
             if (parser.nextToken() != JsonToken.START_OBJECT) {
                 throw new BadRequest(PREFIX + "expected a JSON object");
             }
-            Fields root = fields(parser, mapper, true);
+            Fields root = fields(parser, mapper, true, new int[1]);
             if (root.batch) {
                 return new NeonRequest(root.queries, true);
             }
@@ -70,8 +76,9 @@ record NeonRequest(List<Query> queries, boolean batch) {
     }
 
     /** Reads an object's fields; the parser is on its START_OBJECT and ends on its END_OBJECT. */
-    private static Fields fields(JsonParser parser, ObjectMapper mapper, boolean root)
+    private static Fields fields(JsonParser parser, ObjectMapper mapper, boolean root, int[] kept)
             throws BadRequest, IOException {
+        count(kept, 1);
         Fields fields = new Fields();
         while (parser.nextToken() == JsonToken.FIELD_NAME) {
             String name = parser.currentName();
@@ -86,7 +93,7 @@ record NeonRequest(List<Query> queries, boolean batch) {
                         parser.skipChildren();
                     }
                 }
-                case "params" -> fields.params = params(parser, mapper);
+                case "params" -> fields.params = params(parser, mapper, kept);
                 case "arrayMode" -> fields.arrayMode = value == JsonToken.VALUE_TRUE ? Boolean.TRUE
                         : value == JsonToken.VALUE_FALSE ? Boolean.FALSE : null;
                 case "queries" -> {
@@ -102,7 +109,7 @@ record NeonRequest(List<Query> queries, boolean batch) {
                         if (parser.currentToken() != JsonToken.START_OBJECT) {
                             throw new BadRequest(PREFIX + "each query must be a JSON object");
                         }
-                        fields.queries.add(fields(parser, mapper, false).toQuery());
+                        fields.queries.add(fields(parser, mapper, false, kept).toQuery());
                     }
                 }
                 default -> parser.skipChildren();
@@ -114,7 +121,15 @@ record NeonRequest(List<Query> queries, boolean batch) {
         return fields;
     }
 
-    private static List<String> params(JsonParser parser, ObjectMapper mapper) throws BadRequest, IOException {
+    private static void count(int[] kept, int more) throws BadRequest {
+        kept[0] += more;
+        if (kept[0] > MAX_KEPT_VALUES) {
+            throw new BadRequest(PREFIX + "more than " + MAX_KEPT_VALUES + " queries and parameters in one request");
+        }
+    }
+
+    private static List<String> params(JsonParser parser, ObjectMapper mapper, int[] kept)
+            throws BadRequest, IOException {
         List<String> params = new ArrayList<>();
         JsonToken token = parser.currentToken();
         if (token == JsonToken.VALUE_NULL) {
@@ -124,6 +139,10 @@ record NeonRequest(List<Query> queries, boolean batch) {
             throw new BadRequest(PREFIX + "`params` must be an array");
         }
         while (parser.nextToken() != JsonToken.END_ARRAY) {
+            if (params.size() == MAX_PARAMS) {
+                throw new BadRequest(PREFIX + "more than " + MAX_PARAMS + " parameters in one query");
+            }
+            count(kept, 1);
             params.add(param(parser, mapper));
         }
         return params;

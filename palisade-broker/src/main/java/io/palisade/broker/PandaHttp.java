@@ -37,6 +37,8 @@ import java.util.function.BooleanSupplier;
 final class PandaHttp {
     private static final String PROBLEM_BASE = "https://palisade.dev/problems/";
     private static final Duration GRACE = Duration.ofSeconds(1);
+    /** JSON values (scalars, arrays, objects) accepted in one body, so its tree stays a small multiple of its size. */
+    static final int MAX_JSON_VALUES = 100_000;
     private static final Map<String, String> ISOLATION_LEVELS = Map.of(
             "read_uncommitted", "READ UNCOMMITTED",
             "read_committed", "READ COMMITTED",
@@ -328,6 +330,10 @@ final class PandaHttp {
 
     private JsonNode body(Context ctx) throws Problem {
         byte[] body = ctx.attribute("palisade.broker.body");
+        if (!HttpSupport.hasAtMostValues(body, broker.json, MAX_JSON_VALUES)) {
+            throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request", "body has more than " + MAX_JSON_VALUES
+                    + " JSON values; send fewer statements or parameters per request");
+        }
         try {
             JsonNode root = broker.json.readTree(body);
             if (root == null || !root.isObject()) {

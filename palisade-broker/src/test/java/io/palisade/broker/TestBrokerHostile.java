@@ -77,6 +77,13 @@ class TestBrokerHostile {
 
     @Test
     void wrongPasswordAndUnknownIdGetTheSameAnswerAndWakeNothing() throws Exception {
+        // a broker of its own: no connections of the database yet, as after a suspend
+        try (TestingBroker broker = new TestingBroker(postgres, BrokerConfig.defaults())) {
+            refusedAlike(broker);
+        }
+    }
+
+    private void refusedAlike(TestingBroker broker) throws Exception {
         String password = postgres.credentials().password();
         int resolves = broker.resolves.get();
         String body = "{\"query\":\"SELECT 1\"}";
@@ -202,6 +209,36 @@ class TestBrokerHostile {
             assertThat(after.statusCode()).isEqualTo(200);
             assertThat(small.broker.openConnections(TestingBroker.DATABASE_ID)).isLessThanOrEqualTo(1);
         }
+    }
+
+    @Test
+    void bodiesOfManyTinyValuesAreRefused() throws Exception {
+        var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        String ones = String.join(",", java.util.Collections.nCopies(200_000, "1"));
+        long before = threads.getTotalThreadAllocatedBytes();
+        HttpResponse<String> params = post(broker, broker.connectionString(),
+                "{\"query\":\"SELECT 1\",\"params\":[" + ones + "]}");
+        assertThat(params.statusCode()).isEqualTo(400);
+        assertThat(params.body()).contains("more than 65535 parameters in one query");
+        String queries = String.join(",", java.util.Collections.nCopies(100_001, "{\"query\":\"\"}"));
+        HttpResponse<String> batch = post(broker, broker.connectionString(), "{\"queries\":[" + queries + "]}");
+        assertThat(batch.statusCode()).isEqualTo(400);
+        assertThat(batch.body()).contains("more than 100000 queries and parameters");
+        HttpResponse<String> panda = http.send(HttpRequest.newBuilder(
+                        URI.create(broker.baseUrl() + "/broker/" + TestingBroker.DATABASE_ID + "/v1/query"))
+                .header("Authorization", "Bearer " + broker.token)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"sql\":\"SELECT 1\",\"params\":[" + ones + "]}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(panda.statusCode()).isEqualTo(400);
+        assertThat(panda.body()).contains("more than 100000 JSON values");
+        // 2.6 MB of bodies (and the test's own strings) did not become hundreds of MB of trees
+        assertThat(threads.getTotalThreadAllocatedBytes() - before).isLessThan(200L * 1024 * 1024);
+        // an array parameter is one value, however many elements it has
+        HttpResponse<String> array = post(broker, broker.connectionString(),
+                "{\"query\":\"SELECT cardinality($1::int[])\",\"params\":[[" + ones + "]]}");
+        assertThat(array.statusCode()).as(array.body()).isEqualTo(200);
+        assertThat(array.body()).contains("200000");
     }
 
     @Test
