@@ -55,8 +55,8 @@ final class HttpSupport {
 
     /**
      * Counts the JSON values (scalars, arrays and objects) in a body with a streaming parser, stopping past
-     * {@code max}: a body of many tiny values would take ~30 times its size as a tree. Malformed JSON counts as what was
-     * read before the error (the tree parse that follows reports it).
+     * {@code max}: a body of many tiny values would take ~30 times its size as a tree. Malformed JSON counts as what
+     * was read before the error (the tree parse that follows reports it).
      */
     static boolean hasAtMostValues(byte[] body, ObjectMapper mapper, int max) {
         int count = 0;

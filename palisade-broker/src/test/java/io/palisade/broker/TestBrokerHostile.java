@@ -188,7 +188,8 @@ class TestBrokerHostile {
     @Test
     void aHugeValueIsRefusedAfterItsLengthHeader() throws Exception {
         var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        try (TestingBroker small = new TestingBroker(postgres, BrokerConfig.defaults().withMaxResponseBytes(64 * 1024))) {
+        BrokerConfig config = BrokerConfig.defaults().withMaxResponseBytes(64 * 1024);
+        try (TestingBroker small = new TestingBroker(postgres, config)) {
             assertThat(post(small, small.connectionString(), "{\"query\":\"SELECT 1\"}").statusCode()).isEqualTo(200);
             long before = threads.getTotalThreadAllocatedBytes();
             long started = System.nanoTime();

@@ -4,9 +4,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
- * Builds frontend messages (type byte, length, body) into one growable buffer: {@link #start}/{@link #startUntyped},
- * the fields, {@link #end}; then send {@link #buffer()} up to {@link #size()}. Used by pgwire's own sessions and the SQL
- * broker's connections. Not thread-safe.
+ * Builds frontend messages (type byte, length, body) into one growable buffer: {@link #start} or
+ * {@link #startUntyped}, the fields, {@link #end}; then send {@link #buffer()} up to {@link #size()}. Used by pgwire's
+ * own sessions and the SQL broker's connections. Not thread-safe.
  */
 public final class MessageWriter {
     private byte[] buffer = new byte[1024];

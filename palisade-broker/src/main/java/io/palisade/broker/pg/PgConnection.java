@@ -33,10 +33,10 @@ import java.util.function.BooleanSupplier;
  * {@linkplain #isReusable() not reusable}.
  *
  * <p>Memory is bounded before it is allocated: each message's length header is checked against what is left of the
- * response budget (a DataRow) or the budget itself (any other message) before its body is read, so a single huge value
- * ends the statement with {@link Aborted.Reason#RESPONSE_TOO_LARGE} after reading only its header. Rows past the row cap
- * and oversized notices are skipped without being kept; login messages are capped at {@value #MAX_LOGIN_MESSAGE_BYTES}
- * bytes.
+ * response budget (a DataRow) or the budget itself (any other message) before its body is read, so a single huge
+ * value ends the statement with {@link Aborted.Reason#RESPONSE_TOO_LARGE} after reading only its header. Rows past the
+ * row cap and oversized notices are skipped without being kept; login messages are capped at
+ * {@value #MAX_LOGIN_MESSAGE_BYTES} bytes.
  */
 public final class PgConnection implements AutoCloseable {
     public static final int PROTOCOL_3_0 = 196608;
