@@ -24,6 +24,7 @@ import java.time.Duration;
  * @param maxWebSocketSessionsPerDatabase logged-in {@code /v2} sessions of one database (more: 53300)
  * @param loginTimeout a {@code /v2} session that has not logged in by then is closed; also its idle timeout until then
  * @param maxLoginMessageBytes largest WebSocket message, and most bytes buffered, before a {@code /v2} login
+ * @param maxLoginsPerAddress {@code /v2} sessions from one client address that have not logged in yet (more: refused)
  */
 public record BrokerConfig(
         int maxRows,
@@ -39,7 +40,8 @@ public record BrokerConfig(
         int maxWebSocketSessions,
         int maxWebSocketSessionsPerDatabase,
         Duration loginTimeout,
-        int maxLoginMessageBytes) {
+        int maxLoginMessageBytes,
+        int maxLoginsPerAddress) {
     public static final int DEFAULT_MAX_ROWS = 10_000;
     public static final long DEFAULT_MAX_REQUEST_BYTES = 10L * 1024 * 1024;
     public static final long DEFAULT_MAX_RESPONSE_BYTES = 10L * 1024 * 1024;
@@ -54,6 +56,7 @@ public record BrokerConfig(
     public static final int DEFAULT_MAX_WEBSOCKET_SESSIONS_PER_DATABASE = 100;
     public static final Duration DEFAULT_LOGIN_TIMEOUT = Duration.ofSeconds(10);
     public static final int DEFAULT_MAX_LOGIN_MESSAGE_BYTES = 64 * 1024;
+    public static final int DEFAULT_MAX_LOGINS_PER_ADDRESS = 32;
 
     public BrokerConfig {
         requireNonNull(statementTimeout, "statementTimeout is null");
@@ -105,6 +108,10 @@ public record BrokerConfig(
             throw new IllegalArgumentException(
                     "broker.max-login-message-bytes must be at least 1024, got " + maxLoginMessageBytes);
         }
+        if (maxLoginsPerAddress < 1) {
+            throw new IllegalArgumentException(
+                    "broker.max-logins-per-address must be at least 1, got " + maxLoginsPerAddress);
+        }
     }
 
     public static BrokerConfig defaults() {
@@ -112,68 +119,72 @@ public record BrokerConfig(
                 DEFAULT_STATEMENT_TIMEOUT, DEFAULT_POOL_SIZE_PER_DATABASE, DEFAULT_IDLE_CONNECTION_TIMEOUT,
                 DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_WAIT_TIMEOUT, DEFAULT_MAX_CONCURRENT_REQUESTS,
                 DEFAULT_MAX_CONCURRENT_REQUESTS_PER_DATABASE, DEFAULT_MAX_WEBSOCKET_SESSIONS,
-                DEFAULT_MAX_WEBSOCKET_SESSIONS_PER_DATABASE, DEFAULT_LOGIN_TIMEOUT, DEFAULT_MAX_LOGIN_MESSAGE_BYTES);
+                DEFAULT_MAX_WEBSOCKET_SESSIONS_PER_DATABASE, DEFAULT_LOGIN_TIMEOUT, DEFAULT_MAX_LOGIN_MESSAGE_BYTES,
+                DEFAULT_MAX_LOGINS_PER_ADDRESS);
     }
 
     public BrokerConfig withMaxRows(int value) {
         return new BrokerConfig(value, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, poolWaitTimeout, maxConcurrentRequests,
                 maxConcurrentRequestsPerDatabase, maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout,
-                maxLoginMessageBytes);
+                maxLoginMessageBytes, maxLoginsPerAddress);
     }
 
     public BrokerConfig withMaxRequestBytes(long value) {
         return new BrokerConfig(maxRows, value, maxResponseBytes, statementTimeout, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, poolWaitTimeout, maxConcurrentRequests,
                 maxConcurrentRequestsPerDatabase, maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout,
-                maxLoginMessageBytes);
+                maxLoginMessageBytes, maxLoginsPerAddress);
     }
 
     public BrokerConfig withMaxResponseBytes(long value) {
         return new BrokerConfig(maxRows, maxRequestBytes, value, statementTimeout, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, poolWaitTimeout, maxConcurrentRequests,
                 maxConcurrentRequestsPerDatabase, maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout,
-                maxLoginMessageBytes);
+                maxLoginMessageBytes, maxLoginsPerAddress);
     }
 
     public BrokerConfig withStatementTimeout(Duration value) {
         return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, value, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, poolWaitTimeout, maxConcurrentRequests,
                 maxConcurrentRequestsPerDatabase, maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout,
-                maxLoginMessageBytes);
+                maxLoginMessageBytes, maxLoginsPerAddress);
     }
 
     public BrokerConfig withPoolSizePerDatabase(int value) {
         return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, value,
                 idleConnectionTimeout, connectTimeout, poolWaitTimeout, maxConcurrentRequests,
                 maxConcurrentRequestsPerDatabase, maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout,
-                maxLoginMessageBytes);
+                maxLoginMessageBytes, maxLoginsPerAddress);
     }
 
     public BrokerConfig withIdleConnectionTimeout(Duration value) {
         return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
                 value, connectTimeout, poolWaitTimeout, maxConcurrentRequests, maxConcurrentRequestsPerDatabase,
-                maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout, maxLoginMessageBytes);
+                maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout, maxLoginMessageBytes,
+                maxLoginsPerAddress);
     }
 
     public BrokerConfig withPoolWaitTimeout(Duration value) {
         return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, value, maxConcurrentRequests, maxConcurrentRequestsPerDatabase,
-                maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout, maxLoginMessageBytes);
+                maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout, maxLoginMessageBytes,
+                maxLoginsPerAddress);
     }
 
     /** Caps on HTTP requests handled at once: over all databases, and per (authenticated) database. */
     public BrokerConfig withConcurrentRequests(int total, int perDatabase) {
         return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, poolWaitTimeout, total, perDatabase, maxWebSocketSessions,
-                maxWebSocketSessionsPerDatabase, loginTimeout, maxLoginMessageBytes);
+                maxWebSocketSessionsPerDatabase, loginTimeout, maxLoginMessageBytes, maxLoginsPerAddress);
     }
 
     /** Caps on {@code /v2} sessions: over all databases (logged in or not), and logged-in per database. */
     public BrokerConfig withWebSocketSessions(int total, int perDatabase) {
         return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, poolWaitTimeout, maxConcurrentRequests,
-                maxConcurrentRequestsPerDatabase, total, perDatabase, loginTimeout, maxLoginMessageBytes);
+                maxConcurrentRequestsPerDatabase, total, perDatabase, loginTimeout, maxLoginMessageBytes,
+                maxLoginsPerAddress);
     }
 
     /** The {@code /v2} login deadline and the largest message accepted before the login. */
@@ -181,6 +192,14 @@ public record BrokerConfig(
         return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, poolWaitTimeout, maxConcurrentRequests,
                 maxConcurrentRequestsPerDatabase, maxWebSocketSessions, maxWebSocketSessionsPerDatabase, timeout,
-                maxMessageBytes);
+                maxMessageBytes, maxLoginsPerAddress);
+    }
+
+    /** How many {@code /v2} sessions one client address may have waiting for their login. */
+    public BrokerConfig withLoginsPerAddress(int value) {
+        return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
+                idleConnectionTimeout, connectTimeout, poolWaitTimeout, maxConcurrentRequests,
+                maxConcurrentRequestsPerDatabase, maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout,
+                maxLoginMessageBytes, value);
     }
 }

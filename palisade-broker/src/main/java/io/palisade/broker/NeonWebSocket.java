@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * BackendKeyData, then relays bytes both ways. A CancelRequest on a new WebSocket is routed by that key.
  *
  * <p>Until the login is checked a session gets {@link BrokerConfig#loginTimeout()} (as deadline and idle timeout) and
- * {@link BrokerConfig#maxLoginMessageBytes()}; sessions are capped in total and, once logged in, per database.
+ * {@link BrokerConfig#maxLoginMessageBytes()}; sessions are capped in total, per client address while not logged in,
+ * and, once logged in, per database.
  * Thread-safe.
  */
 final class NeonWebSocket implements AutoCloseable {
@@ -47,6 +48,8 @@ final class NeonWebSocket implements AutoCloseable {
     private final Map<String, Relay> relays = new ConcurrentHashMap<>();
     private final Map<Long, Relay> byCancelKey = new ConcurrentHashMap<>();
     private final Admission sessions;
+    /** Sessions waiting for their login, per client address (the total is not used). */
+    private final Admission pendingLogins;
     private final ScheduledThreadPoolExecutor deadlines;
 
     NeonWebSocket(SqlBroker broker) {
@@ -59,6 +62,7 @@ final class NeonWebSocket implements AutoCloseable {
             return thread;
         });
         deadlines.setRemoveOnCancelPolicy(true);
+        this.pendingLogins = new Admission(Integer.MAX_VALUE, broker.config.maxLoginsPerAddress());
         io.micrometer.core.instrument.Gauge.builder("palisade.broker.websocket.sessions", relays, Map::size)
                 .description("open WebSocket sessions of the SQL broker")
                 .register(broker.registry);
@@ -73,7 +77,13 @@ final class NeonWebSocket implements AutoCloseable {
                 ctx.session.close(1013, "too many WebSocket sessions; try again later");
                 return;
             }
-            Relay relay = new Relay(ctx.sessionId(), ctx.session, databaseId(ctx));
+            String address = clientAddress(ctx);
+            if (!pendingLogins.enter(address)) {
+                sessions.leave();
+                ctx.session.close(1013, "too many WebSocket sessions waiting for their login from this address");
+                return;
+            }
+            Relay relay = new Relay(ctx.sessionId(), ctx.session, databaseId(ctx), address);
             relays.put(ctx.sessionId(), relay);
             relay.deadline = deadlines.schedule(relay::loginExpired, broker.config.loginTimeout().toMillis(),
                     TimeUnit.MILLISECONDS);
@@ -116,6 +126,14 @@ final class NeonWebSocket implements AutoCloseable {
         relays.keySet().forEach(this::closeRelay);
     }
 
+    private static String clientAddress(WsContext ctx) {
+        java.net.SocketAddress remote = ctx.session.getRemoteAddress();
+        if (remote instanceof java.net.InetSocketAddress inet && inet.getAddress() != null) {
+            return inet.getAddress().getHostAddress();
+        }
+        return String.valueOf(remote);
+    }
+
     /** From the {@code address} parameter's host, else the Host header (port stripped): its first label. */
     private static String databaseId(WsContext ctx) {
         String address = ctx.queryParam("address");
@@ -143,6 +161,8 @@ final class NeonWebSocket implements AutoCloseable {
         private final String id;
         private final Session session;
         private final String databaseId;
+        private final String clientAddress;
+        private boolean pendingLogin = true;
         private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
         private final Object sendLock = new Object();
         private Phase phase = Phase.STARTUP;
@@ -153,10 +173,11 @@ final class NeonWebSocket implements AutoCloseable {
         private boolean databaseAdmitted;
         volatile ScheduledFuture<?> deadline;
 
-        Relay(String id, Session session, String databaseId) {
+        Relay(String id, Session session, String databaseId, String clientAddress) {
             this.id = id;
             this.session = session;
             this.databaseId = databaseId;
+            this.clientAddress = clientAddress;
         }
 
         void onData(byte[] data, int offset, int length) {
@@ -377,6 +398,8 @@ final class NeonWebSocket implements AutoCloseable {
                 }
                 databaseAdmitted = true;
                 loggedIn = true;
+                pendingLogin = false;
+                pendingLogins.leave(clientAddress);
             }
             ScheduledFuture<?> pendingDeadline = deadline;
             if (pendingDeadline != null) {
@@ -447,6 +470,10 @@ final class NeonWebSocket implements AutoCloseable {
                 connection = backend;
                 backend = null;
                 sessions.leave();
+                if (pendingLogin) {
+                    pendingLogin = false;
+                    pendingLogins.leave(clientAddress);
+                }
                 if (databaseAdmitted) {
                     sessions.leave(databaseId);
                 }

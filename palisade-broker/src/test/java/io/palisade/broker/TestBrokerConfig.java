@@ -34,10 +34,11 @@ class TestBrokerConfig {
                 .withPoolWaitTimeout(Duration.ZERO)
                 .withConcurrentRequests(7, 2)
                 .withWebSocketSessions(11, 3)
-                .withLogin(Duration.ofSeconds(4), 4096);
+                .withLogin(Duration.ofSeconds(4), 4096)
+                .withLoginsPerAddress(5);
         assertThat(config).isEqualTo(new BrokerConfig(5, 2048, 4096, Duration.ofMillis(250), 3,
                 Duration.ofSeconds(9), Duration.ofSeconds(30), Duration.ZERO, 7, 2, 11, 3, Duration.ofSeconds(4),
-                4096));
+                4096, 5));
     }
 
     @Test

@@ -294,6 +294,26 @@ class TestBrokerHostile {
             owner.socket.sendClose(1000, "done").join();
             awaitNoSessions(tight);
 
+            // pending logins per client address
+            BrokerConfig twoPending = BrokerConfig.defaults().withLoginsPerAddress(2);
+            try (TestingBroker perAddress = new TestingBroker(postgres, twoPending)) {
+                WsPeer a = new WsPeer(http, ws(perAddress, "db-nosuchdb"));
+                WsPeer b = new WsPeer(http, ws(perAddress, TestingBroker.DATABASE_ID));
+                WsPeer c = new WsPeer(http, ws(perAddress, TestingBroker.DATABASE_ID));
+                assertThat(c.closed.get(10, TimeUnit.SECONDS)).isEqualTo(1013);
+                // a login frees its place
+                b.send(WsPeer.concat(WsPeer.startup("app", "app"), WsPeer.passwordMessage(password)));
+                b.awaitMessage('Z');
+                WsPeer d = new WsPeer(http, ws(perAddress, TestingBroker.DATABASE_ID));
+                d.send(WsPeer.concat(WsPeer.startup("app", "app"), WsPeer.passwordMessage(password)));
+                d.awaitMessage('Z');
+                assertThat(a.closed).isNotDone();
+                a.socket.abort();
+                b.socket.sendClose(1000, "done").join();
+                d.socket.sendClose(1000, "done").join();
+                awaitNoSessions(perAddress);
+            }
+
             // one request of the database at a time: a second one concurrently is refused, a stranger's is not counted
             CompletableFuture<HttpResponse<String>> slow = CompletableFuture.supplyAsync(() -> {
                 try {
