@@ -127,7 +127,7 @@ public final class PalisadeServer implements AutoCloseable {
             } else {
                 this.proxy = null;
             }
-            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, verifier, metrics);
+            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, authenticator, verifier, metrics);
             this.apiTls = apiTls(config, dataDir, healthExtras);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), apiTls, store, serviceRef::get, connectionInfo(),
