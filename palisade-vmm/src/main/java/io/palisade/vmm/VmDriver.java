@@ -1717,8 +1717,8 @@ public final class VmDriver implements IsolationDriver {
         if (!Files.exists(volume)) {
             return List.of();
         }
-        // read-only catastrophic mode: never writes to the image; as the service user, not root (the guest wrote it)
-        Processes.Result result = VolumeTools.run(config.serviceUser(), volume,
+        // read-only catastrophic mode: never writes to the image; as the VM's own user, not root (the guest wrote it)
+        Processes.Result result = VolumeTools.run(qemuUser(id), volume,
                 List.of("debugfs", "-c", "-R", "cat /log/postgresql.log", VolumeTools.DEVICE), Duration.ofSeconds(30));
         if (!result.ok()) {
             return List.of();

@@ -111,7 +111,7 @@ final class VmRestore {
             Path volume = driver.paths(id).dataVolume();
             List<String> lines = List.of();
             if (Files.exists(volume)) {
-                VolumeTools.run(driver.config().serviceUser(), volume, List.of("e2fsck", "-p", VolumeTools.DEVICE),
+                VolumeTools.run(driver.qemuUser(id), volume, List.of("e2fsck", "-p", VolumeTools.DEVICE),
                         Duration.ofMinutes(2));
                 lines = driver.postgresLogFromVolume(id, LOG_LINES);
             }
