@@ -8,9 +8,14 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.palisade.spi.Backend;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
+import io.palisade.spi.ServerLogin;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -44,8 +49,35 @@ final class BackendLink {
         this.slot = slot;
     }
 
+    /**
+     * Connects to {@code backend} and logs in there with the tenant password, under the server login
+     * {@link Backend#map} gives for the client's names; false (nothing done) when it gives none.
+     */
+    boolean open(Backend backend, StartupMessage startup, String user, String database,
+            HostAuthentication.Verified verified) {
+        Optional<ServerLogin> login = backend.map(user, database);
+        if (login.isEmpty()) {
+            return false;
+        }
+        StartupMessage toBackend = startup;
+        String sessionAuthorization = null;
+        String backendUser = user;
+        if (backend.rewrites()) {
+            Map<String, String> parameters = new LinkedHashMap<>(startup.parameters());
+            parameters.put("user", login.get().user());
+            parameters.put("database", login.get().database());
+            toBackend = startup.withParameters(parameters);
+            sessionAuthorization = user;
+            backendUser = login.get().user();
+        }
+        proxy.resolver().touch(databaseId);
+        connect(backend.endpoint(), new BackendHandler(this, backend.endpoint(), toBackend,
+                verified.credentials().password(), backendUser, sessionAuthorization, verified.serverFinal()));
+        return true;
+    }
+
     /** Connects and starts the login: the handler sends the startup message once connected. */
-    void connect(Endpoint endpoint, BackendHandler handler) {
+    private void connect(Endpoint endpoint, BackendHandler handler) {
         Channel client = session.clientChannel();
         Bootstrap bootstrap = new Bootstrap()
                 .group(client.eventLoop())

@@ -21,13 +21,8 @@ import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Backend;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
-import io.palisade.spi.ServerLogin;
-import io.palisade.spi.TenantCredentials;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -281,56 +276,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     /** Everything here depends on the packet alone, never on whether the id exists. */
     private void onStartup(StartupMessage message) {
-        user = message.user();
-        if (user == null || user.isEmpty()) {
-            fail(PgWire.SQLSTATE_INVALID_AUTHORIZATION, "no PostgreSQL user name specified in startup packet");
-            return;
-        }
-        List<String> unrecognized = new ArrayList<>();
-        Map<String, String> parameters = new LinkedHashMap<>();
-        message.parameters().forEach((name, value) -> {
-            if (name.startsWith("_pq_.")) {
-                unrecognized.add(name);
-            } else {
-                parameters.put(name, value);
+        StartupRouting.Result result = StartupRouting.route(message, sniHost, proxy.config().domain());
+        if (result.refusal().isPresent()) {
+            StartupRouting.Refusal refusal = result.refusal().get();
+            if (refusal.reason() != null) {
+                proxy.rejected(refusal.reason());
             }
-        });
-        Optional<String> refusal = StartupParameters.refusal(parameters);
-        if (refusal.isPresent()) {
-            proxy.rejected("startup-parameter");
-            fail(PgWire.SQLSTATE_FEATURE_NOT_SUPPORTED, refusal.get());
+            fail(refusal.sqlState(), refusal.message());
             return;
         }
-        if (message.minorVersion() > 0 || !unrecognized.isEmpty()) {
-            ctx.write(PgWire.negotiateProtocolVersion(ctx.alloc(), 0, unrecognized));
+        StartupRouting.Route route = result.route().orElseThrow();
+        if (route.negotiate()) {
+            ctx.write(PgWire.negotiateProtocolVersion(ctx.alloc(), 0, route.unrecognized()));
         }
-        Optional<String> fromSni;
-        Optional<String> fromOptions;
-        try {
-            fromSni = Routing.fromSni(sniHost, proxy.config().domain());
-            fromOptions = Routing.fromOptions(parameters.get("options"));
-        } catch (Routing.RoutingException e) {
-            fail(PgWire.SQLSTATE_REJECTED_CONNECTION, e.getMessage());
-            return;
-        }
-        if (fromSni.isPresent() && fromOptions.isPresent() && !fromSni.get().equals(fromOptions.get())) {
-            proxy.rejected("inconsistent-endpoint");
-            fail(PgWire.SQLSTATE_REJECTED_CONNECTION, Routing.inconsistent(fromSni.get(), fromOptions.get()));
-            return;
-        }
-        if (parameters.containsKey("options")) {
-            Optional<String> rest = Routing.stripEndpoint(parameters.get("options"));
-            if (rest.isPresent()) {
-                parameters.put("options", rest.get());
-            } else {
-                parameters.remove("options");
-            }
-        }
-        database = parameters.getOrDefault("database", user);
-        startup = message.withVersion(3, 0).withParameters(parameters);
-        Optional<String> id = fromSni.or(() -> fromOptions);
-        if (id.isPresent()) {
-            databaseId = id.get();
+        user = route.user();
+        database = route.database();
+        startup = route.startup();
+        if (route.databaseId().isPresent()) {
+            databaseId = route.databaseId().get();
             authentication = new HostAuthentication(proxy, databaseId, user, database);
             state = State.SASL_INITIAL;
             ctx.writeAndFlush(PgWire.authenticationSasl(ctx.alloc(), List.of(ScramClient.MECHANISM)));
@@ -386,17 +349,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void onSaslInitial(ByteBuf body) {
-        String mechanism = PgWire.readCString(body);
-        if (mechanism == null || !mechanism.equals(ScramClient.MECHANISM) || body.readableBytes() < 4) {
-            authenticationFailed();
-            return;
-        }
-        int dataLength = body.readInt();
-        if (dataLength < 0 || dataLength > body.readableBytes()) {
-            authenticationFailed();
-            return;
-        }
-        Optional<String> serverFirst = authentication.serverFirst(body.toString(body.readerIndex(), dataLength, UTF_8));
+        Optional<String> serverFirst = PgWire.saslInitialData(body, ScramClient.MECHANISM)
+                .flatMap(authentication::serverFirst);
         if (serverFirst.isEmpty()) {
             authenticationFailed();
             return;
@@ -485,25 +439,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             authenticationFailed(); // deleted between the credential lookup and now
             return;
         }
-        Optional<ServerLogin> login = backend.get().map(user, database);
-        if (login.isEmpty()) {
-            authenticationFailed();
-            return;
+        if (!link.open(backend.get(), startup, user, database, verified)) {
+            authenticationFailed(); // not the tenant's names on a shared server
         }
-        String sessionAuthorization = null;
-        String backendUser = user;
-        if (backend.get().rewrites()) {
-            Map<String, String> parameters = new LinkedHashMap<>(startup.parameters());
-            parameters.put("user", login.get().user());
-            parameters.put("database", login.get().database());
-            startup = startup.withParameters(parameters);
-            sessionAuthorization = user;
-            backendUser = login.get().user();
-        }
-        proxy.resolver().touch(databaseId);
-        TenantCredentials credentials = verified.credentials();
-        link.connect(backend.get().endpoint(), new BackendHandler(link, backend.get().endpoint(), startup,
-                credentials.password(), backendUser, sessionAuthorization, verified.serverFinal()));
     }
 
     /** The backend sent ReadyForQuery for the first time: the session is established. */

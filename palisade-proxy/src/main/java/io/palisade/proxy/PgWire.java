@@ -95,6 +95,22 @@ final class PgWire {
         return PgMessages.errorFields(ByteBufUtil.getBytes(body));
     }
 
+    /**
+     * The client-first message of a SASLInitialResponse body (mechanism, Int32 length, data), or empty if the body is
+     * malformed or names another mechanism.
+     */
+    static java.util.Optional<String> saslInitialData(ByteBuf body, String mechanism) {
+        String named = readCString(body);
+        if (named == null || !named.equals(mechanism) || body.readableBytes() < 4) {
+            return java.util.Optional.empty();
+        }
+        int length = body.readInt();
+        if (length < 0 || length > body.readableBytes()) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of(body.toString(body.readerIndex(), length, StandardCharsets.UTF_8));
+    }
+
     static void writeCString(ByteBuf buf, String value) {
         buf.writeCharSequence(value, StandardCharsets.UTF_8);
         buf.writeByte(0);

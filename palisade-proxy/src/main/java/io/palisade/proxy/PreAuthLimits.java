@@ -68,14 +68,32 @@ final class PreAuthLimits {
         }
     }
 
-    /** A ticket for a new unauthenticated connection from {@code source}, or null when a cap is reached. */
-    Ticket tryEnter(InetAddress source) {
+    /**
+     * The key a source is counted under: the IPv4 address, or the IPv6 /64 (one subscriber's prefix; counting single
+     * IPv6 addresses would give one attacker 2^64 seats).
+     */
+    static InetAddress sourceKey(InetAddress address) {
+        if (address instanceof java.net.Inet6Address) {
+            byte[] bytes = address.getAddress();
+            java.util.Arrays.fill(bytes, 8, 16, (byte) 0);
+            try {
+                return InetAddress.getByAddress(bytes);
+            } catch (java.net.UnknownHostException e) {
+                throw new IllegalStateException("a 16-byte address is always valid", e);
+            }
+        }
+        return address;
+    }
+
+    /** A ticket for a new unauthenticated connection from {@code address}, or null when a cap is reached. */
+    Ticket tryEnter(InetAddress address) {
+        InetAddress source = sourceKey(address);
         if (unauthenticated.incrementAndGet() > maxUnauthenticated) {
             unauthenticated.decrementAndGet();
             return null;
         }
         boolean[] admitted = {false};
-        bySource.compute(source, (address, count) -> {
+        bySource.compute(source, (key, count) -> {
             int current = count == null ? 0 : count;
             if (current >= maxPerSource) {
                 return count;
