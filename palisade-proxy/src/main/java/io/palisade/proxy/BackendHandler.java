@@ -173,6 +173,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case 'E' -> {
                 Map<Character, String> fields = PgWire.errorFields(message.slice(5, message.readableBytes() - 5));
                 if (PgWire.SQLSTATE_INVALID_PASSWORD.equals(fields.get('C'))) {
+                    // the client proved the stored password to the proxy, so the server and the store disagree
+                    log.warn("database {} refused the tenant password the store holds; the client proved that"
+                            + " password to the proxy, so the server's role and the store are out of step",
+                            link.databaseId());
                     session.authenticationFailed();
                     ctx.close();
                     return false;

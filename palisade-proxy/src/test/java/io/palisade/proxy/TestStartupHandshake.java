@@ -414,6 +414,20 @@ class TestStartupHandshake {
     }
 
     @Test
+    void theAuthenticationDeadlineEndsAStalledSaslExchange() {
+        EmbeddedChannel channel = tlsChannel("db-stall1.db.localhost");
+        write(channel, startup(params("user", "app")));
+        assertThat(outbound(channel)).extracting(RawPg.Message::type).containsExactly('R');
+        channel.advanceTimeBy(9, TimeUnit.SECONDS);
+        channel.runScheduledPendingTasks();
+        assertThat(channel.isActive()).as("within the 10 s deadline").isTrue();
+        channel.advanceTimeBy(2, TimeUnit.SECONDS);
+        channel.runScheduledPendingTasks();
+        assertThat(RawPg.errorMessage(onlyError(channel))).isEqualTo("Authentication timed out");
+        assertThat(resolved).doesNotContain("db-stall1");
+    }
+
+    @Test
     void startupTimeoutSendsAuthenticationTimedOut() {
         EmbeddedChannel channel = tlsChannel("db-slow.db.localhost");
         write(channel, java.util.Arrays.copyOf(startup(params("user", "app")), 6));
