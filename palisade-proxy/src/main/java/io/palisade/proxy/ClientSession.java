@@ -369,19 +369,28 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         state = State.VERIFYING;
         ctx.channel().config().setAutoRead(false);
         onEventLoop(verdict, (result, error) -> {
-            if (state != State.VERIFYING || !ctx.channel().isActive()) {
-                return;
-            }
-            if (error != null) {
-                proxy.rejected("credentials-unavailable");
-                fail(ErrorCode.NOT_READY.sqlState(), "the proxy cannot check logins right now; try again in a few"
-                        + " seconds");
-            } else if (result.isEmpty()) {
-                authenticationFailed();
+            long wait = authentication.notBeforeNanos() - System.nanoTime();
+            if (wait > 0) {
+                ctx.executor().schedule(() -> onVerdict(result, error), wait, TimeUnit.NANOSECONDS);
             } else {
-                onAuthenticated(result.get());
+                onVerdict(result, error);
             }
         });
+    }
+
+    private void onVerdict(Optional<HostAuthentication.Verified> result, Throwable error) {
+        if (state != State.VERIFYING || !ctx.channel().isActive()) {
+            return;
+        }
+        if (error != null) {
+            proxy.rejected("credentials-unavailable");
+            fail(ErrorCode.NOT_READY.sqlState(), "the proxy cannot check logins right now; try again in a few"
+                    + " seconds");
+        } else if (result.isEmpty()) {
+            authenticationFailed();
+        } else {
+            onAuthenticated(result.get());
+        }
     }
 
     void authenticationFailed() {

@@ -35,6 +35,7 @@ final class HostAuthentication {
     private final byte[] salt;
     private final CompletableFuture<Optional<TenantCredentials>> credentials;
     private final ScramServer scram;
+    private volatile long notBeforeNanos;
 
     /**
      * Starts the credential lookup at once (it overlaps the SASL round trips) and, for the tenant's own login, the
@@ -47,7 +48,8 @@ final class HostAuthentication {
         this.database = database;
         this.salt = proxy.mockSalt(databaseId, user);
         this.scram = new ScramServer(salt, SecretCache.ITERATIONS);
-        this.credentials = lookup(proxy, databaseId);
+        this.credentials = lookup(proxy, databaseId).whenComplete((found, error) ->
+                notBeforeNanos = System.nanoTime() + proxy.secrets().proofFloorNanos());
         credentials.thenAccept(found -> found.filter(this::isTenantLogin)
                 .ifPresent(c -> proxy.secrets().secret(databaseId, c.password(), salt)));
     }
@@ -66,6 +68,15 @@ final class HostAuthentication {
 
     private boolean isTenantLogin(TenantCredentials found) {
         return found.username().equals(user) && found.database().equals(database);
+    }
+
+    /**
+     * The {@link System#nanoTime()} before which the verdict must not be sent (the lookup's completion plus
+     * {@link SecretCache#proofFloorNanos()}), so a cold cache, a warm one and an unknown id answer after the same
+     * floor. Valid once a verdict future has completed.
+     */
+    long notBeforeNanos() {
+        return notBeforeNanos;
     }
 
     /** The server-first message for the client-first one, or empty if it is malformed. */

@@ -8,12 +8,13 @@ import java.security.MessageDigest;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The SCRAM secrets the proxy derived from tenant passwords, one per database id, so PBKDF2 runs once per password
  * rather than once per login. An entry is keyed by a digest of salt and password: a rotated password (or a changed
  * salt) misses and derives anew. Bounded (cleared when it grows past {@link #MAX_ENTRIES}). Thread-safe: a concurrent
- * map of immutable entries whose futures complete on the CPU executor.
+ * map of immutable entries whose futures complete on the CPU executor, and an atomic moving average.
  */
 final class SecretCache {
     static final int ITERATIONS = 4096;
@@ -21,8 +22,13 @@ final class SecretCache {
 
     private record Entry(byte[] digest, CompletableFuture<ScramSecret> secret) {}
 
+    /** The floor never exceeds this, whatever the measurements say. */
+    private static final long MAX_FLOOR_NANOS = 200_000_000L;
+
     private final ConcurrentHashMap<String, Entry> byDatabase = new ConcurrentHashMap<>();
     private final Executor cpuExecutor;
+    /** A moving average of how long one derivation takes here. */
+    private final AtomicLong derivationNanos = new AtomicLong(5_000_000L);
 
     SecretCache(Executor cpuExecutor) {
         this.cpuExecutor = cpuExecutor;
@@ -38,7 +44,7 @@ final class SecretCache {
         }
         CompletableFuture<ScramSecret> derived;
         try {
-            derived = CompletableFuture.supplyAsync(() -> ScramSecret.derive(password, salt, ITERATIONS), cpuExecutor);
+            derived = CompletableFuture.supplyAsync(() -> timedDerive(password, salt), cpuExecutor);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -47,6 +53,41 @@ final class SecretCache {
         }
         byDatabase.put(databaseId, new Entry(digest, derived));
         return derived;
+    }
+
+    /**
+     * Measures a derivation on this machine (after a warm-up one) and starts the moving average from it; returns the
+     * last secret derived.
+     */
+    ScramSecret calibrate(String password, byte[] salt) {
+        ScramSecret.derive(password, salt, ITERATIONS);
+        long fastest = Long.MAX_VALUE;
+        ScramSecret secret = null;
+        for (int i = 0; i < 2; i++) {
+            long start = System.nanoTime();
+            secret = ScramSecret.derive(password, salt, ITERATIONS);
+            fastest = Math.min(fastest, System.nanoTime() - start);
+        }
+        derivationNanos.set(fastest);
+        return secret;
+    }
+
+    /** Derives a secret and adds the time it took to the moving average. */
+    ScramSecret timedDerive(String password, byte[] salt) {
+        long start = System.nanoTime();
+        ScramSecret secret = ScramSecret.derive(password, salt, ITERATIONS);
+        long elapsed = System.nanoTime() - start;
+        derivationNanos.updateAndGet(average -> (average * 7 + elapsed) / 8);
+        return secret;
+    }
+
+    /**
+     * How long after the credential lookup a proof may be answered at the earliest: twice a typical derivation, so a
+     * login whose secret had to be derived first (cold cache) answers no later than one whose secret was cached or an
+     * unknown id's. A real client spends about one derivation of its own before it sends the proof, so it never waits.
+     */
+    long proofFloorNanos() {
+        return Math.min(2 * derivationNanos.get(), MAX_FLOOR_NANOS);
     }
 
     /** Forgets a database's secret (it was deleted). */

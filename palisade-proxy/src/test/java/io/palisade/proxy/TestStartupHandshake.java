@@ -90,6 +90,12 @@ class TestStartupHandshake {
         channel.runPendingTasks();
     }
 
+    /** Lets the proof floor (a few ms after the credential lookup) pass on the channel's frozen clock. */
+    private static void settle(EmbeddedChannel channel) {
+        channel.advanceTimeBy(1, TimeUnit.SECONDS);
+        channel.runScheduledPendingTasks();
+    }
+
     /** Everything written to the client so far, split into messages (single-byte answers returned as type only). */
     private static List<RawPg.Message> outbound(EmbeddedChannel channel) {
         ByteBuf all = Unpooled.buffer();
@@ -279,6 +285,7 @@ class TestStartupHandshake {
                 assertThat(salt).as("the mock salt is stable per database and user").isEqualTo(saltFirst);
             }
             write(channel, RawPg.saslResponse("c=biws,r=abcdefXYZ,p=cHJvb2Y="));
+            settle(channel);
             RawPg.Message error = onlyError(channel);
             assertThat(RawPg.errorField(error, 'C')).isEqualTo("28P01");
             assertThat(RawPg.errorMessage(error)).isEqualTo("password authentication failed for user \"alice\"");
@@ -316,6 +323,7 @@ class TestStartupHandshake {
         write(unknown, startup(params("user", "app")));
         outbound(unknown);
         write(unknown, RawPg.password("endpoint=db-pw1;secret"));
+        settle(unknown);
         RawPg.Message error = onlyError(unknown);
         assertThat(RawPg.errorField(error, 'C')).isEqualTo("28P01");
         assertThat(looked).contains("db-pw1");
