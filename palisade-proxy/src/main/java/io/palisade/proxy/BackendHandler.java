@@ -55,8 +55,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
      * @param startup the startup message for the backend (whitelisted parameters, server login names)
      * @param password the tenant password the proxy logs in with
      * @param user the user name the backend knows (for MD5)
-     * @param sessionAuthorization on a shared server, the tenant's user name to report in place of the server's internal
-     *     role name in the {@code session_authorization} parameter; null to pass the server's report through
+     * @param sessionAuthorization on a shared server, the tenant's user name to report in place of the server's
+     *     internal role name in the {@code session_authorization} parameter; null to pass the server's report through
      * @param serverFinal the SCRAM server-final message to show a SCRAM client before AuthenticationOk; null for a
      *     client that sent a cleartext password
      */

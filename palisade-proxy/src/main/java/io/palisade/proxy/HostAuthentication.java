@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
 final class HostAuthentication {
     private static final Logger log = LoggerFactory.getLogger(HostAuthentication.class);
 
-    /** A login the proxy accepted: the tenant's credentials, and the SCRAM server-final message (null for cleartext). */
+    /** An accepted login: the tenant's credentials, and the SCRAM server-final message (null for cleartext). */
     record Verified(TenantCredentials credentials, String serverFinal) {
         Verified {
             requireNonNull(credentials, "credentials is null");

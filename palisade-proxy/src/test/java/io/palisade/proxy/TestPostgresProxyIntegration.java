@@ -67,7 +67,8 @@ class TestPostgresProxyIntegration {
         pgA = new TestingPostgres();
         pgB = new TestingPostgres();
         workDir = TestingDirectories.newWorkDir("proxy");
-        resolver = new FakeResolver().put(A, pgA.endpoint(), pgA.credentials()).put(B, pgB.endpoint(), pgB.credentials());
+        resolver = new FakeResolver().put(A, pgA.endpoint(), pgA.credentials())
+                .put(B, pgB.endpoint(), pgB.credentials());
         registry = new SimpleMeterRegistry();
         proxy = new PostgresProxy(config(), resolver, resolver, registry).start();
         ca = proxy.tlsMaterial().caCertificateFile().orElseThrow();
