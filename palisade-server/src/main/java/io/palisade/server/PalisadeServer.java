@@ -115,7 +115,7 @@ public final class PalisadeServer implements AutoCloseable {
                     proxyConfig = proxyConfig.withCertificate(
                             config.proxyCertificateFile().get(), config.proxyPrivateKeyFile().orElseThrow());
                 }
-                this.proxy = new PostgresProxy(proxyConfig, resolver, metrics).start();
+                this.proxy = new PostgresProxy(proxyConfig, resolver, authenticator, metrics).start();
                 closeables.add(proxy);
                 Map<String, Object> proxyHealth = new LinkedHashMap<>();
                 proxyHealth.put("port", proxy.port());
