@@ -369,7 +369,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         state = State.VERIFYING;
         ctx.channel().config().setAutoRead(false);
         onEventLoop(verdict, (result, error) -> {
-            long wait = authentication.notBeforeNanos() - System.nanoTime();
+            // only a refusal waits for the floor: a proven login reveals nothing the client does not know already
+            boolean refused = error != null || result == null || result.isEmpty();
+            long wait = refused ? authentication.notBeforeNanos() - System.nanoTime() : 0;
             if (wait > 0) {
                 ctx.executor().schedule(() -> onVerdict(result, error), wait, TimeUnit.NANOSECONDS);
             } else {

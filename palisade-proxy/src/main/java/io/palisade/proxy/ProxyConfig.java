@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
  * @param maxUnauthenticated client connections allowed in total that have not authenticated yet (TLS handshakes,
  *     startup, SASL; {@code proxy.max-unauthenticated-connections}, default 1000)
  * @param maxUnauthenticatedPerSource of those, from one source address ({@code proxy.max-unauthenticated-per-source},
- *     default 16)
+ *     default 64)
  * @param authenticationTimeout time from accept until the client has proven the tenant password to the proxy; after
  *     it the socket closes ({@code proxy.authentication-timeout}, 10s)
  * @param handshakeTimeout time from accept until the TLS handshake is done ({@code proxy.tls.handshake-timeout}, 10s)
@@ -129,7 +129,7 @@ public record ProxyConfig(
                 100,
                 10_000,
                 1000,
-                16,
+                64,
                 Duration.ofSeconds(10),
                 Duration.ofSeconds(10),
                 Duration.ofSeconds(60),

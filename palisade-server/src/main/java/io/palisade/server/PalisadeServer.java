@@ -110,7 +110,10 @@ public final class PalisadeServer implements AutoCloseable {
             if (config.proxyEnabled()) {
                 ProxyConfig proxyConfig = ProxyConfig.defaults(config.proxyDomain(), dataDir.resolve("tls"))
                         .withBind(config.proxyBindHost(), config.proxyPort())
-                        .withLimits(config.proxyMaxConnectionsPerDatabase(), 10_000);
+                        .withLimits(config.proxyMaxConnectionsPerDatabase(), 10_000)
+                        .withPreAuthentication(config.proxyPreAuthentication().maxConnections(),
+                                config.proxyPreAuthentication().maxPerSource(),
+                                config.proxyPreAuthentication().timeout());
                 if (config.proxyCertificateFile().isPresent()) {
                     proxyConfig = proxyConfig.withCertificate(
                             config.proxyCertificateFile().get(), config.proxyPrivateKeyFile().orElseThrow());

@@ -60,6 +60,9 @@ public record ServerConfig(Map<String, String> values) {
             new Key("proxy.tls.certificate-file", null, "Operator certificate (PEM) for *.<domain>; default: a generated local CA", false),
             new Key("proxy.tls.private-key-file", null, "Private key (PEM) for proxy.tls.certificate-file", true),
             new Key("proxy.max-connections-per-database", "100", "Client connections allowed per database", false),
+            new Key("proxy.max-unauthenticated-connections", "1000", "Proxy connections still authenticating, in total", false),
+            new Key("proxy.max-unauthenticated-per-source", "64", "Proxy connections still authenticating from one address (IPv6: one /64)", false),
+            new Key("proxy.authentication-timeout", "10s", "Time a proxy client has from connect to a proven login", false),
             new Key("vm.image-dir", ".cache/guest/current", "Guest image built by guest/build.sh", false),
             new Key("vm.accelerator", "auto", "auto (KVM where the CPU has vmx/svm, else TCG), kvm or tcg", false),
             new Key("vm.network-pool", "10.213.0.0/16", "Per-host pool of /30 links to the VMs' network namespaces", false),
@@ -154,6 +157,7 @@ public record ServerConfig(Map<String, String> values) {
         }
         proxyPublicPort();
         proxyMaxConnectionsPerDatabase();
+        proxyPreAuthentication();
         if (proxyCertificateFile().isPresent() != proxyPrivateKeyFile().isPresent()) {
             throw PalisadeException.invalid("proxy.tls.certificate-file and proxy.tls.private-key-file go together");
         }
@@ -333,6 +337,21 @@ public record ServerConfig(Map<String, String> values) {
 
     public int proxyMaxConnectionsPerDatabase() {
         return parseInt("proxy.max-connections-per-database");
+    }
+
+    /** The proxy's limits before authentication: in total, per source address, and the deadline. */
+    public record ProxyPreAuthentication(int maxConnections, int maxPerSource, Duration timeout) {}
+
+    public ProxyPreAuthentication proxyPreAuthentication() {
+        int total = parseInt("proxy.max-unauthenticated-connections");
+        int perSource = parseInt("proxy.max-unauthenticated-per-source");
+        Duration timeout = parseDuration("proxy.authentication-timeout");
+        if (total < 1 || perSource < 1 || timeout.isZero() || timeout.isNegative()) {
+            throw PalisadeException.invalid("proxy.max-unauthenticated-connections and "
+                    + "proxy.max-unauthenticated-per-source must be at least 1 and proxy.authentication-timeout "
+                    + "positive, got " + total + ", " + perSource + ", " + timeout);
+        }
+        return new ProxyPreAuthentication(total, perSource, timeout);
     }
 
     private boolean parseBoolean(String key) {
