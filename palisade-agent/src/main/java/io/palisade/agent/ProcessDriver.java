@@ -84,7 +84,9 @@ public final class ProcessDriver implements IsolationDriver {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot create " + config.instancesDir(), e);
         }
         config.user().checkCanTraverse(config.instancesDir());
-        LoopVolumes probed = volumes != null ? volumes : LoopVolumes.probe(config.instancesDir());
+        // the trial mount goes next to the instances, never among them (listInstances would take it for one)
+        Path scratch = config.instancesDir().toAbsolutePath().getParent();
+        LoopVolumes probed = volumes != null ? volumes : LoopVolumes.probe(scratch);
         this.files = new ProcessInstanceFiles(config.instancesDir(), config.user(), probed);
         if (!probed.supported()) {
             log.warn("process rung: disk_enforced=false: new instances' data directories share the host's disk with no"
@@ -449,7 +451,9 @@ public final class ProcessDriver implements IsolationDriver {
             return ids;
         }
         try (Stream<Path> dirs = Files.list(config.instancesDir())) {
-            dirs.filter(Files::isDirectory).map(p -> p.getFileName().toString()).forEach(ids::add);
+            dirs.filter(Files::isDirectory).map(p -> p.getFileName().toString())
+                    .filter(name -> !name.startsWith("."))
+                    .forEach(ids::add);
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot list " + config.instancesDir(), e);
         }
@@ -467,7 +471,7 @@ public final class ProcessDriver implements IsolationDriver {
                 running ? Duration.between(server.startedAt(), Instant.now()).toSeconds() : 0,
                 group.map(Cgroups.Group::cpuMillis).orElse(-1L),
                 group.map(Cgroups.Group::memoryBytes).orElse(-1L),
-                files.capped(id) && !running ? -1 : ProcessInstanceFiles.directoryBytes(data(id)));
+                diskBytes(id, running));
     }
 
     @Override
@@ -478,6 +482,15 @@ public final class ProcessDriver implements IsolationDriver {
     @Override
     public void close() {
         servers.keySet().forEach(this::stop);
+    }
+
+    /** The bytes of the instance's files; -1 for a capped instance that is stopped (its volumes are not mounted). */
+    private long diskBytes(String id, boolean running) {
+        if (!files.capped(id)) {
+            return ProcessInstanceFiles.directoryBytes(data(id));
+        }
+        return running ? ProcessInstanceFiles.directoryBytes(data(id))
+                + Math.max(0, ProcessInstanceFiles.directoryBytes(files.wal(id))) : -1;
     }
 
     Path instanceDir(String id) {

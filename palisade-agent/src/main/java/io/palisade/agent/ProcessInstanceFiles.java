@@ -97,13 +97,15 @@ final class ProcessInstanceFiles {
     }
 
     /**
-     * Makes a new instance's directory and, where supported, its capped volume of {@code diskMb} MiB mounted on the data
-     * directory; then copies {@code source} (a data directory) into it. Fails with the sizes if the source does not fit.
+     * Makes a new instance's directory and, where supported, its capped volumes (data: {@code diskMb} MiB, WAL:
+     * {@link #walMb}) mounted; then copies {@code source} (a data directory) into them. Fails with the sizes if the
+     * source does not fit.
      */
     void create(String id, int diskMb, Path source, Duration copyTimeout) throws IOException {
         Path dir = dir(id);
         Files.createDirectories(dir);
-        Processes.check(List.of("chmod", user.dropsPrivileges() ? "711" : "700", dir.toString()), Duration.ofSeconds(10));
+        Processes.check(List.of("chmod", user.dropsPrivileges() ? "711" : "700", dir.toString()),
+                Duration.ofSeconds(10));
         if (!volumes.supported()) {
             Processes.check(List.of("cp", "-a", "--reflink=auto", source.toString(), data(id).toString()), copyTimeout);
             return;

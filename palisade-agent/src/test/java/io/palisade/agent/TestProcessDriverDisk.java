@@ -137,14 +137,14 @@ class TestProcessDriverDisk {
             System.out.printf("host free space went down by %d MiB while the tenant filled its %d MiB disk%n",
                     hostUsed / MIB, SMALL_DISK.diskMb());
             // other processes share this disk; the bound is the tenant's two volumes plus the neighbour's, with slack
-            assertThat(hostUsed).isLessThan((SMALL_DISK.diskMb() + ProcessInstanceFiles.walMb(SMALL_DISK.diskMb()) + 200)
-                    * MIB);
+            long bound = SMALL_DISK.diskMb() + ProcessInstanceFiles.walMb(SMALL_DISK.diskMb()) + 200;
+            assertThat(hostUsed).isLessThan(bound * MIB);
 
         }
         // freeing space lets the tenant write again; a checkpoint that met the full disk may have restarted its server
         // (PostgreSQL stops with PANIC when it cannot write its own small state files), so this reconnects
-        // at 100% PostgreSQL itself needs a few pages for TRUNCATE (a new file with a metapage) or VACUUM FULL (a copy);
-        // DROP TABLE only unlinks; its WAL goes to the WAL volume, which a full data volume leaves untouched
+        // at 100% PostgreSQL itself needs a few pages for TRUNCATE (a new file with a metapage) or VACUUM FULL (a
+        // copy); DROP TABLE only unlinks; its WAL goes to the WAL volume, which a full data volume leaves untouched
         freeSpace(fillerInstance, fillerCredentials, List.of("drop table fill", "create table fill (v text)"));
         try (Connection c = connect(fillerInstance, fillerCredentials); Statement s = c.createStatement()) {
             s.execute("insert into fill select repeat(md5(g::text), 30) from generate_series(1, 5000) g");

@@ -22,8 +22,8 @@ import org.slf4j.LoggerFactory;
  * root-owned directory there would break base backups).
  *
  * <p>{@link #probe} decides once whether this host can loop-mount at all (root, {@code /dev/loop-control}, a mount that
- * really works); when it cannot, {@link #supported()} is false with the reason, and callers run without a cap. Thread-safe
- * (immutable; mounting one directory from two threads at once is the caller's to avoid).
+ * really works); when it cannot, {@link #supported()} is false with the reason, and callers run without a cap.
+ * Thread-safe (immutable; mounting one directory from two threads at once is the caller's to avoid).
  */
 public final class LoopVolumes {
     private static final Logger log = LoggerFactory.getLogger(LoopVolumes.class);
@@ -96,8 +96,8 @@ public final class LoopVolumes {
             file.setLength(sizeMb * MIB);
         }
         String rootOwner = owner == null ? "0:0" : owner.uid() + ":" + owner.gid();
-        // 4 KiB blocks and one inode per 16 KiB (an empty data directory has some 1300 files); the journal keeps it consistent
-        // across a host crash
+        // 4 KiB blocks and one inode per 16 KiB (an empty data directory has some 1300 files); the journal keeps it
+        // consistent across a host crash
         Processes.check(List.of("mke2fs", "-t", "ext4", "-q", "-F", "-m", "0", "-b", "4096", "-i", "16384",
                 "-E", "root_owner=" + rootOwner, "-L", "palisade", image.toString()), Duration.ofMinutes(2));
         mount(image, mountPoint);
