@@ -98,8 +98,8 @@ final class ProcessInstanceFiles {
 
     /**
      * Makes a new instance's directory and, where supported, its capped volumes (data: {@code diskMb} MiB, WAL:
-     * {@link #walMb}) mounted; then copies {@code source} (a data directory) into them. Fails with the sizes if the
-     * source does not fit.
+     * {@link #walMb}, or more for the WAL a restore replays) mounted; then copies {@code source} (a data directory) into
+     * them. Fails with the sizes if the source does not fit; the caller then destroys the instance.
      */
     void create(String id, int diskMb, Path source, Duration copyTimeout) throws IOException {
         Path dir = dir(id);
@@ -111,26 +111,22 @@ final class ProcessInstanceFiles {
             return;
         }
         Path sourceWal = source.resolve("pg_wal");
-        long walBytes = directoryBytes(sourceWal);
-        long sourceBytes = directoryBytes(source) - Math.max(0, walBytes);
-        // ext4 metadata and the journal take about 8% of a small volume
-        long usable = diskMb * MIB * 92 / 100;
-        if (sourceBytes > usable) {
-            throw new PalisadeException(ErrorCode.INVALID_REQUEST, "the data directory of " + id + " needs "
-                    + sourceBytes / MIB + " MiB but the plan's disk_mb " + diskMb + " leaves about " + usable / MIB
-                    + " MiB for data; choose a plan with a larger disk_mb");
-        }
-        if (walBytes > walMb(diskMb) * MIB * 92 / 100) {
-            throw new PalisadeException(ErrorCode.INVALID_REQUEST, "the WAL of " + id + " needs " + walBytes / MIB
-                    + " MiB but a plan with disk_mb " + diskMb + " has a WAL volume of " + walMb(diskMb)
-                    + " MiB; choose a plan with a larger disk_mb");
-        }
+        long walBytes = Math.max(0, directoryBytes(sourceWal));
+        long sourceBytes = directoryBytes(source) - walBytes;
+        // a restore stages the WAL it replays, which can be more than the volume's usual size: room for it, once
+        int walSizeMb = (int) Math.max(walMb(diskMb), walBytes * 11 / 10 / MIB + 64);
         LoopVolumes.create(image(id), diskMb, data(id), user);
         try {
-            LoopVolumes.create(walImage(id), walMb(diskMb), wal(id), user);
+            LoopVolumes.create(walImage(id), walSizeMb, wal(id), user);
         } catch (IOException | RuntimeException e) {
             LoopVolumes.unmount(data(id));
             throw e;
+        }
+        long usable = Files.getFileStore(data(id)).getUsableSpace();
+        if (sourceBytes > usable) {
+            throw new PalisadeException(ErrorCode.INVALID_REQUEST, "the data directory of " + id + " needs "
+                    + sourceBytes / MIB + " MiB but a volume of the plan's disk_mb " + diskMb + " holds "
+                    + usable / MIB + " MiB; choose a plan with a larger disk_mb");
         }
         List<String> copy = new ArrayList<>(List.of("cp", "-a", "--reflink=auto"));
         try (Stream<Path> entries = Files.list(source)) {
