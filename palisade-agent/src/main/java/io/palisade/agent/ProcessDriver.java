@@ -7,7 +7,8 @@ import io.palisade.host.LoopVolumes;
 import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
-import io.palisade.pgwire.ScramVerifier;
+import io.palisade.host.SafeFiles;
+import io.palisade.pgwire.TenantBootstrap;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.ErrorCode;
@@ -46,10 +47,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The {@code process} rung: each database is its own PostgreSQL server process, run as the unprivileged service user,
  * with its own data directory copied from a pre-initialised template (no initdb per create), its own loopback port, and
- * CPU/memory caps through a cgroup, and its own capped disk: an ext4 image of the plan's {@code disk_mb} loop-mounted on
- * the data directory (see {@link ProcessInstanceFiles}), so that a tenant that fills its disk gets "disk full" (53100)
- * and its neighbours and the metadata store do not. Where the host cannot loop-mount (not root, no loop devices) the
- * driver says so in its probe and logs a warning, and data directories share the host's disk uncapped.
+ * CPU/memory caps through a cgroup, and its own capped disk: an ext4 image of the plan's {@code disk_mb}
+ * loop-mounted on the data directory (see {@link ProcessInstanceFiles}), so that a tenant that fills its disk gets
+ * "disk full" (53100) and its neighbours and the metadata store do not. Where the host cannot loop-mount (not root, no
+ * loop devices) the driver says so in its probe and logs a warning, and data directories share the host's disk
+ * uncapped.
  * Thread-safe for different ids; the caller serialises calls for one id.
  */
 public final class ProcessDriver implements IsolationDriver {
@@ -223,11 +225,9 @@ public final class ProcessDriver implements IsolationDriver {
                         settings(plan, files.capped(id)),
                         timeout));
                 servers.put(id, server);
-                Files.writeString(instanceDir(id).resolve("port"), Integer.toString(port));
+                SafeFiles.replace(instanceDir(id).resolve("port"), Integer.toString(port), Optional.empty());
                 log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
                 return running(id, server);
-            } catch (IOException e) {
-                throw new PalisadeException(ErrorCode.INTERNAL, "cannot record the port of " + id, e);
             } catch (PalisadeException e) {
                 // most likely the free port was taken between probe and bind; retry on another
                 last = e;
@@ -296,10 +296,8 @@ public final class ProcessDriver implements IsolationDriver {
         try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
                 Statement statement = connection.createStatement()) {
             // a tenant role must never be a superuser here (a restored catalog could say otherwise): take it away
-            statement.execute("ALTER ROLE " + AdminConnection.ident(username)
-                    + " NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS");
-            statement.execute("ALTER ROLE " + AdminConnection.ident(username) + " PASSWORD "
-                    + AdminConnection.literal(ScramVerifier.of(password)));
+            statement.execute(TenantBootstrap.stripPowers(username));
+            statement.execute(TenantBootstrap.setPassword(username, password));
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot set the password of " + id + ": " + e.getMessage(), e);
         }
@@ -476,7 +474,8 @@ public final class ProcessDriver implements IsolationDriver {
 
     @Override
     public List<String> logTail(String id, int lines) {
-        return Processes.tailFile(files.log(id), lines);
+        // an instance directory made by an older palisade is the service user's: never follow a link put there
+        return SafeFiles.tailLines(files.log(id), lines, 256L * 1024);
     }
 
     @Override
@@ -537,10 +536,11 @@ public final class ProcessDriver implements IsolationDriver {
                     config.startTimeout()))) {
                 try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
                         Statement statement = connection.createStatement()) {
-                    statement.execute("CREATE ROLE app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS");
-                    statement.execute("CREATE DATABASE app OWNER app");
-                    statement.execute("REVOKE ALL ON DATABASE postgres FROM PUBLIC");
-                    statement.execute("REVOKE ALL ON DATABASE template1 FROM PUBLIC");
+                    statement.execute(TenantBootstrap.createRole("app"));
+                    statement.execute(TenantBootstrap.createDatabase("app", "app"));
+                    for (String sql : TenantBootstrap.CLOSE_SERVER_DATABASES) {
+                        statement.execute(sql);
+                    }
                 } catch (SQLException e) {
                     throw new PalisadeException(ErrorCode.INTERNAL, "cannot prepare template: " + e.getMessage(), e);
                 }

@@ -116,34 +116,30 @@ class TestProcessDriverDisk {
                 }
             }
             assertThat(sqlState).as("the tenant's own server reports disk full").isEqualTo("53100");
-            // the server survived its full disk: the same session still answers
-            try (ResultSet rs = s.executeQuery("select v from marker")) {
-                assertThat(rs.next()).isTrue();
-                assertThat(rs.getString(1)).isEqualTo("kept");
-            }
-            // the neighbour still writes, and the host's disk gave at most the tenant's cap
-            try (Connection n = connect(neighbourInstance, neighbourCredentials); Statement ns = n.createStatement()) {
-                ns.execute("create table t as select g, repeat(md5(g::text), 30) v from generate_series(1, 20000) g");
-                try (ResultSet rs = ns.executeQuery("select count(*) from t")) {
-                    rs.next();
-                    assertThat(rs.getLong(1)).isEqualTo(20000);
-                }
-            }
-            assertThat(allocatedBytes(image)).as("blocks the image holds on the host").isLessThanOrEqualTo(
-                    SMALL_DISK.diskMb() * MIB);
-            assertThat(allocatedBytes(walImage)).as("blocks the WAL image holds on the host").isLessThanOrEqualTo(
-                    ProcessInstanceFiles.walMb(SMALL_DISK.diskMb()) * MIB);
-            long hostUsed = hostFreeBefore - Files.getFileStore(workDir).getUsableSpace();
-            System.out.printf("host free space went down by %d MiB while the tenant filled its %d MiB disk%n",
-                    hostUsed / MIB, SMALL_DISK.diskMb());
-            // other processes share this disk; the bound is the tenant's two volumes plus the neighbour's, with slack
-            long bound = SMALL_DISK.diskMb() + ProcessInstanceFiles.walMb(SMALL_DISK.diskMb()) + 200;
-            assertThat(hostUsed).isLessThan(bound * MIB);
-
         }
-        // freeing space lets the tenant write again; a checkpoint that met the full disk may have restarted its server
+        // the server keeps its data through its full disk; a checkpoint that met the full disk may have restarted it
         // (PostgreSQL stops with PANIC when it cannot write its own small state files), so this reconnects
-        // at 100% PostgreSQL itself needs a few pages for TRUNCATE (a new file with a metapage) or VACUUM FULL (a
+        assertThat(awaitCount(fillerInstance, fillerCredentials, "select count(*) from marker")).isEqualTo(1);
+        // the neighbour still writes, and the host's disk gave at most the tenant's cap
+        try (Connection n = connect(neighbourInstance, neighbourCredentials); Statement ns = n.createStatement()) {
+            ns.execute("create table t as select g, repeat(md5(g::text), 30) v from generate_series(1, 20000) g");
+            try (ResultSet rs = ns.executeQuery("select count(*) from t")) {
+                rs.next();
+                assertThat(rs.getLong(1)).isEqualTo(20000);
+            }
+        }
+        assertThat(allocatedBytes(image)).as("blocks the image holds on the host").isLessThanOrEqualTo(
+                SMALL_DISK.diskMb() * MIB);
+        assertThat(allocatedBytes(walImage)).as("blocks the WAL image holds on the host").isLessThanOrEqualTo(
+                ProcessInstanceFiles.walMb(SMALL_DISK.diskMb()) * MIB);
+        long hostUsed = hostFreeBefore - Files.getFileStore(workDir).getUsableSpace();
+        System.out.printf("host free space went down by %d MiB while the tenant filled its %d MiB disk%n",
+                hostUsed / MIB, SMALL_DISK.diskMb());
+        // other processes share this disk; the bound is the tenant's two volumes plus the neighbour's, with slack
+        long bound = SMALL_DISK.diskMb() + ProcessInstanceFiles.walMb(SMALL_DISK.diskMb()) + 200;
+        assertThat(hostUsed).isLessThan(bound * MIB);
+
+        // freeing space lets the tenant write again (reconnecting, as above); at 100% PostgreSQL itself needs a few pages for TRUNCATE (a new file with a metapage) or VACUUM FULL (a
         // copy); DROP TABLE only unlinks; its WAL goes to the WAL volume, which a full data volume leaves untouched
         freeSpace(fillerInstance, fillerCredentials, List.of("drop table fill", "create table fill (v text)"));
         try (Connection c = connect(fillerInstance, fillerCredentials); Statement s = c.createStatement()) {
@@ -248,6 +244,24 @@ class TestProcessDriverDisk {
         if (Files.exists(image)) {
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(image))).isEqualTo("rw-------");
             assertThat(Files.getAttribute(image, "unix:uid")).isEqualTo(0);
+        }
+    }
+
+    /** A count, reconnecting while the server restarts (bounded); prints the server's log tail if it never answers. */
+    private long awaitCount(RunningInstance instance, TenantCredentials credentials, String sql)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        while (true) {
+            try {
+                return count(instance, credentials, sql);
+            } catch (SQLException e) {
+                System.out.println("waiting for the server: " + e.getSQLState() + " " + e.getMessage());
+                if (System.nanoTime() > deadline) {
+                    driver.logTail(instance.id(), 60).forEach(System.out::println);
+                    throw new AssertionError("the tenant's server did not answer within 90 s: " + e.getMessage(), e);
+                }
+                Thread.sleep(1000);
+            }
         }
     }
 

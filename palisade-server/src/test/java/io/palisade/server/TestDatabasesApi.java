@@ -303,7 +303,7 @@ class TestDatabasesApi {
         if (ServiceUser.currentUid() == 0 && Files.exists(Path.of("/dev/loop-control"))) {
             assertThat(process.get("reason").asText()).contains("disk_enforced: true");
         }
-        TestingPalisade.Response metrics = palisade.request("GET", "/metrics", null, null);
+        TestingPalisade.Response metrics = palisade.get("/metrics");
         assertThat(metrics.status()).isEqualTo(200);
         assertThat(metrics.body()).contains("palisade_databases{state=\"running\"}").contains("jvm_memory_used_bytes");
     }
