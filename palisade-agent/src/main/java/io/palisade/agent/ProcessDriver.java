@@ -8,6 +8,8 @@ import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
 import io.palisade.host.SafeFiles;
+import io.palisade.host.ServiceUser;
+import io.palisade.host.TenantUsers;
 import io.palisade.pgwire.TenantBootstrap;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
@@ -69,6 +71,7 @@ public final class ProcessDriver implements IsolationDriver {
 
     private final ProcessDriverConfig config;
     private final ProcessInstanceFiles files;
+    private final TenantUsers users;
     private final Map<String, PostgresServer> servers = new ConcurrentHashMap<>();
 
     /** A driver that gives instances capped volumes where this host can loop-mount them. */
@@ -89,7 +92,9 @@ public final class ProcessDriver implements IsolationDriver {
         // the trial mount goes next to the instances, never among them (listInstances would take it for one)
         Path scratch = config.instancesDir().toAbsolutePath().getParent();
         LoopVolumes probed = volumes != null ? volumes : LoopVolumes.probe(scratch);
-        this.files = new ProcessInstanceFiles(config.instancesDir(), config.user(), probed);
+        this.users = new TenantUsers(config.user());
+        this.files = new ProcessInstanceFiles(config.instancesDir(), config.user().dropsPrivileges(), users::forInstance,
+                probed);
         if (!probed.supported()) {
             log.warn("process rung: disk_enforced=false: new instances' data directories share the host's disk with no"
                     + " cap, so one tenant can fill it for everyone ({}); run palisade as root on a host with loop"
@@ -131,7 +136,9 @@ public final class ProcessDriver implements IsolationDriver {
                 true,
                 false,
                 "cgroup-" + cgroups.mode().name().toLowerCase(java.util.Locale.ROOT),
-                "one PostgreSQL process per database as OS user '" + config.user().name() + "', " + caps + disk);
+                "one PostgreSQL process per database, each as an OS user of its own ("
+                        + (config.user().dropsPrivileges() ? "'" + config.user().name() + "-<id>'" : "palisade's user: "
+                        + "not root, so one user for all") + "), " + caps + disk);
     }
 
     @Override
@@ -202,7 +209,7 @@ public final class ProcessDriver implements IsolationDriver {
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot set the modes of " + instanceDir(id), e);
         }
-        writeHba(data(id));
+        writeHba(data(id), users.forInstance(id));
         Plan plan = spec.plan();
         Optional<Cgroups.Group> group =
                 config.cgroups().create(cgroupPrefix + id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
@@ -220,7 +227,7 @@ public final class ProcessDriver implements IsolationDriver {
                         port,
                         PostgresServer.socketDirFor(id),
                         files.log(id),
-                        config.user(),
+                        users.forInstance(id),
                         group,
                         settings(plan, files.capped(id)),
                         timeout));
@@ -285,6 +292,7 @@ public final class ProcessDriver implements IsolationDriver {
         Processes.run(List.of("rm", "-rf", instanceDir(id).toString()), Duration.ofMinutes(2), null);
         Processes.run(List.of("rm", "-rf", PostgresServer.socketDirFor(id).toString()), Duration.ofSeconds(30), null);
         config.cgroups().find(cgroupPrefix + id).ifPresent(Cgroups.Group::remove);
+        users.remove(id);
     }
 
     @Override
@@ -405,6 +413,7 @@ public final class ProcessDriver implements IsolationDriver {
         }
         Processes.run(List.of("rm", "-rf", PostgresServer.socketDirFor(fromId).toString()), Duration.ofSeconds(30), null);
         config.cgroups().find(cgroupPrefix + fromId).ifPresent(Cgroups.Group::remove);
+        users.remove(fromId); // the next start gives the files to the new id's user
         log.info("renamed instance {} to {}", fromId, toId);
     }
 
@@ -412,13 +421,13 @@ public final class ProcessDriver implements IsolationDriver {
      * Writes palisade's pg_hba.conf into a data directory the service user can write: a new file renamed over the old
      * one, so that root never follows a link a tenant's server may have put there.
      */
-    private void writeHba(Path dataDir) {
+    private void writeHba(Path dataDir, ServiceUser owner) {
         Path hba = dataDir.resolve("pg_hba.conf");
         Path tmp = dataDir.resolve("pg_hba.conf.palisade-" + Long.toHexString(System.nanoTime()));
         try {
             Files.writeString(tmp, PG_HBA, java.nio.file.StandardOpenOption.CREATE_NEW,
                     java.nio.file.StandardOpenOption.WRITE);
-            config.user().chown(tmp);
+            owner.chown(tmp);
             Files.move(tmp, hba, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                     java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
@@ -522,7 +531,7 @@ public final class ProcessDriver implements IsolationDriver {
             Processes.run(List.of("rm", "-rf", template.toString()), Duration.ofMinutes(1), null);
             PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
             PostgresServer.initdb(binaries, template, config.user());
-            writeHba(template);
+            writeHba(template, config.user());
             try (PostgresServer server = PostgresServer.start(new PostgresServer.Options(
                     binaries,
                     template,

@@ -9,11 +9,13 @@ import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import java.util.stream.Stream;
 
 /**
@@ -40,12 +42,20 @@ final class ProcessInstanceFiles {
     private static final long MIB = 1024L * 1024;
 
     private final Path instancesDir;
-    private final ServiceUser user;
+    private final boolean rootOwned;
+    private final Function<String, ServiceUser> users;
     private final LoopVolumes volumes;
 
-    ProcessInstanceFiles(Path instancesDir, ServiceUser user, LoopVolumes volumes) {
+    /**
+     * @param rootOwned whether palisade runs as root (instance directories are then root's and the tenant files its
+     *     server's user's)
+     * @param users the OS user of each instance's server
+     */
+    ProcessInstanceFiles(Path instancesDir, boolean rootOwned, Function<String, ServiceUser> users,
+            LoopVolumes volumes) {
         this.instancesDir = requireNonNull(instancesDir, "instancesDir is null");
-        this.user = requireNonNull(user, "user is null");
+        this.rootOwned = rootOwned;
+        this.users = requireNonNull(users, "users is null");
         this.volumes = requireNonNull(volumes, "volumes is null");
     }
 
@@ -104,8 +114,8 @@ final class ProcessInstanceFiles {
     void create(String id, int diskMb, Path source, Duration copyTimeout) throws IOException {
         Path dir = dir(id);
         Files.createDirectories(dir);
-        Processes.check(List.of("chmod", user.dropsPrivileges() ? "711" : "700", dir.toString()),
-                Duration.ofSeconds(10));
+        Processes.check(List.of("chmod", rootOwned ? "711" : "700", dir.toString()), Duration.ofSeconds(10));
+        ServiceUser user = users.apply(id);
         if (!volumes.supported()) {
             Processes.check(List.of("cp", "-a", "--reflink=auto", source.toString(), data(id).toString()), copyTimeout);
             return;
@@ -162,6 +172,10 @@ final class ProcessInstanceFiles {
      * instance directory stays the control plane's. Called before every start, so older instances get these modes too.
      */
     void secure(String id, boolean recursive) throws IOException {
+        ServiceUser user = users.apply(id);
+        // a renamed instance, or one from before per-instance users, holds another user's files: all of them change hands
+        recursive = recursive || user.dropsPrivileges()
+                && (Integer) Files.getAttribute(data(id), "unix:uid", LinkOption.NOFOLLOW_LINKS) != user.uid();
         Path log = log(id);
         if (Files.isSymbolicLink(log)) {
             Files.delete(log);
@@ -184,12 +198,11 @@ final class ProcessInstanceFiles {
         }
         Processes.check(List.of("chmod", "600", log.toString()), Duration.ofSeconds(10));
         Processes.check(List.of("chmod", "700", data(id).toString()), Duration.ofSeconds(10));
-        if (user.dropsPrivileges()) {
+        if (rootOwned) {
             // older instances gave the whole directory to the service user; only the data and the log are its
             Processes.check(List.of("chown", "--no-dereference", "0:0", dir(id).toString()), Duration.ofSeconds(10));
         }
-        Processes.check(List.of("chmod", user.dropsPrivileges() ? "711" : "700", dir(id).toString()),
-                Duration.ofSeconds(10));
+        Processes.check(List.of("chmod", rootOwned ? "711" : "700", dir(id).toString()), Duration.ofSeconds(10));
     }
 
     /** The bytes of the files under a directory, or -1 if it does not exist or cannot be read. */

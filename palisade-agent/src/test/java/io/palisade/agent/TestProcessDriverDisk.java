@@ -222,12 +222,25 @@ class TestProcessDriverDisk {
         assertThat(count(instance, credentials, "select 1")).isEqualTo(1);
         driver.destroy(spec.id());
         assertThat(driver.instanceDir(spec.id())).doesNotExist();
+        io.palisade.host.TenantUsers users = new io.palisade.host.TenantUsers(TestingDirectories.serviceUser());
+        assertThat(users.existing()).as("OS users").doesNotContain(users.nameOf(spec.id()));
     }
 
-    /** Data 0700 and log 0600, both the tenant server's user (not root when palisade is root); the image root 0600. */
+    /**
+     * Data 0700 and log 0600, both the tenant server's own user (when palisade is root: not root, not the service user,
+     * in palisade's tenant uid range; the postmaster runs as it); the image root 0600.
+     */
     private void assertModes(String id) throws IOException {
         Path dir = driver.instanceDir(id);
-        int serverUid = TestingDirectories.serviceUser().uid();
+        int serverUid = new io.palisade.host.TenantUsers(TestingDirectories.serviceUser()).forInstance(id).uid();
+        if (TestingDirectories.serviceUser().dropsPrivileges()) {
+            assertThat(serverUid).isNotEqualTo(TestingDirectories.serviceUser().uid())
+                    .isBetween(io.palisade.host.TenantUsers.UID_MIN, io.palisade.host.TenantUsers.UID_MAX);
+            long pid = Long.parseLong(Files.readAllLines(dir.resolve("data/postmaster.pid")).getFirst().strip());
+            String status = Files.readString(Path.of("/proc", Long.toString(pid), "status"));
+            assertThat(status.lines().filter(l -> l.startsWith("Uid:")).findFirst().orElseThrow().split("\\s+")[2])
+                    .as("the postmaster's effective uid").isEqualTo(Integer.toString(serverUid));
+        }
         Path data = dir.resolve("data");
         Path log = dir.resolve("postgres.log");
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(data))).isEqualTo("rwx------");
