@@ -28,7 +28,7 @@ public enum Rung {
             "shared host page cache (charged to its cgroup)",
             "own",
             "this tenant only",
-            "this tenant's server; all process-rung servers run as one OS user",
+            "this tenant's server, which runs as an OS user of its own",
             "no; an idle server keeps its memory"),
     DATABASE("database",
             Shared.CPU,
