@@ -74,9 +74,14 @@ public final class HostileTenants implements AutoCloseable {
     }
 
     public static HostileTenants open(Map<String, String> settings) {
+        return open("process", settings);
+    }
+
+    /** A palisade on which {@code rung} must run (see {@link TestingPalisade#requireUsable}). */
+    public static HostileTenants open(String rung, Map<String, String> settings) {
         java.util.Map<String, String> all = new java.util.HashMap<>(Map.of("agent.reconcile-interval", "500ms"));
         all.putAll(settings);
-        TestingPalisade palisade = TestingPalisade.requiring("process", all);
+        TestingPalisade palisade = TestingPalisade.requiring(rung, all);
         try {
             return new HostileTenants(palisade);
         } catch (RuntimeException | Error e) {

@@ -83,11 +83,12 @@ final class RawPgClient implements AutoCloseable {
         this.out = tls.getOutputStream();
     }
 
-    /** Stops sending (FIN) so that a server waiting for more bytes sees the end. */
+    /**
+     * Stops sending so that a server waiting for more bytes sees the end: FIN, or inside TLS a close_notify (TLS 1.3
+     * half-close).
+     */
     void shutdownOutput() throws IOException {
-        if (!(socket instanceof SSLSocket)) {
-            socket.shutdownOutput();
-        }
+        socket.shutdownOutput();
     }
 
     /**

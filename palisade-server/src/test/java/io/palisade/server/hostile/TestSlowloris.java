@@ -40,9 +40,9 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestSlowloris {
-    private static final Duration AUTH_BOUND = Duration.ofSeconds(25);
-    /** Jetty's idle timeout (30 s) with slack. */
-    private static final Duration HEADER_BOUND = Duration.ofSeconds(45);
+    private static final Duration AUTH_BOUND = Duration.ofSeconds(20);
+    /** Jetty's idle timeout (30 s) with slack: a request's headers must be complete by then. */
+    private static final Duration HEADER_BOUND = Duration.ofSeconds(40);
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private HostileTenants tenants;
