@@ -31,10 +31,11 @@ import org.junit.jupiter.api.TestInstance;
  * store on the host's link address and on the host's own address, a listener the test opens on every host address
  * (IPv4 and IPv6), another tenant's VM, and every IPv6 neighbour its link answers for. None connects. The way out to
  * the internet is checked by state, without sending a packet off the machine: the VM's namespace has no default route
- * (IPv4 or IPv6) and forwards nothing. Runs only where the vm rung is usable (always in CI).
+ * (IPv4 or IPv6) and forwards nothing. And finding 3 of the security review on the rung it is about: a wrong
+ * password does not wake a suspended VM. Runs only where the vm rung is usable (always in CI).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class TestVmGuestEscape {
+class TestVmAttacks {
     private HostileTenants tenants;
     private Tenant attacker;
     private Tenant neighbour;
@@ -120,6 +121,31 @@ class TestVmGuestEscape {
         assertThat(forwarding.output().strip()).as("IPv6 forwarding in the VM's namespace").isIn("0", "");
         HostileTenants.assertAnswers(neighbour);
         HostileTenants.assertAnswers(attacker);
+    }
+
+    /** Finding 3: wrong passwords on the proxy and {@code /sql} leave a suspended VM suspended; the owner wakes it. */
+    @Test
+    void aWrongPasswordDoesNotWakeASuspendedVm() throws Exception {
+        var palisade = tenants.palisade();
+        org.awaitility.Awaitility.await("suspend " + neighbour).atMost(Duration.ofMinutes(2))
+                .pollInterval(Duration.ofSeconds(1)).until(() -> palisade.request("POST",
+                        "/v1/databases/" + neighbour.id() + "/suspend", null, neighbour.key()).status() == 200);
+        assertThat(tenants.describe(neighbour).path("status").asText()).isEqualTo("suspended");
+        for (int i = 0; i < 3; i++) {
+            assertThat(HostileTenants.loginError(neighbour, neighbour.username(), "wrong-" + i, neighbour.database()))
+                    .isEqualTo("28P01");
+        }
+        var http = java.net.http.HttpClient.newHttpClient();
+        var sql = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(palisade.apiUrl() + "/sql"))
+                .header("Neon-Connection-String", neighbour.serverlessUrl(neighbour.username(), "wrong"))
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"query\":\"select 1\",\"params\":[]}"))
+                .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(sql.statusCode()).as(sql.body()).isNotEqualTo(200);
+        Thread.sleep(2_000);
+        assertThat(tenants.describe(neighbour).path("status").asText()).as("after wrong passwords")
+                .isEqualTo("suspended");
+        HostileTenants.assertAnswers(neighbour); // the owner's login wakes it
+        assertThat(tenants.describe(neighbour).path("status").asText()).isEqualTo("running");
     }
 
     /** The guest's gateway (the host end of its link) and the host's own non-loopback addresses. */
