@@ -114,8 +114,13 @@ public final class HostileTenants implements AutoCloseable {
 
     /** Creates a database as the account of {@code key} on {@code isolation}; 201 is required. */
     public Tenant create(String key, String label, String isolation) {
+        return create(key, label, isolation, "");
+    }
+
+    /** As {@link #create(String, String, String)} with more request fields, e.g. {@code ,"memory_mb":1024}. */
+    public Tenant create(String key, String label, String isolation, String moreFields) {
         TestingPalisade.Response response = palisade.request("POST", "/v1/databases",
-                "{\"label\":\"" + label + "\",\"isolation\":\"" + isolation + "\"}", key);
+                "{\"label\":\"" + label + "\",\"isolation\":\"" + isolation + "\"" + moreFields + "}", key);
         assertThat(response.status()).as("create %s on %s: %s", label, isolation, response.body()).isEqualTo(201);
         JsonNode db = response.json();
         Tenant tenant = new Tenant(key, db.path("id").asText(), isolation, db.path("username").asText(),

@@ -40,7 +40,7 @@ class TestReviewFindings {
     private HostileTenants tenants;
     private Tenant owner;
     private Tenant neighbour;
-    /** On a shared server: a process-rung tenant's 256 MiB cap ends its backend before a 100 MB value is sent. */
+    /** With 1 GiB: the smallest plan's 256 MiB cap would end the backend before a 100 MB value is sent. */
     private Tenant bigValues;
 
     @BeforeAll
@@ -48,7 +48,7 @@ class TestReviewFindings {
         tenants = HostileTenants.open();
         owner = tenants.create(tenants.ownerKey(), "review-owner", "process");
         neighbour = tenants.create(tenants.otherKey(), "review-neighbour", "database");
-        bigValues = tenants.create(tenants.ownerKey(), "review-big-values", "database");
+        bigValues = tenants.create(tenants.ownerKey(), "review-big-values", "process", ",\"memory_mb\":1024");
     }
 
     @AfterAll
