@@ -92,6 +92,36 @@ class TestProxyFuzzing {
                 .isEmpty();
     }
 
+    /**
+     * Review item 10: a client that sends Terminate before its SSLRequest (node-postgres on an immediate
+     * {@code connect()}+{@code end()}), or right after TLS, is closed silently as PostgreSQL does, not sent an error.
+     */
+    @Test
+    void terminateBeforeStartupClosesSilently() throws Exception {
+        byte[] terminate = {'X', 0, 0, 0, 4};
+        try (RawPgClient client = RawPgClient.connect("127.0.5.2", tenants.proxyPort())) {
+            client.write(terminate);
+            assertThat(answer(client)).as("the answer to Terminate before SSLRequest").isEqualTo("(closed)");
+        }
+        try (RawPgClient client = RawPgClient.connect("127.0.5.2", tenants.proxyPort())) {
+            client.startTls(owner.hostname(), tenants.caCertificate());
+            client.write(terminate);
+            assertThat(answer(client)).as("the answer to Terminate right after TLS").isEqualTo("(closed)");
+        }
+        HostileTenants.assertAnswers(owner);
+    }
+
+    /** The server's first message, "(closed)" if it closed (or reset) first. */
+    private static String answer(RawPgClient client) {
+        try {
+            return RawPgClient.describe(client.readMessage(Duration.ofSeconds(15)));
+        } catch (java.net.SocketTimeoutException e) {
+            return "(nothing within 15 s)";
+        } catch (IOException e) {
+            return "(closed)";
+        }
+    }
+
     private void run(Case c, List<String> failures) {
         try (RawPgClient client = RawPgClient.connect(c.source(), tenants.proxyPort())) {
             try {
