@@ -133,29 +133,38 @@ class TestSlowloris {
     }
 
     @Test
-    void apiClosesRequestsWhoseHeadersNeverEnd() throws Exception {
+    void apiClosesRequestsWhoseHeadersStopComing() throws Exception {
+        apiSlowloris(false);
+    }
+
+    /**
+     * Headers dribbled a byte a second never let Jetty's idle timeout fire: only a deadline for the whole request head
+     * closes these (found by this suite; not one of the review's findings).
+     */
+    @Test
+    void apiClosesRequestsWhoseHeadersAreDribbled() throws Exception {
+        apiSlowloris(true);
+    }
+
+    private void apiSlowloris(boolean dribble) throws Exception {
         List<String> failures = Collections.synchronizedList(new ArrayList<>());
         AtomicBoolean attacking = new AtomicBoolean(true);
         int port = tenants.palisade().server().apiPort();
+        String how = dribble ? "dribbling" : "idle";
         try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
-            List<Future<Boolean>> idle = new ArrayList<>();
-            List<Future<Boolean>> dribbled = new ArrayList<>();
+            List<Future<Boolean>> attacks = new ArrayList<>();
             for (int i = 0; i < 100; i++) {
                 String source = "127.0.2." + (2 + i % 50);
-                idle.add(threads.submit(() -> slowHeaders(source, port, false, attacking)));
-                dribbled.add(threads.submit(() -> slowHeaders(source, port, true, attacking)));
+                attacks.add(threads.submit(() -> slowHeaders(source, port, dribble, attacking)));
             }
             try (var watch = new OwnersWatch(List.of(owner, neighbour), failures)) {
-                long idleOpen = count(idle, false);
-                long dribbledOpen = count(dribbled, false);
+                long open = count(attacks, false);
                 attacking.set(false);
-                System.out.printf("API slowloris: %d of %d idle and %d of %d dribbling sockets still open after %s;"
-                        + " owners answered %d times%n", idleOpen, idle.size(), dribbledOpen, dribbled.size(),
-                        HEADER_BOUND, watch.answers());
+                System.out.printf("API slowloris: %d of %d %s sockets still open after %s; owners answered %d"
+                        + " times%n", open, attacks.size(), how, HEADER_BOUND, watch.answers());
                 assertThat(failures).as("the owner and the neighbour during the attack").isEmpty();
-                assertThat(idleOpen).as("API sockets with unfinished headers left open after %s", HEADER_BOUND)
-                        .isZero();
-                assertThat(dribbledOpen).as("API sockets dribbling headers left open after %s", HEADER_BOUND)
+                assertThat(watch.answers()).isPositive();
+                assertThat(open).as("API sockets with %s unfinished headers left open after %s", how, HEADER_BOUND)
                         .isZero();
             }
         }
