@@ -159,7 +159,8 @@ class TestProxyFuzzing {
         boolean halfClose = random.nextInt(3) > 0;
         byte[] bytes = switch (kind) {
             case RANDOM -> randomBytes(random, size(random));
-            case TRUNCATED_SSL_REQUEST -> java.util.Arrays.copyOf(RawPgClient.sslRequestPacket(), 1 + random.nextInt(7));
+            case TRUNCATED_SSL_REQUEST ->
+                    java.util.Arrays.copyOf(RawPgClient.sslRequestPacket(), 1 + random.nextInt(7));
             case TRUNCATED_STARTUP, TLS_TRUNCATED_STARTUP -> {
                 byte[] startup = RawPgClient.startupPacket(Map.of("user", "u" + random.nextInt(1000), "database", "d",
                         "options", "endpoint=" + owner.id()));

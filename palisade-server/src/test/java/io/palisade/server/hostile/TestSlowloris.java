@@ -251,7 +251,8 @@ class TestSlowloris {
      */
     private final class OwnersWatch implements AutoCloseable {
         private final AtomicBoolean running = new AtomicBoolean(true);
-        private final java.util.concurrent.atomic.AtomicInteger answers = new java.util.concurrent.atomic.AtomicInteger();
+        private final java.util.concurrent.atomic.AtomicInteger answers =
+                new java.util.concurrent.atomic.AtomicInteger();
         private final Thread thread;
 
         OwnersWatch(List<Tenant> owners, List<String> failures) {

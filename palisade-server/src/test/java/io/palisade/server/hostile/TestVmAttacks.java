@@ -27,11 +27,11 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * A shell inside a {@code vm} tenant's guest (what a PostgreSQL escape gives: the guest's postgres user, run here with
- * the management role's {@code COPY … FROM PROGRAM}) tries to reach what it must not: the host's API, proxy and metadata
- * store on the host's link address and on the host's own address, a listener the test opens on every host address
- * (IPv4 and IPv6), another tenant's VM, and every IPv6 neighbour its link answers for. None connects. The way out to
- * the internet is checked by state, without sending a packet off the machine: the VM's namespace has no default route
- * (IPv4 or IPv6) and forwards nothing. And finding 3 of the security review on the rung it is about: a wrong
+ * the management role's {@code COPY … FROM PROGRAM}) tries to reach what it must not: the host's API, proxy and
+ * metadata store on the host's link address and on the host's own address, a listener the test opens on every host
+ * address (IPv4 and IPv6), another tenant's VM, and every IPv6 neighbour its link answers for. None connects. The way
+ * out to the internet is checked by state, without sending a packet off the machine: the VM's namespace has no default
+ * route (IPv4 or IPv6) and forwards nothing. And finding 3 of the security review on the rung it is about: a wrong
  * password does not wake a suspended VM. Runs only where the vm rung is usable (always in CI).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -84,10 +84,12 @@ class TestVmAttacks {
             try (Connection guest = managementConnection(attacker)) {
                 System.out.println("guest IPv4/IPv6 state:\n" + String.join("\n", shell(guest,
                         "id; ip -4 route 2>&1; ip -6 addr 2>&1; ip -6 route 2>&1; true")));
-                for (String neighbourV6 : shell(guest, "ping6 -c 2 -w 3 ff02::1%eth0 2>/dev/null"
+                String link = shell(guest, "ls /sys/class/net").stream().filter(n -> !n.equals("lo")).findFirst()
+                        .orElse("eth0");
+                for (String neighbourV6 : shell(guest, "ping6 -c 2 -w 3 ff02::1%" + link + " 2>/dev/null"
                         + " | sed -n 's/.*from \\([0-9a-f:]*\\).*/\\1/p' | sort -u; true")) {
                     if (!neighbourV6.isBlank()) {
-                        String address = neighbourV6.strip().replaceAll(":$", "") + "%eth0";
+                        String address = neighbourV6.strip().replaceAll(":$", "") + "%" + link;
                         targets.put("the test listener on IPv6 neighbour " + address,
                                 address + " " + listener.getLocalPort());
                         targets.put("the API on IPv6 neighbour " + address, address + " " + apiPort);
