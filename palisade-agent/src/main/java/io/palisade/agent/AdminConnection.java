@@ -74,14 +74,4 @@ public final class AdminConnection {
             s.execute("SET idle_session_timeout = 0");
         }
     }
-
-    /** Quotes an identifier for SQL. */
-    public static String ident(String name) {
-        return "\"" + name.replace("\"", "\"\"") + "\"";
-    }
-
-    /** Quotes a string literal for SQL (values here are generated verifiers, never user text). */
-    public static String literal(String value) {
-        return "'" + value.replace("'", "''") + "'";
-    }
 }

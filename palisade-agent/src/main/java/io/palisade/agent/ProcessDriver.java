@@ -6,7 +6,8 @@ import io.palisade.host.Cgroups;
 import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
-import io.palisade.pgwire.ScramVerifier;
+import io.palisade.host.SafeFiles;
+import io.palisade.pgwire.TenantBootstrap;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.ErrorCode;
@@ -193,11 +194,9 @@ public final class ProcessDriver implements IsolationDriver {
                         settings(plan),
                         timeout));
                 servers.put(id, server);
-                Files.writeString(instanceDir(id).resolve("port"), Integer.toString(port));
+                SafeFiles.replace(instanceDir(id).resolve("port"), Integer.toString(port), Optional.empty());
                 log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
                 return running(id, server);
-            } catch (IOException e) {
-                throw new PalisadeException(ErrorCode.INTERNAL, "cannot record the port of " + id, e);
             } catch (PalisadeException e) {
                 // most likely the free port was taken between probe and bind; retry on another
                 last = e;
@@ -259,10 +258,8 @@ public final class ProcessDriver implements IsolationDriver {
         try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
                 Statement statement = connection.createStatement()) {
             // a tenant role must never be a superuser here (a restored catalog could say otherwise): take it away
-            statement.execute("ALTER ROLE " + AdminConnection.ident(username)
-                    + " NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS");
-            statement.execute("ALTER ROLE " + AdminConnection.ident(username) + " PASSWORD "
-                    + AdminConnection.literal(ScramVerifier.of(password)));
+            statement.execute(TenantBootstrap.stripPowers(username));
+            statement.execute(TenantBootstrap.setPassword(username, password));
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot set the password of " + id + ": " + e.getMessage(), e);
         }
@@ -431,7 +428,8 @@ public final class ProcessDriver implements IsolationDriver {
 
     @Override
     public List<String> logTail(String id, int lines) {
-        return Processes.tailFile(instanceDir(id).resolve("postgres.log"), lines);
+        // the instance directory is the service user's: never follow a link a tenant's server put there
+        return SafeFiles.tailLines(instanceDir(id).resolve("postgres.log"), lines, 256L * 1024);
     }
 
     @Override
@@ -483,10 +481,11 @@ public final class ProcessDriver implements IsolationDriver {
                     config.startTimeout()))) {
                 try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
                         Statement statement = connection.createStatement()) {
-                    statement.execute("CREATE ROLE app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS");
-                    statement.execute("CREATE DATABASE app OWNER app");
-                    statement.execute("REVOKE ALL ON DATABASE postgres FROM PUBLIC");
-                    statement.execute("REVOKE ALL ON DATABASE template1 FROM PUBLIC");
+                    statement.execute(TenantBootstrap.createRole("app"));
+                    statement.execute(TenantBootstrap.createDatabase("app", "app"));
+                    for (String sql : TenantBootstrap.CLOSE_SERVER_DATABASES) {
+                        statement.execute(sql);
+                    }
                 } catch (SQLException e) {
                     throw new PalisadeException(ErrorCode.INTERNAL, "cannot prepare template: " + e.getMessage(), e);
                 }

@@ -53,6 +53,21 @@ public final class ApiServer implements AutoCloseable {
             Supplier<Map<String, Object>> healthExtras,
             Supplier<RestoreService> restores,
             Consumer<Javalin> extraRoutes) {
+        this(host, port, java.util.Optional.empty(), store, service, connections, healthExtras, restores, extraRoutes);
+    }
+
+    /** As above, serving HTTPS instead of plain HTTP if {@code tls} is given. */
+    public ApiServer(
+            String host,
+            int port,
+            java.util.Optional<ApiTls> tls,
+            MetadataStore store,
+            Supplier<DatabaseService> service,
+            ConnectionInfo connections,
+            Supplier<Map<String, Object>> healthExtras,
+            Supplier<RestoreService> restores,
+            Consumer<Javalin> extraRoutes) {
+        requireNonNull(tls, "tls is null");
         this.restores = requireNonNull(restores, "restores is null");
         this.store = requireNonNull(store, "store is null");
         this.service = requireNonNull(service, "service is null");
@@ -65,12 +80,15 @@ public final class ApiServer implements AutoCloseable {
             config.useVirtualThreads = true;
             config.jetty.defaultHost = host;
             config.jetty.defaultPort = port;
+            // a connector of our own replaces Javalin's plain one
+            tls.ifPresent(material -> config.jetty.addConnector((server, http) ->
+                    material.connector(server, http, host, port)));
         });
         routes();
         extraRoutes.accept(app);
         errors();
         app.start();
-        log.info("REST API listening on http://{}:{}", host, app.port());
+        log.info("REST API listening on {}://{}:{}", tls.isPresent() ? "https" : "http", host, app.port());
     }
 
     public int port() {

@@ -82,6 +82,7 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
     private volatile java.util.function.ToIntFunction<String> openConnections = id -> 0;
     private volatile java.util.function.Consumer<String> connectionsInvalidated = id -> {};
     private volatile BackupService backups;
+    private volatile AccountQuotas quotas = AccountQuotas.DEFAULTS;
     private volatile MoveService moves;
     private final Map<String, CompletableFuture<Void>> holds = new ConcurrentHashMap<>();
     private volatile java.util.function.Function<DatabaseRecord, Optional<DatabaseRecord>> interruptedRestores =
@@ -157,6 +158,26 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
     }
 
     /** Turns on moves between rungs (null: off). */
+    /** The quotas every account's creates, restores, forks and moves are checked against. */
+    public void setQuotas(AccountQuotas quotas) {
+        this.quotas = requireNonNull(quotas, "quotas is null");
+    }
+
+    public AccountQuotas quotas() {
+        return quotas;
+    }
+
+    /**
+     * Checks the account's quotas for a database with {@code plan} and runs {@code then} before another check of the
+     * same account can run, so two concurrent creates cannot both take the last slot.
+     */
+    <T> T withinQuota(String accountId, Plan plan, Optional<String> replacing, java.util.function.Supplier<T> then) {
+        return withLock("quota:" + accountId, () -> {
+            quotas.check(accountId, store.list(accountId), plan, replacing);
+            return then.get();
+        });
+    }
+
     public void setMoves(MoveService moves) {
         this.moves = moves;
     }
@@ -245,7 +266,10 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
                 Optional.empty(), Optional.empty(), labels, now, now, now);
         io.palisade.store.Durability durability = request.durability() == null ? io.palisade.store.Durability.ASYNC
                 : io.palisade.store.Durability.fromWire(request.durability());
-        store.insert(record);
+        withinQuota(accountId, plan, Optional.empty(), () -> {
+            store.insert(record);
+            return null;
+        });
         if (durability != io.palisade.store.Durability.ASYNC) {
             store.backupCatalog().setSettings(id, durability, null, null);
         }

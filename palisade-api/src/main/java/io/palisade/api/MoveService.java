@@ -110,7 +110,11 @@ public final class MoveService implements AutoCloseable {
             MoveRecord move = new MoveRecord(SecretBox.randomId("mv"), id, record.accountId(), record.isolation(), to,
                     record.plan(), plan, MovePhase.PREPARING, Optional.of("checking and creating the target"), 0, 0, 0,
                     Optional.empty(), Instant.now(), Instant.now(), Optional.empty());
-            catalog.insert(move);
+            // the new plan replaces the old one in the account's totals
+            databases.withinQuota(record.accountId(), plan, Optional.of(id), () -> {
+                catalog.insert(move);
+                return null;
+            });
             MoveRun run = new MoveRun(this, databases, move, record, source, target);
             running.put(id, run);
             threads.execute(run);

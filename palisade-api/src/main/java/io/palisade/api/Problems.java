@@ -33,6 +33,7 @@ public final class Problems {
             case CONFLICT -> "Conflict with the current state";
             case PAYLOAD_TOO_LARGE -> "Request body too large";
             case UNSUPPORTED_MEDIA_TYPE -> "Unsupported media type";
+            case QUOTA_EXCEEDED -> "Quota exceeded";
             case TOO_MANY_CONNECTIONS -> "Too many connections";
             case CAPACITY_EXHAUSTED -> "Capacity exhausted";
             case NOT_READY -> "Not ready";

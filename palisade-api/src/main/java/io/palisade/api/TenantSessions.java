@@ -3,6 +3,7 @@ package io.palisade.api;
 import static java.util.Objects.requireNonNull;
 
 import io.palisade.agent.AdminConnection;
+import io.palisade.pgwire.Sql;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.TenantPlace;
@@ -104,13 +105,13 @@ final class TenantSessions {
 
     void revokeLogin() throws SQLException {
         try (Statement s = source.createStatement()) {
-            s.execute("alter role " + AdminConnection.ident(place.role()) + " nologin");
+            s.execute("alter role " + Sql.quoteIdent(place.role()) + " nologin");
         }
     }
 
     void restoreLogin() throws SQLException {
         try (Statement s = source.createStatement()) {
-            s.execute("alter role " + AdminConnection.ident(place.role()) + " login");
+            s.execute("alter role " + Sql.quoteIdent(place.role()) + " login");
         }
     }
 

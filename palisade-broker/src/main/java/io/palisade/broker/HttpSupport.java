@@ -1,5 +1,8 @@
 package io.palisade.broker;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.javalin.http.Context;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -48,6 +51,26 @@ final class HttpSupport {
             body.write(chunk, 0, n);
         }
         return body.toByteArray();
+    }
+
+    /**
+     * Counts the JSON values (scalars, arrays and objects) in a body with a streaming parser, stopping past
+     * {@code max}: a body of many tiny values would take ~30 times its size as a tree. Malformed JSON counts as what
+     * was read before the error (the tree parse that follows reports it).
+     */
+    static boolean hasAtMostValues(byte[] body, ObjectMapper mapper, int max) {
+        int count = 0;
+        try (JsonParser parser = mapper.getFactory().createParser(body)) {
+            JsonToken token;
+            while ((token = parser.nextToken()) != null) {
+                if (token != JsonToken.FIELD_NAME && !token.isStructEnd() && ++count > max) {
+                    return false;
+                }
+            }
+        } catch (IOException e) {
+            return true;
+        }
+        return true;
     }
 
     /**

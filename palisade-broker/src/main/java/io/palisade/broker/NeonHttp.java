@@ -1,13 +1,14 @@
 package io.palisade.broker;
 
 import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.databind.JsonNode;
 import io.javalin.http.Context;
 import io.micrometer.core.instrument.Timer;
 import io.palisade.broker.ConnectionPool.Lease;
 import io.palisade.broker.HttpSupport.BoundedBuffer;
 import io.palisade.broker.HttpSupport.ResponseTooLarge;
 import io.palisade.broker.HttpSupport.TooLarge;
+import io.palisade.broker.NeonRequest.Query;
+import io.palisade.broker.SqlBroker.Access;
 import io.palisade.broker.SqlBroker.NoAccess;
 import io.palisade.broker.pg.Field;
 import io.palisade.broker.pg.PgConnection;
@@ -62,7 +63,12 @@ final class NeonHttp {
     }
 
     /** What a connection string names. */
-    record ConnInfo(String databaseId, String user, String password, String database) {}
+    record ConnInfo(String databaseId, String user, String password, String database) {
+        @Override
+        public String toString() {
+            return "ConnInfo[" + databaseId + ", user=" + user + ", database=" + database + "]";
+        }
+    }
 
     static final class BadRequest extends Exception {
         BadRequest(String message) {
@@ -70,74 +76,102 @@ final class NeonHttp {
         }
     }
 
-    record Query(String sql, List<String> params, Boolean arrayMode) {}
-
     void handle(Context ctx) {
         Timer.Sample sample = broker.startTimer();
         try {
-            run(ctx);
+            ctx.header("Neon-Request-Id", UUID.randomUUID().toString());
+            ctx.header("Access-Control-Allow-Origin", "*");
+            if (!broker.requests.enter()) {
+                tooManyRequests(ctx);
+                return;
+            }
+            try {
+                run(ctx);
+            } finally {
+                broker.requests.leave();
+            }
         } finally {
             broker.stopTimer(sample, "sql", ctx.statusCode());
         }
     }
 
+    /**
+     * The login is checked (from the header, on the host) before the body is read; the body is then parsed as a stream
+     * up to the request limit.
+     */
     private void run(Context ctx) {
-        ctx.header("Neon-Request-Id", UUID.randomUUID().toString());
-        ctx.header("Access-Control-Allow-Origin", "*");
-        ConnInfo info;
-        List<Query> queries;
-        boolean batch;
-        String begin = null;
         boolean raw = "true".equals(ctx.header("Neon-Raw-Text-Output"));
         boolean arrayMode = "true".equals(ctx.header("Neon-Array-Mode"));
+        ConnInfo info = null;
+        Access access;
         try {
             info = parseConnectionString(ctx.header("Neon-Connection-String"));
-            byte[] body = HttpSupport.readBody(ctx, broker.config.maxRequestBytes());
-            JsonNode root;
-            try {
-                root = broker.json.readTree(body);
-            } catch (com.fasterxml.jackson.core.JacksonException e) {
-                throw new BadRequest("could not parse the HTTP request body: " + e.getOriginalMessage());
+            if (ctx.req().getContentLengthLong() > broker.config.maxRequestBytes()) {
+                throw new TooLarge();
             }
-            if (root == null || !root.isObject()) {
-                throw new BadRequest("could not parse the HTTP request body: expected a JSON object");
-            }
-            JsonNode list = root.get("queries");
-            batch = list != null;
-            queries = new ArrayList<>();
-            if (batch) {
-                if (!list.isArray()) {
-                    throw new BadRequest("could not parse the HTTP request body: \"queries\" must be an array");
-                }
-                for (JsonNode item : list) {
-                    queries.add(parseQuery(item));
-                }
-                begin = beginStatement(ctx);
-            } else {
-                queries.add(parseQuery(root));
-            }
+            access = broker.authenticate(info.databaseId(), info.user(), info.database(), info.password());
         } catch (BadRequest e) {
-            error(ctx, 400, e.getMessage(), null);
+            refuseUnread(ctx, 400, e.getMessage());
             return;
         } catch (TooLarge e) {
-            error(ctx, 413, "request is too large (max is " + broker.config.maxRequestBytes() + " bytes)", null);
+            refuseUnread(ctx, 413, "request is too large (max is " + broker.config.maxRequestBytes() + " bytes)");
             return;
-        } catch (IOException e) {
-            error(ctx, 400, "could not read the HTTP request body: " + e.getMessage(), null);
+        } catch (NoAccess e) {
+            refuseUnread(ctx, 400, "password authentication failed for user '" + info.user() + "'");
+            return;
+        } catch (PalisadeException e) {
+            refuseUnread(ctx, e.errorCode().httpStatus() == 503 ? 503 : 500, e.getMessage());
             return;
         }
-        execute(ctx, info, queries, batch, begin, raw, arrayMode);
+        if (!broker.requests.enter(access.databaseId())) {
+            ctx.header("Connection", "close");
+            tooManyRequests(ctx);
+            return;
+        }
+        try {
+            NeonRequest request;
+            String begin = null;
+            try {
+                request = NeonRequest.read(ctx.req().getInputStream(), broker.config.maxRequestBytes(), broker.json);
+                if (request.batch()) {
+                    begin = beginStatement(ctx);
+                }
+            } catch (BadRequest e) {
+                error(ctx, 400, e.getMessage(), null);
+                return;
+            } catch (TooLarge e) {
+                refuseUnread(ctx, 413, "request is too large (max is " + broker.config.maxRequestBytes() + " bytes)");
+                return;
+            } catch (IOException e) {
+                error(ctx, 400, "could not read the HTTP request body: " + e.getMessage(), null);
+                return;
+            }
+            execute(ctx, access, request.queries(), request.batch(), begin, raw, arrayMode);
+        } finally {
+            broker.requests.leave(access.databaseId());
+        }
     }
 
-    private void execute(Context ctx, ConnInfo info, List<Query> queries, boolean batch, String begin, boolean raw,
+    /** Answers without reading (the rest of) the body: the connection is closed after the answer. */
+    private void refuseUnread(Context ctx, int status, String message) {
+        ctx.header("Connection", "close");
+        error(ctx, status, message, null);
+    }
+
+    private void tooManyRequests(Context ctx) {
+        ctx.header("Retry-After", "1");
+        error(ctx, 429, "too many SQL-over-HTTP requests in flight; try again later", null, "53300");
+    }
+
+    private void execute(Context ctx, Access access, List<Query> queries, boolean batch, String begin, boolean raw,
             boolean arrayMode) {
         BooleanSupplier gone = HttpSupport.clientGone(ctx);
         for (int attempt = 0; ; attempt++) {
             Lease lease;
             try {
-                lease = broker.login(info.databaseId(), info.user(), info.database(), info.password());
+                lease = broker.login(access);
             } catch (NoAccess e) {
-                error(ctx, 400, "password authentication failed for user '" + info.user() + "'", null);
+                error(ctx, 400, "password authentication failed for user '" + access.user() + "'", null);
                 return;
             } catch (PgError e) {
                 error(ctx, 400, e.getMessage(), e);
@@ -320,29 +354,6 @@ final class NeonHttp {
         return begin.toString();
     }
 
-    private static Query parseQuery(JsonNode node) throws BadRequest {
-        if (node == null || !node.isObject()) {
-            throw new BadRequest("could not parse the HTTP request body: each query must be a JSON object");
-        }
-        JsonNode sql = node.get("query");
-        if (sql == null || !sql.isTextual()) {
-            throw new BadRequest("could not parse the HTTP request body: missing field `query`");
-        }
-        List<String> params = new ArrayList<>();
-        JsonNode list = node.get("params");
-        if (list != null && !list.isNull()) {
-            if (!list.isArray()) {
-                throw new BadRequest("could not parse the HTTP request body: `params` must be an array");
-            }
-            for (JsonNode param : list) {
-                params.add(JsonValues.param(param));
-            }
-        }
-        JsonNode mode = node.get("arrayMode");
-        Boolean arrayMode = mode != null && mode.isBoolean() ? mode.booleanValue() : null;
-        return new Query(sql.textValue(), params, arrayMode);
-    }
-
     /**
      * {@code postgres[ql]://user:password@<database-id>.<rest>[:port]/<dbname>[?params]}. The first host label is the
      * database id; the database name defaults to the user name.
@@ -409,7 +420,23 @@ final class NeonHttp {
                 database = decode(segment);
             }
         }
+        int query = path.indexOf('?');
+        if (query >= 0) {
+            StartupParameters.checkUrlQuery(path.substring(query + 1), NeonHttp::decodeUnchecked);
+        }
+        if (user.indexOf('\0') >= 0 || password.indexOf('\0') >= 0 || database.indexOf('\0') >= 0) {
+            throw new BadRequest("invalid header: neon-connection-string (NUL character in the user, password or "
+                    + "database name)");
+        }
         return new ConnInfo(databaseId, user, password, database);
+    }
+
+    private static String decodeUnchecked(String value) {
+        try {
+            return decode(value);
+        } catch (BadRequest e) {
+            return "\0";
+        }
     }
 
     /** The first DNS label of a host, lower-cased, if it can be a database id. */

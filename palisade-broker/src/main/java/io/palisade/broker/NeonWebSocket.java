@@ -16,16 +16,25 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.websocket.api.Session;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Neon's WebSocket transport for the driver's {@code Pool}/{@code Client}: the raw PostgreSQL byte stream in binary
- * frames. The broker answers SSLRequest with 'N', asks the client for a cleartext password (the driver pipelines it
- * right after the StartupMessage), logs in to the tenant's PostgreSQL with SCRAM using that password, replays the
- * session's ParameterStatus messages and a broker-made BackendKeyData, then relays bytes both ways. A CancelRequest
- * on a new WebSocket is routed by that key. Thread-safe.
+ * frames. The broker answers SSLRequest with 'N', refuses startup parameters outside {@link StartupParameters}, asks
+ * the client for a cleartext password (the driver pipelines it right after the StartupMessage), checks it on the host
+ * ({@link SqlBroker#authenticate}), and only then resolves the database (which may wake it), logs in to the tenant's
+ * PostgreSQL with SCRAM using that password, replays the session's ParameterStatus messages and a broker-made
+ * BackendKeyData, then relays bytes both ways. A CancelRequest on a new WebSocket is routed by that key.
+ *
+ * <p>Until the login is checked a session gets {@link BrokerConfig#loginTimeout()} (as deadline and idle timeout) and
+ * {@link BrokerConfig#maxLoginMessageBytes()}; sessions are capped in total, per client address while not logged in,
+ * and, once logged in, per database.
+ * Thread-safe.
  */
 final class NeonWebSocket implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NeonWebSocket.class);
@@ -38,9 +47,22 @@ final class NeonWebSocket implements AutoCloseable {
     private final SqlBroker broker;
     private final Map<String, Relay> relays = new ConcurrentHashMap<>();
     private final Map<Long, Relay> byCancelKey = new ConcurrentHashMap<>();
+    private final Admission sessions;
+    /** Sessions waiting for their login, per client address (the total is not used). */
+    private final Admission pendingLogins;
+    private final ScheduledThreadPoolExecutor deadlines;
 
     NeonWebSocket(SqlBroker broker) {
         this.broker = broker;
+        this.sessions = new Admission(broker.config.maxWebSocketSessions(),
+                broker.config.maxWebSocketSessionsPerDatabase());
+        this.deadlines = new ScheduledThreadPoolExecutor(1, runnable -> {
+            Thread thread = new Thread(runnable, "broker-ws-login-deadline");
+            thread.setDaemon(true);
+            return thread;
+        });
+        deadlines.setRemoveOnCancelPolicy(true);
+        this.pendingLogins = new Admission(Integer.MAX_VALUE, broker.config.maxLoginsPerAddress());
         io.micrometer.core.instrument.Gauge.builder("palisade.broker.websocket.sessions", relays, Map::size)
                 .description("open WebSocket sessions of the SQL broker")
                 .register(broker.registry);
@@ -48,9 +70,23 @@ final class NeonWebSocket implements AutoCloseable {
 
     void configure(WsConfig ws) {
         ws.onConnect(ctx -> {
-            ctx.session.setIdleTimeout(Duration.ofHours(1));
-            ctx.session.setMaxBinaryMessageSize(broker.config.maxRequestBytes());
-            relays.put(ctx.sessionId(), new Relay(ctx.sessionId(), ctx.session, databaseId(ctx)));
+            ctx.session.setIdleTimeout(broker.config.loginTimeout());
+            ctx.session.setMaxBinaryMessageSize(broker.config.maxLoginMessageBytes());
+            ctx.session.setMaxTextMessageSize(broker.config.maxLoginMessageBytes());
+            if (!sessions.enter()) {
+                ctx.session.close(1013, "too many WebSocket sessions; try again later");
+                return;
+            }
+            String address = clientAddress(ctx);
+            if (!pendingLogins.enter(address)) {
+                sessions.leave();
+                ctx.session.close(1013, "too many WebSocket sessions waiting for their login from this address");
+                return;
+            }
+            Relay relay = new Relay(ctx.sessionId(), ctx.session, databaseId(ctx), address);
+            relays.put(ctx.sessionId(), relay);
+            relay.deadline = deadlines.schedule(relay::loginExpired, broker.config.loginTimeout().toMillis(),
+                    TimeUnit.MILLISECONDS);
         });
         ws.onBinaryMessage(ctx -> {
             Relay relay = relays.get(ctx.sessionId());
@@ -79,9 +115,23 @@ final class NeonWebSocket implements AutoCloseable {
         return relays.size();
     }
 
+    /** Sessions of a database whose login was checked. */
+    int loggedInSessions(String databaseId) {
+        return sessions.of(databaseId);
+    }
+
     @Override
     public void close() {
+        deadlines.shutdownNow();
         relays.keySet().forEach(this::closeRelay);
+    }
+
+    private static String clientAddress(WsContext ctx) {
+        java.net.SocketAddress remote = ctx.session.getRemoteAddress();
+        if (remote instanceof java.net.InetSocketAddress inet && inet.getAddress() != null) {
+            return inet.getAddress().getHostAddress();
+        }
+        return String.valueOf(remote);
     }
 
     /** From the {@code address} parameter's host, else the Host header (port stripped): its first label. */
@@ -111,17 +161,23 @@ final class NeonWebSocket implements AutoCloseable {
         private final String id;
         private final Session session;
         private final String databaseId;
+        private final String clientAddress;
+        private boolean pendingLogin = true;
         private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
         private final Object sendLock = new Object();
         private Phase phase = Phase.STARTUP;
         private Map<String, String> startup;
         private PgConnection backend;
         private long cancelKey;
+        private boolean loggedIn;
+        private boolean databaseAdmitted;
+        volatile ScheduledFuture<?> deadline;
 
-        Relay(String id, Session session, String databaseId) {
+        Relay(String id, Session session, String databaseId, String clientAddress) {
             this.id = id;
             this.session = session;
             this.databaseId = databaseId;
+            this.clientAddress = clientAddress;
         }
 
         void onData(byte[] data, int offset, int length) {
@@ -133,7 +189,8 @@ final class NeonWebSocket implements AutoCloseable {
                         return;
                     }
                     pending.write(data, offset, length);
-                    if (pending.size() > broker.config.maxRequestBytes()) {
+                    if (pending.size() > (loggedIn ? broker.config.maxRequestBytes()
+                            : broker.config.maxLoginMessageBytes())) {
                         fail("54000", "too much data sent before the login completed");
                         return;
                     }
@@ -188,6 +245,12 @@ final class NeonWebSocket implements AutoCloseable {
                         fail("28000", "no PostgreSQL user name specified in startup packet");
                         return;
                     }
+                    try {
+                        StartupParameters.forServer(startup);
+                    } catch (IllegalArgumentException e) {
+                        fail("0A000", e.getMessage());
+                        return;
+                    }
                     // like Neon: ask for the password in clear (inside the WebSocket) and check it with the backend
                     send(new byte[] {'R', 0, 0, 0, 8, 0, 0, 0, 3});
                     phase = Phase.PASSWORD;
@@ -225,17 +288,24 @@ final class NeonWebSocket implements AutoCloseable {
 
         private void connectAndRelay(String password) {
             String user = startup.get("user");
+            String database = startup.getOrDefault("database", user);
             PgConnection connection;
             try {
                 if (databaseId == null) {
                     throw new NoAccess();
                 }
+                broker.authenticate(databaseId, user, database, password);
+                if (!admitLoggedIn()) {
+                    fail("53300", "too many WebSocket sessions for this database (at most "
+                            + broker.config.maxWebSocketSessionsPerDatabase() + "); close some and try again");
+                    return;
+                }
                 Backend backend = broker.resolve(databaseId);
-                Map<String, String> params = new LinkedHashMap<>(startup);
-                params.remove("replication");
-                ServerLogin login = SqlBroker.serverLogin(backend, user, params.getOrDefault("database", user));
+                ServerLogin login = SqlBroker.serverLogin(backend, user, database);
+                Map<String, String> params = new LinkedHashMap<>();
                 params.put("user", login.user());
                 params.put("database", login.database());
+                params.putAll(StartupParameters.forServer(startup));
                 connection = PgConnection.connect(backend.endpoint(), params, password, broker.config.connectTimeout());
             } catch (NoAccess e) {
                 fail("28P01", "password authentication failed for user '" + user + "'");
@@ -314,6 +384,43 @@ final class NeonWebSocket implements AutoCloseable {
             shutdown();
         }
 
+        /**
+         * The login was checked: the session takes a share of its database and gets the normal limits. False (and
+         * nothing taken) when the database's share is used up or the session has closed.
+         */
+        private boolean admitLoggedIn() {
+            synchronized (this) {
+                if (phase == Phase.CLOSED) {
+                    return false;
+                }
+                if (!sessions.enter(databaseId)) {
+                    return false;
+                }
+                databaseAdmitted = true;
+                loggedIn = true;
+                pendingLogin = false;
+                pendingLogins.leave(clientAddress);
+            }
+            ScheduledFuture<?> pendingDeadline = deadline;
+            if (pendingDeadline != null) {
+                pendingDeadline.cancel(false);
+            }
+            session.setIdleTimeout(Duration.ofHours(1));
+            session.setMaxBinaryMessageSize(broker.config.maxRequestBytes());
+            return true;
+        }
+
+        /** The login deadline passed: a session that has not logged in is closed without an answer. */
+        void loginExpired() {
+            synchronized (this) {
+                if (loggedIn || phase == Phase.CLOSED) {
+                    return;
+                }
+            }
+            log.debug("WebSocket session {} did not log in within {}; closing it", id, broker.config.loginTimeout());
+            shutdown();
+        }
+
         void cancel() {
             PgConnection connection;
             synchronized (this) {
@@ -362,6 +469,18 @@ final class NeonWebSocket implements AutoCloseable {
                 phase = Phase.CLOSED;
                 connection = backend;
                 backend = null;
+                sessions.leave();
+                if (pendingLogin) {
+                    pendingLogin = false;
+                    pendingLogins.leave(clientAddress);
+                }
+                if (databaseAdmitted) {
+                    sessions.leave(databaseId);
+                }
+            }
+            ScheduledFuture<?> pendingDeadline = deadline;
+            if (pendingDeadline != null) {
+                pendingDeadline.cancel(false);
             }
             if (connection != null) {
                 byCancelKey.remove(cancelKey);

@@ -8,6 +8,7 @@ import io.palisade.broker.ConnectionPool.Lease;
 import io.palisade.broker.HttpSupport.BoundedBuffer;
 import io.palisade.broker.HttpSupport.ResponseTooLarge;
 import io.palisade.broker.HttpSupport.TooLarge;
+import io.palisade.broker.SqlBroker.Access;
 import io.palisade.broker.SqlBroker.NoAccess;
 import io.palisade.broker.pg.Field;
 import io.palisade.broker.pg.PgConnection;
@@ -36,6 +37,8 @@ import java.util.function.BooleanSupplier;
 final class PandaHttp {
     private static final String PROBLEM_BASE = "https://palisade.dev/problems/";
     private static final Duration GRACE = Duration.ofSeconds(1);
+    /** JSON values (scalars, arrays, objects) accepted in one body, so its tree stays a small multiple of its size. */
+    static final int MAX_JSON_VALUES = 100_000;
     private static final Map<String, String> ISOLATION_LEVELS = Map.of(
             "read_uncommitted", "READ UNCOMMITTED",
             "read_committed", "READ COMMITTED",
@@ -187,7 +190,15 @@ final class PandaHttp {
     private void handle(Context ctx, String route, boolean hasBody, Work work) {
         Timer.Sample sample = broker.startTimer();
         try {
-            run(ctx, hasBody, work);
+            if (!broker.requests.enter()) {
+                problem(ctx, tooManyRequests());
+                return;
+            }
+            try {
+                run(ctx, hasBody, work);
+            } finally {
+                broker.requests.leave();
+            }
         } finally {
             broker.stopTimer(sample, route, ctx.statusCode());
         }
@@ -196,6 +207,7 @@ final class PandaHttp {
     private void run(Context ctx, boolean hasBody, Work work) {
         String databaseId = ctx.pathParam("id");
         Lease lease = null;
+        boolean admitted = false;
         try {
             String token = bearer(ctx);
             Optional<TenantCredentials> credentials = token == null ? Optional.empty()
@@ -203,12 +215,16 @@ final class PandaHttp {
             if (credentials.isEmpty()) {
                 throw new NoAccess();
             }
+            if (!broker.requests.enter(databaseId)) {
+                throw tooManyRequests();
+            }
+            admitted = true;
             if (hasBody) {
                 ctx.attribute("palisade.broker.body",
                         HttpSupport.readBody(ctx, broker.config.maxRequestBytes()));
             }
             TenantCredentials login = credentials.get();
-            lease = broker.login(databaseId, login.username(), login.database(), login.password());
+            lease = broker.login(new Access(databaseId, login.username(), login.database(), login.password(), true));
             ctx.attribute(TENANT_LOGIN, login);
             BoundedBuffer out = new BoundedBuffer(broker.config.maxResponseBytes());
             try (JsonGenerator json = broker.json.getFactory().createGenerator(out)) {
@@ -248,7 +264,15 @@ final class PandaHttp {
                 Boolean changed = ctx.attribute("palisade.broker.session-changed");
                 broker.giveBack(lease, changed != null && changed);
             }
+            if (admitted) {
+                broker.requests.leave(databaseId);
+            }
         }
+    }
+
+    private static Problem tooManyRequests() {
+        return new Problem(429, "too-many-requests", "Too many requests",
+                "too many SQL-over-HTTP requests in flight; try again later", Map.of());
     }
 
     private Problem responseTooLarge() {
@@ -306,6 +330,10 @@ final class PandaHttp {
 
     private JsonNode body(Context ctx) throws Problem {
         byte[] body = ctx.attribute("palisade.broker.body");
+        if (!HttpSupport.hasAtMostValues(body, broker.json, MAX_JSON_VALUES)) {
+            throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request", "body has more than " + MAX_JSON_VALUES
+                    + " JSON values; send fewer statements or parameters per request");
+        }
         try {
             JsonNode root = broker.json.readTree(body);
             if (root == null || !root.isObject()) {

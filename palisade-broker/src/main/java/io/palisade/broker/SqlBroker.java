@@ -17,7 +17,12 @@ import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.ServerLogin;
+import io.palisade.spi.TenantAuthenticator;
+import io.palisade.spi.TenantCredentials;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -31,29 +36,39 @@ import org.slf4j.LoggerFactory;
 /**
  * SQL over HTTP for clients that cannot open a PostgreSQL socket: Neon's {@code POST /sql} and WebSocket transport
  * (what {@code @neondatabase/serverless} speaks, unmodified) and PandaStack-style {@code /broker/{id}/v1/*} routes.
- * Logins are checked by the tenant's own PostgreSQL (the broker logs in with the caller's password) or, for the
- * PandaStack routes, by {@link BrokerTokenVerifier}; an unknown database, a wrong password and a wrong token get the
- * same answer. Thread-safe; {@link #close()} closes every pooled connection and open WebSocket session.
+ *
+ * <p>Nothing is spent on a tenant before the caller is authenticated on the host: {@code /sql} and {@code /v2} check
+ * the user and password against {@link TenantAuthenticator} (the store; nothing is woken or contacted), the PandaStack
+ * routes check the broker token with {@link BrokerTokenVerifier}, and only then is a request body read, a backend
+ * resolved (which wakes a suspended instance) or a connection opened. An unknown database, a wrong password and a
+ * wrong token get the same answer. A role other than the tenant's own cannot be checked on the host: it is let through
+ * to the server only while the broker already holds connections of that database (so it is running and nothing is
+ * woken for it), and refused like a wrong password otherwise. Thread-safe; {@link #close()} closes every pooled
+ * connection and open WebSocket session.
  */
 public final class SqlBroker implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SqlBroker.class);
     /** Command tags after which a pooled session may carry state into the next request. */
     private static final Set<String> SESSION_CHANGING = Set.of("SET", "RESET", "PREPARE", "LISTEN", "DECLARE",
             "CREATE", "DO", "LOAD", "DEALLOCATE", "UNLISTEN", "CALL", "DISCARD", "CLOSE");
-    private static final byte[] DECOY_SALT = new byte[16];
+    private static final TenantCredentials DECOY = new TenantCredentials("\0", "\0", "\0decoy");
 
     final BrokerConfig config;
     final BackendResolver resolver;
+    final TenantAuthenticator authenticator;
     final BrokerTokenVerifier verifier;
     final MeterRegistry registry;
     final ObjectMapper json = JsonValues.mapper();
     final ConnectionPool pool;
+    final Admission requests;
     private final NeonWebSocket webSocket;
 
-    public SqlBroker(BrokerConfig config, BackendResolver resolver, BrokerTokenVerifier verifier,
-            MeterRegistry registry) {
+    public SqlBroker(BrokerConfig config, BackendResolver resolver, TenantAuthenticator authenticator,
+            BrokerTokenVerifier verifier, MeterRegistry registry) {
         this.config = requireNonNull(config, "config is null");
         this.resolver = requireNonNull(resolver, "resolver is null");
+        this.authenticator = requireNonNull(authenticator, "authenticator is null");
+        this.requests = new Admission(config.maxConcurrentRequests(), config.maxConcurrentRequestsPerDatabase());
         this.verifier = requireNonNull(verifier, "verifier is null");
         this.registry = requireNonNull(registry, "registry is null");
         this.pool = new ConnectionPool(config, registry);
@@ -121,7 +136,6 @@ public final class SqlBroker implements AutoCloseable {
                     + e.getCause().getMessage(), e.getCause());
         }
         if (endpoint.isEmpty()) {
-            spendLikeALogin();
             throw new NoAccess();
         }
         resolver.touch(databaseId);
@@ -132,33 +146,82 @@ public final class SqlBroker implements AutoCloseable {
     static ServerLogin serverLogin(Backend backend, String user, String database) throws NoAccess {
         Optional<ServerLogin> login = backend.map(user, database);
         if (login.isEmpty()) {
-            spendLikeALogin();
             throw new NoAccess();
         }
         return login.get();
     }
 
     /**
-     * Costs an unknown database about what a refused SCRAM login costs (both sides' PBKDF2 at PostgreSQL's default
-     * 4096 iterations), so that response time does not tell an unknown id from a wrong password as plainly.
+     * A caller the host let through: the tenant itself ({@code tenant}, user and password checked against the store) or
+     * another role of a running database (its password is checked by the server). {@code toString} hides the password.
      */
-    private static void spendLikeALogin() {
+    record Access(String databaseId, String user, String database, String password, boolean tenant) {
+        Access {
+            requireNonNull(databaseId, "databaseId is null");
+            requireNonNull(user, "user is null");
+            requireNonNull(database, "database is null");
+            requireNonNull(password, "password is null");
+        }
+
+        @Override
+        public String toString() {
+            return "Access[" + databaseId + ", user=" + user + ", database=" + database + ", tenant=" + tenant + "]";
+        }
+    }
+
+    /**
+     * Checks a login on the host before anything is spent on the database: the tenant's user and password (compared
+     * in constant time; an unknown id is compared against a decoy, so it costs the same), or another role while the
+     * database is running (see the class comment). Throws {@link NoAccess} for everything else.
+     */
+    Access authenticate(String databaseId, String user, String database, String password) throws NoAccess {
+        Optional<TenantCredentials> found;
         try {
-            var factory = javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256");
-            for (int i = 0; i < 2; i++) {
-                factory.generateSecret(new javax.crypto.spec.PBEKeySpec("decoy".toCharArray(), DECOY_SALT, 4096, 256));
-            }
-        } catch (java.security.GeneralSecurityException e) {
-            throw new IllegalStateException("PBKDF2 missing from this JDK", e);
+            found = authenticator.credentials(databaseId).get(config.connectTimeout().toMillis(),
+                    TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new PalisadeException(ErrorCode.NOT_READY, "the login check did not answer within "
+                    + config.connectTimeout().toSeconds() + " s; try again");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while checking the login");
+        } catch (ExecutionException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "could not check the login: "
+                    + e.getCause().getMessage(), e.getCause());
+        }
+        TenantCredentials expected = found.orElse(DECOY);
+        boolean passwordMatches = MessageDigest.isEqual(sha256(password), sha256(expected.password()));
+        boolean userMatches = MessageDigest.isEqual(sha256(user), sha256(expected.username()));
+        if (found.isPresent() && userMatches && passwordMatches) {
+            return new Access(databaseId, user, database, password, true);
+        }
+        if (found.isPresent() && !userMatches && isRunning(databaseId)) {
+            return new Access(databaseId, user, database, password, false);
+        }
+        throw new NoAccess();
+    }
+
+    /** Whether the broker holds connections of this database now (so it runs, and resolving it wakes nothing). */
+    private boolean isRunning(String databaseId) {
+        return pool.openConnections(databaseId) > 0 || webSocket.loggedInSessions(databaseId) > 0;
+    }
+
+    private static byte[] sha256(String value) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(value.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 missing from this JDK", e);
         }
     }
 
     /** A pooled connection logged in as the caller; the backend verifies the password when it opens a new one. */
-    Lease login(String databaseId, String user, String database, String password) throws NoAccess, IOException {
-        Backend backend = resolve(databaseId);
-        ServerLogin login = serverLogin(backend, user, database);
+    Lease login(Access access) throws NoAccess, IOException {
+        Backend backend = resolve(access.databaseId());
+        ServerLogin login = serverLogin(backend, access.user(), access.database());
+        String password = access.password();
         try {
-            return pool.acquire(databaseId, pool.key(backend.endpoint(), login.user(), login.database(), password), password);
+            return pool.acquire(access.databaseId(),
+                    pool.key(backend.endpoint(), login.user(), login.database(), password), password);
         } catch (PgError e) {
             if (e.isAuthenticationFailure()) {
                 throw new NoAccess();

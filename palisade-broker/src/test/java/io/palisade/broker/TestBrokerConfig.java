@@ -18,6 +18,8 @@ class TestBrokerConfig {
         assertThat(config.idleConnectionTimeout()).isEqualTo(Duration.ofMinutes(5));
         assertThat(config.connectTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(config.poolWaitTimeout()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(config.loginTimeout()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(config.maxLoginMessageBytes()).isEqualTo(64 * 1024);
     }
 
     @Test
@@ -29,9 +31,14 @@ class TestBrokerConfig {
                 .withStatementTimeout(Duration.ofMillis(250))
                 .withPoolSizePerDatabase(3)
                 .withIdleConnectionTimeout(Duration.ofSeconds(9))
-                .withPoolWaitTimeout(Duration.ZERO);
+                .withPoolWaitTimeout(Duration.ZERO)
+                .withConcurrentRequests(7, 2)
+                .withWebSocketSessions(11, 3)
+                .withLogin(Duration.ofSeconds(4), 4096)
+                .withLoginsPerAddress(5);
         assertThat(config).isEqualTo(new BrokerConfig(5, 2048, 4096, Duration.ofMillis(250), 3,
-                Duration.ofSeconds(9), Duration.ofSeconds(30), Duration.ZERO));
+                Duration.ofSeconds(9), Duration.ofSeconds(30), Duration.ZERO, 7, 2, 11, 3, Duration.ofSeconds(4),
+                4096, 5));
     }
 
     @Test
@@ -44,5 +51,9 @@ class TestBrokerConfig {
                 .hasMessageContaining("broker.statement-timeout");
         assertThatThrownBy(() -> BrokerConfig.defaults().withMaxRequestBytes(10))
                 .hasMessageContaining("broker.max-request-bytes");
+        assertThatThrownBy(() -> BrokerConfig.defaults().withLogin(Duration.ZERO, 4096))
+                .hasMessageContaining("broker.login-timeout");
+        assertThatThrownBy(() -> BrokerConfig.defaults().withWebSocketSessions(0, 1))
+                .hasMessageContaining("broker.max-websocket-sessions");
     }
 }

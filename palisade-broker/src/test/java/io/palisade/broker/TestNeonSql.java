@@ -303,8 +303,9 @@ class TestNeonSql {
                 + ".db.localhost:5432");
         WsPeer session = new WsPeer(http, uri);
         // pipelined like the Neon driver: startup, cleartext password and the first query in one go
-        session.send(concat(startup("app", "app"), passwordMessage(postgres.credentials().password()),
-                query("SELECT pg_sleep(20), 'ws-cancel-marker'")));
+        session.send(WsPeer.concat(WsPeer.startup("app", "app"),
+                WsPeer.passwordMessage(postgres.credentials().password()),
+                WsPeer.query("SELECT pg_sleep(20), 'ws-cancel-marker'")));
         byte[] keyData = session.awaitMessage('K');
         waitFor(active("ws-cancel-marker"), "1");
         WsPeer canceller = new WsPeer(http, uri);
@@ -314,7 +315,7 @@ class TestNeonSql {
         byte[] error = session.awaitMessage('E');
         assertThat(new String(error, StandardCharsets.UTF_8)).contains("57014");
         waitFor(active("ws-cancel-marker"), "0");
-        session.send(query("SELECT pg_sleep(20), 'ws-drop-marker'"));
+        session.send(WsPeer.query("SELECT pg_sleep(20), 'ws-drop-marker'"));
         waitFor(active("ws-drop-marker"), "1");
         session.socket.abort();
         waitFor(active("ws-drop-marker"), "0");
@@ -331,9 +332,10 @@ class TestNeonSql {
                 + ".db.localhost:5432");
         URI unknown = URI.create("ws://127.0.0.1:" + broker.port() + "/v2?address=db-nope.db.localhost:5432");
         WsPeer wrong = new WsPeer(http, known);
-        wrong.send(concat(startup("app", "app"), passwordMessage("wrong")));
+        wrong.send(WsPeer.concat(WsPeer.startup("app", "app"), WsPeer.passwordMessage("wrong")));
         WsPeer missing = new WsPeer(http, unknown);
-        missing.send(concat(startup("app", "app"), passwordMessage(postgres.credentials().password())));
+        missing.send(WsPeer.concat(WsPeer.startup("app", "app"),
+                WsPeer.passwordMessage(postgres.credentials().password())));
         String first = new String(wrong.awaitMessage('E'), StandardCharsets.UTF_8);
         String second = new String(missing.awaitMessage('E'), StandardCharsets.UTF_8);
         assertThat(first).isEqualTo(second).contains("28P01").contains("password authentication failed for user 'app'");
@@ -344,87 +346,6 @@ class TestNeonSql {
                 + "AND pid <> pg_backend_pid()";
     }
 
-    private static byte[] startup(String user, String database) {
-        byte[] params = ("user\0" + user + "\0database\0" + database + "\0\0").getBytes(StandardCharsets.UTF_8);
-        return java.nio.ByteBuffer.allocate(8 + params.length).putInt(8 + params.length).putInt(196608).put(params)
-                .array();
-    }
-
-    private static byte[] passwordMessage(String password) {
-        byte[] value = (password + "\0").getBytes(StandardCharsets.UTF_8);
-        return java.nio.ByteBuffer.allocate(5 + value.length).put((byte) 'p').putInt(4 + value.length).put(value)
-                .array();
-    }
-
-    private static byte[] query(String sql) {
-        byte[] value = (sql + "\0").getBytes(StandardCharsets.UTF_8);
-        return java.nio.ByteBuffer.allocate(5 + value.length).put((byte) 'Q').putInt(4 + value.length).put(value)
-                .array();
-    }
-
-    private static byte[] concat(byte[]... parts) {
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        for (byte[] part : parts) {
-            out.writeBytes(part);
-        }
-        return out.toByteArray();
-    }
-
-    /** A java.net.http WebSocket that collects the PostgreSQL byte stream the broker sends. */
-    private static final class WsPeer implements java.net.http.WebSocket.Listener {
-        private final java.io.ByteArrayOutputStream received = new java.io.ByteArrayOutputStream();
-        private int parsed;
-        final java.net.http.WebSocket socket;
-
-        WsPeer(HttpClient http, URI uri) {
-            this.socket = http.newWebSocketBuilder().buildAsync(uri, this).join();
-        }
-
-        void send(byte[] bytes) {
-            socket.sendBinary(java.nio.ByteBuffer.wrap(bytes), true).join();
-        }
-
-        @Override
-        public java.util.concurrent.CompletionStage<?> onBinary(java.net.http.WebSocket webSocket,
-                java.nio.ByteBuffer data, boolean last) {
-            synchronized (received) {
-                byte[] bytes = new byte[data.remaining()];
-                data.get(bytes);
-                received.writeBytes(bytes);
-                received.notifyAll();
-            }
-            webSocket.request(1);
-            return null;
-        }
-
-        /** The next whole message of this type (type byte, length, body), skipping others; waits up to 10 s. */
-        byte[] awaitMessage(char type) throws InterruptedException {
-            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-            synchronized (received) {
-                while (true) {
-                    byte[] all = received.toByteArray();
-                    while (all.length - parsed >= 5) {
-                        int length = java.nio.ByteBuffer.wrap(all, parsed + 1, 4).getInt();
-                        if (all.length - parsed < length + 1) {
-                            break;
-                        }
-                        byte[] message = java.util.Arrays.copyOfRange(all, parsed, parsed + length + 1);
-                        parsed += length + 1;
-                        if (message[0] == type) {
-                            return message;
-                        }
-                    }
-                    long left = deadline - System.nanoTime();
-                    if (left <= 0) {
-                        throw new AssertionError("no '" + type + "' message from the broker; got " + all.length
-                                + " bytes");
-                    }
-                    received.wait(Math.max(1, left / 1_000_000));
-                }
-            }
-        }
-    }
-
     @Test
     void poolIsBoundedPerDatabaseAndSharedByLogins() throws Exception {
         try (Connection c = postgres.connectAsAdmin(); Statement s = c.createStatement()) {
@@ -433,6 +354,25 @@ class TestNeonSql {
         }
         Map<String, String> other = Map.of("Neon-Connection-String",
                 "postgresql://other:other-secret@" + TestingBroker.DATABASE_ID + ".db.localhost/app");
+        // another role cannot be checked on the host: it is refused, like a wrong password, until the broker holds
+        // connections of the database (so nothing is woken for it)
+        tight.broker.evict(TestingBroker.DATABASE_ID);
+        int resolvesBefore = tight.resolves.get();
+        HttpResponse<String> cold = post(tight, "{\"query\":\"SELECT 1\"}", other);
+        assertThat(cold.statusCode()).isEqualTo(400);
+        assertThat(JSON.readTree(cold.body()).get("message").asText())
+                .isEqualTo("password authentication failed for user 'other'");
+        assertThat(tight.resolves.get()).isEqualTo(resolvesBefore);
+        try (TestingBroker warm = new TestingBroker(postgres, BrokerConfig.defaults())) {
+            // the tenant's own login is what makes the database count as running
+            assertThat(post(warm, "{\"query\":\"SELECT 1\"}", Map.of("Neon-Connection-String",
+                    warm.connectionString())).statusCode()).isEqualTo(200);
+            assertThat(post(warm, "{\"query\":\"SELECT 1\"}", Map.of("Neon-Connection-String",
+                    "postgresql://other:other-secret@" + TestingBroker.DATABASE_ID + ".db.localhost/app"))
+                    .statusCode()).isEqualTo(200);
+        }
+        assertThat(post(tight, "{\"query\":\"SELECT 1\"}", Map.of("Neon-Connection-String",
+                tight.connectionString())).statusCode()).isEqualTo(200);
         // 8 concurrent slow requests from two logins through a pool of 2: they queue, none fails
         List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> calls = new java.util.ArrayList<>();
         for (int i = 0; i < 8; i++) {

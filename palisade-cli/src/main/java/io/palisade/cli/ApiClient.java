@@ -14,17 +14,43 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 
-/** A small client of the REST API for the CLI. Thread-safe. Turns problem+json answers into PalisadeException. */
+/**
+ * A small client of the REST API for the CLI. Thread-safe. Turns problem+json answers into PalisadeException. An
+ * {@code https://} API whose certificate palisade's generated CA signed ({@code api.tls.enabled}) is trusted through
+ * {@code PALISADE_API_CA} (the path of that CA's certificate, {@code <data-dir>/tls/ca.crt}).
+ */
 public final class ApiClient {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private final URI base;
     private final String apiKey;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final HttpClient http = client(System.getenv("PALISADE_API_CA"));
 
     public ApiClient(URI base, String apiKey) {
         this.base = requireNonNull(base, "base is null");
         this.apiKey = apiKey;
+    }
+
+    private static HttpClient client(String caFile) {
+        HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5));
+        if (caFile == null || caFile.isBlank()) {
+            return builder.build();
+        }
+        try (var in = java.nio.file.Files.newInputStream(java.nio.file.Path.of(caFile))) {
+            java.security.KeyStore store = java.security.KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            store.setCertificateEntry("palisade-ca",
+                    java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
+            javax.net.ssl.TrustManagerFactory trust = javax.net.ssl.TrustManagerFactory.getInstance(
+                    javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+            trust.init(store);
+            javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
+            context.init(null, trust.getTrustManagers(), null);
+            return builder.sslContext(context).build();
+        } catch (IOException | java.security.GeneralSecurityException e) {
+            throw PalisadeException.invalid("cannot use PALISADE_API_CA=" + caFile + " as the API's CA certificate: "
+                    + e.getMessage());
+        }
     }
 
     public JsonNode get(String path) {

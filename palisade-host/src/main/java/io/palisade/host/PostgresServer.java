@@ -100,12 +100,10 @@ public final class PostgresServer implements AutoCloseable {
         stopLeftover(options.dataDir());
         try {
             Files.createDirectories(options.logFile().getParent());
-            if (!Files.exists(options.logFile())) {
-                Files.createFile(options.logFile());
-            }
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot create log file " + options.logFile(), e);
         }
+        SafeFiles.ensurePlainFile(options.logFile());
         Processes.check(List.of("mkdir", "-p", options.socketDir().toString()), Duration.ofSeconds(10));
         Processes.check(List.of("chmod", "700", options.socketDir().toString()), Duration.ofSeconds(10));
         options.user().chown(options.socketDir());
@@ -126,15 +124,17 @@ public final class PostgresServer implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of("sh", "-c"));
         String join = options.cgroup().map(g -> g.joinShellCommand() + " && ").orElse("");
         command.add(join + "exec \"$0\" \"$@\"");
-        command.addAll(options.user().wrap(postgres));
+        // the log is opened by the service user's shell, not by root: a link the tenant put in its place reaches only
+        // what the service user could write anyway
+        List<String> logged = new ArrayList<>(List.of("sh", "-c", "exec >>\"$0\" 2>&1; exec \"$@\"",
+                options.logFile().toString()));
+        logged.addAll(postgres);
+        command.addAll(options.user().wrap(logged));
 
-        ProcessBuilder builder = new ProcessBuilder(command)
+        ProcessBuilder builder = Processes.builder(command)
                 .redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(options.logFile().toFile()))
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         builder.environment().put("LD_LIBRARY_PATH", options.binaries().home().resolve("lib").toString());
-        builder.environment().put("LC_ALL", "C");
-        builder.environment().remove("PGPASSWORD");
         Instant startedAt = Instant.now();
         Process process;
         try {
@@ -142,6 +142,7 @@ public final class PostgresServer implements AutoCloseable {
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start postgres: " + e.getMessage(), e);
         }
+        drainStartOutput(process);
         PostgresServer server = new PostgresServer(options, process, startedAt);
         try {
             server.awaitReady();
@@ -150,6 +151,20 @@ public final class PostgresServer implements AutoCloseable {
             server.close();
             throw e;
         }
+    }
+
+    /** What the wrapper shells print before the log is opened (a failed cgroup join or setpriv), to palisade's log. */
+    private static void drainStartOutput(Process process) {
+        Thread.ofVirtual().name("postgres-start-output").start(() -> {
+            try (var reader = process.inputReader(StandardCharsets.UTF_8)) {
+                String line;
+                while ((line = reader.readLine()) != null) {
+                    log.warn("postgres pid {} before its log opened: {}", process.pid(), line);
+                }
+            } catch (IOException ignored) {
+                // the process went away
+            }
+        });
     }
 
     private void awaitReady() {
@@ -212,25 +227,38 @@ public final class PostgresServer implements AutoCloseable {
         }
     }
 
-    /** Stops a postmaster left running from an earlier run of palisade (found through {@code postmaster.pid}). */
+    /**
+     * Stops a postmaster left running from an earlier run of palisade (found through {@code postmaster.pid}). The pid
+     * file is the tenant's to write: it is read without following links, and the pid is signalled only if that process
+     * is a postgres started on this very data directory, so a forged pid file cannot make palisade stop another server.
+     */
     public static void stopLeftover(Path dataDir) {
         Path pidFile = dataDir.resolve("postmaster.pid");
-        if (!Files.exists(pidFile)) {
-            return;
-        }
         try {
-            List<String> lines = Files.readAllLines(pidFile, StandardCharsets.UTF_8);
-            if (lines.isEmpty()) {
+            Optional<String> content = SafeFiles.readSmall(pidFile, 4096);
+            if (content.isEmpty() || content.get().isEmpty()) {
                 return;
             }
-            long pid = Long.parseLong(lines.getFirst().strip());
-            Path cmdline = Path.of("/proc", Long.toString(pid), "cmdline");
-            if (Files.exists(cmdline) && Files.readString(cmdline).contains("postgres")) {
+            long pid = Long.parseLong(content.get().lines().findFirst().orElse("").strip());
+            if (isPostgresOn(pid, dataDir)) {
                 log.info("stopping leftover postgres pid {} on {}", pid, dataDir);
                 stopPid(pid, Duration.ofSeconds(20));
             }
-        } catch (IOException | NumberFormatException e) {
+        } catch (PalisadeException | NumberFormatException e) {
             log.debug("ignoring unreadable {}: {}", pidFile, e.getMessage());
+        }
+    }
+
+    /** True if {@code pid} runs a postgres whose arguments name {@code dataDir} ({@code -D <dataDir>}). */
+    static boolean isPostgresOn(long pid, Path dataDir) {
+        try {
+            byte[] bytes = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
+            List<String> arguments = List.of(new String(bytes, StandardCharsets.UTF_8).split("\0"));
+            int d = arguments.indexOf("-D");
+            return !arguments.isEmpty() && arguments.getFirst().endsWith("postgres") && d >= 0
+                    && d + 1 < arguments.size() && arguments.get(d + 1).equals(dataDir.toString());
+        } catch (IOException e) {
+            return false;
         }
     }
 
@@ -265,11 +293,11 @@ public final class PostgresServer implements AutoCloseable {
      */
     public static Optional<Integer> previousPort(Path portFile) {
         try {
-            int port = Integer.parseInt(Files.readString(portFile).strip());
+            int port = Integer.parseInt(SafeFiles.readSmall(portFile, 64).orElse(""));
             try (var probe = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
                 return Optional.of(port);
             }
-        } catch (IOException | NumberFormatException e) {
+        } catch (IOException | NumberFormatException | PalisadeException e) {
             return Optional.empty();
         }
     }

@@ -10,12 +10,44 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
-/** Small helpers for child processes and the process table. Thread-safe (stateless). */
+/**
+ * Small helpers for child processes and the process table. Every child process palisade starts is built by
+ * {@link #builder}: it never inherits the JVM's environment (which may hold {@code PALISADE_BOOTSTRAP_API_KEY} and
+ * other secrets), only {@link #INHERITED_ENVIRONMENT} and a C locale. Thread-safe (stateless).
+ */
 public final class Processes {
+    /** The only variables a child process takes over from palisade's own environment. */
+    public static final Set<String> INHERITED_ENVIRONMENT = Set.of("PATH", "HOME", "TZ", "TMPDIR");
+
+    private static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
     private Processes() {}
+
+    /**
+     * A process builder for {@code command} with a cleared environment: {@link #INHERITED_ENVIRONMENT} where set (a
+     * default {@code PATH} where not), and {@code LANG=C}, {@code LC_ALL=C}. Callers may add what the child needs.
+     */
+    public static ProcessBuilder builder(List<String> command) {
+        ProcessBuilder builder = new ProcessBuilder(command);
+        Map<String, String> environment = builder.environment();
+        environment.clear();
+        Map<String, String> own = System.getenv();
+        for (String key : INHERITED_ENVIRONMENT) {
+            String value = own.get(key);
+            if (value != null) {
+                environment.put(key, value);
+            }
+        }
+        environment.putIfAbsent("PATH", DEFAULT_PATH);
+        environment.put("LANG", "C");
+        environment.put("LC_ALL", "C");
+        return builder;
+    }
 
     /** The result of a finished command; {@code output} is stdout and stderr merged. */
     public record Result(int exitCode, String output) {
@@ -26,14 +58,25 @@ public final class Processes {
 
     /** Runs a command to completion with a bound; stdin gets {@code input} if not null. Never prints secrets itself. */
     public static Result run(List<String> command, Duration timeout, String input) {
-        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        return run(command, timeout, input, null);
+    }
+
+    /**
+     * As {@link #run(List, Duration, String)}, with the file {@code inputFile} (opened here, by palisade) as standard
+     * input instead of {@code input} if not null.
+     */
+    public static Result run(List<String> command, Duration timeout, String input, Path inputFile) {
+        ProcessBuilder builder = builder(command).redirectErrorStream(true);
+        if (inputFile != null) {
+            builder.redirectInput(inputFile.toFile());
+        }
         try {
             Process process = builder.start();
-            if (input != null) {
+            if (inputFile == null && input != null) {
                 try (var stdin = process.getOutputStream()) {
                     stdin.write(input.getBytes(StandardCharsets.UTF_8));
                 }
-            } else {
+            } else if (inputFile == null) {
                 process.getOutputStream().close();
             }
             var output = new StringBuilder();
@@ -155,20 +198,14 @@ public final class Processes {
         return String.join(" | ", last);
     }
 
-    /** The last lines of a file, or an empty list if it does not exist. */
+    /**
+     * The last lines of a file, or an empty list if it does not exist or is not a plain file (a link is never followed:
+     * see {@link SafeFiles}). For error messages; {@link SafeFiles#tailLines} reports a refused file instead.
+     */
     public static List<String> tailFile(Path file, int lines) {
-        if (!Files.exists(file)) {
-            return List.of();
-        }
-        try (var raf = new java.io.RandomAccessFile(file.toFile(), "r")) {
-            long length = raf.length();
-            long start = Math.max(0, length - 256L * 1024);
-            raf.seek(start);
-            byte[] bytes = new byte[(int) (length - start)];
-            raf.readFully(bytes);
-            List<String> all = List.of(new String(bytes, StandardCharsets.UTF_8).split("\n"));
-            return all.subList(Math.max(0, all.size() - lines), all.size());
-        } catch (IOException e) {
+        try {
+            return SafeFiles.tailLines(file, lines, 256L * 1024);
+        } catch (PalisadeException e) {
             return List.of();
         }
     }

@@ -1,8 +1,8 @@
 package io.palisade.logical;
 
 import static io.palisade.logical.CopySql.exec;
-import static io.palisade.logical.CopySql.literal;
-import static io.palisade.logical.CopySql.quote;
+import static io.palisade.pgwire.Sql.quoteIdent;
+import static io.palisade.pgwire.Sql.quoteLiteral;
 
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
@@ -72,19 +72,19 @@ final class CopySource {
         List<String> restore = new ArrayList<>();
         noIdentity.forEach(row -> restore.add(row.text("identity") + ":" + row.text("oid")));
         String password = randomPassword();
-        String role = quote(plan.name());
+        String role = quoteIdent(plan.name());
         CopySql.inTransaction(source, () -> {
             exec(source, "set local lock_timeout = '5s'");
             exec(source, "create role " + role + " login replication bypassrls inherit connection limit 16");
-            exec(source, "grant " + quote(plan.source().role()) + " to " + role + " with inherit true");
-            exec(source, "comment on role " + role + " is " + literal(IDENTITY + String.join(",", restore)));
+            exec(source, "grant " + quoteIdent(plan.source().role()) + " to " + role + " with inherit true");
+            exec(source, "comment on role " + role + " is " + quoteLiteral(IDENTITY + String.join(",", restore)));
             source.unwrap(PGConnection.class).alterUserPassword(plan.name(), password.toCharArray(),
                     "scram-sha-256");
             for (Catalog.Row row : noIdentity) {
                 exec(source, "alter table " + row.text("name") + " replica identity full");
             }
-            exec(source, "create publication " + quote(plan.name()) + " for tables in schema "
-                    + quote(plan.source().namespace()));
+            exec(source, "create publication " + quoteIdent(plan.name()) + " for tables in schema "
+                    + quoteIdent(plan.source().namespace()));
         });
         return password;
     }
@@ -105,8 +105,8 @@ final class CopySource {
         Catalog catalog = new Catalog(source);
         String comment = catalog.value("select shobj_description(oid, 'pg_authid') from pg_roles where rolname = ?",
                 plan.name());
-        exec(source, "comment on role " + quote(plan.name()) + " is "
-                + literal(comment + "; " + SUBSCRIPTION + subscriptionOid));
+        exec(source, "comment on role " + quoteIdent(plan.name()) + " is "
+                + quoteLiteral(comment + "; " + SUBSCRIPTION + subscriptionOid));
     }
 
     /**
@@ -156,7 +156,7 @@ final class CopySource {
             }
             sleep();
         }
-        exec(source, "drop publication if exists " + quote(plan.name()));
+        exec(source, "drop publication if exists " + quoteIdent(plan.name()));
         for (String[] identity : identities) {
             String name = catalog.value("select (select format('%I.%I', n.nspname, c.relname) from pg_class c join"
                     + " pg_namespace n on n.oid = c.relnamespace where c.oid = ?::oid and c.relreplident = 'f')",
@@ -167,8 +167,8 @@ final class CopySource {
             }
         }
         if (catalog.value("select count(*)::text from pg_roles where rolname = ?", plan.name()).equals("1")) {
-            exec(source, "drop owned by " + quote(plan.name()));
-            exec(source, "drop role " + quote(plan.name()));
+            exec(source, "drop owned by " + quoteIdent(plan.name()));
+            exec(source, "drop role " + quoteIdent(plan.name()));
         }
     }
 

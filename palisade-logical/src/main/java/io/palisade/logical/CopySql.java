@@ -14,14 +14,6 @@ final class CopySql {
         }
     }
 
-    static String quote(String identifier) {
-        return '"' + identifier.replace("\"", "\"\"") + '"';
-    }
-
-    static String literal(String text) {
-        return "'" + text.replace("'", "''") + "'";
-    }
-
     /** Runs {@code work} in one transaction on an autocommit connection, rolled back when it throws. */
     static void inTransaction(Connection connection, Work work) throws SQLException {
         if (!connection.getAutoCommit()) {

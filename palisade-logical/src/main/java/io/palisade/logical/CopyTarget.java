@@ -1,8 +1,8 @@
 package io.palisade.logical;
 
 import static io.palisade.logical.CopySql.exec;
-import static io.palisade.logical.CopySql.literal;
-import static io.palisade.logical.CopySql.quote;
+import static io.palisade.pgwire.Sql.quoteIdent;
+import static io.palisade.pgwire.Sql.quoteLiteral;
 
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
@@ -57,10 +57,10 @@ final class CopyTarget {
             if (plan.staging().isPresent()) {
                 String staging = plan.staging().get();
                 if (catalog.value("select count(*)::text from pg_namespace where nspname = ?", staging).equals("0")) {
-                    exec(target, "create schema " + quote(staging) + " authorization "
-                            + quote(plan.target().role()));
-                    exec(target, "comment on schema " + quote(staging) + " is "
-                            + literal(STAGING_MARK + plan.moveId()));
+                    exec(target, "create schema " + quoteIdent(staging) + " authorization "
+                            + quoteIdent(plan.target().role()));
+                    exec(target, "comment on schema " + quoteIdent(staging) + " is "
+                            + quoteLiteral(STAGING_MARK + plan.moveId()));
                 } else {
                     String clash = catalog.value("select string_agg(s.relname, ', ' order by s.relname) from pg_class s"
                             + " join pg_class t on t.relname = s.relname"
@@ -73,24 +73,24 @@ final class CopyTarget {
                                 + " away or let the other move finish, then retry");
                     }
                     // the subscription applies as the tables' owner, who needs to reach them there
-                    exec(target, "grant usage on schema " + quote(staging) + " to " + quote(plan.target().role()));
+                    exec(target, "grant usage on schema " + quoteIdent(staging) + " to " + quoteIdent(plan.target().role()));
                 }
                 for (String table : tables) {
-                    exec(target, "alter table " + quote(plan.target().namespace()) + "." + quote(table)
-                            + " set schema " + quote(staging));
+                    exec(target, "alter table " + quoteIdent(plan.target().namespace()) + "." + quoteIdent(table)
+                            + " set schema " + quoteIdent(staging));
                 }
             }
             for (String table : forced(catalog, tableNamespace())) {
-                exec(target, "alter table " + quote(tableNamespace()) + "." + quote(table)
+                exec(target, "alter table " + quoteIdent(tableNamespace()) + "." + quoteIdent(table)
                         + " no force row level security");
             }
         });
         String conninfo = "host=" + value(plan.publisher().host()) + " port=" + plan.publisher().port() + " dbname="
                 + value(plan.sourceDatabase()) + " user=" + value(plan.name()) + " password=" + value(password)
                 + " application_name=" + value(plan.name()) + " connect_timeout=10";
-        exec(target, "create subscription " + quote(plan.name()) + " connection " + literal(conninfo)
-                + " publication " + quote(plan.name()) + " with (copy_data = true, create_slot = false, slot_name = "
-                + literal(plan.name()) + ", run_as_owner = false)");
+        exec(target, "create subscription " + quoteIdent(plan.name()) + " connection " + quoteLiteral(conninfo)
+                + " publication " + quoteIdent(plan.name()) + " with (copy_data = true, create_slot = false, slot_name = "
+                + quoteLiteral(plan.name()) + ", run_as_owner = false)");
         return Long.parseLong(catalog.value("select oid::text from pg_subscription where subname = ?", plan.name()));
     }
 
@@ -103,11 +103,11 @@ final class CopyTarget {
         Catalog catalog = new Catalog(target);
         if (catalog.value("select count(*)::text from pg_subscription where subname = ?", plan.name()).equals("1")) {
             try {
-                exec(target, "drop subscription " + quote(plan.name()));
+                exec(target, "drop subscription " + quoteIdent(plan.name()));
             } catch (SQLException e) {
-                exec(target, "alter subscription " + quote(plan.name()) + " disable");
-                exec(target, "alter subscription " + quote(plan.name()) + " set (slot_name = none)");
-                exec(target, "drop subscription " + quote(plan.name()));
+                exec(target, "alter subscription " + quoteIdent(plan.name()) + " disable");
+                exec(target, "alter subscription " + quoteIdent(plan.name()) + " set (slot_name = none)");
+                exec(target, "drop subscription " + quoteIdent(plan.name()));
             }
         }
         CopySql.inTransaction(target, () -> {
@@ -118,22 +118,22 @@ final class CopyTarget {
                             + " c.relnamespace = quote_ident(?)::regnamespace and c.relkind in ('r', 'p')"
                             + " and c.relowner = quote_ident(?)::regrole order by 1", staging, plan.target().role())
                             .stream().map(r -> r.text("name")).toList()) {
-                        exec(target, "alter table " + quote(staging) + "." + quote(table) + " set schema "
-                                + quote(plan.target().namespace()));
+                        exec(target, "alter table " + quoteIdent(staging) + "." + quoteIdent(table) + " set schema "
+                                + quoteIdent(plan.target().namespace()));
                     }
                     String mark = catalog.value("select obj_description(quote_ident(?)::regnamespace, 'pg_namespace')",
                             staging);
                     if ((STAGING_MARK + plan.moveId()).equals(mark)) {
-                        exec(target, "drop schema " + quote(staging));
+                        exec(target, "drop schema " + quoteIdent(staging));
                     } else {
-                        exec(target, "revoke usage on schema " + quote(staging) + " from "
-                                + quote(plan.target().role()));
+                        exec(target, "revoke usage on schema " + quoteIdent(staging) + " from "
+                                + quoteIdent(plan.target().role()));
                     }
                 }
             }
             for (String table : tables(catalog, plan.target().namespace())) {
                 if (forced.contains(table)) {
-                    exec(target, "alter table " + quote(plan.target().namespace()) + "." + quote(table)
+                    exec(target, "alter table " + quoteIdent(plan.target().namespace()) + "." + quoteIdent(table)
                             + " force row level security");
                 }
             }

@@ -2,6 +2,7 @@ package io.palisade.logical;
 
 import static java.util.Objects.requireNonNull;
 
+import io.palisade.pgwire.Sql;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.sql.Connection;
@@ -30,13 +31,13 @@ public final class DdlFreeze {
     /** Installs the freeze for {@code plan}'s tenant role in the connection's database (idempotent). */
     public static void install(Connection source, CopyPlan plan) {
         requireNonNull(source, "source is null");
-        String schema = CopySql.quote(plan.name());
-        String role = CopySql.literal(plan.source().role());
+        String schema = Sql.quoteIdent(plan.name());
+        String role = Sql.quoteLiteral(plan.source().role());
         // the tenant's own sessions, and tenant code run by others as the tenant (autovacuum's ANALYZE evaluates index
         // expressions as the table's owner)
         String tenantRuns = "(session_user operator(pg_catalog.=) " + role + "::pg_catalog.name or current_user"
                 + " operator(pg_catalog.=) " + role + "::pg_catalog.name)";
-        String message = CopySql.literal("a move of this database to another rung is under way; schema changes are"
+        String message = Sql.quoteLiteral("a move of this database to another rung is under way; schema changes are"
                 + " refused until it ends (GET /v1/databases/{id}/move shows it)");
         try {
             CopySql.inTransaction(source, () -> {
@@ -62,9 +63,9 @@ public final class DdlFreeze {
                         + "     raise exception using errcode = '55006', message = " + message + ";"
                         + "   end if;"
                         + " end $freeze$");
-                CopySql.exec(source, "create event trigger " + CopySql.quote(plan.name() + "_changes")
+                CopySql.exec(source, "create event trigger " + Sql.quoteIdent(plan.name() + "_changes")
                         + " on ddl_command_end execute function " + schema + ".refuse_changes()");
-                CopySql.exec(source, "create event trigger " + CopySql.quote(plan.name() + "_drops")
+                CopySql.exec(source, "create event trigger " + Sql.quoteIdent(plan.name() + "_drops")
                         + " on sql_drop execute function " + schema + ".refuse_drops()");
             });
         } catch (SQLException e) {
@@ -78,14 +79,14 @@ public final class DdlFreeze {
         requireNonNull(source, "source is null");
         try {
             CopySql.inTransaction(source, () -> {
-                CopySql.exec(source, "drop event trigger if exists " + CopySql.quote(plan.name() + "_changes"));
-                CopySql.exec(source, "drop event trigger if exists " + CopySql.quote(plan.name() + "_drops"));
+                CopySql.exec(source, "drop event trigger if exists " + Sql.quoteIdent(plan.name() + "_changes"));
+                CopySql.exec(source, "drop event trigger if exists " + Sql.quoteIdent(plan.name() + "_drops"));
                 // only the schema the install made (a superuser's): a tenant's schema of that name is not ours to drop
                 String ours = new Catalog(source).value("select (select r.rolsuper from pg_catalog.pg_namespace n"
                         + " join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) n.nspowner"
                         + " where n.nspname operator(pg_catalog.=) ?::pg_catalog.name)::text", plan.name());
                 if ("true".equals(ours)) {
-                    CopySql.exec(source, "drop schema " + CopySql.quote(plan.name()) + " cascade");
+                    CopySql.exec(source, "drop schema " + Sql.quoteIdent(plan.name()) + " cascade");
                 }
             });
         } catch (SQLException e) {

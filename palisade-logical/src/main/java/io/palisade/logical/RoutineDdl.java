@@ -1,6 +1,7 @@
 package io.palisade.logical;
 
 import io.palisade.logical.SchemaScript.Step;
+import io.palisade.pgwire.Sql;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
@@ -81,9 +82,9 @@ final class RoutineDdl {
             if (targets == null) {
                 // re-quoted, never copied raw: PostgreSQL accepts a stored setting such as
                 // x/**/AS/**/'';RESET/**/ROLE;… as one element, which pasted into DDL would end the statement
-                elements.add(quote(name));
+                elements.add(Sql.quoteIdent(name));
             } else {
-                targets.forEach(target -> elements.add(quote(target)));
+                targets.forEach(target -> elements.add(Sql.quoteIdent(target)));
             }
         }
         return String.join(", ", elements.stream().distinct().toList());
@@ -106,9 +107,5 @@ final class RoutineDdl {
         }
         parts.add(current.toString());
         return parts;
-    }
-
-    private static String quote(String name) {
-        return '"' + name.replace("\"", "\"\"") + '"';
     }
 }

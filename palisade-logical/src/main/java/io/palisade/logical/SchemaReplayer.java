@@ -2,6 +2,7 @@ package io.palisade.logical;
 
 import io.palisade.logical.SchemaScript.Extension;
 import io.palisade.logical.SchemaScript.Step;
+import io.palisade.pgwire.Sql;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.sql.Connection;
@@ -26,7 +27,7 @@ public final class SchemaReplayer {
         List<Step> steps = new ArrayList<>();
         for (Extension extension : script.extensions()) {
             steps.add(new Step("extension " + extension.name(), "CREATE EXTENSION IF NOT EXISTS "
-                    + quote(extension.name()) + " WITH SCHEMA " + quote(script.target().extensionSchema())
+                    + Sql.quoteIdent(extension.name()) + " WITH SCHEMA " + Sql.quoteIdent(script.target().extensionSchema())
                     + " VERSION '" + extension.version().replace("'", "''") + "' CASCADE"));
         }
         steps.addAll(script.steps());
@@ -121,9 +122,5 @@ public final class SchemaReplayer {
                     + " already holds objects (" + row.text("objects") + " …); a move recreates the tenant's schema"
                     + " only in an empty one: clean the target up and retry");
         }
-    }
-
-    private static String quote(String identifier) {
-        return '"' + identifier.replace("\"", "\"\"") + '"';
     }
 }

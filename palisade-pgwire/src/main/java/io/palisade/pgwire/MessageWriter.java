@@ -3,31 +3,35 @@ package io.palisade.pgwire;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
-/** Builds frontend messages (type byte, length, body) into one growable buffer. Not thread-safe. */
-final class MessageWriter {
+/**
+ * Builds frontend messages (type byte, length, body) into one growable buffer: {@link #start} or
+ * {@link #startUntyped}, the fields, {@link #end}; then send {@link #buffer()} up to {@link #size()}. Used by pgwire's
+ * own sessions and the SQL broker's connections. Not thread-safe.
+ */
+public final class MessageWriter {
     private byte[] buffer = new byte[1024];
     private int size;
     private int lengthAt = -1;
 
-    MessageWriter reset() {
+    public MessageWriter reset() {
         size = 0;
         lengthAt = -1;
         return this;
     }
 
     /** Starts a message with a type byte. */
-    MessageWriter start(char type) {
+    public MessageWriter start(char type) {
         int8(type);
         return startUntyped();
     }
 
     /** Starts a message without a type byte (StartupMessage, CancelRequest). */
-    MessageWriter startUntyped() {
+    public MessageWriter startUntyped() {
         lengthAt = size;
         return int32(0);
     }
 
-    MessageWriter end() {
+    public MessageWriter end() {
         if (lengthAt < 0) {
             throw new IllegalStateException("no message started");
         }
@@ -36,32 +40,32 @@ final class MessageWriter {
         return this;
     }
 
-    MessageWriter int8(int value) {
+    public MessageWriter int8(int value) {
         ensure(1);
         buffer[size++] = (byte) value;
         return this;
     }
 
-    MessageWriter int16(int value) {
+    public MessageWriter int16(int value) {
         ensure(2);
         buffer[size++] = (byte) (value >>> 8);
         buffer[size++] = (byte) value;
         return this;
     }
 
-    MessageWriter int32(int value) {
+    public MessageWriter int32(int value) {
         ensure(4);
         put32(size, value);
         size += 4;
         return this;
     }
 
-    MessageWriter int64(long value) {
+    public MessageWriter int64(long value) {
         int32((int) (value >>> 32));
         return int32((int) value);
     }
 
-    MessageWriter cstring(String value) {
+    public MessageWriter cstring(String value) {
         if (value.indexOf('\0') >= 0) {
             throw new IllegalArgumentException("protocol strings cannot contain NUL characters");
         }
@@ -70,22 +74,22 @@ final class MessageWriter {
         return int8(0);
     }
 
-    MessageWriter bytes(byte[] bytes, int offset, int length) {
+    public MessageWriter bytes(byte[] bytes, int offset, int length) {
         ensure(length);
         System.arraycopy(bytes, offset, buffer, size, length);
         size += length;
         return this;
     }
 
-    byte[] buffer() {
+    public byte[] buffer() {
         return buffer;
     }
 
-    int size() {
+    public int size() {
         return size;
     }
 
-    byte[] toByteArray() {
+    public byte[] toByteArray() {
         return Arrays.copyOf(buffer, size);
     }
 

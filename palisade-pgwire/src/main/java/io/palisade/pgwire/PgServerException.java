@@ -21,7 +21,8 @@ public final class PgServerException extends PalisadeException {
         this.fields = Map.copyOf(fields);
     }
 
-    static PgServerException parse(byte[] body, int offset, int length) {
+    /** Parses the body of an ErrorResponse or NoticeResponse ({@code length} bytes from {@code offset}). */
+    public static PgServerException parse(byte[] body, int offset, int length) {
         Map<Character, String> fields = new LinkedHashMap<>();
         int at = offset;
         int limit = offset + length;
@@ -77,6 +78,11 @@ public final class PgServerException extends PalisadeException {
     /** Any field by its protocol code ('P' position, 's' schema, 't' table, ...). */
     public Optional<String> field(char code) {
         return Optional.ofNullable(fields.get(code));
+    }
+
+    /** Every field, keyed by its protocol code. */
+    public Map<Character, String> fields() {
+        return fields;
     }
 
     /** True for FATAL and PANIC: the server ends the session. */

@@ -4,10 +4,12 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
 import io.palisade.pgwire.Md5Password;
+import io.palisade.pgwire.PgMessages;
 import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Endpoint;
 import java.util.ArrayList;
@@ -18,10 +20,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The proxy's connection to one database instance. Until the first ReadyForQuery it parses the backend's messages:
- * it answers authentication itself for the cleartext-password route, replaces BackendKeyData with the proxy's own
- * cancel key, and turns any authentication failure into the one canonical error; after that it relays raw bytes.
- * Runs on the client's event loop; not thread-safe otherwise.
+ * The proxy's connection to one database instance, opened only after the client proved the tenant password to the
+ * proxy. Until the first ReadyForQuery it parses the backend's messages: it logs in with the tenant password (SCRAM,
+ * MD5 or cleartext, as the backend asks), then shows the client the end of its own exchange (AuthenticationSASLFinal
+ * for SCRAM clients) and AuthenticationOk, replaces BackendKeyData with the proxy's own cancel key, and turns any
+ * authentication failure into the one canonical error; after that it relays raw bytes. Runs on the client's event
+ * loop; not thread-safe otherwise.
  */
 final class BackendHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(BackendHandler.class);
@@ -34,33 +38,44 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         RELAY
     }
 
+    private final BackendLink link;
     private final ClientSession session;
+    private final StartupMessage startup;
     private final String user;
     private final String sessionAuthorization;
+    private final Endpoint endpoint;
     private String password;
-    private Mode mode;
+    private String serverFinal;
+    private Mode mode = Mode.AUTHENTICATE;
     private ScramClient scram;
-    private Endpoint endpoint;
     private ByteBuf pending;
     private ChannelHandlerContext ctx;
 
     /**
-     * @param password the password to authenticate with on the client's behalf, or null for end-to-end auth
-     * @param sessionAuthorization on a shared server, the tenant's user name to report in place of the server's internal
-     *     role name in the {@code session_authorization} parameter; null to pass the server's report through
+     * @param startup the startup message for the backend (whitelisted parameters, server login names)
+     * @param password the tenant password the proxy logs in with
+     * @param user the user name the backend knows (for MD5)
+     * @param sessionAuthorization on a shared server, the tenant's user name to report in place of the server's
+     *     internal role name in the {@code session_authorization} parameter; null to pass the server's report through
+     * @param serverFinal the SCRAM server-final message to show a SCRAM client before AuthenticationOk; null for a
+     *     client that sent a cleartext password
      */
-    BackendHandler(ClientSession session, String password, String user, String sessionAuthorization) {
-        this.session = session;
+    BackendHandler(BackendLink link, Endpoint endpoint, StartupMessage startup, String password, String user,
+            String sessionAuthorization, String serverFinal) {
+        this.link = link;
+        this.session = link.session();
+        this.endpoint = endpoint;
+        this.startup = startup;
         this.password = password;
         this.user = user;
         this.sessionAuthorization = sessionAuthorization;
-        this.mode = password != null ? Mode.AUTHENTICATE : Mode.OBSERVE;
+        this.serverFinal = serverFinal;
     }
 
-    void endpoint(Endpoint value) {
-        this.endpoint = value;
+    /** The TCP connection is up: sends the startup message. */
+    void connected() {
+        ctx.writeAndFlush(startup.encode(ctx.alloc()));
     }
-
     @Override
     public void handlerAdded(ChannelHandlerContext context) {
         this.ctx = context;
@@ -73,7 +88,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (mode == Mode.RELAY) {
-            session.toClient(buf);
+            link.toClient(buf);
             return;
         }
         if (pending == null) {
@@ -87,7 +102,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             keepGoing = parse(out);
         } catch (RuntimeException e) {
             out.forEach(ReferenceCountUtil::release);
-            log.debug("bad startup response from database {}: {}", session.databaseId(), e.toString());
+            log.debug("bad startup response from database {}: {}", link.databaseId(), e.toString());
             session.fail(PgWire.SQLSTATE_CONNECTION_FAILURE, "the database sent an invalid response during startup");
             context.close();
             return;
@@ -101,7 +116,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         } else {
             CompositeByteBuf composite = context.alloc().compositeBuffer(out.size());
             composite.addComponents(true, out);
-            session.toClient(composite);
+            link.toClient(composite);
         }
     }
 
@@ -152,12 +167,16 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 if (message.readableBytes() != 13) {
                     throw new IllegalStateException("BackendKeyData of unexpected length");
                 }
-                CancelRegistry.ProxyKey key = session.registerCancelKey(endpoint, message.getInt(5), message.getInt(9));
+                CancelRegistry.ProxyKey key = link.registerCancelKey(endpoint, message.getInt(5), message.getInt(9));
                 out.add(PgWire.backendKeyData(ctx.alloc(), key.processId(), key.secretKey()));
             }
             case 'E' -> {
                 Map<Character, String> fields = PgWire.errorFields(message.slice(5, message.readableBytes() - 5));
                 if (PgWire.SQLSTATE_INVALID_PASSWORD.equals(fields.get('C'))) {
+                    // the client proved the stored password to the proxy, so the server and the store disagree
+                    log.warn("database {} refused the tenant password the store holds; the client proved that"
+                            + " password to the proxy, so the server's role and the store are out of step",
+                            link.databaseId());
                     session.authenticationFailed();
                     ctx.close();
                     return false;
@@ -186,6 +205,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case PgWire.AUTH_OK -> {
                 password = null;
                 mode = Mode.OBSERVE;
+                if (serverFinal != null) {
+                    out.add(PgWire.authentication(ctx.alloc(), PgWire.AUTH_SASL_FINAL, serverFinal.getBytes(UTF_8)));
+                    serverFinal = null;
+                }
                 out.add(PgWire.authentication(ctx.alloc(), PgWire.AUTH_OK, new byte[0]));
                 return true;
             }
@@ -215,7 +238,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 // PBKDF2 is milliseconds of CPU: compute it off the event loop, then hop back to answer
                 String serverFirst = payload.toString(UTF_8);
                 ScramClient exchange = scram;
-                CompletableFuture.supplyAsync(() -> exchange.clientFinalMessage(serverFirst), session.cpuExecutor())
+                CompletableFuture.supplyAsync(() -> exchange.clientFinalMessage(serverFirst), link.cpuExecutor())
                         .whenComplete((clientFinal, error) -> ctx.executor().execute(() -> {
                             if (!ctx.channel().isActive()) {
                                 return;
@@ -243,16 +266,13 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void sendPassword(String value) {
-        byte[] bytes = value.getBytes(UTF_8);
-        byte[] body = new byte[bytes.length + 1];
-        System.arraycopy(bytes, 0, body, 0, bytes.length);
-        ctx.writeAndFlush(PgWire.passwordMessage(ctx.alloc(), body));
+        ctx.writeAndFlush(Unpooled.wrappedBuffer(PgMessages.passwordMessage(value)));
     }
 
     private boolean unsupported(String what) {
+        log.warn("database {} asked the proxy for {}, which it cannot answer", link.databaseId(), what);
         session.fail(PgWire.SQLSTATE_INVALID_AUTHORIZATION, "the database asked for " + what + ", which the proxy"
-                + " cannot answer for the endpoint=<id>;<password> form: connect with SNI or"
-                + " options=endpoint%3D<id> instead");
+                + " cannot answer; the tenant's server must accept SCRAM-SHA-256, MD5 or password logins");
         ctx.close();
         return false;
     }
@@ -278,7 +298,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext context, Throwable cause) {
-        log.debug("connection to database {} failed: {}", session.databaseId(), cause.toString());
+        log.debug("connection to database {} failed: {}", link.databaseId(), cause.toString());
         context.close();
     }
 }

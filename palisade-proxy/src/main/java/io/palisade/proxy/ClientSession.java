@@ -2,17 +2,13 @@ package io.palisade.proxy;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
-import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.ssl.SniCompletionEvent;
 import io.netty.handler.ssl.SniHandler;
 import io.netty.handler.ssl.SslContext;
@@ -20,110 +16,71 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.palisade.pgwire.PgMessages;
 import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Backend;
-import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
-import io.palisade.spi.ServerLogin;
-import java.security.SecureRandom;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Base64;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One client connection after the plaintext phase: waits for TLS, reads the StartupMessage, routes it to a database,
- * authenticates (end to end, or on the client's behalf for the {@code endpoint=<id>;<password>} form), then relays
- * bytes with back-pressure. Unknown databases get a mock SCRAM exchange that ends exactly like a wrong password.
- * Every method runs on the client channel's event loop (the backend channel shares it); not thread-safe otherwise.
+ * One client connection after the plaintext phase: waits for TLS, reads the StartupMessage, checks its parameters and
+ * routes it to a database id, has {@link HostAuthentication} check the login on the host, and only then takes a
+ * connection slot, resolves (perhaps wakes) the database and hands over to a {@link BackendLink}. Unknown ids, other
+ * users and wrong passwords end in exactly the same bytes. Every method runs on the client channel's event loop (the
+ * backend channel shares it); not thread-safe otherwise.
  */
 final class ClientSession extends ChannelInboundHandlerAdapter {
-    /** Backend-unreachable warnings, at most one per database per 10 s (a retrying client must not flood the log). */
-    private static final WarningLimiter UNREACHABLE_WARNINGS = new WarningLimiter(10_000_000_000L);
-
-    /** Thread-safe: a concurrent map of the last warning time per key. */
-    static final class WarningLimiter {
-        private final long intervalNanos;
-        private final java.util.concurrent.ConcurrentHashMap<String, Long> last = new java.util.concurrent.ConcurrentHashMap<>();
-
-        WarningLimiter(long intervalNanos) {
-            this.intervalNanos = intervalNanos;
-        }
-
-        boolean shouldWarn(String key) {
-            long now = System.nanoTime();
-            boolean[] warn = {false};
-            last.compute(key, (k, previous) -> {
-                if (previous == null || now - previous >= intervalNanos) {
-                    warn[0] = true;
-                    return now;
-                }
-                return previous;
-            });
-            if (last.size() > 10_000) {
-                last.clear();
-            }
-            return warn[0];
-        }
-    }
-
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
-    private static final SecureRandom RANDOM = new SecureRandom();
     private static final String POSTGRESQL_ALPN = "postgresql";
 
     private enum State {
         TLS,
         STARTUP,
         PASSWORD,
-        MOCK_SASL_INITIAL,
-        MOCK_SASL_FINAL,
+        SASL_INITIAL,
+        SASL_FINAL,
+        VERIFYING,
         CONNECTING,
         RELAY,
         CLOSED
     }
 
     private final PostgresProxy proxy;
+    private final PreAuthLimits.Ticket ticket;
     private final long acceptedNanos = System.nanoTime();
-    private long tlsNanos;
-    private long startupNanos;
-    private long resolvedNanos;
-    private long connectedNanos;
     private ChannelHandlerContext ctx;
     private State state = State.TLS;
     private boolean directTls;
     private boolean tlsDone;
+    private boolean authenticated;
     private boolean ready;
     private String sniHost;
     private ByteBuf pending;
     private ScheduledFuture<?> handshakeTimer;
+    private ScheduledFuture<?> authenticationTimer;
     private ScheduledFuture<?> startupTimer;
-    private ScheduledFuture<?> idleTimer;
-    private long lastActivityNanos;
 
     private StartupMessage startup;
     private String user;
-    /** On a shared server: the tenant's user name, reported instead of the server's internal role; else null. */
-    private String sessionAuthorization;
+    private String database;
     private String databaseId;
-    private String proxyPassword;
-    private DatabaseConnections.Slot slot;
-    private boolean slotReleased;
-    private Channel backend;
-    private CancelRegistry.ProxyKey cancelKey;
+    private HostAuthentication authentication;
+    private BackendLink link;
 
-    ClientSession(PostgresProxy proxy) {
+    /** @param ticket the connection's place under the pre-authentication caps; null when not counted (tests) */
+    ClientSession(PostgresProxy proxy, PreAuthLimits.Ticket ticket) {
         this.proxy = proxy;
+        this.ticket = ticket;
     }
 
     @Override
@@ -136,17 +93,27 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 closeQuietly();
             }
         }, config.handshakeTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        authenticationTimer = context.executor().schedule(() -> {
+            if (!authenticated && state != State.CLOSED) {
+                proxy.rejected("authentication-timeout");
+                timedOut();
+            }
+        }, config.authenticationTimeout().toMillis(), TimeUnit.MILLISECONDS);
         startupTimer = context.executor().schedule(() -> {
             if (!ready && state != State.CLOSED) {
                 proxy.rejected("startup-timeout");
-                if (tlsDone) {
-                    fail(PgWire.SQLSTATE_CONNECTION_FAILURE, "Authentication timed out");
-                } else {
-                    closeQuietly();
-                }
+                timedOut();
             }
         }, config.startupTimeout().toMillis(), TimeUnit.MILLISECONDS);
         context.channel().closeFuture().addListener(future -> onClientClosed());
+    }
+
+    private void timedOut() {
+        if (tlsDone) {
+            fail(PgWire.SQLSTATE_CONNECTION_FAILURE, "Authentication timed out");
+        } else {
+            closeQuietly();
+        }
     }
 
     // ---- plaintext phase (called by StartupSniffer) ----
@@ -194,7 +161,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 return;
             }
             tlsDone = true;
-            tlsNanos = System.nanoTime();
             handshakeTimer.cancel(false);
             proxy.tlsEstablished(directTls);
             if (state == State.TLS) {
@@ -215,8 +181,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         switch (state) {
-            case RELAY -> toBackend(buf);
-            case TLS, STARTUP, PASSWORD, MOCK_SASL_INITIAL, MOCK_SASL_FINAL, CONNECTING -> {
+            case RELAY -> link.toBackend(buf);
+            case TLS, STARTUP, PASSWORD, SASL_INITIAL, SASL_FINAL, VERIFYING, CONNECTING -> {
                 if (!cumulate(buf)) {
                     return;
                 }
@@ -239,8 +205,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         int already = pending == null ? 0 : pending.readableBytes();
         if (already + buf.readableBytes() > limit) {
             buf.release();
-            fail(PgWire.SQLSTATE_PROTOCOL_VIOLATION, "startup packet or password message too large (the limit is "
-                    + proxy.config().maxStartupPacketSize() + " bytes)");
+            // PostgreSQL logs an oversized startup or authentication packet and closes without a word
+            proxy.rejected("protocol");
+            closeQuietly();
             return false;
         }
         if (pending == null) {
@@ -256,7 +223,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         while (progress && pending != null && state != State.CLOSED) {
             progress = switch (state) {
                 case STARTUP -> readStartup();
-                case PASSWORD, MOCK_SASL_INITIAL, MOCK_SASL_FINAL -> readPasswordMessage();
+                case PASSWORD, SASL_INITIAL, SASL_FINAL -> readPasswordMessage();
                 default -> false;
             };
         }
@@ -268,7 +235,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         int length = pending.getInt(pending.readerIndex());
         if (length < 8 || length > proxy.config().maxStartupPacketSize()) {
-            fail(PgWire.SQLSTATE_PROTOCOL_VIOLATION, "invalid length of startup packet");
+            // as PostgreSQL's postmaster: "invalid length of startup packet" goes to the log only, the socket closes
+            proxy.rejected("protocol");
+            closeQuietly();
             return false;
         }
         if (pending.readableBytes() < length) {
@@ -305,50 +274,29 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return true;
     }
 
+    /** Everything here depends on the packet alone, never on whether the id exists. */
     private void onStartup(StartupMessage message) {
-        user = message.user();
-        if (user == null || user.isEmpty()) {
-            fail(PgWire.SQLSTATE_INVALID_AUTHORIZATION, "no PostgreSQL user name specified in startup packet");
-            return;
-        }
-        List<String> unrecognized = new ArrayList<>();
-        Map<String, String> parameters = new LinkedHashMap<>();
-        message.parameters().forEach((name, value) -> {
-            if (name.startsWith("_pq_.")) {
-                unrecognized.add(name);
-            } else {
-                parameters.put(name, value);
+        StartupRouting.Result result = StartupRouting.route(message, sniHost, proxy.config().domain());
+        if (result.refusal().isPresent()) {
+            StartupRouting.Refusal refusal = result.refusal().get();
+            if (refusal.reason() != null) {
+                proxy.rejected(refusal.reason());
             }
-        });
-        if (message.minorVersion() > 0 || !unrecognized.isEmpty()) {
-            ctx.write(PgWire.negotiateProtocolVersion(ctx.alloc(), 0, unrecognized));
-        }
-        Optional<String> fromSni;
-        Optional<String> fromOptions;
-        try {
-            fromSni = Routing.fromSni(sniHost, proxy.config().domain());
-            fromOptions = Routing.fromOptions(parameters.get("options"));
-        } catch (Routing.RoutingException e) {
-            fail(PgWire.SQLSTATE_REJECTED_CONNECTION, e.getMessage());
+            fail(refusal.sqlState(), refusal.message());
             return;
         }
-        if (fromSni.isPresent() && fromOptions.isPresent() && !fromSni.get().equals(fromOptions.get())) {
-            proxy.rejected("inconsistent-endpoint");
-            fail(PgWire.SQLSTATE_REJECTED_CONNECTION, Routing.inconsistent(fromSni.get(), fromOptions.get()));
-            return;
+        StartupRouting.Route route = result.route().orElseThrow();
+        if (route.negotiate()) {
+            ctx.write(PgWire.negotiateProtocolVersion(ctx.alloc(), 0, route.unrecognized()));
         }
-        if (parameters.containsKey("options")) {
-            Optional<String> rest = Routing.stripEndpoint(parameters.get("options"));
-            if (rest.isPresent()) {
-                parameters.put("options", rest.get());
-            } else {
-                parameters.remove("options");
-            }
-        }
-        startup = message.withVersion(3, 0).withParameters(parameters);
-        Optional<String> id = fromSni.or(() -> fromOptions);
-        if (id.isPresent()) {
-            resolve(id.get());
+        user = route.user();
+        database = route.database();
+        startup = route.startup();
+        if (route.databaseId().isPresent()) {
+            databaseId = route.databaseId().get();
+            authentication = new HostAuthentication(proxy, databaseId, user, database);
+            state = State.SASL_INITIAL;
+            ctx.writeAndFlush(PgWire.authenticationSasl(ctx.alloc(), List.of(ScramClient.MECHANISM)));
         } else {
             state = State.PASSWORD;
             ctx.writeAndFlush(PgWire.authentication(ctx.alloc(), PgWire.AUTH_CLEARTEXT, new byte[0]));
@@ -376,7 +324,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         ByteBuf body = pending.readSlice(1 + length).skipBytes(5);
         switch (state) {
             case PASSWORD -> onPassword(body);
-            case MOCK_SASL_INITIAL -> onMockSaslInitial(body);
+            case SASL_INITIAL -> onSaslInitial(body);
+            case SASL_FINAL -> onSaslFinal(body);
             default -> authenticationFailed();
         }
         return true;
@@ -394,50 +343,56 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             fail(PgWire.SQLSTATE_REJECTED_CONNECTION, Routing.endpointNotSpecified());
             return;
         }
-        proxyPassword = route.get().password();
-        resolve(route.get().databaseId());
+        databaseId = route.get().databaseId();
+        authentication = new HostAuthentication(proxy, databaseId, user, database);
+        verifying(authentication.verifyPassword(route.get().password()));
     }
 
-    // ---- unknown database: a mock SCRAM exchange that fails like a wrong password ----
-
-    private void startMockAuthentication() {
-        if (proxyPassword != null) {
+    private void onSaslInitial(ByteBuf body) {
+        Optional<String> serverFirst = PgWire.saslInitialData(body, ScramClient.MECHANISM)
+                .flatMap(authentication::serverFirst);
+        if (serverFirst.isEmpty()) {
             authenticationFailed();
             return;
         }
-        state = State.MOCK_SASL_INITIAL;
-        ctx.writeAndFlush(PgWire.authenticationSasl(ctx.alloc(), List.of(ScramClient.MECHANISM)));
-        ctx.channel().config().setAutoRead(true);
+        state = State.SASL_FINAL;
+        ctx.writeAndFlush(PgWire.authentication(ctx.alloc(), PgWire.AUTH_SASL_CONTINUE,
+                serverFirst.get().getBytes(UTF_8)));
     }
 
-    private void onMockSaslInitial(ByteBuf body) {
-        String mechanism = PgWire.readCString(body);
-        if (mechanism == null || body.readableBytes() < 4) {
-            authenticationFailed();
-            return;
-        }
-        int dataLength = body.readInt();
-        if (dataLength < 0 || dataLength > body.readableBytes()) {
-            authenticationFailed();
-            return;
-        }
-        String clientFirst = body.toString(body.readerIndex(), dataLength, UTF_8);
-        String clientNonce = null;
-        for (String part : clientFirst.split(",")) {
-            if (part.startsWith("r=")) {
-                clientNonce = part.substring(2);
+    private void onSaslFinal(ByteBuf body) {
+        verifying(authentication.verifyScram(body.toString(UTF_8)));
+    }
+
+    /** Waits (off the event loop) for the host's verdict, then continues on the event loop. */
+    private void verifying(CompletableFuture<Optional<HostAuthentication.Verified>> verdict) {
+        state = State.VERIFYING;
+        ctx.channel().config().setAutoRead(false);
+        onEventLoop(verdict, (result, error) -> {
+            // only a refusal waits for the floor: a proven login reveals nothing the client does not know already
+            boolean refused = error != null || result == null || result.isEmpty();
+            long wait = refused ? authentication.notBeforeNanos() - System.nanoTime() : 0;
+            if (wait > 0) {
+                ctx.executor().schedule(() -> onVerdict(result, error), wait, TimeUnit.NANOSECONDS);
+            } else {
+                onVerdict(result, error);
             }
-        }
-        if (clientNonce == null || clientNonce.isEmpty()) {
-            authenticationFailed();
+        });
+    }
+
+    private void onVerdict(Optional<HostAuthentication.Verified> result, Throwable error) {
+        if (state != State.VERIFYING || !ctx.channel().isActive()) {
             return;
         }
-        byte[] serverNonce = new byte[18];
-        RANDOM.nextBytes(serverNonce);
-        String serverFirst = "r=" + clientNonce + Base64.getEncoder().encodeToString(serverNonce) + ",s="
-                + Base64.getEncoder().encodeToString(proxy.mockSalt(databaseId, user)) + ",i=4096";
-        state = State.MOCK_SASL_FINAL;
-        ctx.writeAndFlush(PgWire.authentication(ctx.alloc(), PgWire.AUTH_SASL_CONTINUE, serverFirst.getBytes(UTF_8)));
+        if (error != null) {
+            proxy.rejected("credentials-unavailable");
+            fail(ErrorCode.NOT_READY.sqlState(), "the proxy cannot check logins right now; try again in a few"
+                    + " seconds");
+        } else if (result.isEmpty()) {
+            authenticationFailed();
+        } else {
+            onAuthenticated(result.get());
+        }
     }
 
     void authenticationFailed() {
@@ -445,37 +400,40 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         fail(PgWire.SQLSTATE_INVALID_PASSWORD, "password authentication failed for user \"" + user + "\"");
     }
 
-    // ---- routing to the backend ----
+    // ---- after the host accepted the login ----
 
-    private void resolve(String id) {
-        startupNanos = System.nanoTime();
-        state = State.CONNECTING;
-        databaseId = id;
-        ctx.channel().config().setAutoRead(false);
-        if (!Routing.isValidDatabaseId(id)) {
-            onResolved(Optional.empty(), null);
+    private void onAuthenticated(HostAuthentication.Verified verified) {
+        authenticated = true;
+        authenticationTimer.cancel(false);
+        if (ticket != null && !ticket.authenticate()) {
+            proxy.rejected("max-client-connections");
+            fail(PgMessages.SQLSTATE_TOO_MANY_CONNECTIONS, "too many clients are connected through the proxy;"
+                    + " try again later");
             return;
         }
+        DatabaseConnections.Slot slot = proxy.connections().tryAcquire(databaseId);
+        if (slot == null) {
+            proxy.rejected("too-many-connections");
+            fail(ErrorCode.TOO_MANY_CONNECTIONS.sqlState(), "Too many connections to this endpoint ('" + databaseId
+                    + "' allows " + proxy.connections().maxPerDatabase()
+                    + " through the proxy). Please close idle connections or try again later.");
+            return;
+        }
+        link = new BackendLink(this, proxy, databaseId, slot);
+        state = State.CONNECTING;
         CompletableFuture<Optional<Backend>> future;
         try {
-            future = proxy.resolver().resolve(id);
+            future = proxy.resolver().resolve(databaseId);
         } catch (RuntimeException e) {
             future = CompletableFuture.failedFuture(e);
         }
-        future.whenComplete((backend, error) -> {
-            try {
-                ctx.executor().execute(() -> onResolved(backend, error));
-            } catch (RejectedExecutionException e) {
-                log.debug("proxy shut down while resolving {}", id);
-            }
-        });
+        onEventLoop(future, (backend, error) -> onResolved(verified, backend, error));
     }
 
-    private void onResolved(Optional<Backend> backend, Throwable error) {
+    private void onResolved(HostAuthentication.Verified verified, Optional<Backend> backend, Throwable error) {
         if (state != State.CONNECTING || !ctx.channel().isActive()) {
             return;
         }
-        resolvedNanos = System.nanoTime();
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
         if (cause instanceof PalisadeException pe && pe.errorCode() == ErrorCode.NOT_FOUND) {
             backend = Optional.empty();
@@ -489,130 +447,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         if (backend == null || backend.isEmpty()) {
-            startMockAuthentication();
+            authenticationFailed(); // deleted between the credential lookup and now
             return;
         }
-        Map<String, String> parameters = new LinkedHashMap<>(startup.parameters());
-        Optional<ServerLogin> login = backend.get().map(user, parameters.getOrDefault("database", user));
-        if (login.isEmpty()) {
-            // not the tenant's user on a shared server: refused exactly like a wrong password
-            startMockAuthentication();
-            return;
+        if (!link.open(backend.get(), startup, user, database, verified)) {
+            authenticationFailed(); // not the tenant's names on a shared server
         }
-        if (backend.get().rewrites()) {
-            parameters.put("user", login.get().user());
-            parameters.put("database", login.get().database());
-            startup = startup.withParameters(parameters);
-            sessionAuthorization = user;
-        }
-        slot = proxy.connections().tryAcquire(databaseId);
-        if (slot == null) {
-            proxy.rejected("too-many-connections");
-            fail(ErrorCode.TOO_MANY_CONNECTIONS.sqlState(), "Too many connections to this endpoint ('" + databaseId
-                    + "' allows " + proxy.connections().maxPerDatabase()
-                    + " through the proxy). Please close idle connections or try again later.");
-            return;
-        }
-        proxy.resolver().touch(databaseId);
-        connectBackend(backend.get().endpoint());
-    }
-
-    private void connectBackend(Endpoint endpoint) {
-        boolean proxyAuthenticates = proxyPassword != null;
-        BackendHandler handler = new BackendHandler(this, proxyAuthenticates ? proxyPassword : null, user,
-                sessionAuthorization);
-        proxyPassword = null;
-        Bootstrap bootstrap = new Bootstrap()
-                .group(ctx.channel().eventLoop())
-                .channel(NioSocketChannel.class)
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS,
-                        (int) proxy.config().backendConnectTimeout().toMillis())
-                .handler(handler);
-        var connect = bootstrap.connect(endpoint.host(), endpoint.port());
-        backend = connect.channel();
-        proxy.trackBackend(backend);
-        handler.endpoint(endpoint);
-        connect.addListener((ChannelFutureListener) future -> {
-            if (!future.isSuccess()) {
-                if (UNREACHABLE_WARNINGS.shouldWarn(databaseId)) {
-                    log.warn("cannot connect to database {} at {}: {} (repeats within 10 s are logged at debug)",
-                            databaseId, endpoint, future.cause().toString());
-                } else {
-                    log.debug("cannot connect to database {} at {}: {}", databaseId, endpoint, future.cause().toString());
-                }
-                proxy.rejected("backend-unreachable");
-                fail(ErrorCode.NOT_READY.sqlState(), "cannot reach database '" + databaseId
-                        + "': its instance is not accepting connections; try again in a few seconds");
-                return;
-            }
-            if (state == State.CLOSED) {
-                future.channel().close();
-                return;
-            }
-            connectedNanos = System.nanoTime();
-            future.channel().writeAndFlush(startup.encode(ctx.alloc()));
-            future.channel().read();
-            if (!proxyAuthenticates) {
-                startRelay();
-            }
-        });
-    }
-
-    private void startRelay() {
-        state = State.RELAY;
-        if (pending != null) {
-            ByteBuf rest = pending;
-            pending = null;
-            if (rest.isReadable()) {
-                toBackend(rest);
-                return;
-            }
-            rest.release();
-        }
-        ctx.channel().read();
-    }
-
-    private void toBackend(ByteBuf buf) {
-        lastActivityNanos = System.nanoTime();
-        slot.received(buf.readableBytes());
-        backend.writeAndFlush(buf).addListener((ChannelFutureListener) future -> {
-            if (future.isSuccess()) {
-                ctx.channel().read();
-            } else {
-                closeQuietly();
-            }
-        });
-    }
-
-    // ---- called by BackendHandler ----
-
-    /** Sends bytes from the backend to the client; reads more from the backend once they are written. */
-    void toClient(ByteBuf buf) {
-        if (state == State.CLOSED) {
-            buf.release();
-            return;
-        }
-        lastActivityNanos = System.nanoTime();
-        slot.sent(buf.readableBytes());
-        ctx.writeAndFlush(buf).addListener((ChannelFutureListener) future -> {
-            if (future.isSuccess()) {
-                if (backend != null) {
-                    backend.read();
-                }
-            } else {
-                closeQuietly();
-            }
-        });
-    }
-
-    CancelRegistry.ProxyKey registerCancelKey(Endpoint endpoint, int processId, int secretKey) {
-        if (cancelKey != null) {
-            proxy.cancels().unregister(cancelKey);
-        }
-        cancelKey = proxy.cancels().register(new CancelRegistry.Target(databaseId, endpoint, processId, secretKey));
-        return cancelKey;
     }
 
     /** The backend sent ReadyForQuery for the first time: the session is established. */
@@ -622,61 +462,41 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         ready = true;
         startupTimer.cancel(false);
-        long now = System.nanoTime();
-        slot.handshakeDone(Duration.ofNanos(now - acceptedNanos));
-        if (log.isDebugEnabled()) {
-            log.debug("session to {} ready in {} µs: TLS {}, startup {}, resolve {}, backend connect {}, auth {}",
-                    databaseId, micros(now - acceptedNanos), micros(tlsNanos - acceptedNanos),
-                    micros(startupNanos - tlsNanos), micros(resolvedNanos - startupNanos),
-                    micros(connectedNanos - resolvedNanos), micros(now - connectedNanos));
-        }
-        lastActivityNanos = now;
-        if (!proxy.config().idleTimeout().isZero()) {
-            scheduleIdleCheck(proxy.config().idleTimeout().toNanos());
-        }
-        if (state != State.RELAY) {
-            startRelay();
-        }
-    }
-
-    /**
-     * Idle detection without per-message work beyond one {@code nanoTime}: a timer that re-arms itself for the time
-     * left since the last relayed byte (either direction).
-     */
-    private void scheduleIdleCheck(long delayNanos) {
-        idleTimer = ctx.executor().schedule(() -> {
-            if (state == State.CLOSED) {
+        long elapsed = System.nanoTime() - acceptedNanos;
+        link.ready(Duration.ofNanos(elapsed));
+        log.debug("session to {} ready in {} µs", databaseId, elapsed / 1000);
+        state = State.RELAY;
+        if (pending != null) {
+            ByteBuf rest = pending;
+            pending = null;
+            if (rest.isReadable()) {
+                link.toBackend(rest);
                 return;
             }
-            long idleNanos = proxy.config().idleTimeout().toNanos();
-            long quiet = System.nanoTime() - lastActivityNanos;
-            if (quiet >= idleNanos) {
-                proxy.rejected("idle-timeout");
-                log.debug("closing idle connection to {} after {}", databaseId, proxy.config().idleTimeout());
-                closeQuietly();
-            } else {
-                scheduleIdleCheck(idleNanos - quiet);
-            }
-        }, delayNanos, TimeUnit.NANOSECONDS);
+            rest.release();
+        }
+        ctx.channel().read();
     }
 
     void backendClosed() {
         if (state != State.CLOSED) {
             state = State.CLOSED;
-            closeOnFlush(ctx.channel());
+            BackendLink.closeOnFlush(ctx.channel());
         }
-    }
-
-    String databaseId() {
-        return databaseId;
-    }
-
-    Executor cpuExecutor() {
-        return proxy.cpuExecutor();
     }
 
     Channel clientChannel() {
         return ctx.channel();
+    }
+
+    private <T> void onEventLoop(CompletableFuture<T> future, BiConsumer<T, Throwable> then) {
+        future.whenComplete((value, error) -> {
+            try {
+                ctx.executor().execute(() -> then.accept(value, error));
+            } catch (RejectedExecutionException e) {
+                log.debug("proxy shut down while serving database {}", databaseId);
+            }
+        });
     }
 
     // ---- closing ----
@@ -703,37 +523,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private void onClientClosed() {
         state = State.CLOSED;
         handshakeTimer.cancel(false);
+        authenticationTimer.cancel(false);
         startupTimer.cancel(false);
-        if (idleTimer != null) {
-            idleTimer.cancel(false);
-        }
         if (pending != null) {
             pending.release();
             pending = null;
         }
-        proxyPassword = null;
-        if (cancelKey != null) {
-            proxy.cancels().unregister(cancelKey);
-            cancelKey = null;
+        if (ticket != null) {
+            ticket.leave();
         }
-        if (slot != null && !slotReleased) {
-            slotReleased = true;
-            proxy.connections().release(slot);
-        }
-        if (backend != null) {
-            closeOnFlush(backend);
-        }
-    }
-
-    private static long micros(long nanos) {
-        return nanos / 1000;
-    }
-
-    static void closeOnFlush(Channel channel) {
-        if (channel.isActive()) {
-            channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
-        } else {
-            channel.close();
+        if (link != null) {
+            link.close();
         }
     }
 }

@@ -2,147 +2,77 @@ package io.palisade.proxy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.palisade.pgwire.PgMessages;
 import java.nio.charset.StandardCharsets;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** PostgreSQL wire-protocol constants and message builders used by the proxy. Stateless and thread-safe. */
+/**
+ * The Netty side of the wire codecs: the messages of {@link PgMessages} (palisade-pgwire, the one home of PostgreSQL
+ * protocol knowledge) as {@link ByteBuf}s, and NUL-terminated string reads from buffers. Stateless and thread-safe.
+ */
 final class PgWire {
-    static final int SSL_REQUEST = 80877103;
-    static final int GSSENC_REQUEST = 80877104;
-    static final int CANCEL_REQUEST = 80877102;
-    static final int PROTOCOL_3_0 = 3 << 16;
-    static final byte TLS_HANDSHAKE_RECORD = 0x16;
+    static final int SSL_REQUEST = PgMessages.SSL_REQUEST;
+    static final int GSSENC_REQUEST = PgMessages.GSSENC_REQUEST;
+    static final int CANCEL_REQUEST = PgMessages.CANCEL_REQUEST;
+    static final byte TLS_HANDSHAKE_RECORD = PgMessages.TLS_HANDSHAKE_RECORD;
 
-    static final int AUTH_OK = 0;
-    static final int AUTH_CLEARTEXT = 3;
-    static final int AUTH_MD5 = 5;
-    static final int AUTH_SASL = 10;
-    static final int AUTH_SASL_CONTINUE = 11;
-    static final int AUTH_SASL_FINAL = 12;
+    static final int AUTH_OK = PgMessages.AUTH_OK;
+    static final int AUTH_CLEARTEXT = PgMessages.AUTH_CLEARTEXT;
+    static final int AUTH_MD5 = PgMessages.AUTH_MD5;
+    static final int AUTH_SASL = PgMessages.AUTH_SASL;
+    static final int AUTH_SASL_CONTINUE = PgMessages.AUTH_SASL_CONTINUE;
+    static final int AUTH_SASL_FINAL = PgMessages.AUTH_SASL_FINAL;
 
-    static final String SQLSTATE_PROTOCOL_VIOLATION = "08P01";
-    static final String SQLSTATE_INVALID_AUTHORIZATION = "28000";
-    static final String SQLSTATE_INVALID_PASSWORD = "28P01";
-    static final String SQLSTATE_FEATURE_NOT_SUPPORTED = "0A000";
-    static final String SQLSTATE_REJECTED_CONNECTION = "08004";
-    static final String SQLSTATE_CONNECTION_FAILURE = "08006";
+    static final String SQLSTATE_PROTOCOL_VIOLATION = PgMessages.SQLSTATE_PROTOCOL_VIOLATION;
+    static final String SQLSTATE_INVALID_AUTHORIZATION = PgMessages.SQLSTATE_INVALID_AUTHORIZATION;
+    static final String SQLSTATE_INVALID_PASSWORD = PgMessages.SQLSTATE_INVALID_PASSWORD;
+    static final String SQLSTATE_FEATURE_NOT_SUPPORTED = PgMessages.SQLSTATE_FEATURE_NOT_SUPPORTED;
+    static final String SQLSTATE_REJECTED_CONNECTION = PgMessages.SQLSTATE_REJECTED_CONNECTION;
+    static final String SQLSTATE_CONNECTION_FAILURE = PgMessages.SQLSTATE_CONNECTION_FAILURE;
 
     private PgWire() {}
 
-    /** A FATAL ErrorResponse ({@code E}) with severity, SQLSTATE and message. */
     static ByteBuf errorResponse(ByteBufAllocator alloc, String sqlState, String message) {
-        ByteBuf buf = alloc.buffer(64 + message.length() * 3);
-        buf.writeByte('E');
-        int lengthIndex = buf.writerIndex();
-        buf.writeInt(0);
-        field(buf, 'S', "FATAL");
-        field(buf, 'V', "FATAL");
-        field(buf, 'C', sqlState);
-        field(buf, 'M', message);
-        buf.writeByte(0);
-        buf.setInt(lengthIndex, buf.writerIndex() - lengthIndex);
-        return buf;
+        return wrap(PgMessages.errorResponse(sqlState, message));
     }
 
-    private static void field(ByteBuf buf, char type, String value) {
-        buf.writeByte(type);
-        writeCString(buf, value);
-    }
-
-    /** An Authentication request ({@code R}) with the given code and optional payload. */
     static ByteBuf authentication(ByteBufAllocator alloc, int code, byte[] payload) {
-        ByteBuf buf = alloc.buffer(9 + payload.length);
-        buf.writeByte('R');
-        buf.writeInt(8 + payload.length);
-        buf.writeInt(code);
-        buf.writeBytes(payload);
-        return buf;
+        return wrap(PgMessages.authentication(code, payload));
     }
 
-    /** AuthenticationSASL listing mechanisms, each NUL-terminated, then a final NUL. */
     static ByteBuf authenticationSasl(ByteBufAllocator alloc, List<String> mechanisms) {
-        ByteBuf payload = alloc.buffer();
-        try {
-            for (String mechanism : mechanisms) {
-                writeCString(payload, mechanism);
-            }
-            payload.writeByte(0);
-            byte[] bytes = new byte[payload.readableBytes()];
-            payload.readBytes(bytes);
-            return authentication(alloc, AUTH_SASL, bytes);
-        } finally {
-            payload.release();
-        }
+        return wrap(PgMessages.authenticationSasl(mechanisms));
     }
 
-    /** NegotiateProtocolVersion ({@code v}): newest minor version we support and the options we did not recognise. */
     static ByteBuf negotiateProtocolVersion(ByteBufAllocator alloc, int newestMinor, List<String> unrecognized) {
-        ByteBuf buf = alloc.buffer();
-        buf.writeByte('v');
-        int lengthIndex = buf.writerIndex();
-        buf.writeInt(0);
-        buf.writeInt(newestMinor);
-        buf.writeInt(unrecognized.size());
-        unrecognized.forEach(name -> writeCString(buf, name));
-        buf.setInt(lengthIndex, buf.writerIndex() - lengthIndex);
-        return buf;
+        return wrap(PgMessages.negotiateProtocolVersion(newestMinor, unrecognized));
     }
 
-    /** A frontend password-type message ({@code p}) with the given raw body. */
     static ByteBuf passwordMessage(ByteBufAllocator alloc, byte[] body) {
-        ByteBuf buf = alloc.buffer(5 + body.length);
-        buf.writeByte('p');
-        buf.writeInt(4 + body.length);
-        buf.writeBytes(body);
-        return buf;
+        return wrap(PgMessages.passwordMessage(body));
     }
 
-    /** SASLInitialResponse: mechanism name, Int32 length of the client-first message, the message. */
     static ByteBuf saslInitialResponse(ByteBufAllocator alloc, String mechanism, String clientFirst) {
-        byte[] mech = mechanism.getBytes(StandardCharsets.UTF_8);
-        byte[] data = clientFirst.getBytes(StandardCharsets.UTF_8);
-        ByteBuf buf = alloc.buffer(5 + mech.length + 1 + 4 + data.length);
-        buf.writeByte('p');
-        buf.writeInt(4 + mech.length + 1 + 4 + data.length);
-        buf.writeBytes(mech);
-        buf.writeByte(0);
-        buf.writeInt(data.length);
-        buf.writeBytes(data);
-        return buf;
+        return wrap(PgMessages.saslInitialResponse(mechanism, clientFirst));
     }
 
-    /** A CancelRequest for the given backend process id and secret key. */
     static ByteBuf cancelRequest(ByteBufAllocator alloc, int processId, int secretKey) {
-        ByteBuf buf = alloc.buffer(16);
-        buf.writeInt(16);
-        buf.writeInt(CANCEL_REQUEST);
-        buf.writeInt(processId);
-        buf.writeInt(secretKey);
-        return buf;
+        return wrap(PgMessages.cancelRequest(processId, secretKey));
     }
 
-    /** BackendKeyData ({@code K}) with the given process id and key. */
     static ByteBuf backendKeyData(ByteBufAllocator alloc, int processId, int secretKey) {
-        ByteBuf buf = alloc.buffer(13);
-        buf.writeByte('K');
-        buf.writeInt(12);
-        buf.writeInt(processId);
-        buf.writeInt(secretKey);
-        return buf;
+        return wrap(PgMessages.backendKeyData(processId, secretKey));
     }
 
-    /** ParameterStatus ({@code S}) reporting {@code name} = {@code value}. */
     static ByteBuf parameterStatus(ByteBufAllocator alloc, String name, String value) {
-        byte[] n = name.getBytes(StandardCharsets.UTF_8);
-        byte[] v = value.getBytes(StandardCharsets.UTF_8);
-        ByteBuf buf = alloc.buffer(1 + 4 + n.length + 1 + v.length + 1);
-        buf.writeByte('S');
-        buf.writeInt(4 + n.length + 1 + v.length + 1);
-        buf.writeBytes(n).writeByte(0);
-        buf.writeBytes(v).writeByte(0);
-        return buf;
+        return wrap(PgMessages.parameterStatus(name, value));
+    }
+
+    private static ByteBuf wrap(byte[] bytes) {
+        return Unpooled.wrappedBuffer(bytes);
     }
 
     /** Whether a whole ParameterStatus message (type and length included) reports the parameter {@code name}. */
@@ -162,19 +92,23 @@ final class PgWire {
 
     /** Reads the fields of an ErrorResponse/NoticeResponse body (without type and length). */
     static Map<Character, String> errorFields(ByteBuf body) {
-        Map<Character, String> fields = new LinkedHashMap<>();
-        while (body.isReadable()) {
-            byte type = body.readByte();
-            if (type == 0) {
-                break;
-            }
-            String value = readCString(body);
-            if (value == null) {
-                break;
-            }
-            fields.put((char) type, value);
+        return PgMessages.errorFields(ByteBufUtil.getBytes(body));
+    }
+
+    /**
+     * The client-first message of a SASLInitialResponse body (mechanism, Int32 length, data), or empty if the body is
+     * malformed or names another mechanism.
+     */
+    static java.util.Optional<String> saslInitialData(ByteBuf body, String mechanism) {
+        String named = readCString(body);
+        if (named == null || !named.equals(mechanism) || body.readableBytes() < 4) {
+            return java.util.Optional.empty();
         }
-        return fields;
+        int length = body.readInt();
+        if (length < 0 || length > body.readableBytes()) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of(body.toString(body.readerIndex(), length, StandardCharsets.UTF_8));
     }
 
     static void writeCString(ByteBuf buf, String value) {
@@ -191,5 +125,25 @@ final class PgWire {
         String value = buf.toString(buf.readerIndex(), end - buf.readerIndex(), StandardCharsets.UTF_8);
         buf.readerIndex(end + 1);
         return value;
+    }
+
+    /**
+     * Reads a NUL-terminated string that must be valid UTF-8; returns null (reading nothing) if no terminator is
+     * present, and throws {@link java.nio.charset.CharacterCodingException} wrapped in IllegalArgumentException if
+     * the bytes are not UTF-8.
+     */
+    static String readStrictCString(ByteBuf buf) {
+        int end = buf.indexOf(buf.readerIndex(), buf.writerIndex(), (byte) 0);
+        if (end < 0) {
+            return null;
+        }
+        try {
+            String value = StandardCharsets.UTF_8.newDecoder()
+                    .decode(buf.nioBuffer(buf.readerIndex(), end - buf.readerIndex())).toString();
+            buf.readerIndex(end + 1);
+            return value;
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException("not valid UTF-8", e);
+        }
     }
 }

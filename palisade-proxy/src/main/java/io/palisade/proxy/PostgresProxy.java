@@ -29,9 +29,11 @@ import io.netty.handler.ssl.SslProvider;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
+import io.palisade.pgwire.ScramSecret;
 import io.palisade.spi.BackendResolver;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
+import io.palisade.spi.TenantAuthenticator;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
@@ -49,9 +51,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The public PostgreSQL port: one TLS listener for every database, routed by SNI {@code <id>.<domain>}, by
- * {@code options=endpoint=<id>}, or by a cleartext password {@code endpoint=<id>;<password>}; authentication stays end
- * to end with the tenant's PostgreSQL. Hands clients its own cancel keys, enforces per-database connection limits and
- * handshake/startup/idle timeouts, and exports per-database metrics. Netty NIO, event-loop threads named
+ * {@code options=endpoint=<id>}, or by a cleartext password {@code endpoint=<id>;<password>}. The proxy checks the
+ * tenant login itself (SCRAM-SHA-256 as the server, against a secret derived from the password a
+ * {@link TenantAuthenticator} returns) before it takes a connection slot, wakes a database or connects to it; then it
+ * logs in to the database with the tenant password. Hands clients its own cancel keys, caps connections that have not
+ * authenticated yet (in total and per source address), enforces per-database connection limits and
+ * authentication/handshake/startup/idle timeouts, and exports per-database metrics. Netty NIO, event-loop threads named
  * {@code palisade-proxy-*}; the event loops are never blocked (the resolver's future is completed elsewhere and the
  * session hops back). {@link #start()} once, {@link #close()} idempotently; thread-safe.
  */
@@ -60,12 +65,17 @@ public final class PostgresProxy implements AutoCloseable {
 
     private final ProxyConfig config;
     private final BackendResolver resolver;
+    private final TenantAuthenticator authenticator;
     private final MeterRegistry registry;
     private final TlsMaterial tlsMaterial;
     private final SslContext sslContext;
     private final CancelRegistry cancels = new CancelRegistry();
     private final DatabaseConnections connections;
     private final byte[] mockSaltSecret = new byte[32];
+    private final PreAuthLimits limits;
+    private final SecretCache secrets;
+    private final ScramSecret decoySecret;
+    private final String decoyPassword;
     private final AtomicInteger openClients = new AtomicInteger();
     private final ChannelGroup clientChannels = new DefaultChannelGroup("palisade-proxy-clients",
             GlobalEventExecutor.INSTANCE);
@@ -82,17 +92,35 @@ public final class PostgresProxy implements AutoCloseable {
     /**
      * Prepares the proxy: loads or generates TLS material (see {@link TlsMaterial#forConfig}) and builds the TLS
      * context. Nothing listens until {@link #start()}.
+     *
+     * @param resolver where a database runs; called only after the client's login was verified (it may wake one)
+     * @param authenticator the tenant logins to verify clients against; must never wake anything
      */
-    public PostgresProxy(ProxyConfig config, BackendResolver resolver, MeterRegistry registry) {
+    public PostgresProxy(ProxyConfig config, BackendResolver resolver, TenantAuthenticator authenticator,
+            MeterRegistry registry) {
         this.config = requireNonNull(config, "config is null");
         this.resolver = requireNonNull(resolver, "resolver is null");
+        this.authenticator = requireNonNull(authenticator, "authenticator is null");
         this.registry = requireNonNull(registry, "registry is null");
         this.tlsMaterial = TlsMaterial.forConfig(config);
         this.sslContext = buildSslContext(tlsMaterial);
         this.connections = new DatabaseConnections(registry, config.maxConnectionsPerDatabase());
-        new SecureRandom().nextBytes(mockSaltSecret);
+        SecureRandom random = new SecureRandom();
+        random.nextBytes(mockSaltSecret);
+        this.limits = new PreAuthLimits(config.maxUnauthenticated(), config.maxUnauthenticatedPerSource(),
+                config.maxClientConnections());
+        this.secrets = new SecretCache(cpuExecutor);
+        byte[] decoy = new byte[24];
+        random.nextBytes(decoy);
+        this.decoyPassword = java.util.Base64.getEncoder().encodeToString(decoy);
+        random.nextBytes(decoy);
+        // derived while calibrating the proof floor on this machine
+        this.decoySecret = secrets.calibrate(decoyPassword, Arrays.copyOf(decoy, 16));
         Gauge.builder("palisade.proxy.clients", openClients, AtomicInteger::get)
                 .description("open client connections, handshakes included")
+                .register(registry);
+        Gauge.builder("palisade.proxy.clients.unauthenticated", limits, PreAuthLimits::unauthenticated)
+                .description("client connections that have not authenticated yet")
                 .register(registry);
     }
 
@@ -157,15 +185,19 @@ public final class PostgresProxy implements AutoCloseable {
     }
 
     private void accept(SocketChannel channel) {
-        if (openClients.incrementAndGet() > config.maxClientConnections()) {
-            openClients.decrementAndGet();
-            rejected("max-client-connections");
+        PreAuthLimits.Ticket ticket = limits.tryEnter(channel.remoteAddress().getAddress());
+        if (ticket == null) {
+            rejected("max-unauthenticated");
             channel.close();
             return;
         }
-        channel.closeFuture().addListener(future -> openClients.decrementAndGet());
+        openClients.incrementAndGet();
+        channel.closeFuture().addListener(future -> {
+            openClients.decrementAndGet();
+            ticket.leave();
+        });
         clientChannels.add(channel);
-        ClientSession session = new ClientSession(this);
+        ClientSession session = new ClientSession(this, ticket);
         channel.pipeline()
                 .addLast("sniffer", new StartupSniffer(session, config.maxStartupPacketSize()))
                 .addLast("session", session);
@@ -205,9 +237,15 @@ public final class PostgresProxy implements AutoCloseable {
         return connections.active(databaseId);
     }
 
-    /** Drops the meters of a deleted database (they otherwise stay, so rates survive idle periods). */
+    /** Drops the meters and the cached login secret of a deleted database. */
     public void forgetDatabase(String databaseId) {
         connections.forget(requireNonNull(databaseId, "databaseId is null"));
+        secrets.forget(databaseId);
+    }
+
+    /** Client connections that have not authenticated yet. */
+    public int unauthenticatedConnections() {
+        return limits.unauthenticated();
     }
 
     /** Issued cancel keys still mapped to a live session. */
@@ -219,6 +257,24 @@ public final class PostgresProxy implements AutoCloseable {
 
     BackendResolver resolver() {
         return resolver;
+    }
+
+    TenantAuthenticator authenticator() {
+        return authenticator;
+    }
+
+    SecretCache secrets() {
+        return secrets;
+    }
+
+    /** A secret nobody knows the password of: unknown ids and other users are checked against it. */
+    ScramSecret decoySecret() {
+        return decoySecret;
+    }
+
+    /** A password nobody knows: cleartext logins for unknown ids are compared with it. */
+    String decoyPassword() {
+        return decoyPassword;
     }
 
     SslContext sslContext() {
@@ -258,7 +314,10 @@ public final class PostgresProxy implements AutoCloseable {
                 .increment();
     }
 
-    /** A stable per-(database, user) salt for the mock SCRAM exchange, so repeated probes see the same salt. */
+    /**
+     * The SCRAM salt for a (database, user): stable, so repeated probes see the same salt, and the same function for
+     * known and unknown ids, so the salt tells nothing. The tenant's secret is derived with it.
+     */
     byte[] mockSalt(String databaseId, String user) {
         try {
             Mac mac = Mac.getInstance("HmacSHA256");

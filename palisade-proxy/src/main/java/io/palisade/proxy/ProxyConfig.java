@@ -20,8 +20,14 @@ import java.util.regex.Pattern;
  * @param tlsDirectory where generated TLS material lives ({@code proxy.tls.directory})
  * @param maxConnectionsPerDatabase open client connections allowed per database
  *     ({@code proxy.max-connections-per-database}, default 100)
- * @param maxClientConnections open client connections allowed in total, handshakes included
- *     ({@code proxy.max-client-connections}, default 10000)
+ * @param maxClientConnections authenticated client sessions allowed in total ({@code proxy.max-client-connections},
+ *     default 10000); sessions still authenticating are capped by the two limits below instead
+ * @param maxUnauthenticated client connections allowed in total that have not authenticated yet (TLS handshakes,
+ *     startup, SASL; {@code proxy.max-unauthenticated-connections}, default 1000)
+ * @param maxUnauthenticatedPerSource of those, from one source address ({@code proxy.max-unauthenticated-per-source},
+ *     default 64)
+ * @param authenticationTimeout time from accept until the client has proven the tenant password to the proxy; after
+ *     it the socket closes ({@code proxy.authentication-timeout}, 10s)
  * @param handshakeTimeout time from accept until the TLS handshake is done ({@code proxy.tls.handshake-timeout}, 10s)
  * @param startupTimeout time from accept until the session is ready for queries, authentication and waking a suspended
  *     database included ({@code proxy.startup-timeout}, 60s)
@@ -41,6 +47,9 @@ public record ProxyConfig(
         Path tlsDirectory,
         int maxConnectionsPerDatabase,
         int maxClientConnections,
+        int maxUnauthenticated,
+        int maxUnauthenticatedPerSource,
+        Duration authenticationTimeout,
         Duration handshakeTimeout,
         Duration startupTimeout,
         Duration idleTimeout,
@@ -56,6 +65,7 @@ public record ProxyConfig(
         requireNonNull(certificateFile, "certificateFile is null");
         requireNonNull(privateKeyFile, "privateKeyFile is null");
         requireNonNull(tlsDirectory, "tlsDirectory is null");
+        requireNonNull(authenticationTimeout, "authenticationTimeout is null");
         requireNonNull(handshakeTimeout, "handshakeTimeout is null");
         requireNonNull(startupTimeout, "startupTimeout is null");
         requireNonNull(idleTimeout, "idleTimeout is null");
@@ -80,6 +90,12 @@ public record ProxyConfig(
             throw new IllegalArgumentException(
                     "proxy.max-client-connections must be at least 1, got " + maxClientConnections);
         }
+        if (maxUnauthenticated < 1 || maxUnauthenticatedPerSource < 1) {
+            throw new IllegalArgumentException("proxy.max-unauthenticated-connections and"
+                    + " proxy.max-unauthenticated-per-source must be at least 1, got " + maxUnauthenticated + " and "
+                    + maxUnauthenticatedPerSource);
+        }
+        positive(authenticationTimeout, "proxy.authentication-timeout");
         positive(handshakeTimeout, "proxy.tls.handshake-timeout");
         positive(startupTimeout, "proxy.startup-timeout");
         positive(backendConnectTimeout, "proxy.backend-connect-timeout");
@@ -112,6 +128,9 @@ public record ProxyConfig(
                 tlsDirectory,
                 100,
                 10_000,
+                1000,
+                64,
+                Duration.ofSeconds(10),
                 Duration.ofSeconds(10),
                 Duration.ofSeconds(60),
                 Duration.ofHours(1),
@@ -122,31 +141,46 @@ public record ProxyConfig(
 
     public ProxyConfig withBind(String newBindHost, int newPort) {
         return new ProxyConfig(newBindHost, newPort, domain, certificateFile, privateKeyFile, tlsDirectory,
-                maxConnectionsPerDatabase, maxClientConnections, handshakeTimeout, startupTimeout, idleTimeout,
+                maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
+                authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
                 backendConnectTimeout, maxStartupPacketSize, ioThreads);
     }
 
     public ProxyConfig withCertificate(Path certificate, Path privateKey) {
         return new ProxyConfig(bindHost, port, domain, Optional.of(certificate), Optional.of(privateKey),
-                tlsDirectory, maxConnectionsPerDatabase, maxClientConnections, handshakeTimeout, startupTimeout,
+                tlsDirectory, maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated,
+                maxUnauthenticatedPerSource,
+                authenticationTimeout, handshakeTimeout, startupTimeout,
                 idleTimeout, backendConnectTimeout, maxStartupPacketSize, ioThreads);
     }
 
     public ProxyConfig withLimits(int newMaxConnectionsPerDatabase, int newMaxClientConnections) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
-                newMaxConnectionsPerDatabase, newMaxClientConnections, handshakeTimeout, startupTimeout, idleTimeout,
+                newMaxConnectionsPerDatabase, newMaxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
+                authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
                 backendConnectTimeout, maxStartupPacketSize, ioThreads);
     }
 
     public ProxyConfig withTimeouts(Duration newHandshake, Duration newStartup, Duration newIdle) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
-                maxConnectionsPerDatabase, maxClientConnections, newHandshake, newStartup, newIdle,
+                maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
+                authenticationTimeout, newHandshake, newStartup, newIdle,
                 backendConnectTimeout, maxStartupPacketSize, ioThreads);
     }
 
     public ProxyConfig withIoThreads(int newIoThreads) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
-                maxConnectionsPerDatabase, maxClientConnections, handshakeTimeout, startupTimeout, idleTimeout,
+                maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
+                authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
                 backendConnectTimeout, maxStartupPacketSize, newIoThreads);
+    }
+
+    /** The pre-authentication limits: caps on sessions not yet authenticated and the authentication deadline. */
+    public ProxyConfig withPreAuthentication(int newMaxUnauthenticated, int newMaxUnauthenticatedPerSource,
+            Duration newAuthenticationTimeout) {
+        return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
+                maxConnectionsPerDatabase, maxClientConnections, newMaxUnauthenticated, newMaxUnauthenticatedPerSource,
+                newAuthenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout, backendConnectTimeout,
+                maxStartupPacketSize, ioThreads);
     }
 }

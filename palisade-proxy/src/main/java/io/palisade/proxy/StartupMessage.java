@@ -35,12 +35,20 @@ record StartupMessage(int majorVersion, int minorVersion, Map<String, String> pa
                 body.skipBytes(1);
                 break;
             }
-            String name = PgWire.readCString(body);
-            String value = name == null ? null : PgWire.readCString(body);
+            String name;
+            String value;
+            try {
+                name = PgWire.readStrictCString(body);
+                value = name == null ? null : PgWire.readStrictCString(body);
+            } catch (IllegalArgumentException e) {
+                throw new ProtocolException("invalid startup packet: parameter names and values must be valid UTF-8");
+            }
             if (value == null) {
                 throw new ProtocolException("invalid startup packet layout: expected terminator as last byte");
             }
-            parameters.put(name, value);
+            if (parameters.put(name, value) != null) {
+                throw new ProtocolException("invalid startup packet: parameter \"" + name + "\" appears twice");
+            }
         }
         if (body.isReadable()) {
             throw new ProtocolException("invalid startup packet layout: data after the terminator");

@@ -36,10 +36,21 @@ final class StartupSniffer extends ByteToMessageDecoder {
                 ctx.pipeline().remove(this);
                 return;
             }
-            if (in.readableBytes() < 8) {
+            if (in.readableBytes() < 4) {
                 return;
             }
             int length = in.getInt(start);
+            if (length < 8 || length > maxStartupPacketSize) {
+                // PostgreSQL logs "invalid length of startup packet" and closes without an answer; a client that
+                // sends Terminate before anything else (node-postgres on connect() + end()) lands here
+                done = true;
+                in.skipBytes(in.readableBytes());
+                session.closeQuietly();
+                return;
+            }
+            if (in.readableBytes() < 8) {
+                return;
+            }
             int code = in.getInt(start + 4);
             if (code == PgWire.SSL_REQUEST && length == 8) {
                 in.skipBytes(8);
@@ -82,9 +93,7 @@ final class StartupSniffer extends ByteToMessageDecoder {
                 session.cancel(processId, secretKey);
                 return;
             }
-            if (length < 8 || length > maxStartupPacketSize) {
-                reject(in, PgWire.SQLSTATE_PROTOCOL_VIOLATION, "invalid length of startup packet");
-            } else if (code >>> 16 == 3) {
+            if (code >>> 16 == 3) {
                 reject(in, PgWire.SQLSTATE_INVALID_AUTHORIZATION,
                         "connection is insecure (try using `sslmode=require`)");
             } else {

@@ -81,6 +81,8 @@ public final class ProxyBench {
                         // an in-memory lookup, like the control plane's cache: no artificial delay in the numbers
                         id -> CompletableFuture.completedFuture(
                                 ID.equals(id) ? Optional.of(io.palisade.spi.Backend.direct(pg.endpoint())) : Optional.empty()),
+                        id -> CompletableFuture.completedFuture(
+                                ID.equals(id) ? Optional.of(pg.credentials()) : Optional.empty()),
                         registry).start()) {
             String password = pg.credentials().password();
             Path ca = tls.caCertificateFile().orElseThrow();

@@ -67,9 +67,10 @@ class TestPostgresProxyIntegration {
         pgA = new TestingPostgres();
         pgB = new TestingPostgres();
         workDir = TestingDirectories.newWorkDir("proxy");
-        resolver = new FakeResolver().put(A, pgA.endpoint()).put(B, pgB.endpoint());
+        resolver = new FakeResolver().put(A, pgA.endpoint(), pgA.credentials())
+                .put(B, pgB.endpoint(), pgB.credentials());
         registry = new SimpleMeterRegistry();
-        proxy = new PostgresProxy(config(), resolver, registry).start();
+        proxy = new PostgresProxy(config(), resolver, resolver, registry).start();
         ca = proxy.tlsMaterial().caCertificateFile().orElseThrow();
     }
 
@@ -225,7 +226,7 @@ class TestPostgresProxyIntegration {
     @Test
     void perDatabaseConnectionLimit() throws Exception {
         try (PostgresProxy limited = new PostgresProxy(config().withLimits(2, 100), resolver,
-                new SimpleMeterRegistry()).start()) {
+                resolver, new SimpleMeterRegistry()).start()) {
             try (Connection first = jdbc(limited, A, pgA.credentials().password());
                     Connection second = jdbc(limited, A, pgA.credentials().password())) {
                 SQLException third = catchSql(() -> jdbc(limited, A, pgA.credentials().password()).close());
@@ -245,25 +246,41 @@ class TestPostgresProxyIntegration {
     }
 
     @Test
-    void clientConnectionCap() throws Exception {
-        try (PostgresProxy capped = new PostgresProxy(config().withLimits(10, 2), resolver,
-                new SimpleMeterRegistry()).start();
+    void preAuthenticationCapPerSourceAndAuthenticatedCap() throws Exception {
+        ProxyConfig config = config().withLimits(10, 1).withPreAuthentication(100, 2, Duration.ofSeconds(10));
+        try (PostgresProxy capped = new PostgresProxy(config, resolver, resolver, new SimpleMeterRegistry()).start();
                 Socket first = new Socket("127.0.0.1", capped.port());
                 Socket second = new Socket("127.0.0.1", capped.port())) {
-            await().atMost(Duration.ofSeconds(10)).until(() -> capped.openClientConnections() == 2);
+            await().atMost(Duration.ofSeconds(10)).until(() -> capped.unauthenticatedConnections() == 2);
             try (Socket third = new Socket("127.0.0.1", capped.port())) {
-                third.setSoTimeout(10_000);
-                int read;
-                try {
-                    read = third.getInputStream().read();
-                } catch (java.net.SocketException reset) {
-                    read = -1;
-                }
-                assertThat(read).as("the third connection is closed at once").isEqualTo(-1);
+                assertThat(readOrReset(third)).as("a third unauthenticated connection from one source").isEqualTo(-1);
             }
-            first.getOutputStream().write(RawPg.sslRequest());
-            assertThat(first.getInputStream().read()).isEqualTo('S');
-            assertThat(second.isClosed()).isFalse();
+            // another source address is not affected, and an authenticated session frees its pre-auth seat
+            try (Socket other = new Socket("127.0.0.1", capped.port(), java.net.InetAddress.getByName("127.0.0.2"),
+                    0)) {
+                other.setSoTimeout(10_000);
+                other.getOutputStream().write(RawPg.sslRequest());
+                assertThat(other.getInputStream().read()).isEqualTo('S');
+            }
+            first.close();
+            second.close();
+            await().atMost(Duration.ofSeconds(10)).until(() -> capped.unauthenticatedConnections() == 0);
+            try (Connection owner = jdbc(capped, A, pgA.credentials().password())) {
+                assertThat(capped.unauthenticatedConnections()).isZero();
+                SQLException full = catchSql(() -> jdbc(capped, B, pgB.credentials().password()).close());
+                assertThat(full.getSQLState()).as("the authenticated cap (1) is reached").isEqualTo("53300");
+                assertThat(queryString(owner, "SELECT 1")).isEqualTo("1");
+            }
+            assertNothingLeaked(capped);
+        }
+    }
+
+    private static int readOrReset(Socket socket) throws IOException {
+        socket.setSoTimeout(10_000);
+        try {
+            return socket.getInputStream().read();
+        } catch (java.net.SocketException reset) {
+            return -1;
         }
     }
 
@@ -271,7 +288,7 @@ class TestPostgresProxyIntegration {
     void timeouts() throws Exception {
         ProxyConfig config = config().withTimeouts(Duration.ofMillis(800), Duration.ofMillis(1500),
                 Duration.ofMillis(1500));
-        try (PostgresProxy strict = new PostgresProxy(config, resolver, new SimpleMeterRegistry()).start()) {
+        try (PostgresProxy strict = new PostgresProxy(config, resolver, resolver, new SimpleMeterRegistry()).start()) {
             // a client that connects and says nothing is dropped after the handshake timeout
             try (Socket socket = new Socket("127.0.0.1", strict.port())) {
                 socket.setSoTimeout(10_000);

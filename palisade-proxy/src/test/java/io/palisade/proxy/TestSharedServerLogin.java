@@ -46,9 +46,9 @@ class TestSharedServerLogin {
             s.execute("CREATE ROLE tenant_other LOGIN PASSWORD '" + password + "'");
         }
         workDir = TestingDirectories.newWorkDir("proxy-shared");
-        FakeResolver resolver = new FakeResolver().putShared(ID, pg.endpoint(), new ServerLogin(ROLE, ROLE));
+        FakeResolver resolver = new FakeResolver().putShared(ID, pg.endpoint(), new ServerLogin(ROLE, ROLE), password);
         proxy = new PostgresProxy(ProxyConfig.defaults(TestPostgresProxyIntegration.DOMAIN, workDir.resolve("tls"))
-                .withBind("127.0.0.1", 0), resolver, new SimpleMeterRegistry()).start();
+                .withBind("127.0.0.1", 0), resolver, resolver, new SimpleMeterRegistry()).start();
         ca = proxy.tlsMaterial().caCertificateFile().orElseThrow();
     }
 

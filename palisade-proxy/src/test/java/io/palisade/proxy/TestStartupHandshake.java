@@ -10,6 +10,7 @@ import io.netty.handler.ssl.SniCompletionEvent;
 import io.netty.handler.ssl.SniHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.palisade.spi.Endpoint;
+import io.palisade.spi.TenantCredentials;
 import io.palisade.testing.TestingDirectories;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -38,7 +39,9 @@ class TestStartupHandshake {
     private static final String DOMAIN = "db.localhost";
     private Path workDir;
     private PostgresProxy proxy;
-    private final List<String> resolved = new ArrayList<>();
+    private final List<String> resolved = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<String> looked = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final Map<String, TenantCredentials> logins = new java.util.concurrent.ConcurrentHashMap<>();
 
     @BeforeAll
     void setUp() {
@@ -49,6 +52,9 @@ class TestStartupHandshake {
         proxy = new PostgresProxy(config, id -> {
             resolved.add(id);
             return CompletableFuture.completedFuture(Optional.<io.palisade.spi.Backend>empty());
+        }, id -> {
+            looked.add(id);
+            return CompletableFuture.completedFuture(Optional.ofNullable(logins.get(id)));
         }, new SimpleMeterRegistry());
     }
 
@@ -59,7 +65,7 @@ class TestStartupHandshake {
     }
 
     private EmbeddedChannel plaintextChannel() {
-        ClientSession session = new ClientSession(proxy);
+        ClientSession session = new ClientSession(proxy, null);
         EmbeddedChannel channel = new EmbeddedChannel(new StartupSniffer(session, 10_000), session);
         channel.freezeTime();
         return channel;
@@ -67,7 +73,7 @@ class TestStartupHandshake {
 
     /** A channel past TLS: the TLS events are fired by hand, the bytes written are the decrypted stream. */
     private EmbeddedChannel tlsChannel(String sniHost) {
-        ClientSession session = new ClientSession(proxy);
+        ClientSession session = new ClientSession(proxy, null);
         EmbeddedChannel channel = new EmbeddedChannel(session);
         channel.freezeTime();
         if (sniHost != null) {
@@ -82,6 +88,12 @@ class TestStartupHandshake {
             channel.writeInbound(Unpooled.wrappedBuffer(part));
         }
         channel.runPendingTasks();
+    }
+
+    /** Lets the proof floor (a few ms after the credential lookup) pass on the channel's frozen clock. */
+    private static void settle(EmbeddedChannel channel) {
+        channel.advanceTimeBy(1, TimeUnit.SECONDS);
+        channel.runScheduledPendingTasks();
     }
 
     /** Everything written to the client so far, split into messages (single-byte answers returned as type only). */
@@ -191,13 +203,22 @@ class TestStartupHandshake {
     }
 
     @Test
-    void oversizedAndUndersizedLengthsAreRejected() {
+    void badLengthsCloseSilentlyAsPostgresDoes() {
         for (int length : new int[] {10_001, 1 << 30, 7, 0, -1}) {
             EmbeddedChannel channel = plaintextChannel();
             write(channel, ByteBuffer.allocate(8).putInt(length).putInt(3 << 16).array());
-            RawPg.Message error = onlyError(channel);
-            assertThat(RawPg.errorMessage(error)).as("length " + length).isEqualTo("invalid length of startup packet");
+            assertThat(outbound(channel)).as("length " + length).isEmpty();
+            assertThat(channel.isActive()).as("length " + length).isFalse();
         }
+    }
+
+    @Test
+    void terminateBeforeSslRequestClosesSilently() {
+        // node-postgres on connect() + end(): Terminate ('X', length 4) before its SSLRequest
+        EmbeddedChannel channel = plaintextChannel();
+        write(channel, new byte[] {'X', 0, 0, 0, 4});
+        assertThat(outbound(channel)).isEmpty();
+        assertThat(channel.isActive()).isFalse();
     }
 
     @Test
@@ -264,11 +285,13 @@ class TestStartupHandshake {
                 assertThat(salt).as("the mock salt is stable per database and user").isEqualTo(saltFirst);
             }
             write(channel, RawPg.saslResponse("c=biws,r=abcdefXYZ,p=cHJvb2Y="));
+            settle(channel);
             RawPg.Message error = onlyError(channel);
             assertThat(RawPg.errorField(error, 'C')).isEqualTo("28P01");
             assertThat(RawPg.errorMessage(error)).isEqualTo("password authentication failed for user \"alice\"");
         }
-        assertThat(resolved).contains("db-unknown1");
+        assertThat(looked).contains("db-unknown1");
+        assertThat(resolved).as("nothing is resolved (or woken) before the login is proven").isEmpty();
     }
 
     @Test
@@ -276,7 +299,7 @@ class TestStartupHandshake {
         EmbeddedChannel options = tlsChannel(null);
         write(options, startup(params("user", "app", "options", "-c a=b endpoint=db-opt1")));
         assertThat(outbound(options)).extracting(RawPg.Message::type).containsExactly('R');
-        assertThat(resolved).contains("db-opt1");
+        assertThat(looked).contains("db-opt1");
         options.finishAndReleaseAll();
 
         EmbeddedChannel mismatch = tlsChannel("db-one.db.localhost");
@@ -300,9 +323,11 @@ class TestStartupHandshake {
         write(unknown, startup(params("user", "app")));
         outbound(unknown);
         write(unknown, RawPg.password("endpoint=db-pw1;secret"));
+        settle(unknown);
         RawPg.Message error = onlyError(unknown);
         assertThat(RawPg.errorField(error, 'C')).isEqualTo("28P01");
-        assertThat(resolved).contains("db-pw1");
+        assertThat(looked).contains("db-pw1");
+        assertThat(resolved).isEmpty();
     }
 
     @Test
@@ -328,8 +353,11 @@ class TestStartupHandshake {
                 new Case(RawPg.startup(4, 0, params("user", "app")), "0A000", "unsupported frontend protocol 4.0"),
                 new Case(RawPg.sslRequest(), "08P01", "encryption request received"),
                 new Case(noTerminator, "08P01", "invalid startup packet layout"),
-                new Case(ByteBuffer.allocate(8).putInt(50_000).putInt(3 << 16).array(), "08P01",
-                        "invalid length of startup packet"),
+                new Case(startup(params("user", "app", "replication", "database")), "0A000",
+                        "the startup parameter \"replication\" is not supported"),
+                new Case(startupPairs("user", "app", "user", "postgres"), "08P01",
+                        "invalid startup packet: parameter"),
+                new Case(invalidUtf8Startup(), "08P01", "invalid startup packet: parameter names and values must be"),
                 new Case(startup(params("user", "app", "options", "endpoint=a endpoint=b")), "08004",
                         "the options parameter names two databases"));
         for (Case c : cases) {
@@ -339,6 +367,36 @@ class TestStartupHandshake {
             assertThat(RawPg.errorField(error, 'C')).as(c.messageStart()).isEqualTo(c.sqlState());
             assertThat(RawPg.errorMessage(error)).startsWith(c.messageStart());
         }
+    }
+
+    /** A startup packet from raw name/value pairs, duplicates allowed. */
+    private static byte[] startupPairs(String... pairs) {
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        for (String part : pairs) {
+            body.writeBytes(part.getBytes(StandardCharsets.UTF_8));
+            body.write(0);
+        }
+        body.write(0);
+        return ByteBuffer.allocate(8 + body.size()).putInt(8 + body.size()).putInt(3 << 16).put(body.toByteArray())
+                .array();
+    }
+
+    private static byte[] invalidUtf8Startup() {
+        byte[] bytes = startup(params("user", "app\u00e9"));
+        for (int i = 0; i < bytes.length - 1; i++) {
+            if (bytes[i] == (byte) 0xc3) {
+                bytes[i] = (byte) 0xff;
+            }
+        }
+        return bytes;
+    }
+
+    @Test
+    void badLengthAfterTlsClosesSilently() {
+        EmbeddedChannel channel = tlsChannel(null);
+        write(channel, ByteBuffer.allocate(8).putInt(50_000).putInt(3 << 16).array());
+        assertThat(outbound(channel)).isEmpty();
+        assertThat(channel.isActive()).isFalse();
     }
 
     @Test
@@ -361,6 +419,20 @@ class TestStartupHandshake {
         write(channel, RawPg.cancelRequest(42, 43));
         assertThat(outbound(channel)).isEmpty();
         assertThat(channel.isActive()).isFalse();
+    }
+
+    @Test
+    void theAuthenticationDeadlineEndsAStalledSaslExchange() {
+        EmbeddedChannel channel = tlsChannel("db-stall1.db.localhost");
+        write(channel, startup(params("user", "app")));
+        assertThat(outbound(channel)).extracting(RawPg.Message::type).containsExactly('R');
+        channel.advanceTimeBy(9, TimeUnit.SECONDS);
+        channel.runScheduledPendingTasks();
+        assertThat(channel.isActive()).as("within the 10 s deadline").isTrue();
+        channel.advanceTimeBy(2, TimeUnit.SECONDS);
+        channel.runScheduledPendingTasks();
+        assertThat(RawPg.errorMessage(onlyError(channel))).isEqualTo("Authentication timed out");
+        assertThat(resolved).doesNotContain("db-stall1");
     }
 
     @Test

@@ -123,8 +123,12 @@ class TestTlsMaterialAndConfig {
         assertThatThrownBy(() -> base.withTimeouts(Duration.ZERO, Duration.ofSeconds(1), Duration.ZERO))
                 .hasMessageContaining("handshake-timeout");
         assertThatThrownBy(() -> new ProxyConfig("127.0.0.1", 0, "db.localhost", Optional.of(dir), Optional.empty(),
-                dir, 1, 1, Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ZERO, Duration.ofSeconds(1), 10_000,
-                0)).hasMessageContaining("set together");
+                dir, 1, 1, 1, 1, Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ZERO,
+                Duration.ofSeconds(1), 10_000, 0)).hasMessageContaining("set together");
+        assertThatThrownBy(() -> base.withPreAuthentication(10, 0, Duration.ofSeconds(1)))
+                .hasMessageContaining("max-unauthenticated-per-source");
+        assertThatThrownBy(() -> base.withPreAuthentication(10, 1, Duration.ZERO))
+                .hasMessageContaining("authentication-timeout");
     }
 
     private static List<String> sans(X509Certificate certificate) throws Exception {

@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test;
 class TestWarningLimiter {
     @Test
     void warnsOncePerKeyPerInterval() throws Exception {
-        ClientSession.WarningLimiter limiter = new ClientSession.WarningLimiter(200_000_000L);
+        WarningLimiter limiter = new WarningLimiter(200_000_000L);
         assertThat(limiter.shouldWarn("db-a")).isTrue();
         assertThat(limiter.shouldWarn("db-a")).isFalse();
         assertThat(limiter.shouldWarn("db-b")).as("keys are independent").isTrue();

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.agent.ProcessDriver;
 import io.palisade.agent.ProcessDriverConfig;
 import io.palisade.api.ApiServer;
+import io.palisade.api.ApiTls;
 import io.palisade.api.ConnectionInfo;
 import io.palisade.api.DatabaseService;
 import io.palisade.host.Cgroups;
@@ -55,7 +56,10 @@ public final class PalisadeServer implements AutoCloseable {
     private final ApiServer api;
     private final DatabaseService service;
     private final MetadataStore store;
+    /** The account created on first start; its keys are the operator's (e.g. per-database series in /metrics). */
+    static final String ADMIN_ACCOUNT = "acct-admin";
     private final PrometheusMeterRegistry metrics;
+    private Optional<ApiTls> apiTls = Optional.empty();
     private final PostgresProxy proxy;
     private io.palisade.agent.shared.SharedServerPool sharedServers;
     private io.palisade.api.MoveService moves;
@@ -106,12 +110,15 @@ public final class PalisadeServer implements AutoCloseable {
             if (config.proxyEnabled()) {
                 ProxyConfig proxyConfig = ProxyConfig.defaults(config.proxyDomain(), dataDir.resolve("tls"))
                         .withBind(config.proxyBindHost(), config.proxyPort())
-                        .withLimits(config.proxyMaxConnectionsPerDatabase(), 10_000);
+                        .withLimits(config.proxyMaxConnectionsPerDatabase(), 10_000)
+                        .withPreAuthentication(config.proxyPreAuthentication().maxConnections(),
+                                config.proxyPreAuthentication().maxPerSource(),
+                                config.proxyPreAuthentication().timeout());
                 if (config.proxyCertificateFile().isPresent()) {
                     proxyConfig = proxyConfig.withCertificate(
                             config.proxyCertificateFile().get(), config.proxyPrivateKeyFile().orElseThrow());
                 }
-                this.proxy = new PostgresProxy(proxyConfig, resolver, metrics).start();
+                this.proxy = new PostgresProxy(proxyConfig, resolver, authenticator, metrics).start();
                 closeables.add(proxy);
                 Map<String, Object> proxyHealth = new LinkedHashMap<>();
                 proxyHealth.put("port", proxy.port());
@@ -123,12 +130,13 @@ public final class PalisadeServer implements AutoCloseable {
             } else {
                 this.proxy = null;
             }
-            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, verifier, metrics);
+            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, authenticator, verifier, metrics);
+            this.apiTls = apiTls(config, dataDir, healthExtras);
             this.api = new ApiServer(
-                    config.apiHost(), config.apiPort(), store, serviceRef::get, connectionInfo(), () -> healthExtras,
+                    config.apiHost(), config.apiPort(), apiTls, store, serviceRef::get, connectionInfo(),
+                    () -> healthExtras,
                     restoresRef::get, app -> {
-                        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
-                                .result(metrics.scrape()));
+                        new MetricsEndpoint(metrics, store, config.metricsToken()).register(app);
                         broker.register(app);
                     });
             closeables.add(broker);
@@ -163,6 +171,7 @@ public final class PalisadeServer implements AutoCloseable {
                     store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit(),
                     config.vmSuspendAfter());
             closeables.add(service);
+            service.setQuotas(config.quotas());
             for (DriverProbe probe : service.probes().values()) {
                 log.info("isolation '{}': {} (accelerator {}) — {}{}", probe.driver(),
                         probe.usable() ? "usable" : "NOT usable", probe.accelerator(), probe.reason(),
@@ -245,7 +254,8 @@ public final class PalisadeServer implements AutoCloseable {
             closeables.add(external);
             return external;
         }
-        EmbeddedStoreServer embedded = EmbeddedStoreServer.start(dataDir.resolve("store"), cacheDir, user);
+        ServiceUser storeUser = user.dropsPrivileges() ? ServiceUser.resolve(user.name() + "-store") : user;
+        EmbeddedStoreServer embedded = EmbeddedStoreServer.start(dataDir.resolve("store"), cacheDir, storeUser);
         closeables.add(embedded);
         MetadataStore metadata = new MetadataStore(embedded.jdbcUrl(), embedded.username(), embedded.password());
         closeables.add(metadata);
@@ -254,6 +264,26 @@ public final class PalisadeServer implements AutoCloseable {
     }
 
     /** On first start creates the admin account; returns the API key if palisade generated it (to print once). */
+    /**
+     * HTTPS for the API if configured: the operator's certificate, else the proxy's (generated under
+     * {@code <data-dir>/tls}, signed by the local CA clients already trust for PostgreSQL).
+     */
+    private static Optional<ApiTls> apiTls(ServerConfig config, Path dataDir, Map<String, Object> healthExtras) {
+        if (!config.apiTlsEnabled()) {
+            return Optional.empty();
+        }
+        Map<String, Object> health = new LinkedHashMap<>();
+        health.put("tls", true);
+        healthExtras.put("api", health);
+        if (config.apiTlsCertificateFile().isPresent()) {
+            return Optional.of(new ApiTls(config.apiTlsCertificateFile().get(), config.apiTlsPrivateKeyFile().get()));
+        }
+        io.palisade.proxy.TlsMaterial material =
+                io.palisade.proxy.TlsMaterial.loadOrGenerate(dataDir.resolve("tls"), config.proxyDomain());
+        material.caCertificateFile().ifPresent(ca -> health.put("ca_certificate", ca.toString()));
+        return Optional.of(new ApiTls(material.certificateFile(), material.privateKeyFile()));
+    }
+
     private static Optional<String> bootstrapAccount(MetadataStore store, Optional<String> bootstrapKey) {
         if (store.hasAnyAccount()) {
             return Optional.empty();
@@ -266,8 +296,8 @@ public final class PalisadeServer implements AutoCloseable {
         if (generated) {
             key = "pk_" + SecretBox.randomSecret(40);
         }
-        store.createAccount("acct-admin", "admin");
-        store.addApiKey("acct-admin", key);
+        store.createAccount(ADMIN_ACCOUNT, "admin");
+        store.addApiKey(ADMIN_ACCOUNT, key);
         log.info("created the admin account{}", generated ? " with a generated API key" : " with " + BOOTSTRAP_KEY_ENV);
         return generated ? Optional.of(key) : Optional.empty();
     }
@@ -299,7 +329,9 @@ public final class PalisadeServer implements AutoCloseable {
     }
 
     public String apiBaseUrl() {
-        return config.apiPublicUrl().orElseGet(() -> "http://" + config.apiHost() + ":" + (api == null ? config.apiPort() : api.port()));
+        String scheme = apiTls.isPresent() ? "https://" : "http://";
+        return config.apiPublicUrl()
+                .orElseGet(() -> scheme + config.apiHost() + ":" + (api == null ? config.apiPort() : api.port()));
     }
 
     public int apiPort() {

@@ -21,10 +21,27 @@ public record ServerConfig(Map<String, String> values) {
     public static final List<Key> KEYS = List.of(
             new Key("server.data-dir", ".palisade/data", "Directory for all state: store, instances, secrets, TLS", false),
             new Key("server.host-id", null, "This host's id for pinning (default: the machine's hostname)", false),
-            new Key("api.host", "127.0.0.1", "REST API bind address (plain HTTP)", false),
+            new Key("api.host", "127.0.0.1", "REST API bind address (plain HTTP unless api.tls.enabled)", false),
             new Key("api.port", "8080", "REST API port (0 = any free port)", false),
+            new Key("api.tls.enabled", "false", "Serve the REST API, broker and metrics over HTTPS (default "
+                    + "certificate: the proxy's, signed by the generated CA; it names localhost and 127.0.0.1)",
+                    false),
+            new Key("api.tls.certificate-file", null, "Operator certificate (PEM) for the API when api.tls.enabled",
+                    false),
+            new Key("api.tls.private-key-file", null, "PKCS#8 private key (PEM) for api.tls.certificate-file", true),
             new Key("api.create-wait", "120s", "How long POST /v1/databases blocks before answering 202", false),
             new Key("api.public-url", null, "Base URL clients use for the API and broker (default http://<api.host>:<port>)", false),
+            new Key("metrics.token", null, "Bearer token for GET /metrics with per-database series (the admin API key "
+                    + "works too; other accounts' keys see aggregate series only)", true),
+            new Key("quota.databases", "100", "Databases one account may hold", false),
+            new Key("quota.cpu-per-database", "8", "vCPU one database may have", false),
+            new Key("quota.memory-mb-per-database", "16384", "Memory (MB) one database may have", false),
+            new Key("quota.disk-mb-per-database", "65536", "Disk (MB) one database's plan may have", false),
+            new Key("quota.cpu-total", "128", "vCPU all of one account's databases may have together", false),
+            new Key("quota.memory-mb-total", "262144", "Memory (MB) all of one account's databases may have together",
+                    false),
+            new Key("quota.disk-mb-total", "1048576", "Disk (MB) all of one account's databases may have together",
+                    false),
             new Key("store.url", null, "JDBC URL of an external PostgreSQL for metadata (default: embedded)", false),
             new Key("store.username", null, "User for store.url", false),
             new Key("store.password", null, "Password for store.url", true),
@@ -43,6 +60,9 @@ public record ServerConfig(Map<String, String> values) {
             new Key("proxy.tls.certificate-file", null, "Operator certificate (PEM) for *.<domain>; default: a generated local CA", false),
             new Key("proxy.tls.private-key-file", null, "Private key (PEM) for proxy.tls.certificate-file", true),
             new Key("proxy.max-connections-per-database", "100", "Client connections allowed per database", false),
+            new Key("proxy.max-unauthenticated-connections", "1000", "Proxy connections still authenticating, in total", false),
+            new Key("proxy.max-unauthenticated-per-source", "64", "Proxy connections still authenticating from one address (IPv6: one /64)", false),
+            new Key("proxy.authentication-timeout", "10s", "Time a proxy client has from connect to a proven login", false),
             new Key("vm.image-dir", ".cache/guest/current", "Guest image built by guest/build.sh", false),
             new Key("vm.accelerator", "auto", "auto (KVM where the CPU has vmx/svm, else TCG), kvm or tcg", false),
             new Key("vm.network-pool", "10.213.0.0/16", "Per-host pool of /30 links to the VMs' network namespaces", false),
@@ -118,6 +138,18 @@ public record ServerConfig(Map<String, String> values) {
         vmSuspendAfter();
         sharedStatementTimeout();
         sharedIdleInTransactionTimeout();
+        quotas();
+        apiTlsEnabled();
+        if (apiTlsCertificateFile().isPresent() != apiTlsPrivateKeyFile().isPresent()) {
+            throw PalisadeException.invalid("api.tls.certificate-file and api.tls.private-key-file go together");
+        }
+        if (apiTlsCertificateFile().isPresent() && !apiTlsEnabled()) {
+            throw PalisadeException.invalid("api.tls.certificate-file is set but api.tls.enabled is false; set "
+                    + "api.tls.enabled=true to serve it");
+        }
+        if (metricsToken().isPresent() && metricsToken().get().length() < 16) {
+            throw PalisadeException.invalid("metrics.token must be at least 16 characters long");
+        }
         proxyEnabled();
         int proxyPort = proxyPort();
         if (proxyPort < 0 || proxyPort > 65535) {
@@ -125,6 +157,7 @@ public record ServerConfig(Map<String, String> values) {
         }
         proxyPublicPort();
         proxyMaxConnectionsPerDatabase();
+        proxyPreAuthentication();
         if (proxyCertificateFile().isPresent() != proxyPrivateKeyFile().isPresent()) {
             throw PalisadeException.invalid("proxy.tls.certificate-file and proxy.tls.private-key-file go together");
         }
@@ -199,12 +232,35 @@ public record ServerConfig(Map<String, String> values) {
         return parseInt("api.port");
     }
 
+    public boolean apiTlsEnabled() {
+        return parseBoolean("api.tls.enabled");
+    }
+
+    public Optional<Path> apiTlsCertificateFile() {
+        return Optional.ofNullable(get("api.tls.certificate-file")).map(Path::of);
+    }
+
+    public Optional<Path> apiTlsPrivateKeyFile() {
+        return Optional.ofNullable(get("api.tls.private-key-file")).map(Path::of);
+    }
+
     public Optional<String> apiPublicUrl() {
         return Optional.ofNullable(get("api.public-url"));
     }
 
     public Duration createWait() {
         return parseDuration("api.create-wait");
+    }
+
+    /** The per-account quotas ({@code quota.*}). */
+    public io.palisade.api.AccountQuotas quotas() {
+        return new io.palisade.api.AccountQuotas(parseInt("quota.databases"), parseInt("quota.cpu-per-database"),
+                parseInt("quota.memory-mb-per-database"), parseInt("quota.disk-mb-per-database"),
+                parseInt("quota.cpu-total"), parseInt("quota.memory-mb-total"), parseLong("quota.disk-mb-total"));
+    }
+
+    public Optional<String> metricsToken() {
+        return Optional.ofNullable(get("metrics.token")).filter(token -> !token.isBlank());
     }
 
     public Optional<String> storeUrl() {
@@ -281,6 +337,21 @@ public record ServerConfig(Map<String, String> values) {
 
     public int proxyMaxConnectionsPerDatabase() {
         return parseInt("proxy.max-connections-per-database");
+    }
+
+    /** The proxy's limits before authentication: in total, per source address, and the deadline. */
+    public record ProxyPreAuthentication(int maxConnections, int maxPerSource, Duration timeout) {}
+
+    public ProxyPreAuthentication proxyPreAuthentication() {
+        int total = parseInt("proxy.max-unauthenticated-connections");
+        int perSource = parseInt("proxy.max-unauthenticated-per-source");
+        Duration timeout = parseDuration("proxy.authentication-timeout");
+        if (total < 1 || perSource < 1 || timeout.isZero() || timeout.isNegative()) {
+            throw PalisadeException.invalid("proxy.max-unauthenticated-connections and "
+                    + "proxy.max-unauthenticated-per-source must be at least 1 and proxy.authentication-timeout "
+                    + "positive, got " + total + ", " + perSource + ", " + timeout);
+        }
+        return new ProxyPreAuthentication(total, perSource, timeout);
     }
 
     private boolean parseBoolean(String key) {
@@ -390,6 +461,14 @@ public record ServerConfig(Map<String, String> values) {
     private int parseInt(String key) {
         try {
             return Integer.parseInt(get(key));
+        } catch (NumberFormatException e) {
+            throw PalisadeException.invalid(key + " must be an integer, got '" + get(key) + "'");
+        }
+    }
+
+    private long parseLong(String key) {
+        try {
+            return Long.parseLong(get(key));
         } catch (NumberFormatException e) {
             throw PalisadeException.invalid(key + " must be an integer, got '" + get(key) + "'");
         }

@@ -265,7 +265,7 @@ abstract class AbstractTestSharedRungLifecycle {
                     "SELECT extract(epoch FROM pg_postmaster_start_time())").getFirst())));
             assertThat(noticed).isBetween(killed, restarted);
             assertThat(noticed.plusMillis(latest.path("downtime_ms").asLong())).isAfterOrEqualTo(restarted);
-            String metrics = palisade.request("GET", "/metrics", null, null).body();
+            String metrics = palisade.get("/metrics").body();
             assertThat(metrics).containsPattern("(?m)^palisade_shared_server_crashes_total(\\{[^}]*})? [1-9]");
         });
     }

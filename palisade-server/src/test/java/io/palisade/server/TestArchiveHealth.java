@@ -47,7 +47,7 @@ class TestArchiveHealth {
                 assertThat(health.get("status").asText()).isEqualTo("degraded");
                 assertThat(health.get("unhealthy").asLong()).isGreaterThanOrEqualTo(1);
                 assertThat(health.toString()).doesNotContain(id); // health needs no key: no ids
-                TestingPalisade.Response metrics = palisade.request("GET", "/metrics", null, null);
+                TestingPalisade.Response metrics = palisade.get("/metrics");
                 assertThat(metrics.body()).containsPattern("palisade_archive_unhealthy(\\{[^}]*})? [1-9]");
             });
             System.out.printf("archive outage visible after %d ms%n",

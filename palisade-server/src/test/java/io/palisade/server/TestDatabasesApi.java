@@ -289,7 +289,7 @@ class TestDatabasesApi {
         assertThat(body.get("status").asText()).isEqualTo("ok");
         assertThat(body.get("default_isolation").asText()).isNotEmpty();
         assertThat(body.get("isolation").findValuesAsText("name")).contains("process");
-        TestingPalisade.Response metrics = palisade.request("GET", "/metrics", null, null);
+        TestingPalisade.Response metrics = palisade.get("/metrics");
         assertThat(metrics.status()).isEqualTo(200);
         assertThat(metrics.body()).contains("palisade_databases{state=\"running\"}").contains("jvm_memory_used_bytes");
     }

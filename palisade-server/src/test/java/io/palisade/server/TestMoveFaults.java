@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.palisade.agent.AdminConnection;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
+import io.palisade.pgwire.Sql;
 import io.palisade.spi.Rung;
 import io.palisade.spi.TenantPlace;
 import io.palisade.store.SecretBox;
@@ -265,7 +266,7 @@ class TestMoveFaults extends AbstractTestMoves {
                     + " where slot_name like 'palisade\\_move\\_%' or slot_name like 'pg\\_%\\_sync\\_%'"))
                     .as("replication slots").isEmpty();
             assertThat(strings(c, "select relreplident::text from pg_class where oid = '"
-                    + AdminConnection.ident(place.namespace()) + ".nopk'::regclass")).as("replica identity of nopk")
+                    + Sql.quoteIdent(place.namespace()) + ".nopk'::regclass")).as("replica identity of nopk")
                     .containsExactly("d");
             assertThat(strings(c, "select rolcanlogin::text from pg_roles where rolname = '" + place.role() + "'"))
                     .as("the tenant's LOGIN").containsExactly("true");

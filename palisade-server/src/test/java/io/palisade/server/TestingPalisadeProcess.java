@@ -83,6 +83,11 @@ final class TestingPalisadeProcess implements AutoCloseable {
         throw new IllegalStateException("palisade serve not healthy within 120 s: " + logTail());
     }
 
+    /** The {@code palisade serve} process, e.g. to inspect its children. */
+    ProcessHandle handle() {
+        return process.toHandle();
+    }
+
     String url() {
         return "http://127.0.0.1:" + port;
     }

@@ -14,6 +14,8 @@ public enum ErrorCode {
     CONFLICT(Category.USER, 409, "55000", 5),
     PAYLOAD_TOO_LARGE(Category.USER, 413, "54000", 2),
     UNSUPPORTED_MEDIA_TYPE(Category.USER, 415, "22023", 2),
+    /** An account's quota (databases, or vCPU, memory or disk per database or in total) would be exceeded. */
+    QUOTA_EXCEEDED(Category.USER, 403, "53400", 6),
     TOO_MANY_CONNECTIONS(Category.CAPACITY, 429, "53300", 6),
     CAPACITY_EXHAUSTED(Category.CAPACITY, 503, "53000", 6),
     NOT_READY(Category.CAPACITY, 503, "57P03", 6),

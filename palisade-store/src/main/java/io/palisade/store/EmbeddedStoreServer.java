@@ -8,7 +8,9 @@ import io.palisade.spi.PalisadeException;
 import io.palisade.spi.PostgresVersion;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
@@ -19,11 +21,17 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The control plane's own small PostgreSQL under {@code <data-dir>/store}: created on first start, started with
- * palisade and stopped with it. Its superuser password lives in a mode-600 file and is given to initdb through a file,
- * never on a command line. Not thread-safe: one owner starts and closes it.
+ * palisade and stopped with it. Its superuser password lives in a root-only mode-600 file and is given to initdb through
+ * a file, never on a command line. It runs as an OS user of its own (not the one of any tenant server): its data, log
+ * and socket are private to that user, and every connection, Unix socket included, authenticates with SCRAM, so code
+ * running in a tenant's server can neither read its files nor log in without the password. Not thread-safe: one owner
+ * starts and closes it.
  */
 public final class EmbeddedStoreServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EmbeddedStoreServer.class);
+
+    /** Every connection authenticates with the superuser's password, on the Unix socket too. */
+    static final String HBA = "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n";
 
     private final PostgresServer server;
     private final String password;
@@ -56,8 +64,11 @@ public final class EmbeddedStoreServer implements AutoCloseable {
                 } finally {
                     Files.deleteIfExists(pwfile);
                 }
-                Files.writeString(data.resolve("pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n");
             }
+            ownedBy(data, user);
+            writePrivate(data.resolve("pg_hba.conf"), HBA, user);
+            Path logFile = storeDir.resolve("postgres.log");
+            writePrivate(logFile, null, user);
             String password = Files.readString(secretFile).strip();
             PostgresServer server = PostgresServer.start(new PostgresServer.Options(
                     binaries,
@@ -65,7 +76,7 @@ public final class EmbeddedStoreServer implements AutoCloseable {
                     "127.0.0.1",
                     PostgresServer.freePort(),
                     PostgresServer.socketDirFor("store-" + Integer.toHexString(storeDir.toAbsolutePath().hashCode())),
-                    storeDir.resolve("postgres.log"),
+                    logFile,
                     user,
                     Optional.empty(),
                     Map.of("max_connections", "50", "shared_buffers", "32MB", "fsync", "on"),
@@ -73,6 +84,39 @@ public final class EmbeddedStoreServer implements AutoCloseable {
             return new EmbeddedStoreServer(server, password);
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot start the metadata store: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * A data directory made by an earlier palisade (when the store shared the tenant servers' user) is given to
+     * {@code user}; a tree already owned by it is left alone.
+     */
+    private static void ownedBy(Path data, ServiceUser user) throws IOException {
+        if (user.dropsPrivileges() && (Integer) Files.getAttribute(data, "unix:uid", LinkOption.NOFOLLOW_LINKS)
+                != user.uid()) {
+            log.info("giving the metadata store's files to its own OS user {}", user);
+            user.chown(data);
+        }
+    }
+
+    /**
+     * Replaces {@code file} without following a link planted in its place: removed, created anew with mode 600 and
+     * {@code content} (or kept empty and appended to by the server when {@code content} is null and the file exists),
+     * then given to {@code user}.
+     */
+    private static void writePrivate(Path file, String content, ServiceUser user) throws IOException {
+        if (content != null || Files.isSymbolicLink(file) || !Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
+            Files.deleteIfExists(file);
+            Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            if (content != null) {
+                Files.writeString(file, content, StandardOpenOption.WRITE);
+            }
+        } else {
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+        }
+        if (user.dropsPrivileges()) {
+            Files.setAttribute(file, "unix:uid", user.uid(), LinkOption.NOFOLLOW_LINKS);
+            Files.setAttribute(file, "unix:gid", user.gid(), LinkOption.NOFOLLOW_LINKS);
         }
     }
 

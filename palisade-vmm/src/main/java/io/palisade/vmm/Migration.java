@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.palisade.host.Processes;
+import io.palisade.host.ServiceUser;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
@@ -14,6 +15,7 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -38,9 +40,11 @@ final class Migration {
 
     /**
      * Stops the guest and saves its state to {@code state} (written completely, synced, then left for the caller to
-     * rename). {@code socket} must be in a directory the QEMU user (after {@code -runas}) can reach.
+     * rename). {@code socket} must be in a directory the QEMU user (after {@code -runas}) can reach; the socket is
+     * given to {@code qemuUser} with mode 600, so that no other VM's QEMU can connect first and feed it a state.
      */
-    static long save(Qmp qmp, Path socket, Path state, boolean ignoreShared, Duration timeout, Runnable afterStop) {
+    static long save(Qmp qmp, Path socket, ServiceUser qemuUser, Path state, boolean ignoreShared, Duration timeout,
+            Runnable afterStop) {
         requireNonNull(qmp, "qmp is null");
         long start = System.nanoTime();
         try {
@@ -59,7 +63,11 @@ final class Migration {
         afterStop.run();
         try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             server.bind(UnixDomainSocketAddress.of(socket));
-            Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rwxrwxrwx")); // dir is 700
+            Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+            if (qemuUser.dropsPrivileges()) {
+                Files.setAttribute(socket, "unix:uid", qemuUser.uid(), LinkOption.NOFOLLOW_LINKS);
+                Files.setAttribute(socket, "unix:gid", qemuUser.gid(), LinkOption.NOFOLLOW_LINKS);
+            }
             CompletableFuture<Long> copy = CompletableFuture.supplyAsync(() -> receive(server, state),
                     r -> Thread.ofPlatform().name("vm-save-" + socket.getFileName()).daemon().start(r));
             qmp.execute("migrate", Map.of("uri", "unix:" + socket), QMP_TIMEOUT);

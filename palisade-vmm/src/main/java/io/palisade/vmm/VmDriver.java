@@ -5,8 +5,10 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.host.Cgroups;
 import io.palisade.host.PgProbe;
 import io.palisade.host.Processes;
+import io.palisade.host.SafeFiles;
 import io.palisade.host.ServiceUser;
-import io.palisade.pgwire.ScramVerifier;
+import io.palisade.host.TenantUsers;
+import io.palisade.pgwire.TenantBootstrap;
 import io.palisade.spi.AdminAccess;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.Endpoint;
@@ -80,6 +82,8 @@ public final class VmDriver implements IsolationDriver {
     private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration CLOCK_SYNC_TIMEOUT = Duration.ofSeconds(3);
     private static final int MAX_CLONE_FAILURES = 3;
+    /** The instance ids of template VMs start with this. */
+    static final String TEMPLATE_PREFIX = "tpl-";
     private static final Duration SERIAL_ACK_TIMEOUT = Duration.ofSeconds(1);
     /** A recovering guest whose data volume sees no I/O for this long is stuck, not slow. */
     static final Duration RECOVERY_STALL = Duration.ofMinutes(5);
@@ -100,6 +104,7 @@ public final class VmDriver implements IsolationDriver {
     private final Map<String, Long> replicationChecked = new ConcurrentHashMap<>();
     private final VmRestore restore = new VmRestore(this);
     private final VmRename renamer = new VmRename(this);
+    private final TenantUsers users;
     private final VmMoveAccess moveAccess = new VmMoveAccess(this);
     private volatile DriverProbe probe;
     private volatile String lastProbeReason;
@@ -119,17 +124,21 @@ public final class VmDriver implements IsolationDriver {
         this.templatesDir = requireNonNull(templatesDir, "templatesDir is null");
         this.cloneCreate = cloneCreate;
         this.pool = new NetworkPool(config.networkPool(), config.instancesDir().resolve(".slots"));
+        this.users = new TenantUsers(config.serviceUser());
         this.accelerator = Accelerator.probe(config.accelerator());
         this.tscKhz = config.hostTscKhz() != 0 ? config.hostTscKhz() : Accelerator.hostTscKhz(Path.of("/proc/cpuinfo"));
         try {
             Files.createDirectories(config.instancesDir());
-            // sockets QEMU connects to after dropping to -runas (saving a state) live here, reachable by that user only
+            // sockets QEMU connects to after dropping to -runas (saving a state) live here: each VM's QEMU runs as a
+            // user of its own and reaches only its own socket (owned by that user, mode 600) in this unlistable dir
             Path mig = migrationDir();
             Files.createDirectories(mig);
-            Files.setPosixFilePermissions(mig, PosixFilePermissions.fromString("rwx------"));
             if (config.serviceUser().dropsPrivileges()) {
-                config.serviceUser().chown(mig);
+                Files.setAttribute(mig, "unix:uid", 0, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                Files.setAttribute(mig, "unix:gid", 0, java.nio.file.LinkOption.NOFOLLOW_LINKS);
             }
+            Files.setPosixFilePermissions(mig, PosixFilePermissions.fromString(
+                    config.serviceUser().dropsPrivileges() ? "rwx--x--x" : "rwx------"));
         } catch (IOException e) {
             throw new PalisadeException(
                     ErrorCode.DRIVER_FAILURE, "cannot create vm.instances-dir " + config.instancesDir(), e);
@@ -338,6 +347,25 @@ public final class VmDriver implements IsolationDriver {
         if (Files.exists(dir)) {
             Processes.check(List.of("rm", "-rf", "--", dir.toString()), Duration.ofMinutes(2));
         }
+        if (!isTemplate(id)) {
+            users.remove(id);
+        }
+    }
+
+    /**
+     * The OS user a VM's QEMU drops to: one of its own for a tenant's VM (a QEMU escape reaches no other VM's files,
+     * sockets or processes); palisade's service user for a template VM, which holds no tenant data.
+     */
+    ServiceUser qemuUser(String id) {
+        return isTemplate(id) ? config.serviceUser() : users.forInstance(id);
+    }
+
+    TenantUsers tenantUsers() {
+        return users;
+    }
+
+    private static boolean isTemplate(String id) {
+        return id.startsWith(TEMPLATE_PREFIX);
     }
 
     // ---------------------------------------------------------------------------------- backups, restore, rename
@@ -627,7 +655,7 @@ public final class VmDriver implements IsolationDriver {
         long start = System.nanoTime();
         long saveMs;
         try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
-            saveMs = Migration.save(qmp, migrationSocket(id), paths.partialStateFile(), ignoreShared,
+            saveMs = Migration.save(qmp, migrationSocket(id), qemuUser(id), paths.partialStateFile(), ignoreShared,
                     Duration.ofMinutes(2), () -> {});
             try {
                 qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
@@ -1072,7 +1100,7 @@ public final class VmDriver implements IsolationDriver {
     private void buildTemplate(InstanceSpec spec, GuestImage image, String key, Template template)
             throws IOException, SQLException {
         long start = System.nanoTime();
-        String id = "tpl-" + sha256Hex(templatesDir + "/" + key).substring(0, 16);
+        String id = TEMPLATE_PREFIX + sha256Hex(templatesDir + "/" + key).substring(0, 16);
         templatesBuilding.add(id);
         try {
             buildTemplate(spec, image, key, template, id, start);
@@ -1102,7 +1130,7 @@ public final class VmDriver implements IsolationDriver {
             long pid = findPid(id).orElseThrow(
                     () -> new PalisadeException(ErrorCode.DRIVER_FAILURE, "the template VM exited"));
             try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
-                Migration.save(qmp, migrationSocket(id), paths.partialStateFile(), true, Duration.ofMinutes(1),
+                Migration.save(qmp, migrationSocket(id), qemuUser(id), paths.partialStateFile(), true, Duration.ofMinutes(1),
                         () -> {});
                 try {
                     qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
@@ -1275,7 +1303,7 @@ public final class VmDriver implements IsolationDriver {
                 paths,
                 VmNetwork.namespaceName(id),
                 tscKhz,
-                config.serviceUser().dropsPrivileges() ? config.serviceUser().name() : null,
+                config.serviceUser().dropsPrivileges() ? qemuUser(id).name() : null,
                 memory,
                 incomingSocket);
         long overheadMb = accelerator.kind() == Accelerator.Kind.TCG ? 256 : 128;
@@ -1290,7 +1318,7 @@ public final class VmDriver implements IsolationDriver {
         command.addAll(qemu.arguments());
         Process process;
         try {
-            process = new ProcessBuilder(command)
+            process = Processes.builder(command)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(paths.qemuLog().toFile()))
@@ -1471,11 +1499,11 @@ public final class VmDriver implements IsolationDriver {
         Path pidFile = paths(id).pidFile();
         if (Files.exists(pidFile)) {
             try {
-                long pid = Long.parseLong(Files.readString(pidFile).strip());
+                long pid = Long.parseLong(SafeFiles.readSmall(pidFile, 64).orElse(""));
                 if (isOurQemu(pid, id) && !Processes.isZombie(pid)) {
                     return Optional.of(pid);
                 }
-            } catch (IOException | NumberFormatException e) {
+            } catch (PalisadeException | NumberFormatException e) {
                 // fall back to the process table
             }
         }
@@ -1627,12 +1655,16 @@ public final class VmDriver implements IsolationDriver {
             try (ResultSet rs = role.executeQuery()) {
                 if (!rs.next()) {
                     try (Statement s = admin.createStatement()) {
-                        s.execute("CREATE ROLE " + ident(spec.username()) + " LOGIN");
+                        s.execute(TenantBootstrap.createRole(spec.username()));
                     }
                 } else if (rs.getBoolean(1)) {
                     throw new PalisadeException(
                             ErrorCode.INVALID_REQUEST,
                             "the tenant role '" + spec.username() + "' must not be a superuser");
+                } else {
+                    try (Statement s = admin.createStatement()) {
+                        s.execute(TenantBootstrap.stripPowers(spec.username()));
+                    }
                 }
             }
         }
@@ -1641,7 +1673,7 @@ public final class VmDriver implements IsolationDriver {
             try (ResultSet rs = db.executeQuery()) {
                 if (!rs.next()) {
                     try (Statement s = admin.createStatement()) {
-                        s.execute("CREATE DATABASE " + ident(spec.database()) + " OWNER " + ident(spec.username()));
+                        s.execute(TenantBootstrap.createDatabase(spec.database(), spec.username()));
                     }
                 }
             }
@@ -1650,12 +1682,8 @@ public final class VmDriver implements IsolationDriver {
 
     /** Sets a role's password as a SCRAM verifier: the plaintext never reaches the server or its logs. */
     static void setPasswordVerifier(Connection admin, String role, String password) throws SQLException {
-        String verifier = ScramVerifier.of(password);
-        if (!verifier.matches("[A-Za-z0-9+/=$:-]+")) {
-            throw new IllegalStateException("unexpected characters in a SCRAM verifier");
-        }
         try (Statement s = admin.createStatement()) {
-            s.execute("ALTER ROLE " + ident(role) + " PASSWORD '" + verifier + "'");
+            s.execute(TenantBootstrap.setPassword(role, password));
         }
     }
 
@@ -1689,10 +1717,9 @@ public final class VmDriver implements IsolationDriver {
         if (!Files.exists(volume)) {
             return List.of();
         }
-        // read-only catastrophic mode: never writes to the image
-        Processes.Result result = Processes.run(
-                List.of("debugfs", "-c", "-R", "cat /log/postgresql.log", volume.toString()), Duration.ofSeconds(30),
-                null);
+        // read-only catastrophic mode: never writes to the image; as the VM's own user, not root (the guest wrote it)
+        Processes.Result result = VolumeTools.run(qemuUser(id), volume,
+                List.of("debugfs", "-c", "-R", "cat /log/postgresql.log", VolumeTools.DEVICE), Duration.ofSeconds(30));
         if (!result.ok()) {
             return List.of();
         }
@@ -1731,10 +1758,6 @@ public final class VmDriver implements IsolationDriver {
         } catch (PalisadeException e) {
             return "172.31.255.1";
         }
-    }
-
-    static String ident(String name) {
-        return "\"" + name.replace("\"", "\"\"") + "\"";
     }
 
     static String readSecret(Path file) throws IOException {

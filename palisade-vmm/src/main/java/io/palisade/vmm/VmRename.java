@@ -61,6 +61,7 @@ final class VmRename {
             VmDriver.deleteQuietly(file);
         }
         driver.forget(fromId);
+        driver.tenantUsers().remove(fromId); // the new id's QEMU runs as the new id's user
         try {
             Files.move(from.dir(), to.dir(), StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {

@@ -111,7 +111,8 @@ final class VmRestore {
             Path volume = driver.paths(id).dataVolume();
             List<String> lines = List.of();
             if (Files.exists(volume)) {
-                Processes.run(List.of("e2fsck", "-p", volume.toString()), Duration.ofMinutes(2), null);
+                VolumeTools.run(driver.qemuUser(id), volume, List.of("e2fsck", "-p", VolumeTools.DEVICE),
+                        Duration.ofMinutes(2));
                 lines = driver.postgresLogFromVolume(id, LOG_LINES);
             }
             if (lines.isEmpty()) {

@@ -98,6 +98,13 @@ class TestVmSnapshots {
         }
         assertThat(keysA).hasSize(4).doesNotContainAnyElementsOf(keysB);
         assertThat(keysB).hasSize(4);
+        // each QEMU runs as an OS user of its own: not root, not the service user, not the other VM's
+        if (driver.config().serviceUser().dropsPrivileges()) {
+            int uidA = processUid(driver.pid(idA).orElseThrow());
+            int uidB = processUid(driver.pid(idB).orElseThrow());
+            assertThat(uidA).isNotEqualTo(uidB).isNotEqualTo(driver.config().serviceUser().uid()).isNotZero();
+            assertThat(uidB).isNotEqualTo(driver.config().serviceUser().uid()).isNotZero();
+        }
         // neither accepts the other's password
         PgWire.Login crossAB = PgWire.login(a.endpoint(), "app", "app", credentialsB.password());
         PgWire.Login crossBA = PgWire.login(b.endpoint(), "app", "app", credentialsA.password());
@@ -274,5 +281,11 @@ class TestVmSnapshots {
         return DriverManager.getConnection(
                 "jdbc:postgresql://" + instance.endpoint() + "/app?connectTimeout=10&socketTimeout=30&sslmode=disable",
                 credentials.username(), credentials.password());
+    }
+
+    private static int processUid(long pid) throws java.io.IOException {
+        return Files.readAllLines(java.nio.file.Path.of("/proc", Long.toString(pid), "status")).stream()
+                .filter(line -> line.startsWith("Uid:")).map(line -> Integer.parseInt(line.split("\\s+")[2]))
+                .findFirst().orElseThrow();
     }
 }

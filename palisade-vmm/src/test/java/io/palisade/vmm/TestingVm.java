@@ -75,6 +75,7 @@ final class TestingVm {
         assertThat(driver.config().cgroups().find(driver.cgroupName(id))).as("cgroup").isEmpty();
         assertThat(driver.listInstances()).doesNotContain(id);
         assertThat(driver.pid(id)).isEmpty();
+        assertThat(driver.tenantUsers().existing()).as("OS users").doesNotContain(driver.tenantUsers().nameOf(id));
     }
 
     /** Every QEMU on the host whose name is this id's, whichever driver started it. */

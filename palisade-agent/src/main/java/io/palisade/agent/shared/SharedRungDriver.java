@@ -3,7 +3,8 @@ package io.palisade.agent.shared;
 import static java.util.Objects.requireNonNull;
 
 import io.palisade.agent.AdminConnection;
-import io.palisade.pgwire.ScramVerifier;
+import io.palisade.pgwire.Sql;
+import io.palisade.pgwire.TenantBootstrap;
 import io.palisade.spi.DriverProbe;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.InstanceSpec;
@@ -102,16 +103,16 @@ public final class SharedRungDriver implements IsolationDriver {
      * of template1) when one is there, and falls back to {@code CREATE DATABASE}.
      */
     private void create(SharedServer server, Tenant tenant, String password) {
-        String role = AdminConnection.ident(tenant.role());
+        String role = Sql.quoteIdent(tenant.role());
         TenantLimits limits = tenant.limits();
-        String verifier = AdminConnection.literal(ScramVerifier.of(password));
+        String createRole = TenantBootstrap.createSharedRole(tenant.role(), limits.connections(), password);
         try (SharedServer.Operation operation = server.operation()) {
             if (layout == TenantLayout.SCHEMA) {
                 // the GRANT updates the shared database's ACL, one row for all tenants: see SharedServer.sharedRowsLock
                 synchronized (server.sharedRowsLock()) {
                     server.inTransaction(TenantLayout.SHARED_DATABASE, c -> {
                         try (Statement s = c.createStatement()) {
-                            createRole(s, role, limits, verifier);
+                            createRole(s, createRole, role, limits);
                             s.execute("GRANT CONNECT, TEMPORARY ON DATABASE " + TenantLayout.SHARED_DATABASE + " TO "
                                     + role);
                             s.execute("ALTER ROLE " + role + " IN DATABASE " + TenantLayout.SHARED_DATABASE
@@ -125,7 +126,7 @@ public final class SharedRungDriver implements IsolationDriver {
             }
             server.inTransaction("postgres", c -> {
                 try (Statement s = c.createStatement()) {
-                    createRole(s, role, limits, verifier);
+                    createRole(s, createRole, role, limits);
                 }
                 return null;
             });
@@ -151,9 +152,9 @@ public final class SharedRungDriver implements IsolationDriver {
         }
     }
 
-    private static void createRole(Statement s, String role, TenantLimits limits, String verifier) throws SQLException {
-        s.execute("CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-                + "NOINHERIT CONNECTION LIMIT " + limits.connections() + " PASSWORD " + verifier);
+    private static void createRole(Statement s, String createRole, String role, TenantLimits limits)
+            throws SQLException {
+        s.execute(createRole);
         s.execute("ALTER ROLE " + role + " SET statement_timeout = " + limits.statementTimeout().toMillis());
         s.execute("ALTER ROLE " + role + " SET idle_in_transaction_session_timeout = "
                 + limits.idleInTransactionTimeout().toMillis());
@@ -196,7 +197,7 @@ public final class SharedRungDriver implements IsolationDriver {
             }
             try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
                     Statement s = c.createStatement()) {
-                s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " LOGIN");
+                s.execute("ALTER ROLE " + Sql.quoteIdent(tenant.role()) + " LOGIN");
                 pool.markStopped(tenant, false);
                 return running(tenant, server);
             } catch (SQLException | PalisadeException e) {
@@ -225,7 +226,7 @@ public final class SharedRungDriver implements IsolationDriver {
             pool.markStopped(tenant, true);
             try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
                     Statement s = c.createStatement()) {
-                s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " NOLOGIN");
+                s.execute("ALTER ROLE " + Sql.quoteIdent(tenant.role()) + " NOLOGIN");
                 terminateSessions(c, tenant);
             } catch (SQLException e) {
                 throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot stop " + id + ": " + e.getMessage(), e);
@@ -251,7 +252,7 @@ public final class SharedRungDriver implements IsolationDriver {
         Tenant tenant = found.get();
         SharedServer server = pool.server(tenant);
         pool.ensureRunning(server);
-        String role = AdminConnection.ident(tenant.role());
+        String role = Sql.quoteIdent(tenant.role());
         try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
                 Statement s = c.createStatement()) {
             if (roleExists(c, tenant.role())) {
@@ -277,7 +278,7 @@ public final class SharedRungDriver implements IsolationDriver {
                 // what other tenants' databases hold for the role (a grant, a policy naming it), however it got there
                 for (String other : databasesDependingOn(c, tenant.role())) {
                     // its owner may have closed it to connections
-                    s.execute("ALTER DATABASE " + AdminConnection.ident(other) + " ALLOW_CONNECTIONS true");
+                    s.execute("ALTER DATABASE " + Sql.quoteIdent(other) + " ALLOW_CONNECTIONS true");
                     try (Connection o = server.connect(other); Statement os = o.createStatement()) {
                         // that database's owner chose its settings: take back any that would change who runs this
                         AdminConnection.reclaimSession(o);
@@ -344,8 +345,7 @@ public final class SharedRungDriver implements IsolationDriver {
         SharedServer server = pool.server(tenant);
         try (SharedServer.Operation operation = server.operation(); Connection c = server.connect("postgres");
                 Statement s = c.createStatement()) {
-            s.execute("ALTER ROLE " + AdminConnection.ident(tenant.role()) + " PASSWORD "
-                    + AdminConnection.literal(ScramVerifier.of(password)));
+            s.execute(TenantBootstrap.setPassword(tenant.role(), password));
         } catch (SQLException | PalisadeException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot set the password of " + id + ": "
                     + e.getMessage(), e);
@@ -375,12 +375,12 @@ public final class SharedRungDriver implements IsolationDriver {
             return new InstanceStats(false, -1, 0, -1, -1, -1);
         }
         String sizeSql = layout == TenantLayout.DATABASE
-                ? "SELECT pg_database_size(" + AdminConnection.literal(tenant.database()) + ")"
+                ? "SELECT pg_database_size(" + Sql.quoteLiteral(tenant.database()) + ")"
                 : "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
-                        + "ON n.oid = c.relnamespace WHERE n.nspname = " + AdminConnection.literal(tenant.schema())
+                        + "ON n.oid = c.relnamespace WHERE n.nspname = " + Sql.quoteLiteral(tenant.schema())
                         + " AND c.relkind IN ('r', 'm', 'S', 't')";
         String connectionsSql = "SELECT count(*) FROM pg_stat_activity WHERE usename = "
-                + AdminConnection.literal(tenant.role());
+                + Sql.quoteLiteral(tenant.role());
         try (SharedServer.Operation operation = server.operation();
                 Connection c = server.connect(
                         layout == TenantLayout.DATABASE ? "postgres" : TenantLayout.SHARED_DATABASE);

@@ -7,12 +7,15 @@ import io.palisade.host.Cgroups;
 import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
+import io.palisade.host.ServiceUser;
+import io.palisade.host.TenantUsers;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.PostgresVersion;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -45,6 +48,7 @@ final class SharedServer {
     private final Path dir;
     private final SharedServerConfig config;
     private volatile PostgresServer server;
+    private volatile ServiceUser user;
     private volatile boolean stopping;
     /** Management operations on tenants (create, start, stop, delete, password, stats) that run at once on a server. */
     static final int MANAGEMENT_OPERATIONS = 4;
@@ -72,6 +76,20 @@ final class SharedServer {
 
     String name() {
         return name;
+    }
+
+    /**
+     * The OS user this server runs as: one of its own (see {@link TenantUsers}), so that neither a process-rung tenant
+     * nor another shared server can read its files. A data directory made when shared servers ran as the service user
+     * is given to it.
+     */
+    private ServiceUser user() {
+        ServiceUser current = user;
+        if (current == null) {
+            current = new TenantUsers(config.user()).forInstance(name);
+            user = current;
+        }
+        return current;
     }
 
     PostgresVersion version() {
@@ -187,7 +205,7 @@ final class SharedServer {
         PostgresServer.stopLeftover(data());
         Processes.run(List.of("rm", "-rf", data().toString()), Duration.ofMinutes(1), null);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
-        PostgresServer.initdb(binaries, data(), config.user());
+        PostgresServer.initdb(binaries, data(), user());
         writeHba();
         try (PostgresServer bootstrap = start()) {
             try (Connection c = connect("postgres"); Statement s = c.createStatement()) {
@@ -224,9 +242,22 @@ final class SharedServer {
         }
     }
 
+    private void giveToUser() {
+        try {
+            if (user().dropsPrivileges() && Files.isDirectory(data(), LinkOption.NOFOLLOW_LINKS)
+                    && (Integer) Files.getAttribute(data(), "unix:uid", LinkOption.NOFOLLOW_LINKS) != user().uid()) {
+                log.info("giving shared server {} to its own OS user {}", name, user());
+                user().chown(data());
+            }
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot inspect the data of shared server " + name, e);
+        }
+    }
+
     private PostgresServer start() {
         PostgresServer.stopLeftover(data());
         endOrphans();
+        giveToUser();
         Optional<Cgroups.Group> group = config.cgroups().create(cgroupName(), config.serverCpu(),
                 (long) config.serverMemoryMb() * 1024 * 1024);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
@@ -238,7 +269,7 @@ final class SharedServer {
             try {
                 PostgresServer started = PostgresServer.start(new PostgresServer.Options(
                         binaries, data(), "127.0.0.1", port, PostgresServer.socketDirFor(socketName()),
-                        dir.resolve("postgres.log"), config.user(), group, settings(), config.startTimeout()));
+                        dir.resolve("postgres.log"), user(), group, settings(), config.startTimeout()));
                 server = started;
                 Files.writeString(dir.resolve("port"), Integer.toString(port));
                 log.info("started shared server {} (pid {}, {})", name, started.pid(), started.endpoint());
@@ -357,7 +388,7 @@ final class SharedServer {
             Path file = data().resolve("pg_hba.conf");
             Files.deleteIfExists(file);
             Files.writeString(file, hba);
-            config.user().chown(file);
+            user().chown(file);
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot write pg_hba.conf of shared server " + name, e);
         }

@@ -1,6 +1,8 @@
 package io.palisade.agent.shared;
 
+import io.palisade.pgwire.TenantBootstrap;
 import java.util.List;
+import java.util.stream.Stream;
 
 /**
  * The SQL that makes a fresh PostgreSQL server fit to hold many tenants, run once by the superuser when palisade
@@ -10,11 +12,9 @@ final class SharedServerSql {
     private SharedServerSql() {}
 
     /** In {@code postgres}: no tenant may connect to the server's own databases; the schema rung's shared database. */
-    static final List<String> SERVER = List.of(
-            "REVOKE ALL ON DATABASE postgres FROM PUBLIC",
-            "REVOKE ALL ON DATABASE template1 FROM PUBLIC",
+    static final List<String> SERVER = Stream.concat(TenantBootstrap.CLOSE_SERVER_DATABASES.stream(), Stream.of(
             "CREATE DATABASE " + TenantLayout.SHARED_DATABASE,
-            "REVOKE ALL ON DATABASE " + TenantLayout.SHARED_DATABASE + " FROM PUBLIC");
+            "REVOKE ALL ON DATABASE " + TenantLayout.SHARED_DATABASE + " FROM PUBLIC")).toList();
 
     /**
      * The grant guard: a tenant may grant privileges on what it owns only to itself (and to PUBLIC inside objects no

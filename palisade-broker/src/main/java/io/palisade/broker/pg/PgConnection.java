@@ -3,6 +3,7 @@ package io.palisade.broker.pg;
 import static java.util.Objects.requireNonNull;
 
 import io.palisade.pgwire.Md5Password;
+import io.palisade.pgwire.MessageWriter;
 import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Endpoint;
 import java.io.EOFException;
@@ -30,12 +31,24 @@ import java.util.function.BooleanSupplier;
  * it sends a CancelRequest and waits a short grace for the server's error; when the client has gone, or the response
  * outgrows its byte budget, it cancels and closes at once. A connection that was cancelled or closed is
  * {@linkplain #isReusable() not reusable}.
+ *
+ * <p>Memory is bounded before it is allocated: each message's length header is checked against what is left of the
+ * response budget (a DataRow) or the budget itself (any other message) before its body is read, so a single huge
+ * value ends the statement with {@link Aborted.Reason#RESPONSE_TOO_LARGE} after reading only its header. Rows past the
+ * row cap and oversized notices are skipped without being kept; login messages are capped at
+ * {@value #MAX_LOGIN_MESSAGE_BYTES} bytes.
  */
 public final class PgConnection implements AutoCloseable {
     public static final int PROTOCOL_3_0 = 196608;
     private static final int CANCEL_REQUEST_CODE = 80877102;
     private static final int TICK_MILLIS = 200;
     private static final long TIMEOUT_GRACE_NANOS = Duration.ofSeconds(2).toNanos();
+    /** Largest message accepted while logging in (authentication requests, parameters, errors). */
+    public static final int MAX_LOGIN_MESSAGE_BYTES = 64 * 1024;
+    /** Notices and parameter reports bigger than this are skipped unread. */
+    private static final int MAX_NOTICE_BYTES = 64 * 1024;
+    /** The body buffer is given back after a statement that needed more than this. */
+    private static final int KEPT_BODY_BYTES = 64 * 1024;
 
     private final Endpoint endpoint;
     private final Socket socket;
@@ -106,7 +119,13 @@ public final class PgConnection implements AutoCloseable {
         flush();
         ScramClient scram = null;
         while (true) {
-            char type = readMessage(guard);
+            char type = readHeader(guard);
+            if (bodyLength > MAX_LOGIN_MESSAGE_BYTES) {
+                reusable = false;
+                throw new IOException("the backend sent a " + bodyLength + "-byte '" + type + "' message while "
+                        + "logging in; at most " + MAX_LOGIN_MESSAGE_BYTES + " bytes are accepted");
+            }
+            readBody(guard);
             switch (type) {
                 case 'R' -> {
                     int code = int32(body, 0);
@@ -187,6 +206,7 @@ public final class PgConnection implements AutoCloseable {
      */
     public QueryResult execute(String sql, List<String> params, int maxRows, long maxBytes, Guard guard)
             throws IOException {
+        refuseNul(sql);
         writer.reset();
         writer.start('P');
         writer.cstring("");
@@ -229,6 +249,7 @@ public final class PgConnection implements AutoCloseable {
 
     /** Runs a (possibly multi-statement) script with the simple protocol; one result per statement. */
     public List<QueryResult> simpleQuery(String sql, int maxRows, long maxBytes, Guard guard) throws IOException {
+        refuseNul(sql);
         writer.reset();
         writer.start('Q');
         writer.cstring(sql);
@@ -237,7 +258,25 @@ public final class PgConnection implements AutoCloseable {
         return readResults(maxRows, maxBytes, guard);
     }
 
+    /** SQL text cannot carry NUL in the protocol: answer as PostgreSQL does for a NUL in text. */
+    private static void refuseNul(String sql) {
+        if (sql.indexOf('\0') >= 0) {
+            throw new PgError(java.util.Map.of('S', "ERROR", 'V', "ERROR", 'C', "22021",
+                    'M', "invalid byte sequence for encoding \"UTF8\": 0x00"));
+        }
+    }
+
     private List<QueryResult> readResults(int maxRows, long maxBytes, Guard guard) throws IOException {
+        try {
+            return readResultsWithin(maxRows, maxBytes, guard);
+        } finally {
+            if (body.length > KEPT_BODY_BYTES) {
+                body = new byte[8 * 1024];
+            }
+        }
+    }
+
+    private List<QueryResult> readResultsWithin(int maxRows, long maxBytes, Guard guard) throws IOException {
         List<QueryResult> results = new ArrayList<>(1);
         List<Field> fields = List.of();
         List<byte[]> rows = new ArrayList<>();
@@ -245,22 +284,31 @@ public final class PgConnection implements AutoCloseable {
         long bytes = 0;
         PgError error = null;
         while (true) {
-            char type = readMessage(guard);
+            char type = readHeader(guard);
+            if (type == 'D') {
+                if (maxRows > 0 && rows.size() >= maxRows) {
+                    truncated = true;
+                    skipBody(guard);
+                    continue;
+                }
+                if (bytes + bodyLength + 8L > maxBytes) {
+                    abort(Aborted.Reason.RESPONSE_TOO_LARGE);
+                }
+            } else if ((type == 'N' || type == 'A' || type == 'S') && bodyLength > MAX_NOTICE_BYTES) {
+                skipBody(guard);
+                continue;
+            } else if (bodyLength > maxBytes - bytes) {
+                abort(Aborted.Reason.RESPONSE_TOO_LARGE);
+            }
+            readBody(guard);
             switch (type) {
                 case 'T' -> {
                     fields = rowDescription();
                     bytes += 64L * fields.size();
                 }
                 case 'D' -> {
-                    if (maxRows > 0 && rows.size() >= maxRows) {
-                        truncated = true;
-                    } else {
-                        rows.add(java.util.Arrays.copyOf(body, bodyLength));
-                        bytes += bodyLength + 8L;
-                        if (bytes > maxBytes) {
-                            abort(Aborted.Reason.RESPONSE_TOO_LARGE);
-                        }
-                    }
+                    rows.add(java.util.Arrays.copyOf(body, bodyLength));
+                    bytes += bodyLength + 8L;
                 }
                 case 'C' -> {
                     results.add(new QueryResult(fields, rows, cstringAt(0), truncated));
@@ -342,16 +390,37 @@ public final class PgConnection implements AutoCloseable {
         return new String(body, at, end - at, StandardCharsets.UTF_8);
     }
 
-    private char readMessage(Guard guard) throws IOException {
+    /** Reads a message's type and length (into {@code bodyLength}); the body is still unread. */
+    private char readHeader(Guard guard) throws IOException {
         int type = readByte(guard);
         int length = (readByte(guard) << 24) | (readByte(guard) << 16) | (readByte(guard) << 8) | readByte(guard);
-        if (length < 4 || length > 1 << 30) {
+        if (length < 4) {
             reusable = false;
             throw new IOException("corrupt message length " + length + " from the backend");
         }
         bodyLength = length - 4;
+        return (char) type;
+    }
+
+    /** Skips the body of the message whose header was just read, keeping nothing. */
+    private void skipBody(Guard guard) throws IOException {
+        int left = bodyLength;
+        while (left > 0) {
+            if (readPos == readLimit) {
+                fill(guard);
+            }
+            int n = Math.min(left, readLimit - readPos);
+            readPos += n;
+            left -= n;
+        }
+        bodyLength = 0;
+    }
+
+    /** Reads the body of the message whose header was just read into {@code body} (the caller checked its size). */
+    private void readBody(Guard guard) throws IOException {
         if (body.length < bodyLength) {
-            body = new byte[Math.max(bodyLength, body.length * 2)];
+            long doubled = body.length * 2L;
+            body = new byte[doubled >= bodyLength && doubled <= KEPT_BODY_BYTES ? (int) doubled : bodyLength];
         }
         int at = 0;
         while (at < bodyLength) {
@@ -363,7 +432,6 @@ public final class PgConnection implements AutoCloseable {
             readPos += n;
             at += n;
         }
-        return (char) type;
     }
 
     private int readByte(Guard guard) throws IOException {
@@ -429,11 +497,8 @@ public final class PgConnection implements AutoCloseable {
         reusable = false;
         try (Socket cancel = new Socket()) {
             cancel.connect(new InetSocketAddress(endpoint.host(), endpoint.port()), 2000);
-            byte[] message = new byte[16];
-            putInt32(message, 0, 16);
-            putInt32(message, 4, CANCEL_REQUEST_CODE);
-            putInt32(message, 8, backendPid);
-            putInt32(message, 12, backendKey);
+            byte[] message = new MessageWriter().startUntyped().int32(CANCEL_REQUEST_CODE).int32(backendPid)
+                    .int32(backendKey).end().toByteArray();
             cancel.getOutputStream().write(message);
             cancel.getOutputStream().flush();
         } catch (IOException e) {
@@ -443,7 +508,7 @@ public final class PgConnection implements AutoCloseable {
 
     private void flush() throws IOException {
         try {
-            out.write(writer.buffer, 0, writer.size);
+            out.write(writer.buffer(), 0, writer.size());
             out.flush();
         } catch (IOException e) {
             reusable = false;
@@ -529,13 +594,6 @@ public final class PgConnection implements AutoCloseable {
         return ((b[at] & 0xff) << 8) | (b[at + 1] & 0xff);
     }
 
-    static void putInt32(byte[] b, int at, int value) {
-        b[at] = (byte) (value >>> 24);
-        b[at + 1] = (byte) (value >>> 16);
-        b[at + 2] = (byte) (value >>> 8);
-        b[at + 3] = (byte) value;
-    }
-
     /** When to give up on the server: a deadline (System.nanoTime) and a probe for a vanished client. */
     public record Guard(long deadlineNanos, BooleanSupplier clientGone) {
         public Guard {
@@ -564,66 +622,6 @@ public final class PgConnection implements AutoCloseable {
 
         public Reason reason() {
             return reason;
-        }
-    }
-
-    /** Builds protocol messages into one growable buffer. */
-    static final class MessageWriter {
-        byte[] buffer = new byte[1024];
-        int size;
-        private int lengthAt;
-
-        void reset() {
-            size = 0;
-        }
-
-        void start(char type) {
-            int8(type);
-            startUntyped();
-        }
-
-        void startUntyped() {
-            lengthAt = size;
-            int32(0);
-        }
-
-        void end() {
-            putInt32(buffer, lengthAt, size - lengthAt);
-        }
-
-        void int8(int value) {
-            ensure(1);
-            buffer[size++] = (byte) value;
-        }
-
-        void int16(int value) {
-            ensure(2);
-            buffer[size++] = (byte) (value >>> 8);
-            buffer[size++] = (byte) value;
-        }
-
-        void int32(int value) {
-            ensure(4);
-            putInt32(buffer, size, value);
-            size += 4;
-        }
-
-        void cstring(String value) {
-            byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
-            bytes(bytes, 0, bytes.length);
-            int8(0);
-        }
-
-        void bytes(byte[] bytes, int offset, int length) {
-            ensure(length);
-            System.arraycopy(bytes, offset, buffer, size, length);
-            size += length;
-        }
-
-        private void ensure(int extra) {
-            if (size + extra > buffer.length) {
-                buffer = java.util.Arrays.copyOf(buffer, Math.max(buffer.length * 2, size + extra));
-            }
         }
     }
 }

@@ -2,13 +2,14 @@ package io.palisade.broker.pg;
 
 import static java.util.Objects.requireNonNull;
 
-import java.nio.charset.StandardCharsets;
-import java.util.LinkedHashMap;
+import io.palisade.pgwire.PgServerException;
 import java.util.Map;
 
 /**
  * An ErrorResponse from PostgreSQL, with every field it carried (keyed by the protocol's one-letter codes). Thrown by
- * {@link PgConnection}; the connection stays usable after it (the broker decides whether to keep it).
+ * {@link PgConnection}; the connection stays usable after it (the broker decides whether to keep it). Parsed by
+ * palisade-pgwire's {@link PgServerException#parse}; kept apart from it because the broker answers it to the client
+ * field by field rather than as a palisade error.
  */
 public final class PgError extends RuntimeException {
     private final Map<Character, String> fields;
@@ -19,18 +20,7 @@ public final class PgError extends RuntimeException {
     }
 
     static PgError parse(byte[] body, int length) {
-        Map<Character, String> fields = new LinkedHashMap<>();
-        int i = 0;
-        while (i < length && body[i] != 0) {
-            char code = (char) body[i++];
-            int end = i;
-            while (end < length && body[end] != 0) {
-                end++;
-            }
-            fields.put(code, new String(body, i, end - i, StandardCharsets.UTF_8));
-            i = end + 1;
-        }
-        return new PgError(fields);
+        return new PgError(PgServerException.parse(body, 0, length).fields());
     }
 
     /** A field by its protocol code ('C' SQLSTATE, 'M' message, 'D' detail, 'P' position, ...), or null. */

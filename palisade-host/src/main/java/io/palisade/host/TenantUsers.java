@@ -1,0 +1,145 @@
+package io.palisade.host;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One OS user per tenant instance, so that code running in one tenant's server is a uid of its own: it cannot read,
+ * signal or trace another tenant's server, the metadata store (which has its own user) or palisade. The users are
+ * system users named {@code <prefix>-<instance id>} with uids from {@link #UID_MIN}–{@link #UID_MAX} (clear of login
+ * users and the usual subordinate-uid ranges), each with a group of its own; created on first use and removed with the
+ * instance. When palisade does not run as root every instance runs as the current user, as {@link ServiceUser} does.
+ * Thread-safe: changes to the user database are serialised across all instances of this class in the JVM (the
+ * system's own lock on /etc/passwd is not waited for).
+ */
+public final class TenantUsers {
+    private static final Logger log = LoggerFactory.getLogger(TenantUsers.class);
+    public static final int UID_MIN = 200_000;
+    public static final int UID_MAX = 299_999;
+    private static final Pattern INSTANCE_ID = Pattern.compile("[a-z0-9][a-z0-9-]{0,22}");
+    private static final Object USER_DATABASE = new Object();
+
+    private final ServiceUser fallback;
+    private final String prefix;
+
+    /**
+     * @param fallback the user everything runs as when palisade is not root (its name is also the prefix of the tenant
+     *     users' names)
+     */
+    public TenantUsers(ServiceUser fallback) {
+        this.fallback = requireNonNull(fallback, "fallback is null");
+        this.prefix = fallback.name();
+    }
+
+    /** Whether instances really get users of their own (palisade runs as root). */
+    public boolean separate() {
+        return fallback.dropsPrivileges();
+    }
+
+    /** The OS user name of an instance (whether or not it exists). */
+    public String nameOf(String instanceId) {
+        String id = instanceId.toLowerCase(Locale.ROOT);
+        if (!INSTANCE_ID.matcher(id).matches()) {
+            throw new IllegalArgumentException("not an instance id that can name an OS user: " + instanceId);
+        }
+        return prefix + "-" + id;
+    }
+
+    /** The user of {@code instanceId}, created if it does not exist yet. */
+    public ServiceUser forInstance(String instanceId) {
+        if (!separate()) {
+            return fallback;
+        }
+        synchronized (USER_DATABASE) {
+            return create(instanceId);
+        }
+    }
+
+    private ServiceUser create(String instanceId) {
+        String name = nameOf(instanceId);
+        if (!exists(name)) {
+            Processes.Result created = Processes.run(List.of("useradd", "--system", "--user-group", "--no-create-home",
+                    "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                    "-K", "SYS_UID_MIN=" + UID_MIN, "-K", "SYS_UID_MAX=" + UID_MAX,
+                    "-K", "SYS_GID_MIN=" + UID_MIN, "-K", "SYS_GID_MAX=" + UID_MAX, name), Duration.ofSeconds(30), null);
+            if (!created.ok() && !exists(name)) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create the OS user '" + name
+                        + "' for instance " + instanceId + ": " + created.output().strip()
+                        + " (are uids " + UID_MIN + "–" + UID_MAX + " exhausted?)");
+            }
+            log.debug("created OS user {} for instance {}", name, instanceId);
+        }
+        ServiceUser user = ServiceUser.resolve(name);
+        if (user.uid() < UID_MIN || user.uid() > UID_MAX) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the OS user '" + name + "' has uid " + user.uid()
+                    + ", outside palisade's tenant range " + UID_MIN + "–" + UID_MAX
+                    + "; remove it (userdel " + name + ") so that palisade can create it anew");
+        }
+        return user;
+    }
+
+    /**
+     * Removes the user of {@code instanceId} (and its group) once nothing runs as it; idempotent. Its files must be gone
+     * or given away first: a later instance may get the same uid.
+     */
+    public void remove(String instanceId) {
+        if (!separate()) {
+            return;
+        }
+        synchronized (USER_DATABASE) {
+            delete(instanceId);
+        }
+    }
+
+    private void delete(String instanceId) {
+        String name = nameOf(instanceId);
+        if (!exists(name)) {
+            return;
+        }
+        Processes.Result removed = Processes.run(List.of("userdel", name), Duration.ofSeconds(30), null);
+        if (!removed.ok() && exists(name)) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot remove the OS user '" + name + "': "
+                    + removed.output().strip());
+        }
+    }
+
+    /** Names of the tenant users that exist on this host (for the reconciler's orphan check). */
+    public List<String> existing() {
+        if (!separate()) {
+            return List.of();
+        }
+        try {
+            return Files.readAllLines(Path.of("/etc/passwd")).stream()
+                    .map(line -> line.split(":"))
+                    .filter(f -> f.length > 2 && f[0].startsWith(prefix + "-") && uidInRange(f[2]))
+                    .map(f -> f[0])
+                    .toList();
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot read /etc/passwd: " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean uidInRange(String uid) {
+        try {
+            int value = Integer.parseInt(uid);
+            return value >= UID_MIN && value <= UID_MAX;
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
+    private static boolean exists(String name) {
+        return Processes.run(List.of("id", "-u", name), Duration.ofSeconds(5), null).ok();
+    }
+}

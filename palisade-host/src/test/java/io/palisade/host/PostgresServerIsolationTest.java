@@ -1,0 +1,95 @@
+package io.palisade.host;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.palisade.spi.PostgresVersion;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** A real postmaster started by {@link PostgresServer}: what it inherits and which files root opens for it. */
+class PostgresServerIsolationTest {
+    private Path dir;
+
+    @BeforeEach
+    void createDir() throws IOException {
+        Path base = repoDir().resolve("target/test-work");
+        Files.createDirectories(base);
+        dir = Files.createTempDirectory(base, "iso-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
+    @AfterEach
+    void deleteDir() {
+        Processes.run(List.of("rm", "-rf", dir.toString()), Duration.ofMinutes(1), null);
+    }
+
+    @Test
+    void thePostmasterInheritsNoSecretAndRootDoesNotFollowItsLogLink() throws IOException {
+        ServiceUser user = ServiceUser.resolve(ServiceUser.DEFAULT_NAME);
+        PostgresBinaries binaries = PostgresBinaries.install(repoDir().resolve("target/test-cache"),
+                PostgresVersion.DEFAULT);
+        Path data = dir.resolve("data");
+        PostgresServer.initdb(binaries, data, user);
+        // what a tenant with the service user's rights plants: its log is a link to a file only root may write
+        Path rootOnly = Files.writeString(dir.resolve("root-only"), "root's file\n");
+        Files.setPosixFilePermissions(rootOnly, PosixFilePermissions.fromString("rw-------"));
+        Path log = Files.createSymbolicLink(dir.resolve("postgres.log"), rootOnly);
+
+        try (PostgresServer server = PostgresServer.start(new PostgresServer.Options(binaries, data, "127.0.0.1",
+                PostgresServer.freePort(), dir.resolve("run"), log, user, Optional.empty(), Map.of(),
+                Duration.ofSeconds(60)))) {
+            byte[] environ = Files.readAllBytes(Path.of("/proc", Long.toString(server.pid()), "environ"));
+            Set<String> keys = Arrays.stream(new String(environ, StandardCharsets.UTF_8).split("\0"))
+                    .filter(entry -> !entry.isEmpty())
+                    .map(entry -> entry.substring(0, entry.indexOf('=')))
+                    .collect(Collectors.toSet());
+
+            assertThat(System.getenv("PALISADE_TEST_SECRET")).isNotNull();
+            assertThat(keys).noneMatch(key -> key.startsWith("PALISADE_"));
+            assertThat(keys).allMatch(key -> Processes.INHERITED_ENVIRONMENT.contains(key)
+                    || Set.of("LANG", "LC_ALL", "LD_LIBRARY_PATH", "PWD").contains(key)); // PWD: set by sh
+            assertThat(Files.readString(rootOnly)).isEqualTo("root's file\n");
+            assertThat(Files.isRegularFile(log, LinkOption.NOFOLLOW_LINKS)).isTrue();
+            assertThat(SafeFiles.tailLines(log, 50, 64 * 1024)).anyMatch(line -> line.contains("ready to accept"));
+        }
+    }
+
+    @Test
+    void aForgedPidFileDoesNotStopAnotherServer() throws IOException {
+        ServiceUser user = ServiceUser.resolve(ServiceUser.DEFAULT_NAME);
+        PostgresBinaries binaries = PostgresBinaries.install(repoDir().resolve("target/test-cache"),
+                PostgresVersion.DEFAULT);
+        Path data = dir.resolve("data");
+        PostgresServer.initdb(binaries, data, user);
+        try (PostgresServer victim = PostgresServer.start(new PostgresServer.Options(binaries, data, "127.0.0.1",
+                PostgresServer.freePort(), dir.resolve("run"), dir.resolve("postgres.log"), user, Optional.empty(),
+                Map.of(), Duration.ofSeconds(60)))) {
+            Path other = Files.createDirectories(dir.resolve("other"));
+            Files.writeString(other.resolve("postmaster.pid"), victim.pid() + "\n" + data + "\n");
+
+            PostgresServer.stopLeftover(other);
+
+            assertThat(victim.isAlive()).isTrue();
+            assertThat(PostgresServer.isPostgresOn(victim.pid(), data)).isTrue();
+            assertThat(PostgresServer.isPostgresOn(victim.pid(), other)).isFalse();
+        }
+    }
+
+    private static Path repoDir() {
+        return Path.of(System.getProperty("palisade.repo.dir", "..")).toAbsolutePath().normalize();
+    }
+}

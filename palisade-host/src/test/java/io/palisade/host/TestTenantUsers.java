@@ -1,0 +1,63 @@
+package io.palisade.host;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Tenant instances get OS users of their own, in palisade's uid range, removed with them. Needs root (CI is). */
+class TestTenantUsers {
+    private static final String PREFIX = "paltest";
+    private TenantUsers users;
+
+    @BeforeEach
+    void requireRoot() {
+        if (ServiceUser.currentUid() != 0) {
+            if ("true".equals(System.getenv("CI"))) {
+                throw new AssertionError("CI must run as root to create OS users");
+            }
+            System.out.println("SKIPPED TestTenantUsers: not root, so no OS users can be created");
+            Assumptions.abort("not root");
+        }
+        users = new TenantUsers(ServiceUser.resolve(PREFIX));
+    }
+
+    @AfterEach
+    void cleanUp() {
+        if (users != null) {
+            users.remove("db-aaaa1111");
+            users.remove("db-bbbb2222");
+            Processes.run(List.of("userdel", PREFIX), Duration.ofSeconds(30), null);
+        }
+    }
+
+    @Test
+    void eachInstanceHasItsOwnUidInRange() {
+        ServiceUser a = users.forInstance("db-aaaa1111");
+        ServiceUser b = users.forInstance("db-bbbb2222");
+        assertThat(a.name()).isEqualTo("paltest-db-aaaa1111");
+        assertThat(a.uid()).isBetween(TenantUsers.UID_MIN, TenantUsers.UID_MAX).isNotEqualTo(b.uid());
+        assertThat(a.gid()).isNotEqualTo(b.gid());
+        assertThat(a.dropsPrivileges()).isTrue();
+        assertThat(users.forInstance("db-aaaa1111").uid()).as("idempotent").isEqualTo(a.uid());
+        assertThat(users.existing()).contains(a.name(), b.name());
+        String whoami = Processes.check(a.wrap(List.of("id", "-u")), Duration.ofSeconds(5)).strip();
+        assertThat(whoami).isEqualTo(Integer.toString(a.uid()));
+
+        users.remove("db-aaaa1111");
+        users.remove("db-aaaa1111");
+        assertThat(users.existing()).doesNotContain(a.name()).contains(b.name());
+        assertThat(Processes.run(List.of("id", "-u", a.name()), Duration.ofSeconds(5), null).ok()).isFalse();
+    }
+
+    @Test
+    void refusesIdsThatCannotNameAUser() {
+        assertThatThrownBy(() -> users.forInstance("../etc")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> users.forInstance("db-" + "x".repeat(30))).isInstanceOf(IllegalArgumentException.class);
+    }
+}

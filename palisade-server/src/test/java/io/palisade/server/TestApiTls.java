@@ -1,0 +1,79 @@
+package io.palisade.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
+import java.time.Duration;
+import java.util.Map;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLHandshakeException;
+import javax.net.ssl.TrustManagerFactory;
+import org.junit.jupiter.api.Test;
+
+/** {@code api.tls.enabled}: the API, broker and metrics on HTTPS with the certificate of palisade's generated CA. */
+class TestApiTls {
+    @Test
+    void theApiServesHttpsThatVerifiesAgainstTheGeneratedCaAndNoPlainHttp() throws Exception {
+        try (TestingPalisade palisade = new TestingPalisade(Map.of("api.tls.enabled", "true"))) {
+            int port = palisade.server().apiPort();
+            Path ca = palisade.dataDir().resolve("tls/ca.crt");
+            HttpClient trusting = HttpClient.newBuilder().sslContext(trusting(ca))
+                    .connectTimeout(Duration.ofSeconds(5)).build();
+
+            for (String host : new String[] {"localhost", "127.0.0.1"}) {
+                HttpResponse<String> health = trusting.send(HttpRequest.newBuilder(
+                        URI.create("https://" + host + ":" + port + "/v1/health")).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertThat(health.statusCode()).isEqualTo(200);
+                var body = new ObjectMapper().readTree(health.body());
+                assertThat(body.path("api").path("tls").asBoolean()).isTrue();
+                assertThat(body.path("api").path("ca_certificate").asText()).isEqualTo(ca.toString());
+            }
+            HttpResponse<String> list = trusting.send(HttpRequest.newBuilder(
+                    URI.create("https://127.0.0.1:" + port + "/v1/databases"))
+                    .header("Authorization", "Bearer " + palisade.adminKey()).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(list.statusCode()).isEqualTo(200);
+            assertThat(palisade.server().apiBaseUrl()).isEqualTo("https://127.0.0.1:" + port);
+
+            // a client that does not trust the CA fails the handshake
+            HttpClient plainTrust = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+            assertThatThrownBy(() -> plainTrust.send(HttpRequest.newBuilder(
+                    URI.create("https://127.0.0.1:" + port + "/v1/health")).build(),
+                    HttpResponse.BodyHandlers.ofString())).isInstanceOf(SSLHandshakeException.class);
+            // plain HTTP gets no API answer
+            assertThatThrownBy(() -> {
+                HttpResponse<String> plain = plainTrust.send(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + port + "/v1/health")).timeout(Duration.ofSeconds(10)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                if (plain.statusCode() != 200) {
+                    throw new IOException("HTTP " + plain.statusCode());
+                }
+            }).isInstanceOf(IOException.class);
+        }
+    }
+
+    private static SSLContext trusting(Path ca) throws Exception {
+        KeyStore store = KeyStore.getInstance("PKCS12");
+        store.load(null, null);
+        try (InputStream in = Files.newInputStream(ca)) {
+            store.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+        }
+        TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        trust.init(store);
+        SSLContext context = SSLContext.getInstance("TLS");
+        context.init(null, trust.getTrustManagers(), null);
+        return context;
+    }
+}
