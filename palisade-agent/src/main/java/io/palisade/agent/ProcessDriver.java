@@ -3,6 +3,7 @@ package io.palisade.agent;
 import static java.util.Objects.requireNonNull;
 
 import io.palisade.host.Cgroups;
+import io.palisade.host.LoopVolumes;
 import io.palisade.host.PostgresBinaries;
 import io.palisade.host.PostgresServer;
 import io.palisade.host.Processes;
@@ -46,7 +47,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The {@code process} rung: each database is its own PostgreSQL server process, run as the unprivileged service user,
  * with its own data directory copied from a pre-initialised template (no initdb per create), its own loopback port, and
- * CPU/memory caps through a cgroup. Thread-safe for different ids; the caller serialises calls for one id.
+ * CPU/memory caps through a cgroup, and its own capped disk: an ext4 image of the plan's {@code disk_mb}
+ * loop-mounted on the data directory (see {@link ProcessInstanceFiles}), so that a tenant that fills its disk gets
+ * "disk full" (53100) and its neighbours and the metadata store do not. Where the host cannot loop-mount (not root, no
+ * loop devices) the driver says so in its probe and logs a warning, and data directories share the host's disk
+ * uncapped.
+ * Thread-safe for different ids; the caller serialises calls for one id.
  */
 public final class ProcessDriver implements IsolationDriver {
     private static final Logger log = LoggerFactory.getLogger(ProcessDriver.class);
@@ -62,9 +68,16 @@ public final class ProcessDriver implements IsolationDriver {
     private final String cgroupPrefix;
 
     private final ProcessDriverConfig config;
+    private final ProcessInstanceFiles files;
     private final Map<String, PostgresServer> servers = new ConcurrentHashMap<>();
 
+    /** A driver that gives instances capped volumes where this host can loop-mount them. */
     public ProcessDriver(ProcessDriverConfig config) {
+        this(config, null);
+    }
+
+    /** A driver with the given volume support ({@code null}: probe this host). */
+    ProcessDriver(ProcessDriverConfig config, LoopVolumes volumes) {
         this.config = requireNonNull(config, "config is null");
         this.cgroupPrefix = cgroupPrefix(config.instancesDir());
         try {
@@ -73,6 +86,16 @@ public final class ProcessDriver implements IsolationDriver {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot create " + config.instancesDir(), e);
         }
         config.user().checkCanTraverse(config.instancesDir());
+        // the trial mount goes next to the instances, never among them (listInstances would take it for one)
+        Path scratch = config.instancesDir().toAbsolutePath().getParent();
+        LoopVolumes probed = volumes != null ? volumes : LoopVolumes.probe(scratch);
+        this.files = new ProcessInstanceFiles(config.instancesDir(), config.user(), probed);
+        if (!probed.supported()) {
+            log.warn("process rung: disk_enforced=false: new instances' data directories share the host's disk with no"
+                    + " cap, so one tenant can fill it for everyone ({}); run palisade as root on a host with loop"
+                    + " devices (/dev/loop-control) to give each instance a volume of its plan's disk_mb",
+                    probed.reason());
+        }
     }
 
     /**
@@ -99,12 +122,16 @@ public final class ProcessDriver implements IsolationDriver {
         String caps = cgroups.mode() == Cgroups.Mode.NONE
                 ? "WITHOUT CPU/memory caps (" + cgroups.reason() + ")"
                 : "with CPU/memory caps (" + cgroups.reason() + ")";
+        LoopVolumes volumes = files.volumes();
+        String disk = volumes.supported()
+                ? ", disk_enforced: true (the plan's disk_mb: " + volumes.reason() + ")"
+                : ", disk_enforced: false, data on the host's shared disk WITHOUT a cap (" + volumes.reason() + ")";
         return new DriverProbe(
                 NAME,
                 true,
                 false,
                 "cgroup-" + cgroups.mode().name().toLowerCase(java.util.Locale.ROOT),
-                "one PostgreSQL process per database as OS user '" + config.user().name() + "', " + caps);
+                "one PostgreSQL process per database as OS user '" + config.user().name() + "', " + caps + disk);
     }
 
     @Override
@@ -117,9 +144,7 @@ public final class ProcessDriver implements IsolationDriver {
             progress.phase("preparing template for PostgreSQL " + spec.version().release());
             Path template = template(spec.version());
             progress.phase("copying template data directory");
-            Files.createDirectories(dir);
-            Processes.check(List.of("cp", "-a", "--reflink=auto", template.toString(), data(spec.id()).toString()),
-                    Duration.ofMinutes(2));
+            files.create(spec.id(), spec.plan().diskMb(), template, Duration.ofMinutes(2));
         });
     }
 
@@ -135,7 +160,7 @@ public final class ProcessDriver implements IsolationDriver {
         boolean restore = verb.equals("restore");
         try {
             setup.layOut();
-            config.user().chown(instanceDir(spec.id()));
+            files.secure(spec.id(), true);
             progress.phase(restore ? "starting postgres: WAL replay, then promotion" : "starting postgres");
             RunningInstance instance = restore ? start(spec, config.restoreTimeout(), 1) : start(spec, ProgressListener.NONE);
             progress.phase("setting credentials");
@@ -167,9 +192,15 @@ public final class ProcessDriver implements IsolationDriver {
         if (existing != null && existing.isAlive()) {
             return running(id, existing);
         }
+        files.mount(id);
         if (!Files.exists(data(id).resolve("PG_VERSION"))) {
             throw new PalisadeException(
                     ErrorCode.DRIVER_FAILURE, "instance " + id + " has no data directory at " + data(id) + "; it cannot be started");
+        }
+        try {
+            files.secure(id, false);
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot set the modes of " + instanceDir(id), e);
         }
         writeHba(data(id));
         Plan plan = spec.plan();
@@ -188,10 +219,10 @@ public final class ProcessDriver implements IsolationDriver {
                         "127.0.0.1",
                         port,
                         PostgresServer.socketDirFor(id),
-                        instanceDir(id).resolve("postgres.log"),
+                        files.log(id),
                         config.user(),
                         group,
-                        settings(plan),
+                        settings(plan, files.capped(id)),
                         timeout));
                 servers.put(id, server);
                 SafeFiles.replace(instanceDir(id).resolve("port"), Integer.toString(port), Optional.empty());
@@ -207,7 +238,7 @@ public final class ProcessDriver implements IsolationDriver {
     }
 
 
-    private static Map<String, String> settings(Plan plan) {
+    private static Map<String, String> settings(Plan plan, boolean capped) {
         Map<String, String> settings = new LinkedHashMap<>();
         long sharedBuffersMb = Math.max(16, plan.memoryMb() / 4);
         settings.put("shared_buffers", sharedBuffersMb + "MB");
@@ -224,6 +255,11 @@ public final class ProcessDriver implements IsolationDriver {
         settings.put("wal_level", "logical");
         settings.put("max_worker_processes", Integer.toString(Math.max(6, plan.cpu() * 2 + 4)));
         settings.put("max_parallel_workers", Integer.toString(plan.cpu()));
+        if (capped) {
+            // WAL has its own volume, sized for this (ProcessInstanceFiles.walMb)
+            settings.put("max_wal_size", ProcessInstanceFiles.maxWalMb(plan.diskMb()) + "MB");
+            settings.put("min_wal_size", "32MB");
+        }
         return settings;
     }
 
@@ -239,6 +275,8 @@ public final class ProcessDriver implements IsolationDriver {
             server.close();
         }
         PostgresServer.stopLeftover(data(id));
+        // the volume goes with its server; start, a restart of palisade or a host reboot mount it again
+        files.unmount(id);
     }
 
     @Override
@@ -321,13 +359,18 @@ public final class ProcessDriver implements IsolationDriver {
                             "cannot restore " + spec.id() + ": " + dataDirectory + " is not a PostgreSQL data directory");
                 }
                 progress.phase("moving the restored data directory into place");
-                Files.createDirectories(dir);
-                try {
-                    Files.move(dataDirectory, data(spec.id()));
-                } catch (IOException e) {
-                    // another file system: copy, then remove the source below
-                    Processes.check(List.of("cp", "-a", "--reflink=auto", dataDirectory.toString(),
-                            data(spec.id()).toString()), Duration.ofMinutes(30));
+                if (files.volumes().supported()) {
+                    // onto the instance's own volume: a copy; the source is removed below
+                    files.create(spec.id(), spec.plan().diskMb(), dataDirectory, Duration.ofMinutes(30));
+                } else {
+                    Files.createDirectories(dir);
+                    try {
+                        Files.move(dataDirectory, data(spec.id()));
+                    } catch (IOException e) {
+                        // another file system: copy, then remove the source below
+                        Processes.check(List.of("cp", "-a", "--reflink=auto", dataDirectory.toString(),
+                                data(spec.id()).toString()), Duration.ofMinutes(30));
+                    }
                 }
                 Processes.check(List.of("chmod", "700", data(spec.id()).toString()), Duration.ofSeconds(10));
                 // this rung's own server configuration, whatever the source (e.g. a vm guest) had
@@ -354,6 +397,7 @@ public final class ProcessDriver implements IsolationDriver {
             throw new PalisadeException(ErrorCode.CONFLICT, "instance " + toId + " already exists on this host");
         }
         PostgresServer.stopLeftover(data(fromId));
+        files.unmount(fromId);
         try {
             Files.move(from, to, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
@@ -405,7 +449,9 @@ public final class ProcessDriver implements IsolationDriver {
             return ids;
         }
         try (Stream<Path> dirs = Files.list(config.instancesDir())) {
-            dirs.filter(Files::isDirectory).map(p -> p.getFileName().toString()).forEach(ids::add);
+            dirs.filter(Files::isDirectory).map(p -> p.getFileName().toString())
+                    .filter(name -> !name.startsWith("."))
+                    .forEach(ids::add);
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot list " + config.instancesDir(), e);
         }
@@ -423,13 +469,13 @@ public final class ProcessDriver implements IsolationDriver {
                 running ? Duration.between(server.startedAt(), Instant.now()).toSeconds() : 0,
                 group.map(Cgroups.Group::cpuMillis).orElse(-1L),
                 group.map(Cgroups.Group::memoryBytes).orElse(-1L),
-                directorySize(data(id)));
+                diskBytes(id, running));
     }
 
     @Override
     public List<String> logTail(String id, int lines) {
-        // the instance directory is the service user's: never follow a link a tenant's server put there
-        return SafeFiles.tailLines(instanceDir(id).resolve("postgres.log"), lines, 256L * 1024);
+        // an instance directory made by an older palisade is the service user's: never follow a link put there
+        return SafeFiles.tailLines(files.log(id), lines, 256L * 1024);
     }
 
     @Override
@@ -437,12 +483,21 @@ public final class ProcessDriver implements IsolationDriver {
         servers.keySet().forEach(this::stop);
     }
 
+    /** The bytes of the instance's files; -1 for a capped instance that is stopped (its volumes are not mounted). */
+    private long diskBytes(String id, boolean running) {
+        if (!files.capped(id)) {
+            return ProcessInstanceFiles.directoryBytes(data(id));
+        }
+        return running ? ProcessInstanceFiles.directoryBytes(data(id))
+                + Math.max(0, ProcessInstanceFiles.directoryBytes(files.wal(id))) : -1;
+    }
+
     Path instanceDir(String id) {
-        return config.instancesDir().resolve(id);
+        return files.dir(id);
     }
 
     private Path data(String id) {
-        return instanceDir(id).resolve("data");
+        return files.data(id);
     }
 
     /**
@@ -493,23 +548,6 @@ public final class ProcessDriver implements IsolationDriver {
             Files.deleteIfExists(template.resolve("postmaster.opts"));
             Files.createFile(template.resolve(".complete"));
             return template;
-        }
-    }
-
-    private static long directorySize(Path dir) {
-        if (!Files.exists(dir)) {
-            return -1;
-        }
-        try (Stream<Path> files = Files.walk(dir)) {
-            return files.filter(Files::isRegularFile).mapToLong(p -> {
-                try {
-                    return Files.size(p);
-                } catch (IOException e) {
-                    return 0;
-                }
-            }).sum();
-        } catch (IOException | java.io.UncheckedIOException e) {
-            return -1;
         }
     }
 }

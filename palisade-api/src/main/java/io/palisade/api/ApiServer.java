@@ -38,6 +38,7 @@ public final class ApiServer implements AutoCloseable {
     private final ConnectionInfo connections;
     private final Supplier<Map<String, Object>> healthExtras;
     private final Supplier<RestoreService> restores;
+    private final RequestHeadDeadline headDeadline = new RequestHeadDeadline(RequestHeadDeadline.LIMIT);
     private volatile boolean ready;
 
     /**
@@ -88,6 +89,7 @@ public final class ApiServer implements AutoCloseable {
         extraRoutes.accept(app);
         errors();
         app.start();
+        headDeadline.install(app.jettyServer().server().getConnectors());
         log.info("REST API listening on {}://{}:{}", tls.isPresent() ? "https" : "http", host, app.port());
     }
 
@@ -407,5 +409,6 @@ public final class ApiServer implements AutoCloseable {
     @Override
     public void close() {
         app.stop();
+        headDeadline.close();
     }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.palisade.host.Processes;
+import io.palisade.host.ServiceUser;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -113,6 +114,8 @@ class TestDatabasesApi {
         assertThat(deleted.status()).isEqualTo(204);
         assertThat(palisade.get("/v1/databases/" + id).status()).isEqualTo(404);
         assertThat(Files.exists(instanceDir)).isFalse();
+        assertThat(Files.readString(Path.of("/proc/self/mountinfo"))).as("mounts of the deleted instance")
+                .doesNotContain(instanceDir.toString());
         assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).isFalse();
         assertThat(Path.of("/sys/fs/cgroup/cpu/palisade-test").resolve(
                 io.palisade.agent.ProcessDriver.cgroupPrefix(palisade.dataDir().resolve("instances/process")) + id))
@@ -289,6 +292,17 @@ class TestDatabasesApi {
         assertThat(body.get("status").asText()).isEqualTo("ok");
         assertThat(body.get("default_isolation").asText()).isNotEmpty();
         assertThat(body.get("isolation").findValuesAsText("name")).contains("process");
+        // whether a process tenant's disk is capped is a fact of the host, never silent
+        JsonNode process = null;
+        for (JsonNode probe : body.get("isolation")) {
+            if (probe.get("name").asText().equals("process")) {
+                process = probe;
+            }
+        }
+        assertThat(process.get("reason").asText()).containsPattern("disk_enforced: (true|false)");
+        if (ServiceUser.currentUid() == 0 && Files.exists(Path.of("/dev/loop-control"))) {
+            assertThat(process.get("reason").asText()).contains("disk_enforced: true");
+        }
         TestingPalisade.Response metrics = palisade.get("/metrics");
         assertThat(metrics.status()).isEqualTo(200);
         assertThat(metrics.body()).contains("palisade_databases{state=\"running\"}").contains("jvm_memory_used_bytes");

@@ -22,7 +22,8 @@ public enum Rung {
     PROCESS("process",
             "own server process, capped (cgroup)",
             "own server process, capped (cgroup)",
-            "own data directory on the host's shared disk; no IO cap",
+            "own capped volume (ext4 image of the plan's disk_mb, WAL on a second one) where the host can loop-mount;"
+                    + " no IO cap",
             "shared host kernel",
             "shared host page cache (charged to its cgroup)",
             "own",
