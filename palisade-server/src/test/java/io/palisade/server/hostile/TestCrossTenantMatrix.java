@@ -1,0 +1,268 @@
+package io.palisade.server.hostile;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.palisade.server.TestingPalisade;
+import io.palisade.server.hostile.HostileTenants.Tenant;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Two accounts, each with databases on the host's rungs, try each other's: every registered route (read from the
+ * running router, so a new route fails this class until it is classified here) with the other account's database id
+ * answers exactly as for an id that does not exist (404, never 403); a wrong API key gets 401 and sees nothing; one
+ * database's password, user or database name does not open another's through the proxy (28P01), the broker's
+ * {@code /sql} or {@code /v2}; one database's broker token is 401 on another's broker routes. The owners' databases
+ * still answer afterwards.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TestCrossTenantMatrix {
+    /** Routes that name no database: what each must not show is checked in {@link #routesWithoutAnIdShowNothing}. */
+    private static final Set<String> WITHOUT_ID = Set.of("GET /v1/health", "GET /v1/databases", "POST /v1/databases",
+            "GET /metrics", "POST /sql", "GET /sql", "OPTIONS /sql", "WS /v2");
+
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private HostileTenants tenants;
+    private Tenant ownerProcess;
+    private Tenant ownerDatabase;
+    private Tenant otherProcess;
+    private Tenant otherSchema;
+
+    @BeforeAll
+    void open() {
+        tenants = HostileTenants.open();
+        ownerProcess = tenants.create(tenants.ownerKey(), "owner-process", "process");
+        ownerDatabase = tenants.create(tenants.ownerKey(), "owner-database", "database");
+        otherProcess = tenants.create(tenants.otherKey(), "other-process", "process");
+        otherSchema = tenants.create(tenants.otherKey(), "other-schema", "schema");
+    }
+
+    @AfterAll
+    void close() {
+        if (tenants != null) {
+            tenants.close();
+        }
+    }
+
+    private List<Tenant> all() {
+        return List.of(ownerProcess, ownerDatabase, otherProcess, otherSchema);
+    }
+
+    @Test
+    void everyRouteIsClassified() {
+        Set<String> registered = RegisteredRoutes.of(tenants.palisade().server());
+        System.out.println("registered routes: " + registered);
+        Set<String> unclassified = new TreeSet<>(registered);
+        unclassified.removeIf(route -> WITHOUT_ID.contains(route) || accountRoute(route) || brokerRoute(route));
+        assertThat(unclassified).as("routes this matrix does not test: classify them here").isEmpty();
+        assertThat(registered).as("the routes the matrix knows are still registered").containsAll(WITHOUT_ID);
+    }
+
+    @Test
+    void anotherAccountsDatabaseIsNotFoundOnEveryApiRoute() {
+        List<String> failures = new ArrayList<>();
+        for (String route : RegisteredRoutes.of(tenants.palisade().server())) {
+            if (!accountRoute(route)) {
+                continue;
+            }
+            String method = route.substring(0, route.indexOf(' '));
+            String template = route.substring(route.indexOf(' ') + 1);
+            for (Tenant victim : all()) {
+                String attacker = victim.key().equals(tenants.ownerKey()) ? tenants.otherKey() : tenants.ownerKey();
+                String unknownId = unknownId(victim.id());
+                TestingPalisade.Response foreign = call(method, template, victim.id(), attacker);
+                TestingPalisade.Response unknown = call(method, template, unknownId, attacker);
+                String label = route + " on " + victim;
+                if (foreign.status() != 404) {
+                    failures.add(label + " with another account's key: " + foreign.status() + " " + foreign.body());
+                } else if (!foreign.body().replace(victim.id(), "{id}").equals(unknown.body().replace(unknownId,
+                        "{id}"))) {
+                    failures.add(label + ": another account's id answers differently from an unknown one: "
+                            + foreign.body() + " vs " + unknown.body());
+                }
+                for (String key : java.util.Arrays.asList("pk_" + "0".repeat(40), null)) {
+                    TestingPalisade.Response wrong = call(method, template, victim.id(), key);
+                    if (wrong.status() != 401) {
+                        failures.add(label + " with " + (key == null ? "no key" : "a wrong key") + ": "
+                                + wrong.status() + " " + wrong.body());
+                    }
+                }
+            }
+        }
+        assertThat(failures).isEmpty();
+        for (Tenant tenant : all()) {
+            assertThat(tenants.describe(tenant).path("status").asText()).as("%s untouched", tenant)
+                    .isEqualTo("running");
+            HostileTenants.assertAnswers(tenant);
+        }
+    }
+
+    @Test
+    void routesWithoutAnIdShowNothing() throws Exception {
+        TestingPalisade palisade = tenants.palisade();
+        String otherList = palisade.request("GET", "/v1/databases", null, tenants.otherKey()).body();
+        assertThat(otherList).contains(otherProcess.id()).doesNotContain(ownerProcess.id(), ownerDatabase.id());
+        String ownerList = palisade.request("GET", "/v1/databases", null, tenants.ownerKey()).body();
+        assertThat(ownerList).contains(ownerProcess.id()).doesNotContain(otherProcess.id(), otherSchema.id());
+        for (String key : java.util.Arrays.asList("pk_" + "0".repeat(40), null)) {
+            TestingPalisade.Response list = palisade.request("GET", "/v1/databases", null, key);
+            assertThat(list.status()).isEqualTo(401);
+            TestingPalisade.Response create = palisade.request("POST", "/v1/databases", "{\"label\":\"x\"}", key);
+            assertThat(create.status()).isEqualTo(401);
+            TestingPalisade.Response metrics = palisade.request("GET", "/metrics", null, key);
+            assertNoIds("GET /metrics with " + (key == null ? "no key" : "a wrong key"), metrics.body());
+        }
+        assertNoIds("GET /v1/health", palisade.request("GET", "/v1/health", null, null).body());
+        assertNoIds("GET /sql", palisade.request("GET", "/sql", null, null).body());
+        HttpResponse<String> preflight = http.send(HttpRequest.newBuilder(URI.create(palisade.apiUrl() + "/sql"))
+                .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        assertNoIds("OPTIONS /sql", preflight.body());
+    }
+
+    @Test
+    void aPasswordOpensOnlyItsOwnDatabase() throws Exception {
+        List<String> failures = new ArrayList<>();
+        for (Tenant victim : all()) {
+            for (Tenant thief : all()) {
+                if (thief == victim) {
+                    continue;
+                }
+                Map<String, String[]> logins = new java.util.LinkedHashMap<>();
+                logins.put("its user, the other's password",
+                        new String[] {victim.username(), thief.password(), victim.database()});
+                logins.put("the other's user and password",
+                        new String[] {thief.username(), thief.password(), victim.database()});
+                logins.put("the other's user, password and database",
+                        new String[] {thief.username(), thief.password(), thief.database()});
+                logins.put("its user and password, the other's database",
+                        new String[] {victim.username(), victim.password(), thief.database()});
+                for (var login : logins.entrySet()) {
+                    String[] l = login.getValue();
+                    if (l[0].equals(victim.username()) && l[1].equals(victim.password())
+                            && l[2].equals(victim.database())) {
+                        continue; // same names on both (nothing crosses)
+                    }
+                    String state = HostileTenants.loginError(victim, l[0], l[1], l[2]);
+                    if (!"28P01".equals(state)) {
+                        failures.add("proxy: " + victim + " with " + login.getKey() + " of " + thief + ": " + state);
+                    }
+                }
+                HttpResponse<String> sql = sqlOverHttp(victim.serverlessUrl(victim.username(), thief.password()));
+                HttpResponse<String> unknown = sqlOverHttp(victim.serverlessUrl(victim.username(), thief.password())
+                        .replace(victim.id(), unknownId(victim.id())));
+                if (sql.statusCode() == 200 || !sql.body().equals(unknown.body())) {
+                    failures.add("/sql: " + victim + " with the password of " + thief + ": " + sql.statusCode() + " "
+                            + sql.body() + " (unknown id: " + unknown.body() + ")");
+                }
+                try (BrokerWebSocket ws = BrokerWebSocket.open(http, tenants.palisade().apiUrl(), victim.hostname())) {
+                    String state = ws.login(victim.username(), victim.database(), thief.password(),
+                            Duration.ofSeconds(20));
+                    if (!"28P01".equals(state)) {
+                        failures.add("/v2: " + victim + " with the password of " + thief + ": " + state);
+                    }
+                }
+            }
+        }
+        assertThat(failures).isEmpty();
+        for (Tenant tenant : all()) {
+            HostileTenants.assertAnswers(tenant);
+            assertThat(sqlOverHttp(tenant.serverlessUrl(tenant.username(), tenant.password())).statusCode())
+                    .as("the owner on /sql").isEqualTo(200);
+            try (BrokerWebSocket ws = BrokerWebSocket.open(http, tenants.palisade().apiUrl(), tenant.hostname())) {
+                assertThat(ws.login(tenant.username(), tenant.database(), tenant.password(), Duration.ofSeconds(20)))
+                        .as("the owner on /v2").isEqualTo("ok");
+            }
+        }
+    }
+
+    @Test
+    void aBrokerTokenOpensOnlyItsOwnDatabase() throws Exception {
+        List<String> failures = new ArrayList<>();
+        for (String route : RegisteredRoutes.of(tenants.palisade().server())) {
+            if (!brokerRoute(route)) {
+                continue;
+            }
+            String method = route.substring(0, route.indexOf(' '));
+            String template = route.substring(route.indexOf(' ') + 1);
+            for (Tenant victim : all()) {
+                HttpResponse<String> invented = broker(method, template, unknownId(victim.id()), "pbt_invented");
+                for (Tenant thief : all()) {
+                    if (thief == victim) {
+                        continue;
+                    }
+                    HttpResponse<String> foreign = broker(method, template, victim.id(), thief.brokerToken());
+                    if (foreign.statusCode() != 401 || !foreign.body().equals(invented.body())) {
+                        failures.add(route + " on " + victim + " with the token of " + thief + ": "
+                                + foreign.statusCode() + " " + foreign.body() + " (unknown: " + invented.body() + ")");
+                    }
+                }
+                HttpResponse<String> own = broker(method, template, victim.id(), victim.brokerToken());
+                if (own.statusCode() != 200) {
+                    failures.add(route + " on " + victim + " with its own token: " + own.statusCode() + " "
+                            + own.body());
+                }
+            }
+        }
+        assertThat(failures).isEmpty();
+    }
+
+    private static boolean accountRoute(String route) {
+        return route.contains(" /v1/databases/{id}");
+    }
+
+    private static boolean brokerRoute(String route) {
+        return route.contains(" /broker/{id}/");
+    }
+
+    private TestingPalisade.Response call(String method, String template, String id, String key) {
+        String path = template.replace("{id}", id);
+        String body = switch (method) {
+            case "POST", "PATCH", "PUT" -> template.endsWith("/isolation") ? "{\"isolation\":\"schema\"}"
+                    : template.endsWith("/restore") ? "{\"latest\":true}" : "{}";
+            default -> null;
+        };
+        return tenants.palisade().request(method, path, body, key);
+    }
+
+    private HttpResponse<String> broker(String method, String template, String id, String token) throws Exception {
+        String body = template.endsWith("/transaction") ? "{\"statements\":[{\"sql\":\"select 1\"}]}"
+                : "{\"sql\":\"select 1\"}";
+        HttpRequest.Builder request = HttpRequest.newBuilder(
+                        URI.create(tenants.palisade().apiUrl() + template.replace("{id}", id)))
+                .timeout(Duration.ofSeconds(60)).header("Authorization", "Bearer " + token);
+        request.method(method, method.equals("GET") ? HttpRequest.BodyPublishers.noBody()
+                : HttpRequest.BodyPublishers.ofString(body));
+        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> sqlOverHttp(String connectionString) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(tenants.palisade().apiUrl() + "/sql"))
+                .timeout(Duration.ofSeconds(60)).header("Neon-Connection-String", connectionString)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"query\":\"select 1\",\"params\":[]}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private void assertNoIds(String what, String body) {
+        for (Tenant tenant : all()) {
+            assertThat(body).as("%s shows no database id", what).doesNotContain(tenant.id());
+        }
+    }
+
+    /** An id of the same shape that no database has. */
+    static String unknownId(String id) {
+        char last = id.charAt(id.length() - 1);
+        return id.substring(0, id.length() - 2) + (last == 'q' ? "xz" : "qx");
+    }
+}
