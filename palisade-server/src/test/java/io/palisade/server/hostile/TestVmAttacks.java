@@ -96,6 +96,9 @@ class TestVmAttacks {
                         targets.put("the metadata store on IPv6 neighbour " + address, address + " " + storePort);
                     }
                 }
+                List<String> control = shell(guest, "nc -w 3 127.0.0.1 5432 </dev/null >/dev/null 2>&1; echo $?");
+                assertThat(control).as("control: the probe reaches the guest's own PostgreSQL").last()
+                        .isEqualTo("0");
                 List<String> reached = new ArrayList<>();
                 for (var target : targets.entrySet()) {
                     List<String> out = shell(guest, "nc -w 3 " + target.getValue()
