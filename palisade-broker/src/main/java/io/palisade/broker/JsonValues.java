@@ -212,17 +212,22 @@ final class JsonValues {
                 appendArray(literal, item);
             } else {
                 String text = param(item);
-                literal.append('"');
-                for (int j = 0; j < text.length(); j++) {
-                    char c = text.charAt(j);
-                    if (c == '"' || c == '\\') {
-                        literal.append('\\');
-                    }
-                    literal.append(c);
-                }
-                literal.append('"');
+                appendQuotedElement(literal, text);
             }
         }
         literal.append('}');
+    }
+
+    /** Appends {@code text} as one quoted element of an array literal: {@code "…"}, quotes and backslashes escaped. */
+    static void appendQuotedElement(StringBuilder literal, String text) {
+        literal.append('"');
+        for (int j = 0; j < text.length(); j++) {
+            char c = text.charAt(j);
+            if (c == '"' || c == '\\') {
+                literal.append('\\');
+            }
+            literal.append(c);
+        }
+        literal.append('"');
     }
 }

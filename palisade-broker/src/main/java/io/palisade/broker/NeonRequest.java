@@ -199,15 +199,7 @@ record NeonRequest(List<Query> queries, boolean batch) {
                 appendArray(literal, parser, mapper);
             } else {
                 String text = param(parser, mapper);
-                literal.append('"');
-                for (int j = 0; j < text.length(); j++) {
-                    char c = text.charAt(j);
-                    if (c == '"' || c == '\\') {
-                        literal.append('\\');
-                    }
-                    literal.append(c);
-                }
-                literal.append('"');
+                JsonValues.appendQuotedElement(literal, text);
             }
         }
         literal.append('}');

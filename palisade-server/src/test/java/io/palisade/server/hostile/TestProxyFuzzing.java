@@ -2,7 +2,6 @@ package io.palisade.server.hostile;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.palisade.server.hostile.HostileTenants.Tenant;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -13,10 +12,7 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Byte fuzzing of the proxy's public port: random and truncated SSLRequest, startup and password packets, 1 byte to
@@ -24,30 +20,17 @@ import org.junit.jupiter.api.TestInstance;
  * connection within a bound (the authentication deadline plus slack), and the owner and a neighbour still connect.
  * Fixed seed, printed; {@code -Dhostile.seed=N} replays another run, {@code -Dhostile.fuzz-cases=N} changes the count.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class TestProxyFuzzing {
+class TestProxyFuzzing extends AbstractHostileAttack {
     private static final long SEED = Long.getLong("hostile.seed", 20261202L);
     private static final int CASES = Integer.getInteger("hostile.fuzz-cases", 300);
     /** The ~10 s authentication deadline, with slack for a loaded 2-core machine. */
     private static final Duration CLOSE_BOUND = Duration.ofSeconds(25);
     private static final int MAX_BYTES = 1 << 20;
 
-    private HostileTenants tenants;
-    private Tenant owner;
-    private Tenant neighbour;
 
-    @BeforeAll
-    void open() {
-        tenants = HostileTenants.open();
-        owner = tenants.create(tenants.ownerKey(), "fuzz-owner", "process");
-        neighbour = tenants.create(tenants.otherKey(), "fuzz-neighbour", "database");
-    }
-
-    @AfterAll
-    void close() {
-        if (tenants != null) {
-            tenants.close();
-        }
+    @Override
+    protected String label() {
+        return "fuzz";
     }
 
     enum Kind { RANDOM, TRUNCATED_SSL_REQUEST, TRUNCATED_STARTUP, LYING_LENGTH, DIRECT_TLS_GARBAGE, TLS_RANDOM,

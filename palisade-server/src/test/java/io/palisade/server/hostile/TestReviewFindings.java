@@ -21,41 +21,29 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * The security review's findings 1 to 5, each replayed as the attack it describes against a full palisade: what the
  * attacker gets is nothing, and the owner and a neighbour keep working. (Finding 8 needs {@code palisade serve} as its
  * own process: {@link TestChildEnvironment}.)
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class TestReviewFindings {
+class TestReviewFindings extends AbstractHostileAttack {
     /** Bytes palisade's JVM may allocate to refuse or cap one hostile request (our own client's copies included). */
     private static final long ALLOCATION_BOUND = 64L << 20;
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    private HostileTenants tenants;
-    private Tenant owner;
-    private Tenant neighbour;
     /** With 1 GiB: the smallest plan's 256 MiB cap would end the backend before a 100 MB value is sent. */
     private Tenant bigValues;
 
-    @BeforeAll
-    void open() {
-        tenants = HostileTenants.open();
-        owner = tenants.create(tenants.ownerKey(), "review-owner", "process");
-        neighbour = tenants.create(tenants.otherKey(), "review-neighbour", "database");
-        bigValues = tenants.create(tenants.ownerKey(), "review-big-values", "process", ",\"memory_mb\":1024");
+    @Override
+    protected String label() {
+        return "review";
     }
 
-    @AfterAll
-    void close() {
-        if (tenants != null) {
-            tenants.close();
-        }
+    @Override
+    protected void moreTenants() {
+        bigValues = tenants.create(tenants.ownerKey(), "review-big-values", "process", ",\"memory_mb\":1024");
     }
 
     /** Finding 1: connections that never authenticate do not lock the owner out of its database. */

@@ -26,10 +26,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Slowloris on the three public listeners: half-open TLS handshakes and startup packets dribbled a byte at a time on
@@ -38,29 +35,16 @@ import org.junit.jupiter.api.TestInstance;
  * for the proxy's and the broker's authentication, asserted with slack). Attackers connect from other loopback
  * addresses than the owner's 127.0.0.1 where the client allows it.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class TestSlowloris {
+class TestSlowloris extends AbstractHostileAttack {
     private static final Duration AUTH_BOUND = Duration.ofSeconds(20);
     /** Jetty's idle timeout (30 s) with slack: a request's headers must be complete by then. */
     private static final Duration HEADER_BOUND = Duration.ofSeconds(40);
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    private HostileTenants tenants;
-    private Tenant owner;
-    private Tenant neighbour;
 
-    @BeforeAll
-    void open() {
-        tenants = HostileTenants.open();
-        owner = tenants.create(tenants.ownerKey(), "slow-owner", "process");
-        neighbour = tenants.create(tenants.otherKey(), "slow-neighbour", "database");
-    }
-
-    @AfterAll
-    void close() {
-        if (tenants != null) {
-            tenants.close();
-        }
+    @Override
+    protected String label() {
+        return "slow";
     }
 
     @Test
