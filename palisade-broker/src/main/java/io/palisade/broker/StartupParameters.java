@@ -1,5 +1,6 @@
 package io.palisade.broker;
 
+import io.palisade.pgwire.SessionSettings;
 import io.palisade.broker.NeonHttp.BadRequest;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -15,15 +16,8 @@ import java.util.function.UnaryOperator;
  * everything else ({@code replication}, {@code -c} options, unknown names) is refused. Stateless.
  */
 final class StartupParameters {
-    /**
-     * Passed on to the server (names compared case-insensitively, as PostgreSQL does): what drivers send at startup,
-     * the same named settings the proxy accepts. Unlike the proxy, the broker takes no {@code -c} settings in
-     * {@code options}.
-     */
-    static final Set<String> PASSED = Set.of("application_name", "client_encoding", "datestyle", "timezone",
-            "extra_float_digits", "intervalstyle", "search_path", "statement_timeout", "lock_timeout",
-            "idle_in_transaction_session_timeout", "idle_session_timeout", "geqo", "standard_conforming_strings",
-            "bytea_output", "default_transaction_read_only", "default_transaction_isolation", "jit", "work_mem");
+    /** Passed on to the server: the session settings both front doors pass ({@link SessionSettings}). */
+    static final Set<String> PASSED = SessionSettings.PASSED;
     /** Accepted in a {@code /sql} connection string's query and ignored. */
     static final Set<String> URL_IGNORED = Set.of("sslmode", "sslnegotiation", "channel_binding", "connect_timeout",
             "application_name", "options");

@@ -1,9 +1,12 @@
 package io.palisade.proxy;
 
+import io.palisade.pgwire.SessionSettings;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * The startup parameters the proxy accepts from a client and passes to the database after authentication. Anything
@@ -13,15 +16,12 @@ import java.util.Set;
  */
 final class StartupParameters {
     /**
-     * What drivers send at startup: libpq, PgJDBC, node-postgres, psycopg, asyncpg, pgx, Npgsql. Settings beyond these
-     * can still be given in {@code options} ({@code -c name=value}), which the database checks after authentication.
+     * The login and routing parameters, and the session settings both front doors pass ({@link SessionSettings}).
+     * Settings beyond these can still be given in {@code options} ({@code -c name=value}), which the database checks
+     * after authentication.
      */
-    static final Set<String> ALLOWED = Set.of(
-            "user", "database", "options", "application_name", "fallback_application_name", "client_encoding",
-            "datestyle", "timezone", "extra_float_digits", "intervalstyle", "search_path", "statement_timeout",
-            "lock_timeout", "idle_in_transaction_session_timeout", "idle_session_timeout", "geqo",
-            "standard_conforming_strings", "bytea_output", "default_transaction_read_only",
-            "default_transaction_isolation", "jit", "work_mem");
+    static final Set<String> ALLOWED = Stream.concat(Stream.of("user", "database", "options",
+            "fallback_application_name"), SessionSettings.PASSED.stream()).collect(Collectors.toUnmodifiableSet());
 
     private StartupParameters() {}
 
