@@ -10,6 +10,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.HttpConnection;
 import org.eclipse.jetty.util.component.ContainerLifeCycle;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,12 +20,15 @@ import org.slf4j.LoggerFactory;
  * restarts with every byte, so headers dribbled a byte a second would hold a socket forever. A connection is closed
  * when bytes arrived since its last request began or was answered, fewer than {@link #SLOW_BYTES} of them (a head or a
  * small body, not a large upload, which the request size limit bounds), and no new request began or answer went out
- * for longer than the limit. An idle keep-alive connection (no bytes) is left to Jetty's idle timeout. Thread-safe.
+ * for longer than the limit. An idle keep-alive connection (no bytes) is left to Jetty's idle timeout; a body, once the
+ * head is in, must keep coming at {@link #MIN_BODY_RATE} (Jetty's minimum request data rate). Thread-safe.
  */
 final class RequestHeadDeadline implements Connection.Listener, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RequestHeadDeadline.class);
     static final Duration LIMIT = Duration.ofSeconds(10);
     static final long SLOW_BYTES = 64 * 1024;
+    /** Bytes per second a request body must arrive at once its head is in (Jetty answers 408 below it). */
+    static final long MIN_BODY_RATE = 16 * 1024;
     private static final Duration CHECK_EVERY = Duration.ofSeconds(1);
 
     /** Requests begun and answered, and bytes read, when the connection last made progress (a request or answer). */
@@ -52,7 +56,10 @@ final class RequestHeadDeadline implements Connection.Listener, AutoCloseable {
 
     @Override
     public void onOpened(Connection connection) {
-        connections.put(connection, new Progress(0, 0, 0, System.nanoTime()));
+        // the HTTP connection itself, plain or inside TLS (a TLS connection counts no requests of its own)
+        if (connection instanceof HttpConnection) {
+            connections.put(connection, new Progress(0, 0, 0, System.nanoTime()));
+        }
     }
 
     @Override

@@ -25,7 +25,8 @@ class TestRequestHeadDeadline {
             config.showJavalinBanner = false;
             config.jetty.defaultHost = "127.0.0.1";
             config.jetty.defaultPort = 0;
-        }).get("/", ctx -> ctx.result("ok")).start();
+            config.jetty.modifyHttpConfiguration(http -> http.setMinRequestDataRate(RequestHeadDeadline.MIN_BODY_RATE));
+        }).get("/", ctx -> ctx.result("ok")).post("/", ctx -> ctx.result("read " + ctx.body().length())).start();
         deadline = new RequestHeadDeadline(Duration.ofSeconds(2));
         deadline.install(app.jettyServer().server().getConnectors());
     }
@@ -58,6 +59,35 @@ class TestRequestHeadDeadline {
             double seconds = (System.nanoTime() - start) / 1e9;
             assertThat(closed).as("closed while dribbling").isTrue();
             assertThat(seconds).as("seconds until closed").isBetween(1.5, 6.0);
+        }
+    }
+
+    @Test
+    void aBodyThatStartsFastThenDribblesIsCutOff() throws Exception {
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), app.port())) {
+            socket.setSoTimeout(200);
+            OutputStream out = socket.getOutputStream();
+            out.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 200000\r\n\r\n"
+                    .getBytes(US_ASCII));
+            Thread.sleep(1500); // the head is in and seen
+            out.write(new byte[70_000]);
+            long start = System.nanoTime();
+            boolean closed = false;
+            for (int i = 0; i < 60 && !closed; i++) {
+                try {
+                    out.write('x');
+                    out.flush();
+                    int b = socket.getInputStream().read();
+                    closed = true; // an answer (408) or EOF: either way the server gave up on the request
+                } catch (SocketTimeoutException e) {
+                    // still open
+                } catch (java.io.IOException e) {
+                    closed = true;
+                }
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            assertThat(closed).as("the dribbled body was given up on").isTrue();
+            assertThat(seconds).isLessThan(12.0);
         }
     }
 

@@ -224,7 +224,7 @@ final class PandaHttp {
                         HttpSupport.readBody(ctx, broker.config.maxRequestBytes()));
             }
             TenantCredentials login = credentials.get();
-            lease = broker.login(new Access(databaseId, login.username(), login.database(), login.password(), true));
+            lease = broker.login(new Access(databaseId, login.username(), login.database(), login.password()));
             ctx.attribute(TENANT_LOGIN, login);
             BoundedBuffer out = new BoundedBuffer(broker.config.maxResponseBytes());
             try (JsonGenerator json = broker.json.getFactory().createGenerator(out)) {

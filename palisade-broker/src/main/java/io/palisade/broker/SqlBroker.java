@@ -155,7 +155,7 @@ public final class SqlBroker implements AutoCloseable {
      * A caller the host let through: the tenant itself ({@code tenant}, user and password checked against the store) or
      * another role of a running database (its password is checked by the server). {@code toString} hides the password.
      */
-    record Access(String databaseId, String user, String database, String password, boolean tenant) {
+    record Access(String databaseId, String user, String database, String password) {
         Access {
             requireNonNull(databaseId, "databaseId is null");
             requireNonNull(user, "user is null");
@@ -165,7 +165,7 @@ public final class SqlBroker implements AutoCloseable {
 
         @Override
         public String toString() {
-            return "Access[" + databaseId + ", user=" + user + ", database=" + database + ", tenant=" + tenant + "]";
+            return "Access[" + databaseId + ", user=" + user + ", database=" + database + "]";
         }
     }
 
@@ -193,17 +193,11 @@ public final class SqlBroker implements AutoCloseable {
         boolean passwordMatches = MessageDigest.isEqual(sha256(password), sha256(expected.password()));
         boolean userMatches = MessageDigest.isEqual(sha256(user), sha256(expected.username()));
         if (found.isPresent() && userMatches && passwordMatches) {
-            return new Access(databaseId, user, database, password, true);
+            return new Access(databaseId, user, database, password);
         }
-        if (found.isPresent() && !userMatches && isRunning(databaseId)) {
-            return new Access(databaseId, user, database, password, false);
-        }
+        // any other role, even one the tenant made on its own server, is refused like a wrong password: the host can
+        // check no other login, and letting it through to PostgreSQL would spend the tenant's share unauthenticated
         throw new NoAccess();
-    }
-
-    /** Whether the broker holds connections of this database now (so it runs, and resolving it wakes nothing). */
-    private boolean isRunning(String databaseId) {
-        return pool.openConnections(databaseId) > 0 || webSocket.loggedInSessions(databaseId) > 0;
     }
 
     private static byte[] sha256(String value) {

@@ -6,18 +6,23 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLHandshakeException;
+import javax.net.ssl.SSLSocket;
 import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.Test;
 
@@ -47,6 +52,17 @@ class TestApiTls {
             assertThat(list.statusCode()).isEqualTo(200);
             assertThat(palisade.server().apiBaseUrl()).isEqualTo("https://127.0.0.1:" + port);
 
+            // one keep-alive HTTPS connection outlives the API's request-head deadline while it is idle
+            try (SSLSocket socket = (SSLSocket) trusting(ca).getSocketFactory().createSocket("127.0.0.1", port)) {
+                socket.setSoTimeout(5000);
+                List<String> statuses = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    statuses.add(getHealth(socket));
+                    Thread.sleep(i == 0 ? 12_000 : 1_500);
+                }
+                assertThat(statuses).allMatch(status -> status.startsWith("HTTP/1.1 200"));
+            }
+
             // a client that does not trust the CA fails the handshake
             HttpClient plainTrust = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
             assertThatThrownBy(() -> plainTrust.send(HttpRequest.newBuilder(
@@ -62,6 +78,27 @@ class TestApiTls {
                 }
             }).isInstanceOf(IOException.class);
         }
+    }
+
+    /** GET /v1/health on an open connection: the status line, the body read past. */
+    private static String getHealth(SSLSocket socket) throws IOException {
+        OutputStream out = socket.getOutputStream();
+        out.write("GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        out.flush();
+        InputStream in = socket.getInputStream();
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                return "EOF after " + head.length() + " bytes";
+            }
+            head.append((char) c);
+        }
+        java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?i)Content-Length: (\\d+)").matcher(head);
+        if (length.find()) {
+            in.readNBytes(Integer.parseInt(length.group(1)));
+        }
+        return head.substring(0, head.indexOf("\r\n"));
     }
 
     private static SSLContext trusting(Path ca) throws Exception {
