@@ -24,7 +24,11 @@ import javax.crypto.spec.SecretKeySpec;
  */
 public final class ScramClient {
     public static final String MECHANISM = "SCRAM-SHA-256";
-    public static final int MAX_ITERATIONS = 100_000;
+    /**
+     * PostgreSQL's default {@code scram_iterations}, which palisade sets every password with: a tenant that sets its
+     * password again with more iterations (to make palisade's logins burn CPU) is refused with a clear error instead.
+     */
+    public static final int MAX_ITERATIONS = ScramVerifier.ITERATIONS;
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final char[] password;
@@ -86,7 +90,7 @@ public final class ScramClient {
         } catch (IllegalArgumentException e) {
             throw failure("the server's SCRAM salt is not base64");
         }
-        byte[] salted = saltedPassword(password, saltBytes, iterations);
+        byte[] salted = SaltedPasswords.of(password, saltBytes, iterations);
         Arrays.fill(password, '\0');
         String withoutProof = "c=biws,r=" + nonce;
         byte[] authMessage = (clientFirstBare + "," + serverFirst + "," + withoutProof).getBytes(UTF_8);

@@ -39,8 +39,8 @@ class TestScram {
     void hostileOrMalformedServerFirstMessagesAreRefused() {
         ScramClient tooCostly = new ScramClient("", "pencil", CLIENT_NONCE);
         tooCostly.clientFirstMessage();
-        assertThatThrownBy(() -> tooCostly.clientFinalMessage(SERVER_FIRST.replace("i=4096", "i=100001")))
-                .hasMessageContaining("asks for 100001 SCRAM iterations; palisade accepts 1 to 100000");
+        assertThatThrownBy(() -> tooCostly.clientFinalMessage(SERVER_FIRST.replace("i=4096", "i=4097")))
+                .hasMessageContaining("asks for 4097 SCRAM iterations; palisade accepts 1 to 4096");
         ScramClient wrongNonce = new ScramClient("", "pencil", CLIENT_NONCE);
         wrongNonce.clientFirstMessage();
         assertThatThrownBy(() -> wrongNonce.clientFinalMessage(SERVER_FIRST.replace("r=rOpr", "r=XXpr")))
@@ -104,5 +104,18 @@ class TestScram {
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new AssertionError(e);
         }
+    }
+
+    @Test
+    void aRepeatedLoginDerivesTheSaltedPasswordOnce() {
+        ScramClient first = new ScramClient("", "pencil", CLIENT_NONCE);
+        first.clientFirstMessage();
+        String expected = first.clientFinalMessage(SERVER_FIRST);
+        ScramClient again = new ScramClient("", "pencil", CLIENT_NONCE);
+        again.clientFirstMessage();
+        assertThat(again.clientFinalMessage(SERVER_FIRST)).as("the same proof from the cached key").isEqualTo(expected);
+        ScramClient other = new ScramClient("", "pencil2", CLIENT_NONCE);
+        other.clientFirstMessage();
+        assertThat(other.clientFinalMessage(SERVER_FIRST)).as("another password is another key").isNotEqualTo(expected);
     }
 }
