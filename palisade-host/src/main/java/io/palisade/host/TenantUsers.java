@@ -5,8 +5,13 @@ import static java.util.Objects.requireNonNull;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -29,6 +34,10 @@ public final class TenantUsers {
     public static final int UID_MAX = 299_999;
     private static final Pattern INSTANCE_ID = Pattern.compile("[a-z0-9][a-z0-9-]{0,22}");
     private static final Object USER_DATABASE = new Object();
+    /** The highest tenant uid ever given on this host (root-only, shared by every palisade here). */
+    static final Path HIGH_WATER = Path.of("/var/lib/palisade/tenant-uid-high-water");
+    /** World-writable places a uid may leave files in outside its instance. */
+    private static final List<String> SHARED_WRITABLE = List.of("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue");
 
     private final ServiceUser fallback;
     private final String prefix;
@@ -69,9 +78,9 @@ public final class TenantUsers {
     private ServiceUser create(String instanceId) {
         String name = nameOf(instanceId);
         if (!exists(name)) {
+            int uid = nextUid();
             Processes.Result created = Processes.run(List.of("useradd", "--system", "--user-group", "--no-create-home",
-                    "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-                    "-K", "SYS_UID_MIN=" + UID_MIN, "-K", "SYS_UID_MAX=" + UID_MAX,
+                    "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "--uid", Integer.toString(uid),
                     "-K", "SYS_GID_MIN=" + UID_MIN, "-K", "SYS_GID_MAX=" + UID_MAX, name), Duration.ofSeconds(30), null);
             if (!created.ok() && !exists(name)) {
                 throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot create the OS user '" + name
@@ -107,11 +116,86 @@ public final class TenantUsers {
         if (!exists(name)) {
             return;
         }
+        int uid = ServiceUser.resolve(name).uid();
+        endEverythingOf(uid);
         Processes.Result removed = Processes.run(List.of("userdel", name), Duration.ofSeconds(30), null);
         if (!removed.ok() && exists(name)) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot remove the OS user '" + name + "': "
                     + removed.output().strip());
         }
+    }
+
+    /**
+     * Kills whatever still runs as {@code uid} (a process the tenant's server left behind would outlive its data) and
+     * removes what it left in the world-writable places a uid can write outside its instance, so that nothing of it
+     * remains when its user goes. SysV IPC objects are not swept.
+     */
+    private static void endEverythingOf(int uid) {
+        String id = Integer.toString(uid);
+        for (int attempt = 0; attempt < 50
+                && Processes.run(List.of("pgrep", "-U", id), Duration.ofSeconds(5), null).ok(); attempt++) {
+            Processes.run(List.of("pkill", "-KILL", "-U", id), Duration.ofSeconds(5), null);
+            Processes.sleep(Duration.ofMillis(100));
+        }
+        for (String dir : SHARED_WRITABLE) {
+            if (Files.isDirectory(Path.of(dir))) {
+                Processes.run(List.of("find", dir, "-xdev", "-mindepth", "1", "-uid", id, "-delete"),
+                        Duration.ofMinutes(1), null);
+            }
+        }
+    }
+
+    /**
+     * A uid no tenant user had before on this host (a reused uid would inherit what an old tenant left in shared
+     * places): the first free one past the highest ever given, kept in {@link #HIGH_WATER} under a file lock
+     * (palisades on one host share it). Once the range is used up, the lowest free uid in it.
+     */
+    private int nextUid() {
+        try {
+            Files.createDirectories(HIGH_WATER.getParent());
+            try (FileChannel channel = FileChannel.open(HIGH_WATER, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE); FileLock ignored = channel.lock()) {
+                ByteBuffer buffer = ByteBuffer.allocate(32);
+                channel.read(buffer, 0);
+                String text = new String(buffer.array(), 0, buffer.position(), StandardCharsets.US_ASCII).strip();
+                int highest = text.isEmpty() ? UID_MIN - 1 : Integer.parseInt(text);
+                java.util.Set<Integer> taken = takenUids();
+                int next = highest + 1;
+                while (taken.contains(next) && next <= UID_MAX) {
+                    next++;
+                }
+                if (next > UID_MAX) {
+                    next = UID_MIN;
+                    while (taken.contains(next) && next <= UID_MAX) {
+                        next++;
+                    }
+                    if (next > UID_MAX) {
+                        throw new PalisadeException(ErrorCode.CAPACITY_EXHAUSTED, "every tenant uid " + UID_MIN + "–"
+                                + UID_MAX + " is in use on this host");
+                    }
+                    log.warn("tenant uids up to {} have all been given once; reusing free uid {}", UID_MAX, next);
+                }
+                channel.truncate(0);
+                channel.write(ByteBuffer.wrap(Integer.toString(next).getBytes(StandardCharsets.US_ASCII)), 0);
+                channel.force(true);
+                return next;
+            }
+        } catch (IOException | NumberFormatException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "cannot allocate a tenant uid through " + HIGH_WATER + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** Uids in the tenant range that some user (of any palisade) has now. */
+    private static java.util.Set<Integer> takenUids() throws IOException {
+        java.util.Set<Integer> taken = new java.util.HashSet<>();
+        for (String line : Files.readAllLines(Path.of("/etc/passwd"))) {
+            String[] fields = line.split(":");
+            if (fields.length > 2 && uidInRange(fields[2])) {
+                taken.add(Integer.parseInt(fields[2]));
+            }
+        }
+        return taken;
     }
 
     /** Names of the tenant users that exist on this host (for the reconciler's orphan check). */

@@ -60,4 +60,19 @@ class TestTenantUsers {
         assertThatThrownBy(() -> users.forInstance("../etc")).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> users.forInstance("db-" + "x".repeat(30))).isInstanceOf(IllegalArgumentException.class);
     }
+
+    @Test
+    void removingAUserEndsItsProcessesAndLeftoversAndItsUidIsNotGivenAgain() throws Exception {
+        ServiceUser a = users.forInstance("db-aaaa1111");
+        Process lingering = new ProcessBuilder(a.wrap(List.of("sleep", "300"))).start();
+        java.nio.file.Path leftover = java.nio.file.Path.of("/tmp", "paltest-leftover-" + a.uid());
+        Processes.check(a.wrap(List.of("touch", leftover.toString())), Duration.ofSeconds(5));
+        assertThat(leftover).exists();
+
+        users.remove("db-aaaa1111");
+        assertThat(lingering.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).as("killed with its user").isTrue();
+        assertThat(leftover).doesNotExist();
+        ServiceUser b = users.forInstance("db-bbbb2222");
+        assertThat(b.uid()).as("a new user never gets a uid given before").isGreaterThan(a.uid());
+    }
 }
