@@ -305,6 +305,7 @@ public final class ProcessDriver implements IsolationDriver {
                 Statement statement = connection.createStatement()) {
             // a tenant role must never be a superuser here (a restored catalog could say otherwise): take it away
             statement.execute(TenantBootstrap.stripPowers(username));
+            statement.execute(TenantBootstrap.lockDownCatalog(PostgresServer.ADMIN_ROLE));
             statement.execute(TenantBootstrap.setPassword(username, password));
         } catch (SQLException e) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot set the password of " + id + ": " + e.getMessage(), e);

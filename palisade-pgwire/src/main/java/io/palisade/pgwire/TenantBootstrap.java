@@ -41,6 +41,29 @@ public final class TenantBootstrap {
         return "ALTER ROLE " + Sql.quoteIdent(role) + " " + NO_POWERS;
     }
 
+    /**
+     * For a server whose catalog palisade did not write itself (a restored one): takes superuser, replication and
+     * bypass-RLS from every role but {@code admin}, and every membership in the roles that reach the host's files and
+     * programs ({@code pg_execute_server_program}, {@code pg_read_server_files}, {@code pg_write_server_files}), so
+     * that no login of the tenant's can run a program or touch a file on the host. Run as {@code admin}, in any
+     * database.
+     */
+    public static String lockDownCatalog(String admin) {
+        String adminLiteral = Sql.quoteLiteral(admin);
+        return "DO $palisade$ DECLARE r record; BEGIN"
+                + " FOR r IN SELECT rolname FROM pg_catalog.pg_roles WHERE (rolsuper OR rolreplication OR rolbypassrls)"
+                + " AND rolname <> " + adminLiteral + " LOOP"
+                + " EXECUTE pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOREPLICATION NOBYPASSRLS', r.rolname);"
+                + " END LOOP;"
+                + " FOR r IN SELECT g.rolname AS granted, m.rolname AS member, o.rolname AS grantor"
+                + " FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles g ON g.oid = a.roleid"
+                + " JOIN pg_catalog.pg_roles m ON m.oid = a.member JOIN pg_catalog.pg_roles o ON o.oid = a.grantor"
+                + " WHERE g.rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files')"
+                + " AND m.rolname <> " + adminLiteral + " LOOP"
+                + " EXECUTE pg_catalog.format('REVOKE %I FROM %I GRANTED BY %I', r.granted, r.member, r.grantor);"
+                + " END LOOP; END $palisade$";
+    }
+
     /** Sets a role's password as a fresh SCRAM verifier: the plaintext never reaches the server or its logs. */
     public static String setPassword(String role, String password) {
         return "ALTER ROLE " + Sql.quoteIdent(role) + " PASSWORD " + verifierLiteral(password);
