@@ -81,8 +81,6 @@ public final class ApiServer implements AutoCloseable {
             config.useVirtualThreads = true;
             config.jetty.defaultHost = host;
             config.jetty.defaultPort = port;
-            // a request body must keep coming at this rate once the head is in (the head has RequestHeadDeadline)
-            config.jetty.modifyHttpConfiguration(http -> http.setMinRequestDataRate(RequestHeadDeadline.MIN_BODY_RATE));
             // a connector of our own replaces Javalin's plain one
             tls.ifPresent(material -> config.jetty.addConnector((server, http) ->
                     material.connector(server, http, host, port)));

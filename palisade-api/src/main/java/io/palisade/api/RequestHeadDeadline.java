@@ -20,27 +20,46 @@ import org.slf4j.LoggerFactory;
  * restarts with every byte, so headers dribbled a byte a second would hold a socket forever. A connection is closed
  * when bytes arrived since its last request began or was answered, fewer than {@link #SLOW_BYTES} of them (a head or a
  * small body, not a large upload, which the request size limit bounds), and no new request began or answer went out
- * for longer than the limit. An idle keep-alive connection (no bytes) is left to Jetty's idle timeout; a body, once the
- * head is in, must keep coming at {@link #MIN_BODY_RATE} (Jetty's minimum request data rate). Thread-safe.
+ * for longer than the limit; and one whose request, of any size, is still arriving {@link #WHOLE_LIMIT} after it
+ * began (a large body dribbled). An idle keep-alive connection, or one whose request is in and being answered (no
+ * bytes arriving), is left alone: Jetty's idle timeout ends the first. Thread-safe.
  */
 final class RequestHeadDeadline implements Connection.Listener, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RequestHeadDeadline.class);
     static final Duration LIMIT = Duration.ofSeconds(10);
     static final long SLOW_BYTES = 64 * 1024;
-    /** Bytes per second a request body must arrive at once its head is in (Jetty answers 408 below it). */
-    static final long MIN_BODY_RATE = 16 * 1024;
+    /** How long a request may take to arrive whole, however fast its bytes come (a large body dribbled). */
+    static final Duration WHOLE_LIMIT = Duration.ofSeconds(60);
     private static final Duration CHECK_EVERY = Duration.ofSeconds(1);
 
-    /** Requests begun and answered, and bytes read, when the connection last made progress (a request or answer). */
-    private record Progress(long requests, long answers, long bytes, long sinceNanos) {}
+    /**
+     * Requests begun and answered, and bytes read, when the connection last made progress (a request or an answer), and
+     * when bytes last arrived.
+     */
+    private record Progress(long requests, long answers, long bytes, long sinceNanos, long lastBytes,
+            long lastByteNanos) {
+        Progress read(long now, long total) {
+            return total == lastBytes ? this : new Progress(requests, answers, bytes, sinceNanos, total, now);
+        }
+    }
 
     private final Map<Connection, Progress> connections = new ConcurrentHashMap<>();
     private final ScheduledExecutorService checker = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("api-head-deadline").daemon().unstarted(r));
     private final long limitNanos;
+    private final long wholeLimitNanos;
 
     RequestHeadDeadline(Duration limit) {
+        this(limit, WHOLE_LIMIT);
+    }
+
+    /**
+     * @param limit how long a head (or a small body) may take to arrive
+     * @param wholeLimit how long a request of any size may take to arrive
+     */
+    RequestHeadDeadline(Duration limit, Duration wholeLimit) {
         this.limitNanos = requireNonNull(limit, "limit is null").toNanos();
+        this.wholeLimitNanos = requireNonNull(wholeLimit, "wholeLimit is null").toNanos();
         checker.scheduleWithFixedDelay(this::check, CHECK_EVERY.toMillis(), CHECK_EVERY.toMillis(),
                 TimeUnit.MILLISECONDS);
     }
@@ -58,7 +77,8 @@ final class RequestHeadDeadline implements Connection.Listener, AutoCloseable {
     public void onOpened(Connection connection) {
         // the HTTP connection itself, plain or inside TLS (a TLS connection counts no requests of its own)
         if (connection instanceof HttpConnection) {
-            connections.put(connection, new Progress(0, 0, 0, System.nanoTime()));
+            long now = System.nanoTime();
+            connections.put(connection, new Progress(0, 0, 0, now, 0, now));
         }
     }
 
@@ -74,14 +94,17 @@ final class RequestHeadDeadline implements Connection.Listener, AutoCloseable {
             long answers = connection.getMessagesOut();
             long bytes = connection.getBytesIn();
             if (requests != last.requests() || answers != last.answers()) {
-                connections.replace(connection, last, new Progress(requests, answers, bytes, now));
+                connections.replace(connection, last, new Progress(requests, answers, bytes, now, bytes, now));
                 return;
             }
-            // bytes since the last request or answer, and no new request: a head (or a body) under way
-            long read = bytes - last.bytes();
-            if (read > 0 && read < SLOW_BYTES && now - last.sinceNanos() > limitNanos) {
-                log.debug("closing an API connection whose request took over {} s to arrive",
-                        limitNanos / 1_000_000_000);
+            Progress progress = last.read(now, bytes);
+            connections.replace(connection, last, progress);
+            // bytes since the last request or answer, still coming, and no new request or answer since
+            long read = bytes - progress.bytes();
+            boolean arriving = read > 0 && now - progress.lastByteNanos() <= limitNanos;
+            long waiting = now - progress.sinceNanos();
+            if (arriving && (read < SLOW_BYTES && waiting > limitNanos || waiting > wholeLimitNanos)) {
+                log.debug("closing an API connection whose request took {} s to arrive", waiting / 1_000_000_000);
                 connections.remove(connection);
                 connection.close();
             }

@@ -25,9 +25,8 @@ class TestRequestHeadDeadline {
             config.showJavalinBanner = false;
             config.jetty.defaultHost = "127.0.0.1";
             config.jetty.defaultPort = 0;
-            config.jetty.modifyHttpConfiguration(http -> http.setMinRequestDataRate(RequestHeadDeadline.MIN_BODY_RATE));
         }).get("/", ctx -> ctx.result("ok")).post("/", ctx -> ctx.result("read " + ctx.body().length())).start();
-        deadline = new RequestHeadDeadline(Duration.ofSeconds(2));
+        deadline = new RequestHeadDeadline(Duration.ofSeconds(2), Duration.ofSeconds(5));
         deadline.install(app.jettyServer().server().getConnectors());
     }
 
@@ -97,15 +96,21 @@ class TestRequestHeadDeadline {
             socket.setSoTimeout(5000);
             for (int i = 0; i < 2; i++) {
                 socket.getOutputStream().write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(US_ASCII));
-                assertThat(readResponse(socket.getInputStream())).startsWith("HTTP/1.1 200").endsWith("ok");
+                assertThat(readResponse(socket.getInputStream(), "ok")).startsWith("HTTP/1.1 200");
                 Thread.sleep(3500); // longer than the deadline, idle
+                // a small body, sent a moment after its head
+                socket.getOutputStream().write(("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                        + "Content-Length: 40\r\n\r\n").getBytes(US_ASCII));
+                Thread.sleep(300);
+                socket.getOutputStream().write("x".repeat(40).getBytes(US_ASCII));
+                assertThat(readResponse(socket.getInputStream(), "read 40")).startsWith("HTTP/1.1 200");
             }
         }
     }
 
-    private static String readResponse(InputStream in) throws Exception {
+    private static String readResponse(InputStream in, String body) throws Exception {
         StringBuilder text = new StringBuilder();
-        while (!text.toString().endsWith("ok")) {
+        while (!text.toString().endsWith(body)) {
             int b = in.read();
             if (b < 0) {
                 break;
