@@ -897,9 +897,11 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
 
     @Override
     public Optional<TenantCredentials> verify(String databaseId, String token) {
+        // hashed before the lookup, so that an unknown id and a wrong token take the same work
+        byte[] presented = SecretBox.hash(token).getBytes(java.nio.charset.StandardCharsets.UTF_8);
         return store.find(databaseId)
                 .filter(r -> java.security.MessageDigest.isEqual(
-                        r.brokerTokenHash().getBytes(), SecretBox.hash(token).getBytes()))
+                        r.brokerTokenHash().getBytes(java.nio.charset.StandardCharsets.UTF_8), presented))
                 .map(this::credentials);
     }
 

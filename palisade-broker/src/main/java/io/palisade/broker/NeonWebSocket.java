@@ -129,6 +129,11 @@ final class NeonWebSocket implements AutoCloseable {
     private static String clientAddress(WsContext ctx) {
         java.net.SocketAddress remote = ctx.session.getRemoteAddress();
         if (remote instanceof java.net.InetSocketAddress inet && inet.getAddress() != null) {
+            byte[] address = inet.getAddress().getAddress();
+            if (address.length == 16) {
+                // an IPv6 client has a /64 to pick addresses from: count the /64, as the proxy does
+                return java.util.HexFormat.of().formatHex(address, 0, 8) + "::/64";
+            }
             return inet.getAddress().getHostAddress();
         }
         return String.valueOf(remote);
