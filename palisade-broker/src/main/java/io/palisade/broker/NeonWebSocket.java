@@ -5,6 +5,7 @@ import io.javalin.websocket.WsContext;
 import io.palisade.broker.SqlBroker.NoAccess;
 import io.palisade.broker.pg.PgConnection;
 import io.palisade.broker.pg.PgError;
+import io.palisade.pgwire.PgMessages;
 import io.palisade.spi.Backend;
 import io.palisade.spi.ServerLogin;
 import java.io.ByteArrayOutputStream;
@@ -39,8 +40,6 @@ import org.slf4j.LoggerFactory;
 final class NeonWebSocket implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NeonWebSocket.class);
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final int SSL_REQUEST = 80877103;
-    private static final int GSSENC_REQUEST = 80877104;
     private static final int CANCEL_REQUEST = 80877102;
     private static final int MAX_STARTUP_BYTES = 10_000;
 
@@ -228,7 +227,7 @@ final class NeonWebSocket implements AutoCloseable {
                         return;
                     }
                     consume(buffer, length);
-                    if ((code == SSL_REQUEST || code == GSSENC_REQUEST) && length == 8) {
+                    if ((code == PgMessages.SSL_REQUEST || code == PgMessages.GSSENC_REQUEST) && length == 8) {
                         send(new byte[] {'N'});
                         continue;
                     }

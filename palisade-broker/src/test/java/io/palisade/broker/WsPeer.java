@@ -88,12 +88,13 @@ final class WsPeer implements WebSocket.Listener {
     }
 
     static byte[] startup(String user, String database, String... extra) {
-        StringBuilder text = new StringBuilder("user\0" + user + "\0database\0" + database + "\0");
+        java.util.Map<String, String> parameters = new java.util.LinkedHashMap<>();
+        parameters.put("user", user);
+        parameters.put("database", database);
         for (int i = 0; i < extra.length; i += 2) {
-            text.append(extra[i]).append('\0').append(extra[i + 1]).append('\0');
+            parameters.put(extra[i], extra[i + 1]);
         }
-        byte[] params = (text + "\0").getBytes(StandardCharsets.UTF_8);
-        return ByteBuffer.allocate(8 + params.length).putInt(8 + params.length).putInt(196608).put(params).array();
+        return io.palisade.pgwire.PgMessages.startupMessage(parameters);
     }
 
     static byte[] passwordMessage(String password) {

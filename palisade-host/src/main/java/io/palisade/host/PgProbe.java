@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
@@ -23,7 +22,7 @@ public final class PgProbe {
             socket.connect(new InetSocketAddress(endpoint.host(), endpoint.port()), (int) timeout.toMillis());
             socket.setSoTimeout((int) timeout.toMillis());
             OutputStream out = socket.getOutputStream();
-            out.write(startupMessage("palisade_probe", "postgres"));
+            out.write(io.palisade.pgwire.PgMessages.startupMessage("palisade_probe", "postgres"));
             out.flush();
             DataInputStream in = new DataInputStream(socket.getInputStream());
             int type = in.read();
@@ -45,13 +44,6 @@ public final class PgProbe {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    static byte[] startupMessage(String user, String database) {
-        byte[] params = ("user\0" + user + "\0database\0" + database + "\0\0").getBytes(StandardCharsets.UTF_8);
-        ByteBuffer buffer = ByteBuffer.allocate(8 + params.length);
-        buffer.putInt(8 + params.length).putInt(196608).put(params);
-        return buffer.array();
     }
 
     static String field(byte[] body, char code) {

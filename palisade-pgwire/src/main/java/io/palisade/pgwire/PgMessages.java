@@ -104,6 +104,26 @@ public final class PgMessages {
         return body.message('p');
     }
 
+    /** A StartupMessage (protocol 3.0) with these parameters, in their order ({@code user} first, by convention). */
+    public static byte[] startupMessage(Map<String, String> parameters) {
+        Body body = new Body();
+        body.int32(PROTOCOL_3_0);
+        parameters.forEach((name, value) -> {
+            body.cstring(name);
+            body.cstring(value);
+        });
+        body.writeBytes(new byte[] {0});
+        return body.untyped();
+    }
+
+    /** A StartupMessage for {@code user} and {@code database}. */
+    public static byte[] startupMessage(String user, String database) {
+        Map<String, String> parameters = new java.util.LinkedHashMap<>();
+        parameters.put("user", user);
+        parameters.put("database", database);
+        return startupMessage(parameters);
+    }
+
     /** A CancelRequest for the given backend process id and secret key. */
     public static byte[] cancelRequest(int processId, int secretKey) {
         Body body = new Body();

@@ -29,7 +29,6 @@ import org.slf4j.LoggerFactory;
 final class WireSession implements AutoCloseable {
     static final Duration DEFAULT_READ_TIMEOUT = Duration.ofMinutes(2);
     private static final Logger LOG = LoggerFactory.getLogger(WireSession.class);
-    private static final int PROTOCOL_3_0 = 196608;
     private static final int CANCEL_REQUEST_CODE = 80877102;
 
     private final PgTarget target;
@@ -79,7 +78,7 @@ final class WireSession implements AutoCloseable {
         startup.put("application_name", "palisade");
         startup.putAll(startupParameters);
         startup.put("user", user);
-        writer.reset().startUntyped().int32(PROTOCOL_3_0);
+        writer.reset().startUntyped().int32(PgMessages.PROTOCOL_3_0);
         startup.forEach((name, value) -> writer.cstring(name).cstring(value));
         writer.int8(0).end();
         flush("sending the startup message");

@@ -1,5 +1,6 @@
 package io.palisade.vmm;
 
+import io.palisade.pgwire.PgMessages;
 import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Endpoint;
 import java.io.DataInputStream;
@@ -32,10 +33,7 @@ final class PgWire {
             socket.setSoTimeout(20_000);
             DataOutputStream out = new DataOutputStream(socket.getOutputStream());
             DataInputStream in = new DataInputStream(socket.getInputStream());
-            byte[] params = ("user\0" + user + "\0database\0" + database + "\0\0").getBytes(StandardCharsets.UTF_8);
-            out.writeInt(8 + params.length);
-            out.writeInt(196608);
-            out.write(params);
+            out.write(PgMessages.startupMessage(user, database));
             out.flush();
             ScramClient scram = new ScramClient("", password, NONCE);
             String serverNonce = null;

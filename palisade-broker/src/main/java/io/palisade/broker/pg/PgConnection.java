@@ -39,7 +39,6 @@ import java.util.function.BooleanSupplier;
  * {@value #MAX_LOGIN_MESSAGE_BYTES} bytes.
  */
 public final class PgConnection implements AutoCloseable {
-    public static final int PROTOCOL_3_0 = 196608;
     private static final int CANCEL_REQUEST_CODE = 80877102;
     private static final int TICK_MILLIS = 200;
     private static final long TIMEOUT_GRACE_NANOS = Duration.ofSeconds(2).toNanos();
@@ -109,7 +108,7 @@ public final class PgConnection implements AutoCloseable {
     private void login(Map<String, String> startup, String password, Guard guard) throws IOException {
         writer.reset();
         writer.startUntyped();
-        writer.int32(PROTOCOL_3_0);
+        writer.int32(io.palisade.pgwire.PgMessages.PROTOCOL_3_0);
         startup.forEach((name, value) -> {
             writer.cstring(name);
             writer.cstring(value);

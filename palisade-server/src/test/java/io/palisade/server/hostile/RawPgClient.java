@@ -32,7 +32,7 @@ import javax.net.ssl.TrustManagerFactory;
  * startup packets with any parameters (NUL bytes included). Not thread-safe: one per connection.
  */
 final class RawPgClient implements AutoCloseable {
-    static final int SSL_REQUEST = 80877103;
+    static final int SSL_REQUEST = io.palisade.pgwire.PgMessages.SSL_REQUEST;
 
     private Socket socket;
     private InputStream in;
