@@ -42,22 +42,10 @@ public final class ApiServer implements AutoCloseable {
     private volatile boolean ready;
 
     /**
+     * @param tls serve HTTPS with this certificate instead of plain HTTP
      * @param service supplies the database service once the server is ready (health says 503 before)
      * @param extraRoutes lets other components (the broker, metrics) add routes before start
      */
-    public ApiServer(
-            String host,
-            int port,
-            MetadataStore store,
-            Supplier<DatabaseService> service,
-            ConnectionInfo connections,
-            Supplier<Map<String, Object>> healthExtras,
-            Supplier<RestoreService> restores,
-            Consumer<Javalin> extraRoutes) {
-        this(host, port, java.util.Optional.empty(), store, service, connections, healthExtras, restores, extraRoutes);
-    }
-
-    /** As above, serving HTTPS instead of plain HTTP if {@code tls} is given. */
     public ApiServer(
             String host,
             int port,
