@@ -76,7 +76,7 @@ public record ServerConfig(Map<String, String> values) {
             new Key("shared.max-connections", "300", "database/schema rungs: max_connections of one shared server (each tenant's own limit is at most a quarter)", false),
             new Key("shared.statement-timeout", null, "database/schema rungs: statement_timeout of new tenants (default: from the plan, 30s for nano)", false),
             new Key("shared.idle-in-transaction-timeout", null, "database/schema rungs: idle_in_transaction_session_timeout of new tenants (default 60s)", false),
-            new Key("agent.service-user", "palisade", "Unprivileged OS user that runs tenant servers when palisade runs as root", false),
+            new Key("agent.service-user", "palisade", "Unprivileged OS user for templates; tenants get <this>-<id> users, the store <this>-store (as root)", false),
             new Key("backup.enabled", "true", "Continuous WAL archiving and base backups of every persistent database", false),
             new Key("backup.storage", "local", "Where archives go: local (a directory) or s3 (an S3-compatible object store)", false),
             new Key("backup.local-dir", null, "Archive directory for backup.storage=local (default <data-dir>/backups)", false),
