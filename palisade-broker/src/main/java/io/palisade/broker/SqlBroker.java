@@ -41,9 +41,8 @@ import org.slf4j.LoggerFactory;
  * the user and password against {@link TenantAuthenticator} (the store; nothing is woken or contacted), the PandaStack
  * routes check the broker token with {@link BrokerTokenVerifier}, and only then is a request body read, a backend
  * resolved (which wakes a suspended instance) or a connection opened. An unknown database, a wrong password and a
- * wrong token get the same answer. A role other than the tenant's own cannot be checked on the host: it is let through
- * to the server only while the broker already holds connections of that database (so it is running and nothing is
- * woken for it), and refused like a wrong password otherwise. Thread-safe; {@link #close()} closes every pooled
+ * wrong token get the same answer. A role other than the tenant's own cannot be checked on the host: it is refused
+ * like a wrong password. Thread-safe; {@link #close()} closes every pooled
  * connection and open WebSocket session.
  */
 public final class SqlBroker implements AutoCloseable {
@@ -122,19 +121,8 @@ public final class SqlBroker implements AutoCloseable {
     }
 
     Backend resolve(String databaseId) throws NoAccess {
-        Optional<Backend> endpoint;
-        try {
-            endpoint = resolver.resolve(databaseId).get(config.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
-        } catch (TimeoutException e) {
-            throw new PalisadeException(ErrorCode.NOT_READY, "the database did not become ready within "
-                    + config.connectTimeout().toSeconds() + " s; try again");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while resolving the database");
-        } catch (ExecutionException e) {
-            throw new PalisadeException(ErrorCode.INTERNAL, "could not resolve the database: "
-                    + e.getCause().getMessage(), e.getCause());
-        }
+        Optional<Backend> endpoint = await(resolver.resolve(databaseId), "the database did not become ready",
+                "resolve the database");
         if (endpoint.isEmpty()) {
             throw new NoAccess();
         }
@@ -151,10 +139,7 @@ public final class SqlBroker implements AutoCloseable {
         return login.get();
     }
 
-    /**
-     * A caller the host let through: the tenant itself ({@code tenant}, user and password checked against the store) or
-     * another role of a running database (its password is checked by the server). {@code toString} hides the password.
-     */
+    /** A caller the host let through: the tenant's user and password, checked against the store. Hides the password. */
     record Access(String databaseId, String user, String database, String password) {
         Access {
             requireNonNull(databaseId, "databaseId is null");
@@ -171,24 +156,12 @@ public final class SqlBroker implements AutoCloseable {
 
     /**
      * Checks a login on the host before anything is spent on the database: the tenant's user and password (compared
-     * in constant time; an unknown id is compared against a decoy, so it costs the same), or another role while the
-     * database is running (see the class comment). Throws {@link NoAccess} for everything else.
+     * in constant time; an unknown id is compared against a decoy, so it costs the same). Throws {@link NoAccess} for
+     * everything else, other roles included.
      */
     Access authenticate(String databaseId, String user, String database, String password) throws NoAccess {
-        Optional<TenantCredentials> found;
-        try {
-            found = authenticator.credentials(databaseId).get(config.connectTimeout().toMillis(),
-                    TimeUnit.MILLISECONDS);
-        } catch (TimeoutException e) {
-            throw new PalisadeException(ErrorCode.NOT_READY, "the login check did not answer within "
-                    + config.connectTimeout().toSeconds() + " s; try again");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while checking the login");
-        } catch (ExecutionException e) {
-            throw new PalisadeException(ErrorCode.INTERNAL, "could not check the login: "
-                    + e.getCause().getMessage(), e.getCause());
-        }
+        Optional<TenantCredentials> found = await(authenticator.credentials(databaseId),
+                "the login check did not answer", "check the login");
         TenantCredentials expected = found.orElse(DECOY);
         boolean passwordMatches = MessageDigest.isEqual(sha256(password), sha256(expected.password()));
         boolean userMatches = MessageDigest.isEqual(sha256(user), sha256(expected.username()));
@@ -198,6 +171,22 @@ public final class SqlBroker implements AutoCloseable {
         // any other role, even one the tenant made on its own server, is refused like a wrong password: the host can
         // check no other login, and letting it through to PostgreSQL would spend the tenant's share unauthenticated
         throw new NoAccess();
+    }
+
+    /** The future's value within the connect timeout; {@code late} and {@code doing} name what failed. */
+    private <T> T await(java.util.concurrent.CompletableFuture<T> future, String late, String doing) {
+        try {
+            return future.get(config.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new PalisadeException(ErrorCode.NOT_READY, late + " within " + config.connectTimeout().toSeconds()
+                    + " s; try again");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.INTERNAL, "interrupted while trying to " + doing);
+        } catch (ExecutionException e) {
+            throw new PalisadeException(ErrorCode.INTERNAL, "could not " + doing + ": " + e.getCause().getMessage(),
+                    e.getCause());
+        }
     }
 
     private static byte[] sha256(String value) {
