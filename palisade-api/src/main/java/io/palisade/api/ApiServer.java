@@ -91,6 +91,7 @@ public final class ApiServer implements AutoCloseable {
 
     private void routes() {
         app.get("/v1/health", this::health);
+        OpenApiDocument.load().register(app);
         app.before("/v1/databases*", ctx -> authenticate(ctx));
         app.before("/v1/databases", ctx -> authenticate(ctx));
         app.post("/v1/databases", this::create);

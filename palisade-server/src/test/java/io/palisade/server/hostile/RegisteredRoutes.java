@@ -9,14 +9,14 @@ import java.util.TreeSet;
 /**
  * The routes a running palisade really serves, read from its Javalin router (the API's own registration plus what the
  * broker and metrics add), so a hostile-tenant test that must cover every route notices a new one. HTTP routes come as
- * {@code "GET /v1/databases/{id}"}, WebSocket routes as {@code "WS /v2"}. Stateless.
+ * {@code "GET /v1/databases/{id}"}, WebSocket routes as {@code "WS /v2"}. Stateless; public for the OpenAPI contract test.
  */
-final class RegisteredRoutes {
+public final class RegisteredRoutes {
     private static final Set<String> METHODS = Set.of("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD");
 
     private RegisteredRoutes() {}
 
-    static Set<String> of(PalisadeServer server) {
+    public static Set<String> of(PalisadeServer server) {
         Javalin app = javalin(server);
         Set<String> routes = new TreeSet<>();
         for (var handler : app.unsafeConfig().pvt.internalRouter.allHttpHandlers()) {

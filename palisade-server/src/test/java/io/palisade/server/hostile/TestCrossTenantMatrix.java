@@ -30,8 +30,8 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestCrossTenantMatrix {
     /** Routes that name no database: what each must not show is checked in {@link #routesWithoutAnIdShowNothing}. */
-    private static final Set<String> WITHOUT_ID = Set.of("GET /v1/health", "GET /v1/databases", "POST /v1/databases",
-            "GET /metrics", "POST /sql", "GET /sql", "OPTIONS /sql", "WS /v2");
+    private static final Set<String> WITHOUT_ID = Set.of("GET /v1/health", "GET /v1/openapi.json", "GET /v1/databases",
+            "POST /v1/databases", "GET /metrics", "POST /sql", "GET /sql", "OPTIONS /sql", "WS /v2");
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private HostileTenants tenants;
@@ -125,6 +125,7 @@ class TestCrossTenantMatrix {
             assertNoIds("GET /metrics with " + (key == null ? "no key" : "a wrong key"), metrics.body());
         }
         assertNoIds("GET /v1/health", palisade.request("GET", "/v1/health", null, null).body());
+        assertNoIds("GET /v1/openapi.json", palisade.request("GET", "/v1/openapi.json", null, null).body());
         assertNoIds("GET /sql", palisade.request("GET", "/sql", null, null).body());
         HttpResponse<String> preflight = http.send(HttpRequest.newBuilder(URI.create(palisade.apiUrl() + "/sql"))
                 .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
