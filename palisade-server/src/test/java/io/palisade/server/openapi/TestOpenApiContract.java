@@ -260,22 +260,24 @@ class TestOpenApiContract {
     private void pandaStackRoutes(String id, String token) throws Exception {
         String p = "/v1/databases/{id}/proxy/v1";
         Map<String, String> db = Map.of("id", id);
-        conforms("POST", p + "/query", db, "{\"database\":\"app\",\"sql\":\"SELECT $1::int AS n\",\"params\":[7]}",
-                token, 200);
+        conforms("POST", p + "/query", db, "{\"database\":\"pandastack\",\"sql\":\"SELECT $1::int AS n\","
+                + "\"params\":[7]}", token, 200);
         conforms("POST", p + "/query", db, "{\"sql\":\"SELECT 1\"}", token, 400);
-        conforms("POST", p + "/query", db, "{\"database\":\"app\",\"sql\":\"SELECT * FROM nope\"}", token, 400);
-        conforms("POST", p + "/query", db, "{\"database\":\"app\",\"sql\":\"SELECT 1\"}", "pbt_invented", 401);
-        conforms("POST", p + "/exec", db, "{\"database\":\"app\",\"sql\":\"CREATE TABLE t (n int)\"}", token, 200);
-        conforms("POST", p + "/transaction", db, "{\"database\":\"app\",\"statements\":[{\"sql\":\"INSERT INTO t "
-                + "VALUES ($1)\",\"params\":[1]},{\"sql\":\"SELECT n FROM t\"}]}", token, 200);
+        conforms("POST", p + "/query", db, "{\"database\":\"pandastack\",\"sql\":\"SELECT * FROM nope\"}", token,
+                400);
+        conforms("POST", p + "/query", db, "{\"database\":\"pandastack\",\"sql\":\"SELECT 1\"}", "pbt_invented",
+                401);
+        conforms("POST", p + "/exec", db, "{\"database\":\"pandastack\",\"sql\":\"CREATE TABLE t (n int)\"}",
+                token, 200);
+        conforms("POST", p + "/transaction", db, "{\"database\":\"pandastack\",\"statements\":[{\"sql\":"
+                + "\"INSERT INTO t VALUES ($1)\",\"params\":[1]},{\"sql\":\"SELECT n FROM t\"}]}", token, 200);
         conforms("GET", p + "/health", db, null, null, 200);
+        conforms("GET", p + "/health", db, null, token, 200);
         conforms("GET", p + "/info", db, null, token, 200);
         conforms("GET", p + "/databases", db, null, token, 200);
         conforms("POST", p + "/databases", db, "{\"name\":\"reports\"}", token, 201);
-        Map<String, String> reports = Map.of("id", id, "name", "reports");
-        conforms("GET", p + "/databases/{name}", reports, null, token, 200);
-        conforms("DELETE", p + "/databases/{name}", reports, null, token, 200);
-        conforms("GET", p + "/databases/{name}", reports, null, token, 404);
+        conforms("DELETE", p + "/databases/{name}", Map.of("id", id, "name", "reports"), null, token, 204);
+        conforms("DELETE", p + "/databases/{name}", Map.of("id", id, "name", "postgres"), null, token, 403);
     }
 
     /**
