@@ -91,7 +91,6 @@ public final class ApiServer implements AutoCloseable {
 
     private void routes() {
         app.get("/v1/health", this::health);
-        OpenApiDocument.load().register(app);
         app.before("/v1/databases*", ctx -> authenticate(ctx));
         app.before("/v1/databases", ctx -> authenticate(ctx));
         app.post("/v1/databases", this::create);
@@ -115,6 +114,7 @@ public final class ApiServer implements AutoCloseable {
         });
         new BackupRoutes(this::restores, connections).register(app);
         new MoveRoutes(this::service).register(app);
+        OpenApiDocument.load().register(app);
     }
 
     private void errors() {
