@@ -17,7 +17,6 @@ import io.palisade.spi.PalisadeException;
 import io.palisade.store.EmbeddedStoreServer;
 import io.palisade.store.MetadataStore;
 import io.palisade.store.SecretBox;
-import io.palisade.broker.BrokerConfig;
 import io.palisade.proxy.PostgresProxy;
 import io.palisade.proxy.ProxyConfig;
 import io.palisade.broker.SqlBroker;
@@ -108,16 +107,7 @@ public final class PalisadeServer implements AutoCloseable {
                 return ready == null ? Optional.empty() : ready.verify(databaseId, token);
             };
             if (config.proxyEnabled()) {
-                ProxyConfig proxyConfig = ProxyConfig.defaults(config.proxyDomain(), dataDir.resolve("tls"))
-                        .withBind(config.proxyBindHost(), config.proxyPort())
-                        .withLimits(config.proxyMaxConnectionsPerDatabase(), 10_000)
-                        .withPreAuthentication(config.proxyPreAuthentication().maxConnections(),
-                                config.proxyPreAuthentication().maxPerSource(),
-                                config.proxyPreAuthentication().timeout());
-                if (config.proxyCertificateFile().isPresent()) {
-                    proxyConfig = proxyConfig.withCertificate(
-                            config.proxyCertificateFile().get(), config.proxyPrivateKeyFile().orElseThrow());
-                }
+                ProxyConfig proxyConfig = config.proxyConfig(dataDir.resolve("tls"));
                 this.proxy = new PostgresProxy(proxyConfig, resolver, authenticator, metrics).start();
                 closeables.add(proxy);
                 Map<String, Object> proxyHealth = new LinkedHashMap<>();
@@ -130,7 +120,7 @@ public final class PalisadeServer implements AutoCloseable {
             } else {
                 this.proxy = null;
             }
-            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, authenticator, verifier, metrics);
+            SqlBroker broker = new SqlBroker(config.brokerConfig(), resolver, authenticator, verifier, metrics);
             this.apiTls = apiTls(config, dataDir, healthExtras);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), apiTls, store, serviceRef::get, connectionInfo(),
