@@ -89,7 +89,7 @@ public final class ConfigDocs {
     }
 
     private static String cell(String text) {
-        return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;");
+        return text.replace("|", "\\|").replace("<", "&lt;");
     }
 
     private static void wrap(StringBuilder out, String text, String indent) {

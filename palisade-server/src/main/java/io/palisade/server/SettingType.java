@@ -232,7 +232,7 @@ public sealed interface SettingType<T> {
         }
     }
 
-    /** A duration written as a whole number with a unit: ms, s, m, h or d. */
+    /** A duration written as a whole number with a unit: ms, s, m, h or d (or a bare 0). */
     record DurationType(Duration min, Duration max) implements SettingType<Duration> {
         public DurationType {
             requireNonNull(min, "min is null");
@@ -271,6 +271,9 @@ public sealed interface SettingType<T> {
                 throw new IllegalArgumentException("not a duration");
             }
             long amount = Long.parseLong(lower.substring(0, digits));
+            if (amount == 0 && digits == lower.length()) {
+                return Duration.ZERO;
+            }
             return switch (lower.substring(digits)) {
                 case "ms" -> Duration.ofMillis(amount);
                 case "s" -> Duration.ofSeconds(amount);

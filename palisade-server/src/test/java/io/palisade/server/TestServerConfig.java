@@ -119,7 +119,7 @@ class TestServerConfig {
                 Map.entry("proxy.authentication-timeout", "4s"),
                 Map.entry("proxy.tls.handshake-timeout", "3s"),
                 Map.entry("proxy.startup-timeout", "20s"),
-                Map.entry("proxy.idle-timeout", "0s"),
+                Map.entry("proxy.idle-timeout", "0"),
                 Map.entry("proxy.backend-connect-timeout", "2s"),
                 Map.entry("proxy.max-startup-packet-size", "4096"),
                 Map.entry("proxy.io-threads", "3"))).proxyConfig(tls);
