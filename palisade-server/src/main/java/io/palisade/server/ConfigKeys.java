@@ -44,13 +44,14 @@ public final class ConfigKeys {
             "Serve the REST API, broker and metrics over HTTPS (default certificate: the proxy's, signed by the "
                     + "generated CA; it names localhost and 127.0.0.1)"));
     public static final Setting<Path> API_TLS_CERTIFICATE_FILE = add(Setting.optional("api.tls.certificate-file",
-            path(), "the proxy's generated certificate", "Operator certificate (PEM) for the API when api.tls.enabled"));
+            path(), "the proxy's generated certificate",
+            "Operator certificate (PEM) for the API when api.tls.enabled"));
     public static final Setting<Path> API_TLS_PRIVATE_KEY_FILE = add(Setting.optional("api.tls.private-key-file",
             path(), "", "PKCS#8 private key (PEM) for api.tls.certificate-file").asSecret());
     public static final Setting<Duration> API_CREATE_WAIT = add(Setting.of("api.create-wait", positiveDuration(),
             "120s", "How long POST /v1/databases blocks before answering 202 provisioning"));
     public static final Setting<String> API_PUBLIC_URL = add(Setting.optional("api.public-url",
-            matching("https?://.+", "an http:// or https:// URL"), "http://<api.host>:<port>",
+            matching("URL", "https?://.+", "an http:// or https:// URL"), "http://<api.host>:<port>",
             "Base URL clients use for the API and broker (the base of broker_url)"));
 
     public static final Setting<String> METRICS_TOKEN = add(Setting.optional("metrics.token",
@@ -68,12 +69,13 @@ public final class ConfigKeys {
     public static final Setting<Integer> QUOTA_CPU_TOTAL = add(Setting.of("quota.cpu-total", integer(1, MAX), "128",
             "vCPU all of one account's databases may have together"));
     public static final Setting<Integer> QUOTA_MEMORY_MB_TOTAL = add(Setting.of("quota.memory-mb-total",
-            integer(Plan.MIN_MEMORY_MB, MAX), "262144", "Memory (MB) all of one account's databases may have together"));
+            integer(Plan.MIN_MEMORY_MB, MAX), "262144",
+            "Memory (MB) all of one account's databases may have together"));
     public static final Setting<Long> QUOTA_DISK_MB_TOTAL = add(Setting.of("quota.disk-mb-total",
             longInteger(64, Long.MAX_VALUE), "1048576", "Disk (MB) all of one account's databases may have together"));
 
     public static final Setting<String> STORE_URL = add(Setting.optional("store.url",
-            matching("jdbc:postgresql:.+", "a jdbc:postgresql: URL"), "embedded",
+            matching("JDBC URL", "jdbc:postgresql:.+", "a jdbc:postgresql: URL"), "embedded",
             "JDBC URL of an external PostgreSQL for metadata (default: an embedded one under the data directory)"));
     public static final Setting<String> STORE_USERNAME = add(Setting.optional("store.username", nonEmpty(), "",
             "User for store.url"));
@@ -105,7 +107,7 @@ public final class ConfigKeys {
     public static final Setting<Integer> PROXY_PUBLIC_PORT = add(Setting.optional("proxy.public-port",
             integer(1, 65535), "proxy.port", "Port put in URLs if clients use another (e.g. behind a load balancer)"));
     public static final Setting<String> PROXY_DOMAIN = add(Setting.of("proxy.domain",
-            matching(DNS_NAME, "a lowercase DNS name such as db.localhost"), "db.localhost",
+            matching("DNS name", DNS_NAME, "a lowercase DNS name such as db.localhost"), "db.localhost",
             "Databases are reached at <id>.<domain>"));
     public static final Setting<String> PROXY_HOSTADDR = add(Setting.of("proxy.hostaddr", nonEmpty(), "auto",
             "Address put in URLs as libpq hostaddr= (auto: 127.0.0.1 for *.localhost domains, else none; none; "
@@ -195,7 +197,7 @@ public final class ConfigKeys {
     public static final Setting<String> VM_ACCELERATOR = add(Setting.of("vm.accelerator", oneOf("auto", "kvm", "tcg"),
             "auto", "auto: KVM where the CPU has vmx/svm, else TCG; or force kvm or tcg"));
     public static final Setting<String> VM_NETWORK_POOL = add(Setting.of("vm.network-pool",
-            matching("\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}", "an IPv4 CIDR block such as 10.213.0.0/16"),
+            matching("IPv4 CIDR", "\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}", "an IPv4 CIDR block such as 10.213.0.0/16"),
             "10.213.0.0/16", "Per-host pool of /30 links to the VMs' network namespaces"));
     public static final Setting<Optional<Duration>> VM_SUSPEND_AFTER = add(Setting.of("vm.suspend-after",
             orWord("never", positiveDuration()), "300s",
@@ -233,7 +235,7 @@ public final class ConfigKeys {
     public static final Setting<Path> BACKUP_LOCAL_DIR = add(Setting.optional("backup.local-dir", path(),
             "<data-dir>/backups", "Archive directory for backup.storage=local"));
     public static final Setting<String> BACKUP_S3_ENDPOINT = add(Setting.optional("backup.s3.endpoint",
-            matching("https?://.+", "an http:// or https:// URL"), "AWS", "S3 endpoint URL (omit for AWS)"));
+            matching("URL", "https?://.+", "an http:// or https:// URL"), "AWS", "S3 endpoint URL (omit for AWS)"));
     public static final Setting<String> BACKUP_S3_REGION = add(Setting.of("backup.s3.region", nonEmpty(), "us-east-1",
             "S3 region"));
     public static final Setting<String> BACKUP_S3_BUCKET = add(Setting.optional("backup.s3.bucket", nonEmpty(), "",

@@ -414,7 +414,8 @@ public final class ServerConfig {
     @Override
     public String toString() {
         Map<String, String> shown = new TreeMap<>(text);
-        ConfigKeys.ALL.stream().filter(Setting::secret).forEach(key -> shown.computeIfPresent(key.name(), (k, v) -> "***"));
+        ConfigKeys.ALL.stream().filter(Setting::secret)
+                .forEach(key -> shown.computeIfPresent(key.name(), (name, value) -> "***"));
         return shown.toString();
     }
 }

@@ -33,19 +33,20 @@ public sealed interface SettingType<T> {
     }
 
     static SettingType<String> text() {
-        return new Text(0, Optional.empty(), "any text");
+        return new Text("string", 0, Optional.empty(), "any text");
     }
 
     static SettingType<String> nonEmpty() {
-        return new Text(1, Optional.empty(), "non-empty text");
+        return new Text("string", 1, Optional.empty(), "non-empty text");
     }
 
-    static SettingType<String> matching(String regex, String expected) {
-        return new Text(0, Optional.of(Pattern.compile(regex)), expected);
+    /** Text matching {@code regex}; {@code name} is its short name, e.g. {@code URL}. */
+    static SettingType<String> matching(String name, String regex, String expected) {
+        return new Text(name, 0, Optional.of(Pattern.compile(regex)), expected);
     }
 
     static SettingType<String> minLength(int minLength) {
-        return new Text(minLength, Optional.empty(), "at least " + minLength + " characters long");
+        return new Text("string", minLength, Optional.empty(), "at least " + minLength + " characters long");
     }
 
     static SettingType<Integer> integer(int min, int max) {
@@ -85,8 +86,9 @@ public sealed interface SettingType<T> {
         return new OrWord<>(word, inner);
     }
 
-    record Text(int minLength, Optional<Pattern> pattern, String expected) implements SettingType<String> {
+    record Text(String name, int minLength, Optional<Pattern> pattern, String expected) implements SettingType<String> {
         public Text {
+            requireNonNull(name, "name is null");
             requireNonNull(pattern, "pattern is null");
             requireNonNull(expected, "expected is null");
         }
@@ -97,11 +99,6 @@ public sealed interface SettingType<T> {
                 throw new IllegalArgumentException(expected);
             }
             return text;
-        }
-
-        @Override
-        public String name() {
-            return "string";
         }
 
         @Override

@@ -197,7 +197,8 @@ class TestServerConfig {
     void unknownKeysFailWithSuggestion() {
         assertUnknown("api.prot", "unknown configuration key 'api.prot'; did you mean 'api.port'?");
         assertUnknown("API.PORT", "unknown configuration key 'API.PORT'; did you mean 'api.port'?");
-        assertUnknown("api.create_wait", "unknown configuration key 'api.create_wait'; did you mean 'api.create-wait'?");
+        assertUnknown("api.create_wait",
+                "unknown configuration key 'api.create_wait'; did you mean 'api.create-wait'?");
         assertUnknown("max-rows", "unknown configuration key 'max-rows'; did you mean 'broker.max-rows'?");
         assertUnknown("brokr.max-row", "unknown configuration key 'brokr.max-row'; did you mean 'broker.max-rows'?");
         assertUnknown("statement-timeout", "unknown configuration key 'statement-timeout'; did you mean "
