@@ -192,6 +192,8 @@ public final class ConfigKeys {
             "broker.max-logins-per-address", integer(1, MAX), "32",
             "/v2 sessions from one client address not logged in yet (closed with 1013 beyond)"));
 
+    public static final Setting<Path> VM_INSTANCES_DIR = add(Setting.optional("vm.instances-dir", path(),
+            "<data-dir>/vm", "One directory per VM (disk, memory file, sockets, logs); on disk, not tmpfs"));
     public static final Setting<Path> VM_IMAGE_DIR = add(Setting.of("vm.image-dir", path(), ".cache/guest/current",
             "Guest image built by guest/build.sh (bin/palisade passes <repo>/.cache/guest/current)"));
     public static final Setting<String> VM_ACCELERATOR = add(Setting.of("vm.accelerator", oneOf("auto", "kvm", "tcg"),
@@ -202,10 +204,21 @@ public final class ConfigKeys {
     public static final Setting<Optional<Duration>> VM_SUSPEND_AFTER = add(Setting.of("vm.suspend-after",
             orWord("never", positiveDuration()), "300s",
             "Default idle period before a vm database is suspended to disk (never: not at all)"));
-    public static final Setting<Duration> VM_BOOT_TIMEOUT = add(Setting.of("vm.boot-timeout", positiveDuration(),
-            "90s", "Bound on one guest boot before the watchdog retries it"));
+    public static final Setting<Duration> VM_BOOT_TIMEOUT = add(Setting.of("vm.boot-timeout",
+            duration(Duration.ofSeconds(5), FOREVER), "90s", "Bound on one guest boot before the watchdog retries it"));
+    public static final Setting<Integer> VM_BOOT_RETRIES = add(Setting.of("vm.boot-retries", integer(0, 10), "2",
+            "How often the boot watchdog kills and restarts a guest that hangs"));
+    public static final Setting<Duration> VM_STOP_TIMEOUT = add(Setting.of("vm.stop-timeout",
+            duration(Duration.ZERO, FOREVER), "20s",
+            "How long a clean guest shutdown may take before QEMU is told to quit (then SIGKILL)"));
     public static final Setting<Duration> VM_RESTORE_TIMEOUT = add(Setting.of("vm.restore-timeout",
-            positiveDuration(), "1h", "Bound on the first boot of a restored vm database (WAL replay included)"));
+            duration(Duration.ofSeconds(5), FOREVER), "1h",
+            "Bound on the first boot of a restored vm database (WAL replay included)"));
+    public static final Setting<Long> VM_HOST_TSC_KHZ = add(Setting.of("vm.host-tsc-khz",
+            longInteger(-1, Long.MAX_VALUE), "0", "TSC rate in kHz passed to TCG guests (tsc_early_khz; 0: cpu MHz "
+                    + "from /proc/cpuinfo; -1: none, for diagnostics only)"));
+    public static final Setting<Path> VM_QEMU_BINARY = add(Setting.of("vm.qemu-binary", path(),
+            "/usr/bin/qemu-system-x86_64", "The QEMU system emulator"));
 
     public static final Setting<Integer> SHARED_TENANTS_PER_SERVER = add(Setting.of("shared.tenants-per-server",
             integer(1, MAX), "500",

@@ -26,7 +26,6 @@ import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.Endpoint;
 import java.util.concurrent.CompletableFuture;
 import io.palisade.vmm.VmDriver;
-import io.palisade.vmm.VmDriverConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -151,11 +150,7 @@ public final class PalisadeServer implements AutoCloseable {
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
                     config.restoreTimeout())));
-            drivers.add(new VmDriver(VmDriverConfig.defaults(dataDir.resolve("vm"), config.vmImageDir(), user, cgroups)
-                    .withAccelerator(VmDriverConfig.AcceleratorMode.parse(config.vmAccelerator()))
-                    .withNetworkPool(config.vmNetworkPool())
-                    .withBootTimeout(config.vmBootTimeout())
-                    .withRestoreTimeout(config.vmRestoreTimeout())));
+            drivers.add(new VmDriver(config.vmDriverConfig(user, cgroups)));
 
             this.service = new DatabaseService(
                     store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit(),

@@ -89,6 +89,7 @@ public final class ServerConfig {
         if (backupStorage().equals("s3")) {
             backupS3();
         }
+        io.palisade.vmm.NetworkPool.parse(vmNetworkPool());
         quotas();
         backupConfig();
         brokerConfig();
@@ -324,6 +325,21 @@ public final class ServerConfig {
                         get(BROKER_MAX_WEBSOCKET_SESSIONS_PER_DATABASE))
                 .withLogin(get(BROKER_LOGIN_TIMEOUT), Math.toIntExact(get(BROKER_MAX_LOGIN_MESSAGE_BYTES)))
                 .withLoginsPerAddress(get(BROKER_MAX_LOGINS_PER_ADDRESS)));
+    }
+
+    /** The vm driver's configuration ({@code vm.*}); instances under {@code <data-dir>/vm} unless set. */
+    public io.palisade.vmm.VmDriverConfig vmDriverConfig(io.palisade.host.ServiceUser user,
+            io.palisade.host.Cgroups cgroups) {
+        return component("vm", () -> io.palisade.vmm.VmDriverConfig.defaults(
+                        find(VM_INSTANCES_DIR).orElse(dataDir().resolve("vm")), vmImageDir(), user, cgroups)
+                .withAccelerator(io.palisade.vmm.VmDriverConfig.AcceleratorMode.parse(vmAccelerator()))
+                .withNetworkPool(vmNetworkPool())
+                .withBootTimeout(vmBootTimeout())
+                .withRestoreTimeout(vmRestoreTimeout())
+                .withBootRetries(get(VM_BOOT_RETRIES))
+                .withStopTimeout(get(VM_STOP_TIMEOUT))
+                .withHostTscKhz(get(VM_HOST_TSC_KHZ))
+                .withQemuBinary(get(VM_QEMU_BINARY)));
     }
 
     public Path vmImageDir() {

@@ -129,6 +129,31 @@ class TestServerConfig {
     }
 
     @Test
+    void vmKeysReachTheVmDriverConfig() {
+        var user = io.palisade.testing.TestingDirectories.serviceUser();
+        var cgroups = io.palisade.host.Cgroups.none("test");
+        var defaults = ServerConfig.from(Map.of("server.data-dir", "/srv/p")).vmDriverConfig(user, cgroups);
+        assertThat(defaults).isEqualTo(io.palisade.vmm.VmDriverConfig.defaults(Path.of("/srv/p/vm"),
+                Path.of(".cache/guest/current").toAbsolutePath().normalize(), user, cgroups));
+        var vm = ServerConfig.from(Map.of(
+                "vm.instances-dir", "/srv/vms",
+                "vm.accelerator", "tcg",
+                "vm.boot-retries", "5",
+                "vm.stop-timeout", "0",
+                "vm.host-tsc-khz", "-1",
+                "vm.qemu-binary", "/opt/qemu/bin/qemu-system-x86_64")).vmDriverConfig(user, cgroups);
+        assertThat(vm.instancesDir()).isEqualTo(Path.of("/srv/vms"));
+        assertThat(vm.accelerator()).isEqualTo(io.palisade.vmm.VmDriverConfig.AcceleratorMode.TCG);
+        assertThat(vm.maxBootRetries()).isEqualTo(5);
+        assertThat(vm.stopTimeout()).isZero();
+        assertThat(vm.hostTscKhz()).isEqualTo(-1);
+        assertThat(vm.qemuBinary()).isEqualTo(Path.of("/opt/qemu/bin/qemu-system-x86_64"));
+        assertInvalid("vm.boot-retries", "11", "vm.boot-retries must be an integer from 0 to 10, got '11'");
+        assertThatThrownBy(() -> ServerConfig.from(Map.of("vm.network-pool", "10.213.0.1/16")))
+                .hasMessageContaining("has host bits set; did you mean 10.213.0.0/16?");
+    }
+
+    @Test
     void sharedTimeoutOverrides() {
         ServerConfig config = ServerConfig.from(Map.of(
                 "shared.statement-timeout", "5s",
