@@ -131,6 +131,7 @@ public final class PalisadeServer implements AutoCloseable {
                 this.proxy = null;
             }
             SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, authenticator, verifier, metrics);
+            broker.setServerDatabases(new io.palisade.api.TenantServerDatabases(store, serviceRef::get));
             this.apiTls = apiTls(config, dataDir, healthExtras);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), apiTls, store, serviceRef::get, connectionInfo(),
