@@ -248,6 +248,7 @@ class TestPandaRoutes {
 
     @Test
     void noExistenceLeak() throws Exception {
+        int resolves = broker.resolves.get();
         HttpResponse<String> wrongToken = call(broker, "POST", "query", "{\"sql\":\"SELECT 1\"}", "nope",
                 TestingBroker.DATABASE_ID);
         HttpResponse<String> unknown = call(broker, "POST", "query", "{\"sql\":\"SELECT 1\"}", broker.token,
@@ -258,6 +259,8 @@ class TestPandaRoutes {
         assertThat(none.statusCode()).isEqualTo(401);
         assertThat(wrongToken.body()).isEqualTo(unknown.body()).isEqualTo(none.body())
                 .isEqualTo("{\"error\":\"unauthorized\"}");
+        assertThat(wrongToken.headers().firstValue("WWW-Authenticate")).contains("Bearer");
+        assertThat(broker.resolves.get()).as("nothing resolved (woken) for a refused caller").isEqualTo(resolves);
     }
 
     @Test

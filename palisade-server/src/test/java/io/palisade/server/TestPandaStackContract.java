@@ -246,6 +246,12 @@ class TestPandaStackContract {
         assertThat(call("DELETE", "/v1/databases/" + db.get("database").asText(), null, token).statusCode())
                 .isEqualTo(403);
 
+        // a move copies one database: refused while another one is there (nothing is left behind)
+        TestingPalisade.Response move = palisade.post("/v1/databases/" + db.get("id").asText() + "/isolation",
+                "{\"isolation\":\"schema\"}");
+        assertThat(move.status()).as(move.body()).isEqualTo(409);
+        assertThat(move.json().get("detail").asText()).contains("more than one database", "analytics");
+
         HttpResponse<String> drop = call("DELETE", "/v1/databases/analytics", null, token);
         assertThat(drop.statusCode()).as(drop.body()).isEqualTo(204);
         assertThat(post("/v1/query", "{\"database\":\"analytics\",\"sql\":\"SELECT 1\"}").body())
