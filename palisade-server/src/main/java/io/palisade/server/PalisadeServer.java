@@ -8,6 +8,7 @@ import io.palisade.api.ApiServer;
 import io.palisade.api.ApiTls;
 import io.palisade.api.ConnectionInfo;
 import io.palisade.api.DatabaseService;
+import io.palisade.api.TenantServerDatabases;
 import io.palisade.host.Cgroups;
 import io.palisade.host.ServiceUser;
 import io.palisade.spi.DriverProbe;
@@ -120,6 +121,7 @@ public final class PalisadeServer implements AutoCloseable {
                 this.proxy = null;
             }
             SqlBroker broker = new SqlBroker(config.brokerConfig(), resolver, authenticator, verifier, metrics);
+            broker.setServerDatabases(new TenantServerDatabases(store, serviceRef::get));
             this.apiTls = apiTls(config, dataDir, healthExtras);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), apiTls, store, serviceRef::get, connectionInfo(),
