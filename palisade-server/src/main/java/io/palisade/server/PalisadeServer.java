@@ -63,6 +63,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final PostgresProxy proxy;
     private io.palisade.agent.shared.SharedServerPool sharedServers;
     private io.palisade.api.MoveService moves;
+    private DatabaseMetricsSampler sampler;
 
     private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
         this.config = requireNonNull(config, "config is null");
@@ -191,7 +192,7 @@ public final class PalisadeServer implements AutoCloseable {
                 restoresRef.set(restores);
             }
             Optional<io.palisade.backup.BackupService> sampledBackups = backups;
-            DatabaseMetricsSampler sampler = new DatabaseMetricsSampler(DatabaseMetricsSampler.configuredStep(),
+            this.sampler = new DatabaseMetricsSampler(DatabaseMetricsSampler.configuredStep(),
                     java.time.InstantSource.system(), store, config.hostId(), service, metrics,
                     Optional.ofNullable(proxy).map(p -> (java.util.function.ToIntFunction<String>) p::activeConnections),
                     () -> sampledBackups);
@@ -355,6 +356,11 @@ public final class PalisadeServer implements AutoCloseable {
 
     public PrometheusMeterRegistry metrics() {
         return metrics;
+    }
+
+    /** The per-database sampler behind GET /v1/databases/{id}/metrics. */
+    DatabaseMetricsSampler metricsSampler() {
+        return sampler;
     }
 
     public MetadataStore store() {
