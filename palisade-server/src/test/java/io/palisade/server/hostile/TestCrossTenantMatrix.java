@@ -218,6 +218,7 @@ class TestCrossTenantMatrix {
         assertThat(failures).isEmpty();
     }
 
+    /** Owner-only routes on one database, e.g. …/stats, …/logs, …/metrics (the sampler's charts), …/backups. */
     private static boolean accountRoute(String route) {
         return route.contains(" /v1/databases/{id}");
     }
