@@ -194,7 +194,8 @@ public final class PalisadeServer implements AutoCloseable {
             Optional<io.palisade.backup.BackupService> sampledBackups = backups;
             this.sampler = new DatabaseMetricsSampler(DatabaseMetricsSampler.configuredStep(),
                     java.time.InstantSource.system(), store, config.hostId(), service, metrics,
-                    Optional.ofNullable(proxy).map(p -> (java.util.function.ToIntFunction<String>) p::activeConnections),
+                    Optional.ofNullable(proxy)
+                            .map(p -> (java.util.function.ToIntFunction<String>) p::activeConnections),
                     () -> sampledBackups);
             closeables.add(sampler);
             samplerRef.set(sampler);
