@@ -62,6 +62,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final PostgresProxy proxy;
     private io.palisade.agent.shared.SharedServerPool sharedServers;
     private io.palisade.api.MoveService moves;
+    private DatabaseMetricsSampler sampler;
 
     private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
         this.config = requireNonNull(config, "config is null");
@@ -78,6 +79,7 @@ public final class PalisadeServer implements AutoCloseable {
 
             AtomicReference<DatabaseService> serviceRef = new AtomicReference<>();
             AtomicReference<io.palisade.api.RestoreService> restoresRef = new AtomicReference<>();
+            AtomicReference<DatabaseMetricsSampler> samplerRef = new AtomicReference<>();
             Map<String, Object> healthExtras = new LinkedHashMap<>();
             this.metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics);
@@ -129,6 +131,7 @@ public final class PalisadeServer implements AutoCloseable {
                     restoresRef::get, app -> {
                         new MetricsEndpoint(metrics, store, config.metricsToken()).register(app);
                         broker.register(app);
+                        new DatabaseMetricsRoute(serviceRef::get, samplerRef::get).register(app);
                     });
             closeables.add(broker);
             closeables.add(api);
@@ -168,12 +171,21 @@ public final class PalisadeServer implements AutoCloseable {
             if (proxy != null) {
                 service.setOpenConnections(proxy::activeConnections);
             }
+            Optional<io.palisade.backup.BackupService> backups = Optional.empty();
             if (config.backupEnabled()) {
-                io.palisade.api.RestoreService restores = new io.palisade.api.RestoreService(service,
-                        Backups.open(config, store, secrets, service, metrics, healthExtras, closeables));
+                backups = Optional.of(Backups.open(config, store, secrets, service, metrics, healthExtras, closeables));
+                io.palisade.api.RestoreService restores = new io.palisade.api.RestoreService(service, backups.get());
                 restores.failInterrupted();
                 restoresRef.set(restores);
             }
+            Optional<io.palisade.backup.BackupService> sampledBackups = backups;
+            this.sampler = new DatabaseMetricsSampler(DatabaseMetricsSampler.configuredStep(),
+                    java.time.InstantSource.system(), store, config.hostId(), service, metrics,
+                    Optional.ofNullable(proxy)
+                            .map(p -> (java.util.function.ToIntFunction<String>) p::activeConnections),
+                    () -> sampledBackups);
+            closeables.add(sampler);
+            samplerRef.set(sampler);
             this.moves = new io.palisade.api.MoveService(service);
             closeables.add(moves);
             service.setMoves(moves);
@@ -199,6 +211,7 @@ public final class PalisadeServer implements AutoCloseable {
             log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
             moves.recover();
             api.markReady();
+            sampler.start();
             startReaper(config.reconcileInterval());
         } catch (IOException e) {
             closeQuietly();
@@ -331,6 +344,11 @@ public final class PalisadeServer implements AutoCloseable {
 
     public PrometheusMeterRegistry metrics() {
         return metrics;
+    }
+
+    /** The per-database sampler behind GET /v1/databases/{id}/metrics. */
+    DatabaseMetricsSampler metricsSampler() {
+        return sampler;
     }
 
     public MetadataStore store() {

@@ -238,6 +238,7 @@ class TestCrossTenantMatrix {
         return body.replaceAll("\"ts\":\"[^\"]*\"", "\"ts\":\"\"");
     }
 
+    /** Owner-only routes on one database, e.g. …/stats, …/logs, …/metrics (the sampler's charts), …/backups. */
     private static boolean accountRoute(String route) {
         return route.contains(" /v1/databases/{id}") && !brokerRoute(route);
     }
