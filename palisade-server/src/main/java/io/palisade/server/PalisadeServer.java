@@ -8,6 +8,7 @@ import io.palisade.api.ApiServer;
 import io.palisade.api.ApiTls;
 import io.palisade.api.ConnectionInfo;
 import io.palisade.api.DatabaseService;
+import io.palisade.api.TenantServerDatabases;
 import io.palisade.host.Cgroups;
 import io.palisade.host.ServiceUser;
 import io.palisade.spi.DriverProbe;
@@ -17,7 +18,6 @@ import io.palisade.spi.PalisadeException;
 import io.palisade.store.EmbeddedStoreServer;
 import io.palisade.store.MetadataStore;
 import io.palisade.store.SecretBox;
-import io.palisade.broker.BrokerConfig;
 import io.palisade.proxy.PostgresProxy;
 import io.palisade.proxy.ProxyConfig;
 import io.palisade.broker.SqlBroker;
@@ -27,7 +27,6 @@ import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.Endpoint;
 import java.util.concurrent.CompletableFuture;
 import io.palisade.vmm.VmDriver;
-import io.palisade.vmm.VmDriverConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -63,6 +62,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final PostgresProxy proxy;
     private io.palisade.agent.shared.SharedServerPool sharedServers;
     private io.palisade.api.MoveService moves;
+    private DatabaseMetricsSampler sampler;
 
     private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
         this.config = requireNonNull(config, "config is null");
@@ -79,6 +79,7 @@ public final class PalisadeServer implements AutoCloseable {
 
             AtomicReference<DatabaseService> serviceRef = new AtomicReference<>();
             AtomicReference<io.palisade.api.RestoreService> restoresRef = new AtomicReference<>();
+            AtomicReference<DatabaseMetricsSampler> samplerRef = new AtomicReference<>();
             Map<String, Object> healthExtras = new LinkedHashMap<>();
             this.metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics);
@@ -108,16 +109,7 @@ public final class PalisadeServer implements AutoCloseable {
                 return ready == null ? Optional.empty() : ready.verify(databaseId, token);
             };
             if (config.proxyEnabled()) {
-                ProxyConfig proxyConfig = ProxyConfig.defaults(config.proxyDomain(), dataDir.resolve("tls"))
-                        .withBind(config.proxyBindHost(), config.proxyPort())
-                        .withLimits(config.proxyMaxConnectionsPerDatabase(), 10_000)
-                        .withPreAuthentication(config.proxyPreAuthentication().maxConnections(),
-                                config.proxyPreAuthentication().maxPerSource(),
-                                config.proxyPreAuthentication().timeout());
-                if (config.proxyCertificateFile().isPresent()) {
-                    proxyConfig = proxyConfig.withCertificate(
-                            config.proxyCertificateFile().get(), config.proxyPrivateKeyFile().orElseThrow());
-                }
+                ProxyConfig proxyConfig = config.proxyConfig(dataDir.resolve("tls"));
                 this.proxy = new PostgresProxy(proxyConfig, resolver, authenticator, metrics).start();
                 closeables.add(proxy);
                 Map<String, Object> proxyHealth = new LinkedHashMap<>();
@@ -130,7 +122,8 @@ public final class PalisadeServer implements AutoCloseable {
             } else {
                 this.proxy = null;
             }
-            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, authenticator, verifier, metrics);
+            SqlBroker broker = new SqlBroker(config.brokerConfig(), resolver, authenticator, verifier, metrics);
+            broker.setServerDatabases(new TenantServerDatabases(store, serviceRef::get));
             this.apiTls = apiTls(config, dataDir, healthExtras);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), apiTls, store, serviceRef::get, connectionInfo(),
@@ -138,6 +131,7 @@ public final class PalisadeServer implements AutoCloseable {
                     restoresRef::get, app -> {
                         new MetricsEndpoint(metrics, store, config.metricsToken()).register(app);
                         broker.register(app);
+                        new DatabaseMetricsRoute(serviceRef::get, samplerRef::get).register(app);
                     });
             closeables.add(broker);
             closeables.add(api);
@@ -161,11 +155,7 @@ public final class PalisadeServer implements AutoCloseable {
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
                     config.restoreTimeout())));
-            drivers.add(new VmDriver(VmDriverConfig.defaults(dataDir.resolve("vm"), config.vmImageDir(), user, cgroups)
-                    .withAccelerator(VmDriverConfig.AcceleratorMode.parse(config.vmAccelerator()))
-                    .withNetworkPool(config.vmNetworkPool())
-                    .withBootTimeout(config.vmBootTimeout())
-                    .withRestoreTimeout(config.vmRestoreTimeout())));
+            drivers.add(new VmDriver(config.vmDriverConfig(user, cgroups)));
 
             this.service = new DatabaseService(
                     store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit(),
@@ -181,12 +171,21 @@ public final class PalisadeServer implements AutoCloseable {
             if (proxy != null) {
                 service.setOpenConnections(proxy::activeConnections);
             }
+            Optional<io.palisade.backup.BackupService> backups = Optional.empty();
             if (config.backupEnabled()) {
-                io.palisade.api.RestoreService restores = new io.palisade.api.RestoreService(service,
-                        Backups.open(config, store, secrets, service, metrics, healthExtras, closeables));
+                backups = Optional.of(Backups.open(config, store, secrets, service, metrics, healthExtras, closeables));
+                io.palisade.api.RestoreService restores = new io.palisade.api.RestoreService(service, backups.get());
                 restores.failInterrupted();
                 restoresRef.set(restores);
             }
+            Optional<io.palisade.backup.BackupService> sampledBackups = backups;
+            this.sampler = new DatabaseMetricsSampler(DatabaseMetricsSampler.configuredStep(),
+                    java.time.InstantSource.system(), store, config.hostId(), service, metrics,
+                    Optional.ofNullable(proxy)
+                            .map(p -> (java.util.function.ToIntFunction<String>) p::activeConnections),
+                    () -> sampledBackups);
+            closeables.add(sampler);
+            samplerRef.set(sampler);
             this.moves = new io.palisade.api.MoveService(service);
             closeables.add(moves);
             service.setMoves(moves);
@@ -212,6 +211,7 @@ public final class PalisadeServer implements AutoCloseable {
             log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
             moves.recover();
             api.markReady();
+            sampler.start();
             startReaper(config.reconcileInterval());
         } catch (IOException e) {
             closeQuietly();
@@ -344,6 +344,11 @@ public final class PalisadeServer implements AutoCloseable {
 
     public PrometheusMeterRegistry metrics() {
         return metrics;
+    }
+
+    /** The per-database sampler behind GET /v1/databases/{id}/metrics. */
+    DatabaseMetricsSampler metricsSampler() {
+        return sampler;
     }
 
     public MetadataStore store() {
