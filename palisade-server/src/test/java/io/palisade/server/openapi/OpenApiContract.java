@@ -28,7 +28,8 @@ final class OpenApiContract {
 
     private final JsonNode document;
     private final JsonSchemaFactory schemas;
-    private final SchemaValidatorsConfig config = SchemaValidatorsConfig.builder().formatAssertionsEnabled(true).build();
+    private final SchemaValidatorsConfig config =
+            SchemaValidatorsConfig.builder().formatAssertionsEnabled(true).build();
 
     private OpenApiContract(String json) {
         try {
