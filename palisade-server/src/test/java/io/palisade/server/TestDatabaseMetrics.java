@@ -262,7 +262,8 @@ class TestDatabaseMetrics {
         return http.send(HttpRequest.newBuilder(URI.create(db.get("broker_url").asText() + "/v1/query"))
                 .timeout(Duration.ofSeconds(30))
                 .header("Authorization", "Bearer " + db.get("broker_token").asText())
-                .POST(HttpRequest.BodyPublishers.ofString("{\"database\":\"pandastack\",\"sql\":\"SELECT 1 AS one\"}")).build(),
+                .POST(HttpRequest.BodyPublishers.ofString(
+                        "{\"database\":\"pandastack\",\"sql\":\"SELECT 1 AS one\"}")).build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 
