@@ -303,6 +303,7 @@ public final class ProcessDriver implements IsolationDriver {
         }
         try (Connection connection = AdminConnection.open(server.socketFile(), "postgres");
                 Statement statement = connection.createStatement()) {
+            statement.execute(TenantBootstrap.LOCAL_COMMIT);
             // a tenant role must never be a superuser here (a restored catalog could say otherwise): take it away
             statement.execute(TenantBootstrap.stripPowers(username));
             statement.execute(TenantBootstrap.lockDownCatalog(PostgresServer.ADMIN_ROLE));

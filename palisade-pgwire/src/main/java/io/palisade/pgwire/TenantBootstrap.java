@@ -64,6 +64,14 @@ public final class TenantBootstrap {
                 + " END LOOP; END $palisade$";
     }
 
+    /**
+     * Run first on a management session that changes credentials: its commits wait for the local flush only, never for
+     * a synchronous standby. Under {@code durability: sync} a server names its WAL archiver there, and a server palisade
+     * has just started from a copy (the state kept by an in-place restore, a fork) has no archiver streaming yet: a
+     * plain commit would wait for it forever.
+     */
+    public static final String LOCAL_COMMIT = "SET synchronous_commit = local";
+
     /** Sets a role's password as a fresh SCRAM verifier: the plaintext never reaches the server or its logs. */
     public static String setPassword(String role, String password) {
         return "ALTER ROLE " + Sql.quoteIdent(role) + " PASSWORD " + verifierLiteral(password);

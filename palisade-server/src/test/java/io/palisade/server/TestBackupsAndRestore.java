@@ -2,6 +2,7 @@ package io.palisade.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.palisade.testing.TestingDirectories;
@@ -194,6 +195,33 @@ class TestBackupsAndRestore {
     private String archiveOf(String id) {
         return archives.computeIfAbsent(id, ignored ->
                 palisade.get("/v1/databases/" + id + "/backups").json().get("archive").get("archive_id").asText());
+    }
+
+    /**
+     * Under {@code durability: sync} the source's server waits for its archiver on every commit; the copy an in-place
+     * restore keeps of the state before it starts from the same settings with no archiver streaming for it yet, and
+     * palisade's password change on it must not wait for one (it once hung there for good).
+     */
+    @Test
+    void syncDurabilityRestoresInPlace() throws Exception {
+        TestingPalisade.Response created = palisade.post("/v1/databases",
+                "{\"label\":\"sync-in-place\",\"isolation\":\"process\",\"durability\":\"sync\"}");
+        assertThat(created.status()).as(created.body()).isEqualTo(201);
+        String id = created.json().get("id").asText();
+        String url = created.json().get("connection_url").asText();
+        BackupChecks.execute(url, "create table kept (n int primary key); insert into kept values (1)");
+        BackupChecks.awaitWindowCovering(palisade, id, Instant.now());
+
+        TestingPalisade.Response inPlace = palisade.post("/v1/databases/" + id + "/restore", "{\"latest\":true}");
+        assertThat(inPlace.status()).as(inPlace.body()).isEqualTo(200);
+        assertThat(BackupChecks.count(url, "kept", "n = 1")).isEqualTo(1);
+        String preRestoreUrl = inPlace.json().get("pre_restore_database").get("connection_url").asText();
+        assertThat(BackupChecks.count(preRestoreUrl, "kept", "n = 1")).isEqualTo(1);
+        // both still take commits (the restored database under sync, once its archiver streams again)
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            BackupChecks.execute(url, "insert into kept values (2)");
+            BackupChecks.execute(preRestoreUrl, "insert into kept values (2)");
+        });
     }
 
     private JsonNode create(String label) {

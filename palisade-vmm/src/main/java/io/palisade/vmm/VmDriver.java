@@ -1683,6 +1683,7 @@ public final class VmDriver implements IsolationDriver {
     /** Sets a role's password as a SCRAM verifier: the plaintext never reaches the server or its logs. */
     static void setPasswordVerifier(Connection admin, String role, String password) throws SQLException {
         try (Statement s = admin.createStatement()) {
+            s.execute(TenantBootstrap.LOCAL_COMMIT);
             s.execute(TenantBootstrap.setPassword(role, password));
         }
     }
