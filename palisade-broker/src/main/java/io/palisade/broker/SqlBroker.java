@@ -127,6 +127,8 @@ public final class SqlBroker implements AutoCloseable {
             throw new NoAccess();
         }
         resolver.touch(databaseId);
+        // per database (the id is a known one here, so the series are bounded by the live databases)
+        registry.counter("palisade.broker.database.requests", "database", databaseId).increment();
         return endpoint.get();
     }
 

@@ -79,6 +79,7 @@ public final class PalisadeServer implements AutoCloseable {
 
             AtomicReference<DatabaseService> serviceRef = new AtomicReference<>();
             AtomicReference<io.palisade.api.RestoreService> restoresRef = new AtomicReference<>();
+            AtomicReference<DatabaseMetricsSampler> samplerRef = new AtomicReference<>();
             Map<String, Object> healthExtras = new LinkedHashMap<>();
             this.metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics);
@@ -138,6 +139,7 @@ public final class PalisadeServer implements AutoCloseable {
                     restoresRef::get, app -> {
                         new MetricsEndpoint(metrics, store, config.metricsToken()).register(app);
                         broker.register(app);
+                        new DatabaseMetricsRoute(serviceRef::get, samplerRef::get).register(app);
                         console(config, dataDir, app);
                     });
             closeables.add(broker);
@@ -182,12 +184,20 @@ public final class PalisadeServer implements AutoCloseable {
             if (proxy != null) {
                 service.setOpenConnections(proxy::activeConnections);
             }
+            Optional<io.palisade.backup.BackupService> backups = Optional.empty();
             if (config.backupEnabled()) {
-                io.palisade.api.RestoreService restores = new io.palisade.api.RestoreService(service,
-                        Backups.open(config, store, secrets, service, metrics, healthExtras, closeables));
+                backups = Optional.of(Backups.open(config, store, secrets, service, metrics, healthExtras, closeables));
+                io.palisade.api.RestoreService restores = new io.palisade.api.RestoreService(service, backups.get());
                 restores.failInterrupted();
                 restoresRef.set(restores);
             }
+            Optional<io.palisade.backup.BackupService> sampledBackups = backups;
+            DatabaseMetricsSampler sampler = new DatabaseMetricsSampler(DatabaseMetricsSampler.configuredStep(),
+                    java.time.InstantSource.system(), store, config.hostId(), service, metrics,
+                    Optional.ofNullable(proxy).map(p -> (java.util.function.ToIntFunction<String>) p::activeConnections),
+                    () -> sampledBackups);
+            closeables.add(sampler);
+            samplerRef.set(sampler);
             this.moves = new io.palisade.api.MoveService(service);
             closeables.add(moves);
             service.setMoves(moves);
@@ -213,6 +223,7 @@ public final class PalisadeServer implements AutoCloseable {
             log.info("reconciled {} action(s) on host {}", actions.size(), config.hostId());
             moves.recover();
             api.markReady();
+            sampler.start();
             startReaper(config.reconcileInterval());
         } catch (IOException e) {
             closeQuietly();
