@@ -81,7 +81,7 @@ public final class ConsoleRoutes {
         ctx.header("Content-Security-Policy", CSP);
         ctx.header("X-Content-Type-Options", "nosniff");
         ctx.header("X-Frame-Options", "DENY");
-        ctx.header("Referrer-Policy", "no-referrer");
+        ctx.header("Referrer-Policy", "same-origin"); // not no-referrer: Chrome then sends "Origin: null"
         ctx.header("Cache-Control", "no-store");
         String path = ctx.path();
         if (path.startsWith("/console/assets/") || path.equals("/console/signin") || path.equals("/console")) {

@@ -68,7 +68,7 @@ final class DatabasePages {
     // the list
 
     private void listPage(Context ctx) {
-        String sort = SORTS.contains(ctx.queryParam("sort")) ? ctx.queryParam("sort") : "created";
+        String sort = sort(ctx);
         String dir = "asc".equals(ctx.queryParam("dir")) ? "asc" : "desc";
         String q = ctx.queryParam("q") == null ? "" : ctx.queryParam("q");
         StringBuilder body = new StringBuilder();
@@ -114,8 +114,13 @@ final class DatabasePages {
         ctx.html(Html.page("Databases", ConsoleRoutes.current(ctx).csrfToken(), body.toString()));
     }
 
+    private static String sort(Context ctx) {
+        String sort = ctx.queryParam("sort");
+        return sort != null && SORTS.contains(sort) ? sort : "created";
+    }
+
     private String rows(Context ctx) {
-        String sort = SORTS.contains(ctx.queryParam("sort")) ? ctx.queryParam("sort") : "created";
+        String sort = sort(ctx);
         boolean asc = "asc".equals(ctx.queryParam("dir"));
         String q = ctx.queryParam("q") == null ? "" : ctx.queryParam("q").strip().toLowerCase(Locale.ROOT);
         List<Row> rows = new ArrayList<>();
@@ -154,7 +159,7 @@ final class DatabasePages {
             db.path("labels").properties().forEach(e -> labels.add(e.getKey() + "=" + e.getValue().asText()));
             return new Row(db.path("id").asText(), db.path("label").asText(""), db.path("isolation").asText(),
                     db.path("plan").path("name").asText(), db.path("status").asText(),
-                    db.path("pinned_host").asText(""), String.join(", ", labels), db.path("created_at").asText(),
+                    DatabasePages.region(db), String.join(", ", labels), db.path("created_at").asText(),
                     db.path("idle_seconds").asLong(), size);
         }
 
@@ -227,13 +232,19 @@ final class DatabasePages {
         JsonNode plan = db.path("plan");
         item(out, "Plan", esc(plan.path("name").asText() + " (" + plan.path("cpu").asText() + " CPU, "
                 + plan.path("memory_mb").asText() + " MB memory, " + plan.path("disk_mb").asText() + " MB disk)"));
-        item(out, "Region", esc(db.path("pinned_host").asText("")));
+        item(out, "Region", esc(region(db)));
         item(out, "PostgreSQL", esc(db.path("version").asText()));
         item(out, "Created", esc(Html.time(db.path("created_at").asText())));
         item(out, "Idle", esc(Html.duration(db.path("idle_seconds").asLong())));
         item(out, "Size", esc(Html.bytes(size(key, db))));
         item(out, "Labels", esc(String.join(", ", labels)));
         return out.toString();
+    }
+
+    /** The region label the database was created with, else the host it is pinned to. */
+    static String region(JsonNode db) {
+        String region = db.path("labels").path("region").asText("");
+        return region.isEmpty() ? db.path("pinned_host").asText("") : region;
     }
 
     private static void item(StringBuilder out, String name, String valueHtml) {

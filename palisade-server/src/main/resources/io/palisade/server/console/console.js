@@ -105,7 +105,7 @@
     plots.forEach(function (p) { p.destroy(); });
     plots = [];
     while (container.firstChild) { container.removeChild(container.firstChild); }
-    var width = Math.max(260, Math.min(560, container.clientWidth - 8));
+    var width = plotWidth(container);
     var total = 0;
     SERIES.forEach(function (s) {
       var data = body.series && body.series[s[0]];
@@ -135,6 +135,20 @@
     section.querySelector(".chart-status").textContent = (window_ === "1d" ? "Last day" : "Last hour")
       + ", one point every " + body.step_seconds + " s" + (total === 0 ? " — no samples yet" : "");
   }
+
+  function plotWidth(container) {
+    return Math.max(200, Math.min(560, container.clientWidth - 24));
+  }
+
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(function () {
+      var container = document.querySelector("#charts .plots");
+      if (!container) { return; }
+      plots.forEach(function (p) { p.setSize({ width: plotWidth(container), height: 160 }); });
+    }, 100);
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     if (document.getElementById("charts")) { loadCharts("1h"); }
