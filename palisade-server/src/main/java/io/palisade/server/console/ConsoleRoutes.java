@@ -133,8 +133,8 @@ public final class ConsoleRoutes {
         String token = ConsoleSessions.randomToken();
         ctx.cookie(cookie(Csrf.SIGNIN_COOKIE, token, 600));
         String body = "<h1>Sign in</h1>"
-                + "<p>Paste an API key. It stays on the server for this browser session only; it is never put in a page,"
-                + " a URL or a log.</p>"
+                + "<p>Paste an API key. It stays on the server for this browser session only; it is never put in a"
+                + " page, a URL or a log.</p>"
                 + (problem == null ? "" : Html.problem(problem))
                 + "<form method=\"post\" action=\"/console/signin\" class=\"signin\">"
                 + "<input type=\"hidden\" name=\"" + Csrf.FIELD + "\" value=\"" + esc(token) + "\">"
@@ -188,7 +188,8 @@ public final class ConsoleRoutes {
 
     private void asset(Context ctx) throws IOException {
         Asset asset = ASSETS.get(ctx.pathParam("name"));
-        InputStream in = asset == null ? null : ConsoleRoutes.class.getClassLoader().getResourceAsStream(asset.resource());
+        InputStream in = asset == null ? null
+                : ConsoleRoutes.class.getClassLoader().getResourceAsStream(asset.resource());
         if (in == null) {
             ctx.status(404).contentType("text/plain").result("no such console asset");
             return;

@@ -43,8 +43,8 @@ final class DatabaseActions {
     /** The forms on a database's page. */
     String forms(String id, JsonNode db) {
         String base = "/console/databases/" + esc(id);
-        StringBuilder out = new StringBuilder("<section aria-labelledby=\"actions-h\"><h2 id=\"actions-h\">Actions</h2>")
-                .append("<div class=\"actions\">");
+        StringBuilder out = new StringBuilder("<section aria-labelledby=\"actions-h\">")
+                .append("<h2 id=\"actions-h\">Actions</h2>").append("<div class=\"actions\">");
         for (String action : SIMPLE) {
             String label = action.equals("rotate") ? "Rotate password"
                     : Character.toUpperCase(action.charAt(0)) + action.substring(1);

@@ -14,8 +14,8 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The host page: the rungs table and isolation probes from {@code /v1/health}, the host's capacity (CPUs, memory and the
- * data directory's disk, used and free) and the signed-in account's instances by state. Thread-safe (stateless).
+ * The host page: the rungs table and isolation probes from {@code /v1/health}, the host's capacity (CPUs, memory and
+ * the data directory's disk, used and free) and the signed-in account's instances by state. Thread-safe (stateless).
  */
 public final class HostPage {
     private final LoopbackApi api;
@@ -33,7 +33,8 @@ public final class HostPage {
                 .append(esc(health.path("host").asText())).append("</code>; new databases default to the <code>")
                 .append(esc(health.path("default_isolation").asText())).append("</code> rung.</p>");
         body.append("<h2>Rungs</h2><div class=\"scroll\"><table id=\"rungs\"><thead><tr><th scope=\"col\">Rung</th>")
-                .append("<th scope=\"col\">Available</th><th scope=\"col\">Isolation</th><th scope=\"col\">Suspend</th>")
+                .append("<th scope=\"col\">Available</th><th scope=\"col\">Isolation</th>")
+                .append("<th scope=\"col\">Suspend</th>")
                 .append("</tr></thead><tbody>");
         for (JsonNode rung : health.path("rungs")) {
             body.append("<tr><td>").append(esc(rung.path("name").asText())).append("</td><td>")

@@ -63,7 +63,8 @@ final class Html {
         if (csrfToken != null) {
             html.append(" hx-headers=\"").append(esc("{\"" + Csrf.HEADER + "\":\"" + csrfToken + "\"}")).append("\"");
         }
-        html.append("><a class=\"skip\" href=\"#main\">Skip to content</a><header><span class=\"brand\">palisade</span>");
+        html.append("><a class=\"skip\" href=\"#main\">Skip to content</a>")
+                .append("<header><span class=\"brand\">palisade</span>");
         if (csrfToken != null) {
             html.append("<nav aria-label=\"Main\"><a href=\"/console/databases\">Databases</a>")
                     .append("<a href=\"/console/host\">Host</a>")

@@ -30,10 +30,11 @@ import javax.net.ssl.SSLEngine;
 import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
- * The console's way into palisade: HTTP requests to the API's own port on loopback, with the signed-in user's API key as
- * the Bearer token, so everything the console shows or does passes exactly the API's authentication, ownership checks
- * and validation (another account's database is "not found" here as there). SQL goes to the broker's {@code /sql} on
- * the same port with the database's own credentials. Over TLS it trusts exactly the API's certificate. Thread-safe.
+ * The console's way into palisade: HTTP requests to the API's own port on loopback, with the signed-in user's API key
+ * as the Bearer token, so everything the console shows or does passes exactly the API's authentication, ownership
+ * checks and validation (another account's database is "not found" here as there). SQL goes to the broker's
+ * {@code /sql} on the same port with the database's own credentials. Over TLS it trusts exactly the API's
+ * certificate. Thread-safe.
  */
 public final class LoopbackApi {
     static final ObjectMapper JSON = new ObjectMapper();

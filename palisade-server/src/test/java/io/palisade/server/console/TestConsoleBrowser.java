@@ -28,10 +28,10 @@ import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
 /**
- * The console in a real headless Chromium against a full palisade (process rung): sign in, create a database and watch
- * it become running without a reload, run SQL (a result and an error with its SQLSTATE), see the charts fill, rotate the
- * password (the old one then fails through the proxy with 28P01), delete after typing the id; a wrong key sees nothing
- * and another account's database is not found. Saves the screenshots the README shows (docs/img).
+ * The console in a real headless Chromium against a full palisade (process rung): sign in, create a database and
+ * watch it become running without a reload, run SQL (a result and an error with its SQLSTATE), see the charts fill,
+ * rotate the password (the old one then fails through the proxy with 28P01), delete after typing the id; a wrong key
+ * sees nothing and another account's database is not found. Saves the screenshots the README shows (docs/img).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -82,7 +82,8 @@ class TestConsoleBrowser {
     @Test
     @Order(1)
     void aWrongKeySeesNothing() {
-        palisade.request("POST", "/v1/databases", "{\"label\":\"admin-only\",\"isolation\":\"process\"}", palisade.adminKey());
+        palisade.request("POST", "/v1/databases", "{\"label\":\"admin-only\",\"isolation\":\"process\"}",
+                palisade.adminKey());
         signIn("pk_" + "0".repeat(40));
         assertThat(driver.findElement(By.cssSelector(".problem")).getText()).contains("not valid");
         assertThat(driver.getPageSource()).doesNotContain("admin-only");
@@ -174,7 +175,9 @@ class TestConsoleBrowser {
         waiting().until(d -> d.findElement(By.cssSelector(".chart-status")).getText().startsWith("Last day"));
         driver.findElement(By.cssSelector("[data-window='1h']")).click();
         waiting().until(d -> d.findElement(By.cssSelector(".chart-status")).getText().startsWith("Last hour"));
-        browser.fullPageScreenshot(SCREENSHOTS.resolve("console-database.png"), 1280);
+        browser.viewport(1280, 1100);
+        driver.executeScript("window.scrollTo(0, 0)");
+        browser.screenshot(SCREENSHOTS.resolve("console-database.png"));
         browser.viewport(390, 844);
         try {
             waiting().until(d -> ((Number) driver.executeScript(
@@ -247,7 +250,8 @@ class TestConsoleBrowser {
     @Order(8)
     void anotherAccountsDatabaseIsNotFound() {
         String otherKey = palisade.newAccount("console-other");
-        JsonNode other = palisade.request("POST", "/v1/databases", "{\"label\":\"other-secret-label\",\"isolation\":\"process\"}", otherKey)
+        JsonNode other = palisade.request("POST", "/v1/databases",
+                        "{\"label\":\"other-secret-label\",\"isolation\":\"process\"}", otherKey)
                 .json();
         String otherId = other.path("id").asText();
         driver.get(palisade.apiUrl() + "/console/databases/" + otherId);

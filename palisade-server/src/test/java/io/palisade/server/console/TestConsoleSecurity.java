@@ -38,7 +38,8 @@ import org.slf4j.LoggerFactory;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class TestConsoleSecurity {
     private static final String HOSTILE = "<img src=x onerror=\"window.xss=1\"></script><script>window.xss=2</script>";
-    private static final Pattern INLINE_SCRIPT = Pattern.compile("<script(?![^>]*\\ssrc=)[^>]*>", Pattern.CASE_INSENSITIVE);
+    private static final Pattern INLINE_SCRIPT =
+            Pattern.compile("<script(?![^>]*\\ssrc=)[^>]*>", Pattern.CASE_INSENSITIVE);
     private static final Pattern INLINE_HANDLER = Pattern.compile("<[^>]+\\son[a-z]+\\s*=", Pattern.CASE_INSENSITIVE);
 
     private final ListAppender<ILoggingEvent> logs = new ListAppender<>();

@@ -76,14 +76,6 @@ final class TestingBrowser implements AutoCloseable {
         }
     }
 
-    /** Saves the whole page (not just the viewport) as PNG, by sizing the window to the document. */
-    void fullPageScreenshot(Path file, int width) {
-        Number height = (Number) driver.executeScript(
-                "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight);");
-        viewport(width, Math.min(4000, height.intValue()));
-        screenshot(file);
-    }
-
     @Override
     public void close() {
         driver.quit();
