@@ -237,7 +237,7 @@ final class DatabasePages {
         item(out, "Created", esc(Html.time(db.path("created_at").asText())));
         item(out, "Idle", esc(Html.duration(db.path("idle_seconds").asLong())));
         item(out, "Size", esc(Html.bytes(size(key, db))));
-        item(out, "Labels", esc(String.join(", ", labels)));
+        item(out, "Labels", labels.isEmpty() ? "—" : esc(String.join(", ", labels)));
         return out.toString();
     }
 

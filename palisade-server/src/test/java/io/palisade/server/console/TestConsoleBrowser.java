@@ -66,6 +66,8 @@ class TestConsoleBrowser {
 
     private WebDriverWait waiting() {
         WebDriverWait wait = new WebDriverWait(driver, WAIT, Duration.ofMillis(200));
+        // htmx replaces elements while the test looks at them
+        wait.ignoring(org.openqa.selenium.StaleElementReferenceException.class);
         wait.withMessage(() -> "page " + driver.getCurrentUrl() + " shows: " + driver.findElement(By.tagName("main"))
                 .getText());
         return wait;
@@ -164,7 +166,8 @@ class TestConsoleBrowser {
             d.navigate().refresh();
             WebElement charts = new WebDriverWait(d, Duration.ofSeconds(10))
                     .until(x -> x.findElement(By.cssSelector("#charts[data-points]")));
-            return Integer.parseInt(charts.getAttribute("data-points")) > 0;
+            // a few samples of every series, so the screenshot shows lines rather than dots
+            return Integer.parseInt(charts.getAttribute("data-points")) >= 40;
         });
         List<WebElement> figures = driver.findElements(By.cssSelector("#charts figure.chart"));
         assertThat(figures.stream().map(f -> f.getAttribute("data-series"))).contains("connections", "cpu_percent",
@@ -204,13 +207,13 @@ class TestConsoleBrowser {
         String oldPassword = before.path("password").asText();
         driver.get(palisade.apiUrl() + "/console/databases/" + id);
         assertThat(driver.getPageSource()).doesNotContain(oldPassword);
-        driver.findElement(By.id("reveal")).click();
+        tabTo("reveal").sendKeys(Keys.ENTER);
         waiting().until(d -> d.findElement(By.id("connection")).getText().contains(oldPassword));
         try (Connection c = proxy(before, oldPassword)) {
             assertThat(c.isValid(5)).isTrue();
         }
 
-        driver.findElement(By.id("action-rotate")).click();
+        tabTo("action-rotate").sendKeys(Keys.ENTER);
         waiting().until(d -> d.findElement(By.id("action-feedback")).getText().startsWith("Done"));
         waiting().until(d -> !d.findElement(By.id("connection")).getText().contains(oldPassword));
         assertThat(driver.findElement(By.id("connection")).getText()).contains("••••••••");
@@ -292,6 +295,20 @@ class TestConsoleBrowser {
         assertThat(palisade.request("GET", "/v1/databases/" + id, null, palisade.adminKey()).status())
                 .isEqualTo(404);
         waiting().until(d -> d.findElements(By.cssSelector("tr[data-id='" + id + "']")).isEmpty());
+    }
+
+    /** Moves the focus with the Tab key only, from the top of the page, to the element with this id. */
+    private WebElement tabTo(String elementId) {
+        driver.executeScript("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);");
+        org.openqa.selenium.interactions.Actions keys = new org.openqa.selenium.interactions.Actions(driver);
+        for (int i = 0; i < 300; i++) {
+            keys.sendKeys(Keys.TAB).perform();
+            WebElement active = driver.switchTo().activeElement();
+            if (elementId.equals(active.getAttribute("id"))) {
+                return active;
+            }
+        }
+        throw new AssertionError("the Tab key never reaches #" + elementId);
     }
 
     private Connection proxy(JsonNode connection, String password) throws SQLException {
