@@ -21,10 +21,11 @@ public final class ConsoleHttp {
     private static final Pattern HIDDEN_TOKEN = Pattern.compile("name=\"_csrf\" value=\"([^\"]+)\"");
     private static final Pattern PAGE_TOKEN = Pattern.compile("X-CSRF-Token&quot;:&quot;([^&]+)&quot;");
 
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final HttpClient http;
     private final String apiUrl;
     private String cookie;
     private String csrf;
+    private Response lastSignIn;
 
     public record Response(int status, Map<String, java.util.List<String>> headers, String body) {
         public String header(String name) {
@@ -33,13 +34,23 @@ public final class ConsoleHttp {
         }
     }
 
-    private ConsoleHttp(String apiUrl) {
+    private ConsoleHttp(String apiUrl, javax.net.ssl.SSLContext tls) {
         this.apiUrl = apiUrl;
+        HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5));
+        if (tls != null) {
+            builder.sslContext(tls);
+        }
+        this.http = builder.build();
     }
 
     /** Signs in with a key; fails unless the console accepted it. */
     public static ConsoleHttp signIn(String apiUrl, String key) {
-        ConsoleHttp console = new ConsoleHttp(apiUrl);
+        return signIn(apiUrl, key, null);
+    }
+
+    /** Signs in over HTTPS, trusting what {@code tls} trusts. */
+    public static ConsoleHttp signIn(String apiUrl, String key, javax.net.ssl.SSLContext tls) {
+        ConsoleHttp console = new ConsoleHttp(apiUrl, tls);
         Response signin = console.trySignIn(key);
         if (signin.status() != 303 || console.cookie == null) {
             throw new AssertionError("sign-in refused: " + signin.status() + " " + signin.body());
@@ -55,7 +66,7 @@ public final class ConsoleHttp {
 
     /** A browser without a session. */
     public static ConsoleHttp anonymous(String apiUrl) {
-        return new ConsoleHttp(apiUrl);
+        return new ConsoleHttp(apiUrl, null);
     }
 
     /** The sign-in form, then its POST with the key; answers the POST. */
@@ -71,9 +82,15 @@ public final class ConsoleHttp {
         fields.put("key", key);
         cookie = "palisade_console_signin=" + signinCookie;
         Response answer = send("POST", "/console/signin", fields, Map.of("Origin", apiUrl));
+        lastSignIn = answer;
         String session = setCookie(answer, "palisade_console");
         cookie = session == null ? null : "palisade_console=" + session;
         return answer;
+    }
+
+    /** The answer to the last sign-in POST (its Set-Cookie says how the session cookie is marked). */
+    public Response lastSignIn() {
+        return lastSignIn;
     }
 
     public String csrf() {
