@@ -91,7 +91,11 @@ public final class ApiServer implements AutoCloseable {
 
     private void routes() {
         app.get("/v1/health", this::health);
-        app.before("/v1/databases*", ctx -> authenticate(ctx));
+        app.before("/v1/databases*", ctx -> {
+            if (!isBrokerProxy(ctx.path())) { // the broker checks its own token (or this API key) on broker_url
+                authenticate(ctx);
+            }
+        });
         app.before("/v1/databases", ctx -> authenticate(ctx));
         app.post("/v1/databases", this::create);
         app.get("/v1/databases", this::list);
@@ -164,13 +168,23 @@ public final class ApiServer implements AutoCloseable {
     /** True when the response must be left alone: already problem+json, or a broker route with its own error shape. */
     private static boolean isProblem(Context ctx) {
         String path = ctx.path();
-        if (path.equals("/sql") || path.startsWith("/v2") || path.startsWith("/broker/")) {
+        if (path.equals("/sql") || path.startsWith("/v2") || isBrokerProxy(path)) {
             return true;
         }
         String type = ctx.res().getContentType();
         // the web console answers its own errors as HTML pages
         return type != null && (type.startsWith(Problems.CONTENT_TYPE) || path.startsWith("/console")
                 && type.startsWith("text/html"));
+    }
+
+    /** Whether a path lies under a database's {@code broker_url} ({@code /v1/databases/{id}/proxy/...}). */
+    static boolean isBrokerProxy(String path) {
+        if (!path.startsWith("/v1/databases/")) {
+            return false;
+        }
+        int slash = path.indexOf('/', "/v1/databases/".length());
+        return slash > 0 && path.startsWith("/proxy", slash)
+                && (path.length() == slash + 6 || path.charAt(slash + 6) == '/');
     }
 
     // handlers
@@ -243,6 +257,7 @@ public final class ApiServer implements AutoCloseable {
         out.put("password", created.password());
         out.put("broker_url", connections.brokerUrl(db));
         out.put("broker_token", created.brokerToken());
+        out.put("template", "postgres-" + db.version().major()); // PandaStack's create response names its template
         return out;
     }
 

@@ -895,14 +895,21 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
         workers.execute(() -> store.touch(databaseId, Instant.now()));
     }
 
+    /**
+     * The database's login for a caller presenting its broker token or the API key of the account that owns it;
+     * empty for anything else, an unknown id or another account's database. Both lookups run every time, so that an
+     * unknown id, a wrong token and a foreign key take the same work.
+     */
     @Override
     public Optional<TenantCredentials> verify(String databaseId, String token) {
-        // hashed before the lookup, so that an unknown id and a wrong token take the same work
         byte[] presented = SecretBox.hash(token).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        return store.find(databaseId)
-                .filter(r -> java.security.MessageDigest.isEqual(
-                        r.brokerTokenHash().getBytes(java.nio.charset.StandardCharsets.UTF_8), presented))
-                .map(this::credentials);
+        Optional<DatabaseRecord> record = store.find(databaseId);
+        Optional<String> keyAccount = store.accountForKey(token);
+        boolean tokenMatches = record.isPresent() && java.security.MessageDigest.isEqual(
+                record.get().brokerTokenHash().getBytes(java.nio.charset.StandardCharsets.UTF_8), presented);
+        boolean keyMatches = record.isPresent() && keyAccount.isPresent()
+                && keyAccount.get().equals(record.get().accountId());
+        return tokenMatches || keyMatches ? record.map(this::credentials) : Optional.empty();
     }
 
     // backups

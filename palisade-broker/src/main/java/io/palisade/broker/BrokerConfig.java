@@ -165,6 +165,13 @@ public record BrokerConfig(
                 maxLoginsPerAddress);
     }
 
+    public BrokerConfig withConnectTimeout(Duration value) {
+        return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
+                idleConnectionTimeout, value, poolWaitTimeout, maxConcurrentRequests, maxConcurrentRequestsPerDatabase,
+                maxWebSocketSessions, maxWebSocketSessionsPerDatabase, loginTimeout, maxLoginMessageBytes,
+                maxLoginsPerAddress);
+    }
+
     public BrokerConfig withPoolWaitTimeout(Duration value) {
         return new BrokerConfig(maxRows, maxRequestBytes, maxResponseBytes, statementTimeout, poolSizePerDatabase,
                 idleConnectionTimeout, connectTimeout, value, maxConcurrentRequests, maxConcurrentRequestsPerDatabase,

@@ -2,48 +2,48 @@ package io.palisade.broker;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
+import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.micrometer.core.instrument.Timer;
 import io.palisade.broker.ConnectionPool.Lease;
 import io.palisade.broker.HttpSupport.BoundedBuffer;
 import io.palisade.broker.HttpSupport.ResponseTooLarge;
 import io.palisade.broker.HttpSupport.TooLarge;
+import io.palisade.broker.PandaRequest.Single;
+import io.palisade.broker.PandaRequest.Statement;
+import io.palisade.broker.PandaRequest.Transaction;
 import io.palisade.broker.SqlBroker.Access;
 import io.palisade.broker.SqlBroker.NoAccess;
-import io.palisade.broker.pg.Field;
 import io.palisade.broker.pg.PgConnection;
 import io.palisade.broker.pg.PgConnection.Aborted;
 import io.palisade.broker.pg.PgError;
 import io.palisade.broker.pg.QueryResult;
-import io.palisade.spi.ErrorCode;
+import io.palisade.spi.Backend;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.TenantCredentials;
 import java.io.IOException;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.BooleanSupplier;
 
 /**
- * PandaStack-style broker routes under {@code /broker/{id}}: {@code POST v1/query}, {@code v1/exec},
- * {@code v1/transaction}, {@code GET v1/health}, {@code v1/info}, authenticated by the database's broker token.
- * Errors are {@code application/problem+json}. The JSON shapes are documented in {@code docs/broker.md}. Stateless
- * apart from the broker.
+ * PandaStack's broker API under {@code broker_url} = {@value #BASE}: {@code POST v1/query}, {@code v1/exec},
+ * {@code v1/transaction}, {@code GET v1/health} (no authentication needed), {@code v1/info} and the
+ * {@code v1/databases} routes ({@link PandaDatabases}). Callers send {@code Authorization: Bearer} with the database's
+ * broker token or its account's API key; anything else, an unknown id and another account's database all get the same
+ * 401 {@code {"error":"unauthorized"}}, decided on the host before a body is read or the database woken. The shapes are
+ * in {@code docs/broker.md}. Stateless apart from the broker.
  */
 final class PandaHttp {
-    private static final String PROBLEM_BASE = "https://palisade.dev/problems/";
+    static final String BASE = "/v1/databases/{id}/proxy";
+    /** The database name PandaStack gives every instance: it means the tenant's own database here. */
+    static final String DEFAULT_DATABASE = "pandastack";
     private static final Duration GRACE = Duration.ofSeconds(1);
-    /** JSON values (scalars, arrays, objects) accepted in one body, so its tree stays a small multiple of its size. */
-    static final int MAX_JSON_VALUES = 100_000;
-    private static final Map<String, String> ISOLATION_LEVELS = Map.of(
-            "read_uncommitted", "READ UNCOMMITTED",
-            "read_committed", "READ COMMITTED",
-            "repeatable_read", "REPEATABLE READ",
-            "serializable", "SERIALIZABLE");
 
     private final SqlBroker broker;
 
@@ -51,151 +51,272 @@ final class PandaHttp {
         this.broker = broker;
     }
 
-    /** A client mistake or refusal, rendered as problem+json. */
-    static final class Problem extends Exception {
-        final int status;
-        final String slug;
-        final String title;
-        final Map<String, Object> extra;
-
-        Problem(int status, String slug, String title, String detail, Map<String, Object> extra) {
-            super(detail, null, false, false);
-            this.status = status;
-            this.slug = slug;
-            this.title = title;
-            this.extra = extra;
-        }
-
-        static Problem of(ErrorCode code, String title, String detail) {
-            return new Problem(code.httpStatus(), code.slug(), title, detail, Map.of());
-        }
+    void register(Javalin app) {
+        app.post(BASE + "/v1/query", ctx -> handle(ctx, "query", true, true, this::query));
+        app.post(BASE + "/v1/exec", ctx -> handle(ctx, "exec", true, true, this::exec));
+        app.post(BASE + "/v1/transaction", ctx -> handle(ctx, "transaction", true, true, this::transaction));
+        app.get(BASE + "/v1/health", ctx -> handle(ctx, "health", false, false, this::health));
+        app.get(BASE + "/v1/info", ctx -> handle(ctx, "info", false, true, this::info));
+        PandaDatabases databases = new PandaDatabases(broker);
+        app.get(BASE + "/v1/databases", ctx -> handle(ctx, "databases", false, true, databases::list));
+        app.post(BASE + "/v1/databases", ctx -> handle(ctx, "databases", true, true, databases::create));
+        app.delete(BASE + "/v1/databases/{name}", ctx -> handle(ctx, "databases", false, true, databases::drop));
     }
-
-    record Statement(String sql, List<String> params) {}
-
-    /** The request attribute holding the tenant's login (the names in its URL, whatever the server knows it by). */
-    private static final String TENANT_LOGIN = "palisade.broker.login";
 
     @FunctionalInterface
     interface Work {
-        void run(Context ctx, Lease lease, BooleanSupplier gone, BoundedBuffer out, JsonGenerator json)
-                throws Problem, IOException;
+        /** Writes the answer's JSON and returns its status. */
+        int run(Call call, JsonGenerator json) throws PandaError, IOException, NoAccess;
     }
 
-    void query(Context ctx) {
-        handle(ctx, "query", true, (c, lease, gone, out, json) -> {
-            Statement statement = statement(body(c));
-            QueryResult result = lease.connection.execute(statement.sql(), statement.params(),
-                    broker.config.maxRows(), broker.config.maxResponseBytes(), guard(gone));
-            track(c, List.of(result));
-            writeResult(json, result);
-        });
-    }
+    /**
+     * One request of an authenticated caller (or of nobody, on health): opens at most one pooled connection, to the
+     * database the body names, and gives it back at the end. Confined to the request's thread.
+     */
+    final class Call {
+        final Context ctx;
+        final String databaseId;
+        /** The tenant's login; empty only on health without valid credentials. */
+        final Optional<TenantCredentials> login;
+        final BooleanSupplier gone;
+        private Backend backend;
+        private Lease lease;
+        private boolean sessionChanged;
 
-    void exec(Context ctx) {
-        handle(ctx, "exec", true, (c, lease, gone, out, json) -> {
-            Statement statement = statement(body(c));
-            List<QueryResult> results;
-            if (statement.params().isEmpty()) {
-                // no parameters: the simple protocol, so a script of several statements runs as one request
-                results = lease.connection.simpleQuery(statement.sql(), broker.config.maxRows(),
-                        broker.config.maxResponseBytes(), guard(gone));
-            } else {
-                results = List.of(lease.connection.execute(statement.sql(), statement.params(),
-                        broker.config.maxRows(), broker.config.maxResponseBytes(), guard(gone)));
-            }
-            track(c, results);
-            QueryResult last = results.isEmpty() ? new QueryResult(List.of(), List.of(), "", false) : results.getLast();
-            json.writeStartObject();
-            json.writeStringField("command", last.command());
-            writeRowCount(json, last);
-            json.writeNumberField("statements", results.size());
-            json.writeEndObject();
-        });
-    }
+        Call(Context ctx, String databaseId, Optional<TenantCredentials> login) {
+            this.ctx = ctx;
+            this.databaseId = databaseId;
+            this.login = login;
+            this.gone = HttpSupport.clientGone(ctx);
+        }
 
-    void transaction(Context ctx) {
-        handle(ctx, "transaction", true, (c, lease, gone, out, json) -> {
-            JsonNode root = body(c);
-            JsonNode list = root.get("statements");
-            if (list == null || !list.isArray() || list.isEmpty()) {
-                throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request",
-                        "body must have \"statements\": a non-empty array of {\"sql\": ..., \"params\": [...]}");
+        TenantCredentials tenant() {
+            return login.orElseThrow();
+        }
+
+        JsonNode body() throws PandaError {
+            return PandaRequest.object(ctx.attribute(BODY), broker.json);
+        }
+
+        Backend backend() throws NoAccess {
+            if (backend == null) {
+                backend = broker.resolve(databaseId);
             }
-            List<Statement> statements = new ArrayList<>();
-            for (JsonNode item : list) {
-                statements.add(statement(item));
+            return backend;
+        }
+
+        /** Whether {@code name} means the tenant's own database (its name, or PandaStack's {@code pandastack}). */
+        boolean isOwnDatabase(String name) {
+            return name.equals(tenant().database()) || name.equals(DEFAULT_DATABASE);
+        }
+
+        /** A connection to {@code database} (the tenant's own, or one made inside its server) as the tenant. */
+        PgConnection open(String database) throws NoAccess, PandaError, IOException {
+            if (lease != null) {
+                throw new IllegalStateException("a request opens one connection");
             }
-            String begin = begin(root);
-            PgConnection connection = lease.connection;
-            connection.simpleQuery(begin, 1, broker.config.maxResponseBytes(), guard(gone));
-            List<QueryResult> results = new ArrayList<>();
+            TenantCredentials tenant = tenant();
+            String target = isOwnDatabase(database) ? tenant.database() : database;
+            Backend resolved = backend();
+            if (resolved.map(tenant.username(), target).isEmpty()) {
+                throw PandaError.badRequest("unknown database"); // a shared server: only the tenant's own is reachable
+            }
             try {
-                for (Statement statement : statements) {
-                    results.add(connection.execute(statement.sql(), statement.params(), broker.config.maxRows(),
-                            broker.config.maxResponseBytes(), guard(gone)));
+                lease = broker.login(resolved, new Access(databaseId, tenant.username(), target, tenant.password()));
+            } catch (PgError e) {
+                if (e.sqlState().equals("3D000")) {
+                    throw PandaError.badRequest("unknown database");
                 }
-                connection.simpleQuery("COMMIT", 1, broker.config.maxResponseBytes(), guard(gone));
-            } finally {
-                track(c, results);
+                throw e;
             }
-            json.writeStartObject();
-            json.writeFieldName("results");
-            json.writeStartArray();
-            for (QueryResult result : results) {
-                writeResult(json, result);
+            return lease.connection;
+        }
+
+        void track(List<QueryResult> results) {
+            sessionChanged |= SqlBroker.changesSession(results);
+        }
+
+        PgConnection.Guard guard(Duration timeout) {
+            return new PgConnection.Guard(System.nanoTime() + timeout.plus(GRACE).toNanos(), gone);
+        }
+
+        void close() {
+            if (lease != null) {
+                broker.giveBack(lease, sessionChanged);
             }
-            json.writeEndArray();
-            json.writeEndObject();
-        });
+        }
     }
 
-    void health(Context ctx) {
-        handle(ctx, "health", false, (c, lease, gone, out, json) -> {
-            long start = System.nanoTime();
-            lease.connection.execute("SELECT 1", List.of(), 1, 1 << 16, guard(gone));
+    private static final String BODY = "palisade.broker.body";
+
+    private int query(Call call, JsonGenerator json) throws PandaError, IOException, NoAccess {
+        Single request = PandaRequest.single(call.body(), broker.config.maxRows());
+        PgConnection connection = call.open(request.database());
+        Duration timeout = request.timeout();
+        long start = System.nanoTime();
+        setTimeout(call, connection, timeout);
+        Statement statement = request.statement();
+        QueryResult result = connection.execute(statement.sql(), statement.params(), request.maxRows(),
+                broker.config.maxResponseBytes(), call.guard(timeout));
+        call.track(List.of(result));
+        json.writeStartObject();
+        PandaJson.writeRows(json, result);
+        json.writeNumberField("duration_ms", millisSince(start));
+        json.writeEndObject();
+        return 200;
+    }
+
+    private int exec(Call call, JsonGenerator json) throws PandaError, IOException, NoAccess {
+        Single request = PandaRequest.single(call.body(), broker.config.maxRows());
+        PgConnection connection = call.open(request.database());
+        Duration timeout = request.timeout();
+        long start = System.nanoTime();
+        setTimeout(call, connection, timeout);
+        Statement statement = request.statement();
+        List<QueryResult> results;
+        if (statement.params().isEmpty()) {
+            // no parameters: the simple protocol, so a script of several statements runs as one request
+            results = connection.simpleQuery(statement.sql(), broker.config.maxRows(),
+                    broker.config.maxResponseBytes(), call.guard(timeout));
+        } else {
+            results = List.of(connection.execute(statement.sql(), statement.params(), broker.config.maxRows(),
+                    broker.config.maxResponseBytes(), call.guard(timeout)));
+        }
+        call.track(results);
+        QueryResult last = results.isEmpty() ? new QueryResult(List.of(), List.of(), "", false) : results.getLast();
+        json.writeStartObject();
+        json.writeNumberField("rows_affected", PandaJson.rowsAffected(last));
+        json.writeNumberField("duration_ms", millisSince(start));
+        json.writeStringField("command", last.command());
+        json.writeNumberField("statements", results.size());
+        json.writeEndObject();
+        return 200;
+    }
+
+    private int transaction(Call call, JsonGenerator json) throws PandaError, IOException, NoAccess {
+        Transaction request = PandaRequest.transaction(call.body());
+        PgConnection connection = call.open(request.database());
+        Duration timeout = request.timeout();
+        PgConnection.Guard guard = call.guard(timeout);
+        long start = System.nanoTime();
+        connection.simpleQuery(request.begin() + "; SET LOCAL statement_timeout = " + timeout.toMillis(), 1,
+                broker.config.maxResponseBytes(), guard);
+        List<QueryResult> results = new ArrayList<>();
+        try {
+            for (Statement statement : request.statements()) {
+                results.add(connection.execute(statement.sql(), statement.params(), broker.config.maxRows(),
+                        broker.config.maxResponseBytes(), guard));
+            }
+            connection.simpleQuery("COMMIT", 1, broker.config.maxResponseBytes(), guard);
+        } finally {
+            call.track(results);
+        }
+        json.writeStartObject();
+        json.writeFieldName("results");
+        json.writeStartArray();
+        for (int i = 0; i < results.size(); i++) {
+            QueryResult result = results.get(i);
             json.writeStartObject();
-            json.writeStringField("status", "ok");
-            json.writeNumberField("latency_ms", (System.nanoTime() - start) / 1_000_000.0);
+            json.writeNumberField("index", i);
+            if (result.fields().isEmpty()) {
+                json.writeNumberField("rows_affected", PandaJson.rowsAffected(result));
+                json.writeStringField("command", result.command());
+            } else {
+                PandaJson.writeRows(json, result);
+            }
             json.writeEndObject();
-        });
+        }
+        json.writeEndArray();
+        json.writeNumberField("duration_ms", millisSince(start));
+        json.writeEndObject();
+        return 200;
     }
 
-    void info(Context ctx) {
-        handle(ctx, "info", false, (c, lease, gone, out, json) -> {
-            QueryResult result = lease.connection.execute(
-                    "SELECT current_database(), current_user, current_setting('server_version_num'), "
-                            + "pg_database_size(current_database())",
-                    List.of(), 1, 1 << 16, guard(gone));
-            byte[] row = result.rows().getFirst();
-            json.writeStartObject();
-            json.writeStringField("id", c.pathParam("id"));
-            // the names in the tenant's URL (a shared server knows the tenant by internal names)
-            TenantCredentials login = c.attribute(TENANT_LOGIN);
-            json.writeStringField("database", login.database());
-            json.writeStringField("username", login.username());
-            json.writeStringField("server_version", lease.connection.parameters().getOrDefault("server_version", ""));
-            json.writeNumberField("server_version_num", Integer.parseInt(QueryResult.value(row, 2)));
-            json.writeNumberField("size_bytes", Long.parseLong(QueryResult.value(row, 3)));
-            json.writeObjectFieldStart("limits");
-            json.writeNumberField("max_rows", broker.config.maxRows());
-            json.writeNumberField("max_request_bytes", broker.config.maxRequestBytes());
-            json.writeNumberField("max_response_bytes", broker.config.maxResponseBytes());
-            json.writeNumberField("statement_timeout_ms", broker.config.statementTimeout().toMillis());
-            json.writeEndObject();
-            json.writeEndObject();
-        });
+    private int health(Call call, JsonGenerator json) throws IOException {
+        // without valid credentials nothing is looked up or woken: the same answer for every id
+        String postgres = "unchecked";
+        if (call.login.isPresent()) {
+            try {
+                Duration timeout = Duration.ofSeconds(3);
+                call.open(call.tenant().database()).execute("SELECT 1", List.of(), 1, 1 << 16, call.guard(timeout));
+                postgres = "ok";
+            } catch (NoAccess | PandaError | IOException | PgError | PalisadeException e) {
+                postgres = "unavailable";
+            }
+        }
+        boolean down = postgres.equals("unavailable");
+        json.writeStartObject();
+        json.writeStringField("status", down ? "degraded" : "ok");
+        json.writeStringField("postgres", postgres);
+        json.writeStringField("ts", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+        json.writeEndObject();
+        return down ? 503 : 200;
     }
 
-    private void handle(Context ctx, String route, boolean hasBody, Work work) {
+    private int info(Call call, JsonGenerator json) throws PandaError, IOException, NoAccess {
+        TenantCredentials tenant = call.tenant();
+        PgConnection connection = call.open(tenant.database());
+        QueryResult result = connection.execute("SELECT version(), current_setting('server_version_num'), "
+                        + "pg_database_size(current_database()), (SELECT string_agg(name, ',' ORDER BY name) "
+                        + "FROM pg_available_extensions WHERE installed_version IS NOT NULL)",
+                List.of(), 1, 1 << 20, call.guard(PandaRequest.QUERY_TIMEOUT));
+        byte[] row = result.rows().getFirst();
+        json.writeStartObject();
+        json.writeStringField("postgres_version", QueryResult.value(row, 0));
+        json.writeArrayFieldStart("extensions");
+        String extensions = QueryResult.value(row, 3);
+        for (String extension : extensions == null ? new String[0] : extensions.split(",")) {
+            json.writeString(extension);
+        }
+        json.writeEndArray();
+        json.writeStringField("broker_version", brokerVersion());
+        json.writeStringField("id", call.databaseId);
+        // the names in the tenant's URL (a shared server knows the tenant by internal names)
+        json.writeStringField("database", tenant.database());
+        json.writeStringField("username", tenant.username());
+        json.writeStringField("server_version", connection.parameters().getOrDefault("server_version", ""));
+        json.writeNumberField("server_version_num", Integer.parseInt(QueryResult.value(row, 1)));
+        json.writeNumberField("size_bytes", Long.parseLong(QueryResult.value(row, 2)));
+        json.writeObjectFieldStart("limits");
+        json.writeNumberField("max_rows", Math.min(PandaRequest.DEFAULT_MAX_ROWS, broker.config.maxRows()));
+        json.writeNumberField("timeout_ms", PandaRequest.QUERY_TIMEOUT.toMillis());
+        json.writeNumberField("transaction_timeout_ms", PandaRequest.TRANSACTION_TIMEOUT.toMillis());
+        json.writeNumberField("max_timeout_ms", PandaRequest.MAX_TIMEOUT.toMillis());
+        json.writeNumberField("max_sql_bytes", PandaRequest.MAX_SQL_BYTES);
+        json.writeNumberField("max_statements", PandaRequest.MAX_STATEMENTS);
+        json.writeNumberField("max_request_bytes", broker.config.maxRequestBytes());
+        json.writeNumberField("max_response_bytes", broker.config.maxResponseBytes());
+        json.writeEndObject();
+        json.writeEndObject();
+        return 200;
+    }
+
+    /** Sets the session's statement timeout when the request's differs from the one connections start with. */
+    private void setTimeout(Call call, PgConnection connection, Duration timeout) throws IOException {
+        if (!timeout.equals(broker.config.statementTimeout())) {
+            connection.simpleQuery("SET statement_timeout = " + timeout.toMillis(), 1, 1 << 16, call.guard(timeout));
+            call.sessionChanged = true;
+        }
+    }
+
+    private static long millisSince(long startNanos) {
+        return (System.nanoTime() - startNanos) / 1_000_000;
+    }
+
+    private static String brokerVersion() {
+        String version = PandaHttp.class.getPackage().getImplementationVersion();
+        return "palisade " + (version == null ? "dev" : version);
+    }
+
+    private void handle(Context ctx, String route, boolean hasBody, boolean authRequired, Work work) {
         Timer.Sample sample = broker.startTimer();
         try {
             if (!broker.requests.enter()) {
-                problem(ctx, tooManyRequests());
+                send(ctx, tooManyRequests());
                 return;
             }
             try {
-                run(ctx, hasBody, work);
+                run(ctx, hasBody, authRequired, work);
             } finally {
                 broker.requests.leave();
             }
@@ -204,65 +325,61 @@ final class PandaHttp {
         }
     }
 
-    private void run(Context ctx, boolean hasBody, Work work) {
+    private void run(Context ctx, boolean hasBody, boolean authRequired, Work work) {
         String databaseId = ctx.pathParam("id");
-        Lease lease = null;
+        Call call = null;
         boolean admitted = false;
         try {
             String token = bearer(ctx);
-            Optional<TenantCredentials> credentials = token == null ? Optional.empty()
+            Optional<TenantCredentials> login = token == null ? Optional.empty()
                     : broker.verifier.verify(databaseId, token);
-            if (credentials.isEmpty()) {
+            if (login.isEmpty() && authRequired) {
                 throw new NoAccess();
             }
-            if (!broker.requests.enter(databaseId)) {
-                throw tooManyRequests();
+            if (login.isPresent()) {
+                if (!broker.requests.enter(databaseId)) {
+                    throw tooManyRequests();
+                }
+                admitted = true;
             }
-            admitted = true;
             if (hasBody) {
-                ctx.attribute("palisade.broker.body",
-                        HttpSupport.readBody(ctx, broker.config.maxRequestBytes()));
+                ctx.attribute(BODY, HttpSupport.readBody(ctx, broker.config.maxRequestBytes()));
             }
-            TenantCredentials login = credentials.get();
-            lease = broker.login(new Access(databaseId, login.username(), login.database(), login.password()));
-            ctx.attribute(TENANT_LOGIN, login);
+            call = new Call(ctx, databaseId, login);
             BoundedBuffer out = new BoundedBuffer(broker.config.maxResponseBytes());
+            int status;
             try (JsonGenerator json = broker.json.getFactory().createGenerator(out)) {
-                work.run(ctx, lease, HttpSupport.clientGone(ctx), out, json);
+                status = work.run(call, json);
             }
-            ctx.status(200);
+            ctx.status(status);
             ctx.contentType("application/json");
             ctx.result(out.toByteArray());
         } catch (NoAccess e) {
             ctx.header("WWW-Authenticate", "Bearer");
-            problem(ctx, Problem.of(ErrorCode.UNAUTHENTICATED, "Unauthenticated",
-                    "missing or invalid broker token for this database; send 'Authorization: Bearer <broker_token>' "
-                            + "with the broker_token returned when the database was created"));
-        } catch (Problem e) {
-            problem(ctx, e);
+            send(ctx, PandaError.of(401, "unauthorized"));
+        } catch (PandaError e) {
+            send(ctx, e);
         } catch (TooLarge e) {
-            problem(ctx, Problem.of(ErrorCode.PAYLOAD_TOO_LARGE, "Payload too large",
-                    "request body is larger than " + broker.config.maxRequestBytes() + " bytes"));
+            send(ctx, PandaError.of(413, "request body is larger than " + broker.config.maxRequestBytes()
+                    + " bytes"));
         } catch (ResponseTooLarge e) {
-            problem(ctx, responseTooLarge());
+            send(ctx, responseTooLarge());
         } catch (Aborted e) {
             switch (e.reason()) {
-                case RESPONSE_TOO_LARGE -> problem(ctx, responseTooLarge());
-                case TIMEOUT -> problem(ctx, Problem.of(ErrorCode.TIMEOUT, "Statement timeout",
-                        "the statement ran longer than " + broker.config.statementTimeout().toMillis() + " ms"));
+                case RESPONSE_TOO_LARGE -> send(ctx, responseTooLarge());
+                case TIMEOUT -> send(ctx, new PandaError(408, "query timed out",
+                        Map.of("code", "57014", "hint", "increase timeout_ms")));
                 case CLIENT_GONE -> ctx.status(499);
             }
         } catch (PgError e) {
-            problem(ctx, sqlProblem(e));
+            send(ctx, PandaError.sql(e));
         } catch (PalisadeException e) {
-            problem(ctx, Problem.of(e.errorCode(), title(e.errorCode()), e.getMessage()));
+            send(ctx, PandaError.of(e.errorCode().httpStatus(), e.getMessage()));
         } catch (IOException e) {
-            problem(ctx, Problem.of(ErrorCode.NOT_READY, "Database unavailable",
-                    "could not talk to the database: " + e.getMessage() + "; try again"));
+            send(ctx, PandaError.of(503, "postgres unavailable: " + e.getMessage() + "; try again"));
         } finally {
-            if (lease != null) {
-                Boolean changed = ctx.attribute("palisade.broker.session-changed");
-                broker.giveBack(lease, changed != null && changed);
+            if (call != null) {
+                call.close();
             }
             if (admitted) {
                 broker.requests.leave(databaseId);
@@ -270,52 +387,22 @@ final class PandaHttp {
         }
     }
 
-    private static Problem tooManyRequests() {
-        return new Problem(429, "too-many-requests", "Too many requests",
-                "too many SQL-over-HTTP requests in flight; try again later", Map.of());
+    private static PandaError tooManyRequests() {
+        return PandaError.of(429, "too many requests in flight; try again later");
     }
 
-    private Problem responseTooLarge() {
-        return new Problem(507, "response-too-large", "Response too large", "the response is larger than "
-                + broker.config.maxResponseBytes() + " bytes; select fewer rows or columns", Map.of());
+    private PandaError responseTooLarge() {
+        return PandaError.of(507, "the response is larger than " + broker.config.maxResponseBytes()
+                + " bytes; select fewer rows or columns (max_rows)");
     }
 
-    private static Problem sqlProblem(PgError e) {
-        Map<String, Object> extra = new LinkedHashMap<>();
-        extra.put("sqlstate", e.sqlState());
-        for (var field : List.of(Map.entry('D', "sql_detail"), Map.entry('H', "hint"), Map.entry('P', "position"),
-                Map.entry('W', "where"), Map.entry('s', "schema"), Map.entry('t', "table"), Map.entry('c', "column"),
-                Map.entry('n', "constraint"))) {
-            String value = e.field(field.getKey());
-            if (value != null) {
-                extra.put(field.getValue(), field.getKey() == 'P' ? (Object) Integer.parseInt(value) : value);
-            }
-        }
-        if (e.sqlState().equals("57014")) {
-            return new Problem(504, ErrorCode.TIMEOUT.slug(), "Statement cancelled", e.getMessage(), extra);
-        }
-        return new Problem(400, "sql-error", "SQL error", e.getMessage(), extra);
-    }
-
-    private static String title(ErrorCode code) {
-        String words = code.slug().replace('-', ' ');
-        return Character.toUpperCase(words.charAt(0)) + words.substring(1);
-    }
-
-    private void problem(Context ctx, Problem problem) {
-        Map<String, Object> body = new LinkedHashMap<>();
-        body.put("type", PROBLEM_BASE + problem.slug);
-        body.put("title", problem.title);
-        body.put("status", problem.status);
-        body.put("detail", problem.getMessage());
-        body.put("code", problem.slug);
-        body.putAll(problem.extra);
+    private void send(Context ctx, PandaError error) {
         try {
-            ctx.status(problem.status);
-            ctx.contentType("application/problem+json");
-            ctx.result(broker.json.writeValueAsBytes(body));
+            ctx.status(error.status);
+            ctx.contentType("application/json");
+            ctx.result(broker.json.writeValueAsBytes(error.body()));
         } catch (IOException e) {
-            throw new IllegalStateException("cannot render a problem body", e);
+            throw new IllegalStateException("cannot render an error body", e);
         }
     }
 
@@ -326,117 +413,5 @@ final class PandaHttp {
         }
         String token = header.substring(7).trim();
         return token.isEmpty() ? null : token;
-    }
-
-    private JsonNode body(Context ctx) throws Problem {
-        byte[] body = ctx.attribute("palisade.broker.body");
-        if (!HttpSupport.hasAtMostValues(body, broker.json, MAX_JSON_VALUES)) {
-            throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request", "body has more than " + MAX_JSON_VALUES
-                    + " JSON values; send fewer statements or parameters per request");
-        }
-        try {
-            JsonNode root = broker.json.readTree(body);
-            if (root == null || !root.isObject()) {
-                throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request", "body must be a JSON object");
-            }
-            return root;
-        } catch (IOException e) {
-            throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request", "body is not valid JSON: "
-                    + e.getMessage().lines().findFirst().orElse(""));
-        }
-    }
-
-    private static Statement statement(JsonNode node) throws Problem {
-        JsonNode sql = node == null ? null : node.get("sql");
-        if (sql == null || !sql.isTextual() || sql.textValue().isBlank()) {
-            throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request",
-                    "each statement needs \"sql\": a non-empty string (and optional \"params\": [...])");
-        }
-        List<String> params = new ArrayList<>();
-        JsonNode list = node.get("params");
-        if (list != null && !list.isNull()) {
-            if (!list.isArray()) {
-                throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request", "\"params\" must be an array");
-            }
-            list.forEach(param -> params.add(JsonValues.param(param)));
-        }
-        return new Statement(sql.textValue(), params);
-    }
-
-    private static String begin(JsonNode root) throws Problem {
-        StringBuilder begin = new StringBuilder("BEGIN");
-        JsonNode isolation = root.get("isolation_level");
-        if (isolation != null && !isolation.isNull()) {
-            String level = isolation.isTextual()
-                    ? ISOLATION_LEVELS.get(isolation.textValue().toLowerCase(Locale.ROOT).replace(' ', '_'))
-                    : null;
-            if (level == null) {
-                throw Problem.of(ErrorCode.INVALID_REQUEST, "Invalid request", "\"isolation_level\" must be one of "
-                        + "read_uncommitted, read_committed, repeatable_read, serializable");
-            }
-            begin.append(" ISOLATION LEVEL ").append(level);
-        }
-        JsonNode readOnly = root.get("read_only");
-        if (readOnly != null && readOnly.asBoolean(false)) {
-            begin.append(" READ ONLY");
-        }
-        return begin.toString();
-    }
-
-    private static void track(Context ctx, List<QueryResult> results) {
-        if (SqlBroker.changesSession(results)) {
-            ctx.attribute("palisade.broker.session-changed", true);
-        }
-    }
-
-    private PgConnection.Guard guard(BooleanSupplier gone) {
-        return new PgConnection.Guard(System.nanoTime() + broker.config.statementTimeout().plus(GRACE).toNanos(),
-                gone);
-    }
-
-    static void writeResult(JsonGenerator json, QueryResult result) throws IOException {
-        List<Field> fields = result.fields();
-        json.writeStartObject();
-        json.writeFieldName("columns");
-        json.writeStartArray();
-        for (Field field : fields) {
-            json.writeStartObject();
-            json.writeStringField("name", field.name());
-            json.writeStringField("type", JsonValues.typeName(field.typeOid()));
-            json.writeNumberField("type_oid", field.typeOid());
-            json.writeEndObject();
-        }
-        json.writeEndArray();
-        json.writeFieldName("rows");
-        json.writeStartArray();
-        IOException[] failure = new IOException[1];
-        for (byte[] row : result.rows()) {
-            json.writeStartArray();
-            QueryResult.forEachValue(row, (column, bytes, offset, length) -> {
-                try {
-                    JsonValues.write(json, fields.get(column).typeOid(), bytes, offset, length, false);
-                } catch (IOException e) {
-                    failure[0] = e;
-                }
-            });
-            if (failure[0] != null) {
-                throw failure[0];
-            }
-            json.writeEndArray();
-        }
-        json.writeEndArray();
-        writeRowCount(json, result);
-        json.writeStringField("command", result.command());
-        json.writeBooleanField("truncated", result.truncated());
-        json.writeEndObject();
-    }
-
-    private static void writeRowCount(JsonGenerator json, QueryResult result) throws IOException {
-        Long count = result.rowCount();
-        if (count == null) {
-            json.writeNullField("row_count");
-        } else {
-            json.writeNumberField("row_count", result.truncated() ? result.rows().size() : count);
-        }
     }
 }

@@ -16,6 +16,7 @@ import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
+import io.palisade.spi.ServerDatabases;
 import io.palisade.spi.ServerLogin;
 import io.palisade.spi.TenantAuthenticator;
 import io.palisade.spi.TenantCredentials;
@@ -35,14 +36,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * SQL over HTTP for clients that cannot open a PostgreSQL socket: Neon's {@code POST /sql} and WebSocket transport
- * (what {@code @neondatabase/serverless} speaks, unmodified) and PandaStack-style {@code /broker/{id}/v1/*} routes.
+ * (what {@code @neondatabase/serverless} speaks, unmodified) and PandaStack's broker routes under
+ * {@code /v1/databases/{id}/proxy} ({@code broker_url}).
  *
  * <p>Nothing is spent on a tenant before the caller is authenticated on the host: {@code /sql} and {@code /v2} check
  * the user and password against {@link TenantAuthenticator} (the store; nothing is woken or contacted), the PandaStack
- * routes check the broker token with {@link BrokerTokenVerifier}, and only then is a request body read, a backend
- * resolved (which wakes a suspended instance) or a connection opened. An unknown database, a wrong password and a
- * wrong token get the same answer. A role other than the tenant's own cannot be checked on the host: it is refused
- * like a wrong password. Thread-safe; {@link #close()} closes every pooled
+ * routes check the broker token (or the owning account's API key) with {@link BrokerTokenVerifier}, and only then is a
+ * request body read, a backend resolved (which wakes a suspended instance) or a connection opened. An unknown
+ * database, a wrong password and a wrong token get the same answer. A role other than the tenant's own cannot be
+ * checked on the host: it is refused like a wrong password. Thread-safe; {@link #close()} closes every pooled
  * connection and open WebSocket session.
  */
 public final class SqlBroker implements AutoCloseable {
@@ -61,6 +63,7 @@ public final class SqlBroker implements AutoCloseable {
     final ConnectionPool pool;
     final Admission requests;
     private final NeonWebSocket webSocket;
+    private volatile ServerDatabases serverDatabases;
 
     public SqlBroker(BrokerConfig config, BackendResolver resolver, TenantAuthenticator authenticator,
             BrokerTokenVerifier verifier, MeterRegistry registry) {
@@ -76,7 +79,8 @@ public final class SqlBroker implements AutoCloseable {
 
     /**
      * Adds the broker's routes to an app that has not started yet: {@code OPTIONS|POST /sql}, the WebSocket at
-     * {@code /v2}, and {@code /broker/{id}/v1/query|exec|transaction|health|info}.
+     * {@code /v2}, and PandaStack's routes under {@link PandaHttp#BASE} ({@code v1/query|exec|transaction|health|info},
+     * {@code v1/databases[/{name}]}).
      */
     public void register(Javalin app) {
         NeonHttp neon = new NeonHttp(this);
@@ -84,15 +88,19 @@ public final class SqlBroker implements AutoCloseable {
         app.post("/sql", neon::handle);
         app.get("/sql", neon::notAllowed);
         app.ws("/v2", webSocket::configure);
-        PandaHttp panda = new PandaHttp(this);
-        app.post("/broker/{id}/v1/query", panda::query);
-        app.post("/broker/{id}/v1/exec", panda::exec);
-        app.post("/broker/{id}/v1/transaction", panda::transaction);
-        app.get("/broker/{id}/v1/health", panda::health);
-        app.get("/broker/{id}/v1/info", panda::info);
+        new PandaHttp(this).register(app);
     }
 
     /** Closes the idle pooled connections of a database (call after rotating its password, moving or deleting it). */
+    /** Where the {@code v1/databases} routes create and drop databases; without it they answer 501. */
+    public void setServerDatabases(ServerDatabases serverDatabases) {
+        this.serverDatabases = requireNonNull(serverDatabases, "serverDatabases is null");
+    }
+
+    Optional<ServerDatabases> serverDatabases() {
+        return Optional.ofNullable(serverDatabases);
+    }
+
     public void evict(String databaseId) {
         pool.evict(requireNonNull(databaseId, "databaseId is null"));
     }
@@ -201,7 +209,11 @@ public final class SqlBroker implements AutoCloseable {
 
     /** A pooled connection logged in as the caller; the backend verifies the password when it opens a new one. */
     Lease login(Access access) throws NoAccess, IOException {
-        Backend backend = resolve(access.databaseId());
+        return login(resolve(access.databaseId()), access);
+    }
+
+    /** As {@link #login(Access)} on a backend already resolved. */
+    Lease login(Backend backend, Access access) throws NoAccess, IOException {
         ServerLogin login = serverLogin(backend, access.user(), access.database());
         String password = access.password();
         try {

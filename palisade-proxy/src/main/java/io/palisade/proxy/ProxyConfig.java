@@ -168,6 +168,20 @@ public record ProxyConfig(
                 backendConnectTimeout, maxStartupPacketSize, ioThreads);
     }
 
+    public ProxyConfig withBackendConnectTimeout(Duration newBackendConnectTimeout) {
+        return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
+                maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
+                authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
+                newBackendConnectTimeout, maxStartupPacketSize, ioThreads);
+    }
+
+    public ProxyConfig withMaxStartupPacketSize(int newMaxStartupPacketSize) {
+        return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
+                maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
+                authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
+                backendConnectTimeout, newMaxStartupPacketSize, ioThreads);
+    }
+
     public ProxyConfig withIoThreads(int newIoThreads) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
                 maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,

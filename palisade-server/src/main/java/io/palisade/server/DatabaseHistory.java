@@ -10,10 +10,10 @@ import java.util.List;
 
 /**
  * One database's sampled series in two bounded rings: the last hour at the sampling step (360 slots at 10 s) and the
- * last day at 30 steps (288 buckets of 5 min at 10 s, each the mean of the samples that fell in it). A slot is addressed
- * by its time ({@code epochSecond / resolution mod capacity}) and remembers which time it holds, so a stale slot is
- * never read as a current one and memory stays fixed (about 50 KiB per database with the nine series) however long it
- * runs. A missing value is {@code NaN} inside and {@code null} outside.
+ * last day at 30 steps (288 buckets of 5 min at 10 s, each the mean of the samples that fell in it). A slot is
+ * addressed by its time ({@code epochSecond / resolution mod capacity}) and remembers which time it holds, so a stale
+ * slot is never read as a current one and memory stays fixed (about 50 KiB per database with the nine series) however
+ * long it runs. A missing value is {@code NaN} inside and {@code null} outside.
  *
  * <p>Thread-safe: every method is synchronized (the sampler writes once a step; readers copy out).
  */
@@ -65,7 +65,8 @@ final class DatabaseHistory {
 
     DatabaseHistory(Duration step, int seriesCount, InstantSource clock) {
         requireNonNull(step, "step is null");
-        if (step.toSeconds() < 1 || step.toMillis() % 1000 != 0 || Window.HOUR.length.toSeconds() % step.toSeconds() != 0) {
+        if (step.toSeconds() < 1 || step.toMillis() % 1000 != 0
+                || Window.HOUR.length.toSeconds() % step.toSeconds() != 0) {
             throw new IllegalArgumentException("step must be whole seconds dividing an hour, got " + step);
         }
         if (seriesCount < 1) {

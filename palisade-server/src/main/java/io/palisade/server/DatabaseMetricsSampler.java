@@ -4,8 +4,8 @@ import static java.util.Objects.requireNonNull;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.MultiGauge;
-import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.palisade.agent.AdminConnection;
 import io.palisade.api.DatabaseService;
 import io.palisade.backup.BackupService;
@@ -45,18 +45,20 @@ import org.slf4j.LoggerFactory;
  * history is dropped on the next pass.
  *
  * <p>Where each series comes from: {@code cpu_percent}, {@code memory_bytes}, {@code storage_bytes} and, on the shared
- * rungs, {@code connections} from the driver's {@link InstanceStats} (the same as {@code GET /v1/databases/{id}/stats});
+ * rungs, {@code connections} from the driver's {@link InstanceStats} (as {@code GET /v1/databases/{id}/stats});
  * on a server of the tenant's own (process, vm) and on the database rung {@code connections} and the commits and
  * rollbacks behind {@code transactions_per_second} from {@code pg_stat_database}, over one management connection opened
  * and closed within the pass (5 s statement timeout; none on the schema rung, whose database is shared);
  * {@code proxy_bytes_per_second}, {@code proxy_connections} and {@code broker_requests_per_second} from the proxy's and
  * broker's per-database meters; {@code archive_lag_bytes} from the backup archiver. Rates are the difference to the
  * previous sample; a value the pass could not learn is {@code NaN} (null in the API), never 0. The latest connections,
- * transactions/s, CPU, memory and storage are also exported as {@code palisade_database_*} gauges for Prometheus.
+ * transactions/s, CPU, memory and storage are also exported as {@code palisade_database_*} gauges for Prometheus
+ * (registered once per database, NaN while unknown, removed with the database).
  *
  * <p>Work is bounded: one pass per step, on one virtual thread, over the databases one at a time; a step that comes
  * while the previous pass still runs is skipped (and counted). Thread-safe: {@link #sampleOnce} runs one pass at a time
- * (guarded by a flag), histories are in a concurrent map and synchronize themselves, the rate state is touched by the
+ * (guarded by a flag, whose volatile reads and writes order one pass after the other), histories and latest samples
+ * are in concurrent maps (histories synchronize themselves), the rate state and gauge registrations are touched by the
  * pass only.
  */
 final class DatabaseMetricsSampler implements AutoCloseable {
@@ -78,6 +80,7 @@ final class DatabaseMetricsSampler implements AutoCloseable {
     private static final int BROKER_REQUESTS = 7;
     private static final int ARCHIVE_LAG = 8;
     /** The series also exported as Prometheus gauges, by index. */
+    private static final double[] UNKNOWN = unknown();
     private static final Map<Integer, String> EXPORTED = Map.of(CONNECTIONS, "palisade.database.connections",
             TPS, "palisade.database.transactions.per.second", CPU, "palisade.database.cpu.percent",
             MEMORY, "palisade.database.memory.bytes", STORAGE, "palisade.database.storage.bytes");
@@ -92,7 +95,10 @@ final class DatabaseMetricsSampler implements AutoCloseable {
     private final Supplier<Optional<BackupService>> backups;
     private final Map<String, DatabaseHistory> histories = new ConcurrentHashMap<>();
     private final Map<String, Totals> previous = new HashMap<>();
-    private final Map<Integer, MultiGauge> gauges = new HashMap<>();
+    /** The latest sample per database, read by its exported gauges. */
+    private final Map<String, double[]> latest = new ConcurrentHashMap<>();
+    /** The exported gauges per database: registered when a pass first sees it, removed with its history. */
+    private final Map<String, List<Meter>> exported = new HashMap<>();
     private final AtomicBoolean passRunning = new AtomicBoolean();
     private final AtomicLong skippedPasses = new AtomicLong();
     private ScheduledExecutorService ticker;
@@ -118,9 +124,6 @@ final class DatabaseMetricsSampler implements AutoCloseable {
         this.proxyConnections = requireNonNull(proxyConnections, "proxyConnections is null");
         this.backups = requireNonNull(backups, "backups is null");
         new DatabaseHistory(step, SERIES.size(), clock); // validates the step
-        EXPORTED.forEach((index, name) -> gauges.put(index, MultiGauge.builder(name)
-                .description("palisade's latest sample of " + SERIES.get(index) + " per database (10 s step)")
-                .register(registry)));
         io.micrometer.core.instrument.FunctionCounter.builder("palisade.metrics.sampler.skipped.passes",
                         skippedPasses, AtomicLong::get)
                 .description("Sampling steps skipped because the previous pass was still running")
@@ -177,8 +180,6 @@ final class DatabaseMetricsSampler implements AutoCloseable {
         Map<String, Long> archiveLag = new HashMap<>();
         backups.get().ifPresent(service -> service.statuses()
                 .forEach(status -> archiveLag.put(status.databaseId(), status.lagBytes())));
-        Map<Integer, List<MultiGauge.Row<?>>> rows = new HashMap<>();
-        EXPORTED.keySet().forEach(index -> rows.put(index, new ArrayList<>()));
         for (DatabaseRecord record : records) {
             if (record.state() == DatabaseState.DELETING) {
                 continue;
@@ -186,21 +187,41 @@ final class DatabaseMetricsSampler implements AutoCloseable {
             known.add(record.id());
             if (record.state() != DatabaseState.RUNNING) {
                 previous.remove(record.id());
+                latest.remove(record.id()); // its gauges say NaN (unknown) until it runs again
                 continue;
             }
             double[] values = sample(record, archiveLag);
             histories.computeIfAbsent(record.id(), id -> new DatabaseHistory(step, SERIES.size(), clock))
                     .record(values);
-            for (Map.Entry<Integer, List<MultiGauge.Row<?>>> exported : rows.entrySet()) {
-                double value = values[exported.getKey()];
-                if (!Double.isNaN(value)) {
-                    exported.getValue().add(MultiGauge.Row.of(Tags.of("database", record.id()), value));
-                }
-            }
+            latest.put(record.id(), values);
+            exported.computeIfAbsent(record.id(), this::registerGauges);
         }
         histories.keySet().retainAll(known);
         previous.keySet().retainAll(known);
-        rows.forEach((index, list) -> gauges.get(index).register(list, true));
+        latest.keySet().retainAll(known);
+        for (var it = exported.entrySet().iterator(); it.hasNext(); ) {
+            var entry = it.next();
+            if (!known.contains(entry.getKey())) {
+                entry.getValue().forEach(registry::remove);
+                it.remove();
+            }
+        }
+    }
+
+    /**
+     * One gauge per exported series for a database, reading its latest sample ({@code NaN} while unknown). Registered
+     * once and kept until the database is deleted, so a scrape never meets a series being replaced.
+     */
+    private List<Meter> registerGauges(String databaseId) {
+        List<Meter> meters = new ArrayList<>();
+        EXPORTED.forEach((index, name) -> meters.add(Gauge.builder(name, latest,
+                        values -> values.getOrDefault(databaseId, UNKNOWN)[index])
+                .description("palisade's latest sample of " + SERIES.get(index) + " (the sampler's step; NaN when "
+                        + "unknown)")
+                .tag("database", databaseId)
+                .strongReference(true)
+                .register(registry)));
+        return meters;
     }
 
     private double[] sample(DatabaseRecord record, Map<String, Long> archiveLag) {
@@ -287,6 +308,12 @@ final class DatabaseMetricsSampler implements AutoCloseable {
     private double counter(String name, String databaseId) {
         Counter counter = registry.find(name).tag("database", databaseId).counter();
         return counter == null ? 0 : counter.count();
+    }
+
+    private static double[] unknown() {
+        double[] values = new double[SERIES.size()];
+        java.util.Arrays.fill(values, Double.NaN);
+        return values;
     }
 
     private static double known(long value) {

@@ -41,7 +41,7 @@ final class DirectConnectionInfo implements ConnectionInfo {
 
     @Override
     public String brokerUrl(DatabaseRecord database) {
-        return apiBaseUrl.get() + "/broker/" + database.id();
+        return apiBaseUrl.get() + "/v1/databases/" + database.id() + "/proxy";
     }
 
     private static String enc(String value) {

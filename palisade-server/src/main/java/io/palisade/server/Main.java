@@ -49,8 +49,20 @@ public final class Main {
         @Option(names = {"-c", "--set"}, description = "key=value, e.g. -c api.create-wait=30s (repeatable)")
         List<String> settings = List.of();
 
+        @Option(names = "--help-config", description = "Print every configuration key with its type, default and "
+                + "meaning, then exit")
+        boolean helpConfig;
+
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
         @Override
         public Integer call() throws Exception {
+            if (helpConfig) {
+                spec.commandLine().getOut().print(ConfigDocs.helpText());
+                spec.commandLine().getOut().flush();
+                return 0;
+            }
             Map<String, String> values = new LinkedHashMap<>();
             if (configFile != null) {
                 Properties properties = new Properties();

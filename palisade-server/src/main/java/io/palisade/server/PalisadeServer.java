@@ -8,6 +8,7 @@ import io.palisade.api.ApiServer;
 import io.palisade.api.ApiTls;
 import io.palisade.api.ConnectionInfo;
 import io.palisade.api.DatabaseService;
+import io.palisade.api.TenantServerDatabases;
 import io.palisade.host.Cgroups;
 import io.palisade.host.ServiceUser;
 import io.palisade.spi.DriverProbe;
@@ -17,7 +18,6 @@ import io.palisade.spi.PalisadeException;
 import io.palisade.store.EmbeddedStoreServer;
 import io.palisade.store.MetadataStore;
 import io.palisade.store.SecretBox;
-import io.palisade.broker.BrokerConfig;
 import io.palisade.proxy.PostgresProxy;
 import io.palisade.proxy.ProxyConfig;
 import io.palisade.broker.SqlBroker;
@@ -27,7 +27,6 @@ import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.Endpoint;
 import java.util.concurrent.CompletableFuture;
 import io.palisade.vmm.VmDriver;
-import io.palisade.vmm.VmDriverConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -63,6 +62,7 @@ public final class PalisadeServer implements AutoCloseable {
     private final PostgresProxy proxy;
     private io.palisade.agent.shared.SharedServerPool sharedServers;
     private io.palisade.api.MoveService moves;
+    private DatabaseMetricsSampler sampler;
 
     private PalisadeServer(ServerConfig config, Optional<String> bootstrapKey) {
         this.config = requireNonNull(config, "config is null");
@@ -109,16 +109,7 @@ public final class PalisadeServer implements AutoCloseable {
                 return ready == null ? Optional.empty() : ready.verify(databaseId, token);
             };
             if (config.proxyEnabled()) {
-                ProxyConfig proxyConfig = ProxyConfig.defaults(config.proxyDomain(), dataDir.resolve("tls"))
-                        .withBind(config.proxyBindHost(), config.proxyPort())
-                        .withLimits(config.proxyMaxConnectionsPerDatabase(), 10_000)
-                        .withPreAuthentication(config.proxyPreAuthentication().maxConnections(),
-                                config.proxyPreAuthentication().maxPerSource(),
-                                config.proxyPreAuthentication().timeout());
-                if (config.proxyCertificateFile().isPresent()) {
-                    proxyConfig = proxyConfig.withCertificate(
-                            config.proxyCertificateFile().get(), config.proxyPrivateKeyFile().orElseThrow());
-                }
+                ProxyConfig proxyConfig = config.proxyConfig(dataDir.resolve("tls"));
                 this.proxy = new PostgresProxy(proxyConfig, resolver, authenticator, metrics).start();
                 closeables.add(proxy);
                 Map<String, Object> proxyHealth = new LinkedHashMap<>();
@@ -131,7 +122,8 @@ public final class PalisadeServer implements AutoCloseable {
             } else {
                 this.proxy = null;
             }
-            SqlBroker broker = new SqlBroker(BrokerConfig.defaults(), resolver, authenticator, verifier, metrics);
+            SqlBroker broker = new SqlBroker(config.brokerConfig(), resolver, authenticator, verifier, metrics);
+            broker.setServerDatabases(new TenantServerDatabases(store, serviceRef::get));
             this.apiTls = apiTls(config, dataDir, healthExtras);
             this.api = new ApiServer(
                     config.apiHost(), config.apiPort(), apiTls, store, serviceRef::get, connectionInfo(),
@@ -164,11 +156,7 @@ public final class PalisadeServer implements AutoCloseable {
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
                     config.restoreTimeout())));
-            drivers.add(new VmDriver(VmDriverConfig.defaults(dataDir.resolve("vm"), config.vmImageDir(), user, cgroups)
-                    .withAccelerator(VmDriverConfig.AcceleratorMode.parse(config.vmAccelerator()))
-                    .withNetworkPool(config.vmNetworkPool())
-                    .withBootTimeout(config.vmBootTimeout())
-                    .withRestoreTimeout(config.vmRestoreTimeout())));
+            drivers.add(new VmDriver(config.vmDriverConfig(user, cgroups)));
 
             this.service = new DatabaseService(
                     store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit(),
@@ -192,9 +180,10 @@ public final class PalisadeServer implements AutoCloseable {
                 restoresRef.set(restores);
             }
             Optional<io.palisade.backup.BackupService> sampledBackups = backups;
-            DatabaseMetricsSampler sampler = new DatabaseMetricsSampler(DatabaseMetricsSampler.configuredStep(),
+            this.sampler = new DatabaseMetricsSampler(DatabaseMetricsSampler.configuredStep(),
                     java.time.InstantSource.system(), store, config.hostId(), service, metrics,
-                    Optional.ofNullable(proxy).map(p -> (java.util.function.ToIntFunction<String>) p::activeConnections),
+                    Optional.ofNullable(proxy)
+                            .map(p -> (java.util.function.ToIntFunction<String>) p::activeConnections),
                     () -> sampledBackups);
             closeables.add(sampler);
             samplerRef.set(sampler);
@@ -284,7 +273,7 @@ public final class PalisadeServer implements AutoCloseable {
         var api = new io.palisade.server.console.LoopbackApi(
                 () -> java.net.URI.create(scheme + loopback + ":" + app.port()),
                 apiTls.map(io.palisade.api.ApiTls::certificateFile));
-        BrokerConfig broker = BrokerConfig.defaults();
+        io.palisade.broker.BrokerConfig broker = config.brokerConfig();
         new io.palisade.server.console.ConsoleRoutes(api, new io.palisade.server.console.ConsoleSessions(),
                 apiTls.isPresent(), new io.palisade.server.console.HostPage(api, dataDir),
                 new io.palisade.server.console.SqlEditor.Limits(broker.maxRows(), broker.statementTimeout()))
@@ -372,6 +361,11 @@ public final class PalisadeServer implements AutoCloseable {
 
     public PrometheusMeterRegistry metrics() {
         return metrics;
+    }
+
+    /** The per-database sampler behind GET /v1/databases/{id}/metrics. */
+    DatabaseMetricsSampler metricsSampler() {
+        return sampler;
     }
 
     public MetadataStore store() {

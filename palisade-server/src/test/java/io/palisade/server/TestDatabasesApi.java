@@ -255,13 +255,15 @@ class TestDatabasesApi {
         JsonNode b = create("{\"label\":\"broker-b\"}");
         try {
             String brokerUrl = a.get("broker_url").asText();
-            assertThat(brokerUrl).startsWith(palisade.apiUrl() + "/broker/" + a.get("id").asText());
+            assertThat(brokerUrl).isEqualTo(palisade.apiUrl() + "/v1/databases/" + a.get("id").asText() + "/proxy");
+            assertThat(a.get("template").asText()).isEqualTo("postgres-16");
             var http = java.net.http.HttpClient.newHttpClient();
             java.util.function.BiFunction<String, String, java.net.http.HttpResponse<String>> query = (token, sql) -> {
                 try {
                     return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(brokerUrl + "/v1/query"))
                             .header("Authorization", "Bearer " + token)
-                            .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"sql\":\"" + sql + "\",\"params\":[41]}"))
+                            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(
+                                    "{\"database\":\"pandastack\",\"sql\":\"" + sql + "\",\"params\":[41]}"))
                             .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
                 } catch (Exception e) {
                     throw new AssertionError(e);

@@ -3,8 +3,9 @@ package io.palisade.spi;
 import java.util.Optional;
 
 /**
- * Checks a database's broker token and returns the login the broker uses on the tenant's behalf. Unknown database and
- * wrong token both give {@code Optional.empty()}.
+ * Checks a credential sent to a database's broker routes (its broker token; palisade also takes the API key of the
+ * account that owns it) and returns the login the broker uses on the tenant's behalf. An unknown database, a wrong
+ * token and another account's credential all give {@code Optional.empty()}.
  */
 @FunctionalInterface
 public interface BrokerTokenVerifier {

@@ -140,6 +140,21 @@ public record VmDriverConfig(
                 khz, qemuBinary, maxBootRetries, stopTimeout, restoreTimeout);
     }
 
+    public VmDriverConfig withQemuBinary(Path binary) {
+        return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, networkPool,
+                hostTscKhz, binary, maxBootRetries, stopTimeout, restoreTimeout);
+    }
+
+    public VmDriverConfig withBootRetries(int retries) {
+        return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, networkPool,
+                hostTscKhz, qemuBinary, retries, stopTimeout, restoreTimeout);
+    }
+
+    public VmDriverConfig withStopTimeout(Duration timeout) {
+        return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, networkPool,
+                hostTscKhz, qemuBinary, maxBootRetries, timeout, restoreTimeout);
+    }
+
     public VmDriverConfig withRestoreTimeout(Duration timeout) {
         return new VmDriverConfig(instancesDir, imageDir, serviceUser, cgroups, accelerator, bootTimeout, networkPool,
                 hostTscKhz, qemuBinary, maxBootRetries, stopTimeout, timeout);

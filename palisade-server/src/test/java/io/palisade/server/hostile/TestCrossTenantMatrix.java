@@ -207,22 +207,38 @@ class TestCrossTenantMatrix {
             }
             String method = route.substring(0, route.indexOf(' '));
             String template = route.substring(route.indexOf(' ') + 1);
+            // health needs no token: whoever sends a wrong one gets the anonymous answer, the database unchecked
+            boolean health = template.endsWith("/v1/health");
+            int refused = health ? 200 : 401;
             for (Tenant victim : all()) {
                 HttpResponse<String> invented = broker(method, template, unknownId(victim.id()), "pbt_invented");
+                String attackerKey = victim.key().equals(tenants.ownerKey()) ? tenants.otherKey() : tenants.ownerKey();
+                Map<String, String> foreignCredentials = new java.util.LinkedHashMap<>();
                 for (Tenant thief : all()) {
-                    if (thief == victim) {
-                        continue;
+                    if (thief != victim) {
+                        foreignCredentials.put("the token of " + thief, thief.brokerToken());
                     }
-                    HttpResponse<String> foreign = broker(method, template, victim.id(), thief.brokerToken());
-                    if (foreign.statusCode() != 401 || !foreign.body().equals(invented.body())) {
-                        failures.add(route + " on " + victim + " with the token of " + thief + ": "
+                }
+                foreignCredentials.put("the other account's API key", attackerKey);
+                foreignCredentials.put("a wrong API key", "pk_" + "0".repeat(40));
+                for (var credential : foreignCredentials.entrySet()) {
+                    HttpResponse<String> foreign = broker(method, template, victim.id(), credential.getValue());
+                    if (foreign.statusCode() != refused
+                            || !withoutTime(foreign.body()).equals(withoutTime(invented.body()))) {
+                        failures.add(route + " on " + victim + " with " + credential.getKey() + ": "
                                 + foreign.statusCode() + " " + foreign.body() + " (unknown: " + invented.body() + ")");
                     }
                 }
-                HttpResponse<String> own = broker(method, template, victim.id(), victim.brokerToken());
-                if (own.statusCode() != 200) {
-                    failures.add(route + " on " + victim + " with its own token: " + own.statusCode() + " "
-                            + own.body());
+                for (String own : List.of(victim.brokerToken(), victim.key())) {
+                    HttpResponse<String> answer = broker(method, template, victim.id(), own);
+                    // create and drop may be refused on their merits (the shared rungs), never as a stranger
+                    boolean opened = template.contains("/v1/databases") && !method.equals("GET")
+                            ? answer.statusCode() != 401 && answer.statusCode() < 500
+                            : answer.statusCode() == 200 && !answer.body().contains("\"unchecked\"");
+                    if (!opened) {
+                        failures.add(route + " on " + victim + " with its own " + (own.equals(victim.key())
+                                ? "account's API key" : "token") + ": " + answer.statusCode() + " " + answer.body());
+                    }
                 }
             }
         }
@@ -309,12 +325,18 @@ class TestCrossTenantMatrix {
         return route.contains(" /console/") && route.contains("{id}");
     }
 
-    private static boolean accountRoute(String route) {
-        return route.contains(" /v1/databases/{id}");
+    private static String withoutTime(String body) {
+        return body.replaceAll("\"ts\":\"[^\"]*\"", "\"ts\":\"\"");
     }
 
+    /** Owner-only routes on one database, e.g. …/stats, …/logs, …/metrics (the sampler's charts), …/backups. */
+    private static boolean accountRoute(String route) {
+        return route.contains(" /v1/databases/{id}") && !brokerRoute(route);
+    }
+
+    /** PandaStack's broker routes under {@code broker_url}: the broker token or the owning account's API key. */
     private static boolean brokerRoute(String route) {
-        return route.contains(" /broker/{id}/");
+        return route.contains(" /v1/databases/{id}/proxy/");
     }
 
     private TestingPalisade.Response call(String method, String template, String id, String key) {
@@ -328,10 +350,13 @@ class TestCrossTenantMatrix {
     }
 
     private HttpResponse<String> broker(String method, String template, String id, String token) throws Exception {
-        String body = template.endsWith("/transaction") ? "{\"statements\":[{\"sql\":\"select 1\"}]}"
-                : "{\"sql\":\"select 1\"}";
+        String body = template.endsWith("/transaction")
+                ? "{\"database\":\"pandastack\",\"statements\":[{\"sql\":\"select 1\"}]}"
+                : template.endsWith("/v1/databases") ? "{\"name\":\"matrix_made\"}"
+                : "{\"database\":\"pandastack\",\"sql\":\"select 1\"}";
         HttpRequest.Builder request = HttpRequest.newBuilder(
-                        URI.create(tenants.palisade().apiUrl() + template.replace("{id}", id)))
+                        URI.create(tenants.palisade().apiUrl() + template.replace("{id}", id)
+                                .replace("{name}", "matrix_made")))
                 .timeout(Duration.ofSeconds(60)).header("Authorization", "Bearer " + token);
         request.method(method, method.equals("GET") ? HttpRequest.BodyPublishers.noBody()
                 : HttpRequest.BodyPublishers.ofString(body));

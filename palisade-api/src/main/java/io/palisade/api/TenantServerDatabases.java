@@ -1,0 +1,90 @@
+package io.palisade.api;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.pgwire.PgConnection;
+import io.palisade.pgwire.Row;
+import io.palisade.pgwire.Sql;
+import io.palisade.pgwire.TenantBootstrap;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.Rung;
+import io.palisade.spi.ServerDatabases;
+import io.palisade.spi.ServerLogin;
+import io.palisade.store.DatabaseRecord;
+import io.palisade.store.MetadataStore;
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * Creates and drops databases inside a tenant's own server for the broker's {@code v1/databases} routes, connected as
+ * the instance's management user: each new database is owned by the tenant's role (which has no CREATEDB of its own),
+ * and only a database that role owns can be dropped. Refused (403) on the shared rungs, whose servers other tenants
+ * use, and past {@value #MAX_DATABASES} databases on one server. Names are quoted with {@link Sql}; the broker has
+ * validated them. Thread-safe (no state of its own).
+ */
+public final class TenantServerDatabases implements ServerDatabases {
+    static final int MAX_DATABASES = 100;
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(15);
+
+    private final MetadataStore store;
+    private final Supplier<DatabaseService> service;
+
+    public TenantServerDatabases(MetadataStore store, Supplier<DatabaseService> service) {
+        this.store = requireNonNull(store, "store is null");
+        this.service = requireNonNull(service, "service is null");
+    }
+
+    @Override
+    public void create(String databaseId, String name) {
+        DatabaseRecord record = ownServer(databaseId);
+        try (PgConnection admin = PgConnection.open(service().adminAccess(databaseId), "postgres", CONNECT_TIMEOUT)) {
+            List<Row> count = admin.simpleQuery("SELECT count(*) FROM pg_catalog.pg_database WHERE NOT datistemplate");
+            if (Long.parseLong(count.getFirst().get(0)) >= MAX_DATABASES) {
+                throw new PalisadeException(ErrorCode.QUOTA_EXCEEDED, "database " + databaseId + " already has "
+                        + MAX_DATABASES + " databases on its server; drop one before creating " + name);
+            }
+            admin.execute(TenantBootstrap.createDatabase(name, role(record)));
+        }
+    }
+
+    @Override
+    public void drop(String databaseId, String name) {
+        DatabaseRecord record = ownServer(databaseId);
+        try (PgConnection admin = PgConnection.open(service().adminAccess(databaseId), "postgres", CONNECT_TIMEOUT)) {
+            List<Row> owner = admin.simpleQuery("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database"
+                    + " WHERE datname = " + Sql.quoteLiteral(name));
+            if (owner.isEmpty()) {
+                return; // as PandaStack's DROP DATABASE IF EXISTS
+            }
+            if (!owner.getFirst().get(0).equals(role(record)) || name.equals(record.database())) {
+                throw new PalisadeException(ErrorCode.QUOTA_EXCEEDED, "database " + name + " is not one the tenant's "
+                        + "role made; only databases created through the broker's v1/databases can be dropped");
+            }
+            admin.execute("DROP DATABASE " + Sql.quoteIdent(name) + " WITH (FORCE)");
+        }
+    }
+
+    private DatabaseRecord ownServer(String databaseId) {
+        DatabaseRecord record = store.find(databaseId).orElseThrow(() ->
+                new PalisadeException(ErrorCode.NOT_FOUND, "database " + databaseId + " not found"));
+        if (record.isolation() == Rung.DATABASE || record.isolation() == Rung.SCHEMA) {
+            throw new PalisadeException(ErrorCode.QUOTA_EXCEEDED, "database " + databaseId + " is on the shared "
+                    + record.isolation().wireName() + " rung: databases can be created only on a server of its own");
+        }
+        return record;
+    }
+
+    private static String role(DatabaseRecord record) {
+        return record.serverLogin().map(ServerLogin::user).orElse(record.username());
+    }
+
+    private DatabaseService service() {
+        DatabaseService ready = service.get();
+        if (ready == null) {
+            throw new PalisadeException(ErrorCode.NOT_READY, "palisade is starting; retry in a moment");
+        }
+        return ready;
+    }
+}
