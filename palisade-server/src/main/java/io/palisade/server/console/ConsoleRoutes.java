@@ -114,7 +114,7 @@ public final class ConsoleRoutes {
     }
 
     private Optional<ConsoleSessions.Session> session(Context ctx) {
-        return sessions.touch(ctx.cookie(ConsoleSessions.COOKIE));
+        return sessions.find(ctx.cookie(ConsoleSessions.COOKIE), ctx.header(Html.POLL_HEADER) == null);
     }
 
     static ConsoleSessions.Session current(Context ctx) {
@@ -206,6 +206,9 @@ public final class ConsoleRoutes {
                 handler.handle(ctx);
             } catch (PalisadeException e) {
                 fail(ctx, e.errorCode().httpStatus(), e.getMessage());
+            } catch (RuntimeException e) {
+                log.error("console: {} {} failed unexpectedly", ctx.method(), ctx.path(), e);
+                fail(ctx, 500, "internal error; the server log has details (" + ctx.path() + ")");
             }
         };
     }

@@ -60,12 +60,20 @@ public final class ConsoleSessions {
 
     /** The live session with this id, its idle timer restarted; empty when unknown or idle too long. */
     public Optional<Session> touch(String id) {
+        return find(id, true);
+    }
+
+    /**
+     * The live session with this id; {@code activity} restarts its idle timer. A page's automatic refreshes are no
+     * activity, so an open but unattended tab still times out.
+     */
+    public Optional<Session> find(String id, boolean activity) {
         if (id == null || id.isEmpty()) {
             return Optional.empty();
         }
         Instant now = clock.instant();
-        Session session = sessions.computeIfPresent(hash(id), (k, s) ->
-                s.lastSeen().plus(idle).isBefore(now) ? null : new Session(s.apiKey(), s.csrfToken(), now));
+        Session session = sessions.computeIfPresent(hash(id), (k, s) -> s.lastSeen().plus(idle).isBefore(now) ? null
+                : activity ? new Session(s.apiKey(), s.csrfToken(), now) : s);
         return Optional.ofNullable(session);
     }
 

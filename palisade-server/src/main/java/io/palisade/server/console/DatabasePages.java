@@ -109,8 +109,9 @@ final class DatabasePages {
                     .append("&amp;dir=").append(next).append("&amp;q=").append(esc(LoopbackApi.enc(q))).append("\">")
                     .append(column[1]).append(active ? (dir.equals("asc") ? " ▲" : " ▼") : "").append("</a></th>");
         }
-        body.append("</tr></thead><tbody id=\"rows\" hx-get=\"/console/databases/rows\" hx-include=\"#filter\" ")
-                .append("hx-trigger=\"every 2s\">").append(rows(ctx)).append("</tbody></table></div>");
+        body.append("</tr></thead><tbody id=\"rows\" hx-include=\"#filter\" ")
+                .append(Html.poll("/console/databases/rows", 2, "")).append(">").append(rows(ctx))
+                .append("</tbody></table></div>");
         ctx.html(Html.page("Databases", ConsoleRoutes.current(ctx).csrfToken(), body.toString()));
     }
 
@@ -203,8 +204,8 @@ final class DatabasePages {
         StringBuilder body = new StringBuilder();
         body.append("<h1>").append(esc(title)).append(" <small>").append(esc(id)).append("</small></h1>")
                 .append("<p class=\"links\"><a href=\"").append(base).append("/sql\">Open the SQL editor</a></p>")
-                .append("<dl id=\"summary\" class=\"summary\" hx-get=\"").append(base)
-                .append("/summary\" hx-trigger=\"every 2s\">").append(summary(key(ctx), db)).append("</dl>")
+                .append("<dl id=\"summary\" class=\"summary\" ").append(Html.poll(base + "/summary", 2, ""))
+                .append(">").append(summary(key(ctx), db)).append("</dl>")
                 .append("<section id=\"charts\" aria-labelledby=\"charts-h\" data-metrics=\"").append(base)
                 .append("/metrics\"><h2 id=\"charts-h\">Charts</h2><div class=\"windows\" role=\"group\" ")
                 .append("aria-label=\"Time window\"><button type=\"button\" data-window=\"1h\" aria-pressed=\"true\">")
@@ -215,8 +216,8 @@ final class DatabasePages {
                 .append(connection(ctx, false)).append("</section>")
                 .append(actions.forms(id, db))
                 .append("<section aria-labelledby=\"logs-h\"><h2 id=\"logs-h\">Log</h2>")
-                .append("<pre id=\"logs\" class=\"logs\" tabindex=\"0\" hx-get=\"").append(base)
-                .append("/logs\" hx-trigger=\"load, every 3s\">Loading…</pre></section>");
+                .append("<pre id=\"logs\" class=\"logs\" tabindex=\"0\" ").append(Html.poll(base + "/logs", 3, "load"))
+                .append(">Loading…</pre></section>");
         ctx.html(Html.page(title, ConsoleRoutes.current(ctx).csrfToken(), body.toString()));
     }
 

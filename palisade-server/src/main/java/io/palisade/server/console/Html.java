@@ -21,6 +21,15 @@ final class Html {
             + "\"responseHandling\":[{\"code\":\"204\",\"swap\":false},{\"code\":\"[23]..\",\"swap\":true},"
             + "{\"code\":\"[45]..\",\"swap\":true,\"error\":false}]}";
 
+    /** Sent by the page's automatic refreshes (not user activity: they do not keep a session alive). */
+    static final String POLL_HEADER = "X-Console-Poll";
+
+    /** Attributes for an element that refreshes itself every {@code seconds} (and on {@code extra} triggers). */
+    static String poll(String url, int seconds, String extraTriggers) {
+        return "hx-get=\"" + url + "\" hx-trigger=\"" + (extraTriggers.isEmpty() ? "" : extraTriggers + ", ") + "every "
+                + seconds + "s\" hx-headers=\"" + esc("{\"" + POLL_HEADER + "\":\"true\"}") + "\"";
+    }
+
     private Html() {}
 
     /** Text made safe for element content and quoted attribute values. */

@@ -47,6 +47,13 @@ class TestConsoleSessions {
         assertThat(sessions.touch(id)).as("idle for longer than 30 minutes").isEmpty();
         assertThat(sessions.size()).isZero();
 
+        String polled = sessions.open("pk_polled");
+        for (int i = 0; i < 31; i++) {
+            clock.now = clock.now.plus(Duration.ofMinutes(1));
+            sessions.find(polled, false); // a page refreshing itself is not activity
+        }
+        assertThat(sessions.find(polled, false)).as("an open tab nobody uses times out").isEmpty();
+
         String other = sessions.open("pk_other");
         assertThat(sessions.touch("not-a-session")).isEmpty();
         assertThat(sessions.touch(null)).isEmpty();
