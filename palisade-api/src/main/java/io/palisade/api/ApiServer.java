@@ -173,7 +173,9 @@ public final class ApiServer implements AutoCloseable {
             return true;
         }
         String type = ctx.res().getContentType();
-        return type != null && type.startsWith(Problems.CONTENT_TYPE);
+        // the web console answers its own errors as HTML pages
+        return type != null && (type.startsWith(Problems.CONTENT_TYPE) || path.startsWith("/console")
+                && type.startsWith("text/html"));
     }
 
     /** Whether a path lies under a database's {@code broker_url} ({@code /v1/databases/{id}/proxy/...}). */

@@ -132,6 +132,7 @@ public final class PalisadeServer implements AutoCloseable {
                         new MetricsEndpoint(metrics, store, config.metricsToken()).register(app);
                         broker.register(app);
                         new DatabaseMetricsRoute(serviceRef::get, samplerRef::get).register(app);
+                        console(config, dataDir, app);
                     });
             closeables.add(broker);
             closeables.add(api);
@@ -261,6 +262,22 @@ public final class PalisadeServer implements AutoCloseable {
         closeables.add(metadata);
         log.info("metadata store: embedded PostgreSQL under {}", dataDir.resolve("store"));
         return metadata;
+    }
+
+    /** The web console at {@code /console}: it reaches the API and the broker on this same port over loopback. */
+    private void console(ServerConfig config, Path dataDir, io.javalin.Javalin app) {
+        String host = config.apiHost();
+        String loopback = host.isEmpty() || host.equals("0.0.0.0") || host.equals("::") ? "127.0.0.1"
+                : host.contains(":") ? "[" + host + "]" : host;
+        String scheme = apiTls.isPresent() ? "https://" : "http://";
+        var api = new io.palisade.server.console.LoopbackApi(
+                () -> java.net.URI.create(scheme + loopback + ":" + app.port()),
+                apiTls.map(io.palisade.api.ApiTls::certificateFile));
+        io.palisade.broker.BrokerConfig broker = config.brokerConfig();
+        new io.palisade.server.console.ConsoleRoutes(api, new io.palisade.server.console.ConsoleSessions(),
+                apiTls.isPresent(), new io.palisade.server.console.HostPage(api, dataDir),
+                new io.palisade.server.console.SqlEditor.Limits(broker.maxRows(), broker.statementTimeout()))
+                .register(app);
     }
 
     /** On first start creates the admin account; returns the API key if palisade generated it (to print once). */

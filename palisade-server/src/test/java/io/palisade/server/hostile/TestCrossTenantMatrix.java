@@ -3,6 +3,7 @@ package io.palisade.server.hostile;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.palisade.server.TestingPalisade;
+import io.palisade.server.console.ConsoleHttp;
 import io.palisade.server.hostile.HostileTenants.Tenant;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -32,6 +33,14 @@ class TestCrossTenantMatrix {
     /** Routes that name no database: what each must not show is checked in {@link #routesWithoutAnIdShowNothing}. */
     private static final Set<String> WITHOUT_ID = Set.of("GET /v1/health", "GET /v1/openapi.json", "GET /v1/databases",
             "POST /v1/databases", "GET /metrics", "POST /sql", "GET /sql", "OPTIONS /sql", "WS /v2");
+
+    /**
+     * Web console routes that name no database: they take the console's session cookie, not a Bearer key, and show only
+     * the signed-in account's databases ({@link #theConsoleShowsOnlyTheSignedInAccount}).
+     */
+    private static final Set<String> CONSOLE_WITHOUT_ID = Set.of("GET /console", "GET /console/signin",
+            "POST /console/signin", "POST /console/signout", "GET /console/assets/{name}", "GET /console/databases",
+            "GET /console/databases/rows", "POST /console/databases", "GET /console/host");
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private HostileTenants tenants;
@@ -65,9 +74,11 @@ class TestCrossTenantMatrix {
         Set<String> registered = RegisteredRoutes.of(tenants.palisade().server());
         System.out.println("registered routes: " + registered);
         Set<String> unclassified = new TreeSet<>(registered);
-        unclassified.removeIf(route -> WITHOUT_ID.contains(route) || accountRoute(route) || brokerRoute(route));
+        unclassified.removeIf(route -> WITHOUT_ID.contains(route) || accountRoute(route) || brokerRoute(route)
+                || CONSOLE_WITHOUT_ID.contains(route) || consoleRoute(route));
         assertThat(unclassified).as("routes this matrix does not test: classify them here").isEmpty();
-        assertThat(registered).as("the routes the matrix knows are still registered").containsAll(WITHOUT_ID);
+        assertThat(registered).as("the routes the matrix knows are still registered").containsAll(WITHOUT_ID)
+                .containsAll(CONSOLE_WITHOUT_ID);
     }
 
     @Test
@@ -233,6 +244,86 @@ class TestCrossTenantMatrix {
             }
         }
         assertThat(failures).isEmpty();
+    }
+
+    @Test
+    void anotherAccountsDatabaseIsNotFoundInTheConsole() {
+        ConsoleHttp owner = ConsoleHttp.signIn(tenants.palisade().apiUrl(), tenants.ownerKey());
+        ConsoleHttp other = ConsoleHttp.signIn(tenants.palisade().apiUrl(), tenants.otherKey());
+        ConsoleHttp nobody = ConsoleHttp.anonymous(tenants.palisade().apiUrl());
+        List<String> failures = new ArrayList<>();
+        for (String route : RegisteredRoutes.of(tenants.palisade().server())) {
+            if (!consoleRoute(route)) {
+                continue;
+            }
+            String method = route.substring(0, route.indexOf(' '));
+            String template = route.substring(route.indexOf(' ') + 1);
+            for (Tenant victim : all()) {
+                ConsoleHttp attacker = victim.key().equals(tenants.ownerKey()) ? other : owner;
+                String unknownId = unknownId(victim.id());
+                ConsoleHttp.Response foreign = console(attacker, method, template, victim.id());
+                ConsoleHttp.Response unknown = console(attacker, method, template, unknownId);
+                String label = route + " on " + victim;
+                if (foreign.status() != 404) {
+                    failures.add(label + " in another account's console: " + foreign.status() + " " + foreign.body());
+                } else if (!foreign.body().replace(victim.id(), "{id}").equals(unknown.body().replace(unknownId,
+                        "{id}"))) {
+                    failures.add(label + ": another account's id answers differently from an unknown one: "
+                            + foreign.body() + " vs " + unknown.body());
+                }
+                if (method.equals("GET")) {
+                    ConsoleHttp.Response own = console(attacker == owner ? other : owner, method, template,
+                            victim.id());
+                    if (own.status() != 200) {
+                        failures.add(label + " in its owner's console: " + own.status() + " " + own.body());
+                    }
+                }
+                ConsoleHttp.Response anonymous = console(nobody, method, template, victim.id());
+                if (anonymous.status() != 401 || anonymous.body().contains(victim.id())) {
+                    failures.add(label + " without a console session: " + anonymous.status() + " "
+                            + anonymous.body());
+                }
+            }
+        }
+        assertThat(failures).isEmpty();
+        for (Tenant tenant : all()) {
+            assertThat(tenants.describe(tenant).path("status").asText()).as("%s untouched", tenant)
+                    .isEqualTo("running");
+        }
+    }
+
+    @Test
+    void theConsoleShowsOnlyTheSignedInAccount() {
+        String api = tenants.palisade().apiUrl();
+        ConsoleHttp other = ConsoleHttp.signIn(api, tenants.otherKey());
+        for (String path : List.of("/console/databases", "/console/databases/rows", "/console/host")) {
+            String body = other.page(path).body();
+            assertThat(body).as(path).contains(path.endsWith("host") ? "Your instances" : otherProcess.id())
+                    .doesNotContain(ownerProcess.id(), ownerDatabase.id());
+            ConsoleHttp.Response anonymous = ConsoleHttp.anonymous(api).page(path);
+            assertThat(anonymous.status()).as(path + " without a session").isEqualTo(302);
+            assertNoIds(path + " without a session", anonymous.body());
+        }
+        ConsoleHttp.Response wrongKey = ConsoleHttp.anonymous(api).trySignIn("pk_" + "0".repeat(40));
+        assertThat(wrongKey.status()).isEqualTo(401);
+        assertNoIds("sign-in with a wrong key", wrongKey.body());
+    }
+
+    /** A console request as the console's own page would send it (form fields that get past input checks). */
+    private static ConsoleHttp.Response console(ConsoleHttp session, String method, String template, String id) {
+        String path = template.replace("{id}", id);
+        if (method.equals("GET")) {
+            return session.get(path);
+        }
+        Map<String, String> form = new java.util.LinkedHashMap<>();
+        form.put("confirm", id);
+        form.put("sql", "select 1");
+        form.put("isolation", "schema");
+        return session.post(path, form);
+    }
+
+    private static boolean consoleRoute(String route) {
+        return route.contains(" /console/") && route.contains("{id}");
     }
 
     private static String withoutTime(String body) {

@@ -1,0 +1,111 @@
+package io.palisade.server.console;
+
+import static java.util.Objects.requireNonNull;
+
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Signed-in console users. The API key stays here, in memory on the server, under a random session id that the browser
+ * holds in an HttpOnly, SameSite=Strict cookie; the page never sees the key. A session ends on sign-out, after
+ * {@link #IDLE} without a request, or when palisade restarts. Sessions are looked up by a hash of their id so the map
+ * holds no usable cookie. Thread-safe.
+ */
+public final class ConsoleSessions {
+    public static final String COOKIE = "palisade_console";
+    public static final Duration IDLE = Duration.ofMinutes(30);
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final Map<String, Session> sessions = new ConcurrentHashMap<>();
+    private final Clock clock;
+    private final Duration idle;
+
+    public ConsoleSessions() {
+        this(Clock.systemUTC(), IDLE);
+    }
+
+    ConsoleSessions(Clock clock, Duration idle) {
+        this.clock = requireNonNull(clock, "clock is null");
+        this.idle = requireNonNull(idle, "idle is null");
+    }
+
+    /** One signed-in browser: the key it signed in with and the token its state-changing requests must carry. */
+    public record Session(String apiKey, String csrfToken, Instant lastSeen) {
+        public Session {
+            requireNonNull(apiKey, "apiKey is null");
+            requireNonNull(csrfToken, "csrfToken is null");
+            requireNonNull(lastSeen, "lastSeen is null");
+        }
+
+        @Override
+        public String toString() {
+            return "Session[apiKey=***, csrfToken=***]";
+        }
+    }
+
+    /** Starts a session for a key the API accepted; returns the session id for the cookie. */
+    public String open(String apiKey) {
+        String id = randomToken();
+        sessions.put(hash(id), new Session(apiKey, randomToken(), clock.instant()));
+        expire();
+        return id;
+    }
+
+    /** The live session with this id, its idle timer restarted; empty when unknown or idle too long. */
+    public Optional<Session> touch(String id) {
+        return find(id, true);
+    }
+
+    /**
+     * The live session with this id; {@code activity} restarts its idle timer. A page's automatic refreshes are no
+     * activity, so an open but unattended tab still times out.
+     */
+    public Optional<Session> find(String id, boolean activity) {
+        if (id == null || id.isEmpty()) {
+            return Optional.empty();
+        }
+        Instant now = clock.instant();
+        Session session = sessions.computeIfPresent(hash(id), (k, s) -> s.lastSeen().plus(idle).isBefore(now) ? null
+                : activity ? new Session(s.apiKey(), s.csrfToken(), now) : s);
+        return Optional.ofNullable(session);
+    }
+
+    public void close(String id) {
+        if (id != null) {
+            sessions.remove(hash(id));
+        }
+    }
+
+    public int size() {
+        expire();
+        return sessions.size();
+    }
+
+    private void expire() {
+        Instant cutoff = clock.instant().minus(idle);
+        sessions.values().removeIf(s -> s.lastSeen().isBefore(cutoff));
+    }
+
+    static String randomToken() {
+        byte[] bytes = new byte[32];
+        RANDOM.nextBytes(bytes);
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+    }
+
+    private static String hash(String id) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256")
+                    .digest(id.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return Base64.getUrlEncoder().withoutPadding().encodeToString(digest);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+    }
+}
