@@ -31,12 +31,15 @@ import org.openqa.selenium.support.ui.WebDriverWait;
  * The console in a real headless Chromium against a full palisade (process rung): sign in, create a database and
  * watch it become running without a reload, run SQL (a result and an error with its SQLSTATE), see the charts fill,
  * rotate the password (the old one then fails through the proxy with 28P01), delete after typing the id; a wrong key
- * sees nothing and another account's database is not found. Saves the screenshots the README shows (docs/img).
+ * sees nothing and another account's database is not found. Saves its screenshots under target/screenshots; with
+ * {@code -Dpalisade.update-screenshots=true} into docs/img, the ones the README shows.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class TestConsoleBrowser {
-    private static final Path SCREENSHOTS = TestingDirectories.repoDir().resolve("docs/img");
+    private static final Path SCREENSHOTS = Boolean.getBoolean("palisade.update-screenshots")
+            ? TestingDirectories.repoDir().resolve("docs/img")
+            : TestingDirectories.repoDir().resolve("palisade-server/target/screenshots");
     private static final Duration WAIT = Duration.ofSeconds(60);
 
     private TestingPalisade palisade;
