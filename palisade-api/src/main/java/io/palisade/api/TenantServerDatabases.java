@@ -21,8 +21,9 @@ import java.util.function.Supplier;
  * Creates and drops databases inside a tenant's own server for the broker's {@code v1/databases} routes, connected as
  * the instance's management user: each new database is owned by the tenant's role (which has no CREATEDB of its own),
  * and only a database that role owns can be dropped. Refused (403) on the shared rungs, whose servers other tenants
- * use, and past {@value #MAX_DATABASES} databases on one server. Names are quoted with {@link Sql}; the broker has
- * validated them. Thread-safe (no state of its own).
+ * use, and past {@value #MAX_DATABASES} databases on one server; creating is refused (409) while the database is being
+ * moved, since a move copies the tenant's one database and removes the server. Names are quoted with {@link Sql}; the
+ * broker has validated them. Thread-safe (no state of its own).
  */
 public final class TenantServerDatabases implements ServerDatabases {
     static final int MAX_DATABASES = 100;
@@ -39,6 +40,11 @@ public final class TenantServerDatabases implements ServerDatabases {
     @Override
     public void create(String databaseId, String name) {
         DatabaseRecord record = ownServer(databaseId);
+        // a move copies the one tenant database and then removes this server: one made now would be lost
+        MoveRoutes.unfinished(service(), databaseId).ifPresent(move -> {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is being moved (move "
+                    + move.get("id") + ", " + move.get("phase") + "); create " + name + " once the move has ended");
+        });
         try (PgConnection admin = PgConnection.open(service().adminAccess(databaseId), "postgres", CONNECT_TIMEOUT)) {
             List<Row> count = admin.simpleQuery("SELECT count(*) FROM pg_catalog.pg_database WHERE NOT datistemplate");
             if (Long.parseLong(count.getFirst().get(0)) >= MAX_DATABASES) {
