@@ -46,7 +46,9 @@ public final class TenantServerDatabases implements ServerDatabases {
                     + move.get("id") + ", " + move.get("phase") + "); create " + name + " once the move has ended");
         });
         try (PgConnection admin = PgConnection.open(service().adminAccess(databaseId), "postgres", CONNECT_TIMEOUT)) {
-            List<Row> count = admin.simpleQuery("SELECT count(*) FROM pg_catalog.pg_database WHERE NOT datistemplate");
+            // the tenant owns its databases and may flag one IS_TEMPLATE: only the server's own templates are left out
+            List<Row> count = admin.simpleQuery("SELECT count(*) FROM pg_catalog.pg_database"
+                    + " WHERE datname NOT IN ('template0', 'template1')");
             if (Long.parseLong(count.getFirst().get(0)) >= MAX_DATABASES) {
                 throw new PalisadeException(ErrorCode.QUOTA_EXCEEDED, "database " + databaseId + " already has "
                         + MAX_DATABASES + " databases on its server; drop one before creating " + name);
@@ -68,6 +70,8 @@ public final class TenantServerDatabases implements ServerDatabases {
                 throw new PalisadeException(ErrorCode.QUOTA_EXCEEDED, "database " + name + " is not one the tenant's "
                         + "role made; only databases created through the broker's v1/databases can be dropped");
             }
+            // a database flagged IS_TEMPLATE (its owner may) cannot be dropped as it is
+            admin.execute("ALTER DATABASE " + Sql.quoteIdent(name) + " IS_TEMPLATE false");
             admin.execute("DROP DATABASE " + Sql.quoteIdent(name) + " WITH (FORCE)");
         }
     }

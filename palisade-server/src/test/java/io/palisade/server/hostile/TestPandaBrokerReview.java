@@ -191,4 +191,25 @@ class TestPandaBrokerReview {
         HttpResponse<String> list = broker(db, "GET", "/v1/databases", null);
         assertThat(list.body()).contains("\"late\"");
     }
+
+    /**
+     * The tenant owns the databases it makes and may flag one {@code IS_TEMPLATE}: it is still listed, counted
+     * against the server's limit and droppable through the API.
+     */
+    @Test
+    void aDatabaseFlaggedAsTemplateStaysTheTenantsOwn() throws Exception {
+        JsonNode db = create("review-template", "process");
+        assertThat(broker(db, "POST", "/v1/databases", "{\"name\":\"hidden\"}").statusCode()).isEqualTo(201);
+        HttpResponse<String> flag = broker(db, "POST", "/v1/exec", "{\"database\":\"pandastack\",\"sql\":"
+                + "\"ALTER DATABASE hidden IS_TEMPLATE true\"}");
+        System.out.printf("review template: flag -> %d %s%n", flag.statusCode(), flag.body());
+        assertThat(flag.statusCode()).as(flag.body()).isEqualTo(200);
+        HttpResponse<String> list = broker(db, "GET", "/v1/databases", null);
+        System.out.printf("review template: list -> %s%n", list.body());
+        assertThat(JSON.readTree(list.body()).get("databases").findValuesAsText("name")).contains("hidden");
+        HttpResponse<String> drop = broker(db, "DELETE", "/v1/databases/hidden", null);
+        System.out.printf("review template: drop -> %d %s%n", drop.statusCode(), drop.body());
+        assertThat(drop.statusCode()).as(drop.body()).isEqualTo(204);
+        assertThat(broker(db, "GET", "/v1/databases", null).body()).doesNotContain("\"hidden\"");
+    }
 }
