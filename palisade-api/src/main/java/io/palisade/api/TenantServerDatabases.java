@@ -28,6 +28,8 @@ import java.util.function.Supplier;
 public final class TenantServerDatabases implements ServerDatabases {
     static final int MAX_DATABASES = 100;
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(15);
+    /** The session advisory lock (in the server's {@code postgres} database) that serializes creates. */
+    private static final long CREATE_LOCK = 0x70616c6973616465L;
 
     private final MetadataStore store;
     private final Supplier<DatabaseService> service;
@@ -46,6 +48,9 @@ public final class TenantServerDatabases implements ServerDatabases {
                     + move.get("id") + ", " + move.get("phase") + "); create " + name + " once the move has ended");
         });
         try (PgConnection admin = PgConnection.open(service().adminAccess(databaseId), "postgres", CONNECT_TIMEOUT)) {
+            // one create at a time per server, so that concurrent ones cannot all pass the count (held until close)
+            admin.execute("SET lock_timeout = '" + CONNECT_TIMEOUT.toSeconds() + "s'");
+            admin.simpleQuery("SELECT pg_catalog.pg_advisory_lock(" + CREATE_LOCK + ")");
             // the tenant owns its databases and may flag one IS_TEMPLATE: only the server's own templates are left out
             List<Row> count = admin.simpleQuery("SELECT count(*) FROM pg_catalog.pg_database"
                     + " WHERE datname NOT IN ('template0', 'template1')");

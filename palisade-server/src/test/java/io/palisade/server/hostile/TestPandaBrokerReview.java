@@ -212,4 +212,39 @@ class TestPandaBrokerReview {
         assertThat(drop.statusCode()).as(drop.body()).isEqualTo(204);
         assertThat(broker(db, "GET", "/v1/databases", null).body()).doesNotContain("\"hidden\"");
     }
+
+    /** Concurrent creates at the server's limit of 100 databases: at most one more is made, not one per request. */
+    @Test
+    void concurrentCreatesStopAtTheLimit() throws Exception {
+        TestingPalisade.Response created = palisade.post("/v1/databases",
+                "{\"label\":\"review-limit\",\"isolation\":\"process\",\"plan\":\"medium\"}");
+        assertThat(created.status()).as(created.body()).isEqualTo(201);
+        JsonNode db = created.json();
+        String id = db.get("id").asText();
+        // postgres, the tenant's own and 97 more: room for one
+        try (java.sql.Connection admin = io.palisade.agent.AdminConnection.open(
+                palisade.server().service().adminAccess(id), "postgres");
+                java.sql.Statement statement = admin.createStatement()) {
+            for (int i = 0; i < 97; i++) {
+                statement.execute("CREATE DATABASE filler_" + i + " OWNER " + db.get("username").asText()
+                        + " STRATEGY FILE_COPY");
+            }
+        }
+        List<java.util.concurrent.Future<HttpResponse<String>>> answers = new java.util.ArrayList<>();
+        try (var threads = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < 12; i++) {
+                String name = "burst_" + i;
+                answers.add(threads.submit(() -> broker(db, "POST", "/v1/databases", "{\"name\":\"" + name
+                        + "\"}")));
+            }
+        }
+        int made = 0;
+        for (var answer : answers) {
+            HttpResponse<String> response = answer.get();
+            System.out.printf("review limit: %d %s%n", response.statusCode(), response.body());
+            made += response.statusCode() == 201 ? 1 : 0;
+        }
+        assertThat(made).as("databases made past 99 by 12 concurrent creates").isEqualTo(1);
+        palisade.delete("/v1/databases/" + id);
+    }
 }
