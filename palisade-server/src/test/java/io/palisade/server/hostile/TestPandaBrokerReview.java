@@ -247,4 +247,29 @@ class TestPandaBrokerReview {
         assertThat(made).as("databases made past 99 by 12 concurrent creates").isEqualTo(1);
         palisade.delete("/v1/databases/" + id);
     }
+
+    /**
+     * {@code v1/health} without valid credentials (none, another account's key, another database's token, an unknown
+     * id) answers the same, never checking the database (only vm databases suspend, so waking is not shown here).
+     */
+    @Test
+    void healthWithoutValidCredentialsTellsNothing() throws Exception {
+        JsonNode db = create("review-health", "process");
+        JsonNode other = create("review-health-other", "process");
+        String id = db.get("id").asText();
+        String stranger = palisade.newAccount("review-health-stranger");
+        String unknownUrl = db.get("broker_url").asText().replace(id, "db-zzzzzzzz");
+        List<String> bearers = java.util.Arrays.asList(null, stranger, other.get("broker_token").asText(), "x");
+        for (String url : List.of(db.get("broker_url").asText(), unknownUrl)) {
+            for (String bearer : bearers) {
+                HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url + "/v1/health"));
+                if (bearer != null) {
+                    request.header("Authorization", "Bearer " + bearer);
+                }
+                HttpResponse<String> health = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(health.statusCode()).isEqualTo(200);
+                assertThat(JSON.readTree(health.body()).get("postgres").asText()).isEqualTo("unchecked");
+            }
+        }
+    }
 }
