@@ -306,6 +306,10 @@ final class MoveRun implements Runnable {
             steps.done("copy removed");
             SchemaReplayer.afterCopy(tenantTarget, state.script);
             steps.done("after-copy DDL");
+            // the copy took one database: one made inside the source's server since (the broker's v1/databases)
+            // would go with the source, so the source is read again and the move stops if it has more than one
+            source.tenantPlace(id);
+            steps.done("databases checked");
             long cutoverMillis = steps.totalMillis();
             databases.withLock(id, () -> {
                 catalog.switchDatabase(move.id(), id, move.to(), move.toPlan(), created.endpoint(),

@@ -21,12 +21,15 @@ import java.util.function.Supplier;
  * Creates and drops databases inside a tenant's own server for the broker's {@code v1/databases} routes, connected as
  * the instance's management user: each new database is owned by the tenant's role (which has no CREATEDB of its own),
  * and only a database that role owns can be dropped. Refused (403) on the shared rungs, whose servers other tenants
- * use, and past {@value #MAX_DATABASES} databases on one server. Names are quoted with {@link Sql}; the broker has
- * validated them. Thread-safe (no state of its own).
+ * use, and past {@value #MAX_DATABASES} databases on one server; creating is refused (409) while the database is being
+ * moved, since a move copies the tenant's one database and removes the server. Names are quoted with {@link Sql}; the
+ * broker has validated them. Thread-safe (no state of its own).
  */
 public final class TenantServerDatabases implements ServerDatabases {
     static final int MAX_DATABASES = 100;
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(15);
+    /** The session advisory lock (in the server's {@code postgres} database) that serializes creates. */
+    private static final long CREATE_LOCK = 0x70616c6973616465L;
 
     private final MetadataStore store;
     private final Supplier<DatabaseService> service;
@@ -39,8 +42,18 @@ public final class TenantServerDatabases implements ServerDatabases {
     @Override
     public void create(String databaseId, String name) {
         DatabaseRecord record = ownServer(databaseId);
+        // a move copies the one tenant database and then removes this server: one made now would be lost
+        MoveRoutes.unfinished(service(), databaseId).ifPresent(move -> {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is being moved (move "
+                    + move.get("id") + ", " + move.get("phase") + "); create " + name + " once the move has ended");
+        });
         try (PgConnection admin = PgConnection.open(service().adminAccess(databaseId), "postgres", CONNECT_TIMEOUT)) {
-            List<Row> count = admin.simpleQuery("SELECT count(*) FROM pg_catalog.pg_database WHERE NOT datistemplate");
+            // one create at a time per server, so that concurrent ones cannot all pass the count (held until close)
+            admin.execute("SET lock_timeout = '" + CONNECT_TIMEOUT.toSeconds() + "s'");
+            admin.simpleQuery("SELECT pg_catalog.pg_advisory_lock(" + CREATE_LOCK + ")");
+            // the tenant owns its databases and may flag one IS_TEMPLATE: only the server's own templates are left out
+            List<Row> count = admin.simpleQuery("SELECT count(*) FROM pg_catalog.pg_database"
+                    + " WHERE datname NOT IN ('template0', 'template1')");
             if (Long.parseLong(count.getFirst().get(0)) >= MAX_DATABASES) {
                 throw new PalisadeException(ErrorCode.QUOTA_EXCEEDED, "database " + databaseId + " already has "
                         + MAX_DATABASES + " databases on its server; drop one before creating " + name);
@@ -62,6 +75,8 @@ public final class TenantServerDatabases implements ServerDatabases {
                 throw new PalisadeException(ErrorCode.QUOTA_EXCEEDED, "database " + name + " is not one the tenant's "
                         + "role made; only databases created through the broker's v1/databases can be dropped");
             }
+            // a database flagged IS_TEMPLATE (its owner may) cannot be dropped as it is
+            admin.execute("ALTER DATABASE " + Sql.quoteIdent(name) + " IS_TEMPLATE false");
             admin.execute("DROP DATABASE " + Sql.quoteIdent(name) + " WITH (FORCE)");
         }
     }

@@ -40,9 +40,10 @@ final class PandaDatabases {
         String sql = shared
                 ? "SELECT current_database(), pg_encoding_to_char(encoding), datcollate, "
                         + "pg_database_size(current_database()) FROM pg_database WHERE datname = current_database()"
-                : "SELECT datname, pg_encoding_to_char(encoding), datcollate, CASE WHEN "
-                        + "has_database_privilege(datname, 'CONNECT') THEN pg_database_size(datname) END FROM pg_database WHERE NOT datistemplate "
-                        + "ORDER BY datname";
+                // every database but the server's templates (one the tenant flagged IS_TEMPLATE is still its own)
+                : "SELECT datname, pg_encoding_to_char(encoding), datcollate, CASE WHEN has_database_privilege("
+                        + "datname, 'CONNECT') THEN pg_database_size(datname) END FROM pg_database "
+                        + "WHERE datname NOT IN ('template0', 'template1') ORDER BY datname";
         QueryResult result = call.open(tenant.database()).execute(sql, List.of(), 10_000, 1 << 22,
                 call.guard(PandaRequest.QUERY_TIMEOUT));
         json.writeStartObject();

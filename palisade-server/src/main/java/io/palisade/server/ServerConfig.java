@@ -393,7 +393,15 @@ public final class ServerConfig {
             throw PalisadeException.invalid(
                     "backup.storage=s3 needs backup.s3.access-key-id and backup.s3.secret-access-key");
         }
-        return component("S3", () -> new S3Settings(find(BACKUP_S3_ENDPOINT).map(URI::create), get(BACKUP_S3_REGION),
+        Optional<URI> endpoint = find(BACKUP_S3_ENDPOINT).map(text -> {
+            try {
+                return new URI(text);
+            } catch (java.net.URISyntaxException e) {
+                throw PalisadeException.invalid("backup.s3.endpoint must be a valid URL (" + e.getReason()
+                        + " at index " + e.getIndex() + "), got '" + Setting.masked(text) + "'");
+            }
+        });
+        return component("S3", () -> new S3Settings(endpoint, get(BACKUP_S3_REGION),
                 get(BACKUP_S3_BUCKET), get(BACKUP_S3_PREFIX), get(BACKUP_S3_ACCESS_KEY_ID),
                 get(BACKUP_S3_SECRET_ACCESS_KEY), get(BACKUP_S3_PATH_STYLE)));
     }

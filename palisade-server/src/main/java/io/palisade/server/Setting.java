@@ -58,9 +58,15 @@ public record Setting<T>(String name, SettingType<T> type, Optional<String> defa
         try {
             return type.parse(value);
         } catch (IllegalArgumentException | ArithmeticException e) {
-            String shown = secret ? "a value of " + value.length() + " characters" : "'" + value + "'";
+            String shown = secret ? "a value of " + value.length() + " characters" : "'" + masked(value) + "'";
             throw PalisadeException.invalid(name + " must be " + type.expected() + ", got " + shown);
         }
+    }
+
+    /** {@code value} with the credentials a URL may carry ({@code user:password@}, {@code password=}) masked. */
+    static String masked(String value) {
+        return value.replaceAll("(?i)(password=)[^&;\\s]*", "$1***")
+                .replaceAll("(://[^/@:\\s]*:)[^@/]*@", "$1***@");
     }
 
     private static <T> void checkDefault(String name, SettingType<T> type, String value) {

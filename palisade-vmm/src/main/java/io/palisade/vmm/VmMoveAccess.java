@@ -65,17 +65,17 @@ final class VmMoveAccess {
     }
 
     /**
-     * The tenant's database and role: the databases (other than {@code postgres} and templates) owned by a login role
-     * that is not a superuser; if there are several, those whose owner has a password (the template's untouched
-     * {@code app} has none). Exactly one must remain.
+     * The tenant's database and role: the databases (other than {@code postgres} and the server's templates; one the
+     * tenant flagged IS_TEMPLATE still counts) owned by a login role that is not a superuser; if there are several,
+     * those whose owner has a password (the template's untouched {@code app} has none). Exactly one must remain.
      */
     static Tenant tenant(Connection admin, String id) throws SQLException {
         List<Tenant> all = new ArrayList<>();
         try (Statement s = admin.createStatement();
                 ResultSet rs = s.executeQuery("SELECT d.datname, r.rolname, r.rolpassword IS NOT NULL"
                         + " FROM pg_database d JOIN pg_authid r ON r.oid = d.datdba"
-                        + " WHERE NOT d.datistemplate AND d.datname <> '"
-                        + VmDriver.MANAGEMENT_DATABASE + "' AND r.rolcanlogin AND NOT r.rolsuper ORDER BY 1")) {
+                        + " WHERE d.datname NOT IN ('template0', 'template1', '" + VmDriver.MANAGEMENT_DATABASE + "')"
+                        + " AND r.rolcanlogin AND NOT r.rolsuper ORDER BY 1")) {
             while (rs.next()) {
                 all.add(new Tenant(rs.getString(1), rs.getString(2), rs.getBoolean(3)));
             }
