@@ -49,10 +49,20 @@ public final class TestingPalisade implements AutoCloseable {
         base.put("proxy.port", Integer.toString(io.palisade.host.PostgresServer.freePort()));
         base.put("agent.cgroup-parent", "palisade-test");
         base.put("vm.image-dir", TestingDirectories.repoDir().resolve(".cache/guest/current").toString());
-        base.put("vm.network-pool", "10.215.0.0/16");
+        base.put("vm.network-pool", networkPool(dataDir));
         base.putAll(extraSettings);
         this.settings = Map.copyOf(base);
         start();
+    }
+
+    /**
+     * A /22 of 10.224.0.0/12 chosen by the data directory: a vm driver removes the namespaces in its own pool that it
+     * does not know, so palisades running side by side (parallel test runs) must not share one; a restart on the same
+     * data directory gets the same pool back.
+     */
+    private static String networkPool(Path dataDir) {
+        int slot = Math.floorMod(dataDir.toAbsolutePath().toString().hashCode(), 1024);
+        return "10." + (224 + slot / 64) + "." + (slot % 64) * 4 + ".0/22";
     }
 
     /**
