@@ -1,8 +1,8 @@
 package io.palisade.broker;
 
 import com.fasterxml.jackson.core.JsonGenerator;
-import java.io.IOException;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.MathContext;
 import java.math.RoundingMode;
@@ -12,12 +12,12 @@ import java.util.regex.Pattern;
 
 /**
  * Writes PostgreSQL text values in PandaStack's value style: what its broker (Go, lib/pq scanning every column into
- * {@code any}, encoding/json) answers. NULL → null; bool → true/false; int2/int4/int8 → JSON numbers; float4/float8 →
- * JSON numbers formatted as Go formats a float64 ({@code 1e+21}, {@code 1e-7}, {@code 0.000001}); timestamptz,
+ * {@code any}, encoding/json) answers. NULL → null; bool → true/false; int2/int4/int8 → JSON numbers; float4/float8
+ * → JSON numbers formatted as Go formats a float64 ({@code 1e+21}, {@code 1e-7}, {@code 0.000001}); timestamptz,
  * timestamp and date → RFC 3339 with up to nanosecond digits ({@code 2026-06-13T10:00:00.5+02:00}; an offset with
- * seconds is cut to minutes; no zone → {@code Z}); time and timetz → the same on 0000-01-01 ({@code 24:00:00} is the
- * next day); bytea → its bytes as a string; everything else (numeric, json/jsonb, arrays, uuid, interval, text…) → the
- * PostgreSQL text as a string. Strings carry invalid UTF-8 bytes as U+FFFD, one per byte, as Go does.
+ * seconds is cut to minutes; no zone → {@code Z}); time and timetz → the same on 0000-01-01 ({@code 24:00:00} is
+ * the next day); bytea → its bytes as a string; everything else (numeric, json/jsonb, arrays, uuid, interval,
+ * text…) → the PostgreSQL text as a string. Strings carry invalid UTF-8 bytes as U+FFFD, one per byte, as Go does.
  *
  * <p>Where PandaStack's encoder fails (and its broker answers 200 with an empty body) palisade answers strings:
  * NaN and ±Infinity as PostgreSQL writes them ({@code "NaN"}, {@code "Infinity"}, {@code "-Infinity"}), and dates
@@ -228,7 +228,7 @@ final class PandaValues {
         return out.toString();
     }
 
-    /** The length of the valid UTF-8 sequence at {@code i} (no overlongs, surrogates or values past U+10FFFF), else 0. */
+    /** The length of the valid UTF-8 sequence at {@code i} (no overlong, surrogate or past U+10FFFF), else 0. */
     private static int runeLength(byte[] b, int i, int end) {
         int first = b[i] & 0xff;
         if (first < 0x80) {
