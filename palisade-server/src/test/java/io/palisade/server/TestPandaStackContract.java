@@ -119,6 +119,51 @@ class TestPandaStackContract {
     }
 
     @Test
+    void valuesAsPandaStacksBrokerWritesThem() throws Exception {
+        // PandaStack's broker scans every column with lib/pq into Go values and writes them with encoding/json
+        String sql = "SELECT (SELECT count(*) FROM generate_series(1, 3)) AS n, 9223372036854775807::int8 AS big, "
+                + "1.50::numeric AS price, '{\\\"a\\\": [1, 2]}'::json AS doc, '{\\\"b\\\": 1}'::jsonb AS docb, "
+                + "ARRAY[1, 2, 3]::int[] AS list, '2026-06-13 10:00:00.123456+00'::timestamptz AS at, "
+                + "'2026-06-13'::date AS day, '\\\\x68690a'::bytea AS raw, true AS ok, NULL::text AS nothing, "
+                + "'NaN'::float8 AS nan, 1.5::float4 AS half, 1e21::float8 AS huge";
+        String expected = "[3,9223372036854775807,\"1.50\",\"{\\\"a\\\": [1, 2]}\",\"{\\\"b\\\": 1}\",\"{1,2,3}\","
+                + "\"AT\",\"2026-06-13T00:00:00Z\",\"hi\\n\",true,null,\"NaN\",1.5,1e+21]";
+        HttpResponse<String> response = post("/v1/query", "{\"database\":\"pandastack\",\"sql\":\"" + sql + "\"}");
+        JsonNode query = json(response);
+        assertThat(query.get("columns").findValuesAsText("type")).containsExactly("INT8", "INT8", "NUMERIC", "JSON",
+                "JSONB", "_INT4", "TIMESTAMPTZ", "DATE", "BYTEA", "BOOL", "TEXT", "FLOAT8", "FLOAT4", "FLOAT8");
+        JsonNode row = query.get("rows").get(0);
+        // a timestamptz is RFC 3339 in the session's time zone, to the microsecond
+        String at = row.get(6).asText();
+        assertThat(at).matches("2026-06-1\\dT\\d\\d:\\d\\d:00\\.123456(Z|[+-]\\d\\d:\\d\\d)");
+        assertThat(Instant.parse(at)).isEqualTo(Instant.parse("2026-06-13T10:00:00.123456Z"));
+        // compared as written: the numbers exactly as Go writes them (1e+21, not 1.0E21)
+        assertThat(response.body().replace(at, "AT")).contains("\"rows\":[" + expected + "]");
+        // numbers are JSON numbers, not strings
+        assertThat(row.get(0).isIntegralNumber()).isTrue();
+        assertThat(row.get(1).isIntegralNumber()).isTrue();
+        assertThat(row.get(12).isNumber()).isTrue();
+
+        // the same through the extended protocol (params) and in a transaction
+        HttpResponse<String> withParams = post("/v1/query", "{\"database\":\"pandastack\",\"sql\":\"" + sql
+                + ", $1::int8 AS p\",\"params\":[\"42\"]}");
+        JsonNode extended = json(withParams).get("rows").get(0);
+        assertThat(extended.get(14).isIntegralNumber()).as(withParams.body()).isTrue();
+        assertThat(extended.get(14).asLong()).isEqualTo(42);
+        HttpResponse<String> transaction = post("/v1/transaction", "{\"database\":\"pandastack\",\"statements\":["
+                + "{\"sql\":\"" + sql + "\"},{\"sql\":\"SELECT 1 AS one WHERE false\"}]}");
+        JsonNode results = json(transaction).get("results");
+        assertThat(transaction.body().replace(at, "AT")).contains("\"rows\":[" + expected + "]");
+        // an empty result: PandaStack omits rows and count (omitempty); palisade keeps them as additions
+        assertThat(results.get(1).get("rows").toString()).isEqualTo("[]");
+        assertThat(results.get(1).get("count").asInt()).isZero();
+        // an empty query result has rows [] in both
+        JsonNode none = json(post("/v1/query", "{\"database\":\"pandastack\",\"sql\":\"SELECT 1 WHERE false\"}"));
+        assertThat(none.get("rows").toString()).isEqualTo("[]");
+        assertThat(none.get("count").asInt()).isZero();
+    }
+
+    @Test
     void databaseAndSqlAreRequired() throws Exception {
         HttpResponse<String> noDatabase = post("/v1/query", "{\"sql\":\"SELECT now()\"}");
         assertThat(noDatabase.statusCode()).isEqualTo(400);

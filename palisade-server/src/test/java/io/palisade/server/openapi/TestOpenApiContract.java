@@ -262,6 +262,9 @@ class TestOpenApiContract {
         Map<String, String> db = Map.of("id", id);
         conforms("POST", p + "/query", db, "{\"database\":\"pandastack\",\"sql\":\"SELECT $1::int AS n\","
                 + "\"params\":[7]}", token, 200);
+        conforms("POST", p + "/query", db, "{\"database\":\"pandastack\",\"sql\":\"SELECT 1::int8, 1.5::numeric, "
+                + "'{\\\"a\\\":1}'::jsonb, ARRAY[1,2], now(), current_date, '\\\\x6869'::bytea, true, 'NaN'::float8, "
+                + "NULL\"}", token, 200);
         conforms("POST", p + "/query", db, "{\"sql\":\"SELECT 1\"}", token, 400);
         conforms("POST", p + "/query", db, "{\"database\":\"pandastack\",\"sql\":\"SELECT * FROM nope\"}", token,
                 400);
