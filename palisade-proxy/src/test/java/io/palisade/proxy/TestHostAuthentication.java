@@ -9,6 +9,7 @@ import io.palisade.pgwire.ScramVerifier;
 import io.palisade.spi.TenantCredentials;
 import io.palisade.testing.TestingDirectories;
 import io.palisade.testing.TestingPostgres;
+import io.palisade.testing.TestingTls;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -125,7 +126,7 @@ class TestHostAuthentication {
         plain.setSoTimeout(20_000);
         plain.getOutputStream().write(RawPg.sslRequest());
         assertThat(plain.getInputStream().read()).isEqualTo('S');
-        SSLSocket socket = (SSLSocket) RawPg.trusting(ca).getSocketFactory()
+        SSLSocket socket = (SSLSocket) TestingTls.trusting(ca).getSocketFactory()
                 .createSocket(plain, "127.0.0.1", target.port(), true);
         if (sniId != null) {
             SSLParameters parameters = socket.getSSLParameters();

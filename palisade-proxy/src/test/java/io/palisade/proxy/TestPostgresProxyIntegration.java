@@ -9,6 +9,7 @@ import io.palisade.host.Processes;
 import io.palisade.spi.PostgresVersion;
 import io.palisade.testing.TestingDirectories;
 import io.palisade.testing.TestingPostgres;
+import io.palisade.testing.TestingTls;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -476,7 +477,7 @@ class TestPostgresProxyIntegration {
             plain.getOutputStream().write(RawPg.sslRequest());
             assertThat(plain.getInputStream().read()).isEqualTo('S');
         }
-        SSLSocket socket = (SSLSocket) RawPg.trusting(ca).getSocketFactory()
+        SSLSocket socket = (SSLSocket) TestingTls.trusting(ca).getSocketFactory()
                 .createSocket(plain, "127.0.0.1", target.port(), true);
         SSLParameters parameters = socket.getSSLParameters();
         if (sniId != null) {
@@ -514,7 +515,7 @@ class TestPostgresProxyIntegration {
     void directTlsWithoutAlpnIsRefused() throws Exception {
         try (Socket plain = new Socket("127.0.0.1", proxy.port())) {
             plain.setSoTimeout(10_000);
-            SSLSocket socket = (SSLSocket) RawPg.trusting(ca).getSocketFactory()
+            SSLSocket socket = (SSLSocket) TestingTls.trusting(ca).getSocketFactory()
                     .createSocket(plain, "127.0.0.1", proxy.port(), true);
             boolean refused;
             try {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.palisade.testing.TestingTls;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -12,18 +13,13 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
-import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLHandshakeException;
 import javax.net.ssl.SSLSocket;
-import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.Test;
 
 /** {@code api.tls.enabled}: the API, broker and metrics on HTTPS with the certificate of palisade's generated CA. */
@@ -33,7 +29,7 @@ class TestApiTls {
         try (TestingPalisade palisade = new TestingPalisade(Map.of("api.tls.enabled", "true"))) {
             int port = palisade.server().apiPort();
             Path ca = palisade.dataDir().resolve("tls/ca.crt");
-            HttpClient trusting = HttpClient.newBuilder().sslContext(trusting(ca))
+            HttpClient trusting = HttpClient.newBuilder().sslContext(TestingTls.trusting(ca))
                     .connectTimeout(Duration.ofSeconds(5)).build();
 
             for (String host : new String[] {"localhost", "127.0.0.1"}) {
@@ -53,7 +49,7 @@ class TestApiTls {
             assertThat(palisade.server().apiBaseUrl()).isEqualTo("https://127.0.0.1:" + port);
 
             // one keep-alive HTTPS connection outlives the API's request-head deadline while it is idle
-            try (SSLSocket socket = (SSLSocket) trusting(ca).getSocketFactory().createSocket("127.0.0.1", port)) {
+            try (SSLSocket socket = (SSLSocket) TestingTls.trusting(ca).getSocketFactory().createSocket("127.0.0.1", port)) {
                 socket.setSoTimeout(5000);
                 List<String> statuses = new ArrayList<>();
                 for (int i = 0; i < 3; i++) {
@@ -99,18 +95,5 @@ class TestApiTls {
             in.readNBytes(Integer.parseInt(length.group(1)));
         }
         return head.substring(0, head.indexOf("\r\n"));
-    }
-
-    private static SSLContext trusting(Path ca) throws Exception {
-        KeyStore store = KeyStore.getInstance("PKCS12");
-        store.load(null, null);
-        try (InputStream in = Files.newInputStream(ca)) {
-            store.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
-        }
-        TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        trust.init(store);
-        SSLContext context = SSLContext.getInstance("TLS");
-        context.init(null, trust.getTrustManagers(), null);
-        return context;
     }
 }

@@ -3,14 +3,8 @@ package io.palisade.server.console;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.palisade.server.TestingPalisade;
-import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.security.KeyStore;
-import java.security.cert.CertificateFactory;
+import io.palisade.testing.TestingTls;
 import java.util.Map;
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -23,7 +17,7 @@ class TestConsoleOverTls {
         try (TestingPalisade palisade = new TestingPalisade(Map.of("api.tls.enabled", "true"))) {
             String api = "https://127.0.0.1:" + palisade.server().apiPort();
             ConsoleHttp console = ConsoleHttp.signIn(api, palisade.adminKey(),
-                    trusting(palisade.dataDir().resolve("tls/ca.crt")));
+                    TestingTls.trusting(palisade.dataDir().resolve("tls/ca.crt")));
             String cookie = console.lastSignIn().headers().entrySet().stream()
                     .filter(e -> e.getKey().equalsIgnoreCase("set-cookie")).flatMap(e -> e.getValue().stream())
                     .filter(c -> c.startsWith(ConsoleSessions.COOKIE + "=")).findFirst().orElseThrow();
@@ -40,18 +34,5 @@ class TestConsoleOverTls {
             assertThat(deleted.status()).as(deleted.body()).isEqualTo(200);
             assertThat(console.page(location).status()).isEqualTo(404);
         }
-    }
-
-    private static SSLContext trusting(Path ca) throws Exception {
-        KeyStore store = KeyStore.getInstance("PKCS12");
-        store.load(null, null);
-        try (InputStream in = Files.newInputStream(ca)) {
-            store.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
-        }
-        TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        trust.init(store);
-        SSLContext context = SSLContext.getInstance("TLS");
-        context.init(null, trust.getTrustManagers(), null);
-        return context;
     }
 }

@@ -1,5 +1,6 @@
 package io.palisade.server.hostile;
 
+import io.palisade.testing.TestingTls;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
@@ -11,20 +12,14 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
-import java.security.cert.CertificateFactory;
-import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import javax.net.ssl.SNIHostName;
-import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
-import javax.net.ssl.TrustManagerFactory;
 
 /**
  * A hand-driven PostgreSQL client for attacks on the proxy: a TCP socket from a chosen loopback source address (so an
@@ -71,7 +66,7 @@ final class RawPgClient implements AutoCloseable {
     /** SSLRequest, then a TLS handshake naming {@code sniHost}, trusting only the CA in {@code caFile}. */
     void startTls(String sniHost, Path caFile) throws IOException {
         sslRequest();
-        SSLSocket tls = (SSLSocket) sslContext(caFile).getSocketFactory()
+        SSLSocket tls = (SSLSocket) TestingTls.trusting(caFile).getSocketFactory()
                 .createSocket(socket, sniHost, socket.getPort(), true);
         SSLParameters parameters = tls.getSSLParameters();
         parameters.setServerNames(List.of(new SNIHostName(sniHost)));
@@ -204,24 +199,5 @@ final class RawPgClient implements AutoCloseable {
         String text = new String(message, StandardCharsets.ISO_8859_1).replaceAll("[^\\x20-\\x7e]", ".");
         return (char) message[0] + " " + Arrays.toString(Arrays.copyOf(message, Math.min(message.length, 16))) + " "
                 + text;
-    }
-
-    private static SSLContext sslContext(Path caFile) throws IOException {
-        try {
-            X509Certificate ca;
-            try (InputStream pem = Files.newInputStream(caFile)) {
-                ca = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(pem);
-            }
-            KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
-            trust.load(null, null);
-            trust.setCertificateEntry("palisade-ca", ca);
-            TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-            factory.init(trust);
-            SSLContext context = SSLContext.getInstance("TLS");
-            context.init(null, factory.getTrustManagers(), null);
-            return context;
-        } catch (java.security.GeneralSecurityException e) {
-            throw new IOException("cannot trust the CA in " + caFile + ": " + e.getMessage(), e);
-        }
     }
 }
