@@ -156,6 +156,11 @@ public final class ConsoleRoutes {
             signinPage(ctx, 400, "paste an API key");
             return;
         }
+        if (!key.strip().chars().allMatch(c -> c >= 0x20 && c < 0x7f)) {
+            // an HTTP header cannot carry it, and the HTTP client's refusal would quote it into the log
+            signinPage(ctx, 400, "an API key is one line of printable ASCII; paste it again");
+            return;
+        }
         LoopbackApi.Reply check;
         try {
             check = api.get(key.strip(), "/v1/databases");

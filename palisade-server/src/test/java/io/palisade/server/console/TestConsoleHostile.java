@@ -1,0 +1,62 @@
+package io.palisade.server.console;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.classic.spi.IThrowableProxy;
+import ch.qos.logback.core.read.ListAppender;
+import io.palisade.server.TestingPalisade;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Attacks on the console found in review, each against a live server: what a hostile or careless browser sends at
+ * sign-in, and what happens to sessions.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TestConsoleHostile {
+    private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
+    private TestingPalisade palisade;
+    private String key;
+
+    @BeforeAll
+    void open() {
+        logs.start();
+        ((Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME)).addAppender(logs);
+        palisade = TestingPalisade.requiring("process", Map.of());
+        key = palisade.newAccount("console-hostile");
+    }
+
+    @AfterAll
+    void close() {
+        ((Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME)).detachAppender(logs);
+        if (palisade != null) {
+            palisade.close();
+        }
+    }
+
+    @Test
+    void aKeyAnHttpHeaderCannotCarryIsRefusedAndNeverLogged() {
+        // a key pasted with a second line, or with a character outside Latin-1: the HTTP client's refusal quotes it
+        for (String typed : List.of(key + "\nsecond line", key + "\u20ac", "x\r\n" + key)) {
+            ConsoleHttp.Response answer = ConsoleHttp.anonymous(palisade.apiUrl()).trySignIn(typed);
+            assertThat(answer.status()).as(answer.body()).isEqualTo(400);
+            assertThat(answer.body()).contains("printable ASCII").doesNotContain(key);
+        }
+        List<String> lines = logs.list.stream().map(e -> e.getFormattedMessage() + " " + messages(e.getThrowableProxy()))
+                .toList();
+        assertThat(lines).noneMatch(line -> line.contains(key));
+        // the real key still signs in
+        assertThat(ConsoleHttp.signIn(palisade.apiUrl(), key).csrf()).isNotEmpty();
+    }
+
+    private static String messages(IThrowableProxy proxy) {
+        return proxy == null ? "" : proxy.getMessage() + " " + messages(proxy.getCause());
+    }
+}
