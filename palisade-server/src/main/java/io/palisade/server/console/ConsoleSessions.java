@@ -8,6 +8,8 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -21,6 +23,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class ConsoleSessions {
     public static final String COOKIE = "palisade_console";
     public static final Duration IDLE = Duration.ofMinutes(30);
+    /** Sessions one API key may hold at once (browsers and devices signed in with it). */
+    public static final int MAX_PER_KEY = 20;
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final Map<String, Session> sessions = new ConcurrentHashMap<>();
@@ -50,11 +54,22 @@ public final class ConsoleSessions {
         }
     }
 
-    /** Starts a session for a key the API accepted; returns the session id for the cookie. */
+    /**
+     * Starts a session for a key the API accepted; returns the session id for the cookie. A key holds at most
+     * {@link #MAX_PER_KEY} sessions: beyond that its least recently used one ends, so signing in in a loop cannot fill
+     * the server's memory.
+     */
     public String open(String apiKey) {
-        String id = randomToken();
-        sessions.put(hash(id), new Session(apiKey, randomToken(), clock.instant()));
         expire();
+        String id = randomToken();
+        String own = hash(id);
+        sessions.put(own, new Session(apiKey, randomToken(), clock.instant()));
+        List<Map.Entry<String, Session>> others = sessions.entrySet().stream()
+                .filter(e -> !e.getKey().equals(own) && e.getValue().apiKey().equals(apiKey))
+                .sorted(Comparator.comparing(e -> e.getValue().lastSeen())).toList();
+        for (int i = 0; i < others.size() - (MAX_PER_KEY - 1); i++) {
+            sessions.remove(others.get(i).getKey());
+        }
         return id;
     }
 
