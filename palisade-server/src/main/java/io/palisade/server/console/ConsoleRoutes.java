@@ -173,6 +173,7 @@ public final class ConsoleRoutes {
             return;
         }
         ctx.removeCookie(Csrf.SIGNIN_COOKIE, "/console");
+        sessions.close(ctx.cookie(ConsoleSessions.COOKIE)); // the browser's previous session, if any, ends
         ctx.cookie(cookie(ConsoleSessions.COOKIE, sessions.open(key.strip()), -1));
         log.info("console: a browser signed in ({} session(s) open)", sessions.size());
         ctx.redirect("/console/databases", io.javalin.http.HttpStatus.SEE_OTHER);

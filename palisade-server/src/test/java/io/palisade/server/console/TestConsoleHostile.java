@@ -56,6 +56,28 @@ class TestConsoleHostile {
         assertThat(ConsoleHttp.signIn(palisade.apiUrl(), key).csrf()).isNotEmpty();
     }
 
+    @Test
+    void signingInAgainEndsTheBrowsersPreviousSession() {
+        ConsoleHttp first = ConsoleHttp.signIn(palisade.apiUrl(), key);
+        assertThat(first.page("/console/databases").status()).isEqualTo(200);
+        // the same browser signs in again (e.g. with another account's key): it presents its current session cookie
+        ConsoleHttp browser = ConsoleHttp.anonymous(palisade.apiUrl());
+        ConsoleHttp.Response form = browser.send("GET", "/console/signin", null, Map.of());
+        String signinCookie = form.header("Set-Cookie");
+        signinCookie = signinCookie.substring(0, signinCookie.indexOf(';'));
+        java.util.regex.Matcher token = java.util.regex.Pattern.compile("name=\"_csrf\" value=\"([^\"]+)\"")
+                .matcher(form.body());
+        assertThat(token.find()).isTrue();
+        ConsoleHttp.Response again = browser.send("POST", "/console/signin", Map.of("_csrf", token.group(1), "key",
+                palisade.newAccount("console-hostile-2")), Map.of("Origin", palisade.apiUrl(), "Cookie",
+                first.cookie() + "; " + signinCookie));
+        assertThat(again.status()).as(again.body()).isEqualTo(303);
+        assertThat(again.header("Set-Cookie")).doesNotContain(first.cookie());
+        ConsoleHttp.Response old = first.page("/console/databases");
+        assertThat(old.status()).as("the previous session's cookie after signing in again").isEqualTo(302);
+        assertThat(old.header("Location")).isEqualTo("/console/signin");
+    }
+
     private static String messages(IThrowableProxy proxy) {
         return proxy == null ? "" : proxy.getMessage() + " " + messages(proxy.getCause());
     }
