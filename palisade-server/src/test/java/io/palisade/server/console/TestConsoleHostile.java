@@ -49,8 +49,8 @@ class TestConsoleHostile {
             assertThat(answer.status()).as(answer.body()).isEqualTo(400);
             assertThat(answer.body()).contains("printable ASCII").doesNotContain(key);
         }
-        List<String> lines = logs.list.stream().map(e -> e.getFormattedMessage() + " " + messages(e.getThrowableProxy()))
-                .toList();
+        List<String> lines = logs.list.stream()
+                .map(e -> e.getFormattedMessage() + " " + messages(e.getThrowableProxy())).toList();
         assertThat(lines).noneMatch(line -> line.contains(key));
         // the real key still signs in
         assertThat(ConsoleHttp.signIn(palisade.apiUrl(), key).csrf()).isNotEmpty();
@@ -76,6 +76,25 @@ class TestConsoleHostile {
         ConsoleHttp.Response old = first.page("/console/databases");
         assertThat(old.status()).as("the previous session's cookie after signing in again").isEqualTo(302);
         assertThat(old.header("Location")).isEqualTo("/console/signin");
+    }
+
+    @Test
+    void aHugeQueryResultIsCutNotRenderedWhole() {
+        var created = palisade.request("POST", "/v1/databases", "{\"isolation\":\"process\"}", key);
+        assertThat(created.status()).as(created.body()).isIn(201, 202);
+        String id = created.json().path("id").asText();
+        ConsoleHttp console = ConsoleHttp.signIn(palisade.apiUrl(), key);
+        // 8 MB of quotes: within the broker's 10 MiB response limit, ~40 MB once escaped (&#39; per character)
+        ConsoleHttp.Response result = console.post("/console/databases/" + id + "/sql",
+                Map.of("sql", "select repeat('''', 4000000) as a, repeat('''', 4000000) as b"));
+        assertThat(result.status()).as(result.body().substring(0, Math.min(500, result.body().length())))
+                .isEqualTo(200);
+        assertThat(result.body().length()).as("rendered HTML").isLessThan(4 * 1024 * 1024);
+        assertThat(result.body()).contains("data-cut", "1 row", "1 of 1 rows");
+        // small results are whole
+        ConsoleHttp.Response small = console.post("/console/databases/" + id + "/sql",
+                Map.of("sql", "select g from generate_series(1, 500) g"));
+        assertThat(small.body()).contains("500 rows", "<td>500</td>").doesNotContain("data-cut");
     }
 
     private static String messages(IThrowableProxy proxy) {
