@@ -84,6 +84,16 @@ public final class ConsoleRoutes {
         ctx.header("Referrer-Policy", "same-origin"); // not no-referrer: Chrome then sends "Origin: null"
         ctx.header("Cache-Control", "no-store");
         String path = ctx.path();
+        String type = ctx.contentType();
+        if (!ctx.method().name().equals("GET") && !ctx.method().name().equals("HEAD") && type != null
+                && !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/x-www-form-urlencoded")) {
+            // the console's forms are URL-encoded; a multipart body would be spooled to disk, of any size, before
+            // the form fields (the CSRF token) could be checked, and sign-in needs no session to get that far
+            ctx.skipRemainingHandlers();
+            ctx.status(415).html(Html.problem("the console accepts forms as application/x-www-form-urlencoded only,"
+                    + " not " + type));
+            return;
+        }
         if (path.startsWith("/console/assets/") || path.equals("/console/signin") || path.equals("/console")) {
             if (path.startsWith("/console/assets/")) {
                 ctx.header("Cache-Control", "max-age=300");

@@ -97,6 +97,40 @@ class TestConsoleHostile {
         assertThat(small.body()).contains("500 rows", "<td>500</td>").doesNotContain("data-cut");
     }
 
+    @Test
+    void aMultipartBodyIsRefusedBeforeItIsRead() {
+        // the sign-in form needs no session: a multipart body was parsed (Javalin spools every part to the temporary
+        // directory, with no size limit) before its fields were checked; here it is even a working sign-in
+        ConsoleHttp browser = ConsoleHttp.anonymous(palisade.apiUrl());
+        ConsoleHttp.Response form = browser.send("GET", "/console/signin", null, Map.of());
+        String signinCookie = form.header("Set-Cookie");
+        signinCookie = signinCookie.substring(0, signinCookie.indexOf(';'));
+        java.util.regex.Matcher token = java.util.regex.Pattern.compile("name=\"_csrf\" value=\"([^\"]+)\"")
+                .matcher(form.body());
+        assertThat(token.find()).isTrue();
+        String body = "--b\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n" + token.group(1)
+                + "\r\n--b\r\nContent-Disposition: form-data; name=\"key\"; filename=\"big.bin\"\r\n\r\n" + key
+                + "\r\n--b--\r\n";
+        try {
+            java.net.http.HttpResponse<String> answer = java.net.http.HttpClient.newHttpClient().send(
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(palisade.apiUrl() + "/console/signin"))
+                            .header("Cookie", signinCookie).header("Origin", palisade.apiUrl())
+                            .header("Content-Type", "multipart/form-data; boundary=b")
+                            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertThat(answer.statusCode()).as(answer.body()).isEqualTo(415);
+            assertThat(answer.headers().allValues("Set-Cookie")).noneMatch(c -> c.startsWith(ConsoleSessions.COOKIE));
+        } catch (java.io.IOException | InterruptedException e) {
+            throw new AssertionError(e);
+        }
+        // with a session too: the CSRF check reads the form field only from a URL-encoded body
+        ConsoleHttp console = ConsoleHttp.signIn(palisade.apiUrl(), key);
+        ConsoleHttp.Response post = console.send("POST", "/console/signout", null, Map.of("Origin", palisade.apiUrl(),
+                "X-CSRF-Token", console.csrf(), "Content-Type", "multipart/form-data; boundary=b"));
+        assertThat(post.status()).isEqualTo(415);
+        assertThat(console.post("/console/signout", Map.of()).status()).as("a URL-encoded form").isEqualTo(303);
+    }
+
     private static String messages(IThrowableProxy proxy) {
         return proxy == null ? "" : proxy.getMessage() + " " + messages(proxy.getCause());
     }
