@@ -17,12 +17,14 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Signed-in console users. The API key stays here, in memory on the server, under a random session id that the browser
  * holds in an HttpOnly, SameSite=Strict cookie; the page never sees the key. A session ends on sign-out, after
- * {@link #IDLE} without a request, or when palisade restarts. Sessions are looked up by a hash of their id so the map
- * holds no usable cookie. Thread-safe.
+ * {@link #IDLE} without a request, {@link #LIFETIME} after sign-in, or when palisade restarts. Sessions are looked up
+ * by a hash of their id so the map holds no usable cookie. Thread-safe.
  */
 public final class ConsoleSessions {
     public static final String COOKIE = "palisade_console";
     public static final Duration IDLE = Duration.ofMinutes(30);
+    /** How long a session lasts at most, however busy: then its user signs in again. */
+    public static final Duration LIFETIME = Duration.ofHours(12);
     /** Sessions one API key may hold at once (browsers and devices signed in with it). */
     public static final int MAX_PER_KEY = 20;
     private static final SecureRandom RANDOM = new SecureRandom();
@@ -41,10 +43,11 @@ public final class ConsoleSessions {
     }
 
     /** One signed-in browser: the key it signed in with and the token its state-changing requests must carry. */
-    public record Session(String apiKey, String csrfToken, Instant lastSeen) {
+    public record Session(String apiKey, String csrfToken, Instant opened, Instant lastSeen) {
         public Session {
             requireNonNull(apiKey, "apiKey is null");
             requireNonNull(csrfToken, "csrfToken is null");
+            requireNonNull(opened, "opened is null");
             requireNonNull(lastSeen, "lastSeen is null");
         }
 
@@ -63,7 +66,7 @@ public final class ConsoleSessions {
         expire();
         String id = randomToken();
         String own = hash(id);
-        sessions.put(own, new Session(apiKey, randomToken(), clock.instant()));
+        sessions.put(own, new Session(apiKey, randomToken(), clock.instant(), clock.instant()));
         List<Map.Entry<String, Session>> others = sessions.entrySet().stream()
                 .filter(e -> !e.getKey().equals(own) && e.getValue().apiKey().equals(apiKey))
                 .sorted(Comparator.comparing(e -> e.getValue().lastSeen())).toList();
@@ -87,8 +90,8 @@ public final class ConsoleSessions {
             return Optional.empty();
         }
         Instant now = clock.instant();
-        Session session = sessions.computeIfPresent(hash(id), (k, s) -> s.lastSeen().plus(idle).isBefore(now) ? null
-                : activity ? new Session(s.apiKey(), s.csrfToken(), now) : s);
+        Session session = sessions.computeIfPresent(hash(id), (k, s) -> ended(s, now) ? null
+                : activity ? new Session(s.apiKey(), s.csrfToken(), s.opened(), now) : s);
         return Optional.ofNullable(session);
     }
 
@@ -104,8 +107,12 @@ public final class ConsoleSessions {
     }
 
     private void expire() {
-        Instant cutoff = clock.instant().minus(idle);
-        sessions.values().removeIf(s -> s.lastSeen().isBefore(cutoff));
+        Instant now = clock.instant();
+        sessions.values().removeIf(s -> ended(s, now));
+    }
+
+    private boolean ended(Session session, Instant now) {
+        return session.lastSeen().plus(idle).isBefore(now) || session.opened().plus(LIFETIME).isBefore(now);
     }
 
     static String randomToken() {

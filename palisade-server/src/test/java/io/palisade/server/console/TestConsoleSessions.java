@@ -77,4 +77,19 @@ class TestConsoleSessions {
         assertThat(sessions.touch(first)).as("the least recently used one ended").isEmpty();
         assertThat(sessions.touch(other)).as("another key's session").isPresent();
     }
+
+    @Test
+    void aBusySessionStillEndsTwelveHoursAfterSignIn() {
+        MovingClock clock = new MovingClock();
+        ConsoleSessions sessions = new ConsoleSessions(clock, Duration.ofMinutes(30));
+        String id = sessions.open("pk_busy");
+        for (int i = 0; i < 12 * 6; i++) {
+            clock.now = clock.now.plus(Duration.ofMinutes(10));
+            assertThat(sessions.touch(id)).as("used every 10 minutes, after %s", Duration.ofMinutes(10L * (i + 1)))
+                    .isPresent();
+        }
+        clock.now = clock.now.plus(Duration.ofMinutes(10));
+        assertThat(sessions.touch(id)).as("12 h 10 min after sign-in").isEmpty();
+        assertThat(sessions.size()).isZero();
+    }
 }
