@@ -24,6 +24,7 @@ class TestConsoleHostile {
     private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
     private TestingPalisade palisade;
     private String key;
+    private String database;
 
     @BeforeAll
     void open() {
@@ -78,11 +79,39 @@ class TestConsoleHostile {
         assertThat(old.header("Location")).isEqualTo("/console/signin");
     }
 
+    /** A running database of the test's account, made once. */
+    private String database() {
+        if (database == null) {
+            var created = palisade.request("POST", "/v1/databases", "{\"isolation\":\"process\"}", key);
+            assertThat(created.status()).as(created.body()).isIn(201, 202);
+            database = created.json().path("id").asText();
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60)).until(() -> palisade.request(
+                    "GET", "/v1/databases/" + database, null, key).json().path("status").asText().equals("running"));
+        }
+        return database;
+    }
+
+    @Test
+    void whatATenantWritesIntoItsLogIsInertInTheLogTail() {
+        String id = database();
+        ConsoleHttp console = ConsoleHttp.signIn(palisade.apiUrl(), key);
+        String hostile = "<img src=x onerror=alert(1)><div hx-get=\"/console/signout\" hx-trigger=\"load\">";
+        ConsoleHttp.Response failed = console.post("/console/databases/" + id + "/sql",
+                Map.of("sql", "select 1/0 as \"" + hostile.replace("\"", "\"\"") + "\""));
+        assertThat(failed.body()).as("the editor's error").contains("22012");
+        ConsoleHttp.Response raised = console.post("/console/databases/" + id + "/sql", Map.of("sql",
+                "do $$ begin raise warning '%', '" + hostile + "`${x}'; end $$"));
+        assertThat(raised.status()).as(raised.body()).isEqualTo(200);
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).untilAsserted(() -> {
+            String tail = console.get("/console/databases/" + id + "/logs").body();
+            assertThat(tail).contains("division by zero", "&lt;img src=x onerror=alert(1)&gt;&lt;div hx-get=",
+                    "&#96;${x}").doesNotContain("<img", "<div");
+        });
+    }
+
     @Test
     void aHugeQueryResultIsCutNotRenderedWhole() {
-        var created = palisade.request("POST", "/v1/databases", "{\"isolation\":\"process\"}", key);
-        assertThat(created.status()).as(created.body()).isIn(201, 202);
-        String id = created.json().path("id").asText();
+        String id = database();
         ConsoleHttp console = ConsoleHttp.signIn(palisade.apiUrl(), key);
         // 8 MB of quotes: within the broker's 10 MiB response limit, ~40 MB once escaped (&#39; per character)
         ConsoleHttp.Response result = console.post("/console/databases/" + id + "/sql",
