@@ -84,6 +84,16 @@ public final class ConsoleRoutes {
         ctx.header("Referrer-Policy", "same-origin"); // not no-referrer: Chrome then sends "Origin: null"
         ctx.header("Cache-Control", "no-store");
         String path = ctx.path();
+        String type = ctx.contentType();
+        if (!ctx.method().name().equals("GET") && !ctx.method().name().equals("HEAD") && type != null
+                && !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/x-www-form-urlencoded")) {
+            // the console's forms are URL-encoded; a multipart body would be spooled to disk, of any size, before
+            // the form fields (the CSRF token) could be checked, and sign-in needs no session to get that far
+            ctx.skipRemainingHandlers();
+            ctx.status(415).html(Html.problem("the console accepts forms as application/x-www-form-urlencoded only,"
+                    + " not " + type));
+            return;
+        }
         if (path.startsWith("/console/assets/") || path.equals("/console/signin") || path.equals("/console")) {
             if (path.startsWith("/console/assets/")) {
                 ctx.header("Cache-Control", "max-age=300");
@@ -156,6 +166,11 @@ public final class ConsoleRoutes {
             signinPage(ctx, 400, "paste an API key");
             return;
         }
+        if (!key.strip().chars().allMatch(c -> c >= 0x20 && c < 0x7f)) {
+            // an HTTP header cannot carry it, and the HTTP client's refusal would quote it into the log
+            signinPage(ctx, 400, "an API key is one line of printable ASCII; paste it again");
+            return;
+        }
         LoopbackApi.Reply check;
         try {
             check = api.get(key.strip(), "/v1/databases");
@@ -168,6 +183,7 @@ public final class ConsoleRoutes {
             return;
         }
         ctx.removeCookie(Csrf.SIGNIN_COOKIE, "/console");
+        sessions.close(ctx.cookie(ConsoleSessions.COOKIE)); // the browser's previous session, if any, ends
         ctx.cookie(cookie(ConsoleSessions.COOKIE, sessions.open(key.strip()), -1));
         log.info("console: a browser signed in ({} session(s) open)", sessions.size());
         ctx.redirect("/console/databases", io.javalin.http.HttpStatus.SEE_OTHER);

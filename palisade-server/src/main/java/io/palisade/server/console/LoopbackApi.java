@@ -103,10 +103,16 @@ public final class LoopbackApi {
             Duration timeout) {
         try {
             HttpRequest.Builder request = HttpRequest.newBuilder(base.get().resolve(path)).timeout(timeout);
-            if (key != null) {
-                request.header("Authorization", "Bearer " + key);
+            try {
+                if (key != null) {
+                    request.header("Authorization", "Bearer " + key);
+                }
+                headers.forEach(request::header);
+            } catch (IllegalArgumentException e) {
+                // not e's message: the HTTP client quotes the refused value, which carries a key or a password
+                throw new PalisadeException(ErrorCode.INVALID_REQUEST, "the console cannot send " + method + " " + path
+                        + " to the API: a credential has characters an HTTP header cannot carry");
             }
-            headers.forEach(request::header);
             if (body == null) {
                 request.method(method, HttpRequest.BodyPublishers.noBody());
             } else {

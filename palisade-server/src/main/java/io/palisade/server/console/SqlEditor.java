@@ -25,6 +25,12 @@ public final class SqlEditor {
         }
     }
 
+    /**
+     * Characters of result values rendered at most: the broker's response limit still allows a result whose escaped
+     * HTML is several times larger (a quote becomes {@code &quot;}), built in memory per request and sent to a browser.
+     */
+    static final int MAX_RENDERED_CHARS = 500_000;
+
     private final LoopbackApi api;
     private final Limits limits;
 
@@ -110,18 +116,37 @@ public final class SqlEditor {
             out.append("<th scope=\"col\">").append(esc(field.path("name").asText())).append("</th>");
         }
         out.append("</tr></thead><tbody>");
+        int budget = MAX_RENDERED_CHARS;
+        int shown = 0;
+        boolean cut = false;
         for (JsonNode row : rows) {
+            if (budget <= 0) {
+                break;
+            }
             out.append("<tr>");
             for (JsonNode value : row) {
                 if (value.isNull()) {
                     out.append("<td class=\"null\">NULL</td>");
-                } else {
-                    out.append("<td>").append(esc(value.isValueNode() ? value.asText() : value.toString()))
-                            .append("</td>");
+                    continue;
                 }
+                String text = value.isValueNode() ? value.asText() : value.toString();
+                if (text.length() > budget) {
+                    text = text.substring(0, Math.max(0, budget)) + "…";
+                    cut = true;
+                }
+                budget -= text.length();
+                out.append("<td>").append(esc(text)).append("</td>");
             }
             out.append("</tr>");
+            shown++;
         }
-        return out.append("</tbody></table></div>").toString();
+        out.append("</tbody></table></div>");
+        if (cut || shown < rows.size()) {
+            out.append("<p class=\"note\" data-cut>The console shows at most ").append(MAX_RENDERED_CHARS)
+                    .append(" characters of a result: ").append(shown).append(" of ").append(rows.size())
+                    .append(" rows, long values cut (…). Narrow the query, or use the broker or psql for all of it.")
+                    .append("</p>");
+        }
+        return out.toString();
     }
 }

@@ -60,4 +60,36 @@ class TestConsoleSessions {
         sessions.close(other);
         assertThat(sessions.touch(other)).isEmpty();
     }
+
+    @Test
+    void signingInInALoopKeepsAtMostTheCapOfSessionsPerKey() {
+        MovingClock clock = new MovingClock();
+        ConsoleSessions sessions = new ConsoleSessions(clock, Duration.ofMinutes(30));
+        String other = sessions.open("pk_other");
+        String first = sessions.open("pk_looping");
+        String last = first;
+        for (int i = 0; i < 5_000; i++) {
+            clock.now = clock.now.plusMillis(1);
+            last = sessions.open("pk_looping");
+        }
+        assertThat(sessions.size()).isEqualTo(ConsoleSessions.MAX_PER_KEY + 1);
+        assertThat(sessions.touch(last)).as("the newest session").isPresent();
+        assertThat(sessions.touch(first)).as("the least recently used one ended").isEmpty();
+        assertThat(sessions.touch(other)).as("another key's session").isPresent();
+    }
+
+    @Test
+    void aBusySessionStillEndsTwelveHoursAfterSignIn() {
+        MovingClock clock = new MovingClock();
+        ConsoleSessions sessions = new ConsoleSessions(clock, Duration.ofMinutes(30));
+        String id = sessions.open("pk_busy");
+        for (int i = 0; i < 12 * 6; i++) {
+            clock.now = clock.now.plus(Duration.ofMinutes(10));
+            assertThat(sessions.touch(id)).as("used every 10 minutes, after %s", Duration.ofMinutes(10L * (i + 1)))
+                    .isPresent();
+        }
+        clock.now = clock.now.plus(Duration.ofMinutes(10));
+        assertThat(sessions.touch(id)).as("12 h 10 min after sign-in").isEmpty();
+        assertThat(sessions.size()).isZero();
+    }
 }
