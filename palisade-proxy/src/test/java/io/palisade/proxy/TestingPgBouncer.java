@@ -23,6 +23,10 @@ import java.util.concurrent.TimeUnit;
  * Not thread-safe.
  */
 final class TestingPgBouncer implements AutoCloseable {
+    /** Debian installs it under /usr/sbin, which a non-root PATH may lack. */
+    private static final String BINARY = Files.isExecutable(Path.of("/usr/sbin/pgbouncer"))
+            ? "/usr/sbin/pgbouncer" : "pgbouncer";
+
     private final Process process;
     private final int port;
     private final Path logFile;
@@ -68,7 +72,7 @@ final class TestingPgBouncer implements AutoCloseable {
         ServiceUser serviceUser = ServiceUser.resolve(ServiceUser.DEFAULT_NAME);
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
         serviceUser.chown(dir);
-        process = new ProcessBuilder(serviceUser.wrap(List.of("pgbouncer", ini.toString())))
+        process = new ProcessBuilder(serviceUser.wrap(List.of(BINARY, ini.toString())))
                 .redirectErrorStream(true)
                 .redirectOutput(dir.resolve("pgbouncer.out").toFile())
                 .start();
@@ -91,7 +95,7 @@ final class TestingPgBouncer implements AutoCloseable {
 
     /** The first line of {@code pgbouncer --version}, e.g. {@code PgBouncer 1.18.0}. */
     static String version() {
-        ExternalClient.Result result = ExternalClient.run(List.of("pgbouncer", "--version"), Map.of(), null,
+        ExternalClient.Result result = ExternalClient.run(List.of(BINARY, "--version"), Map.of(), null,
                 java.time.Duration.ofSeconds(10));
         return result.stdout().lines().findFirst().orElse("PgBouncer (version unknown)").strip();
     }
