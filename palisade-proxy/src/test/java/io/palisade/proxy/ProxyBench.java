@@ -28,9 +28,13 @@ import java.util.stream.Stream;
  * each workload (select-only {@code -S}, TPC-B, and select-only with a new connection per transaction {@code -C}) and
  * each client count (1, 8, 64) it runs the three paths back to back and prints one table: TPS, palisade ÷ PgBouncer,
  * palisade ÷ direct, PgBouncer ÷ direct, and the p99 latency each path adds to direct (from pgbench's
- * per-transaction log). The first line names the machine; no VM is involved (accelerator: none).
+ * per-transaction log; under {@code -C} the time from one transaction's end to the next one's of the same client, so
+ * connecting and logging in count). The first line names the machine; no VM is involved (accelerator: none).
  *
- * <p>Arguments: {@code [seconds per cell (default 5)] [scale (default 10)]}; system properties {@code workloads}
+ * <p>Each cell's seconds are split into {@code rounds} (default 3) slices and the three paths take turns slice by
+ * slice, so that background load on a shared machine falls on all of them alike; TPS is the mean over the slices and
+ * the p99 is over all their transactions. Arguments: {@code [seconds per path and cell (default 6)] [scale (default
+ * 10)]}; system properties {@code workloads}
  * (default {@code select,tpcb,connect}), {@code clients} (default {@code 1,8,64}), {@code ioThreads} (the proxy's
  * event loops, default 0 = one per core) and {@code targets} (default {@code direct,palisade,pgbouncer}). Loopback
  * only. Run it with the test classpath, or through {@code bench/run proxy}.
@@ -40,6 +44,8 @@ public final class ProxyBench {
     private static final String ID = "db-bench0001";
     private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+) \\((?:without|excluding) initial connection");
     private static final Pattern TPS_ANY = Pattern.compile("tps = ([0-9.]+)");
+    /** Each cell's time is split into this many turns per path. */
+    private static final int ROUNDS = Integer.getInteger("rounds", 3);
 
     private ProxyBench() {}
 
@@ -61,8 +67,11 @@ public final class ProxyBench {
         static final Measured NONE = new Measured(Double.NaN, Double.NaN);
     }
 
+    /** One pgbench run: its TPS and every transaction's latency in microseconds. */
+    record Slice(double tps, List<Long> latencies) {}
+
     public static void main(String[] args) throws Exception {
-        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
+        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 6;
         int scale = args.length > 1 ? Integer.parseInt(args[1]) : 10;
         Path work = TestingDirectories.newWorkDir("proxy-bench");
         try {
@@ -121,17 +130,24 @@ public final class ProxyBench {
             }
             // warm every path (JIT, pools) before measuring
             for (String target : targets) {
-                measure(work, conninfo.get(target), password, Workload.SELECT, 8, 2);
+                slice(work, conninfo.get(target), password, Workload.SELECT, 8, 2);
             }
             List<String> rows = new ArrayList<>();
             for (String workloadName : System.getProperty("workloads", "select,tpcb,connect").split(",")) {
                 Workload workload = Workload.valueOf(workloadName.toUpperCase(Locale.ROOT));
                 for (String clients : System.getProperty("clients", "1,8,64").split(",")) {
-                    Map<String, Measured> cell = new java.util.HashMap<>();
-                    for (String target : targets) {
-                        cell.put(target, measure(work, conninfo.get(target), password, workload,
-                                Integer.parseInt(clients), seconds));
+                    // the cell's time in ROUNDS slices, the paths taking turns: on a shared machine the background
+                    // load then falls on all three alike
+                    Map<String, List<Slice>> slices = new java.util.HashMap<>();
+                    for (int round = 0; round < ROUNDS; round++) {
+                        for (String target : targets) {
+                            slices.computeIfAbsent(target, t -> new ArrayList<>()).add(slice(work,
+                                    conninfo.get(target), password, workload, Integer.parseInt(clients),
+                                    Math.max(1, seconds / ROUNDS)));
+                        }
                     }
+                    Map<String, Measured> cell = new java.util.HashMap<>();
+                    slices.forEach((target, list) -> cell.put(target, combine(list)));
                     Measured d = cell.getOrDefault("direct", Measured.NONE);
                     Measured p = cell.getOrDefault("palisade", Measured.NONE);
                     Measured b = cell.getOrDefault("pgbouncer", Measured.NONE);
@@ -147,7 +163,7 @@ public final class ProxyBench {
                     TestingPgBouncer.version(), pgbenchVersion(), LocalDate.now(ZoneOffset.UTC));
             System.out.printf(Locale.ROOT, "machine: %s; accelerator: none (no VM: loopback TCP only)%n", machine());
             System.out.printf(Locale.ROOT, "palisade transport: %s, %d event loops; %d s per cell, scale %d,"
-                    + " one run per cell, load average at end %.1f, whole run %d s%n", proxy.transport(),
+                    + " the paths taking turns in " + ROUNDS + " slices, load average at end %.1f, whole run %d s%n", proxy.transport(),
                     proxy.ioThreads(), seconds, scale,
                     java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                     (System.nanoTime() - started) / 1_000_000_000L);
@@ -183,7 +199,16 @@ public final class ProxyBench {
         return result.stdout().strip().replace("pgbench (PostgreSQL) ", "");
     }
 
-    private static Measured measure(Path work, String conninfo, String password, Workload workload, int clients,
+    private static Measured combine(List<Slice> slices) {
+        double tps = slices.stream().mapToDouble(Slice::tps).average().orElse(Double.NaN);
+        List<Long> latencies = new ArrayList<>();
+        slices.forEach(slice -> latencies.addAll(slice.latencies()));
+        latencies.sort(null);
+        double p99 = latencies.isEmpty() ? Double.NaN : latencies.get((int) (latencies.size() * 0.99)) / 1000.0;
+        return new Measured(tps, p99);
+    }
+
+    private static Slice slice(Path work, String conninfo, String password, Workload workload, int clients,
             int seconds) throws IOException {
         Path logDir = Files.createTempDirectory(work, "log");
         List<String> command = new ArrayList<>(List.of("pgbench", "-n", "-c", Integer.toString(clients),
@@ -204,13 +229,26 @@ public final class ProxyBench {
             }
         }
         double tps = Double.parseDouble(matcher.group(1));
+        // log line: client_id transaction_no latency_us script_no epoch_s us; pgbench's latency starts after the
+        // connection, so under -C the cycle (end to end of one client's transactions: connect, query, disconnect) is
+        // the latency a client sees
         List<Long> latencies = new ArrayList<>();
+        Map<String, Long> lastEnd = new java.util.HashMap<>();
         try (Stream<Path> files = Files.list(logDir)) {
-            for (Path file : files.toList()) {
+            for (Path file : files.sorted().toList()) {
                 try (Stream<String> lines = Files.lines(file)) {
                     lines.forEach(line -> {
                         String[] fields = line.split(" ");
-                        if (fields.length > 2) {
+                        if (fields.length < 6) {
+                            return;
+                        }
+                        if (workload == Workload.CONNECT) {
+                            long end = Long.parseLong(fields[4]) * 1_000_000L + Long.parseLong(fields[5]);
+                            Long previous = lastEnd.put(file.getFileName() + "/" + fields[0], end);
+                            if (previous != null) {
+                                latencies.add(end - previous);
+                            }
+                        } else {
                             latencies.add(Long.parseLong(fields[2]));
                         }
                     });
@@ -218,8 +256,6 @@ public final class ProxyBench {
             }
         }
         TestingDirectories.deleteRecursively(logDir);
-        latencies.sort(null);
-        double p99 = latencies.isEmpty() ? Double.NaN : latencies.get((int) (latencies.size() * 0.99)) / 1000.0;
-        return new Measured(tps, p99);
+        return new Slice(tps, latencies);
     }
 }
