@@ -55,8 +55,8 @@ import org.slf4j.LoggerFactory;
  * authenticated yet (in total and per source address), enforces per-database connection limits and
  * authentication/handshake/startup/idle timeouts, and exports per-database metrics. Netty's native epoll transport
  * where it loads, else NIO ({@link ProxyTransport}); event-loop threads named {@code palisade-proxy-*}, one per core
- * unless {@code proxy.io-threads} says otherwise; the event loops are never blocked (the resolver's future is completed elsewhere and the
- * session hops back). {@link #start()} once, {@link #close()} idempotently; thread-safe.
+ * unless {@code proxy.io-threads} says otherwise; the event loops are never blocked (the resolver's future is
+ * completed elsewhere and the session hops back). {@link #start()} once, {@link #close()} idempotently; thread-safe.
  */
 public final class PostgresProxy implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PostgresProxy.class);

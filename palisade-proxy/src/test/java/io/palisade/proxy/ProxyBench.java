@@ -63,12 +63,13 @@ public final class ProxyBench {
         }
     }
 
-    record Measured(double tps, double p99Millis) {
-        static final Measured NONE = new Measured(Double.NaN, Double.NaN);
+    /** @param cpuMicrosPerTransaction CPU the path (proxy threads or PgBouncer) spent per transaction */
+    record Measured(double tps, double p99Millis, double cpuMicrosPerTransaction) {
+        static final Measured NONE = new Measured(Double.NaN, Double.NaN, Double.NaN);
     }
 
-    /** One pgbench run: its TPS and every transaction's latency in microseconds. */
-    record Slice(double tps, List<Long> latencies) {}
+    /** One pgbench run: its TPS, every transaction's latency in microseconds, and the path's CPU time (ns). */
+    record Slice(double tps, List<Long> latencies, long cpuNanos) {}
 
     public static void main(String[] args) throws Exception {
         int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 6;
@@ -83,6 +84,7 @@ public final class ProxyBench {
 
     private static void run(Path work, int seconds, int scale) throws Exception {
         long started = System.nanoTime();
+        double loadAtStart = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         TlsMaterial tls = TlsMaterial.loadOrGenerate(work.resolve("tls"), DOMAIN);
         // PostgreSQL wants its key owned by the server's user and mode 600: give it a copy
         Path pgTls = work.resolve("pg-tls");
@@ -130,7 +132,7 @@ public final class ProxyBench {
             }
             // warm every path (JIT, pools) before measuring
             for (String target : targets) {
-                slice(work, conninfo.get(target), password, Workload.SELECT, 8, 2);
+                slice(work, conninfo.get(target), password, Workload.SELECT, 8, 2, () -> 0L);
             }
             List<String> rows = new ArrayList<>();
             for (String workloadName : System.getProperty("workloads", "select,tpcb,connect").split(",")) {
@@ -139,11 +141,14 @@ public final class ProxyBench {
                     // the cell's time in ROUNDS slices, the paths taking turns: on a shared machine the background
                     // load then falls on all three alike
                     Map<String, List<Slice>> slices = new java.util.HashMap<>();
+                    Map<String, java.util.function.LongSupplier> cpu = Map.of("direct", () -> 0L,
+                            "palisade", ProxyBench::proxyCpuNanos,
+                            "pgbouncer", bouncer::cpuNanos);
                     for (int round = 0; round < ROUNDS; round++) {
                         for (String target : targets) {
                             slices.computeIfAbsent(target, t -> new ArrayList<>()).add(slice(work,
                                     conninfo.get(target), password, workload, Integer.parseInt(clients),
-                                    Math.max(1, seconds / ROUNDS)));
+                                    Math.max(1, seconds / ROUNDS), cpu.get(target)));
                         }
                     }
                     Map<String, Measured> cell = new java.util.HashMap<>();
@@ -152,26 +157,28 @@ public final class ProxyBench {
                     Measured p = cell.getOrDefault("palisade", Measured.NONE);
                     Measured b = cell.getOrDefault("pgbouncer", Measured.NONE);
                     rows.add(String.format(Locale.ROOT,
-                            "| %-6s | %3s | %7.0f | %7.0f | %7.0f | **%.2f** | %.2f | %.2f | %+.2f | %+.2f |",
+                            "| %-6s | %3s | %7.0f | %7.0f | %7.0f | **%.2f** | %.2f | %.2f | %+.2f | %+.2f"
+                                    + " | %.0f | %.0f |",
                             workload.label, clients, d.tps(), p.tps(), b.tps(), p.tps() / b.tps(),
                             p.tps() / d.tps(), b.tps() / d.tps(), p.p99Millis() - d.p99Millis(),
-                            b.p99Millis() - d.p99Millis()));
+                            b.p99Millis() - d.p99Millis(), p.cpuMicrosPerTransaction(),
+                            b.cpuMicrosPerTransaction()));
                 }
             }
             System.out.println();
             System.out.printf(Locale.ROOT, "## proxy: palisade vs %s vs direct TLS, pgbench %s, %s UTC%n",
                     TestingPgBouncer.version(), pgbenchVersion(), LocalDate.now(ZoneOffset.UTC));
             System.out.printf(Locale.ROOT, "machine: %s; accelerator: none (no VM: loopback TCP only)%n", machine());
-            System.out.printf(Locale.ROOT, "palisade transport: %s, %d event loops; %d s per cell, scale %d,"
-                    + " the paths taking turns in " + ROUNDS + " slices, load average at end %.1f, whole run %d s%n", proxy.transport(),
-                    proxy.ioThreads(), seconds, scale,
+            System.out.printf(Locale.ROOT, "palisade transport: %s, %d event loops; %d s per cell, scale %d, the"
+                    + " paths taking turns in %d slices, load average %.1f at the start and %.1f at the end, whole run"
+                    + " %d s%n", proxy.transport(), proxy.ioThreads(), seconds, scale, ROUNDS, loadAtStart,
                     java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                     (System.nanoTime() - started) / 1_000_000_000L);
             System.out.println();
             System.out.println("| pgbench | clients | direct TPS | palisade TPS | PgBouncer TPS | palisade ÷ PgBouncer"
                     + " | palisade ÷ direct | PgBouncer ÷ direct | p99 added by palisade, ms"
-                    + " | p99 added by PgBouncer, ms |");
-            System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                    + " | p99 added by PgBouncer, ms | palisade CPU µs/tx | PgBouncer CPU µs/tx |");
+            System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             rows.forEach(System.out::println);
         }
     }
@@ -205,11 +212,30 @@ public final class ProxyBench {
         slices.forEach(slice -> latencies.addAll(slice.latencies()));
         latencies.sort(null);
         double p99 = latencies.isEmpty() ? Double.NaN : latencies.get((int) (latencies.size() * 0.99)) / 1000.0;
-        return new Measured(tps, p99);
+        long cpuNanos = slices.stream().mapToLong(Slice::cpuNanos).sum();
+        return new Measured(tps, p99, latencies.isEmpty() ? Double.NaN : cpuNanos / 1000.0 / latencies.size());
+    }
+
+    /**
+     * CPU time of the proxy's threads in this JVM: its event loops and the carriers of the virtual threads it runs
+     * SCRAM on (nothing else in the benchmark uses virtual threads while pgbench runs).
+     */
+    private static long proxyCpuNanos() {
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long total = 0;
+        for (java.lang.management.ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (info != null && (info.getThreadName().startsWith("palisade-proxy")
+                    || info.getThreadName().startsWith("ForkJoinPool"))) {
+                long nanos = threads.getThreadCpuTime(info.getThreadId());
+                total += Math.max(0, nanos);
+            }
+        }
+        return total;
     }
 
     private static Slice slice(Path work, String conninfo, String password, Workload workload, int clients,
-            int seconds) throws IOException {
+            int seconds, java.util.function.LongSupplier cpu) throws IOException {
+        long cpuBefore = cpu.getAsLong();
         Path logDir = Files.createTempDirectory(work, "log");
         List<String> command = new ArrayList<>(List.of("pgbench", "-n", "-c", Integer.toString(clients),
                 "-j", Integer.toString(Math.min(2, clients)), "-T", Integer.toString(seconds), "-l",
@@ -218,6 +244,7 @@ public final class ProxyBench {
         command.add(conninfo);
         ExternalClient.Result result = ExternalClient.run(command, Map.of("PGPASSWORD", password), work,
                 Duration.ofSeconds(seconds + 120L));
+        long cpuNanos = cpu.getAsLong() - cpuBefore;
         if (result.exitCode() != 0) {
             throw new IllegalStateException("pgbench failed: " + result.all());
         }
@@ -256,6 +283,6 @@ public final class ProxyBench {
             }
         }
         TestingDirectories.deleteRecursively(logDir);
-        return new Slice(tps, latencies);
+        return new Slice(tps, latencies, cpuNanos);
     }
 }

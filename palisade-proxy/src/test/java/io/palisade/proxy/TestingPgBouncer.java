@@ -89,6 +89,19 @@ final class TestingPgBouncer implements AutoCloseable {
         }
     }
 
+    /** CPU time PgBouncer has used so far (user + system), from /proc; 10 ms resolution. */
+    long cpuNanos() {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + process.pid() + "/stat"));
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            // after the command: state is field 3, utime 14 and stime 15 (1-based over the whole line)
+            long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
+            return ticks * 10_000_000L;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read pgbouncer's CPU time", e);
+        }
+    }
+
     int port() {
         return port;
     }
