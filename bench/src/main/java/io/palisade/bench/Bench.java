@@ -14,7 +14,7 @@ public final class Bench {
         for (String name : names) {
             switch (name) {
                 case "create" -> CreateBench.run();
-                case "proxy" -> io.palisade.proxy.ProxyBench.main(new String[] {"10", "10", "3"});
+                case "proxy" -> io.palisade.proxy.ProxyBench.main(new String[] {"6", "10"});
                 case "broker" -> io.palisade.broker.BrokerBench.main(new String[0]);
                 case "recovery" -> RecoveryBench.run();
                 case "vm" -> VmBench.run();

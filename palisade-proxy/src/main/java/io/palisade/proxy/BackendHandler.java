@@ -24,8 +24,8 @@ import org.slf4j.LoggerFactory;
  * proxy. Until the first ReadyForQuery it parses the backend's messages: it logs in with the tenant password (SCRAM,
  * MD5 or cleartext, as the backend asks), then shows the client the end of its own exchange (AuthenticationSASLFinal
  * for SCRAM clients) and AuthenticationOk, replaces BackendKeyData with the proxy's own cancel key, and turns any
- * authentication failure into the one canonical error; after that it relays raw bytes. Runs on the client's event
- * loop; not thread-safe otherwise.
+ * authentication failure into the one canonical error; after that it passes every buffer read whole to the client and
+ * flushes once per read burst ({@link BackendLink}). Runs on the client's event loop; not thread-safe otherwise.
  */
 final class BackendHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(BackendHandler.class);
@@ -111,13 +111,28 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             out.forEach(ReferenceCountUtil::release);
             return;
         }
-        if (out.isEmpty()) {
-            context.read();
-        } else {
+        if (!out.isEmpty()) {
             CompositeByteBuf composite = context.alloc().compositeBuffer(out.size());
             composite.addComponents(true, out);
             link.toClient(composite);
+            link.flushToClient();
         }
+        if (mode != Mode.RELAY) {
+            context.read();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext context) {
+        if (mode == Mode.RELAY) {
+            link.flushToClient();
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext context) {
+        link.backendWritabilityChanged();
+        context.fireChannelWritabilityChanged();
     }
 
     /** Handles complete messages; returns false if the connection was failed. */

@@ -6,7 +6,6 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.palisade.spi.Backend;
 import io.palisade.spi.Endpoint;
@@ -23,9 +22,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One authenticated client's connection to its database: holds the per-database slot, connects, lets
- * {@link BackendHandler} log in with the tenant password, then relays bytes both ways with back-pressure (one read per
- * completed write), maps cancel keys and closes idle sessions. Runs on the client channel's event loop (the backend
- * channel shares it); not thread-safe otherwise.
+ * {@link BackendHandler} log in with the tenant password, then relays bytes both ways, maps cancel keys and closes
+ * idle sessions. Relaying passes each buffer read on one side whole to the other side's write and flushes once per
+ * read burst ({@code channelReadComplete}), so a burst costs one system call (and, towards the client, as few TLS
+ * records as its size allows) rather than one per buffer; back-pressure follows the channels' writability: a side
+ * whose peer stops being writable stops reading until the peer drains below its low-water mark. Runs on the client
+ * channel's event loop (the backend channel shares it); not thread-safe otherwise.
  */
 final class BackendLink {
     /** Backend-unreachable warnings, at most one per database per 10 s (a retrying client must not flood the log). */
@@ -41,6 +43,8 @@ final class BackendLink {
     private ScheduledFuture<?> idleTimer;
     private long lastActivityNanos;
     private boolean closed;
+    private boolean backendUnflushed;
+    private boolean clientUnflushed;
 
     BackendLink(ClientSession session, PostgresProxy proxy, String databaseId, DatabaseConnections.Slot slot) {
         this.session = session;
@@ -81,7 +85,7 @@ final class BackendLink {
         Channel client = session.clientChannel();
         Bootstrap bootstrap = new Bootstrap()
                 .group(client.eventLoop())
-                .channel(NioSocketChannel.class)
+                .channel(proxy.socketTransport().socketChannel())
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) proxy.config().backendConnectTimeout().toMillis())
@@ -112,20 +116,38 @@ final class BackendLink {
         });
     }
 
-    /** Client bytes to the backend; reads more from the client once written. */
+    /**
+     * Client bytes to the backend, written whole and flushed by {@link #flushToBackend()} at the end of the client's
+     * read burst; stops reading the client while the backend is not writable. A failed write closes the backend
+     * (its handler's {@code exceptionCaught}), which closes the client.
+     */
     void toBackend(ByteBuf buf) {
+        if (closed || backend == null) {
+            buf.release();
+            return;
+        }
         lastActivityNanos = System.nanoTime();
         slot.received(buf.readableBytes());
-        backend.writeAndFlush(buf).addListener((ChannelFutureListener) future -> {
-            if (future.isSuccess()) {
-                session.clientChannel().read();
-            } else {
-                session.closeQuietly();
-            }
-        });
+        backend.write(buf, backend.voidPromise());
+        backendUnflushed = true;
+        if (!backend.isWritable()) {
+            session.clientChannel().config().setAutoRead(false);
+        }
     }
 
-    /** Backend bytes to the client; reads more from the backend once written. */
+    /** Flushes what {@link #toBackend} wrote since the last flush. */
+    void flushToBackend() {
+        if (backendUnflushed) {
+            backendUnflushed = false;
+            backend.flush();
+        }
+    }
+
+    /**
+     * Backend bytes to the client, written whole (the TLS handler encrypts them at the flush) and flushed by
+     * {@link #flushToClient()} at the end of the backend's read burst; stops reading the backend while the client is
+     * not writable. A failed write closes the client (its handler's {@code exceptionCaught}).
+     */
     void toClient(ByteBuf buf) {
         if (closed) {
             buf.release();
@@ -133,15 +155,43 @@ final class BackendLink {
         }
         lastActivityNanos = System.nanoTime();
         slot.sent(buf.readableBytes());
-        session.clientChannel().writeAndFlush(buf).addListener((ChannelFutureListener) future -> {
-            if (future.isSuccess()) {
-                if (backend != null) {
-                    backend.read();
-                }
-            } else {
-                session.closeQuietly();
-            }
-        });
+        Channel client = session.clientChannel();
+        client.write(buf, client.voidPromise());
+        clientUnflushed = true;
+        if (!client.isWritable() && backend != null) {
+            backend.config().setAutoRead(false);
+        }
+    }
+
+    /** Flushes what {@link #toClient} wrote since the last flush. */
+    void flushToClient() {
+        if (clientUnflushed) {
+            clientUnflushed = false;
+            session.clientChannel().flush();
+        }
+    }
+
+    /** The relay starts (the backend's first ReadyForQuery): both sides read on their own from now on. */
+    void startRelay() {
+        if (closed) {
+            return;
+        }
+        session.clientChannel().config().setAutoRead(backend.isWritable());
+        backend.config().setAutoRead(session.clientChannel().isWritable());
+    }
+
+    /** The backend drained below its low-water mark (or filled up): the client reads while the backend is writable. */
+    void backendWritabilityChanged() {
+        if (!closed && session.relaying()) {
+            session.clientChannel().config().setAutoRead(backend.isWritable());
+        }
+    }
+
+    /** The client drained below its low-water mark (or filled up): the backend reads while the client is writable. */
+    void clientWritabilityChanged() {
+        if (!closed && backend != null && session.relaying()) {
+            backend.config().setAutoRead(session.clientChannel().isWritable());
+        }
     }
 
     CancelRegistry.ProxyKey registerCancelKey(Endpoint endpoint, int processId, int secretKey) {

@@ -193,6 +193,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     @Override
+    public void channelReadComplete(ChannelHandlerContext context) {
+        if (state == State.RELAY) {
+            link.flushToBackend();
+        }
+        context.fireChannelReadComplete();
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext context) {
+        if (state == State.RELAY) {
+            link.clientWritabilityChanged();
+        }
+        context.fireChannelWritabilityChanged();
+    }
+
+    @Override
     public void exceptionCaught(ChannelHandlerContext context, Throwable cause) {
         log.debug("client connection {} failed: {}", context.channel().remoteAddress(), cause.toString());
         closeQuietly();
@@ -471,11 +487,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             pending = null;
             if (rest.isReadable()) {
                 link.toBackend(rest);
-                return;
+                link.flushToBackend();
+            } else {
+                rest.release();
             }
-            rest.release();
         }
-        ctx.channel().read();
+        link.startRelay();
+    }
+
+    /** Whether the session relays bytes (the backend's first ReadyForQuery has passed and nothing closed it). */
+    boolean relaying() {
+        return state == State.RELAY;
     }
 
     void backendClosed() {

@@ -17,10 +17,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
-import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ReferenceCountedOpenSslContext;
 import io.netty.handler.ssl.SslContext;
@@ -56,9 +53,10 @@ import org.slf4j.LoggerFactory;
  * {@link TenantAuthenticator} returns) before it takes a connection slot, wakes a database or connects to it; then it
  * logs in to the database with the tenant password. Hands clients its own cancel keys, caps connections that have not
  * authenticated yet (in total and per source address), enforces per-database connection limits and
- * authentication/handshake/startup/idle timeouts, and exports per-database metrics. Netty NIO, event-loop threads named
- * {@code palisade-proxy-*}; the event loops are never blocked (the resolver's future is completed elsewhere and the
- * session hops back). {@link #start()} once, {@link #close()} idempotently; thread-safe.
+ * authentication/handshake/startup/idle timeouts, and exports per-database metrics. Netty's native epoll transport
+ * where it loads, else NIO ({@link ProxyTransport}); event-loop threads named {@code palisade-proxy-*}, one per core
+ * unless {@code proxy.io-threads} says otherwise; the event loops are never blocked (the resolver's future is
+ * completed elsewhere and the session hops back). {@link #start()} once, {@link #close()} idempotently; thread-safe.
  */
 public final class PostgresProxy implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PostgresProxy.class);
@@ -84,6 +82,7 @@ public final class PostgresProxy implements AutoCloseable {
     private final ExecutorService cpuExecutor = Executors.newThreadPerTaskExecutor(
             Thread.ofVirtual().name("palisade-proxy-scram-", 0).factory());
     private final Object lifecycle = new Object();
+    private final ProxyTransport transport = ProxyTransport.detect();
     private EventLoopGroup acceptGroup;
     private EventLoopGroup ioGroup;
     private Channel serverChannel;
@@ -150,12 +149,12 @@ public final class PostgresProxy implements AutoCloseable {
                 throw new IllegalStateException("the proxy can be started once");
             }
             acceptGroup = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("palisade-proxy-accept", true),
-                    NioIoHandler.newFactory());
-            ioGroup = new MultiThreadIoEventLoopGroup(config.ioThreads(),
-                    new DefaultThreadFactory("palisade-proxy-io", true), NioIoHandler.newFactory());
+                    transport.ioHandlers().get());
+            ioGroup = new MultiThreadIoEventLoopGroup(eventLoops(config.ioThreads()),
+                    new DefaultThreadFactory("palisade-proxy-io", true), transport.ioHandlers().get());
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(acceptGroup, ioGroup)
-                    .channel(NioServerSocketChannel.class)
+                    .channel(transport.serverChannel())
                     .option(ChannelOption.SO_BACKLOG, 1024)
                     .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.TCP_NODELAY, true)
@@ -174,9 +173,9 @@ public final class PostgresProxy implements AutoCloseable {
                         + config.port() + " for PostgreSQL clients: " + e.getMessage()
                         + "; set proxy.port to a free port or stop whatever holds it", e);
             }
-            log.info("PostgreSQL proxy listening on {}:{} for *.{} (TLS via {}, certificate {}{})", config.bindHost(),
-                    port(), config.domain(),
-                    sslContext instanceof ReferenceCountedOpenSslContext ? "OpenSSL/BoringSSL" : "JDK",
+            log.info("PostgreSQL proxy listening on {}:{} for *.{} ({} transport, {} event loops; TLS via {},"
+                    + " certificate {}{})", config.bindHost(), port(), config.domain(), transport.name(),
+                    ioThreads(), sslContext instanceof ReferenceCountedOpenSslContext ? "OpenSSL/BoringSSL" : "JDK",
                     tlsMaterial.certificateFile(), tlsMaterial.caCertificateFile()
                             .map(ca -> "; clients verify it with sslrootcert=" + ca)
                             .orElse(""));
@@ -215,6 +214,26 @@ public final class PostgresProxy implements AutoCloseable {
 
     public ProxyConfig config() {
         return config;
+    }
+
+    /** The socket transport in use: {@code epoll} (Linux native) or {@code NIO}. */
+    public String transport() {
+        return transport.name();
+    }
+
+    /** Event loops for {@code proxy.io-threads}: the configured number, or one per core for 0. */
+    static int eventLoops(int configured) {
+        return configured > 0 ? configured : Runtime.getRuntime().availableProcessors();
+    }
+
+    /** The number of event-loop threads relaying connections. */
+    public int ioThreads() {
+        synchronized (lifecycle) {
+            if (ioGroup == null) {
+                throw new IllegalStateException("the proxy is not started");
+            }
+            return ((io.netty.util.concurrent.MultithreadEventExecutorGroup) ioGroup).executorCount();
+        }
     }
 
     /** The certificate served, and the generated CA clients should trust (if palisade generated it). */
@@ -281,6 +300,10 @@ public final class PostgresProxy implements AutoCloseable {
         return sslContext;
     }
 
+    ProxyTransport socketTransport() {
+        return transport;
+    }
+
     CancelRegistry cancels() {
         return cancels;
     }
@@ -342,7 +365,7 @@ public final class PostgresProxy implements AutoCloseable {
         CancelRegistry.Target t = target.get();
         var connect = new Bootstrap()
                 .group(eventLoop)
-                .channel(NioSocketChannel.class)
+                .channel(transport.socketChannel())
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.backendConnectTimeout().toMillis())
                 .handler(new ChannelInboundHandlerAdapter())
                 .connect(t.endpoint().host(), t.endpoint().port());

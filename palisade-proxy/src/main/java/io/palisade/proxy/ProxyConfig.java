@@ -36,7 +36,7 @@ import java.util.regex.Pattern;
  * @param backendConnectTimeout TCP connect timeout to the database instance ({@code proxy.backend-connect-timeout},
  *     10s)
  * @param maxStartupPacketSize the largest StartupMessage accepted ({@code proxy.max-startup-packet-size}, 10000 bytes)
- * @param ioThreads event-loop threads; 0 means Netty's default of twice the cores ({@code proxy.io-threads})
+ * @param ioThreads event-loop threads; 0 means one per core ({@code proxy.io-threads})
  */
 public record ProxyConfig(
         String bindHost,

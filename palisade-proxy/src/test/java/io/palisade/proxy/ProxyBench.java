@@ -10,53 +10,81 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * pgbench select-only through the proxy vs direct TLS to the same PostgreSQL 16 (which serves the proxy's own
- * certificate), at 8 and 64 clients, plus connection setup rate ({@code pgbench --connect}). Prints one table with
- * the TPS ratio (goal at least 0.90) and the added p50 latency (from pgbench's per-transaction log).
+ * pgbench through the palisade proxy vs through PgBouncer in the same position (TLS to the client, session mode,
+ * plaintext to the same backend) vs direct TLS to the same PostgreSQL 16, which serves the proxy's certificate. For
+ * each workload (select-only {@code -S}, TPC-B, and select-only with a new connection per transaction {@code -C}) and
+ * each client count (1, 8, 64) it runs the three paths back to back and prints one table: TPS, palisade ÷ PgBouncer,
+ * palisade ÷ direct, PgBouncer ÷ direct, and the p99 latency each path adds to direct (from pgbench's
+ * per-transaction log; under {@code -C} the time from one transaction's end to the next one's of the same client, so
+ * connecting and logging in count). The first line names the machine; no VM is involved (accelerator: none).
  *
- * <p>Each configuration runs {@code rounds} times, direct and proxy back to back, and the medians are reported: on a
- * small shared machine single runs are noisy. Arguments: {@code [seconds-per-run (default 10)] [scale (default 10)]
- * [rounds (default 3)]}; system property {@code runs} picks the runs (default
- * {@code select:8,select:64,connect:8}), {@code ioThreads} overrides the proxy's event-loop count. Run it with the test
- * classpath, e.g. {@code java -cp target/test-classes:target/classes:<test classpath> io.palisade.proxy.ProxyBench}.
+ * <p>Each cell's seconds are split into {@code rounds} (default 3) slices and the three paths take turns slice by
+ * slice, so that background load on a shared machine falls on all of them alike; TPS is the mean over the slices and
+ * the p99 is over all their transactions. Arguments: {@code [seconds per path and cell (default 6)] [scale (default
+ * 10)]}; system properties {@code workloads}
+ * (default {@code select,tpcb,connect}), {@code clients} (default {@code 1,8,64}), {@code ioThreads} (the proxy's
+ * event loops, default 0 = one per core) and {@code targets} (default {@code direct,palisade,pgbouncer}). Loopback
+ * only. Run it with the test classpath, or through {@code bench/run proxy}.
  */
 public final class ProxyBench {
     private static final String DOMAIN = "db.localhost";
     private static final String ID = "db-bench0001";
     private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+) \\((?:without|excluding) initial connection");
     private static final Pattern TPS_ANY = Pattern.compile("tps = ([0-9.]+)");
+    /** Each cell's time is split into this many turns per path. */
+    private static final int ROUNDS = Integer.getInteger("rounds", 3);
 
     private ProxyBench() {}
 
-    record Run(String name, int clients, boolean connect) {}
+    enum Workload {
+        SELECT("-S", List.of("-S")),
+        TPCB("TPC-B", List.of()),
+        CONNECT("-S -C", List.of("-S", "-C"));
 
-    record Measured(double tps, double p50Millis, double p99Millis) {}
+        final String label;
+        final List<String> flags;
+
+        Workload(String label, List<String> flags) {
+            this.label = label;
+            this.flags = flags;
+        }
+    }
+
+    /** @param cpuMicrosPerTransaction CPU the path (proxy threads or PgBouncer) spent per transaction */
+    record Measured(double tps, double p99Millis, double cpuMicrosPerTransaction) {
+        static final Measured NONE = new Measured(Double.NaN, Double.NaN, Double.NaN);
+    }
+
+    /** One pgbench run: its TPS, every transaction's latency in microseconds, and the path's CPU time (ns). */
+    record Slice(double tps, List<Long> latencies, long cpuNanos) {}
 
     public static void main(String[] args) throws Exception {
-        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 10;
+        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 6;
         int scale = args.length > 1 ? Integer.parseInt(args[1]) : 10;
-        int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
         Path work = TestingDirectories.newWorkDir("proxy-bench");
         try {
-            run(work, seconds, scale, rounds);
+            run(work, seconds, scale);
         } finally {
             TestingDirectories.deleteRecursively(work);
         }
     }
 
-    private static void run(Path work, int seconds, int scale, int rounds) throws Exception {
+    private static void run(Path work, int seconds, int scale) throws Exception {
+        long started = System.nanoTime();
+        double loadAtStart = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         TlsMaterial tls = TlsMaterial.loadOrGenerate(work.resolve("tls"), DOMAIN);
         // PostgreSQL wants its key owned by the server's user and mode 600: give it a copy
         Path pgTls = work.resolve("pg-tls");
@@ -70,8 +98,9 @@ public final class ProxyBench {
                 "ssl", "on",
                 "ssl_cert_file", pgCert.toString(),
                 "ssl_key_file", pgKey.toString(),
-                "max_connections", "200");
+                "max_connections", "300");
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        List<String> targets = List.of(System.getProperty("targets", "direct,palisade,pgbouncer").split(","));
         try (TestingPostgres pg = new TestingPostgres(PostgresVersion.DEFAULT, settings);
                 PostgresProxy proxy = new PostgresProxy(
                         ProxyConfig.defaults(DOMAIN, work.resolve("tls"))
@@ -79,83 +108,143 @@ public final class ProxyBench {
                                 .withIoThreads(Integer.getInteger("ioThreads", 0))
                                 .withLimits(500, 10_000),
                         // an in-memory lookup, like the control plane's cache: no artificial delay in the numbers
-                        id -> CompletableFuture.completedFuture(
-                                ID.equals(id) ? Optional.of(io.palisade.spi.Backend.direct(pg.endpoint())) : Optional.empty()),
+                        id -> CompletableFuture.completedFuture(ID.equals(id)
+                                ? Optional.of(io.palisade.spi.Backend.direct(pg.endpoint())) : Optional.empty()),
                         id -> CompletableFuture.completedFuture(
                                 ID.equals(id) ? Optional.of(pg.credentials()) : Optional.empty()),
-                        registry).start()) {
+                        registry).start();
+                TestingPgBouncer bouncer = new TestingPgBouncer(Files.createDirectory(work.resolve("pgbouncer")),
+                        pg.endpoint(), pg.credentials().database(), pg.credentials().username(),
+                        pg.credentials().password(), tls.certificateFile(), tls.privateKeyFile())) {
             String password = pg.credentials().password();
             Path ca = tls.caCertificateFile().orElseThrow();
-            String direct = "host=127.0.0.1 port=" + pg.endpoint().port() + " dbname=app user=app sslmode=require";
-            String viaProxy = "host=" + ID + "." + DOMAIN + " hostaddr=127.0.0.1 port=" + proxy.port()
-                    + " dbname=app user=app sslmode=" + System.getProperty("proxySslmode", "verify-full")
-                    + " sslrootcert=" + ca;
+            String names = " dbname=" + pg.credentials().database() + " user=" + pg.credentials().username();
+            Map<String, String> conninfo = Map.of(
+                    "direct", "host=127.0.0.1 port=" + pg.endpoint().port() + names + " sslmode=require",
+                    "palisade", "host=" + ID + "." + DOMAIN + " hostaddr=127.0.0.1 port=" + proxy.port() + names
+                            + " sslmode=verify-full sslrootcert=" + ca,
+                    "pgbouncer", "host=127.0.0.1 port=" + bouncer.port() + names + " sslmode=require");
             ExternalClient.Result init = ExternalClient.run(
-                    List.of("pgbench", "-i", "-q", "-s", Integer.toString(scale), direct),
+                    List.of("pgbench", "-i", "-q", "-s", Integer.toString(scale), conninfo.get("direct")),
                     Map.of("PGPASSWORD", password), work, Duration.ofMinutes(5));
             if (init.exitCode() != 0) {
                 throw new IllegalStateException("pgbench -i failed: " + init.all());
             }
-            List<Run> runs = new ArrayList<>();
-            for (String spec : System.getProperty("runs", "select:8,select:64,connect:8").split(",")) {
-                String[] parts = spec.split(":");
-                boolean connect = parts[0].equals("connect");
-                runs.add(new Run(connect ? "connect (-C)" : "select-only", Integer.parseInt(parts[1]), connect));
+            // warm every path (JIT, pools) before measuring
+            for (String target : targets) {
+                slice(work, conninfo.get(target), password, Workload.SELECT, 8, 2, () -> 0L);
             }
             List<String> rows = new ArrayList<>();
-            for (Run run : runs) {
-                // warm both paths briefly, then measure direct and proxy back to back
-                measure(work, direct, password, run, Math.min(3, seconds));
-                measure(work, viaProxy, password, run, Math.min(3, seconds));
-                List<Measured> directRuns = new ArrayList<>();
-                List<Measured> proxyRuns = new ArrayList<>();
-                for (int round = 0; round < rounds; round++) {
-                    directRuns.add(measure(work, direct, password, run, seconds));
-                    proxyRuns.add(measure(work, viaProxy, password, run, seconds));
+            for (String workloadName : System.getProperty("workloads", "select,tpcb,connect").split(",")) {
+                Workload workload = Workload.valueOf(workloadName.toUpperCase(Locale.ROOT));
+                for (String clients : System.getProperty("clients", "1,8,64").split(",")) {
+                    // the cell's time in ROUNDS slices, the paths taking turns: on a shared machine the background
+                    // load then falls on all three alike
+                    Map<String, List<Slice>> slices = new java.util.HashMap<>();
+                    Map<String, java.util.function.LongSupplier> cpu = Map.of("direct", () -> 0L,
+                            "palisade", ProxyBench::proxyCpuNanos,
+                            "pgbouncer", bouncer::cpuNanos);
+                    for (int round = 0; round < ROUNDS; round++) {
+                        for (String target : targets) {
+                            slices.computeIfAbsent(target, t -> new ArrayList<>()).add(slice(work,
+                                    conninfo.get(target), password, workload, Integer.parseInt(clients),
+                                    Math.max(1, seconds / ROUNDS), cpu.get(target)));
+                        }
+                    }
+                    Map<String, Measured> cell = new java.util.HashMap<>();
+                    slices.forEach((target, list) -> cell.put(target, combine(list)));
+                    Measured d = cell.getOrDefault("direct", Measured.NONE);
+                    Measured p = cell.getOrDefault("palisade", Measured.NONE);
+                    Measured b = cell.getOrDefault("pgbouncer", Measured.NONE);
+                    rows.add(String.format(Locale.ROOT,
+                            "| %-6s | %3s | %7.0f | %7.0f | %7.0f | **%.2f** | %.2f | %.2f | %+.2f | %+.2f"
+                                    + " | %.0f | %.0f |",
+                            workload.label, clients, d.tps(), p.tps(), b.tps(), p.tps() / b.tps(),
+                            p.tps() / d.tps(), b.tps() / d.tps(), p.p99Millis() - d.p99Millis(),
+                            b.p99Millis() - d.p99Millis(), p.cpuMicrosPerTransaction(),
+                            b.cpuMicrosPerTransaction()));
                 }
-                Measured d = median(directRuns);
-                Measured p = median(proxyRuns);
-                rows.add(String.format(Locale.ROOT,
-                        "| %-13s | %7d | %11.0f | %11.0f | %5.2f | %9.3f | %9.3f | %+9.3f |",
-                        run.name(), run.clients(), d.tps(), p.tps(), p.tps() / d.tps(), d.p50Millis(),
-                        p.p50Millis(), p.p50Millis() - d.p50Millis()));
             }
             System.out.println();
-            System.out.printf(Locale.ROOT, "proxy vs direct TLS, pgbench -S, %d s per run, median of %d rounds,"
-                    + " scale %d, %d cores, load average at end %.1f%n", seconds, rounds, scale,
-                    Runtime.getRuntime().availableProcessors(),
-                    java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-            System.out.println("| run           | clients | direct tps  | proxy tps   | ratio | p50 dir ms | p50 prx ms"
-                    + " | added p50 |");
-            System.out.println("|---------------|---------|-------------|-------------|-------|-----------|-----------"
-                    + "|-----------|");
+            System.out.printf(Locale.ROOT, "## proxy: palisade vs %s vs direct TLS, pgbench %s, %s UTC%n",
+                    TestingPgBouncer.version(), pgbenchVersion(), LocalDate.now(ZoneOffset.UTC));
+            System.out.printf(Locale.ROOT, "machine: %s; accelerator: none (no VM: loopback TCP only)%n", machine());
+            System.out.printf(Locale.ROOT, "palisade transport: %s, %d event loops; %d s per cell, scale %d, the"
+                    + " paths taking turns in %d slices, load average %.1f at the start and %.1f at the end, whole run"
+                    + " %d s%n", proxy.transport(), proxy.ioThreads(), seconds, scale, ROUNDS, loadAtStart,
+                    java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
+                    (System.nanoTime() - started) / 1_000_000_000L);
+            System.out.println();
+            System.out.println("| pgbench | clients | direct TPS | palisade TPS | PgBouncer TPS | palisade ÷ PgBouncer"
+                    + " | palisade ÷ direct | PgBouncer ÷ direct | p99 added by palisade, ms"
+                    + " | p99 added by PgBouncer, ms | palisade CPU µs/tx | PgBouncer CPU µs/tx |");
+            System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             rows.forEach(System.out::println);
-            var handshake = registry.get("palisade.proxy.handshake").timer().takeSnapshot();
-            System.out.printf(Locale.ROOT, "proxy handshake (accept to ready-for-query): %d sessions, mean %.2f ms,"
-                    + " max %.2f ms%n", handshake.count(), handshake.mean(TimeUnit.MILLISECONDS),
-                    handshake.max(TimeUnit.MILLISECONDS));
         }
     }
 
-    private static Measured median(List<Measured> runs) {
-        List<Double> tps = runs.stream().map(Measured::tps).sorted().toList();
-        List<Double> p50 = runs.stream().map(Measured::p50Millis).sorted().toList();
-        List<Double> p99 = runs.stream().map(Measured::p99Millis).sorted().toList();
-        int middle = runs.size() / 2;
-        return new Measured(tps.get(middle), p50.get(middle), p99.get(middle));
+    private static String machine() {
+        String cpu = "unknown CPU";
+        try (Stream<String> lines = Files.lines(Path.of("/proc/cpuinfo"))) {
+            cpu = lines.filter(l -> l.startsWith("model name"))
+                    .map(l -> l.substring(l.indexOf(':') + 1).strip())
+                    .findFirst()
+                    .orElse(cpu);
+        } catch (IOException ignored) {
+            // keep unknown
+        }
+        long memGiB = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getTotalMemorySize() >> 30;
+        return Runtime.getRuntime().availableProcessors() + " cores (" + cpu + "), " + memGiB + " GiB RAM, "
+                + System.getProperty("os.name") + " " + System.getProperty("os.version") + ", Java "
+                + Runtime.version().feature();
     }
 
-    private static Measured measure(Path work, String conninfo, String password, Run run, int seconds)
-            throws IOException {
+    private static String pgbenchVersion() {
+        ExternalClient.Result result = ExternalClient.run(List.of("pgbench", "--version"), Map.of(), null,
+                Duration.ofSeconds(10));
+        return result.stdout().strip().replace("pgbench (PostgreSQL) ", "");
+    }
+
+    private static Measured combine(List<Slice> slices) {
+        double tps = slices.stream().mapToDouble(Slice::tps).average().orElse(Double.NaN);
+        List<Long> latencies = new ArrayList<>();
+        slices.forEach(slice -> latencies.addAll(slice.latencies()));
+        latencies.sort(null);
+        double p99 = latencies.isEmpty() ? Double.NaN : latencies.get((int) (latencies.size() * 0.99)) / 1000.0;
+        long cpuNanos = slices.stream().mapToLong(Slice::cpuNanos).sum();
+        return new Measured(tps, p99, latencies.isEmpty() ? Double.NaN : cpuNanos / 1000.0 / latencies.size());
+    }
+
+    /**
+     * CPU time of the proxy's threads in this JVM: its event loops and the carriers of the virtual threads it runs
+     * SCRAM on (nothing else in the benchmark uses virtual threads while pgbench runs).
+     */
+    private static long proxyCpuNanos() {
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long total = 0;
+        for (java.lang.management.ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (info != null && (info.getThreadName().startsWith("palisade-proxy")
+                    || info.getThreadName().startsWith("ForkJoinPool"))) {
+                long nanos = threads.getThreadCpuTime(info.getThreadId());
+                total += Math.max(0, nanos);
+            }
+        }
+        return total;
+    }
+
+    private static Slice slice(Path work, String conninfo, String password, Workload workload, int clients,
+            int seconds, java.util.function.LongSupplier cpu) throws IOException {
+        long cpuBefore = cpu.getAsLong();
         Path logDir = Files.createTempDirectory(work, "log");
-        List<String> command = new ArrayList<>(List.of("pgbench", "-n", "-S", "-c", Integer.toString(run.clients()),
-                "-j", "2", "-T", Integer.toString(seconds), "-l", "--log-prefix=" + logDir.resolve("tx")));
-        if (run.connect()) {
-            command.add("-C");
-        }
+        List<String> command = new ArrayList<>(List.of("pgbench", "-n", "-c", Integer.toString(clients),
+                "-j", Integer.toString(Math.min(2, clients)), "-T", Integer.toString(seconds), "-l",
+                "--log-prefix=" + logDir.resolve("tx")));
+        command.addAll(workload.flags);
         command.add(conninfo);
         ExternalClient.Result result = ExternalClient.run(command, Map.of("PGPASSWORD", password), work,
                 Duration.ofSeconds(seconds + 120L));
+        long cpuNanos = cpu.getAsLong() - cpuBefore;
         if (result.exitCode() != 0) {
             throw new IllegalStateException("pgbench failed: " + result.all());
         }
@@ -167,22 +256,33 @@ public final class ProxyBench {
             }
         }
         double tps = Double.parseDouble(matcher.group(1));
+        // log line: client_id transaction_no latency_us script_no epoch_s us; pgbench's latency starts after the
+        // connection, so under -C the cycle (end to end of one client's transactions: connect, query, disconnect) is
+        // the latency a client sees
         List<Long> latencies = new ArrayList<>();
+        Map<String, Long> lastEnd = new java.util.HashMap<>();
         try (Stream<Path> files = Files.list(logDir)) {
-            for (Path file : files.toList()) {
+            for (Path file : files.sorted().toList()) {
                 try (Stream<String> lines = Files.lines(file)) {
                     lines.forEach(line -> {
                         String[] fields = line.split(" ");
-                        if (fields.length > 2) {
+                        if (fields.length < 6) {
+                            return;
+                        }
+                        if (workload == Workload.CONNECT) {
+                            long end = Long.parseLong(fields[4]) * 1_000_000L + Long.parseLong(fields[5]);
+                            Long previous = lastEnd.put(file.getFileName() + "/" + fields[0], end);
+                            if (previous != null) {
+                                latencies.add(end - previous);
+                            }
+                        } else {
                             latencies.add(Long.parseLong(fields[2]));
                         }
                     });
                 }
             }
         }
-        latencies.sort(null);
-        double p50 = latencies.isEmpty() ? Double.NaN : latencies.get(latencies.size() / 2) / 1000.0;
-        double p99 = latencies.isEmpty() ? Double.NaN : latencies.get((int) (latencies.size() * 0.99)) / 1000.0;
-        return new Measured(tps, p50, p99);
+        TestingDirectories.deleteRecursively(logDir);
+        return new Slice(tps, latencies, cpuNanos);
     }
 }

@@ -145,7 +145,7 @@ public final class ConfigKeys {
             "proxy.max-startup-packet-size", integer(64, 1 << 20), "10000",
             "Largest PostgreSQL StartupMessage the proxy accepts, in bytes"));
     public static final Setting<Integer> PROXY_IO_THREADS = add(Setting.of("proxy.io-threads", integer(0, 1024), "0",
-            "Event-loop threads of the proxy (0: twice the number of cores)"));
+            "Event-loop threads of the proxy (0: one per core)"));
 
     public static final Setting<Integer> BROKER_MAX_ROWS = add(Setting.of("broker.max-rows", integer(1, MAX), "10000",
             "Rows kept per statement by the SQL-over-HTTP broker: /sql fails with 507, PandaStack routes cut the rows "
