@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.palisade.testing.TestingDirectories;
 import io.palisade.testing.TestingPostgres;
+import io.palisade.testing.TestingTls;
 import java.io.BufferedInputStream;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -110,7 +111,7 @@ class TestRelayBackPressure {
             plain.setReceiveBufferSize(64 * 1024);
             plain.getOutputStream().write(RawPg.sslRequest());
             assertThat(plain.getInputStream().read()).isEqualTo('S');
-            SSLSocket socket = (SSLSocket) RawPg.trusting(ca).getSocketFactory()
+            SSLSocket socket = (SSLSocket) TestingTls.trusting(ca).getSocketFactory()
                     .createSocket(plain, "127.0.0.1", proxy.port(), true);
             InputStream in = new BufferedInputStream(socket.getInputStream(), 1 << 16);
             OutputStream out = socket.getOutputStream();
