@@ -320,12 +320,20 @@ final class WireSession implements AutoCloseable {
         }
     }
 
-    /** Sends a CancelRequest for whatever this session runs now, on a separate connection. Safe from any thread. */
+    /**
+     * Sends a CancelRequest for whatever this session runs now, on a separate connection, and returns once the server
+     * has acted on it (or after 5 s). Safe from any thread.
+     */
     void cancel() {
         byte[] message = new MessageWriter().startUntyped().int32(CANCEL_REQUEST_CODE).int32(backendPid)
                 .int32(backendKey).end().toByteArray();
         try (PgStream cancel = PgStream.connect(target, Duration.ofSeconds(5))) {
             cancel.write(message, 0, message.length, PgStream.deadline(Duration.ofSeconds(5)));
+            // As libpq's PQcancel does: wait until the server closes the socket, which it does once it has signalled
+            // the backend. Returning earlier lets a late signal cancel the caller's next statement instead.
+            cancel.read(PgStream.deadline(Duration.ofSeconds(5)));
+        } catch (EOFException e) {
+            // the server processed the request and closed the socket
         } catch (IOException e) {
             LOG.debug("cancel request to {} failed: {}", target, e.toString());
         }
