@@ -75,7 +75,7 @@ final class VmMoveAccess {
                 ResultSet rs = s.executeQuery("SELECT d.datname, r.rolname, r.rolpassword IS NOT NULL"
                         + " FROM pg_database d JOIN pg_authid r ON r.oid = d.datdba"
                         + " WHERE NOT d.datistemplate AND d.datname <> '"
-                        + VmDriver.MANAGEMENT_DATABASE + "' AND r.rolcanlogin AND NOT r.rolsuper ORDER BY 1")) {
+                        + GuestAdmin.MANAGEMENT_DATABASE + "' AND r.rolcanlogin AND NOT r.rolsuper ORDER BY 1")) {
             while (rs.next()) {
                 all.add(new Tenant(rs.getString(1), rs.getString(2), rs.getBoolean(3)));
             }
