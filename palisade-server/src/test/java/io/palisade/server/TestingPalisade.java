@@ -50,6 +50,7 @@ public final class TestingPalisade implements AutoCloseable {
         base.put("agent.cgroup-parent", "palisade-test");
         base.put("vm.image-dir", TestingDirectories.repoDir().resolve(".cache/guest/current").toString());
         base.put("vm.network-pool", "10.215.0.0/16");
+        base.put("vm.prepare-template", "false"); // tests that create vm databases build it on demand, as before
         base.putAll(extraSettings);
         this.settings = Map.copyOf(base);
         start();

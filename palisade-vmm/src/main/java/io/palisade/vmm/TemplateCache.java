@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,8 +29,9 @@ import org.slf4j.LoggerFactory;
  * Template snapshots, the source of clone creates: one saved VM (memory file, device state, data volume taken at the
  * same instant) per key (image, PostgreSQL major, plan, accelerator, TSC rate, QEMU binary) under the templates
  * directory. Locates a complete one, builds a missing one (a cold-booted template VM, checkpointed and saved), and
- * deletes one whose clones keep failing. Thread-safe: builds are serialised per key; a key that failed to build is
- * remembered and not retried by this driver.
+ * deletes one whose clones keep failing. A caller that asks for a template while it is being built waits for that
+ * build (it never starts a second one); each build logs its phases and {@link #status} reports them. Thread-safe:
+ * builds are serialised per key; a key that failed to build is remembered and not retried by this driver.
  */
 final class TemplateCache {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
@@ -60,8 +62,23 @@ final class TemplateCache {
         }
     }
 
+    /** Where a template stands: {@code ready}, {@code building} (with its phase), {@code failed}, {@code missing}. */
+    record Status(String key, String state, String phase, long elapsedMs, String error) {
+        Status {
+            requireNonNull(key, "key is null");
+            requireNonNull(state, "state is null");
+            requireNonNull(phase, "phase is null");
+            requireNonNull(error, "error is null");
+        }
+    }
+
+    /** The phase of a build in progress and when it started. */
+    private record Building(String phase, long startNanos) {}
+
     private final VmDriver driver;
     private final Path templatesDir;
+    private final Map<String, Building> inProgress = new ConcurrentHashMap<>();
+    private final AtomicInteger builds = new AtomicInteger();
     private final Map<String, Object> locks = new ConcurrentHashMap<>();
     private final Map<String, String> failed = new ConcurrentHashMap<>();
     private final Map<String, Integer> cloneFailures = new ConcurrentHashMap<>();
@@ -115,9 +132,15 @@ final class TemplateCache {
         if (failed.containsKey(key)) {
             return Optional.empty();
         }
+        if (inProgress.containsKey(key)) {
+            progress.phase("waiting for the template snapshot " + key + " being prepared");
+        }
         synchronized (lock(key)) {
             if (isComplete(template)) {
                 return Optional.of(template);
+            }
+            if (failed.containsKey(key)) { // the build this caller waited for failed
+                return Optional.empty();
             }
             try {
                 progress.phase("building the template snapshot " + key + " (once per image and plan)");
@@ -130,6 +153,25 @@ final class TemplateCache {
                 return Optional.empty();
             }
         }
+    }
+
+    /** Where the template of this key stands. */
+    Status status(String key) {
+        Building building = inProgress.get(key);
+        if (building != null) {
+            return new Status(key, "building", building.phase(),
+                    (System.nanoTime() - building.startNanos()) / 1_000_000, "");
+        }
+        if (isComplete(new Template(templatesDir.resolve(key)))) {
+            return new Status(key, "ready", "", 0, "");
+        }
+        String error = failed.get(key);
+        return error != null ? new Status(key, "failed", "", 0, error) : new Status(key, "missing", "", 0, "");
+    }
+
+    /** How many template builds this cache started (successful or not). */
+    int builds() {
+        return builds.get();
     }
 
     private static boolean isComplete(Template template) {
@@ -164,16 +206,24 @@ final class TemplateCache {
             throws IOException, SQLException {
         long start = System.nanoTime();
         String id = TEMPLATE_PREFIX + VmFiles.sha256Hex(templatesDir + "/" + key).substring(0, 16);
+        builds.incrementAndGet();
         building.add(id);
+        ProgressListener phases = phase -> {
+            Building previous = inProgress.get(key);
+            inProgress.put(key, new Building(phase, previous == null ? start : previous.startNanos()));
+            log.info("template snapshot {}: {}", key, phase);
+        };
         try {
-            build(spec, image, key, template, id, start);
+            phases.phase("copying the template volume");
+            build(spec, image, key, template, id, start, phases);
         } finally {
+            inProgress.remove(key);
             building.remove(id);
         }
     }
 
-    private void build(InstanceSpec spec, GuestImage image, String key, Template template, String id, long start)
-            throws IOException, SQLException {
+    private void build(InstanceSpec spec, GuestImage image, String key, Template template, String id, long start,
+            ProgressListener phases) throws IOException, SQLException {
         InstanceSpec templateSpec = new InstanceSpec(id, spec.version(), spec.plan(), "app", "app");
         InstancePaths paths = driver.paths(id);
         driver.destroy(id); // a leftover of a crashed build
@@ -182,7 +232,8 @@ final class TemplateCache {
             Files.createDirectories(paths.dir());
             Files.setPosixFilePermissions(paths.dir(), PosixFilePermissions.fromString("rwx------"));
             VmFiles.createVolume(image.templateVolume(spec.version()), paths.dataVolume(), spec.plan().diskMb());
-            BootWatchdog.Boot boot = driver.watchdog().boot(templateSpec, image, paths, ProgressListener.NONE);
+            BootWatchdog.Boot boot = driver.watchdog().boot(templateSpec, image, paths, phases);
+            phases.phase("checkpointing and saving the template VM");
             // the volume must match the memory: checkpoint and flush everything before the guest is stopped
             try (Connection admin = GuestAdmin.adminConnection(id, paths, image, boot.endpoint());
                     Statement s = admin.createStatement()) {
@@ -205,6 +256,7 @@ final class TemplateCache {
                 driver.processes().kill(id, pid);
             }
             driver.processes().reap(id);
+            phases.phase("publishing the template snapshot");
             Processes.check(List.of("rm", "-rf", "--", staging.toString()), Duration.ofMinutes(1));
             Files.createDirectories(staging);
             Files.setPosixFilePermissions(staging, PosixFilePermissions.fromString("rwx------"));

@@ -39,6 +39,11 @@ final class VmCreate {
         this.cloneCreate = cloneCreate;
     }
 
+    /** Whether creates clone template snapshots. */
+    boolean clones() {
+        return cloneCreate;
+    }
+
     RunningInstance provision(InstanceSpec spec, TenantCredentials credentials, ProgressListener progress) {
         requireNonNull(spec, "spec is null");
         requireNonNull(credentials, "credentials is null");

@@ -15,6 +15,8 @@ import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.InstanceStats;
 import io.palisade.spi.IsolationDriver;
 import io.palisade.spi.PalisadeException;
+import io.palisade.spi.Plan;
+import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.ProgressListener;
 import io.palisade.spi.RunningInstance;
 import io.palisade.spi.Rung;
@@ -81,6 +83,7 @@ public final class VmDriver implements IsolationDriver {
     private final VmRestore restore = new VmRestore(this);
     private final VmRename renamer = new VmRename(this);
     private final VmMoveAccess moveAccess = new VmMoveAccess(this);
+    private volatile TemplatePreparer preparer;
 
     /** A driver that creates by cloning template snapshots kept in {@code <instances-dir>/.templates}. */
     public VmDriver(VmDriverConfig config) {
@@ -420,8 +423,35 @@ public final class VmDriver implements IsolationDriver {
         }
     }
 
+    /**
+     * Prepares the template snapshot of {@code plan} and {@code version} in the background now, and again whenever
+     * its key changes (a new guest image), checked every {@code checkInterval}; see {@link TemplatePreparer}. Creates
+     * of that plan meanwhile wait for it. No-op when clones are disabled or preparation already runs.
+     */
+    public synchronized void prepareTemplate(Plan plan, PostgresVersion version, Duration checkInterval) {
+        if (creator.clones() && preparer == null) {
+            preparer = new TemplatePreparer(this, templates, plan, version, checkInterval);
+        }
+    }
+
+    /** The default plan's template snapshot while it is prepared in the background ({@code template_*} keys). */
+    @Override
+    public Map<String, String> healthDetails() {
+        TemplatePreparer current = preparer;
+        return current == null ? Map.of() : current.status();
+    }
+
+    /** The template preparer, if {@link #prepareTemplate} started one. */
+    Optional<TemplatePreparer> preparer() {
+        return Optional.ofNullable(preparer);
+    }
+
     @Override
     public void close() {
+        TemplatePreparer current = preparer;
+        if (current != null) {
+            current.close();
+        }
         moveAccess.closeAll(); // routes to the host live only as long as this driver
         processes.forgetAll(); // VMs keep running; a new driver finds them through their pid files
     }
