@@ -15,8 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code palisade serve} prepares the default plan's vm template snapshot in the background at start
- * ({@code vm.prepare-template}): {@code /v1/health} shows it building, then ready; a create that arrives meanwhile waits
- * for it, and afterwards there is exactly that one template on disk.
+ * ({@code vm.prepare-template}): {@code /v1/health} shows it building, then ready; a create that arrives meanwhile
+ * waits for it, and afterwards there is exactly that one template on disk.
  */
 class TestVmTemplateAtStart {
     @Test

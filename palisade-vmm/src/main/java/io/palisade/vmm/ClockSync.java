@@ -6,7 +6,8 @@ import java.util.Optional;
 
 /**
  * How the clock of a restored guest (clone or resume) was set after the restore, reported as
- * {@code details.clock_sync}; see {@link GuestClock}. A cold boot reports none (the guest read its clock at boot). Immutable.
+ * {@code details.clock_sync}; see {@link GuestClock}. A cold boot reports none (the guest read its clock at boot).
+ * Immutable.
  */
 public enum ClockSync {
     /** Over the platform's control port (virtio-serial), acknowledged by the guest's root helper. */

@@ -36,7 +36,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -78,6 +77,7 @@ public final class VmDriver implements IsolationDriver {
     private final VmCreate creator;
     private final VmProbe prober;
     private final GuestLogs logs = new GuestLogs(this);
+    private final VmInventory inventory = new VmInventory(this);
     private final VmAdminAccess adminAccess = new VmAdminAccess(this);
     private final VmSuspension suspension = new VmSuspension(this);
     private final VmRestore restore = new VmRestore(this);
@@ -317,40 +317,15 @@ public final class VmDriver implements IsolationDriver {
         return processes.findPid(id).isPresent();
     }
 
+    /** See {@link VmInventory#list}: directories, slots, QEMU processes and orphan namespaces of this driver. */
     @Override
     public Set<String> listInstances() {
-        Set<String> ids = new TreeSet<>();
-        try (var dirs = Files.list(config.instancesDir())) {
-            dirs.filter(Files::isDirectory)
-                    .map(p -> p.getFileName().toString())
-                    .filter(name -> !name.startsWith("."))
-                    .forEach(ids::add);
-        } catch (IOException e) {
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot list " + config.instancesDir(), e);
-        }
-        // networks and processes whose directory is gone (a crash in the middle of destroy)
-        ids.addAll(pool.allocations().keySet());
-        ids.addAll(processes.qemuProcesses().keySet());
-        ids.addAll(QemuProcesses.orphanNamespaces(ids, pool));
-        // a template snapshot being built is this driver's own work, not an orphan for the reconciler to remove (a
-        // crashed build's leftovers are listed, and removed, once no build runs)
-        ids.removeAll(templates.buildingIds());
-        return ids;
+        return inventory.list();
     }
 
     @Override
     public InstanceStats stats(String id) {
-        Optional<Long> pid = processes.findPid(id);
-        long disk = VmFiles.allocatedBytes(paths(id).dataVolume());
-        if (pid.isEmpty()) {
-            return new InstanceStats(false, -1, -1, -1, -1, disk);
-        }
-        long uptime = ProcessHandle.of(pid.get())
-                .flatMap(h -> h.info().startInstant())
-                .map(s -> Duration.between(s, Instant.now()).toSeconds())
-                .orElse(-1L);
-        long cpu = config.cgroups().find(cgroupName(id)).map(Cgroups.Group::cpuMillis).orElse(-1L);
-        return new InstanceStats(true, pid.get(), uptime, cpu, Processes.rssBytes(pid.get()), disk);
+        return inventory.stats(id);
     }
 
     /**

@@ -67,7 +67,8 @@ class TestVmRestore {
         credentialsA = new TenantCredentials("app", "app", TestingVm.randomSecret());
         long start = System.nanoTime();
         a = driver.provision(spec("a"), credentialsA, ProgressListener.NONE);
-        System.out.printf("source VM provisioned in %d ms (%s)%n", ms(start), CreatePath.from(a.details()).orElseThrow());
+        System.out.printf("source VM provisioned in %d ms (%s)%n", ms(start),
+                CreatePath.from(a.details()).orElseThrow());
         try (Connection c = tenant(a.endpoint(), credentialsA.password()); Statement s = c.createStatement()) {
             s.execute("CREATE TABLE kept (id int PRIMARY KEY, note text NOT NULL)");
             s.execute("INSERT INTO kept SELECT g, 'row ' || g FROM generate_series(1, " + ROWS + ") g");

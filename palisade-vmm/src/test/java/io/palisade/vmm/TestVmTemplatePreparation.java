@@ -27,8 +27,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The template snapshot of the first create, on real QEMU (TCG here): two creates racing on a fresh driver build one
- * template between them; {@link VmDriver#prepareTemplate} builds it in the background (a create arriving meanwhile waits
- * for it and clones), reports it in {@link VmDriver#healthDetails()}, and builds it again when the image key changes.
+ * template between them; {@link VmDriver#prepareTemplate} builds it in the background (a create arriving meanwhile
+ * waits for it and clones), reports it in {@link VmDriver#healthDetails()}, and builds it again when the image key changes.
  */
 class TestVmTemplatePreparation {
     private static final Duration BUILD_BOUND = Duration.ofMinutes(4);
