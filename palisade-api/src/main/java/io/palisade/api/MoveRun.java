@@ -283,6 +283,10 @@ final class MoveRun implements Runnable {
         }
         catalog.phase(move.id(), MovePhase.CUTOVER, "holding new connections; ending the tenant's sessions on the "
                 + move.from().wireName() + " instance");
+        // the copy took one database: one made inside the source's server since (the broker's v1/databases) would go
+        // with the source, so the source is read again and the move stops if it has more than one; read before the
+        // hold, while the tenant's role can still log in (the vm rung counts databases owned by a login role)
+        source.tenantPlace(id);
         // logged in before the hold: nothing the cutover waits for should be a login
         try (Connection tenantTarget = MoveConnections.tenant(target.tenantPlace(id),
                 databases.credentials(record).password())) {
@@ -306,10 +310,6 @@ final class MoveRun implements Runnable {
             steps.done("copy removed");
             SchemaReplayer.afterCopy(tenantTarget, state.script);
             steps.done("after-copy DDL");
-            // the copy took one database: one made inside the source's server since (the broker's v1/databases)
-            // would go with the source, so the source is read again and the move stops if it has more than one
-            source.tenantPlace(id);
-            steps.done("databases checked");
             long cutoverMillis = steps.totalMillis();
             databases.withLock(id, () -> {
                 catalog.switchDatabase(move.id(), id, move.to(), move.toPlan(), created.endpoint(),
