@@ -207,6 +207,10 @@ public final class ApiServer implements AutoCloseable {
                 row.put("available", probe != null && probe.usable());
                 row.put("isolation", rung.isolation());
                 row.put("suspend", rung.suspend());
+                Map<String, String> details = svc.healthDetails(rung);
+                if (!details.isEmpty()) {
+                    row.put("details", details);
+                }
                 return row;
             }).toList());
         }

@@ -142,6 +142,12 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
         return Map.copyOf(probes);
     }
 
+    /** A rung's background work for {@code /v1/health} ({@link IsolationDriver#healthDetails()}); empty if none. */
+    public Map<String, String> healthDetails(Rung rung) {
+        IsolationDriver driver = drivers.get(rung);
+        return driver == null ? Map.of() : driver.healthDetails();
+    }
+
     public String hostId() {
         return hostId;
     }

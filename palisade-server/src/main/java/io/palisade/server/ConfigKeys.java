@@ -219,6 +219,9 @@ public final class ConfigKeys {
                     + "from /proc/cpuinfo; -1: none, for diagnostics only)"));
     public static final Setting<Path> VM_QEMU_BINARY = add(Setting.of("vm.qemu-binary", path(),
             "/usr/bin/qemu-system-x86_64", "The QEMU system emulator"));
+    public static final Setting<Boolean> VM_PREPARE_TEMPLATE = add(Setting.of("vm.prepare-template", bool(), "true",
+            "Build the default plan's template snapshot in the background at start and whenever the guest image "
+                    + "changes (false: the first create builds it)"));
 
     public static final Setting<Integer> SHARED_TENANTS_PER_SERVER = add(Setting.of("shared.tenants-per-server",
             integer(1, MAX), "500",

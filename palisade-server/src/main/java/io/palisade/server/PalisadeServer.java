@@ -156,7 +156,13 @@ public final class PalisadeServer implements AutoCloseable {
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
                     config.restoreTimeout())));
-            drivers.add(new VmDriver(config.vmDriverConfig(user, cgroups)));
+            VmDriver vm = new VmDriver(config.vmDriverConfig(user, cgroups));
+            drivers.add(vm);
+            if (config.vmPrepareTemplate()) {
+                // the first create of the default plan then clones; progress in the log and /v1/health (rung vm)
+                vm.prepareTemplate(io.palisade.spi.Plan.NANO, io.palisade.spi.PostgresVersion.DEFAULT,
+                        java.time.Duration.ofSeconds(10));
+            }
 
             this.service = new DatabaseService(
                     store, secrets, drivers, config.hostId(), config.createWait(), config.stopInstancesOnExit(),

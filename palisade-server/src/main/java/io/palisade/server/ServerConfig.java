@@ -366,6 +366,10 @@ public final class ServerConfig {
         return get(VM_BOOT_TIMEOUT);
     }
 
+    public boolean vmPrepareTemplate() {
+        return get(VM_PREPARE_TEMPLATE);
+    }
+
     public boolean backupEnabled() {
         return get(BACKUP_ENABLED);
     }

@@ -50,6 +50,7 @@ public final class TestingPalisade implements AutoCloseable {
         base.put("agent.cgroup-parent", "palisade-test");
         base.put("vm.image-dir", TestingDirectories.repoDir().resolve(".cache/guest/current").toString());
         base.put("vm.network-pool", networkPool(dataDir));
+        base.put("vm.prepare-template", "false"); // tests that create vm databases build it on demand, as before
         base.putAll(extraSettings);
         this.settings = Map.copyOf(base);
         start();

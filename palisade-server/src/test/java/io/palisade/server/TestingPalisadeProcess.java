@@ -36,7 +36,8 @@ final class TestingPalisadeProcess implements AutoCloseable {
                 "-c", "vm.network-pool=10.220.0.0/16",
                 "-c", "vm.image-dir=" + io.palisade.testing.TestingDirectories.repoDir().resolve(".cache/guest/current"),
                 "-c", "agent.cgroup-parent=palisade-test",
-                "-c", "agent.reconcile-interval=1s"));
+                "-c", "agent.reconcile-interval=1s",
+                "-c", "vm.prepare-template=false")); // no template VM beside the ones a test counts
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         builder.environment().put("PALISADE_BOOTSTRAP_API_KEY", apiKey);
         this.process = builder.start();

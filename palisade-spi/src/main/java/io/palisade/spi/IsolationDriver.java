@@ -1,6 +1,7 @@
 package io.palisade.spi;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -126,6 +127,14 @@ public interface IsolationDriver extends AutoCloseable {
      */
     default HostRoute routeToHost(String id, Endpoint hostEndpoint) {
         return HostRoute.direct(hostEndpoint);
+    }
+
+    /**
+     * Background work of the rung a client may want to see in {@code /v1/health} (e.g. the vm rung preparing its
+     * template snapshot: state, phase), as flat key/value pairs; empty (the default) when there is none.
+     */
+    default Map<String, String> healthDetails() {
+        return Map.of();
     }
 
     /** Stops nothing; releases driver-wide resources. Instances keep running only if the driver says so. */

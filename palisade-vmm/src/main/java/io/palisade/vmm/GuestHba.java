@@ -25,7 +25,7 @@ final class GuestHba {
     static String firstBoot(GuestImage image) {
         return "# palisade: first boot of a restored data directory. Only the host may log in, as the management\n"
                 + "# role; replaced by the image's pg_hba.conf before the database is handed out.\n"
-                + "host  " + VmDriver.MANAGEMENT_DATABASE + "  " + image.adminRole() + "  " + image.guestGateway()
+                + "host  " + GuestAdmin.MANAGEMENT_DATABASE + "  " + image.adminRole() + "  " + image.guestGateway()
                 + "/32  trust\n";
     }
 

@@ -33,7 +33,7 @@ final class ManagementHandover {
 
     static void run(InstanceSpec spec, TenantCredentials credentials, GuestImage image, InstancePaths paths,
             Endpoint endpoint) throws SQLException, IOException {
-        try (Connection trusted = VmDriver.connect(endpoint, image.adminRole(), null)) {
+        try (Connection trusted = GuestAdmin.connect(endpoint, image.adminRole(), null)) {
             try (Statement s = trusted.createStatement();
                     ResultSet rs = s.executeQuery("SELECT rolsuper, pg_is_in_recovery() FROM pg_roles "
                             + "WHERE rolname = current_user")) {
@@ -47,14 +47,14 @@ final class ManagementHandover {
                             + "hot_standby = off and recovery_target_action = 'promote'");
                 }
             }
-            VmDriver.rotateManagementSecret(trusted, image, paths);
-            VmDriver.ensureTenant(trusted, spec);
-            VmDriver.setPasswordVerifier(trusted, credentials.username(), credentials.password());
+            GuestAdmin.rotateManagementSecret(trusted, image, paths);
+            GuestAdmin.ensureTenant(trusted, spec);
+            GuestAdmin.setPasswordVerifier(trusted, credentials.username(), credentials.password());
             GuestHba.installStaged(trusted);
         }
         awaitTrustGone(image, endpoint);
-        try (Connection admin = VmDriver.connect(endpoint, image.adminRole(),
-                VmDriver.readSecret(paths.managementSecret()))) {
+        try (Connection admin = GuestAdmin.connect(endpoint, image.adminRole(),
+                GuestAdmin.readSecret(paths.managementSecret()))) {
             if (GuestHba.hostTrustOrBrokenRules(admin) != 0) {
                 throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the guest's pg_hba.conf still lets a network "
                         + "peer in without a password, or has errors, after the image's rules were installed");
@@ -66,7 +66,7 @@ final class ManagementHandover {
     private static void awaitTrustGone(GuestImage image, Endpoint endpoint) throws SQLException {
         long deadline = System.nanoTime() + RELOAD_WAIT.toNanos();
         while (true) {
-            try (Connection ignored = VmDriver.connect(endpoint, image.adminRole(), null)) {
+            try (Connection ignored = GuestAdmin.connect(endpoint, image.adminRole(), null)) {
                 if (System.nanoTime() > deadline) {
                     throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the guest still trusts the host's "
                             + image.adminRole() + " logins " + RELOAD_WAIT.toSeconds() + " s after its pg_hba.conf "

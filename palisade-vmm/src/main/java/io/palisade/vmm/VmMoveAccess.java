@@ -74,7 +74,7 @@ final class VmMoveAccess {
         try (Statement s = admin.createStatement();
                 ResultSet rs = s.executeQuery("SELECT d.datname, r.rolname, r.rolpassword IS NOT NULL"
                         + " FROM pg_database d JOIN pg_authid r ON r.oid = d.datdba"
-                        + " WHERE d.datname NOT IN ('template0', 'template1', '" + VmDriver.MANAGEMENT_DATABASE + "')"
+                        + " WHERE d.datname NOT IN ('template0', 'template1', '" + GuestAdmin.MANAGEMENT_DATABASE + "')"
                         + " AND r.rolcanlogin AND NOT r.rolsuper ORDER BY 1")) {
             while (rs.next()) {
                 all.add(new Tenant(rs.getString(1), rs.getString(2), rs.getBoolean(3)));

@@ -54,11 +54,11 @@ final class VmRename {
         driver.network(fromId).teardown();
         driver.networkPool().release(fromId);
         driver.config().cgroups().find(driver.cgroupName(fromId)).ifPresent(Cgroups.Group::remove);
-        VmDriver.deleteQuietly(driver.migrationSocket(fromId));
-        VmDriver.discardSavedState(from);
+        VmFiles.deleteQuietly(driver.migrationSocket(fromId));
+        VmFiles.discardSavedState(from);
         for (Path file : new Path[] {from.memoryFile(), from.qmpSocket(), from.pidFile(), from.controlSocket(),
                 from.incomingSocket()}) {
-            VmDriver.deleteQuietly(file);
+            VmFiles.deleteQuietly(file);
         }
         driver.forget(fromId);
         driver.tenantUsers().remove(fromId); // the new id's QEMU runs as the new id's user

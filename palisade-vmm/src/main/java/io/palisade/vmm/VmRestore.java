@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * {@code provisionFrom} of the vm rung: the data volume is built from the prepared directory ({@link VolumeBuilder}),
- * the VM cold boots and PostgreSQL replays its WAL until it is promoted ({@link VmDriver#bootForRestore}), then the
+ * the VM cold boots and PostgreSQL replays its WAL until it is promoted ({@link BootWatchdog#bootForRestore}), then the
  * management role is taken over ({@link ManagementHandover}). On any failure the QEMU is killed, the PostgreSQL log
  * tail is read from the volume, everything of the instance is destroyed and the directory removed; the exception
  * carries the log tail. Thread-safe for different ids (no state of its own; the caller serialises calls per id).
@@ -67,12 +67,12 @@ final class VmRestore {
                     paths.dir().resolve("volume-stage"), paths.dataVolume(), spec.plan().diskMb(),
                     GuestHba.firstBoot(image));
             progress.phase("booting the microVM; PostgreSQL replays the restored WAL before it accepts connections");
-            VmDriver.Boot boot = driver.bootForRestore(spec, image, paths, progress);
+            BootWatchdog.Boot boot = driver.bootForRestore(spec, image, paths, progress);
             progress.phase("taking over the management role, setting credentials");
             long handoverStart = System.nanoTime();
             ManagementHandover.run(spec, credentials, image, paths, boot.endpoint());
             Map<String, String> details = new LinkedHashMap<>(boot.details());
-            details.put("create_path", "restore");
+            CreatePath.RESTORE.putInto(details);
             details.put("restored_data_bytes", Long.toString(volume.dataBytes()));
             details.put("volume_bytes", Long.toString(volume.volumeBytes()));
             details.put("volume_build_ms", Long.toString(volume.millis()));

@@ -67,7 +67,8 @@ class TestVmRestore {
         credentialsA = new TenantCredentials("app", "app", TestingVm.randomSecret());
         long start = System.nanoTime();
         a = driver.provision(spec("a"), credentialsA, ProgressListener.NONE);
-        System.out.printf("source VM provisioned in %d ms (%s)%n", ms(start), a.details().get("create_path"));
+        System.out.printf("source VM provisioned in %d ms (%s)%n", ms(start),
+                CreatePath.from(a.details()).orElseThrow());
         try (Connection c = tenant(a.endpoint(), credentialsA.password()); Statement s = c.createStatement()) {
             s.execute("CREATE TABLE kept (id int PRIMARY KEY, note text NOT NULL)");
             s.execute("INSERT INTO kept SELECT g, 'row ' || g FROM generate_series(1, " + ROWS + ") g");
@@ -141,7 +142,7 @@ class TestVmRestore {
         long start = System.nanoTime();
         RunningInstance b = driver.provisionFrom(spec("b"), credentialsB, dir, phases::add);
         System.out.printf("provisionFrom in %d ms: %s%n  phases: %s%n", ms(start), b.details(), phases);
-        assertThat(b.details()).containsEntry("create_path", "restore");
+        assertThat(b.details()).containsEntry(CreatePath.KEY, CreatePath.RESTORE.wireName());
         assertThat(dir).as("the data directory is consumed").doesNotExist();
 
         assertThat(count(b.endpoint(), credentialsB.password())).isEqualTo(ROWS);
@@ -155,10 +156,10 @@ class TestVmRestore {
         // this VM's own management secret: not the source's, and the first boot's trust rule is gone
         String secretB = Files.readString(driver.paths(id("b")).managementSecret());
         assertThat(secretB).isNotEqualTo(Files.readString(driver.paths(id("a")).managementSecret()));
-        assertThatThrownBy(() -> VmDriver.connect(b.endpoint(), "palisade_admin", null))
+        assertThatThrownBy(() -> GuestAdmin.connect(b.endpoint(), "palisade_admin", null))
                 .isInstanceOf(SQLException.class)
                 .matches(e -> "08004".equals(((SQLException) e).getSQLState()), "the server asks for a password");
-        assertThatThrownBy(() -> VmDriver.connect(b.endpoint(), "palisade_admin",
+        assertThatThrownBy(() -> GuestAdmin.connect(b.endpoint(), "palisade_admin",
                 Files.readString(driver.paths(id("a")).managementSecret())))
                 .isInstanceOf(SQLException.class)
                 .matches(e -> "28P01".equals(((SQLException) e).getSQLState()), "the source's secret is refused");
@@ -237,7 +238,7 @@ class TestVmRestore {
         TestingVm.assertNothingLeft(driver, c);
         assertThat(driver.isSuspended(d)).isFalse();
         RunningInstance resumed = driver.start(spec("d"), ProgressListener.NONE);
-        assertThat(resumed.details()).doesNotContainKey("resume_path").containsKey("boot_ready_ms");
+        assertThat(resumed.details()).doesNotContainKey(ResumePath.KEY).containsKey("boot_ready_ms");
         assertThat(count(resumed.endpoint(), credentialsB.password())).isEqualTo(ROWS + 1);
     }
 

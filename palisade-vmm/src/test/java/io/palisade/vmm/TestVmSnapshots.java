@@ -79,9 +79,9 @@ class TestVmSnapshots {
     @Test
     @Order(1)
     void clonesAreUniqueAndDoNotShareSecrets() throws Exception {
-        assertThat(a.details()).containsEntry("create_path", "clone");
-        assertThat(b.details()).containsEntry("create_path", "clone");
-        assertThat(a.details()).containsEntry("clock_sync", "serial");
+        assertThat(a.details()).containsEntry(CreatePath.KEY, CreatePath.CLONE.wireName());
+        assertThat(b.details()).containsEntry(CreatePath.KEY, CreatePath.CLONE.wireName());
+        assertThat(a.details()).containsEntry(ClockSync.KEY, ClockSync.SERIAL.wireName());
         assertThat(Math.abs(clockOffset(a, credentialsA))).as("clone's clock offset (ms)").isLessThan(1200);
         Set<Integer> keysA = new HashSet<>();
         Set<Integer> keysB = new HashSet<>();
@@ -144,8 +144,8 @@ class TestVmSnapshots {
             }
             a = driver.resume(specA, ProgressListener.NONE);
             System.out.printf("cycle %d: running RSS %d MiB, resume %s%n", cycle, rss >> 20, a.details());
-            assertThat(a.details()).containsEntry("resume_path", "restore");
-            assertThat(a.details()).containsEntry("clock_sync", "serial");
+            assertThat(a.details()).containsEntry(ResumePath.KEY, ResumePath.RESTORE.wireName());
+            assertThat(a.details()).containsEntry(ClockSync.KEY, ClockSync.SERIAL.wireName());
             assertThat(driver.isSuspended(idA)).isFalse();
             assertThat(driver.isRunning(idA)).isTrue();
             // resumed at most once: no state is left to resume again
@@ -219,7 +219,7 @@ class TestVmSnapshots {
         assertThat(killed).as("a QEMU to kill").isNotNull();
         b = resume.get();
         System.out.println("resume with a SIGKILL in the middle: " + b.details());
-        assertThat(b.details()).containsEntry("resume_path", "cold");
+        assertThat(b.details()).containsEntry(ResumePath.KEY, ResumePath.COLD.wireName());
         assertThat(count(b, credentialsB)).isEqualTo(80);
         assertThat(driver.isSuspended(idB)).isFalse();
     }
@@ -233,7 +233,7 @@ class TestVmSnapshots {
         Files.delete(paths.stateFile());
         assertThat(driver.isSuspended(idB)).isFalse();
         b = driver.resume(specB, ProgressListener.NONE);
-        assertThat(b.details()).containsEntry("resume_path", "cold");
+        assertThat(b.details()).containsEntry(ResumePath.KEY, ResumePath.COLD.wireName());
         assertThat(count(b, credentialsB)).isEqualTo(90);
 
         insert(b, credentialsB, "INSERT INTO kept SELECT g FROM generate_series(91, 95) g");
@@ -241,7 +241,7 @@ class TestVmSnapshots {
         Files.write(paths.stateFile(), "not a QEMU migration stream".getBytes());
         b = driver.resume(specB, ProgressListener.NONE);
         System.out.println("resume of a corrupt state: " + b.details());
-        assertThat(b.details()).containsEntry("resume_path", "cold");
+        assertThat(b.details()).containsEntry(ResumePath.KEY, ResumePath.COLD.wireName());
         assertThat(count(b, credentialsB)).isEqualTo(95);
         // suspending a stopped instance is refused with a clear message
         driver.stop(idB);

@@ -125,7 +125,7 @@ public final class VmSnapshotMeasurement {
         long ms = (System.nanoTime() - start) / 1_000_000;
         if (print) {
             Map<String, String> d = instance.details();
-            System.out.printf("%s: %s %d ms (credentials %s ms, restore->answers %s ms)%n", id, d.get("create_path"),
+            System.out.printf("%s: %s %d ms (credentials %s ms, restore->answers %s ms)%n", id, d.get(CreatePath.KEY),
                     ms, d.get("credentials_ms"), d.getOrDefault("restore_pg_answers_ms",
                             d.get("boot_pg_answers_ms")));
         }

@@ -1,0 +1,212 @@
+package io.palisade.vmm;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.host.Processes;
+import io.palisade.host.SafeFiles;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.PalisadeException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Which QEMU belongs to which instance, and ending it: the processes this driver started (still in their wrapper, or
+ * QEMU), the live QEMU of an id (its pid file, else the process table, so VMs are found after a restart of palisade),
+ * network namespaces left without an instance, a clean shutdown and SIGKILL. Thread-safe (a concurrent map of started
+ * processes; everything else is read from {@code /proc}, {@code /run/netns} and the instance directory).
+ */
+final class QemuProcesses {
+    private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
+    static final Duration KILL_WAIT = Duration.ofSeconds(10);
+    private static final Pattern INET = Pattern.compile("inet (\\d+\\.\\d+\\.\\d+\\.\\d+)/");
+
+    private final Path instancesDir;
+    private final Map<String, Process> started = new ConcurrentHashMap<>();
+
+    QemuProcesses(Path instancesDir) {
+        this.instancesDir = requireNonNull(instancesDir, "instancesDir is null");
+    }
+
+    /** Remembers the process (wrapper that becomes QEMU) just started for an instance. */
+    void track(String id, Process process) {
+        started.put(id, process);
+    }
+
+    /** The process this driver started for an instance, if it still remembers one. */
+    Optional<Process> started(String id) {
+        return Optional.ofNullable(started.get(id));
+    }
+
+    /** Forgets the started process of an instance without waiting for it. */
+    void forget(String id) {
+        started.remove(id);
+    }
+
+    /** Forgets every started process (VMs keep running; a new driver finds them through their pid files). */
+    void forgetAll() {
+        started.clear();
+    }
+
+    /** Whether a QEMU of the instance exists, running or still starting (in its wrapper). */
+    boolean hasProcess(String id) {
+        Process starting = started.get(id);
+        return (starting != null && starting.isAlive()) || findPid(id).isPresent();
+    }
+
+    /** Forgets the started process of an instance and waits (bounded) until it has exited. */
+    void reap(String id) {
+        Process process = started.remove(id);
+        if (process != null) {
+            try {
+                process.waitFor(KILL_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** SIGKILL, then waits for the exit; fails if the process survives {@link #KILL_WAIT}. */
+    void kill(String id, long pid) {
+        Processes.signal(pid, "KILL");
+        if (!Processes.awaitExit(pid, KILL_WAIT)) {
+            throw new PalisadeException(
+                    ErrorCode.DRIVER_FAILURE, "QEMU of vm " + id + " (pid " + pid + ") survived SIGKILL for "
+                            + KILL_WAIT.toSeconds() + " s");
+        }
+        reap(id);
+    }
+
+    /** Clean guest shutdown (PostgreSQL fast shutdown, file systems synced), bounded, then QMP quit, then SIGKILL. */
+    void shutdown(String id, long pid, Path qmpSocket, Duration stopTimeout) {
+        long start = System.nanoTime();
+        try (Qmp qmp = Qmp.connect(qmpSocket, Duration.ofSeconds(5))) {
+            qmp.execute("system_powerdown", Map.of(), Duration.ofSeconds(5));
+            if (Processes.awaitExit(pid, stopTimeout)) {
+                log.info("vm {} shut down cleanly in {} ms", id, (System.nanoTime() - start) / 1_000_000);
+                return;
+            }
+            log.warn("vm {} did not power off within {} s; telling QEMU to quit", id, stopTimeout.toSeconds());
+            qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
+        } catch (PalisadeException e) {
+            log.warn("vm {}: QMP shutdown failed ({}); killing QEMU", id, e.getMessage());
+        }
+        if (!Processes.awaitExit(pid, Duration.ofSeconds(5))) {
+            kill(id, pid);
+        }
+    }
+
+    /** The live QEMU of an instance: from its pid file if that still names our QEMU, else from the process table. */
+    Optional<Long> findPid(String id) {
+        Path pidFile = InstancePaths.of(instancesDir, id).pidFile();
+        if (Files.exists(pidFile)) {
+            try {
+                long pid = Long.parseLong(SafeFiles.readSmall(pidFile, 64).orElse(""));
+                if (isOurQemu(pid, id) && !Processes.isZombie(pid)) {
+                    return Optional.of(pid);
+                }
+            } catch (PalisadeException | NumberFormatException e) {
+                // fall back to the process table
+            }
+        }
+        Long pid = qemuProcesses().get(id);
+        return pid == null || Processes.isZombie(pid) ? Optional.empty() : Optional.of(pid);
+    }
+
+    /** QEMU processes whose command line names a VM of this driver's instances dir, by id. */
+    Map<String, Long> qemuProcesses() {
+        Map<String, Long> result = new LinkedHashMap<>();
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path proc : procs.toList()) {
+                String name = proc.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                List<String> args = cmdline(Long.parseLong(name));
+                int at = args.indexOf("-name");
+                if (at < 0 || at + 1 >= args.size() || !args.getFirst().contains("qemu")) {
+                    continue;
+                }
+                String vmName = args.get(at + 1);
+                if (!vmName.startsWith(VmNetwork.NAMESPACE_PREFIX)) {
+                    continue;
+                }
+                String id = vmName.substring(VmNetwork.NAMESPACE_PREFIX.length());
+                String prefix = instancesDir.resolve(id) + "/";
+                if (args.stream().anyMatch(a -> a.contains(prefix))) {
+                    result.put(id, Long.parseLong(name));
+                }
+            }
+        } catch (IOException e) {
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot list /proc", e);
+        }
+        return result;
+    }
+
+    private static boolean isOurQemu(long pid, String id) {
+        List<String> args = cmdline(pid);
+        int at = args.indexOf("-name");
+        return at >= 0 && at + 1 < args.size() && args.get(at + 1).equals(VmNetwork.namespaceName(id))
+                && args.getFirst().contains("qemu");
+    }
+
+    /** The command line of a process; empty when it is gone or unreadable. */
+    static List<String> cmdline(long pid) {
+        try {
+            byte[] bytes = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
+            if (bytes.length == 0) {
+                return List.of();
+            }
+            return List.of(new String(bytes, StandardCharsets.UTF_8).split("\0"));
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /**
+     * Namespaces {@code pal-<id>} without a directory or slot here whose veth address lies in this driver's pool
+     * (another driver on the same host, with its own pool, keeps its own).
+     */
+    static Set<String> orphanNamespaces(Set<String> known, NetworkPool pool) {
+        Set<String> result = new TreeSet<>();
+        Path netns = Path.of("/run/netns");
+        if (!Files.isDirectory(netns)) {
+            return result;
+        }
+        try (var names = Files.list(netns)) {
+            for (String name : names.map(p -> p.getFileName().toString()).toList()) {
+                if (!name.startsWith(VmNetwork.NAMESPACE_PREFIX)) {
+                    continue;
+                }
+                String id = name.substring(VmNetwork.NAMESPACE_PREFIX.length());
+                if (known.contains(id)) {
+                    continue;
+                }
+                Processes.Result addr = Processes.run(
+                        List.of("ip", "-n", name, "-4", "-o", "addr", "show", "dev", VmNetwork.NS_VETH),
+                        Duration.ofSeconds(5), null);
+                Matcher m = INET.matcher(addr.output());
+                if (addr.ok() && m.find() && pool.cidr().contains(m.group(1))) {
+                    result.add(id);
+                }
+            }
+        } catch (IOException e) {
+            log.debug("cannot list {}: {}", netns, e.getMessage());
+        }
+        return result;
+    }
+}

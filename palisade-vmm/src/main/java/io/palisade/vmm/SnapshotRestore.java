@@ -1,0 +1,148 @@
+package io.palisade.vmm;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.host.PgProbe;
+import io.palisade.host.Processes;
+import io.palisade.spi.Endpoint;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.InstanceSpec;
+import io.palisade.spi.PalisadeException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Starts a VM from a saved state instead of booting it: a new QEMU waiting for the state, the state streamed in, the
+ * guest continued, its clock resynced over the control port while PostgreSQL's first answer is awaited. Used for
+ * clones of a template snapshot and for resumes of a suspended VM. Thread-safe for different ids (no state of its
+ * own); any failure kills the QEMU it started.
+ */
+final class SnapshotRestore {
+    private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(1);
+    private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(30);
+
+    /** A restored, running VM and how its clock was synced (serial, or pending: the caller resyncs over SQL). */
+    record Restored(BootWatchdog.Boot boot, ClockSync clockSync) {
+        Restored {
+            requireNonNull(boot, "boot is null");
+            requireNonNull(clockSync, "clockSync is null");
+        }
+    }
+
+    private final VmDriver driver;
+
+    SnapshotRestore(VmDriver driver) {
+        this.driver = requireNonNull(driver, "driver is null");
+    }
+
+    /** Restores a clone of a template: its RAM a private copy-on-write mapping of the template's memory file. */
+    Restored cloneFrom(InstanceSpec spec, GuestImage image, InstancePaths paths, TemplateCache.Template template) {
+        String id = spec.id();
+        long networkStart = System.nanoTime();
+        Endpoint endpoint = ensureNetwork(id);
+        long networkMs = (System.nanoTime() - networkStart) / 1_000_000;
+        Restored restored = restoreOnce(spec, image, paths, endpoint,
+                new QemuCommand.Memory(template.memory(), false), template.state(), true, false);
+        Map<String, String> details = restored.boot().details();
+        CreatePath.CLONE.putInto(details);
+        details.put("template", template.dir().getFileName().toString());
+        details.put("network_ms", Long.toString(networkMs));
+        return restored;
+    }
+
+    /** The network of an instance: its slot, and its namespace created unless it is still there from a suspend. */
+    Endpoint ensureNetwork(String id) {
+        NetworkPool.Slot slot = driver.networkPool().allocate(id);
+        VmNetwork network = driver.network(id);
+        if (!Files.exists(Path.of("/run/netns", network.namespace()))
+                || !Files.exists(Path.of("/sys/class/net", network.hostVeth()))) {
+            network.create(slot);
+        }
+        return new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+    }
+
+    /**
+     * Starts QEMU waiting for a saved state, streams it in, deletes the state's file when {@code consume} (a state is
+     * resumed at most once), continues the guest and waits until PostgreSQL answers. Any failure kills that QEMU and
+     * throws.
+     */
+    Restored restoreOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint,
+            QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume) {
+        String id = spec.id();
+        VmFiles.rotate(paths.serialLog(), paths.previousSerialLog());
+        VmFiles.deleteQuietly(paths.incomingSocket());
+        long spawn = System.nanoTime();
+        Process process = driver.launcher().start(spec, image, paths, memory, paths.incomingSocket());
+        long deadline = spawn + RESTORE_TIMEOUT.toNanos();
+        Qmp qmp = null;
+        try {
+            while (qmp == null) {
+                if (!process.isAlive()) {
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "QEMU exited with code "
+                            + process.exitValue() + " before restoring; QEMU said: "
+                            + Processes.tail(String.join("\n", Processes.tailFile(paths.qemuLog(), 5)), 3));
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new PalisadeException(ErrorCode.TIMEOUT, "QEMU's QMP socket did not answer");
+                }
+                if (Files.exists(paths.qmpSocket())) {
+                    try {
+                        qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5));
+                        break;
+                    } catch (PalisadeException e) {
+                        // not listening yet
+                    }
+                }
+                Processes.sleep(Duration.ofMillis(5));
+            }
+            long qmpNanos = System.nanoTime();
+            long restoreMs = Migration.restore(qmp, paths.incomingSocket(), state, ignoreShared, RESTORE_TIMEOUT);
+            if (consume) {
+                VmFiles.deleteQuietly(state); // a suspended instance's own state: resumed at most once
+                VmFiles.deleteQuietly(paths.stateModeFile());
+            }
+            qmp.execute("cont", Map.of(), Duration.ofSeconds(5));
+            long contNanos = System.nanoTime();
+            qmp.close();
+            qmp = null;
+            // the clock resync (guest helper) and PostgreSQL's first answer overlap
+            CompletableFuture<ClockSync> clock = new CompletableFuture<>();
+            Thread.ofVirtual().name("vm-resync-" + id).start(() -> clock.complete(GuestClock.resyncOverSerial(paths)));
+            while (!PgProbe.isReady(endpoint, PROBE_TIMEOUT)) {
+                if (!process.isAlive()) {
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
+                            "QEMU exited after the restore with code " + process.exitValue());
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new PalisadeException(ErrorCode.TIMEOUT, "PostgreSQL did not answer after the restore");
+                }
+                Processes.sleep(Duration.ofMillis(5));
+            }
+            long ready = System.nanoTime();
+            ClockSync clockSync = clock.join(); // bounded by the serial acknowledgement timeout
+            Map<String, String> details = new LinkedHashMap<>();
+            details.put("accelerator", driver.accelerator().kind().slug());
+            details.put("pid", Long.toString(process.pid()));
+            details.put("vcpus", Integer.toString(spec.plan().cpu()));
+            details.put("memory_mb", Integer.toString(spec.plan().memoryMb()));
+            details.put("restore_qmp_ms", Long.toString((qmpNanos - spawn) / 1_000_000));
+            details.put("restore_state_ms", Long.toString(restoreMs));
+            details.put("restore_cont_ms", Long.toString((contNanos - spawn) / 1_000_000));
+            details.put("restore_pg_answers_ms", Long.toString((ready - spawn) / 1_000_000));
+            clockSync.putInto(details);
+            details.put("netns", driver.network(id).namespace());
+            details.put("endpoint", endpoint.toString());
+            return new Restored(new BootWatchdog.Boot(endpoint, details), clockSync);
+        } catch (RuntimeException e) {
+            if (qmp != null) {
+                qmp.close();
+            }
+            driver.launcher().abandon(id);
+            throw e;
+        }
+    }
+}

@@ -1,0 +1,280 @@
+package io.palisade.vmm;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.host.Processes;
+import io.palisade.spi.ErrorCode;
+import io.palisade.spi.InstanceSpec;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.ProgressListener;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Template snapshots, the source of clone creates: one saved VM (memory file, device state, data volume taken at the
+ * same instant) per key (image, PostgreSQL major, plan, accelerator, TSC rate, QEMU binary) under the templates
+ * directory. Locates a complete one, builds a missing one (a cold-booted template VM, checkpointed and saved), and
+ * deletes one whose clones keep failing. A caller that asks for a template while it is being built waits for that
+ * build (it never starts a second one); each build logs its phases and {@link #status} reports them. Thread-safe:
+ * builds are serialised per key; a key that failed to build is remembered and not retried by this driver.
+ */
+final class TemplateCache {
+    private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
+    /** The instance ids of template VMs start with this. */
+    static final String TEMPLATE_PREFIX = "tpl-";
+    private static final int MAX_CLONE_FAILURES = 3;
+
+    /** A saved template VM: memory file, device state, and the data volume taken at the same instant. Immutable. */
+    record Template(Path dir) {
+        Template {
+            requireNonNull(dir, "dir is null");
+        }
+
+        Path memory() {
+            return dir.resolve("memory.ram");
+        }
+
+        Path state() {
+            return dir.resolve("state");
+        }
+
+        Path volume() {
+            return dir.resolve("data.ext4");
+        }
+
+        String key() {
+            return dir.getFileName().toString();
+        }
+    }
+
+    /** Where a template stands: {@code ready}, {@code building} (with its phase), {@code failed}, {@code missing}. */
+    record Status(String key, String state, String phase, long elapsedMs, String error) {
+        Status {
+            requireNonNull(key, "key is null");
+            requireNonNull(state, "state is null");
+            requireNonNull(phase, "phase is null");
+            requireNonNull(error, "error is null");
+        }
+    }
+
+    /** The phase of a build in progress and when it started. */
+    private record Building(String phase, long startNanos) {}
+
+    private final VmDriver driver;
+    private final Path templatesDir;
+    private final Map<String, Building> inProgress = new ConcurrentHashMap<>();
+    private final AtomicInteger builds = new AtomicInteger();
+    private final Map<String, Object> locks = new ConcurrentHashMap<>();
+    private final Map<String, String> failed = new ConcurrentHashMap<>();
+    private final Map<String, Integer> cloneFailures = new ConcurrentHashMap<>();
+    /** Ids of the template VMs being built now (hidden from {@code listInstances}). */
+    private final Set<String> building = ConcurrentHashMap.newKeySet();
+
+    TemplateCache(VmDriver driver, Path templatesDir) {
+        this.driver = requireNonNull(driver, "driver is null");
+        this.templatesDir = requireNonNull(templatesDir, "templatesDir is null");
+    }
+
+    Path dir() {
+        return templatesDir;
+    }
+
+    static boolean isTemplate(String id) {
+        return id.startsWith(TEMPLATE_PREFIX);
+    }
+
+    /** Ids of the template VMs being built now: this driver's own work, not orphans. */
+    Set<String> buildingIds() {
+        return Set.copyOf(building);
+    }
+
+    /** The cache key of a template: everything that must match between the saved VM and its clones. */
+    String key(InstanceSpec spec, GuestImage image) {
+        // a QEMU upgrade may change the migration format: its binary is part of the key
+        Path qemuBinary = driver.config().qemuBinary();
+        String qemu;
+        try {
+            qemu = Long.toString(Files.size(qemuBinary), 36)
+                    + Long.toString(Files.getLastModifiedTime(qemuBinary).toMillis() / 1000, 36);
+        } catch (IOException e) {
+            qemu = "unknown";
+        }
+        return image.key() + "-pg" + spec.version().major() + "-c" + spec.plan().cpu() + "-m" + spec.plan().memoryMb()
+                + "-d" + spec.plan().diskMb() + "-" + driver.accelerator().kind().slug() + "-t" + driver.tscKhz()
+                + "-q" + VmFiles.sha256Hex(qemu).substring(0, 8);
+    }
+
+    /**
+     * The template snapshot for the spec's version and plan, built on first need (a cold boot plus a save, serialised
+     * per key); empty when it cannot be built (then creates cold boot, and the reason is logged once).
+     */
+    Optional<Template> template(InstanceSpec spec, GuestImage image, ProgressListener progress) {
+        String key = key(spec, image);
+        Template template = new Template(templatesDir.resolve(key));
+        if (isComplete(template)) {
+            return Optional.of(template);
+        }
+        if (failed.containsKey(key)) {
+            return Optional.empty();
+        }
+        if (inProgress.containsKey(key)) {
+            progress.phase("waiting for the template snapshot " + key + " being prepared");
+        }
+        synchronized (lock(key)) {
+            if (isComplete(template)) {
+                return Optional.of(template);
+            }
+            if (failed.containsKey(key)) { // the build this caller waited for failed
+                return Optional.empty();
+            }
+            try {
+                progress.phase("building the template snapshot " + key + " (once per image and plan)");
+                build(spec, image, key, template);
+                return Optional.of(template);
+            } catch (RuntimeException | IOException | SQLException e) {
+                failed.put(key, VmDriver.safeMessage(e));
+                log.warn("cannot build the template snapshot {} ({}); creates of this plan cold boot", key,
+                        VmDriver.safeMessage(e));
+                return Optional.empty();
+            }
+        }
+    }
+
+    /** Where the template of this key stands. */
+    Status status(String key) {
+        Building building = inProgress.get(key);
+        if (building != null) {
+            return new Status(key, "building", building.phase(),
+                    (System.nanoTime() - building.startNanos()) / 1_000_000, "");
+        }
+        if (isComplete(new Template(templatesDir.resolve(key)))) {
+            return new Status(key, "ready", "", 0, "");
+        }
+        String error = failed.get(key);
+        return error != null ? new Status(key, "failed", "", 0, error) : new Status(key, "missing", "", 0, "");
+    }
+
+    /** How many template builds this cache started (successful or not). */
+    int builds() {
+        return builds.get();
+    }
+
+    private static boolean isComplete(Template template) {
+        return Files.exists(template.dir().resolve("complete"));
+    }
+
+    private Object lock(String key) {
+        return locks.computeIfAbsent(key, k -> new Object());
+    }
+
+    /** A clone of the template worked: its run of failures ends. */
+    void cloneSucceeded(Template template) {
+        cloneFailures.remove(template.key());
+    }
+
+    /** A template that failed {@value #MAX_CLONE_FAILURES} clones in a row is deleted; the next create rebuilds it. */
+    void cloneFailed(Template template) {
+        String key = template.key();
+        if (cloneFailures.merge(key, 1, Integer::sum) < MAX_CLONE_FAILURES) {
+            return;
+        }
+        synchronized (lock(key)) {
+            log.warn("template snapshot {} failed {} clones in a row; deleting it (the next create rebuilds it)", key,
+                    MAX_CLONE_FAILURES);
+            cloneFailures.remove(key);
+            // clones map the memory file privately: running ones keep their mapping, the directory can go
+            Processes.run(List.of("rm", "-rf", "--", template.dir().toString()), Duration.ofMinutes(1), null);
+        }
+    }
+
+    private void build(InstanceSpec spec, GuestImage image, String key, Template template)
+            throws IOException, SQLException {
+        long start = System.nanoTime();
+        String id = TEMPLATE_PREFIX + VmFiles.sha256Hex(templatesDir + "/" + key).substring(0, 16);
+        builds.incrementAndGet();
+        building.add(id);
+        ProgressListener phases = phase -> {
+            Building previous = inProgress.get(key);
+            inProgress.put(key, new Building(phase, previous == null ? start : previous.startNanos()));
+            log.info("template snapshot {}: {}", key, phase);
+        };
+        try {
+            phases.phase("copying the template volume");
+            build(spec, image, key, template, id, start, phases);
+        } finally {
+            inProgress.remove(key);
+            building.remove(id);
+        }
+    }
+
+    private void build(InstanceSpec spec, GuestImage image, String key, Template template, String id, long start,
+            ProgressListener phases) throws IOException, SQLException {
+        InstanceSpec templateSpec = new InstanceSpec(id, spec.version(), spec.plan(), "app", "app");
+        InstancePaths paths = driver.paths(id);
+        driver.destroy(id); // a leftover of a crashed build
+        Path staging = templatesDir.resolve(key + ".building");
+        try {
+            Files.createDirectories(paths.dir());
+            Files.setPosixFilePermissions(paths.dir(), PosixFilePermissions.fromString("rwx------"));
+            VmFiles.createVolume(image.templateVolume(spec.version()), paths.dataVolume(), spec.plan().diskMb());
+            BootWatchdog.Boot boot = driver.watchdog().boot(templateSpec, image, paths, phases);
+            phases.phase("checkpointing and saving the template VM");
+            // the volume must match the memory: checkpoint and flush everything before the guest is stopped
+            try (Connection admin = GuestAdmin.adminConnection(id, paths, image, boot.endpoint());
+                    Statement s = admin.createStatement()) {
+                s.execute("CHECKPOINT");
+                s.execute("COPY (SELECT 1) TO PROGRAM 'sync'");
+            }
+            Processes.sleep(Duration.ofMillis(300)); // the management backend exits: clones start with no client
+            long pid = driver.processes().findPid(id).orElseThrow(
+                    () -> new PalisadeException(ErrorCode.DRIVER_FAILURE, "the template VM exited"));
+            try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
+                Migration.save(qmp, driver.migrationSocket(id), driver.qemuUser(id), paths.partialStateFile(), true,
+                        Duration.ofMinutes(1), () -> {});
+                try {
+                    qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
+                } catch (PalisadeException e) {
+                    // closed as it quits
+                }
+            }
+            if (!Processes.awaitExit(pid, Duration.ofSeconds(10))) {
+                driver.processes().kill(id, pid);
+            }
+            driver.processes().reap(id);
+            phases.phase("publishing the template snapshot");
+            Processes.check(List.of("rm", "-rf", "--", staging.toString()), Duration.ofMinutes(1));
+            Files.createDirectories(staging);
+            Files.setPosixFilePermissions(staging, PosixFilePermissions.fromString("rwx------"));
+            Files.move(paths.memoryFile(), staging.resolve("memory.ram"));
+            Files.move(paths.dataVolume(), staging.resolve("data.ext4"));
+            Files.move(paths.partialStateFile(), staging.resolve("state"));
+            for (String name : List.of("memory.ram", "data.ext4", "state")) {
+                VmFiles.forceFile(staging.resolve(name));
+            }
+            VmFiles.writePrivate(staging.resolve("complete"), key + "\n", true);
+            Files.createDirectories(templatesDir);
+            Processes.check(List.of("rm", "-rf", "--", template.dir().toString()), Duration.ofMinutes(1));
+            Files.move(staging, template.dir(), StandardCopyOption.ATOMIC_MOVE);
+            log.info("template snapshot {} built in {} ms ({} bytes of RAM on disk)", key,
+                    (System.nanoTime() - start) / 1_000_000, VmFiles.allocatedBytes(template.memory()));
+        } finally {
+            driver.destroy(id);
+            Processes.run(List.of("rm", "-rf", "--", staging.toString()), Duration.ofMinutes(1), null);
+        }
+    }
+}

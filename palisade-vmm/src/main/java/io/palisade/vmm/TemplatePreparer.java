@@ -1,0 +1,135 @@
+package io.palisade.vmm;
+
+import static java.util.Objects.requireNonNull;
+
+import io.palisade.spi.InstanceSpec;
+import io.palisade.spi.PalisadeException;
+import io.palisade.spi.Plan;
+import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.ProgressListener;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Prepares the template snapshot of one plan (the default plan of {@code palisade serve}) in the background, so the
+ * first create clones instead of building it: at start, and again whenever the guest image's key (or anything else in
+ * the template key) changes, checked every {@code interval}. A create that arrives meanwhile waits for this build in
+ * {@link TemplateCache} rather than starting its own. Progress goes to the log and to {@link #status()} (shown in
+ * {@code /v1/health}). Closing stops the checks; a build in progress completes (the driver's VMs outlive it anyway).
+ * Thread-safe: one named virtual thread does the work; the status is read from volatile fields and the cache.
+ */
+final class TemplatePreparer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
+    private static final String PREPARE_ID = "tpl-prepare";
+
+    private final VmDriver driver;
+    private final TemplateCache cache;
+    private final InstanceSpec spec;
+    private final Duration interval;
+    private final Thread thread;
+    private volatile boolean closed;
+    private volatile String key;
+    private volatile String problem = "";
+
+    /** Starts preparing at once. */
+    TemplatePreparer(VmDriver driver, TemplateCache cache, Plan plan, PostgresVersion version, Duration interval) {
+        this.driver = requireNonNull(driver, "driver is null");
+        this.cache = requireNonNull(cache, "cache is null");
+        this.spec = new InstanceSpec(PREPARE_ID, requireNonNull(version, "version is null"),
+                requireNonNull(plan, "plan is null"), "app", "app");
+        this.interval = requireNonNull(interval, "interval is null");
+        if (interval.isNegative() || interval.isZero()) {
+            throw PalisadeException.invalid("the template check interval must be positive, got " + interval);
+        }
+        this.thread = Thread.ofVirtual().name("vm-template-prepare").start(this::run);
+    }
+
+    private void run() {
+        while (!closed) {
+            try {
+                prepareOnce();
+            } catch (RuntimeException e) {
+                problem = VmDriver.safeMessage(e);
+                log.warn("preparing the template snapshot failed ({}); creates build it on first need", problem);
+            }
+            synchronized (this) {
+                try {
+                    if (!closed) {
+                        wait(interval.toMillis()); // woken by close; a build in progress is never interrupted
+                    }
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Makes sure the template of the current image and this plan exists (blocks while it is built). */
+    private void prepareOnce() {
+        if (!driver.probe().usable()) {
+            problem = "the vm rung is not usable here";
+            return;
+        }
+        GuestImage image = GuestImage.load(driver.config().imageDir());
+        String current = cache.key(spec, image);
+        String previous = key;
+        if (current.equals(previous) && !"missing".equals(cache.status(current).state())) {
+            return; // ready, failed (not retried), or being built by a create
+        }
+        key = current;
+        problem = "";
+        if (previous == null) {
+            log.info("preparing the template snapshot {} for the default plan ({}, PostgreSQL {}) in the background",
+                    current, spec.plan().name(), spec.version().major());
+        } else if (!current.equals(previous)) {
+            log.info("the template key changed from {} to {} (new guest image?); preparing the template snapshot "
+                    + "again in the background", previous, current);
+        }
+        long start = System.nanoTime();
+        boolean ready = cache.template(spec, image, ProgressListener.NONE).isPresent();
+        if (ready) {
+            log.info("template snapshot {} for the default plan is ready ({} ms after the preparation started)",
+                    current, (System.nanoTime() - start) / 1_000_000);
+        }
+    }
+
+    /** {@code template_state}, {@code template_key}, and while building {@code template_phase} and elapsed time. */
+    Map<String, String> status() {
+        Map<String, String> result = new LinkedHashMap<>();
+        String current = key;
+        if (current == null) {
+            result.put("template_state", problem.isEmpty() ? "pending" : "unavailable");
+            if (!problem.isEmpty()) {
+                result.put("template_error", problem);
+            }
+            return result;
+        }
+        TemplateCache.Status status = cache.status(current);
+        result.put("template_state", status.state());
+        result.put("template_key", current);
+        if (!status.phase().isEmpty()) {
+            result.put("template_phase", status.phase());
+            result.put("template_elapsed_ms", Long.toString(status.elapsedMs()));
+        }
+        if (!status.error().isEmpty()) {
+            result.put("template_error", status.error());
+        } else if (!problem.isEmpty()) {
+            result.put("template_error", problem);
+        }
+        return result;
+    }
+
+    @Override
+    public synchronized void close() {
+        closed = true;
+        notifyAll();
+    }
+
+    /** Waits (bounded) until the preparation thread has ended, e.g. after {@link #close()}. */
+    boolean awaitEnd(Duration bound) throws InterruptedException {
+        return thread.join(bound);
+    }
+}
