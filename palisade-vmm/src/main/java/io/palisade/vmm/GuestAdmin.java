@@ -74,6 +74,10 @@ final class GuestAdmin {
     }
 
     static Connection connect(Endpoint endpoint, String user, String password) throws SQLException {
+        return connect(endpoint, user, password, MANAGEMENT_DATABASE);
+    }
+
+    static Connection connect(Endpoint endpoint, String user, String password, String database) throws SQLException {
         Properties properties = new Properties();
         properties.setProperty("user", user);
         if (password != null) { // null: a trust rule is expected (first boot of a restored directory, see VmRestore)
@@ -84,7 +88,7 @@ final class GuestAdmin {
         properties.setProperty("socketTimeout", "120");
         properties.setProperty("ApplicationName", "palisade-vm-driver");
         return DriverManager.getConnection(
-                "jdbc:postgresql://" + endpoint + "/" + MANAGEMENT_DATABASE, properties);
+                "jdbc:postgresql://" + endpoint + "/" + database, properties);
     }
 
     static void ensureTenant(Connection admin, InstanceSpec spec) throws SQLException {
@@ -129,13 +133,34 @@ final class GuestAdmin {
     /** Replaces the template's management secret with a fresh one known only to this host (file mode 600). */
     static void rotateManagementSecret(Connection admin, GuestImage image, InstancePaths paths)
             throws SQLException, IOException {
-        byte[] bytes = new byte[32];
-        RANDOM.nextBytes(bytes);
-        String secret = Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+        String secret = newSecret();
         VmFiles.writePrivate(paths.pendingManagementSecret(), secret, true);
         setPasswordVerifier(admin, image.adminRole(), secret);
         Files.move(paths.pendingManagementSecret(), paths.managementSecret(), StandardCopyOption.REPLACE_EXISTING,
                 StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** A fresh 256-bit management secret (URL-safe base64). */
+    static String newSecret() {
+        byte[] bytes = new byte[32];
+        RANDOM.nextBytes(bytes);
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+    }
+
+    /**
+     * Whether the tenant role exists, is no superuser and owns the tenant database: what a template must hold for its
+     * clones to skip {@link #ensureTenant}'s checks.
+     */
+    static boolean holdsTenant(Connection admin, String role, String database) throws SQLException {
+        try (PreparedStatement s = admin.prepareStatement("SELECT 1 FROM pg_catalog.pg_roles r JOIN "
+                + "pg_catalog.pg_database d ON d.datdba = r.oid WHERE r.rolname = ? AND d.datname = ? "
+                + "AND NOT r.rolsuper")) {
+            s.setString(1, role);
+            s.setString(2, database);
+            try (ResultSet rs = s.executeQuery()) {
+                return rs.next();
+            }
+        }
     }
 
     /** The last lines of the guest's PostgreSQL log, read over a management connection; empty if it cannot. */

@@ -33,20 +33,37 @@ final class SnapshotRestore {
         }
     }
 
+    /**
+     * Whether the restored guest's PostgreSQL answers at an endpoint: false while it does not (yet); throws when it
+     * answers in a way that rules the restore out.
+     */
+    @FunctionalInterface
+    interface Answer {
+        boolean answers(Endpoint endpoint);
+    }
+
+    /** A PostgreSQL protocol probe ({@link PgProbe}): answers once the server asks for authentication. */
+    static final Answer PROBE = endpoint -> PgProbe.isReady(endpoint, PROBE_TIMEOUT);
+
     private final VmDriver driver;
 
     SnapshotRestore(VmDriver driver) {
         this.driver = requireNonNull(driver, "driver is null");
     }
 
-    /** Restores a clone of a template: its RAM a private copy-on-write mapping of the template's memory file. */
-    Restored cloneFrom(InstanceSpec spec, GuestImage image, InstancePaths paths, TemplateCache.Template template) {
+    /**
+     * Restores a clone of a template: its RAM a private copy-on-write mapping of the template's memory file. {@code
+     * answer} tells when PostgreSQL answers: {@link #PROBE}, or the caller's own management login (one backend fewer
+     * to start in the guest).
+     */
+    Restored cloneFrom(InstanceSpec spec, GuestImage image, InstancePaths paths, TemplateCache.Template template,
+            Answer answer) {
         String id = spec.id();
         long networkStart = System.nanoTime();
         Endpoint endpoint = ensureNetwork(id);
         long networkMs = (System.nanoTime() - networkStart) / 1_000_000;
         Restored restored = restoreOnce(spec, image, paths, endpoint,
-                new QemuCommand.Memory(template.memory(), false), template.state(), true, false);
+                new QemuCommand.Memory(template.memory(), false), template.state(), true, false, answer);
         Map<String, String> details = restored.boot().details();
         CreatePath.CLONE.putInto(details);
         details.put("template", template.dir().getFileName().toString());
@@ -72,6 +89,13 @@ final class SnapshotRestore {
      */
     Restored restoreOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint,
             QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume) {
+        return restoreOnce(spec, image, paths, endpoint, memory, state, ignoreShared, consume, PROBE);
+    }
+
+    /** As above, with PostgreSQL's first answer told by {@code answer}. */
+    private Restored restoreOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint,
+            QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume, Answer answer) {
+        requireNonNull(answer, "answer is null");
         String id = spec.id();
         VmFiles.rotate(paths.serialLog(), paths.previousSerialLog());
         VmFiles.deleteQuietly(paths.incomingSocket());
@@ -112,7 +136,7 @@ final class SnapshotRestore {
             // the clock resync (guest helper) and PostgreSQL's first answer overlap
             CompletableFuture<ClockSync> clock = new CompletableFuture<>();
             Thread.ofVirtual().name("vm-resync-" + id).start(() -> clock.complete(GuestClock.resyncOverSerial(paths)));
-            while (!PgProbe.isReady(endpoint, PROBE_TIMEOUT)) {
+            while (!answer.answers(endpoint)) {
                 if (!process.isAlive()) {
                     throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
                             "QEMU exited after the restore with code " + process.exitValue());

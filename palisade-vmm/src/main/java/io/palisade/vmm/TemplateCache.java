@@ -8,6 +8,7 @@ import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.ProgressListener;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -38,6 +39,11 @@ final class TemplateCache {
     /** The instance ids of template VMs start with this. */
     static final String TEMPLATE_PREFIX = "tpl-";
     private static final int MAX_CLONE_FAILURES = 3;
+    /**
+     * The version of what a build puts into a template (part of the key): a template built another way is not
+     * reused. f2: the tenant database warmed and the {@code tenant} record.
+     */
+    static final String FORMAT = "f2";
 
     /** A saved template VM: memory file, device state, and the data volume taken at the same instant. Immutable. */
     record Template(Path dir) {
@@ -59,6 +65,23 @@ final class TemplateCache {
 
         String key() {
             return dir.getFileName().toString();
+        }
+
+        /** The tenant role and database the template holds (role no superuser, owner of the database), if recorded. */
+        Path tenant() {
+            return dir.resolve("tenant");
+        }
+
+        /**
+         * Whether the template holds this tenant role and database, as checked when it was built (older templates
+         * recorded nothing: false).
+         */
+        boolean holdsTenant(String role, String database) {
+            try {
+                return Files.readAllLines(tenant(), StandardCharsets.UTF_8).equals(List.of(role, database));
+            } catch (IOException e) {
+                return false;
+            }
         }
     }
 
@@ -116,7 +139,7 @@ final class TemplateCache {
         }
         return image.key() + "-pg" + spec.version().major() + "-c" + spec.plan().cpu() + "-m" + spec.plan().memoryMb()
                 + "-d" + spec.plan().diskMb() + "-" + driver.accelerator().kind().slug() + "-t" + driver.tscKhz()
-                + "-q" + VmFiles.sha256Hex(qemu).substring(0, 8);
+                + "-q" + VmFiles.sha256Hex(qemu).substring(0, 8) + "-" + FORMAT;
     }
 
     /**
@@ -234,6 +257,18 @@ final class TemplateCache {
             VmFiles.createVolume(image.templateVolume(spec.version()), paths.dataVolume(), spec.plan().diskMb());
             BootWatchdog.Boot boot = driver.watchdog().boot(templateSpec, image, paths, phases);
             phases.phase("checkpointing and saving the template VM");
+            boolean holdsTenant;
+            try (Connection admin = GuestAdmin.adminConnection(id, paths, image, boot.endpoint())) {
+                holdsTenant = GuestAdmin.holdsTenant(admin, templateSpec.username(), templateSpec.database());
+            }
+            if (holdsTenant) {
+                // a clone's tenant then finds its database's catalog cached and its relcache init file written
+                try (Connection tenantDb = GuestAdmin.connect(boot.endpoint(), image.adminRole(),
+                                GuestAdmin.readSecret(image.adminSecretFile()), templateSpec.database());
+                        Statement s = tenantDb.createStatement()) {
+                    s.execute("SELECT count(*) FROM pg_catalog.pg_class");
+                }
+            }
             // the volume must match the memory: checkpoint and flush everything before the guest is stopped
             try (Connection admin = GuestAdmin.adminConnection(id, paths, image, boot.endpoint());
                     Statement s = admin.createStatement()) {
@@ -263,6 +298,10 @@ final class TemplateCache {
             Files.move(paths.memoryFile(), staging.resolve("memory.ram"));
             Files.move(paths.dataVolume(), staging.resolve("data.ext4"));
             Files.move(paths.partialStateFile(), staging.resolve("state"));
+            if (holdsTenant) {
+                VmFiles.writePrivate(staging.resolve("tenant"),
+                        templateSpec.username() + "\n" + templateSpec.database() + "\n", true);
+            }
             for (String name : List.of("memory.ram", "data.ext4", "state")) {
                 VmFiles.forceFile(staging.resolve(name));
             }

@@ -2,6 +2,7 @@ package io.palisade.vmm;
 
 import static java.util.Objects.requireNonNull;
 
+import io.palisade.pgwire.PgServerException;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.PalisadeException;
@@ -57,6 +58,7 @@ final class VmCreate {
         GuestImage image = GuestImage.load(driver.config().imageDir());
         Path template = image.templateVolume(spec.version());
         long start = System.nanoTime();
+        CloneCredentials oneTrip = null;
         try {
             Files.createDirectories(paths.dir());
             Files.setPosixFilePermissions(paths.dir(), PosixFilePermissions.fromString("rwx------"));
@@ -68,13 +70,18 @@ final class VmCreate {
             Optional<TemplateCache.Template> snapshot =
                     cloneCreate ? driver.templates().template(spec, image, progress) : Optional.empty();
             if (snapshot.isPresent()) {
+                if (credentials.username().equals(spec.username())
+                        && snapshot.get().holdsTenant(spec.username(), spec.database())) {
+                    oneTrip = new CloneCredentials(id, image, paths);
+                }
                 try {
                     progress.phase("cloning the template snapshot");
                     long copyStart = System.nanoTime();
                     VmFiles.copySparse(snapshot.get().volume(), paths.dataVolume());
                     volumeMs = (System.nanoTime() - copyStart) / 1_000_000;
                     SnapshotRestore.Restored restored =
-                            driver.snapshots().cloneFrom(spec, image, paths, snapshot.get());
+                            driver.snapshots().cloneFrom(spec, image, paths, snapshot.get(),
+                                    oneTrip != null ? oneTrip::login : SnapshotRestore.PROBE);
                     boot = restored.boot();
                     clockSync = restored.clockSync();
                     createPath = CreatePath.CLONE;
@@ -84,6 +91,10 @@ final class VmCreate {
                     log.warn("vm {}: clone of template {} failed ({}); falling back to a cold boot", id,
                             snapshot.get().key(), cloneError);
                     driver.launcher().abandon(id);
+                    if (oneTrip != null) {
+                        oneTrip.close();
+                        oneTrip = null;
+                    }
                     VmFiles.deleteQuietly(paths.dataVolume());
                     boot = null;
                     driver.templates().cloneFailed(snapshot.get());
@@ -102,15 +113,24 @@ final class VmCreate {
             }
             progress.phase("setting credentials");
             long credentialsStart = System.nanoTime();
-            try (Connection admin = GuestAdmin.adminConnection(id, paths, image, boot.endpoint())) {
-                if (createPath == CreatePath.CLONE && clockSync != ClockSync.SERIAL) {
-                    // the clone's clock stood still since the template was saved; its random state is a copy
-                    boot.details().put("clock_offset_ms", Long.toString(GuestClock.resyncOverSql(admin, id)));
-                    ClockSync.SQL.putInto(boot.details());
+            boolean credentialsSet = false;
+            if (oneTrip != null && oneTrip.loggedIn() && createPath == CreatePath.CLONE
+                    && clockSync == ClockSync.SERIAL) {
+                boot.details().put("admin_login_ms", Long.toString(oneTrip.loginMs()));
+                try {
+                    oneTrip.apply(spec, credentials);
+                    boot.details().put("credentials_round_trips", "1");
+                    credentialsSet = true;
+                } catch (PgServerException e) {
+                    log.warn("vm {}: setting the clone's credentials in one round trip failed ({}); taking the full "
+                            + "path", id, VmDriver.safeMessage(e));
                 }
-                GuestAdmin.ensureTenant(admin, spec);
-                GuestAdmin.setPasswordVerifier(admin, credentials.username(), credentials.password());
-                GuestAdmin.rotateManagementSecret(admin, image, paths);
+            }
+            if (oneTrip != null) {
+                oneTrip.close();
+            }
+            if (!credentialsSet) {
+                setCredentials(spec, credentials, image, paths, boot, createPath, clockSync);
             }
             Map<String, String> details = new LinkedHashMap<>(boot.details());
             details.put("volume_copy_ms", Long.toString(volumeMs));
@@ -120,6 +140,9 @@ final class VmCreate {
                     boot.endpoint(), details);
             return new RunningInstance(id, boot.endpoint(), Instant.now(), details);
         } catch (RuntimeException | IOException | SQLException e) {
+            if (oneTrip != null) {
+                oneTrip.close();
+            }
             log.warn("provisioning vm {} failed, removing what was created: {}", id, e.getMessage());
             try {
                 driver.destroy(id);
@@ -131,6 +154,29 @@ final class VmCreate {
             }
             throw new PalisadeException(
                     ErrorCode.DRIVER_FAILURE, "provisioning vm " + id + " failed: " + VmDriver.safeMessage(e), e);
+        }
+    }
+
+    /**
+     * The full path over a PgJDBC management login: a clone's clock resynced over SQL if the control port did not,
+     * the tenant role and database ensured, the tenant password set as a verifier, the management secret rotated.
+     */
+    private static void setCredentials(InstanceSpec spec, TenantCredentials credentials, GuestImage image,
+            InstancePaths paths, BootWatchdog.Boot boot, CreatePath createPath, ClockSync clockSync)
+            throws SQLException, IOException {
+        long loginStart = System.nanoTime();
+        try (Connection admin = GuestAdmin.adminConnection(spec.id(), paths, image, boot.endpoint())) {
+            boot.details().put("admin_login_ms", Long.toString((System.nanoTime() - loginStart) / 1_000_000));
+            if (createPath == CreatePath.CLONE && clockSync != ClockSync.SERIAL) {
+                // the clone's clock stood still since the template was saved; its random state is a copy
+                boot.details().put("clock_offset_ms", Long.toString(GuestClock.resyncOverSql(admin, spec.id())));
+                ClockSync.SQL.putInto(boot.details());
+            }
+            long tenantStart = System.nanoTime();
+            GuestAdmin.ensureTenant(admin, spec);
+            boot.details().put("tenant_ms", Long.toString((System.nanoTime() - tenantStart) / 1_000_000));
+            GuestAdmin.setPasswordVerifier(admin, credentials.username(), credentials.password());
+            GuestAdmin.rotateManagementSecret(admin, image, paths);
         }
     }
 }
