@@ -135,7 +135,12 @@ final class SnapshotRestore {
             qmp = null;
             // the clock resync (guest helper) and PostgreSQL's first answer overlap
             CompletableFuture<ClockSync> clock = new CompletableFuture<>();
-            Thread.ofVirtual().name("vm-resync-" + id).start(() -> clock.complete(GuestClock.resyncOverSerial(paths)));
+            long[] clockNanos = new long[1];
+            Thread.ofVirtual().name("vm-resync-" + id).start(() -> {
+                ClockSync sync = GuestClock.resyncOverSerial(paths);
+                clockNanos[0] = System.nanoTime();
+                clock.complete(sync);
+            });
             while (!answer.answers(endpoint)) {
                 if (!process.isAlive()) {
                     throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
@@ -157,6 +162,7 @@ final class SnapshotRestore {
             details.put("restore_state_ms", Long.toString(restoreMs));
             details.put("restore_cont_ms", Long.toString((contNanos - spawn) / 1_000_000));
             details.put("restore_pg_answers_ms", Long.toString((ready - spawn) / 1_000_000));
+            details.put("restore_clock_ms", Long.toString((clockNanos[0] - spawn) / 1_000_000));
             clockSync.putInto(details);
             details.put("netns", driver.network(id).namespace());
             details.put("endpoint", endpoint.toString());
