@@ -22,9 +22,9 @@ import java.util.Optional;
  * The credentials of a fresh clone in one round trip. The management login (the image's template secret, the
  * lightweight pgwire client, no TLS over the VM's own veth) doubles as the readiness check after the restore, so the
  * guest starts one backend instead of a probe's plus the login's; then one simple-query string, one implicit
- * transaction and one commit ({@code synchronous_commit = local}) takes from the tenant role whatever reaches beyond its
- * own objects, sets its password as a SCRAM verifier and rotates the management secret: the same statements {@link
- * GuestAdmin} runs one by one on a cold create. Only for a template that holds the spec's tenant role (no superuser)
+ * transaction and one commit ({@code synchronous_commit = local}) takes from the tenant role whatever reaches beyond
+ * its own objects, sets its password as a SCRAM verifier and rotates the management secret: the same statements
+ * {@link GuestAdmin} runs one by one on a cold create. Only for a template that holds the spec's tenant role (no superuser)
  * and database ({@link TemplateCache.Template#holdsTenant}); every other create takes {@link GuestAdmin}'s path.
  *
  * <p>Not thread-safe: one create owns an instance; {@link #close()} may come from any thread.
@@ -91,8 +91,8 @@ final class CloneCredentials implements AutoCloseable {
     /**
      * In one round trip: the tenant role stripped of powers, its password set as a SCRAM verifier, the management
      * secret rotated (written as the pending secret first, confirmed once committed). A statement the server rejects
-     * changes nothing (one transaction; the pending secret is removed) and is thrown as a {@link PgServerException}: the
-     * caller may take the full path then. An I/O failure closes the connection and is thrown.
+     * changes nothing (one transaction; the pending secret is removed) and is thrown as a {@link PgServerException}:
+     * the caller may take the full path then. An I/O failure closes the connection and is thrown.
      */
     void apply(InstanceSpec spec, TenantCredentials credentials) throws IOException {
         requireNonNull(spec, "spec is null");
