@@ -24,8 +24,9 @@ import java.util.Optional;
  * guest starts one backend instead of a probe's plus the login's; then one simple-query string, one implicit
  * transaction and one commit ({@code synchronous_commit = local}) takes from the tenant role whatever reaches beyond
  * its own objects, sets its password as a SCRAM verifier and rotates the management secret: the same statements
- * {@link GuestAdmin} runs one by one on a cold create. Only for a template that holds the spec's tenant role (no superuser)
- * and database ({@link TemplateCache.Template#holdsTenant}); every other create takes {@link GuestAdmin}'s path.
+ * {@link GuestAdmin} runs one by one on a cold create. Only for a template that holds the spec's tenant role (no
+ * superuser) and database ({@link TemplateCache.Template#holdsTenant}); every other create takes {@link GuestAdmin}'s
+ * path.
  *
  * <p>Not thread-safe: one create owns an instance; {@link #close()} may come from any thread.
  */
