@@ -25,14 +25,16 @@ import java.util.Optional;
 import java.util.Properties;
 
 /**
- * Issue 7's benchmarks: create by cloning a template snapshot vs a cold boot (same run, interleaved), wake of a
- * suspended database measured from the client's connect through the proxy to the first row, and host memory of a
- * running vs a suspended database.
+ * Issues 7 and 15: create by cloning a template snapshot vs a cold boot (driver, same run, interleaved); the new user's
+ * path (a fresh server preparing its template at start, the first and later creates through the API, first query via
+ * the proxy); wake of a suspended database from the client's connect through the proxy to the first row, the clone's
+ * first suspend apart; host memory of a running vs a suspended database.
  */
 final class SnapshotBench {
     private static final int CLONES = 20;
     private static final int COLDS = 5;
     private static final int WAKES = 10;
+    private static final int API_CREATES = 10;
 
     private SnapshotBench() {}
 
@@ -71,7 +73,14 @@ final class SnapshotBench {
             }
         }
 
+        // the new user's path: a fresh server (template prepared at start), creates and wakes through the API
+        Stats apiLater = new Stats();
+        Stats wakeLater = new Stats();
+        double serverStartMs;
+        double firstCreateMs;
+        double firstWakeMs = -1;
         String key = "pk_bench_" + Long.toHexString(System.nanoTime());
+        long serverStart = System.nanoTime();
         try (PalisadeServer server = PalisadeServer.start(ServerConfig.from(Map.of(
                         "server.data-dir", work.resolve("s").toString(),
                         "api.port", "0",
@@ -79,23 +88,34 @@ final class SnapshotBench {
                         "vm.network-pool", "10.218.2.0/24",
                         "vm.image-dir", image.toString())),
                 Optional.of(key))) {
+            serverStartMs = (System.nanoTime() - serverStart) / 1e6;
+            System.err.println("snapshot: fresh server up; first create (waits for the template being prepared)");
+            firstCreateMs = apiCreate(server, "first", null);
+            for (int i = 0; i < API_CREATES; i++) {
+                apiCreate(server, "later" + i, apiLater);
+                System.err.printf("snapshot: API create %d/%d%n", i + 1, API_CREATES);
+            }
             var created = server.service().create("acct-admin", new io.palisade.api.CreateDatabaseRequest(
                     "wake-bench", "vm", null, null, null, null, null, null, null, null, "never", null, null));
             DatabaseRecord db = created.database();
-            String url = "jdbc:postgresql://127.0.0.1:" + server.proxyPort().orElseThrow() + "/app?sslmode=require&options=endpoint%3D"
-                    + db.id();
+            String url = proxyUrl(server, db.id());
             query(url, created.password());
             long pid = server.service().stats("acct-admin", db.id()).pid();
             runningRssKiB = io.palisade.host.Processes.rssBytes(pid) / 1024;
-            for (int i = 0; i < WAKES; i++) {
+            for (int i = 0; i <= WAKES; i++) {
                 server.service().suspend("acct-admin", db.id());
                 if (i == 0) {
                     suspendedMemoryFileMiB = memoryFilesMiB(work.resolve("s"));
                 }
                 long start = System.nanoTime();
                 query(url, created.password());
-                wake.add((System.nanoTime() - start) / 1e6);
-                System.err.printf("snapshot: wake %d/%d %.0f ms%n", i + 1, WAKES, (System.nanoTime() - start) / 1e6);
+                double ms = (System.nanoTime() - start) / 1e6;
+                if (i == 0) {
+                    firstWakeMs = ms; // the clone's first suspend moved its RAM into its own memory file
+                } else {
+                    wake.add(ms);
+                }
+                System.err.printf("snapshot: wake %d/%d %.0f ms%n", i + 1, WAKES + 1, ms);
             }
             server.service().delete("acct-admin", db.id());
         } finally {
@@ -110,10 +130,36 @@ final class SnapshotBench {
         System.out.println("|---|---:|---:|---:|---:|");
         row("create by clone → first query (driver)", clone);
         row("create by cold boot → first query (driver), same run", cold);
-        row("wake: client connect via proxy → first row (suspended db)", wake);
-        System.out.printf("%nratio clone/cold at p50: %.2f×%n", clone.percentile(50) / cold.percentile(50));
+        row("fresh server: first create via the API, sent as soon as the server is up → first query via proxy",
+                Stats.of(firstCreateMs));
+        row("later creates via the API → first query via proxy", apiLater);
+        row("wake after the clone's first suspend: connect via proxy → first row", Stats.of(firstWakeMs));
+        row("wake after later suspends: connect via proxy → first row", wake);
+        System.out.printf("%nfresh server start (API up, template preparation begun): %.0f ms%n", serverStartMs);
+        System.out.printf("ratio clone/cold at p50: %.2f×; first API create / later API creates at p50: %.2f×%n",
+                clone.percentile(50) / cold.percentile(50), firstCreateMs / apiLater.percentile(50));
         System.out.printf("host memory of one database: running QEMU RSS %d MiB; suspended: no process (0 RSS), "
-                + "memory file on disk %d MiB (page cache only)%n", runningRssKiB / 1024, suspendedMemoryFileMiB);
+                + "memory file on disk %d MiB allocated (page cache only)%n", runningRssKiB / 1024,
+                suspendedMemoryFileMiB);
+    }
+
+    /** POST /v1/databases (vm) through the service → first query through the proxy; the time in ms. */
+    private static double apiCreate(PalisadeServer server, String label, Stats stats) throws Exception {
+        long start = System.nanoTime();
+        var created = server.service().create("acct-admin", new io.palisade.api.CreateDatabaseRequest(
+                label, "vm", null, null, null, null, null, null, null, null, "never", null, null));
+        query(proxyUrl(server, created.database().id()), created.password());
+        double ms = (System.nanoTime() - start) / 1e6;
+        if (stats != null) {
+            stats.add(ms);
+        }
+        server.service().delete("acct-admin", created.database().id());
+        return ms;
+    }
+
+    private static String proxyUrl(PalisadeServer server, String id) {
+        return "jdbc:postgresql://127.0.0.1:" + server.proxyPort().orElseThrow()
+                + "/app?sslmode=require&options=endpoint%3D" + id;
     }
 
     private static void row(String name, Stats stats) {

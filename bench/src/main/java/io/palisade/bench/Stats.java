@@ -8,6 +8,13 @@ import java.util.List;
 final class Stats {
     private final List<Double> samples = new ArrayList<>();
 
+    /** One sample. */
+    static Stats of(double millis) {
+        Stats stats = new Stats();
+        stats.add(millis);
+        return stats;
+    }
+
     void add(double millis) {
         samples.add(millis);
     }

@@ -850,7 +850,7 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
         long started = System.nanoTime();
         connectionsInvalidated.accept(record.id());
         stopArchiving(record.id());
-        driver.suspend(record.id());
+        driver.suspend(spec(record));
         store.setEndpoint(record.id(), Optional.empty());
         DatabaseRecord suspended = store.transition(record.id(), DatabaseState.SUSPENDED, null);
         log.info("suspended {} in {} ms", record.id(), (System.nanoTime() - started) / 1_000_000);

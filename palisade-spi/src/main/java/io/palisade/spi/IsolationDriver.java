@@ -51,16 +51,17 @@ public interface IsolationDriver extends AutoCloseable {
     /** The last {@code lines} lines of the instance's PostgreSQL log. */
     List<String> logTail(String id, int lines);
 
-    /** Whether {@link #suspend(String)} is supported (scale to zero: state saved to disk, no RAM held). */
+    /** Whether {@link #suspend(InstanceSpec)} is supported (scale to zero: state saved to disk, no RAM held). */
     default boolean supportsSuspend() {
         return false;
     }
 
     /**
      * Saves a running instance's state to disk and releases its memory and process; {@link #resume} continues it. The
-     * caller guarantees no client connection is open. A saved state is resumed at most once.
+     * caller guarantees no client connection is open. A saved state is resumed at most once. {@code spec} is the one
+     * the instance was provisioned with (a driver may need to start a helper process of the same shape).
      */
-    default void suspend(String id) {
+    default void suspend(InstanceSpec spec) {
         throw new PalisadeException(ErrorCode.CONFLICT, "the " + name() + " rung cannot suspend instances");
     }
 

@@ -65,6 +65,14 @@ public record InstancePaths(Path dir) {
         return dir.resolve("suspend.state.tmp");
     }
 
+    /**
+     * A clone's first saved state, RAM included, while {@link StateCompaction} moves that RAM into the clone's own
+     * memory file.
+     */
+    public Path fullStateFile() {
+        return dir.resolve("suspend.state.full");
+    }
+
     /** A saved state taken by a resume: never resumed again, deleted once QEMU has read it. */
     public Path consumedStateFile() {
         return dir.resolve("suspend.state.consumed");

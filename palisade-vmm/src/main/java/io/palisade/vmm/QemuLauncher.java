@@ -9,7 +9,9 @@ import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.PalisadeException;
 import java.io.File;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -72,6 +74,31 @@ final class QemuLauncher {
         }
         driver.processes().track(id, process);
         return process;
+    }
+
+    /**
+     * Connects to the QMP socket of a QEMU just started, polling until it listens; fails when QEMU exits first
+     * (quoting its log) or the deadline ({@link System#nanoTime()}) passes.
+     */
+    static Qmp awaitQmp(Process process, InstancePaths paths, long deadlineNanos) {
+        while (true) {
+            if (!process.isAlive()) {
+                throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "QEMU exited with code " + process.exitValue()
+                        + " before restoring; QEMU said: "
+                        + Processes.tail(String.join("\n", Processes.tailFile(paths.qemuLog(), 5)), 3));
+            }
+            if (System.nanoTime() > deadlineNanos) {
+                throw new PalisadeException(ErrorCode.TIMEOUT, "QEMU's QMP socket did not answer");
+            }
+            if (Files.exists(paths.qmpSocket())) {
+                try {
+                    return Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5));
+                } catch (PalisadeException e) {
+                    // not listening yet
+                }
+            }
+            Processes.sleep(Duration.ofMillis(5));
+        }
     }
 
     /** After a failed boot or restore (QEMU gone or killed): forgets the process, removes pid file and cgroup. */

@@ -104,25 +104,7 @@ final class SnapshotRestore {
         long deadline = spawn + RESTORE_TIMEOUT.toNanos();
         Qmp qmp = null;
         try {
-            while (qmp == null) {
-                if (!process.isAlive()) {
-                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "QEMU exited with code "
-                            + process.exitValue() + " before restoring; QEMU said: "
-                            + Processes.tail(String.join("\n", Processes.tailFile(paths.qemuLog(), 5)), 3));
-                }
-                if (System.nanoTime() > deadline) {
-                    throw new PalisadeException(ErrorCode.TIMEOUT, "QEMU's QMP socket did not answer");
-                }
-                if (Files.exists(paths.qmpSocket())) {
-                    try {
-                        qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5));
-                        break;
-                    } catch (PalisadeException e) {
-                        // not listening yet
-                    }
-                }
-                Processes.sleep(Duration.ofMillis(5));
-            }
+            qmp = QemuLauncher.awaitQmp(process, paths, deadline);
             long qmpNanos = System.nanoTime();
             long restoreMs = Migration.restore(qmp, paths.incomingSocket(), state, ignoreShared, RESTORE_TIMEOUT);
             if (consume) {

@@ -48,7 +48,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Guest RAM lives in a file. {@code provision} clones a template snapshot (built on first need per image, version
  * and plan; private copy-on-write mapping of its memory file) and cold boots only as the fallback; {@link
- * #suspend(String)} saves the device state next to the VM's own memory file and lets QEMU exit; {@link
+ * #suspend(InstanceSpec)} saves the device state next to the VM's own memory file and lets QEMU exit; {@link
  * #resume(InstanceSpec, ProgressListener)} restores it at most once, or cold boots from the volume.
  *
  * <p>Everything an instance has on the host is named from its id, so {@link #destroy(String)} works after a crash of
@@ -445,9 +445,9 @@ public final class VmDriver implements IsolationDriver {
      * place) only once complete and synced; if QEMU dies on the way nothing is published and a resume cold boots.
      */
     @Override
-    public void suspend(String id) {
-        requireNonNull(id, "id is null");
-        suspension.suspend(id);
+    public void suspend(InstanceSpec spec) {
+        requireNonNull(spec, "spec is null");
+        suspension.suspend(spec);
     }
 
     @Override

@@ -34,6 +34,7 @@ final class VmFiles {
         deleteQuietly(paths.stateFile());
         deleteQuietly(paths.partialStateFile());
         deleteQuietly(paths.consumedStateFile());
+        deleteQuietly(paths.fullStateFile());
         deleteQuietly(paths.stateModeFile());
     }
 

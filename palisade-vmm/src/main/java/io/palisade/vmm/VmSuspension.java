@@ -12,6 +12,7 @@ import io.palisade.spi.ProgressListener;
 import io.palisade.spi.RunningInstance;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -34,13 +35,16 @@ final class VmSuspension {
     private static final String MODE_IGNORE_SHARED = "ignore-shared";
 
     private final VmDriver driver;
+    private final StateCompaction compaction;
 
     VmSuspension(VmDriver driver) {
         this.driver = requireNonNull(driver, "driver is null");
+        this.compaction = new StateCompaction(driver);
     }
 
-    /** See {@link VmDriver#suspend(String)}. */
-    void suspend(String id) {
+    /** See {@link VmDriver#suspend(InstanceSpec)}. */
+    void suspend(InstanceSpec spec) {
+        String id = spec.id();
         InstancePaths paths = driver.paths(id);
         QemuProcesses processes = driver.processes();
         Optional<Long> found = processes.findPid(id);
@@ -83,6 +87,30 @@ final class VmSuspension {
             processes.kill(id, pid);
         }
         processes.reap(id);
+        long compactMs = -1;
+        if (!ignoreShared) {
+            // a clone's first suspend: its RAM was the template's private mapping and is in the state; move it into
+            // the clone's own memory file so that this and every later resume reads ~70 KiB, not the RAM
+            Path fullState = paths.fullStateFile();
+            try {
+                Files.move(paths.partialStateFile(), fullState, StandardCopyOption.REPLACE_EXISTING);
+                compactMs = compaction.compact(spec, fullState, paths.partialStateFile());
+                ignoreShared = true;
+                VmFiles.deleteQuietly(fullState);
+            } catch (IOException | RuntimeException e) {
+                log.warn("vm {}: cannot move the RAM of its first suspend into its own memory file ({}); keeping it"
+                        + " in the saved state, the resume reads it from there", id, VmDriver.safeMessage(e));
+                try {
+                    if (Files.exists(fullState)) {
+                        Files.move(fullState, paths.partialStateFile(), StandardCopyOption.REPLACE_EXISTING);
+                    }
+                } catch (IOException again) {
+                    VmFiles.deleteQuietly(fullState);
+                    throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "suspending vm " + id + " failed while"
+                            + " publishing its state; it is stopped and resume cold boots it", again);
+                }
+            }
+        }
         try {
             // the memory file and the volume must reach the disk before the state that depends on them is published
             long syncStart = System.nanoTime();
@@ -97,9 +125,10 @@ final class VmSuspension {
             if (!ignoreShared) {
                 VmFiles.deleteQuietly(paths.memoryFile()); // the RAM is in the state; resume maps a fresh own file
             }
-            log.info("vm {} suspended in {} ms (save {} ms, sync {} ms, state {} bytes, {})", id,
-                    (System.nanoTime() - start) / 1_000_000, saveMs, syncMs, Files.size(paths.stateFile()),
-                    ignoreShared ? "RAM in its memory file" : "RAM in the state");
+            log.info("vm {} suspended in {} ms (save {} ms{}, sync {} ms, state {} bytes, {})", id,
+                    (System.nanoTime() - start) / 1_000_000, saveMs,
+                    compactMs < 0 ? "" : ", RAM moved into its own memory file " + compactMs + " ms", syncMs,
+                    Files.size(paths.stateFile()), ignoreShared ? "RAM in its memory file" : "RAM in the state");
         } catch (IOException e) {
             VmFiles.deleteQuietly(paths.partialStateFile());
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE,

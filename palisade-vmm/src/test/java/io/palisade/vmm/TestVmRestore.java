@@ -231,7 +231,7 @@ class TestVmRestore {
         driver.start(spec("c"), ProgressListener.NONE);
 
         // a suspended VM: its saved state is discarded, the new id cold boots from the synced volume
-        driver.suspend(c);
+        driver.suspend(spec("c"));
         assertThat(driver.isSuspended(c)).isTrue();
         String d = id("d");
         driver.rename(c, d);

@@ -132,13 +132,19 @@ class TestVmSnapshots {
         for (int cycle = 1; cycle <= 3; cycle++) {
             long pid = driver.pid(idA).orElseThrow();
             long rss = driver.stats(idA).memoryBytes();
-            driver.suspend(idA);
+            driver.suspend(specA);
             assertThat(Processes.awaitExit(pid, Duration.ofSeconds(1))).isTrue();
             assertThat(driver.isSuspended(idA)).isTrue();
             assertThat(driver.isRunning(idA)).isFalse();
             assertThat(driver.listInstances()).contains(idA);
             assertThat(driver.stats(idA).running()).isFalse();
             assertThat(TestingVm.qemuPidsFor(idA)).isEmpty();
+            InstancePaths saved = InstancePaths.of(driver.config().instancesDir(), idA);
+            // every suspend, the clone's first too, leaves device state only: its RAM is in its own memory file
+            assertThat(Files.size(saved.stateFile())).as("saved state bytes, cycle " + cycle).isLessThan(1 << 20);
+            assertThat(Files.readString(saved.stateModeFile()).strip()).isEqualTo("ignore-shared");
+            assertThat(saved.memoryFile()).exists();
+            assertThat(saved.fullStateFile()).doesNotExist();
             if (cycle == 2) {
                 Thread.sleep(11_000); // the guest clock stands still while saved
             }
@@ -183,8 +189,8 @@ class TestVmSnapshots {
     void sigkillDuringSuspendLosesNothing() throws Exception {
         insert(b, credentialsB, "CREATE TABLE kept AS SELECT g AS n FROM generate_series(1, 50) g");
         long pid = driver.pid(idB).orElseThrow();
-        // B's first suspend saves its RAM into the state (a clone's RAM is a private mapping): slow enough to hit
-        CompletableFuture<Void> suspend = CompletableFuture.runAsync(() -> driver.suspend(idB));
+        // B's first suspend saves its RAM into the state, then moves it into its own memory file: slow enough to hit
+        CompletableFuture<Void> suspend = CompletableFuture.runAsync(() -> driver.suspend(specB));
         Thread.sleep(150);
         Processes.signal(pid, "KILL");
         assertThat(Processes.awaitExit(pid, Duration.ofSeconds(10))).isTrue();
@@ -203,7 +209,7 @@ class TestVmSnapshots {
     @Order(4)
     void sigkillDuringResumeFallsBackToAColdBoot() throws Exception {
         insert(b, credentialsB, "INSERT INTO kept SELECT g FROM generate_series(51, 80) g");
-        driver.suspend(idB);
+        driver.suspend(specB);
         assertThat(driver.isSuspended(idB)).isTrue();
         CompletableFuture<RunningInstance> resume =
                 CompletableFuture.supplyAsync(() -> driver.resume(specB, ProgressListener.NONE));
@@ -228,7 +234,7 @@ class TestVmSnapshots {
     @Order(5)
     void missingOrCorruptStateColdBootsWithDataIntact() throws Exception {
         insert(b, credentialsB, "INSERT INTO kept SELECT g FROM generate_series(81, 90) g");
-        driver.suspend(idB);
+        driver.suspend(specB);
         InstancePaths paths = InstancePaths.of(driver.config().instancesDir(), idB);
         Files.delete(paths.stateFile());
         assertThat(driver.isSuspended(idB)).isFalse();
@@ -237,7 +243,7 @@ class TestVmSnapshots {
         assertThat(count(b, credentialsB)).isEqualTo(90);
 
         insert(b, credentialsB, "INSERT INTO kept SELECT g FROM generate_series(91, 95) g");
-        driver.suspend(idB);
+        driver.suspend(specB);
         Files.write(paths.stateFile(), "not a QEMU migration stream".getBytes());
         b = driver.resume(specB, ProgressListener.NONE);
         System.out.println("resume of a corrupt state: " + b.details());
@@ -245,7 +251,7 @@ class TestVmSnapshots {
         assertThat(count(b, credentialsB)).isEqualTo(95);
         // suspending a stopped instance is refused with a clear message
         driver.stop(idB);
-        assertThatThrownBy(() -> driver.suspend(idB)).hasMessageContaining("not running");
+        assertThatThrownBy(() -> driver.suspend(specB)).hasMessageContaining("not running");
         b = driver.start(specB, ProgressListener.NONE);
         assertThat(count(b, credentialsB)).isEqualTo(95);
     }

@@ -69,19 +69,19 @@ public final class VmSnapshotMeasurement {
             cloning.setPassword(id, "app", credentials.password());
             // the first suspend of a clone saves its RAM (a private mapping of the template) into the state: once
             long first = System.nanoTime();
-            cloning.suspend(id);
+            cloning.suspend(spec);
             long firstSuspend = (System.nanoTime() - first) / 1_000_000;
             first = System.nanoTime();
             RunningInstance instance = cloning.resume(spec, ProgressListener.NONE);
             query(instance, credentials);
-            System.out.printf("first suspend of a clone (RAM into the state) %d ms, its resume -> first row %d ms%n",
+            System.out.printf("first suspend of a clone (RAM moved into its own memory file) %d ms, its resume -> first row %d ms%n",
                     firstSuspend, (System.nanoTime() - first) / 1_000_000);
             long rssRunning = 0;
             for (int i = 0; i < resumes; i++) {
                 Thread.sleep(500);
                 rssRunning = cloning.stats(id).memoryBytes();
                 long suspendStart = System.nanoTime();
-                cloning.suspend(id);
+                cloning.suspend(spec);
                 long suspendMs = (System.nanoTime() - suspendStart) / 1_000_000;
                 long start = System.nanoTime();
                 instance = cloning.resume(spec, ProgressListener.NONE);
@@ -91,7 +91,7 @@ public final class VmSnapshotMeasurement {
                 restoreAnswerMs.add(Long.parseLong(instance.details().getOrDefault("restore_pg_answers_ms", "-1")));
                 System.out.printf("suspend %d ms, resume -> first row %d ms %s%n", suspendMs, ms, instance.details());
             }
-            cloning.suspend(id);
+            cloning.suspend(spec);
             Path memory = clonesConfig.instancesDir().resolve(id).resolve("memory.ram");
             System.out.printf("RSS running (QEMU VmRSS incl. mapped memory file): %d MiB; suspended: no process; "
                             + "memory file %s; %s%n", rssRunning >> 20,
