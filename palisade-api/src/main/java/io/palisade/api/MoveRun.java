@@ -467,7 +467,7 @@ final class MoveRun implements Runnable {
         Duration catchUpBound = Duration.ofSeconds(30);
         HostRoute route;
         LogicalCopy copy;
-        DatabaseService.Hold hold;
+        ConnectionRouting.Hold hold;
         boolean loginRevoked;
         boolean switched;
 
