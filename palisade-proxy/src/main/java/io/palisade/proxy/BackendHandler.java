@@ -27,7 +27,9 @@ import org.slf4j.LoggerFactory;
  * MD5 or cleartext, as the backend asks), then shows the client the end of its own exchange (AuthenticationSASLFinal
  * for SCRAM clients) and AuthenticationOk, replaces BackendKeyData with the proxy's own cancel key, and turns any
  * authentication failure into the one canonical error; after that it passes every buffer read whole to the client and
- * flushes once per read burst ({@link BackendLink}). Runs on the client's event loop; not thread-safe otherwise.
+ * flushes once per read burst ({@link BackendLink}). It keeps the login's ParameterStatus reports and the backend's
+ * real cancel key for the pool; a backend taken from the pool skips the login ({@link #adopt}). Runs on the client's
+ * event loop; not thread-safe otherwise.
  */
 final class BackendHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(BackendHandler.class);

@@ -26,8 +26,11 @@ import org.slf4j.LoggerFactory;
  * idle sessions. Relaying passes each buffer read on one side whole to the other side's write and flushes once per
  * read burst ({@code channelReadComplete}), so a burst costs one system call (and, towards the client, as few TLS
  * records as its size allows) rather than one per buffer; back-pressure follows the channels' writability: a side
- * whose peer stops being writable stops reading until the peer drains below its low-water mark. Runs on the client
- * channel's event loop (the backend channel shares it); not thread-safe otherwise.
+ * whose peer stops being writable stops reading until the peer drains below its low-water mark. With reuse enabled
+ * ({@link BackendPool}) it first looks for a parked backend of exactly the same login on its event loop, and a
+ * {@link RelayTracker} follows the relay's message boundaries: a client whose Terminate finds the backend idle leaves
+ * it to the pool instead of ending it. Runs on the client channel's event loop (the backend channel shares it); not
+ * thread-safe otherwise.
  */
 final class BackendLink {
     /** Backend-unreachable warnings, at most one per database per 10 s (a retrying client must not flood the log). */
@@ -198,7 +201,7 @@ final class BackendLink {
 
     /** The backend refused a login for too many connections: the pool gives back what it holds of this database. */
     void backendFull() {
-        proxy.backendPool().evict(databaseId);
+        proxy.backendPool().evict(databaseId, false);
     }
 
     /** Flushes what {@link #toBackend} wrote since the last flush. */

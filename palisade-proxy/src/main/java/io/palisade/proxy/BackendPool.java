@@ -14,12 +14,18 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -85,6 +91,9 @@ final class BackendPool {
             this.idle = idle;
         }
     }
+
+    /** How long {@link #evict} waits for the parked connections to close. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(2);
 
     private final Duration idleTimeout;
     private final int maxIdlePerDatabase;
@@ -214,36 +223,61 @@ final class BackendPool {
     }
 
     /**
-     * Closes the database's parked connections (on their loops, soon after this returns) and starts a new generation
-     * at once, so nothing logged in before this call is parked or handed out any more. Any thread.
+     * Starts a new generation for the database at once, so nothing logged in before this call is parked or handed
+     * out any more, and closes its parked connections on their loops; with {@code wait} (never from an event loop) it
+     * waits (at most {@link #CLOSE_WAIT}) until they are closed, so that a suspend or a move that follows finds them
+     * gone. Any thread.
      */
-    void evict(String databaseId) {
+    void evict(String databaseId, boolean wait) {
         databases.compute(databaseId, (id, old) ->
                 new Database(generations.incrementAndGet(), old == null ? new AtomicInteger() : old.idle));
-        closeParked(databaseId);
+        closeParked(databaseId, wait);
     }
 
     /** Forgets a deleted database: closes its parked connections; a later one starts afresh. Any thread. */
     void forget(String databaseId) {
         databases.remove(databaseId);
-        closeParked(databaseId);
+        closeParked(databaseId, false);
     }
 
-    private void closeParked(String databaseId) {
+    private void closeParked(String databaseId, boolean wait) {
+        List<CompletableFuture<Void>> closed = new ArrayList<>();
+        boolean onEventLoop = false;
         for (Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> entry : loops.entrySet()) {
+            onEventLoop |= entry.getKey().inEventLoop();
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            closed.add(done);
             try {
                 entry.getKey().execute(() -> {
+                    List<CompletableFuture<Void>> channels = new ArrayList<>();
                     Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> keys = entry.getValue().entrySet().iterator();
                     while (keys.hasNext()) {
                         Map.Entry<Key, ArrayDeque<PooledBackend>> parked = keys.next();
                         if (parked.getKey().databaseId().equals(databaseId)) {
                             keys.remove();
-                            parked.getValue().forEach(PooledBackend::close);
+                            for (PooledBackend backend : parked.getValue()) {
+                                CompletableFuture<Void> channel = new CompletableFuture<>();
+                                backend.channel().closeFuture().addListener(f -> channel.complete(null));
+                                channels.add(channel);
+                                backend.close();
+                            }
                         }
                     }
+                    CompletableFuture.allOf(channels.toArray(CompletableFuture[]::new))
+                            .whenComplete((ignored, error) -> done.complete(null));
                 });
             } catch (RejectedExecutionException e) {
-                // the proxy is closing: its channels close with it
+                done.complete(null); // the proxy is closing: its channels close with it
+            }
+        }
+        if (wait && !onEventLoop) {
+            try {
+                CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new))
+                        .get(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException | TimeoutException e) {
+                // bounded: they close on their own right after
             }
         }
     }

@@ -271,11 +271,12 @@ public final class PostgresProxy implements AutoCloseable {
     /**
      * Closes the database's parked backend connections, and makes every backend connection to it logged in before
      * this call unfit for reuse. Call it whenever the server behind the database changes or ends its sessions or its
-     * login changes: suspend, delete, password rotation, restart, restore, a move's cutover. Returns at once; the
-     * parked connections close on their event loops right after. Any thread.
+     * login changes: suspend, delete, password rotation, restart, restore, a move's cutover. Called from a thread that
+     * is not one of the proxy's event loops, it returns once the parked connections are closed (bounded: 2 s). Any
+     * thread.
      */
     public void evictIdleBackends(String databaseId) {
-        backendPool.evict(requireNonNull(databaseId, "databaseId is null"));
+        backendPool.evict(requireNonNull(databaseId, "databaseId is null"), true);
     }
 
     /** Backend connections parked for reuse or being reset, for one database (they are not client connections). */

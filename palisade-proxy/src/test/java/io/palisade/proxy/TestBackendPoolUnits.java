@@ -256,7 +256,7 @@ class TestBackendPoolUnits {
         written(first.channel());
         first.channel().writeInbound(Unpooled.wrappedBuffer(concat(commandComplete("DISCARD ALL"), ready('I'))));
         long before = pool.generation(DB);
-        pool.evict(DB);
+        pool.evict(DB, false);
         first.channel().runPendingTasks();
         assertThat(first.channel().isOpen()).isFalse();
         assertThat(pool.idle(DB)).isZero();
