@@ -223,21 +223,20 @@ final class BackendPool {
     }
 
     /**
-     * Starts a new generation for the database at once, so nothing logged in before this call is parked or handed
+     * Ends the database's generation at once, so nothing logged in before this call is parked or handed
      * out any more, and closes its parked connections on their loops; with {@code wait} (never from an event loop) it
      * waits (at most {@link #CLOSE_WAIT}) until they are closed, so that a suspend or a move that follows finds them
      * gone. Any thread.
      */
     void evict(String databaseId, boolean wait) {
-        databases.compute(databaseId, (id, old) ->
-                new Database(generations.incrementAndGet(), old == null ? new AtomicInteger() : old.idle));
+        // the next login creates the entry anew, with a generation nothing logged in before can have
+        databases.remove(databaseId);
         closeParked(databaseId, wait);
     }
 
-    /** Forgets a deleted database: closes its parked connections; a later one starts afresh. Any thread. */
+    /** Forgets a deleted database: as {@link #evict}, without waiting. Any thread. */
     void forget(String databaseId) {
-        databases.remove(databaseId);
-        closeParked(databaseId, false);
+        evict(databaseId, false);
     }
 
     private void closeParked(String databaseId, boolean wait) {
