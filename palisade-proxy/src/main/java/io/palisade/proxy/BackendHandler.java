@@ -98,7 +98,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         ByteBufAllocator alloc = ctx.alloc();
         CompositeByteBuf toClient = alloc.compositeBuffer();
         if (serverFinal != null) {
-            toClient.addComponent(true, PgWire.authentication(alloc, PgWire.AUTH_SASL_FINAL, serverFinal.getBytes(UTF_8)));
+            toClient.addComponent(true,
+                    PgWire.authentication(alloc, PgWire.AUTH_SASL_FINAL, serverFinal.getBytes(UTF_8)));
             serverFinal = null;
         }
         toClient.addComponent(true, PgWire.authentication(alloc, PgWire.AUTH_OK, new byte[0]));

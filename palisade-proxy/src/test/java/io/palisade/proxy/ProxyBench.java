@@ -38,7 +38,8 @@ import java.util.stream.Stream;
  * (default {@code select,tpcb,connect}), {@code clients} (default {@code 1,8,64}), {@code ioThreads} (the proxy's
  * event loops, default 0 = one per core), {@code targets} (default {@code direct,palisade,pgbouncer}),
  * {@code maxIdleBackends} and {@code backendIdleMillis} (the proxy's backend reuse, defaults as {@code palisade serve}:
- * 16 and 5000; it prints how many client connections a parked backend served). Loopback only. Run it with the test classpath, or through {@code bench/run proxy}.
+ * 16 and 5000; it prints how many client connections a parked backend served). Loopback only. Run it with the test
+ * classpath, or through {@code bench/run proxy}.
  */
 public final class ProxyBench {
     private static final String DOMAIN = "db.localhost";

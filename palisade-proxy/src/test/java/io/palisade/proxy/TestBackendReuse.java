@@ -250,20 +250,25 @@ class TestBackendReuse {
     @Test
     void differentStartupParametersAndTenantsNeverShare() throws SQLException {
         // assumeMinServerVersion: PgJDBC sends application_name in the StartupMessage instead of a SET afterwards
-        Connection named = connect(A, pg.credentials().password(), Map.of("ApplicationName", "one", "assumeMinServerVersion", "16"));
+        Connection named = named("one");
         int namedPid = pid(named);
         closeAndAwaitParked(named, A, 1);
-        try (Connection other = connect(A, pg.credentials().password(), Map.of("ApplicationName", "two", "assumeMinServerVersion", "16"))) {
+        try (Connection other = named("two")) {
             assertThat(pid(other)).as("another application_name").isNotEqualTo(namedPid);
         }
         try (Connection twin = connect(TWIN)) {
             assertThat(pid(twin)).as("another database id with the same login on the same server")
                     .isNotEqualTo(namedPid);
         }
-        try (Connection same = connect(A, pg.credentials().password(), Map.of("ApplicationName", "one", "assumeMinServerVersion", "16"))) {
+        try (Connection same = named("one")) {
             assertThat(pid(same)).as("the same parameters again").isEqualTo(namedPid);
             assertThat(query(same, "SHOW application_name")).isEqualTo("one");
         }
+    }
+
+    private Connection named(String applicationName) throws SQLException {
+        return connect(A, pg.credentials().password(), Map.of("ApplicationName", applicationName,
+                "assumeMinServerVersion", "16"));
     }
 
     @Test
