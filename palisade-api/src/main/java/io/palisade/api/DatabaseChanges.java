@@ -117,6 +117,7 @@ final class DatabaseChanges {
             }
             IsolationDriver driver = service.driver(record);
             service.stopArchiving(id);
+            service.invalidateConnections(id);
             driver.stop(id);
             DatabaseRecord started = startRecorded(record, driver);
             service.afterRunning(started);

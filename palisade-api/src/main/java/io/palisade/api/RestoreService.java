@@ -223,6 +223,7 @@ public final class RestoreService {
         IsolationDriver driver = databases.driver(current);
         progress.update("stopping the database", 0, 0);
         databases.stopArchiving(id);
+        databases.invalidateConnections(id);
         driver.stop(id);
         DatabaseState wasState = current.state();
         // from here a crash is finished by redoInterrupted: the id is provisioning, the copy is stopped

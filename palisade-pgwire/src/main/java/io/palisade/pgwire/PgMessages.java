@@ -10,7 +10,8 @@ import java.util.Map;
 /**
  * PostgreSQL protocol-3 constants and the messages a server-side component (the proxy) writes, as byte arrays:
  * request codes, authentication codes, SQLSTATEs it sends, and builders for ErrorResponse, Authentication*,
- * NegotiateProtocolVersion, ParameterStatus, BackendKeyData, CancelRequest and the frontend password messages.
+ * NegotiateProtocolVersion, ParameterStatus, BackendKeyData, ReadyForQuery, CancelRequest, and the frontend password
+ * and simple Query messages.
  * Transport-neutral (no Netty). Stateless and thread-safe.
  */
 public final class PgMessages {
@@ -147,6 +148,20 @@ public final class PgMessages {
         body.cstring(name);
         body.cstring(value);
         return body.message('S');
+    }
+
+    /** A simple Query ({@code Q}, frontend) running {@code sql}. */
+    public static byte[] query(String sql) {
+        Body body = new Body();
+        body.cstring(sql);
+        return body.message('Q');
+    }
+
+    /** ReadyForQuery ({@code Z}) with the transaction status {@code I}, {@code T} or {@code E}. */
+    public static byte[] readyForQuery(char status) {
+        Body body = new Body();
+        body.write(status);
+        return body.message('Z');
     }
 
     /** The fields of an ErrorResponse/NoticeResponse body (after type and length), keyed by their one-letter code. */

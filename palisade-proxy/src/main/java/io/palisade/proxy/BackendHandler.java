@@ -3,6 +3,7 @@ package io.palisade.proxy;
 import static java.nio.charset.StandardCharsets.UTF_8;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
@@ -13,6 +14,7 @@ import io.palisade.pgwire.PgMessages;
 import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.Endpoint;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -25,7 +27,9 @@ import org.slf4j.LoggerFactory;
  * MD5 or cleartext, as the backend asks), then shows the client the end of its own exchange (AuthenticationSASLFinal
  * for SCRAM clients) and AuthenticationOk, replaces BackendKeyData with the proxy's own cancel key, and turns any
  * authentication failure into the one canonical error; after that it passes every buffer read whole to the client and
- * flushes once per read burst ({@link BackendLink}). Runs on the client's event loop; not thread-safe otherwise.
+ * flushes once per read burst ({@link BackendLink}). It keeps the login's ParameterStatus reports and the backend's
+ * real cancel key for the pool; a backend taken from the pool skips the login ({@link #adopt}). Runs on the client's
+ * event loop; not thread-safe otherwise.
  */
 final class BackendHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(BackendHandler.class);
@@ -50,6 +54,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private ScramClient scram;
     private ByteBuf pending;
     private ChannelHandlerContext ctx;
+    /** The ParameterStatus reports of the login, as the backend sent them (for the pool). */
+    private final Map<String, String> parameters = new LinkedHashMap<>();
+    private int processId;
+    private int secretKey;
 
     /**
      * @param startup the startup message for the backend (whitelisted parameters, server login names)
@@ -76,6 +84,42 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     void connected() {
         ctx.writeAndFlush(startup.encode(ctx.alloc()));
     }
+
+    /**
+     * The connection came from the pool, logged in and reset: shows the client what a login would have (the end of
+     * its SCRAM exchange, AuthenticationOk, the ParameterStatus set, a fresh proxy cancel key mapped to the backend's
+     * real one, ReadyForQuery {@code I}) and starts relaying at once.
+     */
+    void adopt(BackendPool.Login login) {
+        password = null;
+        parameters.putAll(login.parameters());
+        processId = login.processId();
+        secretKey = login.secretKey();
+        ByteBufAllocator alloc = ctx.alloc();
+        CompositeByteBuf toClient = alloc.compositeBuffer();
+        if (serverFinal != null) {
+            toClient.addComponent(true,
+                    PgWire.authentication(alloc, PgWire.AUTH_SASL_FINAL, serverFinal.getBytes(UTF_8)));
+            serverFinal = null;
+        }
+        toClient.addComponent(true, PgWire.authentication(alloc, PgWire.AUTH_OK, new byte[0]));
+        parameters.forEach((name, value) -> toClient.addComponent(true, PgWire.parameterStatus(alloc, name,
+                sessionAuthorization != null && name.equals("session_authorization") ? sessionAuthorization : value)));
+        CancelRegistry.ProxyKey key = link.registerCancelKey(endpoint, processId, secretKey);
+        toClient.addComponent(true, PgWire.backendKeyData(alloc, key.processId(), key.secretKey()));
+        toClient.addComponent(true, PgWire.readyForQuery('I'));
+        mode = Mode.RELAY;
+        link.toClient(toClient);
+        link.flushToClient();
+        session.onBackendReady();
+    }
+
+    /** The login's ParameterStatus reports and the backend's real cancel key, for the pool. */
+    BackendPool.Login login(Map<String, String> reportedSince) {
+        Map<String, String> all = new LinkedHashMap<>(parameters);
+        all.putAll(reportedSince);
+        return new BackendPool.Login(all, processId, secretKey);
+    }
     @Override
     public void handlerAdded(ChannelHandlerContext context) {
         this.ctx = context;
@@ -88,7 +132,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (mode == Mode.RELAY) {
-            link.toClient(buf);
+            link.fromBackend(buf);
             return;
         }
         if (pending == null) {
@@ -158,7 +202,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         }
         if (mode == Mode.RELAY) {
             if (pending.isReadable()) {
-                out.add(pending.retainedSlice());
+                ByteBuf rest = pending.retainedSlice();
+                link.track(rest);
+                out.add(rest);
             }
             pending.release();
             pending = null;
@@ -182,7 +228,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 if (message.readableBytes() != 13) {
                     throw new IllegalStateException("BackendKeyData of unexpected length");
                 }
-                CancelRegistry.ProxyKey key = link.registerCancelKey(endpoint, message.getInt(5), message.getInt(9));
+                processId = message.getInt(5);
+                secretKey = message.getInt(9);
+                CancelRegistry.ProxyKey key = link.registerCancelKey(endpoint, processId, secretKey);
                 out.add(PgWire.backendKeyData(ctx.alloc(), key.processId(), key.secretKey()));
             }
             case 'E' -> {
@@ -196,9 +244,18 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     ctx.close();
                     return false;
                 }
+                if (PgMessages.SQLSTATE_TOO_MANY_CONNECTIONS.equals(fields.get('C'))) {
+                    link.backendFull(); // parked connections may hold the server's slots
+                }
                 out.add(message.retain());
             }
             case 'S' -> {
+                ByteBuf body = message.slice(5, message.readableBytes() - 5);
+                String name = PgWire.readCString(body);
+                String value = name == null ? null : PgWire.readCString(body);
+                if (value != null) {
+                    parameters.put(name, value);
+                }
                 if (sessionAuthorization != null && PgWire.isParameterStatus(message, "session_authorization")) {
                     out.add(PgWire.parameterStatus(ctx.alloc(), "session_authorization", sessionAuthorization));
                 } else {

@@ -26,8 +26,11 @@ import org.slf4j.LoggerFactory;
  * idle sessions. Relaying passes each buffer read on one side whole to the other side's write and flushes once per
  * read burst ({@code channelReadComplete}), so a burst costs one system call (and, towards the client, as few TLS
  * records as its size allows) rather than one per buffer; back-pressure follows the channels' writability: a side
- * whose peer stops being writable stops reading until the peer drains below its low-water mark. Runs on the client
- * channel's event loop (the backend channel shares it); not thread-safe otherwise.
+ * whose peer stops being writable stops reading until the peer drains below its low-water mark. With reuse enabled
+ * ({@link BackendPool}) it first looks for a parked backend of exactly the same login on its event loop, and a
+ * {@link RelayTracker} follows the relay's message boundaries: a client whose Terminate finds the backend idle leaves
+ * it to the pool instead of ending it. Runs on the client channel's event loop (the backend channel shares it); not
+ * thread-safe otherwise.
  */
 final class BackendLink {
     /** Backend-unreachable warnings, at most one per database per 10 s (a retrying client must not flood the log). */
@@ -39,6 +42,10 @@ final class BackendLink {
     private final String databaseId;
     private final DatabaseConnections.Slot slot;
     private Channel backend;
+    private BackendHandler handler;
+    private RelayTracker tracker;
+    private BackendPool.Key poolKey;
+    private long generation;
     private CancelRegistry.ProxyKey cancelKey;
     private ScheduledFuture<?> idleTimer;
     private long lastActivityNanos;
@@ -75,8 +82,26 @@ final class BackendLink {
             backendUser = login.get().user();
         }
         proxy.resolver().touch(databaseId);
-        connect(backend.endpoint(), new BackendHandler(this, backend.endpoint(), toBackend,
-                verified.credentials().password(), backendUser, sessionAuthorization, verified.serverFinal()));
+        String password = verified.credentials().password();
+        handler = new BackendHandler(this, backend.endpoint(), toBackend, password, backendUser, sessionAuthorization,
+                verified.serverFinal());
+        BackendPool pool = proxy.backendPool();
+        if (pool.enabled()) {
+            poolKey = new BackendPool.Key(databaseId, backend.endpoint(), toBackend.parameters(),
+                    sessionAuthorization == null ? "" : sessionAuthorization,
+                    BackendPool.Key.credentialDigest(password));
+            generation = pool.generation(databaseId);
+            tracker = new RelayTracker();
+            PooledBackend parked = pool.take(session.clientChannel().eventLoop(), poolKey);
+            if (parked != null) {
+                this.backend = parked.channel();
+                BackendPool.Login reset = parked.login();
+                parked.handOver(handler, "backend");
+                handler.adopt(reset);
+                return true;
+            }
+        }
+        connect(backend.endpoint(), handler);
         return true;
     }
 
@@ -126,6 +151,10 @@ final class BackendLink {
             buf.release();
             return;
         }
+        if (tracker != null && tracker.fromClient(buf) == buf.readerIndex() && tracker.reusable() && park()) {
+            buf.release();
+            return;
+        }
         lastActivityNanos = System.nanoTime();
         slot.received(buf.readableBytes());
         backend.write(buf, backend.voidPromise());
@@ -135,9 +164,49 @@ final class BackendLink {
         }
     }
 
+    /**
+     * The client sent Terminate alone, with its backend idle: offers the backend to the pool (which resets it) instead
+     * of passing Terminate on, and closes the client as a backend that ends would. False when the pool declines it
+     * (the caller passes Terminate on).
+     */
+    private boolean park() {
+        BackendPool.Login login = handler.login(tracker.reported());
+        if (!proxy.backendPool().offer(backend, handler, poolKey, generation, login)) {
+            return false;
+        }
+        backend = null;
+        backendUnflushed = false;
+        if (cancelKey != null) {
+            proxy.cancels().unregister(cancelKey);
+            cancelKey = null;
+        }
+        session.backendClosed();
+        return true;
+    }
+
+    /** Backend bytes of the relay: followed by the tracker, then passed to the client. */
+    void fromBackend(ByteBuf buf) {
+        if (tracker != null) {
+            tracker.fromBackend(buf);
+        }
+        toClient(buf);
+    }
+
+    /** Backend bytes that followed its first ReadyForQuery in the same read: followed by the tracker only. */
+    void track(ByteBuf buf) {
+        if (tracker != null) {
+            tracker.fromBackend(buf);
+        }
+    }
+
+    /** The backend refused a login for too many connections: the pool gives back what it holds of this database. */
+    void backendFull() {
+        proxy.backendPool().evict(databaseId, false);
+    }
+
     /** Flushes what {@link #toBackend} wrote since the last flush. */
     void flushToBackend() {
-        if (backendUnflushed) {
+        if (backendUnflushed && backend != null) {
             backendUnflushed = false;
             backend.flush();
         }
@@ -173,7 +242,7 @@ final class BackendLink {
 
     /** The relay starts (the backend's first ReadyForQuery): both sides read on their own from now on. */
     void startRelay() {
-        if (closed) {
+        if (closed || backend == null) {
             return;
         }
         session.clientChannel().config().setAutoRead(backend.isWritable());
@@ -182,7 +251,7 @@ final class BackendLink {
 
     /** The backend drained below its low-water mark (or filled up): the client reads while the backend is writable. */
     void backendWritabilityChanged() {
-        if (!closed && session.relaying()) {
+        if (!closed && backend != null && session.relaying()) {
             session.clientChannel().config().setAutoRead(backend.isWritable());
         }
     }

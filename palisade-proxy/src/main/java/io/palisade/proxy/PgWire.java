@@ -71,6 +71,14 @@ final class PgWire {
         return wrap(PgMessages.parameterStatus(name, value));
     }
 
+    static ByteBuf query(String sql) {
+        return wrap(PgMessages.query(sql));
+    }
+
+    static ByteBuf readyForQuery(char status) {
+        return wrap(PgMessages.readyForQuery(status));
+    }
+
     private static ByteBuf wrap(byte[] bytes) {
         return Unpooled.wrappedBuffer(bytes);
     }

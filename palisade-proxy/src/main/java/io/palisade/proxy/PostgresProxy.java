@@ -69,6 +69,7 @@ public final class PostgresProxy implements AutoCloseable {
     private final SslContext sslContext;
     private final CancelRegistry cancels = new CancelRegistry();
     private final DatabaseConnections connections;
+    private final BackendPool backendPool;
     private final byte[] mockSaltSecret = new byte[32];
     private final PreAuthLimits limits;
     private final SecretCache secrets;
@@ -104,6 +105,7 @@ public final class PostgresProxy implements AutoCloseable {
         this.tlsMaterial = TlsMaterial.forConfig(config);
         this.sslContext = buildSslContext(tlsMaterial);
         this.connections = new DatabaseConnections(registry, config.maxConnectionsPerDatabase());
+        this.backendPool = new BackendPool(config.backendIdleTimeout(), config.maxIdleBackendsPerDatabase(), registry);
         SecureRandom random = new SecureRandom();
         random.nextBytes(mockSaltSecret);
         this.limits = new PreAuthLimits(config.maxUnauthenticated(), config.maxUnauthenticatedPerSource(),
@@ -246,7 +248,10 @@ public final class PostgresProxy implements AutoCloseable {
         return openClients.get();
     }
 
-    /** Open connections from the proxy to database instances (cancel connections included). */
+    /**
+     * Open connections from the proxy to database instances (cancel connections and parked ones included, see
+     * {@link #idleBackendConnections()}).
+     */
     public int openBackendConnections() {
         return backendChannels.size();
     }
@@ -256,10 +261,32 @@ public final class PostgresProxy implements AutoCloseable {
         return connections.active(databaseId);
     }
 
-    /** Drops the meters and the cached login secret of a deleted database. */
+    /** Drops the meters, the cached login secret and the parked backend connections of a deleted database. */
     public void forgetDatabase(String databaseId) {
         connections.forget(requireNonNull(databaseId, "databaseId is null"));
         secrets.forget(databaseId);
+        backendPool.forget(databaseId);
+    }
+
+    /**
+     * Closes the database's parked backend connections, and makes every backend connection to it logged in before
+     * this call unfit for reuse. Call it whenever the server behind the database changes or ends its sessions or its
+     * login changes: suspend, delete, password rotation, restart, restore, a move's cutover. Called from a thread that
+     * is not one of the proxy's event loops, it returns once the parked connections are closed (bounded: 2 s). Any
+     * thread.
+     */
+    public void evictIdleBackends(String databaseId) {
+        backendPool.evict(requireNonNull(databaseId, "databaseId is null"), true);
+    }
+
+    /** Backend connections parked for reuse or being reset, for one database (they are not client connections). */
+    public int idleBackendConnections(String databaseId) {
+        return backendPool.idle(databaseId);
+    }
+
+    /** Backend connections parked for reuse or being reset, in total. */
+    public int idleBackendConnections() {
+        return backendPool.idle();
     }
 
     /** Client connections that have not authenticated yet. */
@@ -310,6 +337,10 @@ public final class PostgresProxy implements AutoCloseable {
 
     DatabaseConnections connections() {
         return connections;
+    }
+
+    BackendPool backendPool() {
+        return backendPool;
     }
 
     /** Where CPU-heavy steps (SCRAM key derivation) run, so the event loops stay responsive. */

@@ -37,6 +37,10 @@ import java.util.regex.Pattern;
  *     10s)
  * @param maxStartupPacketSize the largest StartupMessage accepted ({@code proxy.max-startup-packet-size}, 10000 bytes)
  * @param ioThreads event-loop threads; 0 means one per core ({@code proxy.io-threads})
+ * @param backendIdleTimeout how long a backend connection whose client left cleanly waits, reset, for the next client
+ *     of the same login ({@code proxy.backend-idle-timeout}, 5s); zero disables the reuse
+ * @param maxIdleBackendsPerDatabase how many such connections one database keeps at most
+ *     ({@code proxy.max-idle-backends-per-database}, 16); zero disables the reuse
  */
 public record ProxyConfig(
         String bindHost,
@@ -55,7 +59,9 @@ public record ProxyConfig(
         Duration idleTimeout,
         Duration backendConnectTimeout,
         int maxStartupPacketSize,
-        int ioThreads) {
+        int ioThreads,
+        Duration backendIdleTimeout,
+        int maxIdleBackendsPerDatabase) {
     private static final Pattern DOMAIN =
             Pattern.compile("[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*");
 
@@ -70,6 +76,7 @@ public record ProxyConfig(
         requireNonNull(startupTimeout, "startupTimeout is null");
         requireNonNull(idleTimeout, "idleTimeout is null");
         requireNonNull(backendConnectTimeout, "backendConnectTimeout is null");
+        requireNonNull(backendIdleTimeout, "backendIdleTimeout is null");
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("proxy.port must be 0..65535, got " + port);
         }
@@ -109,6 +116,14 @@ public record ProxyConfig(
         if (ioThreads < 0) {
             throw new IllegalArgumentException("proxy.io-threads must not be negative, got " + ioThreads);
         }
+        if (backendIdleTimeout.isNegative()) {
+            throw new IllegalArgumentException(
+                    "proxy.backend-idle-timeout must not be negative, got " + backendIdleTimeout);
+        }
+        if (maxIdleBackendsPerDatabase < 0) {
+            throw new IllegalArgumentException("proxy.max-idle-backends-per-database must not be negative, got "
+                    + maxIdleBackendsPerDatabase);
+        }
     }
 
     private static void positive(Duration value, String name) {
@@ -136,14 +151,17 @@ public record ProxyConfig(
                 Duration.ofHours(1),
                 Duration.ofSeconds(10),
                 10_000,
-                0);
+                0,
+                Duration.ofSeconds(5),
+                16);
     }
 
     public ProxyConfig withBind(String newBindHost, int newPort) {
         return new ProxyConfig(newBindHost, newPort, domain, certificateFile, privateKeyFile, tlsDirectory,
                 maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
                 authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
-                backendConnectTimeout, maxStartupPacketSize, ioThreads);
+                backendConnectTimeout, maxStartupPacketSize, ioThreads, backendIdleTimeout,
+                maxIdleBackendsPerDatabase);
     }
 
     public ProxyConfig withCertificate(Path certificate, Path privateKey) {
@@ -151,42 +169,48 @@ public record ProxyConfig(
                 tlsDirectory, maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated,
                 maxUnauthenticatedPerSource,
                 authenticationTimeout, handshakeTimeout, startupTimeout,
-                idleTimeout, backendConnectTimeout, maxStartupPacketSize, ioThreads);
+                idleTimeout, backendConnectTimeout, maxStartupPacketSize, ioThreads, backendIdleTimeout,
+                maxIdleBackendsPerDatabase);
     }
 
     public ProxyConfig withLimits(int newMaxConnectionsPerDatabase, int newMaxClientConnections) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
                 newMaxConnectionsPerDatabase, newMaxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
                 authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
-                backendConnectTimeout, maxStartupPacketSize, ioThreads);
+                backendConnectTimeout, maxStartupPacketSize, ioThreads, backendIdleTimeout,
+                maxIdleBackendsPerDatabase);
     }
 
     public ProxyConfig withTimeouts(Duration newHandshake, Duration newStartup, Duration newIdle) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
                 maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
                 authenticationTimeout, newHandshake, newStartup, newIdle,
-                backendConnectTimeout, maxStartupPacketSize, ioThreads);
+                backendConnectTimeout, maxStartupPacketSize, ioThreads, backendIdleTimeout,
+                maxIdleBackendsPerDatabase);
     }
 
     public ProxyConfig withBackendConnectTimeout(Duration newBackendConnectTimeout) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
                 maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
                 authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
-                newBackendConnectTimeout, maxStartupPacketSize, ioThreads);
+                newBackendConnectTimeout, maxStartupPacketSize, ioThreads, backendIdleTimeout,
+                maxIdleBackendsPerDatabase);
     }
 
     public ProxyConfig withMaxStartupPacketSize(int newMaxStartupPacketSize) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
                 maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
                 authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
-                backendConnectTimeout, newMaxStartupPacketSize, ioThreads);
+                backendConnectTimeout, newMaxStartupPacketSize, ioThreads, backendIdleTimeout,
+                maxIdleBackendsPerDatabase);
     }
 
     public ProxyConfig withIoThreads(int newIoThreads) {
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
                 maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
                 authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout,
-                backendConnectTimeout, maxStartupPacketSize, newIoThreads);
+                backendConnectTimeout, maxStartupPacketSize, newIoThreads, backendIdleTimeout,
+                maxIdleBackendsPerDatabase);
     }
 
     /** The pre-authentication limits: caps on sessions not yet authenticated and the authentication deadline. */
@@ -195,6 +219,18 @@ public record ProxyConfig(
         return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
                 maxConnectionsPerDatabase, maxClientConnections, newMaxUnauthenticated, newMaxUnauthenticatedPerSource,
                 newAuthenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout, backendConnectTimeout,
-                maxStartupPacketSize, ioThreads);
+                maxStartupPacketSize, ioThreads, backendIdleTimeout,
+                maxIdleBackendsPerDatabase);
+    }
+
+    /**
+     * Reuse of logged-in backend connections: how long one waits for the next client and how many a database keeps;
+     * either zero disables it.
+     */
+    public ProxyConfig withBackendPool(Duration newBackendIdleTimeout, int newMaxIdleBackendsPerDatabase) {
+        return new ProxyConfig(bindHost, port, domain, certificateFile, privateKeyFile, tlsDirectory,
+                maxConnectionsPerDatabase, maxClientConnections, maxUnauthenticated, maxUnauthenticatedPerSource,
+                authenticationTimeout, handshakeTimeout, startupTimeout, idleTimeout, backendConnectTimeout,
+                maxStartupPacketSize, ioThreads, newBackendIdleTimeout, newMaxIdleBackendsPerDatabase);
     }
 }

@@ -36,8 +36,10 @@ import java.util.stream.Stream;
  * the p99 is over all their transactions. Arguments: {@code [seconds per path and cell (default 6)] [scale (default
  * 10)]}; system properties {@code workloads}
  * (default {@code select,tpcb,connect}), {@code clients} (default {@code 1,8,64}), {@code ioThreads} (the proxy's
- * event loops, default 0 = one per core) and {@code targets} (default {@code direct,palisade,pgbouncer}). Loopback
- * only. Run it with the test classpath, or through {@code bench/run proxy}.
+ * event loops, default 0 = one per core), {@code targets} (default {@code direct,palisade,pgbouncer}),
+ * {@code maxIdleBackends} and {@code backendIdleMillis} (the proxy's backend reuse, defaults as {@code palisade serve}:
+ * 16 and 5000; it prints how many client connections a parked backend served). Loopback only. Run it with the test
+ * classpath, or through {@code bench/run proxy}.
  */
 public final class ProxyBench {
     private static final String DOMAIN = "db.localhost";
@@ -106,7 +108,9 @@ public final class ProxyBench {
                         ProxyConfig.defaults(DOMAIN, work.resolve("tls"))
                                 .withBind("127.0.0.1", 0)
                                 .withIoThreads(Integer.getInteger("ioThreads", 0))
-                                .withLimits(500, 10_000),
+                                .withLimits(500, 10_000)
+                                .withBackendPool(Duration.ofMillis(Long.getLong("backendIdleMillis", 5000)),
+                                        Integer.getInteger("maxIdleBackends", 16)),
                         // an in-memory lookup, like the control plane's cache: no artificial delay in the numbers
                         id -> CompletableFuture.completedFuture(ID.equals(id)
                                 ? Optional.of(io.palisade.spi.Backend.direct(pg.endpoint())) : Optional.empty()),
@@ -175,6 +179,12 @@ public final class ProxyBench {
                     java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                     (System.nanoTime() - started) / 1_000_000_000L);
             System.out.println();
+            var handshakes = registry.find("palisade.proxy.handshake").timer();
+            System.out.printf(Locale.ROOT, "palisade reused a parked backend for %.0f of %d client connections"
+                    + " (proxy.max-idle-backends-per-database %d, proxy.backend-idle-timeout %s)%n",
+                    registry.get("palisade.proxy.backends.reused").counter().count(),
+                    handshakes == null ? 0 : handshakes.count(), proxy.config().maxIdleBackendsPerDatabase(),
+                    proxy.config().backendIdleTimeout());
             System.out.println("| pgbench | clients | direct TPS | palisade TPS | PgBouncer TPS | palisade ÷ PgBouncer"
                     + " | palisade ÷ direct | PgBouncer ÷ direct | p99 added by palisade, ms"
                     + " | p99 added by PgBouncer, ms | palisade CPU µs/tx | PgBouncer CPU µs/tx |");

@@ -96,6 +96,8 @@ class TestTlsMaterialAndConfig {
         assertThat(config.backendConnectTimeout()).isEqualTo(Duration.ofSeconds(10));
         assertThat(config.maxStartupPacketSize()).isEqualTo(10_000);
         assertThat(config.ioThreads()).isZero();
+        assertThat(config.backendIdleTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(config.maxIdleBackendsPerDatabase()).isEqualTo(16);
     }
 
     @Test
@@ -124,7 +126,11 @@ class TestTlsMaterialAndConfig {
                 .hasMessageContaining("handshake-timeout");
         assertThatThrownBy(() -> new ProxyConfig("127.0.0.1", 0, "db.localhost", Optional.of(dir), Optional.empty(),
                 dir, 1, 1, 1, 1, Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ZERO,
-                Duration.ofSeconds(1), 10_000, 0)).hasMessageContaining("set together");
+                Duration.ofSeconds(1), 10_000, 0, Duration.ZERO, 0)).hasMessageContaining("set together");
+        assertThatThrownBy(() -> base.withBackendPool(Duration.ofSeconds(-1), 1))
+                .hasMessageContaining("proxy.backend-idle-timeout");
+        assertThatThrownBy(() -> base.withBackendPool(Duration.ofSeconds(1), -1))
+                .hasMessageContaining("proxy.max-idle-backends-per-database");
         assertThatThrownBy(() -> base.withPreAuthentication(10, 0, Duration.ofSeconds(1)))
                 .hasMessageContaining("max-unauthenticated-per-source");
         assertThatThrownBy(() -> base.withPreAuthentication(10, 1, Duration.ZERO))

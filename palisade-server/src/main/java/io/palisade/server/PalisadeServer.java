@@ -174,7 +174,15 @@ public final class PalisadeServer implements AutoCloseable {
                         probe.usable() ? "usable" : "NOT usable", probe.accelerator(), probe.reason(),
                         probe.driver().equals(service.defaultIsolation().wireName()) ? " [default]" : "");
             }
-            service.setConnectionsInvalidated(broker::evict);
+            if (proxy != null) {
+                // the broker's pool and the proxy's parked backend connections go the same way
+                service.setConnectionsInvalidated(id -> {
+                    proxy.evictIdleBackends(id);
+                    broker.evict(id);
+                });
+            } else {
+                service.setConnectionsInvalidated(broker::evict);
+            }
             if (proxy != null) {
                 service.setOpenConnections(proxy::activeConnections);
             }
@@ -345,6 +353,11 @@ public final class PalisadeServer implements AutoCloseable {
 
     public java.util.OptionalInt proxyPort() {
         return proxy == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(proxy.port());
+    }
+
+    /** Backend connections the proxy keeps parked for reuse for one database (0 without a proxy). */
+    public int proxyIdleBackends(String databaseId) {
+        return proxy == null ? 0 : proxy.idleBackendConnections(databaseId);
     }
 
     public Optional<java.nio.file.Path> caCertificate() {

@@ -300,7 +300,8 @@ public final class ServerConfig {
                             get(PROXY_IDLE_TIMEOUT))
                     .withBackendConnectTimeout(get(PROXY_BACKEND_CONNECT_TIMEOUT))
                     .withMaxStartupPacketSize(get(PROXY_MAX_STARTUP_PACKET_SIZE))
-                    .withIoThreads(get(PROXY_IO_THREADS));
+                    .withIoThreads(get(PROXY_IO_THREADS))
+                    .withBackendPool(get(PROXY_BACKEND_IDLE_TIMEOUT), get(PROXY_MAX_IDLE_BACKENDS_PER_DATABASE));
             if (proxyCertificateFile().isPresent()) {
                 proxy = proxy.withCertificate(proxyCertificateFile().get(), proxyPrivateKeyFile().orElseThrow());
             }

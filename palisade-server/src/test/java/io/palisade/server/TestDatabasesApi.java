@@ -179,6 +179,71 @@ class TestDatabasesApi {
         }
     }
 
+    /**
+     * The proxy hands a clean client's backend to the next client of the same login, and the API's rotation and
+     * restart close what it parked: no backend logged in before either serves a client after it.
+     */
+    @Test
+    void proxyReusesBackendsUntilRotationOrRestart() throws Exception {
+        JsonNode db = create("{}");
+        String id = db.get("id").asText();
+        try {
+            String url = db.get("connection_url").asText();
+            // consecutive clients may land on different event loops (one pool partition each): a pid repeats within
+            // one more connection than there are loops
+            java.util.Set<Integer> pids = new java.util.LinkedHashSet<>();
+            int repeated = -1;
+            for (int i = 0; i <= Runtime.getRuntime().availableProcessors() + 1 && repeated < 0; i++) {
+                try (Connection c = PgUrls.connect(url)) {
+                    int pid = pid(c);
+                    if (!pids.add(pid)) {
+                        repeated = pid;
+                    }
+                }
+                org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+                        .until(() -> palisade.server().proxyIdleBackends(id) > 0);
+            }
+            assertThat(repeated).as("a backend pid served two clients: %s", pids).isPositive();
+            TestingPalisade.Response rotated = palisade.post("/v1/databases/" + id + "/credentials/rotate", null);
+            assertThat(rotated.status()).as(rotated.body()).isEqualTo(200);
+            String rotatedUrl = rotated.json().get("connection_url").asText();
+            try (Connection c = PgUrls.connect(rotatedUrl)) {
+                assertThat(pids).doesNotContain(pid(c));
+                org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(() ->
+                        alive(c, pids) == 0);
+                pids.add(pid(c));
+            }
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+                    .until(() -> palisade.server().proxyIdleBackends(id) > 0);
+            TestingPalisade.Response restarted = palisade.post("/v1/databases/" + id + "/restart", null);
+            assertThat(restarted.status()).as(restarted.body()).isEqualTo(200);
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+                    .until(() -> palisade.server().proxyIdleBackends(id) == 0);
+            try (Connection c = PgUrls.connect(rotatedUrl)) {
+                assertThat(pids).doesNotContain(pid(c));
+            }
+        } finally {
+            palisade.delete("/v1/databases/" + id);
+        }
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(
+                palisade.server().proxyIdleBackends(id)).as("nothing parked for a deleted database").isZero());
+    }
+
+    private static int pid(Connection c) throws SQLException {
+        try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT pg_backend_pid()")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    private static int alive(Connection c, java.util.Set<Integer> pids) throws SQLException {
+        try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_stat_activity"
+                + " WHERE pid IN (" + String.join(",", pids.stream().map(String::valueOf).toList()) + ")")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
     @Test
     void badInputGetsProblemDetails() {
         Map<String, String> cases = Map.of(

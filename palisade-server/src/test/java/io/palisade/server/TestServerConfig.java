@@ -122,10 +122,15 @@ class TestServerConfig {
                 Map.entry("proxy.idle-timeout", "0"),
                 Map.entry("proxy.backend-connect-timeout", "2s"),
                 Map.entry("proxy.max-startup-packet-size", "4096"),
-                Map.entry("proxy.io-threads", "3"))).proxyConfig(tls);
+                Map.entry("proxy.io-threads", "3"),
+                Map.entry("proxy.backend-idle-timeout", "1500ms"),
+                Map.entry("proxy.max-idle-backends-per-database", "0"))).proxyConfig(tls);
         assertThat(proxy).isEqualTo(new ProxyConfig("0.0.0.0", 6432, "db.example.com", Optional.empty(),
                 Optional.empty(), tls, 7, 70, 9, 2, Duration.ofSeconds(4), Duration.ofSeconds(3),
-                Duration.ofSeconds(20), Duration.ZERO, Duration.ofSeconds(2), 4096, 3));
+                Duration.ofSeconds(20), Duration.ZERO, Duration.ofSeconds(2), 4096, 3, Duration.ofMillis(1500), 0));
+        ProxyConfig defaults = ServerConfig.from(Map.of()).proxyConfig(tls);
+        assertThat(defaults.backendIdleTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(defaults.maxIdleBackendsPerDatabase()).isEqualTo(16);
     }
 
     @Test

@@ -1,0 +1,294 @@
+package io.palisade.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.util.concurrent.EventExecutor;
+import io.palisade.spi.Endpoint;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Logged-in backend connections kept after their client left cleanly, reset with {@code DISCARD ALL}, for the next
+ * client of the same database whose login was proven on the host and whose backend login is exactly the same
+ * ({@link Key}): that client skips the TCP connect, PostgreSQL's fork and the backend login. Bounds: at most
+ * {@code proxy.max-idle-backends-per-database} connections per database (resetting ones included), each closed after
+ * {@code proxy.backend-idle-timeout} parked; either being 0 disables the pool. {@link #evict} (suspend, delete,
+ * rotation, restore, a move's cutover, forgetting a database) closes a database's parked connections and makes every
+ * connection logged in before it unpoolable, by a per-database generation that is compared when a connection is
+ * offered and when it is taken.
+ *
+ * <p>A connection stays on the event loop its first client was served on (a Netty channel cannot change loops), so
+ * the pool is partitioned by event loop: a client takes only a connection parked on its own loop. Meters:
+ * {@code palisade.proxy.backends.pooled} (connections reset and parked), {@code palisade.proxy.backends.reused}
+ * (clients served by a parked connection), {@code palisade.proxy.backends.idle} (gauge: parked or resetting).
+ *
+ * <p>Thread-safe: each loop's partition is touched only on that loop; the per-database generations and counts are
+ * atomic.
+ */
+final class BackendPool {
+    /**
+     * What a parked connection is interchangeable by: the database, the instance it is connected to, every startup
+     * parameter the backend received (its user and database names included, so a shared server's login), the tenant
+     * user name shown in place of the server's, and a digest of the password it logged in with.
+     */
+    record Key(String databaseId, Endpoint endpoint, Map<String, String> startup, String sessionAuthorization,
+            String credential) {
+        Key {
+            requireNonNull(databaseId, "databaseId is null");
+            requireNonNull(endpoint, "endpoint is null");
+            startup = Map.copyOf(requireNonNull(startup, "startup is null"));
+            requireNonNull(sessionAuthorization, "sessionAuthorization is null");
+            requireNonNull(credential, "credential is null");
+        }
+
+        static String credentialDigest(String password) {
+            try {
+                byte[] digest = MessageDigest.getInstance("SHA-256").digest(password.getBytes(StandardCharsets.UTF_8));
+                return java.util.HexFormat.of().formatHex(digest);
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("SHA-256 is not available in this JDK", e);
+            }
+        }
+    }
+
+    /** What the client of a reused connection is shown (ParameterStatus) and where its cancel requests go. */
+    record Login(Map<String, String> parameters, int processId, int secretKey) {
+        Login {
+            parameters = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(
+                    requireNonNull(parameters, "parameters is null")));
+        }
+    }
+
+    /** One database's generation and count of pooled (parked or resetting) connections. */
+    private static final class Database {
+        final long generation;
+        final AtomicInteger idle;
+
+        Database(long generation, AtomicInteger idle) {
+            this.generation = generation;
+            this.idle = idle;
+        }
+    }
+
+    /** How long {@link #evict} waits for the parked connections to close. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(2);
+
+    private final Duration idleTimeout;
+    private final int maxIdlePerDatabase;
+    private final AtomicLong generations = new AtomicLong();
+    private final ConcurrentHashMap<String, Database> databases = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> loops =
+            new ConcurrentHashMap<>();
+    private final AtomicInteger idle = new AtomicInteger();
+    private final Counter pooled;
+    private final Counter reused;
+
+    BackendPool(Duration idleTimeout, int maxIdlePerDatabase, MeterRegistry registry) {
+        this.idleTimeout = requireNonNull(idleTimeout, "idleTimeout is null");
+        this.maxIdlePerDatabase = maxIdlePerDatabase;
+        this.pooled = Counter.builder("palisade.proxy.backends.pooled")
+                .description("backend connections reset with DISCARD ALL and parked after their client left")
+                .register(registry);
+        this.reused = Counter.builder("palisade.proxy.backends.reused")
+                .description("client connections served by a parked backend connection instead of a new one")
+                .register(registry);
+        Gauge.builder("palisade.proxy.backends.idle", idle, AtomicInteger::get)
+                .description("backend connections parked or being reset, for all databases")
+                .register(registry);
+    }
+
+    boolean enabled() {
+        return maxIdlePerDatabase > 0 && !idleTimeout.isZero();
+    }
+
+    Duration idleTimeout() {
+        return idleTimeout;
+    }
+
+    /** The database's current generation: record it at login, a connection of an older one is never pooled. */
+    long generation(String databaseId) {
+        return database(databaseId).generation;
+    }
+
+    private Database database(String databaseId) {
+        return databases.computeIfAbsent(databaseId,
+                id -> new Database(generations.incrementAndGet(), new AtomicInteger()));
+    }
+
+    /**
+     * Offers a connection whose client left cleanly: when the database is below its bound and its generation is
+     * unchanged, replaces {@code current} in the connection's pipeline by a {@link PooledBackend} that resets it and
+     * then parks it here; returns false (nothing done; the caller keeps the connection) otherwise. On the
+     * connection's event loop.
+     */
+    boolean offer(Channel channel, ChannelHandler current, Key key, long generation, Login login) {
+        if (!enabled() || !channel.isActive()) {
+            return false;
+        }
+        Database database = databases.get(key.databaseId());
+        if (database == null || database.generation != generation) {
+            return false;
+        }
+        int now;
+        do {
+            now = database.idle.get();
+            if (now >= maxIdlePerDatabase) {
+                return false;
+            }
+        } while (!database.idle.compareAndSet(now, now + 1));
+        idle.incrementAndGet();
+        PooledBackend pooledBackend = new PooledBackend(this, key, generation, login, database.idle);
+        channel.pipeline().replace(current, "pooled", pooledBackend);
+        pooledBackend.reset();
+        return true;
+    }
+
+    /** The connection finished its reset: it waits here for a client. On its event loop. */
+    void park(PooledBackend backend) {
+        Database database = databases.get(backend.key().databaseId());
+        if (database == null || database.generation != backend.generation()) {
+            backend.close();
+            return;
+        }
+        pooled.increment();
+        partition(backend.channel().eventLoop()).computeIfAbsent(backend.key(), k -> new ArrayDeque<>())
+                .addFirst(backend);
+    }
+
+    /**
+     * A parked connection for {@code key} on {@code loop}, most recently parked first, already removed from the pool
+     * and its idle timer stopped; null when there is none. On {@code loop}.
+     */
+    PooledBackend take(EventExecutor loop, Key key) {
+        Map<Key, ArrayDeque<PooledBackend>> partition = loops.get(loop);
+        if (partition == null) {
+            return null;
+        }
+        ArrayDeque<PooledBackend> parked = partition.get(key);
+        Database database = databases.get(key.databaseId());
+        while (parked != null && !parked.isEmpty()) {
+            PooledBackend backend = parked.pollFirst();
+            if (parked.isEmpty()) {
+                partition.remove(key);
+            }
+            if (database != null && database.generation == backend.generation() && backend.take()) {
+                reused.increment();
+                return backend;
+            }
+            backend.close();
+        }
+        return null;
+    }
+
+    /** A parked connection left the pool (closed, timed out, or taken): forgets it. On its event loop. */
+    void removed(PooledBackend backend) {
+        Map<Key, ArrayDeque<PooledBackend>> partition = loops.get(backend.channel().eventLoop());
+        if (partition != null) {
+            ArrayDeque<PooledBackend> parked = partition.get(backend.key());
+            if (parked != null && parked.remove(backend) && parked.isEmpty()) {
+                partition.remove(backend.key());
+            }
+        }
+    }
+
+    /** Counts a connection out of the bounds (once per connection, when it closes or is taken). */
+    void released() {
+        idle.decrementAndGet();
+    }
+
+    private Map<Key, ArrayDeque<PooledBackend>> partition(EventExecutor loop) {
+        return loops.computeIfAbsent(loop, l -> new HashMap<>());
+    }
+
+    /**
+     * Ends the database's generation at once, so nothing logged in before this call is parked or handed
+     * out any more, and closes its parked connections on their loops; with {@code wait} (never from an event loop) it
+     * waits (at most {@link #CLOSE_WAIT}) until they are closed, so that a suspend or a move that follows finds them
+     * gone. Any thread.
+     */
+    void evict(String databaseId, boolean wait) {
+        // the next login creates the entry anew, with a generation nothing logged in before can have
+        databases.remove(databaseId);
+        closeParked(databaseId, wait);
+    }
+
+    /** Forgets a deleted database: as {@link #evict}, without waiting. Any thread. */
+    void forget(String databaseId) {
+        evict(databaseId, false);
+    }
+
+    private void closeParked(String databaseId, boolean wait) {
+        List<CompletableFuture<Void>> closed = new ArrayList<>();
+        boolean onEventLoop = false;
+        for (Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> entry : loops.entrySet()) {
+            onEventLoop |= entry.getKey().inEventLoop();
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            closed.add(done);
+            try {
+                entry.getKey().execute(() -> {
+                    List<CompletableFuture<Void>> channels = new ArrayList<>();
+                    Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> keys = entry.getValue().entrySet().iterator();
+                    while (keys.hasNext()) {
+                        Map.Entry<Key, ArrayDeque<PooledBackend>> parked = keys.next();
+                        if (parked.getKey().databaseId().equals(databaseId)) {
+                            keys.remove();
+                            for (PooledBackend backend : parked.getValue()) {
+                                CompletableFuture<Void> channel = new CompletableFuture<>();
+                                backend.channel().closeFuture().addListener(f -> channel.complete(null));
+                                channels.add(channel);
+                                backend.close();
+                            }
+                        }
+                    }
+                    CompletableFuture.allOf(channels.toArray(CompletableFuture[]::new))
+                            .whenComplete((ignored, error) -> done.complete(null));
+                });
+            } catch (RejectedExecutionException e) {
+                done.complete(null); // the proxy is closing: its channels close with it
+            }
+        }
+        if (wait && !onEventLoop) {
+            try {
+                CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new))
+                        .get(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException | TimeoutException e) {
+                // bounded: they close on their own right after
+            }
+        }
+    }
+
+    /** Connections parked or being reset, for one database. */
+    int idle(String databaseId) {
+        Database database = databases.get(databaseId);
+        return database == null ? 0 : database.idle.get();
+    }
+
+    /** Connections parked or being reset, in total. */
+    int idle() {
+        return idle.get();
+    }
+}
