@@ -162,7 +162,6 @@ final class MoveRun implements Runnable {
     private void copy(State state) throws SQLException, InterruptedException {
         String id = record.id();
         checkCancel();
-        catalog.phase(move.id(), MovePhase.COPYING, "copying the schema");
         TenantPlace from = source.tenantPlace(id);
         TenantPlace to = target.tenantPlace(id);
         String password = databases.credentials(record).password();
@@ -176,6 +175,8 @@ final class MoveRun implements Runnable {
         state.plan = plan;
         DdlFreeze.install(state.source, plan);
         state.frozen = true;
+        // reported only now: from "copying" on, the tenant's schema is held still (clients and tests rely on it)
+        catalog.phase(move.id(), MovePhase.COPYING, "copying the schema");
         TenantSessions sessions = new TenantSessions(state.source, from);
         sessions.awaitTransactionsBegunBefore(sessions.now(), PRE_FREEZE_TRANSACTIONS);
         // the tenant's schema is read and replayed over its own logins: whatever of its code runs, runs as the tenant
