@@ -41,9 +41,15 @@ class TestControlPlaneCrash {
         HttpClient http = HttpClient.newHttpClient();
         int checks = 0;
         try {
+            // each restart first checks that the previous crash converged, then sets up the next crash: every kill
+            // point is checked after a restart, with half the restarts of a separate check per crash
+            boolean crashed = false;
             for (int delay : KILL_DELAYS_MS.get(isolation)) {
                 // crash during create
                 try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
+                    if (crashed) {
+                        checks += assertConverged(http, serve, dataDir, key);
+                    }
                     CompletableFuture<HttpResponse<String>> create = http.sendAsync(
                             request(serve, key, "/v1/databases").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
                             HttpResponse.BodyHandlers.ofString());
@@ -51,10 +57,11 @@ class TestControlPlaneCrash {
                     serve.kill();
                     create.handle((r, e) -> null).join();
                 }
-                checks += assertConverged(http, dataDir, key);
+                crashed = true;
 
                 // crash during delete of an existing database
                 try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
+                    checks += assertConverged(http, serve, dataDir, key);
                     HttpResponse<String> created = http.send(
                             request(serve, key, "/v1/databases").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
                             HttpResponse.BodyHandlers.ofString());
@@ -66,10 +73,10 @@ class TestControlPlaneCrash {
                     serve.kill();
                     delete.handle((r, e) -> null).join();
                 }
-                checks += assertConverged(http, dataDir, key);
             }
             // finally everything can be deleted and nothing remains
             try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
+                checks += assertConverged(http, serve, dataDir, key);
                 for (JsonNode db : list(http, serve, key)) {
                     HttpResponse<String> deleted = http.send(
                             request(serve, key, "/v1/databases/" + db.get("id").asText()).DELETE().build(),
@@ -98,44 +105,45 @@ class TestControlPlaneCrash {
         }
     }
 
-    /** Restarts palisade on the data dir and checks convergence; returns how many databases it checked. */
-    private static int assertConverged(HttpClient http, Path dataDir, String key) throws Exception {
-        try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
-            List<JsonNode> dbs = list(http, serve, key);
-            Set<String> ids = new TreeSet<>();
-            for (JsonNode db : dbs) {
-                ids.add(db.get("id").asText());
-                assertThat(db.get("status").asText()).as("state of %s after restart: %s", db.get("id"), db)
-                        .isIn("running", "failed");
-            }
-            assertThat(instanceDirs(dataDir)).as("instance directories match the store").isEqualTo(ids);
-            for (JsonNode db : dbs) {
-                if (db.get("status").asText().equals("running")) {
-                    JsonNode conn = MAPPER.readTree(http.send(
-                            request(serve, key, "/v1/databases/" + db.get("id").asText() + "/connection").build(),
-                            HttpResponse.BodyHandlers.ofString()).body());
-                    try (var c = PgUrls.connect(conn.get("connection_url").asText())) {
-                        assertThat(c.isValid(5)).isTrue();
-                    } catch (java.sql.SQLException e) {
-                        throw new AssertionError(db.get("id").asText() + " is listed as running but refuses its own "
-                                + "credentials: " + e.getMessage() + "\n--- palisade serve log ---\n" + serve.logTail(), e);
-                    }
+    /**
+     * Checks, right after a restart on the data dir, that the crash before it converged; returns how many databases it
+     * checked.
+     */
+    private static int assertConverged(HttpClient http, TestingPalisadeProcess serve, Path dataDir, String key)
+            throws Exception {
+        List<JsonNode> dbs = list(http, serve, key);
+        Set<String> ids = new TreeSet<>();
+        for (JsonNode db : dbs) {
+            ids.add(db.get("id").asText());
+            assertThat(db.get("status").asText()).as("state of %s after restart: %s", db.get("id"), db)
+                    .isIn("running", "failed");
+        }
+        assertThat(instanceDirs(dataDir)).as("instance directories match the store").isEqualTo(ids);
+        for (JsonNode db : dbs) {
+            if (db.get("status").asText().equals("running")) {
+                JsonNode conn = MAPPER.readTree(http.send(
+                        request(serve, key, "/v1/databases/" + db.get("id").asText() + "/connection").build(),
+                        HttpResponse.BodyHandlers.ofString()).body());
+                try (var c = PgUrls.connect(conn.get("connection_url").asText())) {
+                    assertThat(c.isValid(5)).isTrue();
+                } catch (java.sql.SQLException e) {
+                    throw new AssertionError(db.get("id").asText() + " is listed as running but refuses its own "
+                            + "credentials: " + e.getMessage() + "\n--- palisade serve log ---\n" + serve.logTail(), e);
                 }
             }
-            // one postmaster for the store and one per running process database, one QEMU per running vm database,
-            // and a network namespace only for vm databases that exist
-            long runningProcess = dbs.stream().filter(db -> db.get("status").asText().equals("running")
-                    && db.get("isolation").asText().equals("process")).count();
-            long runningVm = dbs.stream().filter(db -> db.get("status").asText().equals("running")
-                    && db.get("isolation").asText().equals("vm")).count();
-            assertThat(postgresProcessesUnder(dataDir)).as("postmasters under the data dir").hasSize((int) runningProcess + 1);
-            assertThat(qemuProcessesUnder(dataDir)).as("QEMU processes under the data dir").hasSize((int) runningVm);
-            for (String ns : ourNamespaces()) {
-                assertThat(ids).as("namespace %s belongs to a database", ns).contains(ns.substring("pal-".length()));
-            }
-            serve.stop();
-            return dbs.size();
         }
+        // one postmaster for the store and one per running process database, one QEMU per running vm database,
+        // and a network namespace only for vm databases that exist
+        long runningProcess = dbs.stream().filter(db -> db.get("status").asText().equals("running")
+                && db.get("isolation").asText().equals("process")).count();
+        long runningVm = dbs.stream().filter(db -> db.get("status").asText().equals("running")
+                && db.get("isolation").asText().equals("vm")).count();
+        assertThat(postgresProcessesUnder(dataDir)).as("postmasters under the data dir").hasSize((int) runningProcess + 1);
+        assertThat(qemuProcessesUnder(dataDir)).as("QEMU processes under the data dir").hasSize((int) runningVm);
+        for (String ns : ourNamespaces()) {
+            assertThat(ids).as("namespace %s belongs to a database", ns).contains(ns.substring("pal-".length()));
+        }
+        return dbs.size();
     }
 
     static List<JsonNode> list(HttpClient http, TestingPalisadeProcess serve, String key) throws Exception {
