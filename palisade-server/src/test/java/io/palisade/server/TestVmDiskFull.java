@@ -62,11 +62,13 @@ class TestVmDiskFull {
         String sqlState = null;
         int batches = 0;
         try (Connection c = PgUrls.connect(filler.get("connection_url").asText()); Statement s = c.createStatement()) {
-            // ~1 KiB rows that TOAST does not compress, unlogged so only the data files grow
+            // 100 MB per batch: 8 KB values stored out of line and uncompressed (STORAGE EXTERNAL), unlogged so only
+            // the data files grow; cheap to produce, which matters when every guest instruction is emulated (TCG)
             s.execute("CREATE UNLOGGED TABLE fill (v text)");
+            s.execute("ALTER TABLE fill ALTER COLUMN v SET STORAGE EXTERNAL");
             for (; batches < 40 && sqlState == null; batches++) {
                 try {
-                    s.execute("INSERT INTO fill SELECT repeat(md5(g::text), 30) FROM generate_series(1, 100000) g");
+                    s.execute("INSERT INTO fill SELECT repeat('x', 8000) FROM generate_series(1, 12800) g");
                 } catch (SQLException e) {
                     sqlState = e.getSQLState();
                 }
