@@ -56,6 +56,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private ChannelHandlerContext ctx;
     /** The ParameterStatus reports of the login, as the backend sent them (for the pool). */
     private final Map<String, String> parameters = new LinkedHashMap<>();
+    private boolean tooManyReports;
     private int processId;
     private int secretKey;
 
@@ -114,12 +115,20 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         session.onBackendReady();
     }
 
-    /** The login's ParameterStatus reports and the backend's real cancel key, for the pool. */
+    /**
+     * The login's ParameterStatus reports and the backend's real cancel key, for the pool; null when the backend is
+     * not fit for it: it reported more than {@link BackendPool#fits} allows, or this handler is in the middle of a
+     * read (a Terminate the client pipelined behind its login reaches the link from inside it).
+     */
     BackendPool.Login login(Map<String, String> reportedSince) {
+        if (tooManyReports || pending != null) {
+            return null;
+        }
         Map<String, String> all = new LinkedHashMap<>(parameters);
         all.putAll(reportedSince);
-        return new BackendPool.Login(all, processId, secretKey);
+        return BackendPool.fits(all) ? new BackendPool.Login(all, processId, secretKey) : null;
     }
+
     @Override
     public void handlerAdded(ChannelHandlerContext context) {
         this.ctx = context;
@@ -253,8 +262,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 ByteBuf body = message.slice(5, message.readableBytes() - 5);
                 String name = PgWire.readCString(body);
                 String value = name == null ? null : PgWire.readCString(body);
-                if (value != null) {
+                if (value != null && (parameters.containsKey(name) || parameters.size() < BackendPool.MAX_REPORTS)) {
                     parameters.put(name, value);
+                } else if (value != null) {
+                    tooManyReports = true; // a hostile server must not grow the map: this backend is never pooled
                 }
                 if (sessionAuthorization != null && PgWire.isParameterStatus(message, "session_authorization")) {
                     out.add(PgWire.parameterStatus(ctx.alloc(), "session_authorization", sessionAuthorization));

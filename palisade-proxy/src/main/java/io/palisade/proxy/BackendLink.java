@@ -166,20 +166,28 @@ final class BackendLink {
 
     /**
      * The client sent Terminate alone, with its backend idle: offers the backend to the pool (which resets it) instead
-     * of passing Terminate on, and closes the client as a backend that ends would. False when the pool declines it
-     * (the caller passes Terminate on).
+     * of passing Terminate on, and closes the client as a backend that ends would. False when the pool declines it,
+     * when a cancel was ever forwarded for this session (it may still be on its way to the server) or when the backend
+     * handler is in the middle of a read (the caller passes Terminate on).
      */
     private boolean park() {
         BackendPool.Login login = handler.login(tracker.reported());
+        if (login == null) {
+            return false;
+        }
+        if (cancelKey != null) {
+            boolean cancelled = proxy.cancels().unregister(cancelKey);
+            cancelKey = null;
+            if (cancelled) {
+                // the cancel may reach the server late, when the next client's query runs there: end this backend
+                return false;
+            }
+        }
         if (!proxy.backendPool().offer(backend, handler, poolKey, generation, login)) {
             return false;
         }
         backend = null;
         backendUnflushed = false;
-        if (cancelKey != null) {
-            proxy.cancels().unregister(cancelKey);
-            cancelKey = null;
-        }
         session.backendClosed();
         return true;
     }

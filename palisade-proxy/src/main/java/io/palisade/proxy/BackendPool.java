@@ -92,6 +92,27 @@ final class BackendPool {
         }
     }
 
+    /**
+     * The most ParameterStatus names a pooled connection carries (PostgreSQL 16 reports 15): a server that reports
+     * more (only a hostile one can) is never pooled, so it cannot make the proxy hold unbounded memory for it.
+     */
+    static final int MAX_REPORTS = 64;
+    /** The longest ParameterStatus name plus value a pooled connection carries, in chars. */
+    static final int MAX_REPORT_CHARS = 4096;
+
+    /** Whether a login's reports are within {@link #MAX_REPORTS} and {@link #MAX_REPORT_CHARS}. */
+    static boolean fits(Map<String, String> parameters) {
+        if (parameters.size() > MAX_REPORTS) {
+            return false;
+        }
+        for (Map.Entry<String, String> entry : parameters.entrySet()) {
+            if (entry.getKey().length() + entry.getValue().length() > MAX_REPORT_CHARS) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** How long {@link #evict} waits for the parked connections to close. */
     static final Duration CLOSE_WAIT = Duration.ofSeconds(2);
 
@@ -144,7 +165,7 @@ final class BackendPool {
      * connection's event loop.
      */
     boolean offer(Channel channel, ChannelHandler current, Key key, long generation, Login login) {
-        if (!enabled() || !channel.isActive()) {
+        if (!enabled() || !channel.isActive() || !fits(login.parameters())) {
             return false;
         }
         Database database = databases.get(key.databaseId());

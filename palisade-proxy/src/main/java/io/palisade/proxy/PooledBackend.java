@@ -164,8 +164,9 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
             case 'S' -> {
                 String name = PgWire.readCString(body);
                 String value = name == null ? null : PgWire.readCString(body);
-                if (value == null) {
-                    return false;
+                if (value == null || name.length() + value.length() > BackendPool.MAX_REPORT_CHARS
+                        || !parameters.containsKey(name) && parameters.size() >= BackendPool.MAX_REPORTS) {
+                    return false; // only a hostile server reports this much: it must not grow what is kept
                 }
                 parameters.put(name, value);
                 return true;

@@ -384,7 +384,7 @@ public final class PostgresProxy implements AutoCloseable {
 
     /** Forwards a client's CancelRequest to the backend that owns the key, if any. The client gets no answer. */
     void cancel(int processId, int secretKey, EventLoop eventLoop) {
-        var target = cancels.lookup(processId, secretKey);
+        var target = cancels.cancel(processId, secretKey);
         Counter.builder("palisade.proxy.cancels")
                 .description("cancel requests received, by whether the key was known")
                 .tag("result", target.isPresent() ? "forwarded" : "unknown-key")

@@ -11,7 +11,8 @@ import java.util.Map;
  * backend is idle when the client sends Terminate and may be reset and pooled ({@link BackendPool}). It reads only
  * message headers as buffers pass (no copy, no re-framing): from the client, which requests expect a ReadyForQuery
  * (Query, Sync, FunctionCall) and whether extended-protocol messages wait for a Sync; from the backend, each
- * ReadyForQuery's transaction status and the ParameterStatus reports (the one body it copies, a few bytes, rare).
+ * ReadyForQuery's transaction status and the ParameterStatus reports (the one body it copies, a few bytes, rare; at
+ * most {@link BackendPool#MAX_REPORTS} names).
  * Anything it cannot vouch for (an unknown message type, a ReadyForQuery nobody asked for, a report split oddly)
  * makes the session not reusable; it never makes one reusable by mistake. Confined to the session's event loop; not
  * thread-safe.
@@ -108,7 +109,12 @@ final class RelayTracker {
                 broken = true;
                 return;
             }
-            reported.put(new String(body, 0, nul, UTF_8), new String(body, nul + 1, end - nul - 1, UTF_8));
+            String name = new String(body, 0, nul, UTF_8);
+            if (!reported.containsKey(name) && reported.size() >= BackendPool.MAX_REPORTS) {
+                broken = true; // only a hostile server reports this many names: it must not grow the map
+                return;
+            }
+            reported.put(name, new String(body, nul + 1, end - nul - 1, UTF_8));
         }
     }
 

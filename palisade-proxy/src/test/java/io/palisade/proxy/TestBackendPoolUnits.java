@@ -13,6 +13,7 @@ import io.palisade.pgwire.PgMessages;
 import io.palisade.spi.Endpoint;
 import java.io.ByteArrayOutputStream;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -268,5 +269,82 @@ class TestBackendPoolUnits {
         stale.finishAndReleaseAll();
         assertThat(pool(0).enabled()).isFalse();
         assertThat(new BackendPool(Duration.ZERO, 4, new SimpleMeterRegistry()).enabled()).isFalse();
+    }
+    // ---- review: bounds a hostile server or client cannot cross ----
+
+    /** {@code count} ParameterStatus reports with distinct names. */
+    private static byte[] reports(int count) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int i = 0; i < count; i++) {
+            out.writeBytes(PgMessages.parameterStatus("x.r" + i, "v"));
+        }
+        return out.toByteArray();
+    }
+
+    @Test
+    void aServerThatReportsTooManyNamesDuringTheRelayIsNotPooledAndGrowsNothing() {
+        RelayTracker within = new RelayTracker();
+        client(within, query("SELECT 1"), 1 << 20);
+        backend(within, concat(reports(BackendPool.MAX_REPORTS), ready('I')), 1 << 20);
+        client(within, TERMINATE, 1 << 20);
+        assertThat(within.reusable()).isTrue();
+
+        RelayTracker flooded = new RelayTracker();
+        client(flooded, query("SELECT 1"), 1 << 20);
+        backend(flooded, concat(reports(10 * BackendPool.MAX_REPORTS), ready('I')), 1 << 20);
+        client(flooded, TERMINATE, 1 << 20);
+        assertThat(flooded.reusable()).isFalse();
+        assertThat(flooded.reported()).hasSize(BackendPool.MAX_REPORTS);
+    }
+
+    @Test
+    void aResetAnswerWithTooManyOrTooLongReportsClosesTheConnection() {
+        BackendPool.Key key = key(Map.of("user", "app"));
+        byte[][] floods = {
+            reports(BackendPool.MAX_REPORTS + 1),
+            PgMessages.parameterStatus("application_name", "y".repeat(BackendPool.MAX_REPORT_CHARS)),
+        };
+        for (byte[] flood : floods) {
+            BackendPool pool = pool(2);
+            Offered offered = offer(pool, key);
+            written(offered.channel());
+            offered.channel().writeInbound(Unpooled.wrappedBuffer(concat(flood, commandComplete("DISCARD ALL"),
+                    ready('I'))));
+            offered.channel().runPendingTasks();
+            assertThat(offered.channel().isOpen()).isFalse();
+            assertThat(pool.idle()).isZero();
+            assertThat(pool.take(offered.channel().eventLoop(), key)).isNull();
+            offered.channel().finishAndReleaseAll();
+        }
+    }
+
+    @Test
+    void aLoginWithTooManyReportsIsNotOffered() {
+        BackendPool pool = pool(2);
+        Map<String, String> many = new LinkedHashMap<>();
+        for (int i = 0; i <= BackendPool.MAX_REPORTS; i++) {
+            many.put("x.r" + i, "v");
+        }
+        ChannelHandler current = new ChannelInboundHandlerAdapter();
+        EmbeddedChannel channel = new EmbeddedChannel(current);
+        assertThat(pool.offer(channel, current, key(Map.of("user", "app")), pool.generation(DB),
+                new BackendPool.Login(many, 1, 2))).isFalse();
+        assertThat((Object) channel.readOutbound()).as("no reset sent").isNull();
+        assertThat(pool.idle()).isZero();
+        channel.finishAndReleaseAll();
+    }
+
+    @Test
+    void aKeyACancelWasForwardedWithSaysSoWhenUnregistered() {
+        CancelRegistry cancels = new CancelRegistry();
+        CancelRegistry.Target target = new CancelRegistry.Target(DB, new Endpoint("127.0.0.1", 5432), 1, 2);
+        CancelRegistry.ProxyKey quiet = cancels.register(target);
+        assertThat(cancels.unregister(quiet)).as("no cancel was forwarded").isFalse();
+        CancelRegistry.ProxyKey cancelled = cancels.register(target);
+        assertThat(cancels.cancel(cancelled.processId(), cancelled.secretKey())).contains(target);
+        assertThat(cancels.unregister(cancelled)).as("a cancel was forwarded").isTrue();
+        assertThat(cancels.cancel(cancelled.processId(), cancelled.secretKey())).as("retired key").isEmpty();
+        assertThat(cancels.unregister(cancelled)).isFalse();
+        assertThat(cancels.size()).isZero();
     }
 }

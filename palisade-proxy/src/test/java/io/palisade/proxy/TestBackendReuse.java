@@ -375,6 +375,35 @@ class TestBackendReuse {
         }
     }
 
+    @Test
+    void aSessionACancelWasForwardedForIsNeverPooled() throws Exception {
+        // a cancel the proxy forwarded may reach the server late, when the next client's query runs on that backend
+        double pooledBefore = counter("palisade.proxy.backends.pooled");
+        Connection cancelling = connect(A);
+        int pid = pid(cancelling);
+        ExecutorService executor = Executors.newSingleThreadExecutor(Thread.ofPlatform().name("reuse-cancel")
+                .factory());
+        try (Statement sleeping = cancelling.createStatement()) {
+            Future<?> cancelled = executor.submit(() -> sleeping.execute("SELECT pg_sleep(30)"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                try (Connection admin = pg.connectAsAdmin()) {
+                    return query(admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid
+                            + " AND state = 'active'").equals("1");
+                }
+            });
+            sleeping.cancel();
+            Throwable failure = catchCause(() -> cancelled.get(20, TimeUnit.SECONDS));
+            assertThat(((SQLException) failure).getSQLState()).isEqualTo("57014");
+        } finally {
+            executor.shutdownNow();
+        }
+        assertThat(query(cancelling, "SELECT 'idle again'")).isEqualTo("idle again");
+        cancelling.close(); // Terminate alone, the backend idle: reusable but for the cancel
+        await().atMost(Duration.ofSeconds(10)).until(() -> !backendAlive(pg, pid));
+        assertThat(proxy.idleBackendConnections(A)).isZero();
+        assertThat(counter("palisade.proxy.backends.pooled")).isEqualTo(pooledBefore);
+    }
+
     private interface Action {
         void run() throws Exception;
     }
