@@ -4,10 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.ServerLogin;
 import io.palisade.spi.TenantCredentials;
 import io.palisade.testing.TestingDirectories;
 import io.palisade.testing.TestingPostgres;
+import io.palisade.testing.TestingTls;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -22,6 +27,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SNIHostName;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -401,6 +409,46 @@ class TestBackendReuse {
         cancelling.close(); // Terminate alone, the backend idle: reusable but for the cancel
         await().atMost(Duration.ofSeconds(10)).until(() -> !backendAlive(pg, pid));
         assertThat(proxy.idleBackendConnections(A)).isZero();
+        assertThat(counter("palisade.proxy.backends.pooled")).isEqualTo(pooledBefore);
+    }
+
+    @Test
+    void aTerminatePipelinedBehindTheLoginEndsTheBackendAfterAWholeLogin() throws Exception {
+        // the Terminate waits in the session until the backend's first ReadyForQuery and reaches the link from inside
+        // the backend handler's read: the backend must not be pooled from there (it was closed mid-read before)
+        double pooledBefore = counter("palisade.proxy.backends.pooled");
+        List<Character> answers = new java.util.ArrayList<>();
+        Socket plain = new Socket("127.0.0.1", proxy.port());
+        plain.setSoTimeout(20_000);
+        plain.getOutputStream().write(RawPg.sslRequest());
+        assertThat(plain.getInputStream().read()).isEqualTo('S');
+        try (SSLSocket socket = (SSLSocket) TestingTls.trusting(ca).getSocketFactory()
+                .createSocket(plain, "127.0.0.1", proxy.port(), true)) {
+            SSLParameters parameters = socket.getSSLParameters();
+            parameters.setServerNames(List.of(new SNIHostName(A + "." + TestPostgresProxyIntegration.DOMAIN)));
+            socket.setSSLParameters(parameters);
+            socket.startHandshake();
+            InputStream in = socket.getInputStream();
+            OutputStream out = socket.getOutputStream();
+            out.write(RawPg.startup(3, 0, new java.util.LinkedHashMap<>(Map.of("user", "app", "database", "app"))));
+            assertThat(RawPg.read(in).int32(0)).isEqualTo(PgWire.AUTH_SASL);
+            ScramClient scram = new ScramClient(pg.credentials().password());
+            out.write(RawPg.saslInitial(scram.clientFirstMessage()));
+            RawPg.Message serverFirst = RawPg.read(in);
+            String text = new String(serverFirst.body(), 4, serverFirst.body().length - 4, StandardCharsets.UTF_8);
+            byte[] last = RawPg.saslResponse(scram.clientFinalMessage(text));
+            byte[] terminate = {'X', 0, 0, 0, 4};
+            byte[] both = java.util.Arrays.copyOf(last, last.length + terminate.length);
+            System.arraycopy(terminate, 0, both, last.length, terminate.length);
+            out.write(both);
+            RawPg.Message message;
+            while ((message = RawPg.read(in)) != null) {
+                answers.add(message.type());
+            }
+        }
+        assertThat(answers).as("the whole login, then the close").contains('K').endsWith('Z');
+        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.openClientConnections() == 0
+                && proxy.openBackendConnections() == 0);
         assertThat(counter("palisade.proxy.backends.pooled")).isEqualTo(pooledBefore);
     }
 
