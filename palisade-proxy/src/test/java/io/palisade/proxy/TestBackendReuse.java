@@ -452,6 +452,21 @@ class TestBackendReuse {
         assertThat(counter("palisade.proxy.backends.pooled")).isEqualTo(pooledBefore);
     }
 
+    @Test
+    void aRoleTheLoginSetsIsStillInForceOnAReusedBackend() throws SQLException {
+        // DISCARD ALL runs SET SESSION AUTHORIZATION DEFAULT, which drops a role the startup options (or ALTER ROLE
+        // ... SET role) put in force, and RESET ALL does not bring it back: the next client would run as the login
+        Map<String, String> asMember = Map.of("options", "endpoint=" + A + " -c role=reuse_member");
+        Connection first = connect(A, pg.credentials().password(), asMember);
+        int pid = pid(first);
+        assertThat(query(first, "SELECT current_user")).isEqualTo("reuse_member");
+        closeAndAwaitParked(first, A, 1);
+        try (Connection second = connect(A, pg.credentials().password(), asMember)) {
+            assertThat(pid(second)).isEqualTo(pid);
+            assertThat(query(second, "SELECT current_user || ' ' || session_user")).isEqualTo("reuse_member app");
+        }
+    }
+
     private interface Action {
         void run() throws Exception;
     }
