@@ -1,6 +1,5 @@
 package io.palisade.vmm;
 
-import java.util.Arrays;
 import java.util.Map;
 import java.util.Optional;
 
@@ -9,7 +8,7 @@ import java.util.Optional;
  * {@code details.clock_sync}; see {@link GuestClock}. A cold boot reports none (the guest read its clock at boot).
  * Immutable.
  */
-public enum ClockSync {
+public enum ClockSync implements DetailValue {
     /** Over the platform's control port (virtio-serial), acknowledged by the guest's root helper. */
     SERIAL("serial"),
     /** Not acknowledged over the control port (yet); the caller then resyncs over SQL and reports {@link #SQL}. */
@@ -26,20 +25,19 @@ public enum ClockSync {
         this.wireName = wireName;
     }
 
-    /** The value as it appears in the details map and logs. */
+    @Override
+    public String key() {
+        return KEY;
+    }
+
+    @Override
     public String wireName() {
         return wireName;
     }
 
-    /** Writes this value into {@code details} under {@link #KEY}. */
-    public void putInto(Map<String, String> details) {
-        details.put(KEY, wireName);
-    }
-
     /** The clock sync a details map reports; empty when it has none (or an unknown one). */
     public static Optional<ClockSync> from(Map<String, String> details) {
-        String value = details.get(KEY);
-        return Arrays.stream(values()).filter(v -> v.wireName.equals(value)).findFirst();
+        return DetailValue.from(ClockSync.class, details);
     }
 
     @Override

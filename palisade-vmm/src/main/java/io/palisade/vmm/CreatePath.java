@@ -1,13 +1,12 @@
 package io.palisade.vmm;
 
-import java.util.Arrays;
 import java.util.Map;
 import java.util.Optional;
 
 /**
  * How a vm database was created, reported as {@code details.create_path} of its {@code RunningInstance}. Immutable.
  */
-public enum CreatePath {
+public enum CreatePath implements DetailValue {
     /** A clone of a template snapshot (restored state, private mapping of the template's memory file). */
     CLONE("clone"),
     /** A cold boot from a copy of the image's template volume (fallback, or clones disabled). */
@@ -24,20 +23,19 @@ public enum CreatePath {
         this.wireName = wireName;
     }
 
-    /** The value as it appears in the details map and logs. */
+    @Override
+    public String key() {
+        return KEY;
+    }
+
+    @Override
     public String wireName() {
         return wireName;
     }
 
-    /** Writes this value into {@code details} under {@link #KEY}. */
-    public void putInto(Map<String, String> details) {
-        details.put(KEY, wireName);
-    }
-
     /** The create path a details map reports; empty when it has none (or an unknown one). */
     public static Optional<CreatePath> from(Map<String, String> details) {
-        String value = details.get(KEY);
-        return Arrays.stream(values()).filter(v -> v.wireName.equals(value)).findFirst();
+        return DetailValue.from(CreatePath.class, details);
     }
 
     @Override
