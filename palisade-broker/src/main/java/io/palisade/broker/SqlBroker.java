@@ -67,6 +67,7 @@ public final class SqlBroker implements AutoCloseable {
     private final NeonWebSocket webSocket;
     /** Logins that passed lately, so a busy {@code /sql} client costs no store query per request to check. */
     private final VerifiedLogins verified = new VerifiedLogins();
+    private final java.util.Map<String, Timer> timers = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile ServerDatabases serverDatabases;
 
     public SqlBroker(BrokerConfig config, BackendResolver resolver, TenantAuthenticator authenticator,
@@ -273,11 +274,12 @@ public final class SqlBroker implements AutoCloseable {
     }
 
     void stopTimer(Timer.Sample sample, String route, int status) {
-        sample.stop(Timer.builder("palisade.broker.requests")
+        // found once per route and status (few of each), not built and looked up in the registry per request
+        sample.stop(timers.computeIfAbsent(route + " " + status, key -> Timer.builder("palisade.broker.requests")
                 .description("SQL broker requests by route and HTTP status")
                 .tag("route", route)
                 .tag("status", Integer.toString(status))
                 .publishPercentileHistogram(false)
-                .register(registry));
+                .register(registry)));
     }
 }
