@@ -63,8 +63,8 @@ final class BrokerPathBench {
             TestingDirectories.deleteRecursively(work);
         }
         System.out.println();
-        System.out.println("## broker SELECT 1 on the user's path: palisade serve (in process), process rung, one client,"
-                + " HTTP keep-alive, " + requests + " requests per route");
+        System.out.println("## broker SELECT 1 on the user's path: palisade serve (in process), process rung,"
+                + " one client, HTTP keep-alive, " + requests + " requests per route");
         System.out.println("machine: " + Machine.describe());
         System.out.println();
         System.out.println("| route | cold p50 ms | cold p99 ms | warm p50 ms | warm p99 ms | warm req/s |");

@@ -34,6 +34,8 @@ import org.slf4j.LoggerFactory;
  */
 final class ConnectionRouting {
     private static final Logger log = LoggerFactory.getLogger(DatabaseService.class);
+    /** Last activity is written at most this often per database (idle suspension counts in tens of seconds). */
+    static final Duration TOUCH_INTERVAL = Duration.ofSeconds(1);
 
     private final DatabaseService service;
     private final ScaleToZero scaleToZero;
@@ -71,7 +73,7 @@ final class ConnectionRouting {
         if (heldTooLong) {
             log.warn("a connection to {} waited {} for a move's cutover; sending it on", databaseId, Hold.LIMIT);
         }
-        // nothing is served or kept while the database's lock is held: every change of state or endpoint is made under it
+        // nothing is served or kept while the database's lock is held: every change of state or endpoint is under it
         if (!service.isLocked(databaseId)) {
             Optional<Backend> known = backends.find(databaseId);
             if (known.isPresent()) {
@@ -179,8 +181,6 @@ final class ConnectionRouting {
         workers.execute(() -> store.touch(databaseId, Instant.now()));
     }
 
-    static final Duration TOUCH_INTERVAL = Duration.ofSeconds(1);
-
     /**
      * Drops what is remembered of a database (where it listens, verified tokens, the last activity write): called when
      * its lock is taken, after its secrets change or it goes, and whenever its connections are invalidated.
@@ -192,8 +192,8 @@ final class ConnectionRouting {
     }
 
     /**
-     * See {@link DatabaseService#verify}. A token that verified within {@link VerifiedLogins#TTL} (and nothing about the
-     * database changed since) is answered from memory; any other goes through both store lookups as before.
+     * See {@link DatabaseService#verify}. A token that verified within {@link VerifiedLogins#TTL} (and nothing about
+     * the database changed since) is answered from memory; any other goes through both store lookups as before.
      */
     Optional<TenantCredentials> verify(String databaseId, String token) {
         String tokenHash = SecretBox.hash(token);

@@ -347,8 +347,10 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
 
     /**
      * The database's login for a caller presenting its broker token or the API key of the account that owns it;
-     * empty for anything else, an unknown id or another account's database. Both lookups run every time, so that an
-     * unknown id, a wrong token and a foreign key take the same work.
+     * empty for anything else, an unknown id or another account's database. A token that verified within the last few
+     * seconds passes from memory (forgotten when the database's lock is taken or its connections are invalidated, so a
+     * rotation or a delete takes effect at once); any other token runs both lookups, so that an unknown id, a wrong
+     * token and a foreign key take the same work.
      */
     @Override
     public Optional<TenantCredentials> verify(String databaseId, String token) {

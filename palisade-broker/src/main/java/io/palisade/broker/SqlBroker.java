@@ -44,10 +44,11 @@ import org.slf4j.LoggerFactory;
  * <p>Nothing is spent on a tenant before the caller is authenticated on the host: {@code /sql} and {@code /v2} check
  * the user and password against {@link TenantAuthenticator} (the store; nothing is woken or contacted), the PandaStack
  * routes check the broker token (or the owning account's API key) with {@link BrokerTokenVerifier}, and only then is a
- * request body read, a backend resolved (which wakes a suspended instance) or a connection opened. An unknown
- * database, a wrong password and a wrong token get the same answer. A role other than the tenant's own cannot be
- * checked on the host: it is refused like a wrong password. Thread-safe; {@link #close()} closes every pooled
- * connection and open WebSocket session.
+ * request body read, a backend resolved (which wakes a suspended instance) or a connection opened. An unknown database,
+ * a wrong password and a wrong token get the same answer. A {@code /sql} user and password that passed are remembered
+ * for a few seconds ({@link VerifiedLogins}, forgotten on {@link #evict}); a failure is never remembered. A role other
+ * than the tenant's own cannot be checked on the host: it is refused like a wrong password. Thread-safe;
+ * {@link #close()} closes every pooled connection and open WebSocket session.
  */
 public final class SqlBroker implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SqlBroker.class);

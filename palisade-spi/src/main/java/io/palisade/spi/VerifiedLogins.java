@@ -13,8 +13,8 @@ import java.util.function.LongSupplier;
  * Recent successful login checks on the host, so that a client sending request after request does not cost store
  * queries and a decryption each time: a secret presented for a database (a broker token or API key, a user and
  * password; kept by its SHA-256 only) that verified, with the login it verified for, kept at most {@link #TTL}. Only
- * successes are kept, keyed by the presented secret: a wrong secret or an unknown database always misses and goes to the
- * store, so it costs what it did before.
+ * successes are kept, keyed by the presented secret: a wrong secret or an unknown database always misses and goes to
+ * the store, so it costs what it did before.
  *
  * <p>{@link #forget} drops every entry of a database at once and fences out loads that read the store before it: a
  * load takes a {@link #stamp()} before reading and {@link #remember} keeps its result only if no {@code forget} came in
