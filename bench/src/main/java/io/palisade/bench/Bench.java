@@ -15,7 +15,10 @@ public final class Bench {
             switch (name) {
                 case "create" -> CreateBench.run();
                 case "proxy" -> io.palisade.proxy.ProxyBench.main(new String[] {"6", "10"});
-                case "broker" -> io.palisade.broker.BrokerBench.main(new String[0]);
+                case "broker" -> {
+                    io.palisade.broker.BrokerBench.main(new String[0]);
+                    BrokerPathBench.run();
+                }
                 case "recovery" -> RecoveryBench.run();
                 case "vm" -> VmBench.run();
                 case "noisy" -> NoisyNeighbourBench.run();

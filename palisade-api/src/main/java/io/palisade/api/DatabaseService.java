@@ -295,6 +295,7 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
 
     /** Pooled connections to {@code id} (the broker's) must go: the server behind them changes or ends them. */
     void invalidateConnections(String id) {
+        routing.forget(id);
         connectionsInvalidated.accept(id);
     }
 
@@ -346,8 +347,10 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
 
     /**
      * The database's login for a caller presenting its broker token or the API key of the account that owns it;
-     * empty for anything else, an unknown id or another account's database. Both lookups run every time, so that an
-     * unknown id, a wrong token and a foreign key take the same work.
+     * empty for anything else, an unknown id or another account's database. A token that verified within the last few
+     * seconds passes from memory (forgotten when the database's lock is taken or its connections are invalidated, so a
+     * rotation or a delete takes effect at once); any other token runs both lookups, so that an unknown id, a wrong
+     * token and a foreign key take the same work.
      */
     @Override
     public Optional<TenantCredentials> verify(String databaseId, String token) {
@@ -437,13 +440,21 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
         return PalisadeException.notFound("database '" + id + "' not found");
     }
 
+    /** Whether some thread holds the database's lock ({@link #withLock}), i.e. its state may be changing. */
+    boolean isLocked(String id) {
+        ReentrantLock lock = locks.get(id);
+        return lock != null && lock.isLocked();
+    }
+
     /**
      * Runs {@code action} holding the lock of {@code id} (a database id, or {@code quota:<account>}); reentrant. Every
-     * change to a database and its instance runs under its lock, in this class and in the classes it delegates to.
+     * change to a database and its instance runs under its lock, in this class and in the classes it delegates to;
+     * taking it makes connection routing forget what it remembers of the database.
      */
     <T> T withLock(String id, java.util.function.Supplier<T> action) {
         ReentrantLock lock = locks.computeIfAbsent(id, ignored -> new ReentrantLock());
         lock.lock();
+        routing.forget(id); // what routing remembers of the database may change from here
         try {
             return action.get();
         } finally {

@@ -20,10 +20,12 @@ import io.palisade.spi.ServerDatabases;
 import io.palisade.spi.ServerLogin;
 import io.palisade.spi.TenantAuthenticator;
 import io.palisade.spi.TenantCredentials;
+import io.palisade.spi.VerifiedLogins;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -42,10 +44,11 @@ import org.slf4j.LoggerFactory;
  * <p>Nothing is spent on a tenant before the caller is authenticated on the host: {@code /sql} and {@code /v2} check
  * the user and password against {@link TenantAuthenticator} (the store; nothing is woken or contacted), the PandaStack
  * routes check the broker token (or the owning account's API key) with {@link BrokerTokenVerifier}, and only then is a
- * request body read, a backend resolved (which wakes a suspended instance) or a connection opened. An unknown
- * database, a wrong password and a wrong token get the same answer. A role other than the tenant's own cannot be
- * checked on the host: it is refused like a wrong password. Thread-safe; {@link #close()} closes every pooled
- * connection and open WebSocket session.
+ * request body read, a backend resolved (which wakes a suspended instance) or a connection opened. An unknown database,
+ * a wrong password and a wrong token get the same answer. A {@code /sql} user and password that passed are remembered
+ * for a few seconds ({@link VerifiedLogins}, forgotten on {@link #evict}); a failure is never remembered. A role other
+ * than the tenant's own cannot be checked on the host: it is refused like a wrong password. Thread-safe;
+ * {@link #close()} closes every pooled connection and open WebSocket session.
  */
 public final class SqlBroker implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SqlBroker.class);
@@ -63,6 +66,9 @@ public final class SqlBroker implements AutoCloseable {
     final ConnectionPool pool;
     final Admission requests;
     private final NeonWebSocket webSocket;
+    /** Logins that passed lately, so a busy {@code /sql} client costs no store query per request to check. */
+    private final VerifiedLogins verified = new VerifiedLogins();
+    private final java.util.Map<String, Timer> timers = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile ServerDatabases serverDatabases;
 
     public SqlBroker(BrokerConfig config, BackendResolver resolver, TenantAuthenticator authenticator,
@@ -102,7 +108,8 @@ public final class SqlBroker implements AutoCloseable {
     }
 
     public void evict(String databaseId) {
-        pool.evict(requireNonNull(databaseId, "databaseId is null"));
+        verified.forget(requireNonNull(databaseId, "databaseId is null"));
+        pool.evict(databaseId);
     }
 
     /** Backend connections the broker holds open for a database (idle and in use). */
@@ -167,15 +174,22 @@ public final class SqlBroker implements AutoCloseable {
     /**
      * Checks a login on the host before anything is spent on the database: the tenant's user and password (compared
      * in constant time; an unknown id is compared against a decoy, so it costs the same). Throws {@link NoAccess} for
-     * everything else, other roles included.
+     * everything else, other roles included. A user and password that passed within {@link VerifiedLogins#TTL} (and
+     * nothing was {@link #evict evicted} since) pass from memory; anything else is checked against the store as before.
      */
     Access authenticate(String databaseId, String user, String database, String password) throws NoAccess {
+        String secretHash = HexFormat.of().formatHex(sha256(user.length() + ":" + user + ":" + password));
+        if (verified.find(databaseId, secretHash).isPresent()) {
+            return new Access(databaseId, user, database, password);
+        }
+        long stamp = verified.stamp();
         Optional<TenantCredentials> found = await(authenticator.credentials(databaseId),
                 "the login check did not answer", "check the login");
         TenantCredentials expected = found.orElse(DECOY);
         boolean passwordMatches = MessageDigest.isEqual(sha256(password), sha256(expected.password()));
         boolean userMatches = MessageDigest.isEqual(sha256(user), sha256(expected.username()));
         if (found.isPresent() && userMatches && passwordMatches) {
+            verified.remember(stamp, databaseId, secretHash, found.get());
             return new Access(databaseId, user, database, password);
         }
         // any other role, even one the tenant made on its own server, is refused like a wrong password: the host can
@@ -261,11 +275,12 @@ public final class SqlBroker implements AutoCloseable {
     }
 
     void stopTimer(Timer.Sample sample, String route, int status) {
-        sample.stop(Timer.builder("palisade.broker.requests")
+        // found once per route and status (few of each), not built and looked up in the registry per request
+        sample.stop(timers.computeIfAbsent(route + " " + status, key -> Timer.builder("palisade.broker.requests")
                 .description("SQL broker requests by route and HTTP status")
                 .tag("route", route)
                 .tag("status", Integer.toString(status))
                 .publishPercentileHistogram(false)
-                .register(registry));
+                .register(registry)));
     }
 }
