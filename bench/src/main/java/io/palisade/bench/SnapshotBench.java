@@ -139,7 +139,8 @@ final class SnapshotBench {
         System.out.printf("ratio clone/cold at p50: %.2f×; first API create / later API creates at p50: %.2f×%n",
                 clone.percentile(50) / cold.percentile(50), firstCreateMs / apiLater.percentile(50));
         System.out.printf("host memory of one database: running QEMU RSS %d MiB; suspended: no process (0 RSS), "
-                + "memory files on disk %d MiB (apparent size of the sparse files, template included)%n", runningRssKiB / 1024,
+                + "memory files on disk %d MiB (apparent size of the sparse files, template included)%n",
+                runningRssKiB / 1024,
                 suspendedMemoryFileMiB);
     }
 
