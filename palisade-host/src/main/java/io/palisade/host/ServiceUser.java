@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -46,6 +47,15 @@ public final class ServiceUser {
         int uid = Integer.parseInt(Processes.check(List.of("id", "-u", name), Duration.ofSeconds(5)).strip());
         int gid = Integer.parseInt(Processes.check(List.of("id", "-g", name), Duration.ofSeconds(5)).strip());
         return new ServiceUser(name, uid, gid, true);
+    }
+
+    /** The existing user with this uid (running as root), if there is one; never creates one. */
+    public static Optional<ServiceUser> named(int uid) {
+        if (currentUid() != 0) {
+            return Optional.empty();
+        }
+        Processes.Result name = Processes.run(List.of("id", "-nu", Integer.toString(uid)), Duration.ofSeconds(5), null);
+        return name.ok() ? Optional.of(resolve(name.output().strip())) : Optional.empty();
     }
 
     public String name() {

@@ -22,9 +22,11 @@ import org.slf4j.LoggerFactory;
 /**
  * One OS user per tenant instance, so that code running in one tenant's server is a uid of its own: it cannot read,
  * signal or trace another tenant's server, the metadata store (which has its own user) or palisade. The users are
- * system users named {@code <prefix>-<instance id>} with uids from {@link #UID_MIN}–{@link #UID_MAX} (clear of login
- * users and the usual subordinate-uid ranges), each with a group of its own; created on first use and removed with the
- * instance. When palisade does not run as root every instance runs as the current user, as {@link ServiceUser} does.
+ * system users named {@code <prefix>-<instance id>} (tenant servers) or {@code <prefix>-<kind>-<instance id>} (another
+ * kind of instance, e.g. {@code vm}) with uids from {@link #UID_MIN}–{@link #UID_MAX} (clear of login users and the
+ * usual subordinate-uid ranges), each with a group of its own; created on first use and removed with the instance. Two
+ * kinds never share a user: a move runs a database's source and target side by side under the same instance id, and
+ * removing one (which kills whatever still runs as its uid) must not touch the other. When palisade does not run as root every instance runs as the current user, as {@link ServiceUser} does.
  * Thread-safe: changes to the user database are serialised across all instances of this class in the JVM (the
  * system's own lock on /etc/passwd is not waited for).
  */
@@ -33,6 +35,9 @@ public final class TenantUsers {
     public static final int UID_MIN = 200_000;
     public static final int UID_MAX = 299_999;
     private static final Pattern INSTANCE_ID = Pattern.compile("[a-z0-9][a-z0-9-]{0,22}");
+    private static final Pattern KIND = Pattern.compile("[a-z]{1,8}");
+    /** The longest user name useradd accepts. */
+    private static final int MAX_NAME = 32;
     private static final Object USER_DATABASE = new Object();
     /** The highest tenant uid ever given on this host (root-only, shared by every palisade here). */
     static final Path HIGH_WATER = Path.of("/var/lib/palisade/tenant-uid-high-water");
@@ -51,6 +56,19 @@ public final class TenantUsers {
         this.prefix = fallback.name();
     }
 
+    /**
+     * Users of one other kind of instance, named {@code <fallback>-<kind>-<instance id>}.
+     *
+     * @param kind lower-case letters naming the kind (e.g. {@code vm})
+     */
+    public TenantUsers(ServiceUser fallback, String kind) {
+        this.fallback = requireNonNull(fallback, "fallback is null");
+        if (!KIND.matcher(requireNonNull(kind, "kind is null")).matches()) {
+            throw new IllegalArgumentException("not a kind of instance users: " + kind);
+        }
+        this.prefix = fallback.name() + "-" + kind;
+    }
+
     /** Whether instances really get users of their own (palisade runs as root). */
     public boolean separate() {
         return fallback.dropsPrivileges();
@@ -62,7 +80,12 @@ public final class TenantUsers {
         if (!INSTANCE_ID.matcher(id).matches()) {
             throw new IllegalArgumentException("not an instance id that can name an OS user: " + instanceId);
         }
-        return prefix + "-" + id;
+        String name = prefix + "-" + id;
+        if (name.length() > MAX_NAME) {
+            throw new IllegalArgumentException("the OS user name " + name + " of instance " + instanceId + " is longer"
+                    + " than " + MAX_NAME + " characters; use a shorter service user name");
+        }
+        return name;
     }
 
     /** The user of {@code instanceId}, created if it does not exist yet. */

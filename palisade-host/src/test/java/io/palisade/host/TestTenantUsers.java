@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 class TestTenantUsers {
     private static final String PREFIX = "paltest";
     private TenantUsers users;
+    private TenantUsers vmUsers;
 
     @BeforeEach
     void requireRoot() {
@@ -25,6 +26,7 @@ class TestTenantUsers {
             Assumptions.abort("not root");
         }
         users = new TenantUsers(ServiceUser.resolve(PREFIX));
+        vmUsers = new TenantUsers(ServiceUser.resolve(PREFIX), "vm");
     }
 
     @AfterEach
@@ -32,6 +34,7 @@ class TestTenantUsers {
         if (users != null) {
             users.remove("db-aaaa1111");
             users.remove("db-bbbb2222");
+            vmUsers.remove("db-aaaa1111");
             Processes.run(List.of("userdel", PREFIX), Duration.ofSeconds(30), null);
         }
     }
@@ -74,5 +77,30 @@ class TestTenantUsers {
         assertThat(leftover).doesNotExist();
         ServiceUser b = users.forInstance("db-bbbb2222");
         assertThat(b.uid()).as("a new user never gets a uid given before").isGreaterThan(a.uid());
+    }
+
+    /**
+     * A move runs a database's server process and its VM side by side under one instance id: removing the one user
+     * (which kills whatever runs as it) must leave the other's processes alone. The regression: a process → vm move
+     * killed the new VM's QEMU when it removed the source's user.
+     */
+    @Test
+    void anotherKindOfInstanceWithTheSameIdHasAUserOfItsOwn() throws Exception {
+        ServiceUser server = users.forInstance("db-aaaa1111");
+        ServiceUser vm = vmUsers.forInstance("db-aaaa1111");
+        assertThat(vm.name()).isEqualTo("paltest-vm-db-aaaa1111");
+        assertThat(vm.uid()).isBetween(TenantUsers.UID_MIN, TenantUsers.UID_MAX).isNotEqualTo(server.uid());
+        Process qemu = new ProcessBuilder(vm.wrap(List.of("sleep", "300"))).start();
+        try {
+            users.remove("db-aaaa1111");
+            assertThat(qemu.waitFor(1, java.util.concurrent.TimeUnit.SECONDS)).as("the VM's process lives on").isFalse();
+            assertThat(vmUsers.existing()).contains(vm.name());
+            vmUsers.remove("db-aaaa1111");
+            assertThat(qemu.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).as("killed with its own user").isTrue();
+        } finally {
+            qemu.destroyForcibly();
+        }
+        assertThatThrownBy(() -> new TenantUsers(ServiceUser.resolve(PREFIX), "VM/x"))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 }

@@ -164,6 +164,18 @@ final class QemuProcesses {
                 && args.getFirst().contains("qemu");
     }
 
+    /** The real uid a process runs as (its status, not its /proc owner: a QEMU that dropped to -runas is not dumpable). */
+    static Optional<Integer> uid(long pid) {
+        try {
+            return Files.readAllLines(Path.of("/proc", Long.toString(pid), "status")).stream()
+                    .filter(line -> line.startsWith("Uid:"))
+                    .map(line -> Integer.parseInt(line.substring(4).strip().split("\\s+")[0]))
+                    .findFirst();
+        } catch (IOException | NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
     /** The command line of a process; empty when it is gone or unreadable. */
     static List<String> cmdline(long pid) {
         try {

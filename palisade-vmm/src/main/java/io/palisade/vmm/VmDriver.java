@@ -100,7 +100,8 @@ public final class VmDriver implements IsolationDriver {
         this.templates = new TemplateCache(this, requireNonNull(templatesDir, "templatesDir is null"));
         this.creator = new VmCreate(this, cloneCreate);
         this.pool = new NetworkPool(config.networkPool(), config.instancesDir().resolve(".slots"));
-        this.users = new TenantUsers(config.serviceUser());
+        // not the tenant servers' users: a move runs the database's process instance beside its VM under one id
+        this.users = new TenantUsers(config.serviceUser(), "vm");
         this.processes = new QemuProcesses(config.instancesDir());
         this.accelerator = Accelerator.probe(config.accelerator());
         this.prober = new VmProbe(config, accelerator);
@@ -231,6 +232,19 @@ public final class VmDriver implements IsolationDriver {
      */
     ServiceUser qemuUser(String id) {
         return TemplateCache.isTemplate(id) ? config.serviceUser() : users.forInstance(id);
+    }
+
+    /**
+     * The OS user the running QEMU {@code pid} of {@code id} runs as: {@link #qemuUser}, except for a QEMU started by
+     * an earlier palisade, whose VMs ran as {@code <service user>-<id>}; it keeps that user until it stops.
+     */
+    ServiceUser runningQemuUser(String id, long pid) {
+        ServiceUser own = qemuUser(id);
+        if (!own.dropsPrivileges()) {
+            return own;
+        }
+        return QemuProcesses.uid(pid).filter(uid -> uid != own.uid())
+                .flatMap(ServiceUser::named).orElse(own);
     }
 
     TenantUsers tenantUsers() {

@@ -60,8 +60,8 @@ final class VmSuspension {
         long start = System.nanoTime();
         long saveMs;
         try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
-            saveMs = Migration.save(qmp, driver.migrationSocket(id), driver.qemuUser(id), paths.partialStateFile(),
-                    ignoreShared, Duration.ofMinutes(2), () -> {});
+            saveMs = Migration.save(qmp, driver.migrationSocket(id), driver.runningQemuUser(id, pid),
+                    paths.partialStateFile(), ignoreShared, Duration.ofMinutes(2), () -> {});
             try {
                 qmp.execute("quit", Map.of(), Duration.ofSeconds(5));
             } catch (PalisadeException e) {
