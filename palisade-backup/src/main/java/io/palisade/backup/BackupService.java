@@ -86,6 +86,7 @@ public final class BackupService implements AutoCloseable {
     private final Map<String, Integer> backupFailures = new ConcurrentHashMap<>();
     private final java.util.Set<String> expected = ConcurrentHashMap.newKeySet();
     private final Map<String, Object> archiverLocks = new ConcurrentHashMap<>();
+    private final Map<String, Object> durabilityLocks = new ConcurrentHashMap<>();
     private final Semaphore baseBackupSlots = new Semaphore(1);
     private final ExecutorService threads =
             Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("palisade-backup-", 0).factory());
@@ -169,7 +170,20 @@ public final class BackupService implements AutoCloseable {
                     store, sealer, catalog, config.flushInterval(), settings.durability());
             archivers.put(databaseId, archiver);
             threads.execute(archiver);
-            applyDurability(databaseId, settings.durability(), diskMb);
+            if (settings.durability() == Durability.SYNC) {
+                // before the database is served: from its first commit on, a commit waits for the archive
+                applyDurability(databaseId, diskMb);
+            } else {
+                // off the create/wake path (a fresh server connection costs a TCG guest most of a second): no commit
+                // waits for the archive, and the slot the archiver holds keeps the WAL of the meantime
+                threads.execute(() -> {
+                    try {
+                        applyDurability(databaseId, diskMb);
+                    } catch (RuntimeException e) {
+                        log.info("durability of {} not applied (it went meanwhile?): {}", databaseId, e.getMessage());
+                    }
+                });
+            }
         }
         if (backoffUntil.getOrDefault(databaseId, Instant.EPOCH).isAfter(Instant.now())) {
             return;
@@ -212,7 +226,17 @@ public final class BackupService implements AutoCloseable {
         WalArchiver archiver = archivers.get(databaseId);
         if (archiver != null) {
             archiver.setDurability(durability);
-            applyDurability(databaseId, durability, 0);
+            applyDurability(databaseId, 0);
+        }
+    }
+
+    /**
+     * Writes the durability the catalog holds now into the server's configuration. Serialised per database and read
+     * under that lock, so that of a deferred apply and a change of settings the last one written is the current one.
+     */
+    private void applyDurability(String databaseId, int diskMb) {
+        synchronized (durabilityLocks.computeIfAbsent(databaseId, id -> new Object())) {
+            applyDurability(databaseId, catalog.settings(databaseId).durability(), diskMb);
         }
     }
 
