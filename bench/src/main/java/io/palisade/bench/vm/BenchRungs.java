@@ -40,6 +40,7 @@ public final class BenchRungs implements AutoCloseable {
     private final String vmPool;
     private final boolean processCaps;
     private final List<Tenant> tenants = new ArrayList<>();
+    private boolean cloneCreate = true;
     private VmDriver vm;
     private ProcessDriver process;
 
@@ -54,6 +55,15 @@ public final class BenchRungs implements AutoCloseable {
         this.processCaps = processCaps;
     }
 
+    /** Makes the {@code vm} driver boot every create cold instead of cloning a template (before its first use). */
+    public BenchRungs coldBootOnly() {
+        if (vm != null) {
+            throw new IllegalStateException("the vm driver is in use already");
+        }
+        cloneCreate = false;
+        return this;
+    }
+
     /** The {@code vm} driver (created on first use; fails when the rung is unusable here). */
     public VmDriver vm() {
         if (vm == null) {
@@ -62,7 +72,7 @@ public final class BenchRungs implements AutoCloseable {
                             TestingDirectories.repoDir().resolve(".cache/guest/current"),
                             ServiceUser.resolve(ServiceUser.DEFAULT_NAME),
                             Cgroups.detect("palisade"))
-                    .withNetworkPool(vmPool));
+                    .withNetworkPool(vmPool), work.resolve("vm").resolve(".templates"), cloneCreate);
             var probe = vm.probe();
             if (!probe.usable()) {
                 throw new IllegalStateException("the vm rung is not usable here: " + probe.reason());
