@@ -4,12 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.palisade.server.PalisadeServer;
 import io.palisade.server.ServerConfig;
+import io.palisade.testing.RawHttpClient;
 import io.palisade.testing.TestingDirectories;
-import java.io.BufferedInputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.Socket;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -84,13 +81,13 @@ final class BrokerPathBench {
         long[] cold = new long[COLD];
         long[] warm = new long[requests - COLD];
         long warmStart = 0;
-        try (RawHttp client = new RawHttp(port)) {
+        try (RawHttpClient client = new RawHttpClient(port)) {
             for (int i = 0; i < requests; i++) {
                 if (i == COLD) {
                     warmStart = System.nanoTime();
                 }
                 long t0 = System.nanoTime();
-                client.post(request);
+                client.send(request);
                 long took = System.nanoTime() - t0;
                 if (i < COLD) {
                     cold[i] = took;
@@ -129,87 +126,18 @@ final class BrokerPathBench {
         String connection = "postgres://" + encode(db.get("username").asText()) + ":"
                 + encode(db.get("password").asText()) + "@" + db.get("id").asText() + ".db.localhost/"
                 + encode(db.get("database").asText());
-        return http("/sql", "Neon-Connection-String: " + connection + "\r\nNeon-Raw-Text-Output: true\r\n"
+        return RawHttpClient.post("/sql", "Neon-Connection-String: " + connection + "\r\nNeon-Raw-Text-Output: true\r\n"
                 + "Neon-Array-Mode: true\r\n", "{\"query\":\"SELECT 1\",\"params\":[]}");
     }
 
     /** PandaStack's {@code v1/query} under the database's broker URL, with its broker token. */
     private static byte[] pandaRequest(JsonNode db) {
         String path = URI.create(db.get("broker_url").asText()).getPath() + "/v1/query";
-        return http(path, "Authorization: Bearer " + db.get("broker_token").asText() + "\r\n"
+        return RawHttpClient.post(path, "Authorization: Bearer " + db.get("broker_token").asText() + "\r\n"
                 + "Content-Type: application/json\r\n", "{\"database\":\"pandastack\",\"sql\":\"SELECT 1\"}");
-    }
-
-    private static byte[] http(String path, String headers, String json) {
-        byte[] body = json.getBytes(StandardCharsets.UTF_8);
-        return ("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "Content-Length: " + body.length
-                + "\r\n\r\n" + json).getBytes(StandardCharsets.UTF_8);
     }
 
     private static String encode(String value) {
         return URLEncoder.encode(value, StandardCharsets.UTF_8);
-    }
-
-    /** A keep-alive HTTP/1.1 client on a raw socket: one request at a time, 200 with Content-Length expected. */
-    private static final class RawHttp implements AutoCloseable {
-        private final Socket socket;
-        private final OutputStream out;
-        private final InputStream in;
-        private final byte[] body = new byte[64 * 1024];
-
-        RawHttp(int port) throws IOException {
-            socket = new Socket("127.0.0.1", port);
-            socket.setTcpNoDelay(true);
-            out = socket.getOutputStream();
-            in = new BufferedInputStream(socket.getInputStream(), 64 * 1024);
-        }
-
-        void post(byte[] request) throws IOException {
-            out.write(request);
-            out.flush();
-            String status = line();
-            int length = -1;
-            String header;
-            while (!(header = line()).isEmpty()) {
-                if (header.regionMatches(true, 0, "Content-Length:", 0, 15)) {
-                    length = Integer.parseInt(header.substring(15).trim());
-                }
-            }
-            if (length < 0 || length > body.length) {
-                throw new IOException("no Content-Length, or one over " + body.length + ", in the answer (" + status
-                        + ")");
-            }
-            int read = 0;
-            while (read < length) {
-                int n = in.read(body, read, Math.min(body.length - read, length - read));
-                if (n < 0) {
-                    throw new IOException("connection closed mid-body");
-                }
-                read += n;
-            }
-            if (!status.startsWith("HTTP/1.1 200")) {
-                throw new IOException("the broker answered " + status + ": "
-                        + new String(body, 0, Math.min(read, body.length), StandardCharsets.UTF_8));
-            }
-        }
-
-        private String line() throws IOException {
-            StringBuilder line = new StringBuilder();
-            int c;
-            while ((c = in.read()) != '\n') {
-                if (c < 0) {
-                    throw new IOException("connection closed");
-                }
-                if (c != '\r') {
-                    line.append((char) c);
-                }
-            }
-            return line.toString();
-        }
-
-        @Override
-        public void close() throws IOException {
-            socket.close();
-        }
     }
 }

@@ -1,12 +1,8 @@
 package io.palisade.broker;
 
+import io.palisade.testing.RawHttpClient;
 import io.palisade.testing.TestingPostgres;
-import java.io.BufferedInputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -149,69 +145,24 @@ public final class BrokerBench {
 
     /** A keep-alive HTTP/1.1 client on a raw socket that posts one Neon /sql request per call. */
     static final class HttpClient implements Client {
-        private final Socket socket;
-        private final OutputStream out;
-        private final InputStream in;
+        private final RawHttpClient http;
         private final byte[] request;
-        private final byte[] body = new byte[64 * 1024];
 
         HttpClient(TestingBroker broker, String query) throws IOException {
-            socket = new Socket("127.0.0.1", broker.port());
-            socket.setTcpNoDelay(true);
-            out = socket.getOutputStream();
-            in = new BufferedInputStream(socket.getInputStream(), 64 * 1024);
-            byte[] json = ("{\"query\":\"" + query + "\",\"params\":[]}").getBytes(StandardCharsets.UTF_8);
-            request = ("POST /sql HTTP/1.1\r\nHost: 127.0.0.1\r\nNeon-Connection-String: "
-                    + broker.connectionString() + "\r\nNeon-Raw-Text-Output: true\r\nNeon-Array-Mode: true\r\n"
-                    + "Content-Length: " + json.length + "\r\n\r\n" + new String(json, StandardCharsets.UTF_8))
-                    .getBytes(StandardCharsets.UTF_8);
+            http = new RawHttpClient(broker.port());
+            request = RawHttpClient.post("/sql", "Neon-Connection-String: " + broker.connectionString()
+                    + "\r\nNeon-Raw-Text-Output: true\r\nNeon-Array-Mode: true\r\n",
+                    "{\"query\":\"" + query + "\",\"params\":[]}");
         }
 
         @Override
         public void run() throws IOException {
-            out.write(request);
-            out.flush();
-            String status = line();
-            if (!status.startsWith("HTTP/1.1 200")) {
-                throw new IOException("broker answered " + status);
-            }
-            int length = -1;
-            String header;
-            while (!(header = line()).isEmpty()) {
-                if (header.regionMatches(true, 0, "Content-Length:", 0, 15)) {
-                    length = Integer.parseInt(header.substring(15).trim());
-                }
-            }
-            if (length < 0) {
-                throw new IOException("no Content-Length in the broker's answer");
-            }
-            int read = 0;
-            while (read < length) {
-                int n = in.read(body, 0, Math.min(body.length, length - read));
-                if (n < 0) {
-                    throw new IOException("connection closed mid-body");
-                }
-                read += n;
-            }
-        }
-
-        private String line() throws IOException {
-            StringBuilder line = new StringBuilder();
-            int c;
-            while ((c = in.read()) != '\n') {
-                if (c < 0) {
-                    throw new IOException("connection closed");
-                }
-                if (c != '\r') {
-                    line.append((char) c);
-                }
-            }
-            return line.toString();
+            http.send(request);
         }
 
         @Override
         public void close() throws IOException {
-            socket.close();
+            http.close();
         }
     }
 

@@ -3,10 +3,7 @@ package io.palisade.spi;
 import static java.util.Objects.requireNonNull;
 
 import java.time.Duration;
-import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
@@ -22,7 +19,7 @@ import java.util.function.LongSupplier;
  * connections are invalidated. Bounded at {@link #MAX_ENTRIES}: when full, expired entries go and, if that is not
  * enough, nothing new is kept until they do.
  *
- * <p>Thread-safe: a concurrent map plus one generation counter.
+ * <p>Thread-safe: a {@link FencedCache}.
  */
 public final class VerifiedLogins {
     public static final Duration TTL = Duration.ofSeconds(5);
@@ -36,72 +33,38 @@ public final class VerifiedLogins {
         }
     }
 
-    private record Entry(TenantCredentials credentials, long expiresAtNanos) {}
-
-    private final Map<Key, Entry> entries = new ConcurrentHashMap<>();
-    private final AtomicLong generation = new AtomicLong();
-    private final LongSupplier nanoTime;
-    private final long ttlNanos;
+    private final FencedCache<Key, TenantCredentials> cache;
 
     public VerifiedLogins() {
         this(System::nanoTime, TTL);
     }
 
     public VerifiedLogins(LongSupplier nanoTime, Duration ttl) {
-        this.nanoTime = requireNonNull(nanoTime, "nanoTime is null");
-        this.ttlNanos = requireNonNull(ttl, "ttl is null").toNanos();
+        this.cache = new FencedCache<>(Key::databaseId, ttl, MAX_ENTRIES, nanoTime);
     }
 
     /** Taken before reading the store for a load that may be {@link #remember remembered}. */
     public long stamp() {
-        return generation.get();
+        return cache.stamp();
     }
 
     /** The login that the secret hashed to {@code secretHash} verified for, if that was less than the TTL ago. */
     public Optional<TenantCredentials> find(String databaseId, String secretHash) {
-        Key key = new Key(databaseId, secretHash);
-        Entry entry = entries.get(key);
-        if (entry == null) {
-            return Optional.empty();
-        }
-        if (nanoTime.getAsLong() - entry.expiresAtNanos() >= 0) {
-            entries.remove(key, entry);
-            return Optional.empty();
-        }
-        return Optional.of(entry.credentials());
+        return cache.find(new Key(databaseId, secretHash));
     }
 
     /** Keeps a successful check loaded after {@code stamp}, unless the database was forgotten since. */
     public void remember(long stamp, String databaseId, String secretHash, TenantCredentials credentials) {
-        requireNonNull(credentials, "credentials is null");
-        long now = nanoTime.getAsLong();
-        if (entries.size() >= MAX_ENTRIES) {
-            entries.values().removeIf(e -> now - e.expiresAtNanos() >= 0);
-            if (entries.size() >= MAX_ENTRIES) {
-                return;
-            }
-        }
-        if (generation.get() != stamp) {
-            return;
-        }
-        Key key = new Key(databaseId, secretHash);
-        Entry entry = new Entry(credentials, now + ttlNanos);
-        entries.put(key, entry);
-        // forget() bumps the generation before it removes: either it sees this entry or this sees its bump
-        if (generation.get() != stamp) {
-            entries.remove(key, entry);
-        }
+        cache.remember(stamp, new Key(databaseId, secretHash), credentials);
     }
 
     /** Drops every entry of a database now; loads that began before this call are not kept. */
     public void forget(String databaseId) {
-        requireNonNull(databaseId, "databaseId is null");
-        generation.incrementAndGet();
-        entries.keySet().removeIf(key -> key.databaseId().equals(databaseId));
+        cache.forget(databaseId);
     }
 
     /** Entries held (fresh or not yet swept). */
     public int size() {
-        return entries.size();
+        return cache.size();
     }
 }
