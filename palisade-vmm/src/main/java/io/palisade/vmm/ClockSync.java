@@ -10,29 +10,18 @@ import java.util.Optional;
  */
 public enum ClockSync implements DetailValue {
     /** Over the platform's control port (virtio-serial), acknowledged by the guest's root helper. */
-    SERIAL("serial"),
+    SERIAL,
     /** Not acknowledged over the control port (yet); the caller then resyncs over SQL and reports {@link #SQL}. */
-    PENDING("pending"),
+    PENDING,
     /** Over the management connection (the image's resync FIFO): images without the control port. */
-    SQL("sql");
+    SQL;
 
     /** The key of this value in {@code RunningInstance.details}. */
     public static final String KEY = "clock_sync";
 
-    private final String wireName;
-
-    ClockSync(String wireName) {
-        this.wireName = wireName;
-    }
-
     @Override
     public String key() {
         return KEY;
-    }
-
-    @Override
-    public String wireName() {
-        return wireName;
     }
 
     /** The clock sync a details map reports; empty when it has none (or an unknown one). */
@@ -42,6 +31,6 @@ public enum ClockSync implements DetailValue {
 
     @Override
     public String toString() {
-        return wireName;
+        return wireName();
     }
 }

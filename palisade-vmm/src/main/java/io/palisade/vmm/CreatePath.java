@@ -8,29 +8,18 @@ import java.util.Optional;
  */
 public enum CreatePath implements DetailValue {
     /** A clone of a template snapshot (restored state, private mapping of the template's memory file). */
-    CLONE("clone"),
+    CLONE,
     /** A cold boot from a copy of the image's template volume (fallback, or clones disabled). */
-    COLD("cold"),
+    COLD,
     /** A cold boot through recovery of a restored data directory ({@code provisionFrom}). */
-    RESTORE("restore");
+    RESTORE;
 
     /** The key of this value in {@code RunningInstance.details}. */
     public static final String KEY = "create_path";
 
-    private final String wireName;
-
-    CreatePath(String wireName) {
-        this.wireName = wireName;
-    }
-
     @Override
     public String key() {
         return KEY;
-    }
-
-    @Override
-    public String wireName() {
-        return wireName;
     }
 
     /** The create path a details map reports; empty when it has none (or an unknown one). */
@@ -40,6 +29,6 @@ public enum CreatePath implements DetailValue {
 
     @Override
     public String toString() {
-        return wireName;
+        return wireName();
     }
 }

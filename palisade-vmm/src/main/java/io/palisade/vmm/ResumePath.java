@@ -9,27 +9,16 @@ import java.util.Optional;
  */
 public enum ResumePath implements DetailValue {
     /** From its saved device state (and memory file): the same guest continues. */
-    RESTORE("restore"),
+    RESTORE,
     /** A cold boot from its volume (no usable state; PostgreSQL crash recovery). */
-    COLD("cold");
+    COLD;
 
     /** The key of this value in {@code RunningInstance.details}. */
     public static final String KEY = "resume_path";
 
-    private final String wireName;
-
-    ResumePath(String wireName) {
-        this.wireName = wireName;
-    }
-
     @Override
     public String key() {
         return KEY;
-    }
-
-    @Override
-    public String wireName() {
-        return wireName;
     }
 
     /** The resume path a details map reports; empty when it has none (or an unknown one). */
@@ -39,6 +28,6 @@ public enum ResumePath implements DetailValue {
 
     @Override
     public String toString() {
-        return wireName;
+        return wireName();
     }
 }
