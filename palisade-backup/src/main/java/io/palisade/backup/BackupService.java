@@ -87,6 +87,8 @@ public final class BackupService implements AutoCloseable {
     private final java.util.Set<String> expected = ConcurrentHashMap.newKeySet();
     private final Map<String, Object> archiverLocks = new ConcurrentHashMap<>();
     private final Map<String, Object> durabilityLocks = new ConcurrentHashMap<>();
+    /** Databases whose last durability write failed: written again at the next {@link #ensureArchiving}. */
+    private final java.util.Set<String> durabilityPending = ConcurrentHashMap.newKeySet();
     private final Semaphore baseBackupSlots = new Semaphore(1);
     private final ExecutorService threads =
             Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("palisade-backup-", 0).factory());
@@ -170,20 +172,9 @@ public final class BackupService implements AutoCloseable {
                     store, sealer, catalog, config.flushInterval(), settings.durability());
             archivers.put(databaseId, archiver);
             threads.execute(archiver);
-            if (settings.durability() == Durability.SYNC) {
-                // before the database is served: from its first commit on, a commit waits for the archive
-                applyDurability(databaseId, diskMb);
-            } else {
-                // off the create/wake path (a fresh server connection costs a TCG guest most of a second): no commit
-                // waits for the archive, and the slot the archiver holds keeps the WAL of the meantime
-                threads.execute(() -> {
-                    try {
-                        applyDurability(databaseId, diskMb);
-                    } catch (RuntimeException e) {
-                        log.info("durability of {} not applied (it went meanwhile?): {}", databaseId, e.getMessage());
-                    }
-                });
-            }
+            applyDurability(databaseId, settings.durability(), diskMb, archiver);
+        } else if (durabilityPending.remove(databaseId)) {
+            applyDurability(databaseId, settings.durability(), diskMb, running); // the last write failed: again
         }
         if (backoffUntil.getOrDefault(databaseId, Instant.EPOCH).isAfter(Instant.now())) {
             return;
@@ -222,30 +213,63 @@ public final class BackupService implements AutoCloseable {
 
     /** Sets how commits relate to the archive; sync makes every commit wait for the archive's flush. */
     public void setDurability(String databaseId, Durability durability, Integer retentionSeconds, Integer intervalSeconds) {
-        catalog.setSettings(databaseId, durability, retentionSeconds, intervalSeconds);
-        WalArchiver archiver = archivers.get(databaseId);
-        if (archiver != null) {
-            archiver.setDurability(durability);
-            applyDurability(databaseId, 0);
+        // under the archiver's lock: an archiver being started meanwhile either sees these settings or is seen here
+        synchronized (lockFor(databaseId)) {
+            catalog.setSettings(databaseId, durability, retentionSeconds, intervalSeconds);
+            WalArchiver archiver = archivers.get(databaseId);
+            if (archiver != null) {
+                archiver.setDurability(durability);
+                writeDurability(databaseId, 0, archiver);
+            }
         }
     }
 
     /**
-     * Writes the durability the catalog holds now into the server's configuration. Serialised per database and read
-     * under that lock, so that of a deferred apply and a change of settings the last one written is the current one.
+     * Writes the database's durability into its server's configuration for {@code archiver}: {@code sync} at once,
+     * before the database is served, so that from its first commit on a commit waits for the archive; {@code async} in
+     * the background, off the create and wake path (a fresh server connection costs a TCG guest most of a second): no
+     * commit waits for the archive then, and the archiver's slot keeps the WAL of the meantime. A failed write is
+     * retried at the next {@link #ensureArchiving}.
      */
-    private void applyDurability(String databaseId, int diskMb) {
+    private void applyDurability(String databaseId, Durability durability, int diskMb, WalArchiver archiver) {
+        if (durability == Durability.SYNC) {
+            writeDurability(databaseId, diskMb, archiver);
+            return;
+        }
+        threads.execute(() -> {
+            try {
+                writeDurability(databaseId, diskMb, archiver);
+            } catch (RuntimeException e) {
+                log.info("durability of {} not applied (it went meanwhile?): {}", databaseId, e.getMessage());
+            }
+        });
+    }
+
+    /**
+     * Writes the durability the catalog holds now, unless {@code archiver} is no longer the database's (it stopped,
+     * moved or was restored meanwhile: whoever started the next one writes it). Serialised per database and read under
+     * that lock, so that of a deferred write and a change of settings the last one written is the current one.
+     */
+    private void writeDurability(String databaseId, int diskMb, WalArchiver archiver) {
         synchronized (durabilityLocks.computeIfAbsent(databaseId, id -> new Object())) {
-            applyDurability(databaseId, catalog.settings(databaseId).durability(), diskMb);
+            if (archivers.get(databaseId) != archiver) {
+                return;
+            }
+            if (writeDurability(databaseId, catalog.settings(databaseId).durability(), diskMb)) {
+                durabilityPending.remove(databaseId);
+            } else {
+                durabilityPending.add(databaseId);
+            }
         }
     }
 
-    private void applyDurability(String databaseId, Durability durability, int diskMb) {
+    /** True when the server took the settings. */
+    private boolean writeDurability(String databaseId, Durability durability, int diskMb) {
         AdminAccess admin;
         try {
             admin = access.apply(databaseId);
         } catch (RuntimeException e) {
-            return; // applied at the next start
+            return false; // written at the next start
         }
         try (PgConnection sql = PgConnection.open(PgTarget.of(admin), admin.user(), admin.password(),
                 Map.of("application_name", "palisade_backup", "database", "postgres"), Duration.ofSeconds(10))) {
@@ -263,8 +287,10 @@ public final class BackupService implements AutoCloseable {
             sql.execute("ALTER SYSTEM RESET recovery_target_lsn");
             sql.execute("ALTER SYSTEM RESET recovery_target_inclusive");
             sql.simpleQuery("SELECT pg_reload_conf()");
+            return true;
         } catch (RuntimeException e) {
             log.warn("cannot apply durability {} to {}: {}", durability.wireName(), databaseId, e.getMessage());
+            return false;
         }
     }
 

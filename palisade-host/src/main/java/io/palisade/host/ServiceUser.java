@@ -55,7 +55,15 @@ public final class ServiceUser {
             return Optional.empty();
         }
         Processes.Result name = Processes.run(List.of("id", "-nu", Integer.toString(uid)), Duration.ofSeconds(5), null);
-        return name.ok() ? Optional.of(resolve(name.output().strip())) : Optional.empty();
+        Processes.Result gid = Processes.run(List.of("id", "-g", Integer.toString(uid)), Duration.ofSeconds(5), null);
+        if (!name.ok() || !gid.ok()) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(new ServiceUser(name.output().strip(), uid, Integer.parseInt(gid.output().strip()), true));
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
     }
 
     public String name() {

@@ -129,17 +129,28 @@ public final class TenantUsers {
         if (!separate()) {
             return;
         }
+        String name;
+        try {
+            name = nameOf(instanceId);
+        } catch (IllegalArgumentException e) {
+            return; // a name that cannot be a user was never created
+        }
         synchronized (USER_DATABASE) {
-            delete(instanceId);
+            delete(name);
         }
     }
 
-    private void delete(String instanceId) {
-        String name = nameOf(instanceId);
+    private void delete(String name) {
         if (!exists(name)) {
             return;
         }
         int uid = ServiceUser.resolve(name).uid();
+        if (prefix.equals(fallback.name()) && Processes.run(List.of("pgrep", "-U", Integer.toString(uid), "-f",
+                "qemu-system"), Duration.ofSeconds(5), null).ok()) {
+            // a VM started by an earlier palisade ran as the tenant server's user: a move leaves the two side by side
+            log.warn("OS user {} still runs a microVM (started by an earlier palisade); it is left in place", name);
+            return;
+        }
         endEverythingOf(uid);
         Processes.Result removed = Processes.run(List.of("userdel", name), Duration.ofSeconds(30), null);
         if (!removed.ok() && exists(name)) {

@@ -103,4 +103,28 @@ class TestTenantUsers {
         assertThatThrownBy(() -> new TenantUsers(ServiceUser.resolve(PREFIX), "VM/x"))
                 .isInstanceOf(IllegalArgumentException.class);
     }
+
+    /**
+     * A microVM started by an earlier palisade ran as the tenant server's user: removing that user (a move's process
+     * instance going) leaves the user and the VM alone.
+     */
+    @Test
+    void aMicroVmOfAnEarlierPalisadeKeepsItsUserAndRuns() throws Exception {
+        ServiceUser server = users.forInstance("db-aaaa1111");
+        Process qemu = new ProcessBuilder(server.wrap(List.of("bash", "-c", "exec -a qemu-system-x86_64 sleep 300")))
+                .start();
+        try {
+            org.awaitility.Awaitility.await("the stand-in QEMU").atMost(Duration.ofSeconds(10))
+                    .until(() -> Processes.run(List.of("pgrep", "-U", Integer.toString(server.uid()), "-f",
+                            "qemu-system"), Duration.ofSeconds(5), null).ok());
+            users.remove("db-aaaa1111");
+            assertThat(qemu.waitFor(1, java.util.concurrent.TimeUnit.SECONDS)).as("the VM lives on").isFalse();
+            assertThat(users.existing()).contains(server.name());
+        } finally {
+            qemu.destroyForcibly();
+            qemu.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+        users.remove("db-aaaa1111");
+        assertThat(users.existing()).doesNotContain(server.name());
+    }
 }

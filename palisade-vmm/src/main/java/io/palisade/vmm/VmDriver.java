@@ -69,6 +69,8 @@ public final class VmDriver implements IsolationDriver {
     private final Accelerator accelerator;
     private final long tscKhz;
     private final TenantUsers users;
+    /** The users VMs ran as before they had a kind of their own (a QEMU started then keeps its user). */
+    private final TenantUsers legacyUsers;
     private final QemuProcesses processes;
     private final QemuLauncher launcher = new QemuLauncher(this);
     private final BootWatchdog watchdog = new BootWatchdog(this);
@@ -102,6 +104,13 @@ public final class VmDriver implements IsolationDriver {
         this.pool = new NetworkPool(config.networkPool(), config.instancesDir().resolve(".slots"));
         // not the tenant servers' users: a move runs the database's process instance beside its VM under one id
         this.users = new TenantUsers(config.serviceUser(), "vm");
+        this.legacyUsers = new TenantUsers(config.serviceUser());
+        try {
+            users.nameOf("db-00000000");
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("the service user name '" + config.serviceUser().name()
+                    + "' is too long to name the VMs' OS users: " + e.getMessage(), e);
+        }
         this.processes = new QemuProcesses(config.instancesDir());
         this.accelerator = Accelerator.probe(config.accelerator());
         this.prober = new VmProbe(config, accelerator);
@@ -243,8 +252,11 @@ public final class VmDriver implements IsolationDriver {
         if (!own.dropsPrivileges()) {
             return own;
         }
+        // only that older user: the pid was found by its command line, which a QEMU can write itself
         return QemuProcesses.uid(pid).filter(uid -> uid != own.uid())
-                .flatMap(ServiceUser::named).orElse(own);
+                .flatMap(ServiceUser::named)
+                .filter(user -> user.name().equals(legacyUsers.nameOf(id)))
+                .orElse(own);
     }
 
     TenantUsers tenantUsers() {
