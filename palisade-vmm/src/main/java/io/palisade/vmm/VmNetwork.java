@@ -77,9 +77,27 @@ public record VmNetwork(String id, String namespace, String hostVeth, String gue
         return List.of("ip", "netns", "exec", namespace);
     }
 
+    /**
+     * Fails when another interface of the host already has the slot's host address (a namespace left by a palisade
+     * that died, or another one sharing the pool): a second route to the same /30 would leave this VM unreachable, and
+     * its boot would only time out.
+     */
+    private void requireAddressFree(NetworkPool.Slot slot) {
+        Processes.Result found = Processes.run(List.of("ip", "-o", "-4", "addr", "show", "to",
+                slot.hostAddress() + "/32"), COMMAND_TIMEOUT, null);
+        String owner = found.output().strip();
+        if (found.ok() && !owner.isEmpty()) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "the host address " + slot.hostAddress() + " of " + id
+                    + "'s network slot is already on another interface (" + owner.split("\\s+")[1] + "): another"
+                    + " palisade uses this VM pool, or one left a namespace behind (ip netns list); remove it or give"
+                    + " this palisade another vm.network-pool");
+        }
+    }
+
     /** Creates namespace, tap, veth, addresses and NAT rules from scratch (whatever was left is removed first). */
     public void create(NetworkPool.Slot slot) {
         teardown();
+        requireAddressFree(slot);
         try {
             ip("netns", "add", namespace);
             ip("-n", namespace, "link", "set", "lo", "up");

@@ -1,9 +1,11 @@
 package io.palisade.vmm;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.palisade.host.Processes;
 import io.palisade.host.ServiceUser;
+import io.palisade.spi.PalisadeException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -47,13 +49,7 @@ class TestVmNetwork {
 
     @Test
     void createsTheNatidNamespaceAndRemovesEverything() {
-        if (ServiceUser.currentUid() != 0) {
-            if ("true".equals(System.getenv("CI"))) {
-                throw new AssertionError("CI runs as root; these tests must not skip there");
-            }
-            System.err.println("SKIPPING: network namespaces need root");
-            Assumptions.abort("needs root");
-        }
+        requireRoot();
         NetworkPool pool = new NetworkPool("10.214.250.0/24", dir);
         String id = "db-tnet" + Long.toString(System.nanoTime() % 100_000, 36);
         VmNetwork network = VmNetwork.forId(id, "172.31.255.2", "172.31.255.1");
@@ -86,6 +82,42 @@ class TestVmNetwork {
         assertThat(network.namespaceExists()).isFalse();
         assertThat(network.hostVethExists()).isFalse();
         network.teardown(); // idempotent
+    }
+
+    /**
+     * Another palisade sharing the pool (or a namespace one left behind when it died) holds the slot's host address:
+     * creating the network fails at once, saying so, instead of a VM that boots unreachable; the other is untouched.
+     */
+    @Test
+    void aSlotWhoseHostAddressIsTakenIsRefusedAtOnce() {
+        requireRoot();
+        String suffix = Long.toString(System.nanoTime() % 100_000, 36);
+        VmNetwork first = VmNetwork.forId("db-tnea" + suffix, "172.31.255.2", "172.31.255.1");
+        VmNetwork second = VmNetwork.forId("db-tneb" + suffix, "172.31.255.2", "172.31.255.1");
+        NetworkPool.Slot slot = new NetworkPool("10.214.251.0/24", dir.resolve("a")).allocate("db-tnea" + suffix);
+        NetworkPool.Slot same = new NetworkPool("10.214.251.0/24", dir.resolve("b")).allocate("db-tneb" + suffix);
+        assertThat(same.hostAddress()).isEqualTo(slot.hostAddress());
+        try {
+            first.create(slot);
+            assertThatThrownBy(() -> second.create(same)).isInstanceOf(PalisadeException.class)
+                    .hasMessageContaining(slot.hostAddress()).hasMessageContaining(first.hostVeth())
+                    .hasMessageContaining("vm.network-pool");
+            assertThat(second.namespaceExists()).isFalse();
+            assertThat(ip("addr", "show", first.hostVeth())).contains(slot.hostAddress() + "/30");
+        } finally {
+            second.teardown();
+            first.teardown();
+        }
+    }
+
+    private static void requireRoot() {
+        if (ServiceUser.currentUid() != 0) {
+            if ("true".equals(System.getenv("CI"))) {
+                throw new AssertionError("CI runs as root; these tests must not skip there");
+            }
+            System.err.println("SKIPPING: network namespaces need root");
+            Assumptions.abort("needs root");
+        }
     }
 
     private static String ip(String... args) {
