@@ -255,7 +255,7 @@ public final class BackupService implements AutoCloseable {
             if (archivers.get(databaseId) != archiver) {
                 return;
             }
-            if (writeDurability(databaseId, catalog.settings(databaseId).durability(), diskMb)) {
+            if (alterSystem(databaseId, catalog.settings(databaseId).durability(), diskMb)) {
                 durabilityPending.remove(databaseId);
             } else {
                 durabilityPending.add(databaseId);
@@ -263,8 +263,8 @@ public final class BackupService implements AutoCloseable {
         }
     }
 
-    /** True when the server took the settings. */
-    private boolean writeDurability(String databaseId, Durability durability, int diskMb) {
+    /** Sets the durability (and the slot's WAL bound) with ALTER SYSTEM and reloads; true when the server took it. */
+    private boolean alterSystem(String databaseId, Durability durability, int diskMb) {
         AdminAccess admin;
         try {
             admin = access.apply(databaseId);

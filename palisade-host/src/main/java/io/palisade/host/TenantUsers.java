@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * kind of instance, e.g. {@code vm}) with uids from {@link #UID_MIN}–{@link #UID_MAX} (clear of login users and the
  * usual subordinate-uid ranges), each with a group of its own; created on first use and removed with the instance. Two
  * kinds never share a user: a move runs a database's source and target side by side under the same instance id, and
- * removing one (which kills whatever still runs as its uid) must not touch the other. When palisade does not run as root every instance runs as the current user, as {@link ServiceUser} does.
+ * removing one (which kills whatever still runs as its uid) must not touch the other. When palisade does not run as
+ * root every instance runs as the current user, as {@link ServiceUser} does.
  * Thread-safe: changes to the user database are serialised across all instances of this class in the JVM (the
  * system's own lock on /etc/passwd is not waited for).
  */
