@@ -8,7 +8,10 @@ import java.time.Duration;
 /**
  * Server-wide backup settings. {@code baseBackupInterval} and {@code retention} are defaults a database may override;
  * {@code maxRateKbps} caps how fast a base backup reads (0 = unlimited) so it does not stall neighbours;
- * {@code flushInterval} bounds how long streamed WAL waits before it is written to the archive (async durability).
+ * {@code flushInterval} bounds how long streamed WAL waits before it is written to the archive (async durability);
+ * {@code startDelay} is how long after a database starts or wakes its async archiver connects, its durability setting
+ * is written and a due base backup starts, so that its first client is served first (a fresh server connection costs
+ * a TCG guest most of a second of its CPU; the archive's slot keeps the WAL of the meantime).
  */
 public record BackupConfig(
         boolean enabled,
@@ -16,12 +19,17 @@ public record BackupConfig(
         Duration retention,
         int maxRateKbps,
         Duration flushInterval,
+        Duration startDelay,
         Path stagingDir) {
     public BackupConfig {
         requireNonNull(baseBackupInterval, "baseBackupInterval is null");
         requireNonNull(retention, "retention is null");
         requireNonNull(flushInterval, "flushInterval is null");
+        requireNonNull(startDelay, "startDelay is null");
         requireNonNull(stagingDir, "stagingDir is null");
+        if (startDelay.isNegative()) {
+            throw new IllegalArgumentException("backup.start-delay must not be negative");
+        }
         if (baseBackupInterval.toSeconds() < 1) {
             throw new IllegalArgumentException("backup.base-interval must be at least 1s");
         }

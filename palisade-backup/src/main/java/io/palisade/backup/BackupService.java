@@ -70,10 +70,9 @@ public final class BackupService implements AutoCloseable {
     private final Retention retention;
     private final Map<String, WalArchiver> archivers = new ConcurrentHashMap<>();
     /** A base backup running for a database: cancelled by delete, which waits until it is done. */
-    private record InFlight(java.util.concurrent.atomic.AtomicBoolean cancelled,
-            java.util.concurrent.CountDownLatch done) {
+    private record InFlight(BaseBackupCancel cancel, java.util.concurrent.CountDownLatch done) {
         static InFlight start() {
-            return new InFlight(new java.util.concurrent.atomic.AtomicBoolean(), new java.util.concurrent.CountDownLatch(1));
+            return new InFlight(new BaseBackupCancel(), new java.util.concurrent.CountDownLatch(1));
         }
 
         void finish() {
@@ -169,7 +168,7 @@ public final class BackupService implements AutoCloseable {
             }
             WalArchiver archiver = new WalArchiver(databaseId, archive.id(), archive.slotName(), archive.archivedLsn(),
                     DataKey.unwrap(archive.dataKeyEnc(), master), archive.systemId(), () -> access.apply(databaseId),
-                    store, sealer, catalog, config.flushInterval(), settings.durability());
+                    store, sealer, catalog, config.flushInterval(), settings.durability(), config.startDelay());
             archivers.put(databaseId, archiver);
             threads.execute(archiver);
             applyDurability(databaseId, settings.durability(), diskMb, archiver);
@@ -199,9 +198,17 @@ public final class BackupService implements AutoCloseable {
         return archive;
     }
 
-    /** Stops streaming (before the instance stops, suspends or is deleted); what was received is flushed first. */
+    /**
+     * Stops streaming (before the instance stops, suspends or is deleted); what was received is flushed first. A base
+     * backup of it in flight is cancelled (its connection aborted: a suspended server would never answer it, and it
+     * holds the host's base backup slot); the next start takes a new one.
+     */
     public void stopArchiving(String databaseId) {
         expected.remove(databaseId);
+        InFlight backup = backupsInFlight.get(databaseId);
+        if (backup != null) {
+            backup.cancel().cancel("its database stopped, suspended or restarted (the next start takes a new one)");
+        }
         WalArchiver archiver;
         synchronized (lockFor(databaseId)) {
             archiver = archivers.remove(databaseId);
@@ -238,6 +245,7 @@ public final class BackupService implements AutoCloseable {
         }
         threads.execute(() -> {
             try {
+                sleepQuietly(config.startDelay()); // after the first client: see BackupConfig#startDelay
                 writeDurability(databaseId, diskMb, archiver);
             } catch (RuntimeException e) {
                 log.info("durability of {} not applied (it went meanwhile?): {}", databaseId, e.getMessage());
@@ -303,10 +311,18 @@ public final class BackupService implements AutoCloseable {
         }
         threads.execute(() -> {
             try {
+                sleepQuietly(config.startDelay()); // after the first client: see BackupConfig#startDelay
+                if (flight.cancel().cancelled() || !expected.contains(databaseId)) {
+                    return; // deleted, stopped or suspended meanwhile: the next start takes it
+                }
                 takeBaseBackup(databaseId, trigger, RestoreProgress.NONE, flight);
                 backupFailures.remove(databaseId);
                 backoffUntil.remove(databaseId);
             } catch (RuntimeException e) {
+                if (flight.cancel().cancelled()) {
+                    log.info("{} base backup of {} stopped: {}", trigger, databaseId, e.getMessage());
+                    return; // not a failure of the database's backups: its next start takes one
+                }
                 // back off: 1, 2, 4 … 60 minutes, so a database whose backups keep failing does not hog the host
                 int failures = backupFailures.merge(databaseId, 1, Integer::sum);
                 backoffUntil.put(databaseId, Instant.now().plus(Duration.ofMinutes(Math.min(60, 1L << Math.min(6,
@@ -345,6 +361,7 @@ public final class BackupService implements AutoCloseable {
             throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is not archived yet; start it first");
         }
         ArchiveRecord archive = catalog.findArchive(settings.archiveId()).orElseThrow();
+        awaitArchiverSlot(databaseId, archive.id());
         AdminAccess admin = access.apply(databaseId);
         BaseBackupRecord record = BaseBackupRecord.started(io.palisade.store.SecretBox.randomId("bb"), archive.id(), trigger);
         progress.update("waiting for the host's base backup slot", 0, 0);
@@ -354,7 +371,7 @@ public final class BackupService implements AutoCloseable {
             progress.update("streaming base backup", 0, 0);
             BaseBackupTaker.Taken taken = taker.take(admin, archive.id(), record.id(),
                     DataKey.unwrap(archive.dataKeyEnc(), master), config.maxRateKbps(),
-                    bytes -> progress.update("streaming base backup", bytes, 0), flight.cancelled()::get);
+                    bytes -> progress.update("streaming base backup", bytes, 0), flight.cancel());
             progress.update("waiting for the archive to hold the WAL up to " + taken.result().end(), taken.bytes(), 0);
             awaitArchived(databaseId, taken.result().end().value(), Duration.ofSeconds(60));
             catalog.completeBaseBackup(record.id(), taken.result().start().value(), taken.result().end().value(),
@@ -371,6 +388,28 @@ public final class BackupService implements AutoCloseable {
                             + e.getMessage(), e);
         } finally {
             baseBackupSlots.release();
+        }
+    }
+
+    /**
+     * Waits until the database's archiver holds its slot (connecting it now if it waits out its start delay): a base
+     * backup must begin at WAL the archive will get, or it cannot be restored.
+     */
+    private void awaitArchiverSlot(String databaseId, String archiveId) {
+        WalArchiver archiver = archivers.get(databaseId);
+        if (archiver == null || !archiver.archiveId().equals(archiveId)) {
+            throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is not being archived now"
+                    + " (it is not running); start it first");
+        }
+        archiver.connectNow();
+        try {
+            if (!archiver.awaitSlot(Duration.ofSeconds(60))) {
+                throw new PalisadeException(ErrorCode.TIMEOUT, "the archiver of " + databaseId + " did not reach its"
+                        + " server within 60 s" + archiver.lastError().map(e -> " (" + e + ")").orElse(""));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.TIMEOUT, "interrupted while waiting for the archiver of " + databaseId);
         }
     }
 
@@ -533,10 +572,12 @@ public final class BackupService implements AutoCloseable {
     }
 
     public void deleteArchives(String databaseId, Optional<Duration> keep) {
-        stopArchiving(databaseId);
         InFlight flight = backupsInFlight.get(databaseId);
         if (flight != null) {
-            flight.cancelled().set(true);
+            flight.cancel().cancel("its database is being deleted");
+        }
+        stopArchiving(databaseId);
+        if (flight != null) {
             try {
                 if (!flight.done().await(60, java.util.concurrent.TimeUnit.SECONDS)) {
                     log.warn("a base backup of {} did not stop within 60 s of its delete", databaseId);

@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.LongConsumer;
 
 /**
@@ -45,10 +46,11 @@ final class BaseBackupTaker {
     record Taken(BaseBackupResult result, BaseBackupMeta meta, long bytes) {}
 
     Taken take(AdminAccess admin, String archiveId, String backupId, DataKey key, int maxRateKbps, LongConsumer progress,
-            java.util.function.BooleanSupplier cancelled) {
-        PartWriter writer = new PartWriter(archiveId, backupId, key, progress, cancelled);
+            BaseBackupCancel cancel) {
+        PartWriter writer = new PartWriter(archiveId, backupId, key, progress, cancel);
         try (ReplicationConnection replication = ReplicationConnection.open(PgTarget.of(admin), admin.user(),
                 admin.password(), Map.of("application_name", "palisade_base_backup"), Duration.ofSeconds(10))) {
+            cancel.streamingFrom(replication::abort);
             String systemId = replication.identifySystem().systemId();
             BaseBackupResult result = replication.baseBackup(
                     options("palisade " + backupId, false, maxRateKbps), writer);
@@ -63,6 +65,10 @@ final class BaseBackupTaker {
             return new Taken(result, meta, writer.total);
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot write the base backup description: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            throw cancel.failure(backupId, e).orElseThrow(() -> e); // an aborted connection fails with why
+        } finally {
+            cancel.doneStreaming();
         }
     }
 
@@ -95,11 +101,11 @@ final class BaseBackupTaker {
         private long total;
         private boolean inManifest;
 
-        private final java.util.function.BooleanSupplier cancelled;
+        private final BaseBackupCancel cancel;
 
         PartWriter(String archiveId, String backupId, DataKey key, LongConsumer progress,
-                java.util.function.BooleanSupplier cancelled) {
-            this.cancelled = cancelled;
+                BaseBackupCancel cancel) {
+            this.cancel = cancel;
             this.archiveId = archiveId;
             this.backupId = backupId;
             this.key = key;
@@ -149,9 +155,9 @@ final class BaseBackupTaker {
         }
 
         private void writePart() {
-            if (cancelled.getAsBoolean()) {
-                throw new PalisadeException(ErrorCode.CONFLICT, "base backup " + backupId + " was cancelled: its"
-                        + " database is being deleted");
+            Optional<PalisadeException> cancelled = cancel.failure(backupId, null);
+            if (cancelled.isPresent()) {
+                throw cancelled.get();
             }
             byte[] plain = java.util.Arrays.copyOf(part, filled);
             String partKey = ArchiveLayout.basePart(archiveId, backupId, parts.size());

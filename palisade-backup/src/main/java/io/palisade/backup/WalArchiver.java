@@ -22,6 +22,8 @@ import java.time.Instant;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -32,7 +34,10 @@ import org.slf4j.LoggerFactory;
  * server keeps every byte until the archive has it. WAL is written in chunks that never cross a segment: within
  * {@code flushInterval} of arriving (async), or as soon as the server has nothing more to send (sync; commits wait for
  * our flush feedback through {@code synchronous_standby_names}). Reconnects with back-off; failures are recorded in
- * the catalog and counted. Runs on its own thread; {@link #close()} may be called from any thread.
+ * the catalog and counted. An async archiver connects {@code startDelay} after it was started (its slot keeps the WAL
+ * meanwhile), so that the first client of a database that just started or woke does not share the server's CPU with
+ * it; a sync one, or one switched to sync, connects at once. Runs on its own thread; {@link #close()} may be called
+ * from any thread.
  */
 final class WalArchiver implements Runnable, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WalArchiver.class);
@@ -52,6 +57,9 @@ final class WalArchiver implements Runnable, AutoCloseable {
     private final BackupCatalog catalog;
     private final Duration flushInterval;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final Duration startDelay;
+    private final CountDownLatch connectNow = new CountDownLatch(1);
+    private final CountDownLatch slotHeld = new CountDownLatch(1);
     private volatile Durability durability;
     private volatile ReplicationConnection connection;
 
@@ -67,12 +75,12 @@ final class WalArchiver implements Runnable, AutoCloseable {
     private volatile String systemId;
     private volatile int timeline;
     private volatile Instant lastServerTime;
-    private final java.util.concurrent.CountDownLatch finished = new java.util.concurrent.CountDownLatch(1);
+    private final CountDownLatch finished = new CountDownLatch(1);
     private final String knownSystemId;
 
     WalArchiver(String databaseId, String archiveId, String slotName, Long archivedLsn, DataKey key,
             String knownSystemId, Supplier<AdminAccess> access, ArchiveStore store, Sealer sealer, BackupCatalog catalog,
-            Duration flushInterval, Durability durability) {
+            Duration flushInterval, Durability durability, Duration startDelay) {
         this.knownSystemId = knownSystemId;
         this.databaseId = requireNonNull(databaseId, "databaseId is null");
         this.archiveId = requireNonNull(archiveId, "archiveId is null");
@@ -85,6 +93,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
         this.catalog = requireNonNull(catalog, "catalog is null");
         this.flushInterval = requireNonNull(flushInterval, "flushInterval is null");
         this.durability = requireNonNull(durability, "durability is null");
+        this.startDelay = requireNonNull(startDelay, "startDelay is null");
     }
 
     String archiveId() {
@@ -93,6 +102,22 @@ final class WalArchiver implements Runnable, AutoCloseable {
 
     void setDurability(Durability durability) {
         this.durability = requireNonNull(durability, "durability is null");
+        if (durability == Durability.SYNC) {
+            connectNow(); // commits are about to wait for the archive
+        }
+    }
+
+    /** Connects now, without waiting out the start delay (e.g. a base backup needs the slot). */
+    void connectNow() {
+        connectNow.countDown();
+    }
+
+    /**
+     * Waits until the archiver holds its slot and knows where it streams from: WAL written from then on reaches the
+     * archive (a base backup started earlier could begin in a segment the archive never gets). False on timeout.
+     */
+    boolean awaitSlot(Duration timeout) throws InterruptedException {
+        return slotHeld.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** Everything before this position is durable in the archive (0 before the first chunk). */
@@ -134,7 +159,11 @@ final class WalArchiver implements Runnable, AutoCloseable {
     @Override
     public void run() {
         try {
+            boolean early = durability == Durability.SYNC || connectNow.await(startDelay.toMillis(), TimeUnit.MILLISECONDS);
+            log.debug("the archiver of {} starts {}", databaseId, early ? "at once" : "after its start delay");
             loop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } catch (RuntimeException e) {
             fail(e.getMessage());
             stalled = true;
@@ -232,6 +261,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
                 }
                 start = archivedLsn;
             }
+            slotHeld.countDown();
             int timeline = system.timeline();
             this.systemId = system.systemId();
             this.timeline = timeline;
@@ -384,8 +414,9 @@ final class WalArchiver implements Runnable, AutoCloseable {
     @Override
     public void close() {
         closed.set(true);
+        connectNow.countDown();
         try {
-            if (!finished.await(3, java.util.concurrent.TimeUnit.SECONDS)) {
+            if (!finished.await(3, TimeUnit.SECONDS)) {
                 ReplicationConnection open = connection;
                 if (open != null) {
                     try {
@@ -394,7 +425,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
                         log.debug("closing the replication connection of {}: {}", databaseId, e.getMessage());
                     }
                 }
-                if (!finished.await(30, java.util.concurrent.TimeUnit.SECONDS)) {
+                if (!finished.await(30, TimeUnit.SECONDS)) {
                     log.warn("the archiver of {} did not stop within 30 s", databaseId);
                 }
             }

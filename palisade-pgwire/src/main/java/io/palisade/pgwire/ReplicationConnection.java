@@ -228,6 +228,14 @@ public final class ReplicationConnection extends WireConnection {
         }
     }
 
+    /**
+     * Closes the connection at once, without a goodbye: a read or copy blocked on it in another thread fails at once
+     * (e.g. a base backup from a server that was suspended and will not answer). Idempotent; safe from any thread.
+     */
+    public void abort() {
+        session.close();
+    }
+
     /** Closes the connection (ending any stream). Idempotent; safe from any thread. */
     @Override
     public void close() {

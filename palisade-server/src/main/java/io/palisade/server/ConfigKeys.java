@@ -282,6 +282,10 @@ public final class ConfigKeys {
     public static final Setting<Duration> BACKUP_FLUSH_INTERVAL = add(Setting.of("backup.flush-interval",
             positiveDuration(), "500ms",
             "Longest time streamed WAL waits before it is written to the archive (async durability)"));
+    public static final Setting<Duration> BACKUP_START_DELAY = add(Setting.of("backup.start-delay",
+            duration(Duration.ZERO, Duration.ofMinutes(10)), "2s", "How long after a database starts or wakes its "
+                    + "archiver connects, its durability setting is written and a due base backup starts (async "
+                    + "durability; sync connects at once), so that its first client is served first"));
 
     /** Every key, in declaration order. */
     public static final List<Setting<?>> ALL = List.copyOf(DECLARED);

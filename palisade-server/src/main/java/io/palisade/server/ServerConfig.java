@@ -379,7 +379,7 @@ public final class ServerConfig {
     public BackupConfig backupConfig() {
         return component("backup", () -> new BackupConfig(backupEnabled(), get(BACKUP_BASE_INTERVAL),
                 get(BACKUP_RETENTION), get(BACKUP_MAX_RATE).orElse(0), get(BACKUP_FLUSH_INTERVAL),
-                dataDir().resolve("backup-staging")));
+                get(BACKUP_START_DELAY), dataDir().resolve("backup-staging")));
     }
 
     public String backupStorage() {

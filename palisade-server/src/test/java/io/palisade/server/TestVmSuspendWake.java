@@ -1,8 +1,10 @@
 package io.palisade.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.palisade.agent.AdminConnection;
 import io.palisade.host.Processes;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -56,21 +58,39 @@ class TestVmSuspendWake {
                     .as("no QEMU process while suspended").isFalse();
 
             long wakesBefore = palisade.server().service().wakeCount();
+            double firstClientStart = Double.MAX_VALUE;
             var pool = Executors.newFixedThreadPool(3);
             try {
                 List<CompletableFuture<Processes.Result>> clients = List.of(1, 2, 3).stream()
-                        .map(i -> CompletableFuture.supplyAsync(() -> psql(url, "SELECT v FROM kept"), pool))
+                        .map(i -> CompletableFuture.supplyAsync(() -> psql(url, "SELECT v, extract(epoch FROM"
+                                + " backend_start) FROM kept, pg_stat_activity WHERE pid = pg_backend_pid()"), pool))
                         .toList();
                 for (CompletableFuture<Processes.Result> client : clients) {
                     Processes.Result result = client.join();
                     assertThat(result.exitCode()).as(result.output()).isZero();
-                    assertThat(result.output().strip()).isEqualTo("7");
+                    String[] row = result.output().strip().split("\\|");
+                    assertThat(row[0]).isEqualTo("7");
+                    firstClientStart = Math.min(firstClientStart, Double.parseDouble(row[1]));
                 }
             } finally {
                 pool.shutdownNow();
             }
             assertThat(palisade.server().service().wakeCount() - wakesBefore).as("woken exactly once").isEqualTo(1);
             assertThat(palisade.get("/v1/databases/" + id).json().get("status").asText()).isEqualTo("running");
+            // the woken guest served its first client before the archiver connected (backup.start-delay)
+            double clientStart = firstClientStart;
+            await("the archiver reconnects after the wake").atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
+                        try (Connection admin = AdminConnection.open(palisade.server().service().adminAccess(id),
+                                "postgres");
+                                Statement s = admin.createStatement();
+                                ResultSet rs = s.executeQuery("SELECT extract(epoch FROM backend_start)"
+                                        + " FROM pg_stat_activity WHERE application_name = 'palisade_archiver'")) {
+                            assertThat(rs.next()).as("an archiver connection").isTrue();
+                            assertThat(rs.getDouble(1)).as("the archiver connected after the first client")
+                                    .isGreaterThan(clientStart);
+                        }
+                    });
         } finally {
             palisade.delete("/v1/databases/" + id);
         }
