@@ -597,6 +597,12 @@ public final class BackupService implements AutoCloseable {
                 retention.deleteArchive(archive);
             }
         }
+        // the per-database bookkeeping goes with it (ids are not reused while a database lives)
+        backoffUntil.remove(databaseId);
+        backupFailures.remove(databaseId);
+        durabilityPending.remove(databaseId);
+        archiverLocks.remove(databaseId);
+        durabilityLocks.remove(databaseId);
     }
 
     /** Writes a running archiver's progress to the catalog now (before a restore reads it). */
