@@ -213,7 +213,12 @@ final class DatabaseReconciler {
                     return null;
                 });
             } else if (!record.state().isTransitional()) {
-                backupService.stopArchiving(record.id());
+                // under the lock, as read now: the snapshot may be seconds old and the database woken since
+                service.withLock(record.id(), () -> {
+                    store.find(record.id()).filter(r -> r.state() != DatabaseState.RUNNING
+                            && !r.state().isTransitional()).ifPresent(r -> backupService.stopArchiving(r.id()));
+                    return null;
+                });
             }
         }
         try {

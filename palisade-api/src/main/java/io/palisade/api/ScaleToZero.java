@@ -110,7 +110,10 @@ final class ScaleToZero {
         return service.get(accountId, id);
     }
 
-    /** See {@link DatabaseService#suspendIdle}. */
+    /**
+     * See {@link DatabaseService#suspendIdle}. A database whose base backup is running is not idle: suspending it
+     * would cancel the backup, and one that keeps going idle sooner than its backup takes would never get one.
+     */
     List<String> suspendIdle(Instant now) {
         List<String> suspended = new ArrayList<>();
         for (DatabaseRecord snapshot : store.listByHost(hostId)) {
@@ -129,7 +132,8 @@ final class ScaleToZero {
                 DatabaseRecord current = store.find(snapshot.id()).orElse(null);
                 if (current != null && current.state() == DatabaseState.RUNNING
                         && !current.lastActiveAt().plusSeconds(current.suspendAfterSeconds()).isAfter(now)
-                        && openConnections.applyAsInt(current.id()) == 0) {
+                        && openConnections.applyAsInt(current.id()) == 0
+                        && !service.backups().map(b -> b.baseBackupRunning(current.id())).orElse(false)) {
                     try {
                         suspendRecorded(current, driver);
                         suspended.add(current.id());

@@ -80,6 +80,9 @@ public final class BackupService implements AutoCloseable {
         }
     }
 
+    /** How long a base backup waits for its archiver to hold the slot. */
+    private static final Duration SLOT_WAIT = Duration.ofSeconds(60);
+
     private final Map<String, InFlight> backupsInFlight = new ConcurrentHashMap<>();
     private final Map<String, Instant> backoffUntil = new ConcurrentHashMap<>();
     private final Map<String, Integer> backupFailures = new ConcurrentHashMap<>();
@@ -166,12 +169,20 @@ public final class BackupService implements AutoCloseable {
             if (running != null) {
                 running.close();
             }
+            // a durability changed while nothing ran (or a failed write) may leave the server waiting for a sync
+            // archiver: then it connects, and the setting is written, at once
+            boolean stale = durabilityPending.remove(databaseId);
             WalArchiver archiver = new WalArchiver(databaseId, archive.id(), archive.slotName(), archive.archivedLsn(),
                     DataKey.unwrap(archive.dataKeyEnc(), master), archive.systemId(), () -> access.apply(databaseId),
-                    store, sealer, catalog, config.flushInterval(), settings.durability(), config.startDelay());
+                    store, sealer, catalog, config.flushInterval(), settings.durability(),
+                    stale ? Duration.ZERO : config.startDelay());
             archivers.put(databaseId, archiver);
             threads.execute(archiver);
-            applyDurability(databaseId, settings.durability(), diskMb, archiver);
+            if (stale) {
+                writeDurability(databaseId, diskMb, archiver);
+            } else {
+                applyDurability(databaseId, settings.durability(), diskMb, archiver);
+            }
         } else if (durabilityPending.remove(databaseId)) {
             applyDurability(databaseId, settings.durability(), diskMb, running); // the last write failed: again
         }
@@ -207,7 +218,9 @@ public final class BackupService implements AutoCloseable {
         expected.remove(databaseId);
         InFlight backup = backupsInFlight.get(databaseId);
         if (backup != null) {
-            backup.cancel().cancel("its database stopped, suspended or restarted (the next start takes a new one)");
+            backup.cancel().cancel("archiving of its database stopped (it stopped, suspended, restarted, moved or was"
+                    + " restored; its next start takes a new one)");
+            backupsInFlight.remove(databaseId, backup); // the next start need not wait for it to wind down
         }
         WalArchiver archiver;
         synchronized (lockFor(databaseId)) {
@@ -227,6 +240,8 @@ public final class BackupService implements AutoCloseable {
             if (archiver != null) {
                 archiver.setDurability(durability);
                 writeDurability(databaseId, 0, archiver);
+            } else {
+                durabilityPending.add(databaseId); // the server's setting is written when it next starts
             }
         }
     }
@@ -246,7 +261,9 @@ public final class BackupService implements AutoCloseable {
         threads.execute(() -> {
             try {
                 sleepQuietly(config.startDelay()); // after the first client: see BackupConfig#startDelay
-                writeDurability(databaseId, diskMb, archiver);
+                if (!Thread.currentThread().isInterrupted()) {
+                    writeDurability(databaseId, diskMb, archiver);
+                }
             } catch (RuntimeException e) {
                 log.info("durability of {} not applied (it went meanwhile?): {}", databaseId, e.getMessage());
             }
@@ -312,8 +329,9 @@ public final class BackupService implements AutoCloseable {
         threads.execute(() -> {
             try {
                 sleepQuietly(config.startDelay()); // after the first client: see BackupConfig#startDelay
-                if (flight.cancel().cancelled() || !expected.contains(databaseId)) {
-                    return; // deleted, stopped or suspended meanwhile: the next start takes it
+                if (flight.cancel().cancelled() || !expected.contains(databaseId)
+                        || Thread.currentThread().isInterrupted()) {
+                    return; // deleted, stopped or suspended meanwhile, or palisade stops: the next start takes it
                 }
                 takeBaseBackup(databaseId, trigger, RestoreProgress.NONE, flight);
                 backupFailures.remove(databaseId);
@@ -333,6 +351,12 @@ public final class BackupService implements AutoCloseable {
                 flight.finish();
             }
         });
+    }
+
+    /** Whether a base backup of the database is being taken (or waits for its turn) now. */
+    public boolean baseBackupRunning(String databaseId) {
+        InFlight flight = backupsInFlight.get(databaseId);
+        return flight != null && !flight.cancel().cancelled();
     }
 
     /** An on-demand base backup; refused while one of the same database is already running. */
@@ -361,19 +385,26 @@ public final class BackupService implements AutoCloseable {
             throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is not archived yet; start it first");
         }
         ArchiveRecord archive = catalog.findArchive(settings.archiveId()).orElseThrow();
-        awaitArchiverSlot(databaseId, archive.id());
+        progress.update("waiting for the archiver to hold its slot", 0, 0);
+        awaitArchiverSlot(databaseId, archive.id(), flight.cancel());
         AdminAccess admin = access.apply(databaseId);
         BaseBackupRecord record = BaseBackupRecord.started(io.palisade.store.SecretBox.randomId("bb"), archive.id(), trigger);
         progress.update("waiting for the host's base backup slot", 0, 0);
-        baseBackupSlots.acquireUninterruptibly();
-        catalog.insertBaseBackup(record);
+        acquireBaseBackupSlot(databaseId, flight.cancel());
+        boolean recorded = false;
         try {
+            Optional<PalisadeException> cancelled = flight.cancel().failure("of " + databaseId, null);
+            if (cancelled.isPresent()) {
+                throw cancelled.get(); // while it waited: no record, no connection
+            }
+            catalog.insertBaseBackup(record);
+            recorded = true;
             progress.update("streaming base backup", 0, 0);
             BaseBackupTaker.Taken taken = taker.take(admin, archive.id(), record.id(),
                     DataKey.unwrap(archive.dataKeyEnc(), master), config.maxRateKbps(),
                     bytes -> progress.update("streaming base backup", bytes, 0), flight.cancel());
             progress.update("waiting for the archive to hold the WAL up to " + taken.result().end(), taken.bytes(), 0);
-            awaitArchived(databaseId, taken.result().end().value(), Duration.ofSeconds(60));
+            awaitArchived(databaseId, archive.id(), taken.result().end().value(), Duration.ofSeconds(60));
             catalog.completeBaseBackup(record.id(), taken.result().start().value(), taken.result().end().value(),
                     taken.result().startTimeline(), taken.bytes(), taken.meta().parts().size(), Instant.now());
             log.info("{} base backup {} of {}: {} bytes, {} .. {}", trigger, record.id(), databaseId, taken.bytes(),
@@ -381,8 +412,10 @@ public final class BackupService implements AutoCloseable {
             return catalog.baseBackups(archive.id()).stream().filter(b -> b.id().equals(record.id())).findFirst()
                     .orElseThrow();
         } catch (RuntimeException e) {
-            catalog.failBaseBackup(record.id(), e.getMessage(), Instant.now());
-            store.deletePrefix(ArchiveLayout.basePrefix(archive.id(), record.id()));
+            if (recorded) {
+                catalog.failBaseBackup(record.id(), e.getMessage(), Instant.now());
+                store.deletePrefix(ArchiveLayout.basePrefix(archive.id(), record.id()));
+            }
             throw e instanceof PalisadeException pe ? pe
                     : new PalisadeException(ErrorCode.DRIVER_FAILURE, "base backup of " + databaseId + " failed: "
                             + e.getMessage(), e);
@@ -395,17 +428,25 @@ public final class BackupService implements AutoCloseable {
      * Waits until the database's archiver holds its slot (connecting it now if it waits out its start delay): a base
      * backup must begin at WAL the archive will get, or it cannot be restored.
      */
-    private void awaitArchiverSlot(String databaseId, String archiveId) {
+    private void awaitArchiverSlot(String databaseId, String archiveId, BaseBackupCancel cancel) {
         WalArchiver archiver = archivers.get(databaseId);
         if (archiver == null || !archiver.archiveId().equals(archiveId)) {
             throw new PalisadeException(ErrorCode.CONFLICT, "database " + databaseId + " is not being archived now"
                     + " (it is not running); start it first");
         }
         archiver.connectNow();
+        long deadline = System.nanoTime() + SLOT_WAIT.toNanos();
         try {
-            if (!archiver.awaitSlot(Duration.ofSeconds(60))) {
-                throw new PalisadeException(ErrorCode.TIMEOUT, "the archiver of " + databaseId + " did not reach its"
-                        + " server within 60 s" + archiver.lastError().map(e -> " (" + e + ")").orElse(""));
+            while (!archiver.awaitSlot(Duration.ofMillis(200))) {
+                Optional<PalisadeException> cancelled = cancel.failure("of " + databaseId, null);
+                if (cancelled.isPresent()) {
+                    throw cancelled.get();
+                }
+                if (archiver.ended() || System.nanoTime() > deadline) {
+                    throw new PalisadeException(ErrorCode.TIMEOUT, "the archiver of " + databaseId + " did not reach"
+                            + " its server" + (archiver.ended() ? " before it stopped" : " within "
+                            + SLOT_WAIT.toSeconds() + " s") + archiver.lastError().map(e -> " (" + e + ")").orElse(""));
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -413,17 +454,34 @@ public final class BackupService implements AutoCloseable {
         }
     }
 
-    /** Waits until the archiver has archived everything before {@code lsn}. */
-    public void awaitArchived(String databaseId, long lsn, Duration timeout) {
+    /** The host's base backup slot, taken unless the backup is cancelled while it waits (polled, not interrupted). */
+    private void acquireBaseBackupSlot(String databaseId, BaseBackupCancel cancel) {
+        try {
+            while (!baseBackupSlots.tryAcquire(200, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                Optional<PalisadeException> cancelled = cancel.failure("of " + databaseId, null);
+                if (cancelled.isPresent()) {
+                    throw cancelled.get();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PalisadeException(ErrorCode.TIMEOUT, "interrupted while waiting for the host's base backup slot");
+        }
+    }
+
+    /** Waits until the archiver of {@code archiveId} has archived everything before {@code lsn}. */
+    private void awaitArchived(String databaseId, String archiveId, long lsn, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
-            WalArchiver archiver = archivers.get(databaseId);
+            WalArchiver current = archivers.get(databaseId);
+            // only the archive the backup belongs to counts: a replacement lineage's progress does not restore it
+            WalArchiver archiver = current != null && current.archiveId().equals(archiveId) ? current : null;
             if (archiver != null && Long.compareUnsigned(archiver.archivedLsn(), lsn) >= 0) {
                 archiver.syncCatalog();
                 return;
             }
             if (archiver == null || archiver.stalled() || System.nanoTime() > deadline) {
-                String why = archiver == null ? "it is not being archived"
+                String why = archiver == null ? "its archive is not being streamed"
                         : archiver.lastError().map(e -> "the archiver reports: " + e).orElse("the archive is behind");
                 throw new PalisadeException(ErrorCode.TIMEOUT, "WAL of " + databaseId + " up to " + new Lsn(lsn)
                         + " did not reach the archive within " + timeout.toSeconds() + " s; " + why);

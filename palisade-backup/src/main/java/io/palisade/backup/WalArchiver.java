@@ -22,7 +22,10 @@ import java.time.Instant;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -59,7 +62,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Duration startDelay;
     private final CountDownLatch connectNow = new CountDownLatch(1);
-    private final CountDownLatch slotHeld = new CountDownLatch(1);
+    private final CompletableFuture<Boolean> slotHeld = new CompletableFuture<>();
     private volatile Durability durability;
     private volatile ReplicationConnection connection;
 
@@ -113,11 +116,23 @@ final class WalArchiver implements Runnable, AutoCloseable {
     }
 
     /**
-     * Waits until the archiver holds its slot and knows where it streams from: WAL written from then on reaches the
-     * archive (a base backup started earlier could begin in a segment the archive never gets). False on timeout.
+     * Waits up to {@code timeout} until the archiver holds its slot and knows where it streams from: WAL written from
+     * then on reaches the archive (a base backup started earlier could begin in a segment the archive never gets).
+     * True once it does; false while it does not yet, or when it ended (closed or stalled) before it did.
      */
     boolean awaitSlot(Duration timeout) throws InterruptedException {
-        return slotHeld.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        try {
+            return slotHeld.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Whether the archiver has ended (closed, or stalled for good). */
+    boolean ended() {
+        return finished.getCount() == 0;
     }
 
     /** Everything before this position is durable in the archive (0 before the first chunk). */
@@ -169,6 +184,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
             stalled = true;
             log.error("archiving of {} stopped: {}", databaseId, e.getMessage());
         } finally {
+            slotHeld.complete(false); // a waiter learns it never will
             finished.countDown();
         }
     }
@@ -261,7 +277,7 @@ final class WalArchiver implements Runnable, AutoCloseable {
                 }
                 start = archivedLsn;
             }
-            slotHeld.countDown();
+            slotHeld.complete(true);
             int timeline = system.timeline();
             this.systemId = system.systemId();
             this.timeline = timeline;
