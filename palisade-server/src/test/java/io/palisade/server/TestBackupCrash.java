@@ -39,54 +39,51 @@ class TestBackupCrash {
         Path dataDir = work.resolve("data");
         String key = "pk_backup_crash_key_0123456789";
         HttpClient http = HttpClient.newHttpClient();
-        String sourceId;
+        // the calls to interrupt (method, path, body; %s: the source's id), each at two delays
+        List<String[]> interruptions = List.of(
+                new String[] {"POST", "/v1/databases/%s/backups", "{}"},
+                new String[] {"POST", "/v1/databases", "{\"label\":\"crash-restore\",\"restore\":{\"from\":\"%s\","
+                        + "\"latest\":true}}"},
+                new String[] {"POST", "/v1/databases/%s/fork", "{\"label\":\"crash-fork\"}"},
+                new String[] {"POST", "/v1/databases/%s/restore", "{\"latest\":true}"});
+        int[] delaysMs = {150, 600};
         try {
-            try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
-                JsonNode created = send(http, serve, key, "POST", "/v1/databases",
-                        "{\"label\":\"crash-source\",\"isolation\":\"process\"}");
-                sourceId = created.get("id").asText();
-                BackupChecks.execute(created.get("connection_url").asText(),
-                        "create table rows as select g as n, repeat('x', 200) as pad from generate_series(1, " + ROWS
-                                + ") g");
-                await().atMost(Duration.ofSeconds(120)).until(() -> !send(http, serve, key, "GET",
-                        "/v1/databases/" + sourceId + "/backups", null).get("window").get("earliest").asText().isEmpty());
-                await().atMost(Duration.ofSeconds(60)).until(() -> !send(http, serve, key, "GET",
-                        "/v1/databases/" + sourceId + "/backups", null).get("window").get("latest").asText().isEmpty());
-                serve.stop();
-            }
-            List<String[]> interruptions = List.of(
-                    new String[] {"POST", "/v1/databases/" + sourceId + "/backups", "{}"},
-                    new String[] {"POST", "/v1/databases", "{\"label\":\"crash-restore\",\"restore\":{\"from\":\""
-                            + sourceId + "\",\"latest\":true}}"},
-                    new String[] {"POST", "/v1/databases/" + sourceId + "/fork", "{\"label\":\"crash-fork\"}"},
-                    new String[] {"POST", "/v1/databases/" + sourceId + "/restore", "{\"latest\":true}"});
+            String sourceId = null;
             int checks = 0;
-            for (String[] call : interruptions) {
-                for (int delayMs : new int[] {150, 600}) {
-                    try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
-                        CompletableFuture<HttpResponse<String>> pending = http.sendAsync(
-                                request(serve, key, call[1]).method(call[0], HttpRequest.BodyPublishers.ofString(call[2]))
-                                        .build(), HttpResponse.BodyHandlers.ofString());
-                        Processes.sleep(Duration.ofMillis(delayMs));
-                        serve.kill();
-                        pending.handle((r, e) -> null).join();
+            // each start after the first checks that the crash before it converged, then sets up the next crash: every
+            // kill point is checked after a restart, with half the restarts of a separate check per crash
+            for (int point = 0; point <= interruptions.size() * delaysMs.length; point++) {
+                try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
+                    if (point == 0) {
+                        sourceId = createSource(http, serve, key);
+                    } else {
+                        checks += assertConverged(http, serve, dataDir, key, sourceId);
                     }
-                    checks += assertConverged(http, dataDir, key, sourceId);
+                    if (point == interruptions.size() * delaysMs.length) {
+                        // everything deletes, and nothing remains: no instance, no archive object
+                        for (JsonNode db : list(http, serve, key)) {
+                            HttpResponse<String> deleted = http.send(request(serve, key, "/v1/databases/"
+                                    + db.get("id").asText()).DELETE().build(), HttpResponse.BodyHandlers.ofString());
+                            assertThat(deleted.statusCode()).isEqualTo(204);
+                        }
+                        serve.stop();
+                        break;
+                    }
+                    String[] call = interruptions.get(point / delaysMs.length);
+                    CompletableFuture<HttpResponse<String>> pending = http.sendAsync(
+                            request(serve, key, call[1].formatted(sourceId)).method(call[0],
+                                    HttpRequest.BodyPublishers.ofString(call[2].formatted(sourceId))).build(),
+                            HttpResponse.BodyHandlers.ofString());
+                    Processes.sleep(Duration.ofMillis(delaysMs[point % delaysMs.length]));
+                    serve.kill();
+                    pending.handle((r, e) -> null).join();
                 }
-            }
-            // everything deletes, and nothing remains: no instance, no archive object
-            try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
-                for (JsonNode db : list(http, serve, key)) {
-                    assertThat(http.send(request(serve, key, "/v1/databases/" + db.get("id").asText()).DELETE().build(),
-                            HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(204);
-                }
-                serve.stop();
             }
             assertThat(instanceDirs(dataDir)).isEmpty();
             assertThat(filesUnder(dataDir.resolve("backups"))).as("archive objects after deleting everything").isEmpty();
             assertThat(filesUnder(dataDir.resolve("backup-staging"))).as("restore staging left behind").isEmpty();
-            System.out.printf("backup crash: %d kill points, %d database checks passed%n", interruptions.size() * 2,
-                    checks);
+            System.out.printf("backup crash: %d kill points, %d database checks passed%n",
+                    interruptions.size() * delaysMs.length, checks);
         } finally {
             for (long pid : postgresProcessesUnder(dataDir)) {
                 Processes.signal(pid, "KILL");
@@ -95,40 +92,55 @@ class TestBackupCrash {
         }
     }
 
-    /** Restarts palisade and checks every database and base backup settled; returns the databases checked. */
-    private static int assertConverged(HttpClient http, Path dataDir, String key, String sourceId) throws Exception {
-        try (TestingPalisadeProcess serve = new TestingPalisadeProcess(dataDir, key)) {
-            List<JsonNode> dbs = list(http, serve, key);
-            Set<String> ids = new TreeSet<>();
-            for (JsonNode db : dbs) {
-                String id = db.get("id").asText();
-                ids.add(id);
-                assertThat(db.get("status").asText()).as("state of %s after restart: %s\n%s", id, db, serve.logTail())
-                        .isIn("running", "failed", "stopped");
-                if (db.get("status").asText().equals("running")) {
-                    JsonNode conn = send(http, serve, key, "GET", "/v1/databases/" + id + "/connection", null);
-                    assertThat(BackupChecks.count(conn.get("connection_url").asText(), "rows", "true"))
-                            .as("rows of %s (%s)", id, db.get("label").asText()).isEqualTo(ROWS);
-                } else {
-                    assertThat(db.has("status_reason")).as("%s is %s without a reason", id, db.get("status")).isTrue();
-                }
-                // a base backup may be under way again (scheduled, or the first of a new database), but none stays
-                // running from before the crash: each one ends
-                await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> {
-                    JsonNode backups = send(http, serve, key, "GET", "/v1/databases/" + id + "/backups", null);
-                    for (JsonNode backup : backups.get("backups")) {
-                        assertThat(backup.get("state").asText()).as("base backup %s of %s", backup.get("id"), id)
-                                .isIn("complete", "failed");
-                    }
-                });
+    /** Creates the source database with its rows and waits until its restorable window has a start and an end. */
+    private static String createSource(HttpClient http, TestingPalisadeProcess serve, String key) throws Exception {
+        JsonNode created = send(http, serve, key, "POST", "/v1/databases",
+                "{\"label\":\"crash-source\",\"isolation\":\"process\"}");
+        String sourceId = created.get("id").asText();
+        BackupChecks.execute(created.get("connection_url").asText(),
+                "create table rows as select g as n, repeat('x', 200) as pad from generate_series(1, " + ROWS + ") g");
+        await().atMost(Duration.ofSeconds(120)).until(() -> !send(http, serve, key, "GET",
+                "/v1/databases/" + sourceId + "/backups", null).get("window").get("earliest").asText().isEmpty());
+        await().atMost(Duration.ofSeconds(60)).until(() -> !send(http, serve, key, "GET",
+                "/v1/databases/" + sourceId + "/backups", null).get("window").get("latest").asText().isEmpty());
+        return sourceId;
+    }
+
+    /**
+     * Checks, right after a restart on the data dir, that every database and base backup settled; returns the databases
+     * checked.
+     */
+    private static int assertConverged(HttpClient http, TestingPalisadeProcess serve, Path dataDir, String key,
+            String sourceId) throws Exception {
+        List<JsonNode> dbs = list(http, serve, key);
+        Set<String> ids = new TreeSet<>();
+        for (JsonNode db : dbs) {
+            String id = db.get("id").asText();
+            ids.add(id);
+            assertThat(db.get("status").asText()).as("state of %s after restart: %s\n%s", id, db, serve.logTail())
+                    .isIn("running", "failed", "stopped");
+            if (db.get("status").asText().equals("running")) {
+                JsonNode conn = send(http, serve, key, "GET", "/v1/databases/" + id + "/connection", null);
+                assertThat(BackupChecks.count(conn.get("connection_url").asText(), "rows", "true"))
+                        .as("rows of %s (%s)", id, db.get("label").asText()).isEqualTo(ROWS);
+            } else {
+                assertThat(db.has("status_reason")).as("%s is %s without a reason", id, db.get("status")).isTrue();
             }
-            assertThat(ids).as("the source survives every crash").contains(sourceId);
-            JsonNode source = dbs.stream().filter(db -> db.get("id").asText().equals(sourceId)).findFirst().orElseThrow();
-            assertThat(source.get("status").asText()).as("the source after a crash: %s", source).isEqualTo("running");
-            assertThat(instanceDirs(dataDir)).as("instance directories match the store").isSubsetOf(ids);
-            serve.stop();
-            return dbs.size();
+            // a base backup may be under way again (scheduled, or the first of a new database), but none stays
+            // running from before the crash: each one ends
+            await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> {
+                JsonNode backups = send(http, serve, key, "GET", "/v1/databases/" + id + "/backups", null);
+                for (JsonNode backup : backups.get("backups")) {
+                    assertThat(backup.get("state").asText()).as("base backup %s of %s", backup.get("id"), id)
+                            .isIn("complete", "failed");
+                }
+            });
         }
+        assertThat(ids).as("the source survives every crash").contains(sourceId);
+        JsonNode source = dbs.stream().filter(db -> db.get("id").asText().equals(sourceId)).findFirst().orElseThrow();
+        assertThat(source.get("status").asText()).as("the source after a crash: %s", source).isEqualTo("running");
+        assertThat(instanceDirs(dataDir)).as("instance directories match the store").isSubsetOf(ids);
+        return dbs.size();
     }
 
     private static JsonNode send(HttpClient http, TestingPalisadeProcess serve, String key, String method, String path,
