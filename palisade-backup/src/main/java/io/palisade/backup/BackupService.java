@@ -70,9 +70,12 @@ public final class BackupService implements AutoCloseable {
     private final Retention retention;
     private final Map<String, WalArchiver> archivers = new ConcurrentHashMap<>();
     /** A base backup running for a database: cancelled by delete, which waits until it is done. */
-    private record InFlight(BaseBackupCancel cancel, java.util.concurrent.CountDownLatch done) {
+    /** {@code pending}: a background backup still waiting out its start delay, which an on-demand one may replace. */
+    private record InFlight(BaseBackupCancel cancel, java.util.concurrent.CountDownLatch done,
+            java.util.concurrent.atomic.AtomicBoolean pending) {
         static InFlight start() {
-            return new InFlight(new BaseBackupCancel(), new java.util.concurrent.CountDownLatch(1));
+            return new InFlight(new BaseBackupCancel(), new java.util.concurrent.CountDownLatch(1),
+                    new java.util.concurrent.atomic.AtomicBoolean());
         }
 
         void finish() {
@@ -172,19 +175,22 @@ public final class BackupService implements AutoCloseable {
             // a durability changed while nothing ran (or a failed write) may leave the server waiting for a sync
             // archiver: then it connects, and the setting is written, at once
             boolean stale = durabilityPending.remove(databaseId);
+            // a new lineage has no slot yet: until its archiver creates one nothing keeps the server's WAL (a fork
+            // or a base backup could find it recycled), so only an established one waits
+            Duration delay = stale ? Duration.ZERO : delayOf(archive);
             WalArchiver archiver = new WalArchiver(databaseId, archive.id(), archive.slotName(), archive.archivedLsn(),
                     DataKey.unwrap(archive.dataKeyEnc(), master), archive.systemId(), () -> access.apply(databaseId),
                     store, sealer, catalog, config.flushInterval(), settings.durability(),
-                    stale ? Duration.ZERO : config.startDelay());
+                    delay);
             archivers.put(databaseId, archiver);
             threads.execute(archiver);
             if (stale) {
                 writeDurability(databaseId, diskMb, archiver);
             } else {
-                applyDurability(databaseId, settings.durability(), diskMb, archiver);
+                applyDurability(databaseId, settings.durability(), diskMb, archiver, delay);
             }
         } else if (durabilityPending.remove(databaseId)) {
-            applyDurability(databaseId, settings.durability(), diskMb, running); // the last write failed: again
+            applyDurability(databaseId, settings.durability(), diskMb, running, Duration.ZERO); // failed: again
         }
         if (backoffUntil.getOrDefault(databaseId, Instant.EPOCH).isAfter(Instant.now())) {
             return;
@@ -193,7 +199,8 @@ public final class BackupService implements AutoCloseable {
                 : Duration.ofSeconds(settings.baseBackupIntervalSeconds());
         Optional<BaseBackupRecord> last = lastComplete(archive.id());
         if (last.isEmpty() || last.get().finishedAt().plus(interval).isBefore(Instant.now())) {
-            backupInBackground(databaseId, last.isEmpty() ? "initial" : "scheduled");
+            backupInBackground(databaseId, last.isEmpty() ? "initial" : "scheduled",
+                    running == null || !running.archiveId().equals(archive.id()) ? delayOf(archive) : Duration.ZERO);
         }
     }
 
@@ -253,14 +260,15 @@ public final class BackupService implements AutoCloseable {
      * commit waits for the archive then, and the archiver's slot keeps the WAL of the meantime. A failed write is
      * retried at the next {@link #ensureArchiving}.
      */
-    private void applyDurability(String databaseId, Durability durability, int diskMb, WalArchiver archiver) {
+    private void applyDurability(String databaseId, Durability durability, int diskMb, WalArchiver archiver,
+            Duration delay) {
         if (durability == Durability.SYNC) {
             writeDurability(databaseId, diskMb, archiver);
             return;
         }
         threads.execute(() -> {
             try {
-                sleepQuietly(config.startDelay()); // after the first client: see BackupConfig#startDelay
+                sleepQuietly(delay); // after the first client: see BackupConfig#startDelay
                 if (!Thread.currentThread().isInterrupted()) {
                     writeDurability(databaseId, diskMb, archiver);
                 }
@@ -321,16 +329,25 @@ public final class BackupService implements AutoCloseable {
 
     // base backups
 
-    private void backupInBackground(String databaseId, String trigger) {
+    /**
+     * How long the work started with a new archiver waits (see {@link BackupConfig#startDelay()}): nothing for a
+     * lineage whose archive holds no WAL yet (a new database: no slot keeps its WAL until the archiver creates one).
+     */
+    private Duration delayOf(ArchiveRecord archive) {
+        return archive.archivedLsn() != null && archive.archivedLsn() != 0 ? config.startDelay() : Duration.ZERO;
+    }
+
+    private void backupInBackground(String databaseId, String trigger, Duration delay) {
         InFlight flight = InFlight.start();
+        flight.pending().set(true);
         if (backupsInFlight.putIfAbsent(databaseId, flight) != null) {
             return;
         }
         threads.execute(() -> {
             try {
-                sleepQuietly(config.startDelay()); // after the first client: see BackupConfig#startDelay
-                if (flight.cancel().cancelled() || !expected.contains(databaseId)
-                        || Thread.currentThread().isInterrupted()) {
+                sleepQuietly(delay); // after the first client: see BackupConfig#startDelay
+                if (!flight.pending().compareAndSet(true, false) || flight.cancel().cancelled()
+                        || !expected.contains(databaseId) || Thread.currentThread().isInterrupted()) {
                     return; // deleted, stopped or suspended meanwhile, or palisade stops: the next start takes it
                 }
                 takeBaseBackup(databaseId, trigger, RestoreProgress.NONE, flight);
@@ -362,6 +379,12 @@ public final class BackupService implements AutoCloseable {
     /** An on-demand base backup; refused while one of the same database is already running. */
     public BaseBackupRecord backupNow(String databaseId, String trigger, RestoreProgress progress) {
         InFlight flight = InFlight.start();
+        InFlight waiting = backupsInFlight.get(databaseId);
+        if (waiting != null && waiting.pending().compareAndSet(true, false)) {
+            // a background backup still in its start delay: this one takes its place
+            waiting.cancel().cancel("an on-demand base backup took its place");
+            backupsInFlight.remove(databaseId, waiting);
+        }
         if (backupsInFlight.putIfAbsent(databaseId, flight) != null) {
             throw new PalisadeException(ErrorCode.CONFLICT, "a base backup of " + databaseId
                     + " is already running; wait for it (GET /v1/databases/" + databaseId + "/operations)");

@@ -50,6 +50,9 @@ class TestVmSuspendWake {
         try {
             assertThat(psql(url, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)").exitCode()).isZero();
             long qemuPid = palisade.get("/v1/databases/" + id + "/stats").json().get("pid").asLong();
+            // an archive that holds WAL (a new one connects at once: no slot keeps its WAL before that)
+            await("the archive holds WAL").atMost(Duration.ofSeconds(60)).until(() -> !palisade.get("/v1/databases/"
+                    + id + "/backups").json().path("archive").path("archived_lsn").asText("0/0").equals("0/0"));
 
             TestingPalisade.Response suspended = palisade.post("/v1/databases/" + id + "/suspend", null);
             assertThat(suspended.status()).as(suspended.body()).isEqualTo(200);
