@@ -293,7 +293,7 @@ final class BackupBench {
     }
 
     /** Waits until the archive holds everything the server had written when this was called. */
-    private static void awaitArchived(AdminAccess admin, Duration timeout) {
+    static void awaitArchived(AdminAccess admin, Duration timeout) {
         try (PgConnection sql = PgConnection.open(admin, "postgres", Duration.ofSeconds(10))) {
             long target = Lsn.parse(sql.simpleQuery("SELECT pg_current_wal_lsn()").getFirst().get(0)).value();
             long deadline = System.nanoTime() + timeout.toNanos();

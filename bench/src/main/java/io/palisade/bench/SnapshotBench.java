@@ -100,6 +100,9 @@ final class SnapshotBench {
             DatabaseRecord db = created.database();
             String url = proxyUrl(server, db.id());
             query(url, created.password());
+            // the steady state: a database whose archive already holds its WAL (a new one's archiver connects at
+            // once, before its first client, since no slot keeps its WAL until then; see backup.start-delay)
+            BackupBench.awaitArchived(server.service().adminAccess(db.id()), java.time.Duration.ofSeconds(120));
             long pid = server.service().stats("acct-admin", db.id()).pid();
             runningRssKiB = io.palisade.host.Processes.rssBytes(pid) / 1024;
             for (int i = 0; i <= WAKES; i++) {
