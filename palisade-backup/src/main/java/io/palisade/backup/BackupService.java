@@ -69,8 +69,10 @@ public final class BackupService implements AutoCloseable {
     private final RestorePlanner planner;
     private final Retention retention;
     private final Map<String, WalArchiver> archivers = new ConcurrentHashMap<>();
-    /** A base backup running for a database: cancelled by delete, which waits until it is done. */
-    /** {@code pending}: a background backup still waiting out its start delay, which an on-demand one may replace. */
+    /**
+     * A base backup running for a database: cancelled when its archiving stops (delete waits until it is done).
+     * {@code pending}: a background backup still waiting out its start delay, which an on-demand one may replace.
+     */
     private record InFlight(BaseBackupCancel cancel, java.util.concurrent.CountDownLatch done,
             java.util.concurrent.atomic.AtomicBoolean pending) {
         static InFlight start() {
@@ -158,6 +160,7 @@ public final class BackupService implements AutoCloseable {
                 ? newArchive(databaseId, accountId)
                 : catalog.findArchive(settings.archiveId()).orElseGet(() -> newArchive(databaseId, accountId));
         WalArchiver running = archivers.get(databaseId);
+        Duration backupDelay = Duration.ZERO; // a due base backup waits as long as a new archiver does
         if (running != null && running.archiveId().equals(archive.id()) && running.stalled()) {
             // the lineage cannot continue (slot lost, another cluster): a new archive starts here, with a base backup
             // (restores read the current archive; the old one is kept until its last moment leaves the window)
@@ -178,6 +181,7 @@ public final class BackupService implements AutoCloseable {
             // a new lineage has no slot yet: until its archiver creates one nothing keeps the server's WAL (a fork
             // or a base backup could find it recycled), so only an established one waits
             Duration delay = stale ? Duration.ZERO : delayOf(archive);
+            backupDelay = delayOf(archive);
             WalArchiver archiver = new WalArchiver(databaseId, archive.id(), archive.slotName(), archive.archivedLsn(),
                     DataKey.unwrap(archive.dataKeyEnc(), master), archive.systemId(), () -> access.apply(databaseId),
                     store, sealer, catalog, config.flushInterval(), settings.durability(),
@@ -199,8 +203,7 @@ public final class BackupService implements AutoCloseable {
                 : Duration.ofSeconds(settings.baseBackupIntervalSeconds());
         Optional<BaseBackupRecord> last = lastComplete(archive.id());
         if (last.isEmpty() || last.get().finishedAt().plus(interval).isBefore(Instant.now())) {
-            backupInBackground(databaseId, last.isEmpty() ? "initial" : "scheduled",
-                    running == null || !running.archiveId().equals(archive.id()) ? delayOf(archive) : Duration.ZERO);
+            backupInBackground(databaseId, last.isEmpty() ? "initial" : "scheduled", backupDelay);
         }
     }
 
@@ -416,10 +419,7 @@ public final class BackupService implements AutoCloseable {
         acquireBaseBackupSlot(databaseId, flight.cancel());
         boolean recorded = false;
         try {
-            Optional<PalisadeException> cancelled = flight.cancel().failure("of " + databaseId, null);
-            if (cancelled.isPresent()) {
-                throw cancelled.get(); // while it waited: no record, no connection
-            }
+            flight.cancel().throwIfCancelled("of " + databaseId); // while it waited: no record, no connection
             catalog.insertBaseBackup(record);
             recorded = true;
             progress.update("streaming base backup", 0, 0);
@@ -461,10 +461,7 @@ public final class BackupService implements AutoCloseable {
         long deadline = System.nanoTime() + SLOT_WAIT.toNanos();
         try {
             while (!archiver.awaitSlot(Duration.ofMillis(200))) {
-                Optional<PalisadeException> cancelled = cancel.failure("of " + databaseId, null);
-                if (cancelled.isPresent()) {
-                    throw cancelled.get();
-                }
+                cancel.throwIfCancelled("of " + databaseId);
                 if (archiver.ended() || System.nanoTime() > deadline) {
                     throw new PalisadeException(ErrorCode.TIMEOUT, "the archiver of " + databaseId + " did not reach"
                             + " its server" + (archiver.ended() ? " before it stopped" : " within "
@@ -481,10 +478,7 @@ public final class BackupService implements AutoCloseable {
     private void acquireBaseBackupSlot(String databaseId, BaseBackupCancel cancel) {
         try {
             while (!baseBackupSlots.tryAcquire(200, java.util.concurrent.TimeUnit.MILLISECONDS)) {
-                Optional<PalisadeException> cancelled = cancel.failure("of " + databaseId, null);
-                if (cancelled.isPresent()) {
-                    throw cancelled.get();
-                }
+                cancel.throwIfCancelled("of " + databaseId);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -40,6 +40,14 @@ final class BaseBackupCancel {
         abort.set(null);
     }
 
+    /** Throws the error a cancelled backup ends with ({@code what}: the backup's id, or "of" its database). */
+    void throwIfCancelled(String what) {
+        Optional<PalisadeException> cancelled = failure(what, null);
+        if (cancelled.isPresent()) {
+            throw cancelled.get();
+        }
+    }
+
     /** The error a cancelled backup ends with; empty when it was not cancelled. */
     Optional<PalisadeException> failure(String backupId, Throwable cause) {
         String why = reason.get();

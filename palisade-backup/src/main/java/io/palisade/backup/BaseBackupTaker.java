@@ -22,7 +22,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.function.LongConsumer;
 
 /**
@@ -155,10 +154,7 @@ final class BaseBackupTaker {
         }
 
         private void writePart() {
-            Optional<PalisadeException> cancelled = cancel.failure(backupId, null);
-            if (cancelled.isPresent()) {
-                throw cancelled.get();
-            }
+            cancel.throwIfCancelled(backupId);
             byte[] plain = java.util.Arrays.copyOf(part, filled);
             String partKey = ArchiveLayout.basePart(archiveId, backupId, parts.size());
             store.put(partKey, sealer.seal(key, partKey, plain));
