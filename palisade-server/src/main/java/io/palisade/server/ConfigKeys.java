@@ -202,6 +202,9 @@ public final class ConfigKeys {
             "<data-dir>/vm", "One directory per VM (disk, memory file, sockets, logs); on disk, not tmpfs"));
     public static final Setting<Path> VM_IMAGE_DIR = add(Setting.of("vm.image-dir", path(), ".cache/guest/current",
             "Guest image built by guest/build.sh (bin/palisade passes <repo>/.cache/guest/current)"));
+    public static final Setting<Path> VM_TEMPLATES_DIR = add(Setting.optional("vm.templates-dir", path(),
+            "<vm.image-dir>/../templates", "Template snapshots the creates clone, shared by every palisade on the host "
+                    + "that names this directory (builds locked across processes); on disk, not tmpfs"));
     public static final Setting<String> VM_ACCELERATOR = add(Setting.of("vm.accelerator", oneOf("auto", "kvm", "tcg"),
             "auto", "auto: KVM where the CPU has vmx/svm, else TCG; or force kvm or tcg"));
     public static final Setting<String> VM_NETWORK_POOL = add(Setting.of("vm.network-pool",

@@ -156,7 +156,7 @@ public final class PalisadeServer implements AutoCloseable {
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
                     config.restoreTimeout())));
-            VmDriver vm = new VmDriver(config.vmDriverConfig(user, cgroups));
+            VmDriver vm = new VmDriver(config.vmDriverConfig(user, cgroups), config.vmTemplatesDir(), true);
             drivers.add(vm);
             if (config.vmPrepareTemplate()) {
                 // the first create of the default plan then clones; progress in the log and /v1/health (rung vm)

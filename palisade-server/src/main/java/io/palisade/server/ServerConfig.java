@@ -343,6 +343,16 @@ public final class ServerConfig {
                 .withQemuBinary(get(VM_QEMU_BINARY)));
     }
 
+    /**
+     * Where the vm template snapshots are kept: {@code vm.templates-dir}, else beside the guest image (with the default
+     * image directory {@code .cache/guest/current}: {@code .cache/guest/templates}), so a server with a new data
+     * directory clones the template an earlier one built.
+     */
+    public Path vmTemplatesDir() {
+        return find(VM_TEMPLATES_DIR).map(p -> p.toAbsolutePath().normalize())
+                .orElseGet(() -> vmImageDir().resolveSibling("templates"));
+    }
+
     public Path vmImageDir() {
         return get(VM_IMAGE_DIR).toAbsolutePath().normalize();
     }

@@ -8,10 +8,12 @@ import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.ProgressListener;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -33,6 +35,11 @@ import org.slf4j.LoggerFactory;
  * deletes one whose clones keep failing. A caller that asks for a template while it is being built waits for that
  * build (it never starts a second one); each build logs its phases and {@link #status} reports them. Thread-safe:
  * builds are serialised per key; a key that failed to build is remembered and not retried by this driver.
+ *
+ * <p>The directory may be shared by every palisade on the host (the server's default is beside the guest image): builds
+ * of one template directory are serialised across drivers in this JVM (a lock per directory) and across processes (an
+ * exclusive file lock on {@code <key>.lock} held for the build), so a server that starts on a host where another
+ * server, or an earlier data directory, already built the template clones it from its first create.
  */
 final class TemplateCache {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
@@ -102,7 +109,8 @@ final class TemplateCache {
     private final Path templatesDir;
     private final Map<String, Building> inProgress = new ConcurrentHashMap<>();
     private final AtomicInteger builds = new AtomicInteger();
-    private final Map<String, Object> locks = new ConcurrentHashMap<>();
+    /** One lock per template directory, JVM-wide: drivers sharing a templates directory build each key once. */
+    private static final Map<Path, Object> LOCKS = new ConcurrentHashMap<>();
     private final Map<String, String> failed = new ConcurrentHashMap<>();
     private final Map<String, Integer> cloneFailures = new ConcurrentHashMap<>();
     /** Ids of the template VMs being built now (hidden from {@code listInstances}). */
@@ -137,9 +145,17 @@ final class TemplateCache {
         } catch (IOException e) {
             qemu = "unknown";
         }
+        // one build of the image (guest/build.sh --force keeps the key but makes a new admin secret): its manifest
+        String build;
+        try {
+            build = VmFiles.sha256Hex(Files.readString(image.dir().resolve("manifest.json"), StandardCharsets.UTF_8))
+                    .substring(0, 8);
+        } catch (IOException e) {
+            build = "unknown";
+        }
         return image.key() + "-pg" + spec.version().major() + "-c" + spec.plan().cpu() + "-m" + spec.plan().memoryMb()
                 + "-d" + spec.plan().diskMb() + "-" + driver.accelerator().kind().slug() + "-t" + driver.tscKhz()
-                + "-q" + VmFiles.sha256Hex(qemu).substring(0, 8) + "-" + FORMAT;
+                + "-q" + VmFiles.sha256Hex(qemu).substring(0, 8) + "-b" + build + "-" + FORMAT;
     }
 
     /**
@@ -165,7 +181,11 @@ final class TemplateCache {
             if (failed.containsKey(key)) { // the build this caller waited for failed
                 return Optional.empty();
             }
-            try {
+            try (FileChannel hostLock = lockAcrossProcesses(key, progress)) {
+                if (isComplete(template)) { // another palisade on this host built it meanwhile
+                    log.info("template snapshot {} was built by another palisade sharing {}", key, templatesDir);
+                    return Optional.of(template);
+                }
                 progress.phase("building the template snapshot " + key + " (once per image and plan)");
                 build(spec, image, key, template);
                 return Optional.of(template);
@@ -202,7 +222,34 @@ final class TemplateCache {
     }
 
     private Object lock(String key) {
-        return locks.computeIfAbsent(key, k -> new Object());
+        return LOCKS.computeIfAbsent(templatesDir.resolve(key).toAbsolutePath().normalize(), k -> new Object());
+    }
+
+    /**
+     * An exclusive lock on {@code <key>.lock} in the templates directory, held (the channel open) until closed: another
+     * process building the same template there is waited for. Call with {@link #lock(String)} held (one JVM cannot
+     * hold two locks on one file).
+     */
+    private FileChannel lockAcrossProcesses(String key, ProgressListener progress) throws IOException {
+        Files.createDirectories(templatesDir);
+        FileChannel channel = FileChannel.open(templatesDir.resolve(key + ".lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE);
+        try {
+            if (channel.tryLock() == null) {
+                String phase = "waiting for another palisade on this host to build it";
+                progress.phase("template snapshot " + key + ": " + phase);
+                inProgress.put(key, new Building(phase, System.nanoTime()));
+                try {
+                    channel.lock();
+                } finally {
+                    inProgress.remove(key);
+                }
+            }
+            return channel;
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
     }
 
     /** A clone of the template worked: its run of failures ends. */
@@ -220,15 +267,21 @@ final class TemplateCache {
             log.warn("template snapshot {} failed {} clones in a row; deleting it (the next create rebuilds it)", key,
                     MAX_CLONE_FAILURES);
             cloneFailures.remove(key);
-            // clones map the memory file privately: running ones keep their mapping, the directory can go
-            Processes.run(List.of("rm", "-rf", "--", template.dir().toString()), Duration.ofMinutes(1), null);
+            try (FileChannel hostLock = lockAcrossProcesses(key, ProgressListener.NONE)) {
+                // clones map the memory file privately: running ones keep their mapping, the directory can go
+                Processes.run(List.of("rm", "-rf", "--", template.dir().toString()), Duration.ofMinutes(1), null);
+            } catch (IOException e) {
+                log.warn("cannot delete the template snapshot {}: {}", key, VmDriver.safeMessage(e));
+            }
         }
     }
 
     private void build(InstanceSpec spec, GuestImage image, String key, Template template)
             throws IOException, SQLException {
         long start = System.nanoTime();
-        String id = TEMPLATE_PREFIX + VmFiles.sha256Hex(templatesDir + "/" + key).substring(0, 16);
+        // drivers of other data directories may share the templates directory: their template VMs get other ids
+        String id = TEMPLATE_PREFIX + VmFiles.sha256Hex(driver.config().instancesDir() + "|" + templatesDir + "/" + key)
+                .substring(0, 16);
         builds.incrementAndGet();
         building.add(id);
         ProgressListener phases = phase -> {

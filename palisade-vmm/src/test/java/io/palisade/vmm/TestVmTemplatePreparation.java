@@ -26,21 +26,22 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The template snapshot of the first create, on real QEMU (TCG here): two creates racing on a fresh driver build one
- * template between them; {@link VmDriver#prepareTemplate} builds it in the background (a create arriving meanwhile
+ * The template snapshot of the first create, on real QEMU (TCG here): creates racing on two fresh drivers (other data
+ * directories, one templates directory, as two servers on a host) build one template between them; {@link VmDriver#prepareTemplate} builds it in the background (a create arriving meanwhile
  * waits for it and clones), reports it in {@link VmDriver#healthDetails()}, and builds it again when the image key changes.
  */
 class TestVmTemplatePreparation {
     private static final Duration BUILD_BOUND = Duration.ofMinutes(4);
 
     private final List<VmDriver> drivers = new ArrayList<>();
-    private final List<String> ids = new ArrayList<>();
+    /** The databases each driver created. */
+    private final Map<VmDriver, List<String>> ids = new java.util.IdentityHashMap<>();
     private final List<Path> dirs = new ArrayList<>();
 
     @AfterEach
     void cleanUp() {
         for (VmDriver driver : drivers) {
-            for (String id : ids) {
+            for (String id : ids.getOrDefault(driver, List.of())) {
                 driver.destroy(id);
                 TestingVm.assertNothingLeft(driver, id);
             }
@@ -59,29 +60,37 @@ class TestVmTemplatePreparation {
     }
 
     @Test
-    void twoRacingFirstCreatesBuildOneTemplate() throws Exception {
+    void racingFirstCreatesOnTwoDriversSharingTheTemplatesDirBuildOneTemplate() throws Exception {
         VmDriver driver = driver(TestingVm.imageDir());
+        VmDriver other = driver(TestingVm.imageDir(), "10.214.41.0/24", driver.templatesDir());
         String suffix = Long.toString(System.nanoTime() % 100_000, 36);
         CountDownLatch go = new CountDownLatch(1);
         List<CompletableFuture<RunningInstance>> creates = new ArrayList<>();
-        for (String name : List.of("db-racea" + suffix, "db-raceb" + suffix)) {
-            ids.add(name);
+        Map<String, VmDriver> creators = Map.of("db-racea" + suffix, driver, "db-raceb" + suffix, driver,
+                "db-racec" + suffix, other);
+        for (Map.Entry<String, VmDriver> create : creators.entrySet()) {
+            String name = create.getKey();
+            ids.computeIfAbsent(create.getValue(), d -> new ArrayList<>()).add(name);
             creates.add(CompletableFuture.supplyAsync(() -> {
                 awaitQuietly(go);
-                return driver.provision(spec(name), credentials(), ProgressListener.NONE);
+                return create.getValue().provision(spec(name), credentials(), ProgressListener.NONE);
             }, runnable -> Thread.ofVirtual().name("create-" + name).start(runnable)));
         }
         go.countDown();
-        RunningInstance a = creates.get(0).get();
-        RunningInstance b = creates.get(1).get();
-        System.out.println("racing create A: " + a.details());
-        System.out.println("racing create B: " + b.details());
+        List<RunningInstance> created = new ArrayList<>();
+        for (CompletableFuture<RunningInstance> create : creates) {
+            created.add(create.get());
+            System.out.println("racing create: " + created.getLast().details());
+        }
 
-        assertThat(driver.templates().builds()).as("template builds").isEqualTo(1);
-        assertThat(CreatePath.from(a.details())).contains(CreatePath.CLONE);
-        assertThat(CreatePath.from(b.details())).contains(CreatePath.CLONE);
-        assertThat(a.details().get("template")).isNotNull().isEqualTo(b.details().get("template"));
-        assertThat(completeTemplates(driver)).containsExactly(a.details().get("template"));
+        assertThat(driver.templates().builds() + other.templates().builds()).as("template builds").isEqualTo(1);
+        String template = created.getFirst().details().get("template");
+        assertThat(template).isNotNull();
+        for (RunningInstance instance : created) {
+            assertThat(CreatePath.from(instance.details())).contains(CreatePath.CLONE);
+            assertThat(instance.details()).containsEntry("template", template);
+        }
+        assertThat(completeTemplates(driver)).containsExactly(template);
     }
 
     @Test
@@ -98,7 +107,7 @@ class TestVmTemplatePreparation {
 
         // a create arriving while the template is prepared waits for it and clones; no second build
         String id = "db-prep" + Long.toString(System.nanoTime() % 100_000, 36);
-        ids.add(id);
+        ids.computeIfAbsent(driver, d -> new ArrayList<>()).add(id);
         RunningInstance created = driver.provision(spec(id), credentials(), ProgressListener.NONE);
         System.out.println("create during preparation: " + created.details());
         assertThat(CreatePath.from(created.details())).contains(CreatePath.CLONE);
@@ -120,13 +129,18 @@ class TestVmTemplatePreparation {
     }
 
     private VmDriver driver(Path imageDir) {
+        return driver(imageDir, "10.214.40.0/24", null);
+    }
+
+    /** A driver with its own instances directory; its templates in {@code templatesDir}, or its own when null. */
+    private VmDriver driver(Path imageDir, String networkPool, Path templatesDir) {
         TestingVm.requireImageAndRoot();
         Path dir = TestingDirectories.newWorkDir("vm");
         VmDriverConfig config = VmDriverConfig.defaults(
                         dir, imageDir, TestingDirectories.serviceUser(), Cgroups.detect("palisade"))
-                .withNetworkPool("10.214.40.0/24")
+                .withNetworkPool(networkPool)
                 .withBootTimeout(Duration.ofSeconds(120));
-        VmDriver driver = new VmDriver(config);
+        VmDriver driver = templatesDir == null ? new VmDriver(config) : new VmDriver(config, templatesDir, true);
         drivers.add(driver);
         return driver;
     }
