@@ -5,7 +5,7 @@
 #
 #   guest/build.sh [--pg 16] [--out DIR] [--no-verify] [--force]
 #
-# Runs as root on Debian 12 with: qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio lz4 xz-utils.
+# Runs as root on Debian 12 with: qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio lz4 xz-utils gcc libc6-dev.
 set -euo pipefail
 
 readonly SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -78,13 +78,13 @@ info() { printf '      %s\n' "$*"; }
 need() {
     local missing=() t
     for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
-    [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (apt-get install qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio lz4 xz-utils)"
+    [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (apt-get install qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio lz4 xz-utils gcc libc6-dev)"
 }
 
 # ---- 1. inputs and cache key ------------------------------------------------------------------------------------------
 step "resolving inputs (kernel package, PostgreSQL $pg_release, busybox, glibc)"
 need apt-cache apt-get dpkg-deb dpkg-query lz4 cpio mkfs.ext4 e2fsck debugfs xz tar flock setpriv sha256sum \
-    qemu-system-x86_64 ldd awk
+    qemu-system-x86_64 ldd awk gcc
 busybox=
 for b in /bin/busybox /usr/bin/busybox; do [ -x "$b" ] && { busybox=$(readlink -f "$b"); break; }; done
 [ -n "$busybox" ] || die "busybox not found (apt-get install busybox-static)"
@@ -104,9 +104,9 @@ fi
 pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo unknown; }
 compute_key() {
     key=$({
-        cat "$SCRIPT_DIR/build.sh" "$SCRIPT_DIR"/init/*
-        printf 'kernel=%s=%s\npg=%s\nbusybox=%s\nlibc6=%s\n' "$kernel_pkg" "$kernel_ver" "$pg_release" \
-            "$(pkg_version busybox-static)" "$(pkg_version libc6)"
+        cat "$SCRIPT_DIR/build.sh" "$SCRIPT_DIR"/init/* "$SCRIPT_DIR"/ctl/*
+        printf 'kernel=%s=%s\npg=%s\nbusybox=%s\nlibc6=%s\ngcc=%s\n' "$kernel_pkg" "$kernel_ver" "$pg_release" \
+            "$(pkg_version busybox-static)" "$(pkg_version libc6)" "$(pkg_version gcc)"
     } | sha256sum | cut -c1-16)
 }
 compute_key
@@ -275,6 +275,9 @@ ln -s ../run "$rf/var/run"
 busybox_links "$rf" "sbin/init linuxrc"
 put "$SCRIPT_DIR/init/rootfs-init" "$rf/sbin/init" 755
 put "$SCRIPT_DIR/init/acpi-power-button" "$rf/etc/acpi/PWRF/00000080" 755
+gcc -O2 -Wall -Werror -static -s -o "$work/palisade-ctl" "$SCRIPT_DIR/ctl/palisade-ctl.c" \
+    || die "cannot compile guest/ctl/palisade-ctl.c (apt-get install gcc libc6-dev)"
+put "$work/palisade-ctl" "$rf/sbin/palisade-ctl" 755
 cp -a "$work/pg" "$rf/opt/pg/$pg_major"
 # The shared libraries the PostgreSQL binaries and modules need from the system (glibc, libstdc++, libgcc_s, ...).
 libs=$( { for f in "$work"/pg/bin/* "$work"/pg/lib/*.so* "$work"/pg/lib/postgresql/*.so; do

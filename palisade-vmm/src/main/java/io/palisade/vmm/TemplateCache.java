@@ -125,6 +125,19 @@ final class TemplateCache {
         return templatesDir;
     }
 
+    /**
+     * Deletes {@code legacy}, the templates directory of releases that kept one per data directory, when this cache
+     * lives elsewhere (running clones keep their private mapping of a deleted memory file; suspended clones have their
+     * own).
+     */
+    void removeStale(Path legacy) {
+        if (!legacy.toAbsolutePath().normalize().equals(templatesDir.toAbsolutePath().normalize())
+                && Files.isDirectory(legacy, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            log.info("removing {}: templates are kept in {} now", legacy, templatesDir);
+            Processes.run(List.of("rm", "-rf", "--", legacy.toString()), Duration.ofMinutes(1), null);
+        }
+    }
+
     static boolean isTemplate(String id) {
         return id.startsWith(TEMPLATE_PREFIX);
     }

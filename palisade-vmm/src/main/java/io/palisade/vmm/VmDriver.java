@@ -100,6 +100,7 @@ public final class VmDriver implements IsolationDriver {
     public VmDriver(VmDriverConfig config, Path templatesDir, boolean cloneCreate) {
         this.config = requireNonNull(config, "config is null");
         this.templates = new TemplateCache(this, requireNonNull(templatesDir, "templatesDir is null"));
+        templates.removeStale(config.instancesDir().resolve(".templates"));
         this.creator = new VmCreate(this, cloneCreate);
         this.pool = new NetworkPool(config.networkPool(), config.instancesDir().resolve(".slots"));
         // not the tenant servers' users: a move runs the database's process instance beside its VM under one id
