@@ -9,9 +9,10 @@ import java.time.Duration;
  * Server-wide backup settings. {@code baseBackupInterval} and {@code retention} are defaults a database may override;
  * {@code maxRateKbps} caps how fast a base backup reads (0 = unlimited) so it does not stall neighbours;
  * {@code flushInterval} bounds how long streamed WAL waits before it is written to the archive (async durability);
- * {@code startDelay} is how long after a database starts or wakes its async archiver connects, its durability setting
- * is written and a due base backup starts, so that its first client is served first (a fresh server connection costs
- * a TCG guest most of a second of its CPU; the archive's slot keeps the WAL of the meantime).
+ * {@code startDelay} is how long after a database starts or wakes its async durability setting is written, a due base
+ * backup starts and (for an archive that already holds WAL) its async archiver connects, so that its first client is
+ * served first (a fresh server connection costs a TCG guest most of a second of its CPU; the archive's slot keeps the
+ * WAL of the meantime; a new archive's archiver connects at once to create that slot).
  */
 public record BackupConfig(
         boolean enabled,

@@ -179,9 +179,11 @@ public final class BackupService implements AutoCloseable {
             // archiver: then it connects, and the setting is written, at once
             boolean stale = durabilityPending.remove(databaseId);
             // a new lineage has no slot yet: until its archiver creates one nothing keeps the server's WAL (a fork
-            // or a base backup could find it recycled), so only an established one waits
+            // or a base backup could find it recycled), so only an established one's archiver waits; the durability
+            // write and a due base backup wait either way (the slot keeps the WAL meanwhile; a new database's first
+            // client then does not share the guest with them)
             Duration delay = stale ? Duration.ZERO : delayOf(archive);
-            backupDelay = delayOf(archive);
+            backupDelay = config.startDelay();
             WalArchiver archiver = new WalArchiver(databaseId, archive.id(), archive.slotName(), archive.archivedLsn(),
                     DataKey.unwrap(archive.dataKeyEnc(), master), archive.systemId(), () -> access.apply(databaseId),
                     store, sealer, catalog, config.flushInterval(), settings.durability(),
@@ -191,7 +193,7 @@ public final class BackupService implements AutoCloseable {
             if (stale) {
                 writeDurability(databaseId, diskMb, archiver);
             } else {
-                applyDurability(databaseId, settings.durability(), diskMb, archiver, delay);
+                applyDurability(databaseId, settings.durability(), diskMb, archiver, config.startDelay());
             }
         } else if (durabilityPending.remove(databaseId)) {
             applyDurability(databaseId, settings.durability(), diskMb, running, Duration.ZERO); // failed: again
@@ -333,8 +335,8 @@ public final class BackupService implements AutoCloseable {
     // base backups
 
     /**
-     * How long the work started with a new archiver waits (see {@link BackupConfig#startDelay()}): nothing for a
-     * lineage whose archive holds no WAL yet (a new database: no slot keeps its WAL until the archiver creates one).
+     * How long a new archiver waits before it connects (see {@link BackupConfig#startDelay()}): nothing for a lineage
+     * whose archive holds no WAL yet (a new database: no slot keeps its WAL until the archiver creates one).
      */
     private Duration delayOf(ArchiveRecord archive) {
         return archive.archivedLsn() != null && archive.archivedLsn() != 0 ? config.startDelay() : Duration.ZERO;

@@ -287,9 +287,8 @@ public final class ConfigKeys {
             "Longest time streamed WAL waits before it is written to the archive (async durability)"));
     public static final Setting<Duration> BACKUP_START_DELAY = add(Setting.of("backup.start-delay",
             duration(Duration.ZERO, Duration.ofMinutes(10)), "2s", "How long after a database starts or wakes its "
-                    + "archiver connects, its durability setting is written and a due base backup starts, so that its "
-                    + "first client is served first (async durability and an archive that holds WAL; otherwise at "
-                    + "once)"));
+                    + "async durability setting is written and a due base backup starts, and its archiver connects "
+                    + "(async, archive that holds WAL), so that its first client is served first"));
 
     /** Every key, in declaration order. */
     public static final List<Setting<?>> ALL = List.copyOf(DECLARED);
