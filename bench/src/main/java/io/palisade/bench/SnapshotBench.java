@@ -33,7 +33,7 @@ import java.util.Properties;
 final class SnapshotBench {
     private static final int CLONES = 20;
     private static final int COLDS = 5;
-    private static final int WAKES = 10;
+    private static final int WAKES = 20;
     private static final int API_CREATES = 10;
 
     private SnapshotBench() {}
