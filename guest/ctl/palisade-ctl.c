@@ -9,12 +9,14 @@
  *
  * Anything else is ignored. One process that never forks: after a restore TCG translates the guest's code afresh, and
  * the shell loop this replaces spent ~0.2 s of the guest's one vCPU spawning date(1) and head(1) while the waking
- * client's backend was being forked. Idle, it is blocked in read(2).
+ * client's backend was being forked. With no host on the other end (the normal idle state) read(2) returns 0 at once;
+ * it then waits for the port's SIGIO (sent when the host connects) or 100 ms, whichever comes first.
  *
  *   palisade-ctl /dev/vportNpM
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +106,14 @@ int main(int argc, char **argv) {
         perror(argv[1]);
         return 1;
     }
+    /* SIGIO stays blocked: it is only ever taken by sigtimedwait, so none is lost between a read and the wait */
+    sigset_t io;
+    sigemptyset(&io);
+    sigaddset(&io, SIGIO);
+    sigprocmask(SIG_BLOCK, &io, NULL);
+    if (fcntl(port, F_SETOWN, getpid()) == 0) {
+        fcntl(port, F_SETFL, fcntl(port, F_GETFL) | O_ASYNC); /* without it: the 100 ms wait alone */
+    }
     char buffer[256];
     size_t used = 0;
     for (;;) {
@@ -111,8 +121,10 @@ int main(int argc, char **argv) {
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n <= 0) { /* no host on the other end (EOF) or an error: look again later */
-            usleep(100000);
+        if (n <= 0) { /* no host on the other end (EOF) or an error: a partial line is void; wait */
+            used = 0;
+            struct timespec wait = {.tv_sec = 0, .tv_nsec = 100000000};
+            sigtimedwait(&io, NULL, &wait);
             continue;
         }
         used += (size_t) n;

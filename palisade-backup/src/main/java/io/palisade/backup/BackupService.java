@@ -160,7 +160,7 @@ public final class BackupService implements AutoCloseable {
                 ? newArchive(databaseId, accountId)
                 : catalog.findArchive(settings.archiveId()).orElseGet(() -> newArchive(databaseId, accountId));
         WalArchiver running = archivers.get(databaseId);
-        Duration backupDelay = Duration.ZERO; // a due base backup waits as long as a new archiver does
+        Duration backupDelay = Duration.ZERO; // a due base backup waits the start delay only when an archiver starts
         if (running != null && running.archiveId().equals(archive.id()) && running.stalled()) {
             // the lineage cannot continue (slot lost, another cluster): a new archive starts here, with a base backup
             // (restores read the current archive; the old one is kept until its last moment leaves the window)

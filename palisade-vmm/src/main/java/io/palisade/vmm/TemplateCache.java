@@ -46,6 +46,8 @@ final class TemplateCache {
     /** The instance ids of template VMs start with this. */
     static final String TEMPLATE_PREFIX = "tpl-";
     private static final int MAX_CLONE_FAILURES = 3;
+    /** How long a build waits for another process building the same template (a TCG build takes ~5–10 s). */
+    private static final Duration HOST_LOCK_WAIT = Duration.ofMinutes(5);
     /**
      * The version of what a build puts into a template (part of the key): a template built another way is not
      * reused. f2: the tenant database warmed and the {@code tenant} record.
@@ -131,10 +133,14 @@ final class TemplateCache {
      * own).
      */
     void removeStale(Path legacy) {
-        if (!legacy.toAbsolutePath().normalize().equals(templatesDir.toAbsolutePath().normalize())
-                && Files.isDirectory(legacy, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            log.info("removing {}: templates are kept in {} now", legacy, templatesDir);
-            Processes.run(List.of("rm", "-rf", "--", legacy.toString()), Duration.ofMinutes(1), null);
+        try {
+            if (Files.isDirectory(legacy, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                    && !legacy.toRealPath().equals(realDir())) {
+                log.info("removing {}: templates are kept in {} now", legacy, templatesDir);
+                Processes.run(List.of("rm", "-rf", "--", legacy.toString()), Duration.ofMinutes(1), null);
+            }
+        } catch (IOException e) {
+            log.debug("old templates at {} left: {}", legacy, e.getMessage());
         }
     }
 
@@ -202,6 +208,9 @@ final class TemplateCache {
                 progress.phase("building the template snapshot " + key + " (once per image and plan)");
                 build(spec, image, key, template);
                 return Optional.of(template);
+            } catch (HostLockTimeout e) {
+                log.warn("template snapshot {}: {}; this create cold boots", key, e.getMessage());
+                return Optional.empty();
             } catch (RuntimeException | IOException | SQLException e) {
                 failed.put(key, VmDriver.safeMessage(e));
                 log.warn("cannot build the template snapshot {} ({}); creates of this plan cold boot", key,
@@ -235,25 +244,40 @@ final class TemplateCache {
     }
 
     private Object lock(String key) {
-        return LOCKS.computeIfAbsent(templatesDir.resolve(key).toAbsolutePath().normalize(), k -> new Object());
+        Path dir;
+        try {
+            dir = realDir();
+        } catch (IOException e) {
+            dir = templatesDir.toAbsolutePath().normalize(); // the build fails on it, and says why
+        }
+        return LOCKS.computeIfAbsent(dir.resolve(key), k -> new Object());
     }
 
     /**
-     * An exclusive lock on {@code <key>.lock} in the templates directory, held (the channel open) until closed: another
-     * process building the same template there is waited for. Call with {@link #lock(String)} held (one JVM cannot
-     * hold two locks on one file).
+     * An exclusive lock on {@code <key>.lock} in the templates directory (made 0700: no other user can open the file
+     * and hold it), held (the channel open) until closed: another process building the same template there is waited
+     * for, at most {@link #HOST_LOCK_WAIT} (then {@link HostLockTimeout}: this create cold boots). Call with {@link
+     * #lock(String)} held (one JVM cannot hold two locks on one file).
      */
     private FileChannel lockAcrossProcesses(String key, ProgressListener progress) throws IOException {
-        Files.createDirectories(templatesDir);
-        FileChannel channel = FileChannel.open(templatesDir.resolve(key + ".lock"), StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE);
+        Path dir = realDir();
+        FileChannel channel = FileChannel.open(dir.resolve(key + ".lock"),
+                Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         try {
             if (channel.tryLock() == null) {
                 String phase = "waiting for another palisade on this host to build it";
                 progress.phase("template snapshot " + key + ": " + phase);
                 inProgress.put(key, new Building(phase, System.nanoTime()));
                 try {
-                    channel.lock();
+                    long deadline = System.nanoTime() + HOST_LOCK_WAIT.toNanos();
+                    while (channel.tryLock() == null) {
+                        if (System.nanoTime() > deadline) {
+                            throw new HostLockTimeout("another process has held " + dir.resolve(key + ".lock")
+                                    + " for over " + HOST_LOCK_WAIT.toMinutes() + " minutes");
+                        }
+                        Processes.sleep(Duration.ofMillis(100));
+                    }
                 } finally {
                     inProgress.remove(key);
                 }
@@ -265,27 +289,63 @@ final class TemplateCache {
         }
     }
 
+    /** The templates directory, created (0700) if missing, as its real path (one lock per directory, symlinks too). */
+    private Path realDir() throws IOException {
+        Files.createDirectories(templatesDir);
+        try {
+            Files.setPosixFilePermissions(templatesDir, PosixFilePermissions.fromString("rwx------"));
+        } catch (IOException e) {
+            log.debug("cannot make {} private: {}", templatesDir, e.getMessage());
+        }
+        return templatesDir.toRealPath();
+    }
+
+    /** Another process held a template's build lock past {@link #HOST_LOCK_WAIT}. */
+    private static final class HostLockTimeout extends IOException {
+        HostLockTimeout(String message) {
+            super(message);
+        }
+    }
+
     /** A clone of the template worked: its run of failures ends. */
     void cloneSucceeded(Template template) {
         cloneFailures.remove(template.key());
     }
 
-    /** A template that failed {@value #MAX_CLONE_FAILURES} clones in a row is deleted; the next create rebuilds it. */
+    /**
+     * A template that failed {@value #MAX_CLONE_FAILURES} clones in a row (its restore, not this host's network) is
+     * deleted; the next create rebuilds it. Only that very build is deleted: one that another palisade sharing the
+     * directory rebuilt meanwhile (another {@code complete} file) is kept, and the count starts again.
+     */
     void cloneFailed(Template template) {
         String key = template.key();
         if (cloneFailures.merge(key, 1, Integer::sum) < MAX_CLONE_FAILURES) {
             return;
         }
+        Object failedBuild = buildOf(template);
         synchronized (lock(key)) {
-            log.warn("template snapshot {} failed {} clones in a row; deleting it (the next create rebuilds it)", key,
-                    MAX_CLONE_FAILURES);
             cloneFailures.remove(key);
             try (FileChannel hostLock = lockAcrossProcesses(key, ProgressListener.NONE)) {
+                if (failedBuild == null || !failedBuild.equals(buildOf(template))) {
+                    return; // rebuilt meanwhile (or already gone)
+                }
+                log.warn("template snapshot {} failed {} clones in a row; deleting it (the next create rebuilds it)",
+                        key, MAX_CLONE_FAILURES);
                 // clones map the memory file privately: running ones keep their mapping, the directory can go
                 Processes.run(List.of("rm", "-rf", "--", template.dir().toString()), Duration.ofMinutes(1), null);
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
                 log.warn("cannot delete the template snapshot {}: {}", key, VmDriver.safeMessage(e));
             }
+        }
+    }
+
+    /** Which build of the template is on disk now (its {@code complete} file's identity); null if none. */
+    private static Object buildOf(Template template) {
+        try {
+            return Files.readAttributes(template.dir().resolve("complete"),
+                    java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+        } catch (IOException e) {
+            return null;
         }
     }
 
@@ -361,9 +421,10 @@ final class TemplateCache {
             Processes.check(List.of("rm", "-rf", "--", staging.toString()), Duration.ofMinutes(1));
             Files.createDirectories(staging);
             Files.setPosixFilePermissions(staging, PosixFilePermissions.fromString("rwx------"));
-            Files.move(paths.memoryFile(), staging.resolve("memory.ram"));
-            Files.move(paths.dataVolume(), staging.resolve("data.ext4"));
-            Files.move(paths.partialStateFile(), staging.resolve("state"));
+            // the templates directory may be on another file system than the instances (beside the guest image)
+            VmFiles.moveSparse(paths.memoryFile(), staging.resolve("memory.ram"));
+            VmFiles.moveSparse(paths.dataVolume(), staging.resolve("data.ext4"));
+            VmFiles.moveSparse(paths.partialStateFile(), staging.resolve("state"));
             if (holdsTenant) {
                 VmFiles.writePrivate(staging.resolve("tenant"),
                         templateSpec.username() + "\n" + templateSpec.database() + "\n", true);

@@ -77,6 +77,7 @@ final class VmCreate {
                         && snapshot.get().holdsTenant(spec.username(), spec.database())) {
                     oneTrip = new CloneCredentials(id, image, paths);
                 }
+                boolean hostFault = false; // this host's network, not the template: not counted against it
                 try {
                     progress.phase("cloning the template snapshot");
                     // the volume copy (a cp process) overlaps the network's creation (ip and iptables processes)
@@ -86,6 +87,7 @@ final class VmCreate {
                         driver.snapshots().ensureNetwork(id);
                     } catch (RuntimeException e) {
                         awaitQuietly(copy); // before the fallback deletes the volume
+                        hostFault = true;
                         throw e;
                     }
                     long networkMs = (System.nanoTime() - networkStart) / 1_000_000;
@@ -109,7 +111,9 @@ final class VmCreate {
                     }
                     VmFiles.deleteQuietly(paths.dataVolume());
                     boot = null;
-                    driver.templates().cloneFailed(snapshot.get());
+                    if (!hostFault) {
+                        driver.templates().cloneFailed(snapshot.get());
+                    }
                 }
             }
             if (boot == null) {

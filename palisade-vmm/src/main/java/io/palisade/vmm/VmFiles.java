@@ -6,6 +6,7 @@ import io.palisade.spi.PalisadeException;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -49,6 +50,19 @@ final class VmFiles {
     static void forceFile(Path file) throws IOException {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
             channel.force(true);
+        }
+    }
+
+    /**
+     * Moves a (sparse) file: a rename on one file system; across file systems a sparse copy then a delete, since
+     * {@link Files#move} would copy it block by block and write out every hole.
+     */
+    static void moveSparse(Path from, Path to) throws IOException {
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+            copySparse(from, to);
+            Files.delete(from);
         }
     }
 
