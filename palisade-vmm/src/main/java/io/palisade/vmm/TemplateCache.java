@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -243,7 +244,8 @@ final class TemplateCache {
         return Files.exists(template.dir().resolve("complete"));
     }
 
-    private Object lock(String key) {
+    /** The JVM-wide lock of one template (package-private for tests). */
+    Object lock(String key) {
         Path dir;
         try {
             dir = realDir();
@@ -322,7 +324,7 @@ final class TemplateCache {
         if (cloneFailures.merge(key, 1, Integer::sum) < MAX_CLONE_FAILURES) {
             return;
         }
-        Object failedBuild = buildOf(template);
+        String failedBuild = buildOf(template);
         synchronized (lock(key)) {
             cloneFailures.remove(key);
             try (FileChannel hostLock = lockAcrossProcesses(key, ProgressListener.NONE)) {
@@ -339,11 +341,15 @@ final class TemplateCache {
         }
     }
 
-    /** Which build of the template is on disk now (its {@code complete} file's identity); null if none. */
-    private static Object buildOf(Template template) {
+    /**
+     * Which build of the template is on disk now: its {@code complete} file's inode and modification time (an inode
+     * number alone may be reused by the next build); null if none.
+     */
+    private static String buildOf(Template template) {
         try {
-            return Files.readAttributes(template.dir().resolve("complete"),
-                    java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+            var attributes = Files.readAttributes(template.dir().resolve("complete"),
+                    java.nio.file.attribute.BasicFileAttributes.class);
+            return attributes.fileKey() + "@" + attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS);
         } catch (IOException e) {
             return null;
         }
