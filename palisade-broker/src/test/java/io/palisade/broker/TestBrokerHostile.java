@@ -275,7 +275,10 @@ class TestBrokerHostile {
     @Test
     void sessionsAndRequestsAreCapped() throws Exception {
         String password = postgres.credentials().password();
-        BrokerConfig config = BrokerConfig.defaults().withWebSocketSessions(3, 1).withConcurrentRequests(100, 1);
+        // the stranger below never logs in: a login deadline far beyond the test's run keeps it counted on a slow host
+        // (with the default 10 s it was closed mid-test once and freed the slot the test expects to be taken)
+        BrokerConfig config = BrokerConfig.defaults().withWebSocketSessions(3, 1).withConcurrentRequests(100, 1)
+                .withLogin(Duration.ofMinutes(5), 64 * 1024);
         try (TestingBroker tight = new TestingBroker(postgres, config)) {
             // strangers without the password do not use up the database's share
             WsPeer stranger = new WsPeer(http, ws(tight, TestingBroker.DATABASE_ID));
