@@ -139,6 +139,14 @@ public final class HostileTenants implements AutoCloseable {
         return response.json();
     }
 
+    /** The database's backups as its owner's key sees them ({@code GET /v1/databases/{id}/backups}). */
+    public JsonNode describeBackups(Tenant tenant) {
+        TestingPalisade.Response response = palisade.request("GET", "/v1/databases/" + tenant.id() + "/backups", null,
+                tenant.key());
+        assertThat(response.status()).as(response.body()).isEqualTo(200);
+        return response.json();
+    }
+
     /** A PgJDBC connection through the proxy with the tenant's own login. */
     public static Connection connect(Tenant tenant) throws SQLException {
         return connect(tenant, tenant.username(), tenant.password(), tenant.database());

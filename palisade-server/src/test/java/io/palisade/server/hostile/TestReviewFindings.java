@@ -238,17 +238,22 @@ class TestReviewFindings extends AbstractHostileAttack {
      */
     @Test
     void brokerMemoryIsBoundedForHugeValuesAndUnauthenticatedBodies() throws Exception {
+        // the first base backups (on the rungs that have them) stream through this JVM: let them finish first
+        for (Tenant tenant : List.of(owner, neighbour, bigValues)) {
+            awaitFirstBaseBackup(tenant);
+        }
         String query = "{\"query\":\"select repeat('x', 100000000) as big\",\"params\":[]}";
-        long before = allocated();
-        HttpResponse<String> big = sqlOverHttp(bigValues.serverlessUrl(bigValues.username(), bigValues.password()),
-                query);
-        long bigAllocated = allocated() - before;
-        System.out.printf("finding 5: repeat('x', 1e8) -> %d %s; JVM allocated %d MiB; heap used %d MiB%n",
-                big.statusCode(), abbreviate(big.body()), bigAllocated >> 20, heapUsed() >> 20);
-        assertThat(big.statusCode()).as(abbreviate(big.body())).isNotEqualTo(200);
-        assertThat(big.body().length()).isLessThan(10_000);
-        assertThat(big.body()).as("the error names the response cap, not a lost backend").doesNotContain("lost the"
-                + " connection");
+        long bigAllocated = leastAllocated("repeat('x', 1e8)", () -> {
+            HttpResponse<String> big = sqlOverHttp(bigValues.serverlessUrl(bigValues.username(),
+                    bigValues.password()), query);
+            assertThat(big.statusCode()).as(abbreviate(big.body())).isNotEqualTo(200);
+            assertThat(big.body().length()).isLessThan(10_000);
+            assertThat(big.body()).as("the error names the response cap, not a lost backend").doesNotContain(
+                    "lost the connection");
+            return big;
+        });
+        assertThat(bigAllocated).as("bytes allocated to refuse a 100 MB value (%d MiB)", bigAllocated >> 20)
+                .isLessThan(ALLOCATION_BOUND);
 
         StringBuilder body = new StringBuilder(10 << 20).append("{\"query\":\"select 1\",\"params\":[");
         while (body.length() < (10 << 20) - 16) {
@@ -259,22 +264,51 @@ class TestReviewFindings extends AbstractHostileAttack {
         String unknownHost = owner.hostname().replace(owner.id(), TestCrossTenantMatrix.unknownId(owner.id()));
         for (String connection : List.of(owner.serverlessUrl(owner.username(), "wrong"),
                 "postgres://u:p@" + unknownHost + "/" + owner.database())) {
-            before = allocated();
-            HttpResponse<String> refused = sqlOverHttp(connection, hugeBody);
-            long allocated = allocated() - before;
-            System.out.printf("finding 5: unauthenticated 10 MiB POST /sql -> %d %s; JVM allocated %d MiB%n",
-                    refused.statusCode(), abbreviate(refused.body()), allocated >> 20);
-            assertThat(refused.statusCode()).as(refused.body()).isBetween(400, 499);
+            long allocated = leastAllocated("unauthenticated 10 MiB POST /sql", () -> {
+                HttpResponse<String> refused = sqlOverHttp(connection, hugeBody);
+                assertThat(refused.statusCode()).as(refused.body()).isBetween(400, 499);
+                return refused;
+            });
             assertThat(allocated).as("bytes allocated to refuse an unauthenticated 10 MiB body (%d MiB)",
                     allocated >> 20).isLessThan(ALLOCATION_BOUND);
         }
-        assertThat(bigAllocated).as("bytes allocated to refuse a 100 MB value (%d MiB)", bigAllocated >> 20)
-                .isLessThan(ALLOCATION_BOUND);
         HostileTenants.assertAnswers(owner);
         HostileTenants.assertAnswers(neighbour);
         HostileTenants.assertAnswers(bigValues);
         assertThat(sqlOverHttp(owner.serverlessUrl(owner.username(), owner.password()),
                 "{\"query\":\"select 1\",\"params\":[]}").statusCode()).isEqualTo(200);
+    }
+
+    /** One hostile request whose answer the caller checks. */
+    private interface HostileRequest {
+        HttpResponse<String> send() throws Exception;
+    }
+
+    /**
+     * The fewest bytes this JVM allocated over three tries of {@code request}. The count is JVM-wide, so one try can
+     * include a neighbour's background work (a reconcile pass, a WAL flush); a server that buffers what it refuses
+     * allocates it on every try.
+     */
+    private static long leastAllocated(String what, HostileRequest request) throws Exception {
+        long least = Long.MAX_VALUE;
+        for (int i = 0; i < 3; i++) {
+            long before = allocated();
+            HttpResponse<String> response = request.send();
+            long allocated = allocated() - before;
+            System.out.printf("finding 5: %s -> %d %s; JVM allocated %d MiB; heap used %d MiB%n", what,
+                    response.statusCode(), abbreviate(response.body()), allocated >> 20, heapUsed() >> 20);
+            least = Math.min(least, allocated);
+        }
+        return least;
+    }
+
+    private void awaitFirstBaseBackup(Tenant tenant) {
+        org.awaitility.Awaitility.await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(200))
+                .until(() -> {
+                    var backups = tenants.describeBackups(tenant);
+                    return !backups.path("available").asBoolean()
+                            || !backups.path("window").path("earliest").asText().isEmpty();
+                });
     }
 
     private static long allocated() {
