@@ -35,9 +35,7 @@ class TestTemplateCloneFailures {
     @Test
     void threeFailedClonesInARowDeleteTheTemplateAndASuccessResetsTheCount() throws Exception {
         TemplateCache cache = cache();
-        TemplateCache.Template template = publish("first build");
-        cache.cloneFailed(template);
-        cache.cloneFailed(template);
+        TemplateCache.Template template = publishedAndFailedTwice(cache);
         cache.cloneSucceeded(template);
         cache.cloneFailed(template);
         cache.cloneFailed(template);
@@ -49,9 +47,7 @@ class TestTemplateCloneFailures {
     @Test
     void aTemplateRebuiltWhileTheDeleteWaitedIsKept() throws Exception {
         TemplateCache cache = cache();
-        TemplateCache.Template template = publish("first build");
-        cache.cloneFailed(template);
-        cache.cloneFailed(template);
+        TemplateCache.Template template = publishedAndFailedTwice(cache);
         Thread third;
         synchronized (cache.lock(KEY)) { // as a build of this template in progress holds it
             third = Thread.ofVirtual().start(() -> cache.cloneFailed(template));
@@ -70,6 +66,14 @@ class TestTemplateCloneFailures {
                 TestingDirectories.serviceUser(), Cgroups.detect("palisade"));
         driver = new VmDriver(config, dir.resolve("templates"), true);
         return driver.templates();
+    }
+
+    /** A first build whose first two clones failed. */
+    private TemplateCache.Template publishedAndFailedTwice(TemplateCache cache) throws IOException {
+        TemplateCache.Template template = publish("first build");
+        cache.cloneFailed(template);
+        cache.cloneFailed(template);
+        return template;
     }
 
     /** A template directory as a build publishes it (only {@code complete} matters here). */
