@@ -19,6 +19,7 @@ import org.slf4j.LoggerFactory;
 public final class ServiceUser {
     private static final Logger log = LoggerFactory.getLogger(ServiceUser.class);
     public static final String DEFAULT_NAME = "palisade";
+    private static final Path PASSWD = Path.of("/etc/passwd");
 
     private final String name;
     private final int uid;
@@ -36,6 +37,10 @@ public final class ServiceUser {
         int euid = currentUid();
         if (euid != 0) {
             return new ServiceUser(System.getProperty("user.name"), euid, currentGid(), false);
+        }
+        Optional<ServiceUser> local = local(name);
+        if (local.isPresent()) {
+            return local.get();
         }
         if (!Processes.run(List.of("id", "-u", name), Duration.ofSeconds(5), null).ok()) {
             log.info("creating system user '{}' for tenant servers", name);
@@ -127,6 +132,39 @@ public final class ServiceUser {
                 throw new PalisadeException(ErrorCode.INTERNAL, "cannot inspect " + p + ": " + e.getMessage(), e);
             }
         }
+    }
+
+    /**
+     * The user {@code name} as {@code /etc/passwd} has it (where {@code useradd} puts the users palisade creates), read
+     * without starting a process: every QEMU and tenant server start resolves its user, and three {@code id} calls
+     * took ~20 ms of each. Empty when the file has no such line (a user only a name service knows: ask {@code id}).
+     */
+    static Optional<ServiceUser> local(String name) {
+        return local(name, PASSWD);
+    }
+
+    static Optional<ServiceUser> local(String name, Path passwd) {
+        if (name.isEmpty() || name.indexOf(':') >= 0 || name.indexOf('\n') >= 0) {
+            return Optional.empty();
+        }
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(passwd, java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return Optional.empty();
+        }
+        for (String line : lines) {
+            String[] fields = line.split(":", -1);
+            if (fields.length >= 4 && fields[0].equals(name)) {
+                try {
+                    return Optional.of(new ServiceUser(name, Integer.parseInt(fields[2]), Integer.parseInt(fields[3]),
+                            true));
+                } catch (NumberFormatException e) {
+                    return Optional.empty();
+                }
+            }
+        }
+        return Optional.empty();
     }
 
     public static int currentUid() {

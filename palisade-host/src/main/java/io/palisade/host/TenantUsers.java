@@ -259,6 +259,7 @@ public final class TenantUsers {
     }
 
     private static boolean exists(String name) {
-        return Processes.run(List.of("id", "-u", name), Duration.ofSeconds(5), null).ok();
+        return ServiceUser.local(name).isPresent()
+                || Processes.run(List.of("id", "-u", name), Duration.ofSeconds(5), null).ok();
     }
 }
