@@ -3,6 +3,7 @@ package io.palisade.host;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,6 +21,7 @@ public final class ServiceUser {
     private static final Logger log = LoggerFactory.getLogger(ServiceUser.class);
     public static final String DEFAULT_NAME = "palisade";
     private static final Path PASSWD = Path.of("/etc/passwd");
+    private static final boolean FILES_FIRST = filesFirst(Path.of("/etc/nsswitch.conf"));
 
     private final String name;
     private final int uid;
@@ -137,34 +139,59 @@ public final class ServiceUser {
     /**
      * The user {@code name} as {@code /etc/passwd} has it (where {@code useradd} puts the users palisade creates), read
      * without starting a process: every QEMU and tenant server start resolves its user, and three {@code id} calls
-     * took ~20 ms of each. Empty when the file has no such line (a user only a name service knows: ask {@code id}).
+     * took ~20 ms of each. Empty (ask {@code id}) when the file has no such line, when a line is not plain
+     * {@code name:x:uid:gid}, or when {@code /etc/nsswitch.conf} does not consult {@code files} first for passwd: then
+     * another source could answer {@code -runas} and {@code setpriv} by name differently from this file.
      */
     static Optional<ServiceUser> local(String name) {
-        return local(name, PASSWD);
+        return FILES_FIRST ? local(name, PASSWD) : Optional.empty();
     }
 
     static Optional<ServiceUser> local(String name, Path passwd) {
-        if (name.isEmpty() || name.indexOf(':') >= 0 || name.indexOf('\n') >= 0) {
+        if (name.isEmpty() || !name.chars().allMatch(c -> c > ' ' && c < 127 && c != ':')) {
             return Optional.empty();
         }
-        List<String> lines;
+        String text;
         try {
-            lines = Files.readAllLines(passwd, java.nio.charset.StandardCharsets.UTF_8);
-        } catch (IOException | java.io.UncheckedIOException e) {
+            text = Files.readString(passwd, StandardCharsets.ISO_8859_1); // bytes as they are: any field may hold any
+        } catch (IOException e) {
             return Optional.empty();
         }
-        for (String line : lines) {
+        for (String line : text.split("\n", -1)) { // as glibc reads it: only \n ends a line
             String[] fields = line.split(":", -1);
             if (fields.length >= 4 && fields[0].equals(name)) {
-                try {
-                    return Optional.of(new ServiceUser(name, Integer.parseInt(fields[2]), Integer.parseInt(fields[3]),
-                            true));
-                } catch (NumberFormatException e) {
-                    return Optional.empty();
-                }
+                // the first line of a name is the one glibc's files source returns
+                return id(fields[2]).isPresent() && id(fields[3]).isPresent()
+                        ? Optional.of(new ServiceUser(name, id(fields[2]).get(), id(fields[3]).get(), true))
+                        : Optional.empty();
             }
         }
         return Optional.empty();
+    }
+
+    /** A uid or gid as plain decimal digits, 0 to 2^31 - 1 (no sign: -1 means "unchanged" to set*id). */
+    private static Optional<Integer> id(String field) {
+        if (field.isEmpty() || field.length() > 10 || !field.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            return Optional.empty();
+        }
+        long value = Long.parseLong(field);
+        return value > Integer.MAX_VALUE ? Optional.empty() : Optional.of((int) value);
+    }
+
+    /** Whether {@code nsswitch.conf}'s passwd line names {@code files} as its first source. */
+    static boolean filesFirst(Path nsswitch) {
+        try {
+            for (String line : Files.readAllLines(nsswitch, StandardCharsets.ISO_8859_1)) {
+                String stripped = line.strip();
+                if (stripped.startsWith("passwd:")) {
+                    String[] sources = stripped.substring("passwd:".length()).strip().split("\\s+");
+                    return sources[0].equals("files");
+                }
+            }
+        } catch (IOException e) {
+            return false;
+        }
+        return false;
     }
 
     public static int currentUid() {

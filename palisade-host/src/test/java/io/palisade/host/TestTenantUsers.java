@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 /** Tenant instances get OS users of their own, in palisade's uid range, removed with them. Needs root (CI is). */
 class TestTenantUsers {
     private static final String PREFIX = "paltest";
+    private static final java.nio.file.Path PASSWD = java.nio.file.Path.of("/etc/passwd");
     private TenantUsers users;
     private TenantUsers vmUsers;
 
@@ -49,8 +50,9 @@ class TestTenantUsers {
         assertThat(a.dropsPrivileges()).isTrue();
         assertThat(users.forInstance("db-aaaa1111").uid()).as("idempotent").isEqualTo(a.uid());
         assertThat(users.existing()).contains(a.name(), b.name());
-        assertThat(ServiceUser.local(a.name()).orElseThrow().uid()).as("read from /etc/passwd").isEqualTo(
-                Integer.parseInt(Processes.check(List.of("id", "-u", a.name()), Duration.ofSeconds(5)).strip()));
+        assertThat(ServiceUser.local(a.name(), PASSWD).orElseThrow().uid()).as("read from /etc/passwd")
+                .isEqualTo(Integer.parseInt(Processes.check(List.of("id", "-u", a.name()), Duration.ofSeconds(5))
+                        .strip()));
         String whoami = Processes.check(a.wrap(List.of("id", "-u")), Duration.ofSeconds(5)).strip();
         assertThat(whoami).isEqualTo(Integer.toString(a.uid()));
 
@@ -58,7 +60,7 @@ class TestTenantUsers {
         users.remove("db-aaaa1111");
         assertThat(users.existing()).doesNotContain(a.name()).contains(b.name());
         assertThat(Processes.run(List.of("id", "-u", a.name()), Duration.ofSeconds(5), null).ok()).isFalse();
-        assertThat(ServiceUser.local(a.name())).as("gone from /etc/passwd").isEmpty();
+        assertThat(ServiceUser.local(a.name(), PASSWD)).as("gone from /etc/passwd").isEmpty();
     }
 
     @Test
