@@ -151,14 +151,13 @@ public final class ServiceUser {
         if (name.isEmpty() || !name.chars().allMatch(c -> c > ' ' && c < 127 && c != ':')) {
             return Optional.empty();
         }
-        String text;
+        List<String[]> entries;
         try {
-            text = Files.readString(passwd, StandardCharsets.ISO_8859_1); // bytes as they are: any field may hold any
+            entries = passwdEntries(passwd);
         } catch (IOException e) {
             return Optional.empty();
         }
-        for (String line : text.split("\n", -1)) { // as glibc reads it: only \n ends a line
-            String[] fields = line.split(":", -1);
+        for (String[] fields : entries) {
             if (fields.length >= 4 && fields[0].equals(name)) {
                 // the first line of a name is the one glibc's files source returns
                 return id(fields[2]).isPresent() && id(fields[3]).isPresent()
@@ -167,6 +166,18 @@ public final class ServiceUser {
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * The lines of a passwd file split into their fields, read as glibc reads it: bytes as they are (ISO-8859-1, since
+     * a host user's gecos may hold any), and only {@code \n} ends a line (a lone CR in a field starts no entry).
+     */
+    static List<String[]> passwdEntries(Path passwd) throws IOException {
+        List<String[]> entries = new ArrayList<>();
+        for (String line : Files.readString(passwd, StandardCharsets.ISO_8859_1).split("\n")) {
+            entries.add(line.split(":", -1));
+        }
+        return entries;
     }
 
     /** A uid or gid as plain decimal digits, 0 to 2^31 - 1 (no sign: -1 means "unchanged" to set*id). */

@@ -40,6 +40,7 @@ public final class TenantUsers {
     /** The longest user name useradd accepts. */
     private static final int MAX_NAME = 32;
     private static final Object USER_DATABASE = new Object();
+    private static final Path PASSWD = Path.of("/etc/passwd");
     /** The highest tenant uid ever given on this host (root-only, shared by every palisade here). */
     static final Path HIGH_WATER = Path.of("/var/lib/palisade/tenant-uid-high-water");
     /** World-writable places a uid may leave files in outside its instance. */
@@ -224,8 +225,7 @@ public final class TenantUsers {
     /** Uids in the tenant range that some user (of any palisade) has now. */
     private static java.util.Set<Integer> takenUids() throws IOException {
         java.util.Set<Integer> taken = new java.util.HashSet<>();
-        for (String line : Files.readAllLines(Path.of("/etc/passwd"))) {
-            String[] fields = line.split(":");
+        for (String[] fields : ServiceUser.passwdEntries(PASSWD)) {
             if (fields.length > 2 && uidInRange(fields[2])) {
                 taken.add(Integer.parseInt(fields[2]));
             }
@@ -239,8 +239,7 @@ public final class TenantUsers {
             return List.of();
         }
         try {
-            return Files.readAllLines(Path.of("/etc/passwd")).stream()
-                    .map(line -> line.split(":"))
+            return ServiceUser.passwdEntries(PASSWD).stream()
                     .filter(f -> f.length > 2 && f[0].startsWith(prefix + "-") && uidInRange(f[2]))
                     .map(f -> f[0])
                     .toList();

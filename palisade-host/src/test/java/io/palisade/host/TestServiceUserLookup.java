@@ -55,6 +55,8 @@ class TestServiceUserLookup {
         Files.write(passwd, "palisade:x:999:998::/nonexistent:/usr/sbin/nologin\n".getBytes(
                 java.nio.charset.StandardCharsets.US_ASCII), java.nio.file.StandardOpenOption.APPEND);
         assertThat(ServiceUser.local("palisade", passwd).orElseThrow().uid()).isEqualTo(999);
+        assertThat(ServiceUser.passwdEntries(passwd)).extracting(fields -> fields[0]).containsExactly("host",
+                "palisade");
     }
 
     @Test
