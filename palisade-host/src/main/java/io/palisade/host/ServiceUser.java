@@ -160,8 +160,10 @@ public final class ServiceUser {
         for (String[] fields : entries) {
             if (fields.length >= 4 && fields[0].equals(name)) {
                 // the first line of a name is the one glibc's files source returns
-                return id(fields[2]).isPresent() && id(fields[3]).isPresent()
-                        ? Optional.of(new ServiceUser(name, id(fields[2]).get(), id(fields[3]).get(), true))
+                Optional<Integer> uid = id(fields[2]);
+                Optional<Integer> gid = id(fields[3]);
+                return uid.isPresent() && gid.isPresent()
+                        ? Optional.of(new ServiceUser(name, uid.get(), gid.get(), true))
                         : Optional.empty();
             }
         }

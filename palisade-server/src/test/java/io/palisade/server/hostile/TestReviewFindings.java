@@ -1,6 +1,7 @@
 package io.palisade.server.hostile;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.palisade.server.TestingPalisade;
 import io.palisade.server.hostile.HostileTenants.Tenant;
@@ -18,6 +19,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -279,21 +281,16 @@ class TestReviewFindings extends AbstractHostileAttack {
                 "{\"query\":\"select 1\",\"params\":[]}").statusCode()).isEqualTo(200);
     }
 
-    /** One hostile request whose answer the caller checks. */
-    private interface HostileRequest {
-        HttpResponse<String> send() throws Exception;
-    }
-
     /**
      * The fewest bytes this JVM allocated over three tries of {@code request}. The count is JVM-wide, so one try can
      * include a neighbour's background work (a reconcile pass, a WAL flush); a server that buffers what it refuses
      * allocates it on every try.
      */
-    private static long leastAllocated(String what, HostileRequest request) throws Exception {
+    private static long leastAllocated(String what, Callable<HttpResponse<String>> request) throws Exception {
         long least = Long.MAX_VALUE;
         for (int i = 0; i < 3; i++) {
             long before = allocated();
-            HttpResponse<String> response = request.send();
+            HttpResponse<String> response = request.call();
             long allocated = allocated() - before;
             System.out.printf("finding 5: %s -> %d %s; JVM allocated %d MiB; heap used %d MiB%n", what,
                     response.statusCode(), abbreviate(response.body()), allocated >> 20, heapUsed() >> 20);
@@ -303,7 +300,7 @@ class TestReviewFindings extends AbstractHostileAttack {
     }
 
     private void awaitFirstBaseBackup(Tenant tenant) {
-        org.awaitility.Awaitility.await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(200))
+        await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(200))
                 .until(() -> {
                     var backups = tenants.describeBackups(tenant);
                     return !backups.path("available").asBoolean()
