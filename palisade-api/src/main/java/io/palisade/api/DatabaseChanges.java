@@ -83,6 +83,7 @@ final class DatabaseChanges {
         }
         store.delete(id);
         service.invalidateConnections(id);
+        service.databaseDeleted(id);
         log.info("deleted {}", id);
     }
 

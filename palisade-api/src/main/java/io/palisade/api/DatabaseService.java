@@ -72,6 +72,7 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
 
     private final boolean stopInstancesOnClose;
     private volatile java.util.function.Consumer<String> connectionsInvalidated = id -> {};
+    private volatile java.util.function.Consumer<String> databaseDeleted = id -> {};
     private volatile BackupService backups;
     private volatile AccountQuotas quotas = AccountQuotas.DEFAULTS;
     private volatile MoveService moves;
@@ -315,6 +316,20 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
      */
     public void setConnectionsInvalidated(java.util.function.Consumer<String> listener) {
         this.connectionsInvalidated = requireNonNull(listener, "listener is null");
+    }
+
+    /**
+     * Called with a database id once it is deleted (after its connections were invalidated): what components keep per
+     * database beyond its connections (the proxy's and the broker's per-database meters, cached secrets) goes then, so
+     * that a platform that keeps creating and deleting tenants does not keep growing its metrics.
+     */
+    public void setDatabaseDeleted(java.util.function.Consumer<String> listener) {
+        this.databaseDeleted = requireNonNull(listener, "listener is null");
+    }
+
+    /** See {@link #setDatabaseDeleted}. */
+    void databaseDeleted(String id) {
+        databaseDeleted.accept(id);
     }
 
     /** How many times a suspended database was resumed (by a connection or the API) since start. */

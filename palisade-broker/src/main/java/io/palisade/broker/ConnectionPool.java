@@ -126,6 +126,21 @@ final class ConnectionPool implements AutoCloseable {
         }
     }
 
+    /**
+     * Forgets a deleted database: closes its idle connections and, once none is in use (at once, or at a later reap),
+     * drops its pool and gauges.
+     */
+    void forget(String databaseId) {
+        DatabasePool pool = pools.get(databaseId);
+        if (pool != null) {
+            pool.closeIdle(0);
+            if (pool.retireIfUnused()) {
+                pools.remove(databaseId, pool);
+                pool.removeGauges();
+            }
+        }
+    }
+
     int openConnections(String databaseId) {
         DatabasePool pool = pools.get(databaseId);
         return pool == null ? 0 : pool.open();

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.javalin.Javalin;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.palisade.broker.ConnectionPool.Lease;
@@ -61,6 +62,8 @@ public final class SqlBroker implements AutoCloseable {
     final BackendResolver resolver;
     final TenantAuthenticator authenticator;
     final BrokerTokenVerifier verifier;
+    private static final String DATABASE_REQUESTS = "palisade.broker.database.requests";
+
     final MeterRegistry registry;
     final ObjectMapper json = JsonValues.mapper();
     final ConnectionPool pool;
@@ -97,7 +100,6 @@ public final class SqlBroker implements AutoCloseable {
         new PandaHttp(this).register(app);
     }
 
-    /** Closes the idle pooled connections of a database (call after rotating its password, moving or deleting it). */
     /** Where the {@code v1/databases} routes create and drop databases; without it they answer 501. */
     public void setServerDatabases(ServerDatabases serverDatabases) {
         this.serverDatabases = requireNonNull(serverDatabases, "serverDatabases is null");
@@ -107,9 +109,20 @@ public final class SqlBroker implements AutoCloseable {
         return Optional.ofNullable(serverDatabases);
     }
 
+    /** Closes the idle pooled connections of a database (call after rotating its password, moving or deleting it). */
     public void evict(String databaseId) {
         verified.forget(requireNonNull(databaseId, "databaseId is null"));
         pool.evict(databaseId);
+    }
+
+    /** Forgets a deleted database: its verified logins, its pool (with its gauges) and its request counter. */
+    public void forget(String databaseId) {
+        verified.forget(requireNonNull(databaseId, "databaseId is null"));
+        pool.forget(databaseId);
+        Counter requests = registry.find(DATABASE_REQUESTS).tag("database", databaseId).counter();
+        if (requests != null) {
+            registry.remove(requests);
+        }
     }
 
     /** Backend connections the broker holds open for a database (idle and in use). */
@@ -143,7 +156,11 @@ public final class SqlBroker implements AutoCloseable {
         }
         resolver.touch(databaseId);
         // per database (the id is a known one here, so the series are bounded by the live databases)
-        registry.counter("palisade.broker.database.requests", "database", databaseId).increment();
+        Counter.builder(DATABASE_REQUESTS)
+                .description("SQL-over-HTTP requests and WebSocket sessions that reached this database")
+                .tag("database", databaseId)
+                .register(registry)
+                .increment();
         return endpoint.get();
     }
 

@@ -186,6 +186,13 @@ public final class PalisadeServer implements AutoCloseable {
             if (proxy != null) {
                 service.setOpenConnections(proxy::activeConnections);
             }
+            // a deleted database's per-database meters and cached secrets go with it
+            service.setDatabaseDeleted(id -> {
+                if (proxy != null) {
+                    proxy.forgetDatabase(id);
+                }
+                broker.forget(id);
+            });
             Optional<io.palisade.backup.BackupService> backups = Optional.empty();
             if (config.backupEnabled()) {
                 backups = Optional.of(Backups.open(config, store, secrets, service, metrics, healthExtras, closeables));

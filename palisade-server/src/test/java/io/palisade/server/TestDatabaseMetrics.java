@@ -194,6 +194,13 @@ class TestDatabaseMetrics {
                     METRICS_TOKEN).body())).as("series of the live scrape").containsAll(used));
             assertThat(dashboard.at("/templating/list/0/name").asText()).isEqualTo("database");
         }
+        // every component's per-database series go with the database: a platform that keeps creating and deleting
+        // tenants must not keep growing its scrape
+        String id = db.get("id").asText();
+        delete(id);
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(scrape(METRICS_TOKEN).body().lines()
+                .filter(line -> line.contains("database=\"" + id + "\"")).toList()).as("series of the deleted "
+                + id).isEmpty());
     }
 
     // helpers
