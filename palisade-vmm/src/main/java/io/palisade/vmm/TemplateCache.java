@@ -54,6 +54,8 @@ final class TemplateCache {
      * reused. f2: the tenant database warmed and the {@code tenant} record.
      */
     static final String FORMAT = "f2";
+    /** The file in a template's directory whose modification time says when it was last wanted. */
+    static final String USED = "used";
 
     /** A saved template VM: memory file, device state, and the data volume taken at the same instant. Immutable. */
     record Template(Path dir) {
@@ -186,6 +188,7 @@ final class TemplateCache {
         String key = key(spec, image);
         Template template = new Template(templatesDir.resolve(key));
         if (isComplete(template)) {
+            markUsed(template);
             return Optional.of(template);
         }
         if (failed.containsKey(key)) {
@@ -196,6 +199,7 @@ final class TemplateCache {
         }
         synchronized (lock(key)) {
             if (isComplete(template)) {
+                markUsed(template);
                 return Optional.of(template);
             }
             if (failed.containsKey(key)) { // the build this caller waited for failed
@@ -204,10 +208,12 @@ final class TemplateCache {
             try (FileChannel hostLock = lockAcrossProcesses(key, progress)) {
                 if (isComplete(template)) { // another palisade on this host built it meanwhile
                     log.info("template snapshot {} was built by another palisade sharing {}", key, templatesDir);
+                    markUsed(template);
                     return Optional.of(template);
                 }
                 progress.phase("building the template snapshot " + key + " (once per image and plan)");
                 build(spec, image, key, template);
+                markUsed(template);
                 return Optional.of(template);
             } catch (HostLockTimeout e) {
                 log.warn("template snapshot {}: {}; this create cold boots", key, e.getMessage());
@@ -240,7 +246,24 @@ final class TemplateCache {
         return builds.get();
     }
 
-    private static boolean isComplete(Template template) {
+    /**
+     * Records that a palisade wants this template now (a clone, or a server that prepares it): the modification time
+     * of its {@code used} file, which {@link TemplatePruner} reads. Best effort: a template that cannot be marked is
+     * only pruned sooner.
+     */
+    static void markUsed(Template template) {
+        Path used = template.dir().resolve(USED);
+        try {
+            if (!Files.exists(used)) {
+                Files.createFile(used);
+            }
+            Files.setLastModifiedTime(used, java.nio.file.attribute.FileTime.from(java.time.Instant.now()));
+        } catch (IOException e) {
+            log.debug("cannot mark the template {} used: {}", template.key(), e.getMessage());
+        }
+    }
+
+    static boolean isComplete(Template template) {
         return Files.exists(template.dir().resolve("complete"));
     }
 
@@ -285,6 +308,29 @@ final class TemplateCache {
                 }
             }
             return channel;
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The exclusive lock on {@code <key>.lock}, or empty at once when another process holds it (e.g. building or
+     * deleting that template). Call with {@link #lock(String)} held.
+     */
+    Optional<FileChannel> tryLockAcrossProcesses(String key) throws IOException {
+        FileChannel channel = FileChannel.open(realDir().resolve(key + ".lock"),
+                Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        try {
+            if (channel.tryLock() == null) {
+                channel.close();
+                return Optional.empty();
+            }
+            return Optional.of(channel);
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            channel.close(); // held by another channel of this JVM
+            return Optional.empty();
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;

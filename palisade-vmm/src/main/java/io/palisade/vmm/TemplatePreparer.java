@@ -8,6 +8,7 @@ import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.ProgressListener;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -18,12 +19,15 @@ import org.slf4j.LoggerFactory;
  * first create clones instead of building it: at start, and again whenever the guest image's key (or anything else in
  * the template key) changes, checked every {@code interval}. A create that arrives meanwhile waits for this build in
  * {@link TemplateCache} rather than starting its own. Progress goes to the log and to {@link #status()} (shown in
- * {@code /v1/health}). Closing stops the checks; a build in progress completes (the driver's VMs outlive it anyway).
+ * {@code /v1/health}). Each check also marks the template wanted, and once an hour {@link TemplatePruner} deletes the
+ * templates nobody marked for a day (an older image's, typically). Closing stops the checks; a build in progress completes (the driver's VMs outlive it anyway).
  * Thread-safe: one named virtual thread does the work; the status is read from volatile fields and the cache.
  */
 final class TemplatePreparer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
     private static final String PREPARE_ID = "tpl-prepare";
+    /** How often a running server prunes the templates directory. */
+    private static final Duration PRUNE_EVERY = Duration.ofHours(1);
 
     private final VmDriver driver;
     private final TemplateCache cache;
@@ -33,6 +37,8 @@ final class TemplatePreparer implements AutoCloseable {
     private volatile boolean closed;
     private volatile String key;
     private volatile String problem = "";
+    /** When the preparation thread last pruned unused templates (only that thread reads and writes it). */
+    private Instant lastPrune;
 
     /** Starts preparing at once. */
     TemplatePreparer(VmDriver driver, TemplateCache cache, Plan plan, PostgresVersion version, Duration interval) {
@@ -77,7 +83,9 @@ final class TemplatePreparer implements AutoCloseable {
         String current = cache.key(spec, image);
         String previous = key;
         if (current.equals(previous) && !"missing".equals(cache.status(current).state())) {
-            return; // ready, failed (not retried), or being built by a create
+            // ready, failed (not retried), or being built by a create
+            wanted(current);
+            return;
         }
         key = current;
         problem = "";
@@ -93,6 +101,24 @@ final class TemplatePreparer implements AutoCloseable {
         if (ready) {
             log.info("template snapshot {} for the default plan is ready ({} ms after the preparation started)",
                     current, (System.nanoTime() - start) / 1_000_000);
+        }
+        lastPrune = null; // a new key: the previous image's template may be unused now
+        wanted(current);
+    }
+
+    /**
+     * This server wants the template of {@code current} (a mark, so no other palisade prunes it) and not the ones
+     * nobody marked for a day: those are pruned, at most once per {@link #PRUNE_EVERY}.
+     */
+    private void wanted(String current) {
+        if (!"ready".equals(cache.status(current).state())) {
+            return;
+        }
+        TemplateCache.markUsed(new TemplateCache.Template(cache.dir().resolve(current)));
+        Instant now = Instant.now();
+        if (lastPrune == null || !now.isBefore(lastPrune.plus(PRUNE_EVERY))) {
+            lastPrune = now;
+            new TemplatePruner(cache).prune(current, now);
         }
     }
 
