@@ -463,7 +463,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         if (backend == null || backend.isEmpty()) {
-            authenticationFailed(); // deleted between the credential lookup and now
+            // deleted between the credential lookup and now: the slot just taken must not bring its meters back
+            proxy.connections().forget(databaseId);
+            authenticationFailed();
             return;
         }
         if (!link.open(backend.get(), startup, user, database, verified)) {

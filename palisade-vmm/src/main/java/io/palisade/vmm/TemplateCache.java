@@ -316,7 +316,8 @@ final class TemplateCache {
 
     /**
      * The exclusive lock on {@code <key>.lock}, or empty at once when another process holds it (e.g. building or
-     * deleting that template). Call with {@link #lock(String)} held.
+     * deleting that template). Call with {@link #lock(String)} held: it keeps this JVM to one channel per lock file (a
+     * second channel's lock attempt would throw, and closing it would release the first one's POSIX lock too).
      */
     Optional<FileChannel> tryLockAcrossProcesses(String key) throws IOException {
         FileChannel channel = FileChannel.open(realDir().resolve(key + ".lock"),
@@ -328,9 +329,6 @@ final class TemplateCache {
                 return Optional.empty();
             }
             return Optional.of(channel);
-        } catch (java.nio.channels.OverlappingFileLockException e) {
-            channel.close(); // held by another channel of this JVM
-            return Optional.empty();
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;
