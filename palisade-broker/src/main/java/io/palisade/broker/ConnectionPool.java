@@ -134,10 +134,15 @@ final class ConnectionPool implements AutoCloseable {
         DatabasePool pool = pools.get(databaseId);
         if (pool != null) {
             pool.closeIdle(0);
-            if (pool.retireIfUnused()) {
-                pools.remove(databaseId, pool);
-                pool.removeGauges();
-            }
+            dropIfUnused(pool);
+        }
+    }
+
+    /** Retires a pool that no lease holds or waits for, and drops it with its gauges. */
+    private void dropIfUnused(DatabasePool pool) {
+        if (pool.retireIfUnused()) {
+            pools.remove(pool.databaseId, pool);
+            pool.removeGauges();
         }
     }
 
@@ -155,10 +160,7 @@ final class ConnectionPool implements AutoCloseable {
         long maxIdleNanos = config.idleConnectionTimeout().toNanos();
         for (DatabasePool pool : pools.values()) {
             pool.closeIdle(maxIdleNanos);
-            if (pool.retireIfUnused()) {
-                pools.remove(pool.databaseId, pool);
-                pool.removeGauges();
-            }
+            dropIfUnused(pool);
         }
     }
 

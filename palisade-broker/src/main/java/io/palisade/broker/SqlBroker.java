@@ -52,6 +52,7 @@ import org.slf4j.LoggerFactory;
  * {@link #close()} closes every pooled connection and open WebSocket session.
  */
 public final class SqlBroker implements AutoCloseable {
+    private static final String DATABASE_REQUESTS = "palisade.broker.database.requests";
     private static final Logger log = LoggerFactory.getLogger(SqlBroker.class);
     /** Command tags after which a pooled session may carry state into the next request. */
     private static final Set<String> SESSION_CHANGING = Set.of("SET", "RESET", "PREPARE", "LISTEN", "DECLARE",
@@ -62,8 +63,6 @@ public final class SqlBroker implements AutoCloseable {
     final BackendResolver resolver;
     final TenantAuthenticator authenticator;
     final BrokerTokenVerifier verifier;
-    private static final String DATABASE_REQUESTS = "palisade.broker.database.requests";
-
     final MeterRegistry registry;
     final ObjectMapper json = JsonValues.mapper();
     final ConnectionPool pool;

@@ -56,6 +56,8 @@ final class TemplateCache {
     static final String FORMAT = "f2";
     /** The file in a template's directory whose modification time says when it was last wanted. */
     static final String USED = "used";
+    /** The file a build writes last into a template's directory: its presence makes the template complete. */
+    static final String COMPLETE = "complete";
 
     /** A saved template VM: memory file, device state, and the data volume taken at the same instant. Immutable. */
     record Template(Path dir) {
@@ -185,10 +187,15 @@ final class TemplateCache {
      * per key); empty when it cannot be built (then creates cold boot, and the reason is logged once).
      */
     Optional<Template> template(InstanceSpec spec, GuestImage image, ProgressListener progress) {
+        Optional<Template> found = findOrBuild(spec, image, progress);
+        found.ifPresent(TemplateCache::markUsed);
+        return found;
+    }
+
+    private Optional<Template> findOrBuild(InstanceSpec spec, GuestImage image, ProgressListener progress) {
         String key = key(spec, image);
         Template template = new Template(templatesDir.resolve(key));
         if (isComplete(template)) {
-            markUsed(template);
             return Optional.of(template);
         }
         if (failed.containsKey(key)) {
@@ -199,7 +206,6 @@ final class TemplateCache {
         }
         synchronized (lock(key)) {
             if (isComplete(template)) {
-                markUsed(template);
                 return Optional.of(template);
             }
             if (failed.containsKey(key)) { // the build this caller waited for failed
@@ -208,12 +214,10 @@ final class TemplateCache {
             try (FileChannel hostLock = lockAcrossProcesses(key, progress)) {
                 if (isComplete(template)) { // another palisade on this host built it meanwhile
                     log.info("template snapshot {} was built by another palisade sharing {}", key, templatesDir);
-                    markUsed(template);
                     return Optional.of(template);
                 }
                 progress.phase("building the template snapshot " + key + " (once per image and plan)");
                 build(spec, image, key, template);
-                markUsed(template);
                 return Optional.of(template);
             } catch (HostLockTimeout e) {
                 log.warn("template snapshot {}: {}; this create cold boots", key, e.getMessage());
@@ -264,7 +268,7 @@ final class TemplateCache {
     }
 
     static boolean isComplete(Template template) {
-        return Files.exists(template.dir().resolve("complete"));
+        return Files.exists(template.dir().resolve(COMPLETE));
     }
 
     /** The JVM-wide lock of one template (package-private for tests). */
@@ -391,7 +395,7 @@ final class TemplateCache {
      */
     private static String buildOf(Template template) {
         try {
-            var attributes = Files.readAttributes(template.dir().resolve("complete"),
+            var attributes = Files.readAttributes(template.dir().resolve(COMPLETE),
                     java.nio.file.attribute.BasicFileAttributes.class);
             return attributes.fileKey() + "@" + attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS);
         } catch (IOException e) {
@@ -482,7 +486,7 @@ final class TemplateCache {
             for (String name : List.of("memory.ram", "data.ext4", "state")) {
                 VmFiles.forceFile(staging.resolve(name));
             }
-            VmFiles.writePrivate(staging.resolve("complete"), key + "\n", true);
+            VmFiles.writePrivate(staging.resolve(COMPLETE), key + "\n", true);
             Files.createDirectories(templatesDir);
             Processes.check(List.of("rm", "-rf", "--", template.dir().toString()), Duration.ofMinutes(1));
             Files.move(staging, template.dir(), StandardCopyOption.ATOMIC_MOVE);

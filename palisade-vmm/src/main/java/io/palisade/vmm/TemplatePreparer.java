@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * the template key) changes, checked every {@code interval}. A create that arrives meanwhile waits for this build in
  * {@link TemplateCache} rather than starting its own. Progress goes to the log and to {@link #status()} (shown in
  * {@code /v1/health}). Each check also marks the template wanted, and once an hour {@link TemplatePruner} deletes the
- * templates nobody marked for a day (an older image's, typically). Closing stops the checks; a build in progress completes (the driver's VMs outlive it anyway).
+ * templates nobody marked for a day (an older image's, typically). Closing stops the checks; a build in progress
+ * completes (the driver's VMs outlive it anyway).
  * Thread-safe: one named virtual thread does the work; the status is read from volatile fields and the cache.
  */
 final class TemplatePreparer implements AutoCloseable {

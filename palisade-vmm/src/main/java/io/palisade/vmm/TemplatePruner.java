@@ -25,8 +25,9 @@ import org.slf4j.LoggerFactory;
  * so only the templates of no running server and no recent create go. The template a caller names is always kept.
  * A template is deleted under its two locks (this JVM's and the host-wide {@code <key>.lock}, which another process
  * holds while it builds or deletes that template; a held lock skips it): renamed to {@code <key>.deleting} first, so
- * that no lookup finds it any more, then its mark is read again (a create that marked it meanwhile gets it back). Running clones
- * keep their private mapping of a deleted memory file; suspended ones have their own. Thread-safe (no state of its own).
+ * that no lookup finds it any more, then its mark is read again (a create that marked it meanwhile gets it back).
+ * Running clones keep their private mapping of a deleted memory file; suspended ones have their own. Thread-safe (no
+ * state of its own).
  */
 final class TemplatePruner {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
@@ -44,7 +45,8 @@ final class TemplatePruner {
     /**
      * Deletes the complete templates other than {@code keep} unmarked since before {@code now} minus {@link
      * #UNUSED_FOR}; returns their keys. Builds in progress ({@code <key>.building}), anything else with a dot in its
-     * name and anything that is not a complete template are left alone; a failure to delete one is logged and the others go on.
+     * name and anything that is not a complete template are left alone; a failure to delete one is logged and the
+     * others go on.
      */
     List<String> prune(String keep, Instant now) {
         requireNonNull(keep, "keep is null");
@@ -117,7 +119,7 @@ final class TemplatePruner {
 
     /** When the template was last marked, or published if it never was; empty when it is gone. */
     private static Optional<Instant> lastWanted(TemplateCache.Template template) {
-        for (String name : List.of(TemplateCache.USED, "complete")) {
+        for (String name : List.of(TemplateCache.USED, TemplateCache.COMPLETE)) {
             try {
                 return Optional.of(Files.getLastModifiedTime(template.dir().resolve(name)).toInstant());
             } catch (IOException e) {
