@@ -157,6 +157,11 @@ public final class PgMessages {
         return body.message('Q');
     }
 
+    /** Terminate ({@code X}): the client ends the session. */
+    public static byte[] terminate() {
+        return new Body().message('X');
+    }
+
     /** ReadyForQuery ({@code Z}) with the transaction status {@code I}, {@code T} or {@code E}. */
     public static byte[] readyForQuery(char status) {
         Body body = new Body();

@@ -254,7 +254,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     return false;
                 }
                 if (PgMessages.SQLSTATE_TOO_MANY_CONNECTIONS.equals(fields.get('C'))) {
-                    link.backendFull(); // parked connections may hold the server's slots
+                    link.backendFull(endpoint); // parked connections may hold the server's slots
                 }
                 out.add(message.retain());
             }

@@ -6,6 +6,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.palisade.spi.Backend;
 import io.palisade.spi.Endpoint;
@@ -92,12 +93,25 @@ final class BackendLink {
                     BackendPool.Key.credentialDigest(password));
             generation = pool.generation(databaseId);
             tracker = new RelayTracker();
-            PooledBackend parked = pool.take(session.clientChannel().eventLoop(), poolKey);
+            EventLoop loop = session.clientChannel().eventLoop();
+            PooledBackend parked = pool.take(loop, poolKey);
             if (parked != null) {
                 this.backend = parked.channel();
                 BackendPool.Login reset = parked.login();
                 parked.handOver(handler, "backend");
                 handler.adopt(reset);
+                return true;
+            }
+            DatabaseConnections connections = proxy.connections();
+            int idle = pool.idle(databaseId);
+            if (idle > 0 && connections.active(databaseId) + idle > connections.maxPerDatabase()) {
+                // this login would take the database past its limit only because of the pool: one parked goes first
+                Endpoint endpoint = backend.endpoint();
+                pool.giveWay(databaseId, loop).whenComplete((ignored, error) -> loop.execute(() -> {
+                    if (!closed) {
+                        connect(endpoint, handler);
+                    }
+                }));
                 return true;
             }
         }
@@ -207,9 +221,13 @@ final class BackendLink {
         }
     }
 
-    /** The backend refused a login for too many connections: the pool gives back what it holds of this database. */
-    void backendFull() {
+    /**
+     * The backend refused a login for too many connections: the pool gives back what it holds of this database and
+     * whatever it parks on the same server for other databases.
+     */
+    void backendFull(Endpoint endpoint) {
         proxy.backendPool().evict(databaseId, false);
+        proxy.backendPool().serverFull(endpoint);
     }
 
     /** Flushes what {@link #toBackend} wrote since the last flush. */

@@ -113,6 +113,9 @@ final class BackendPool {
         return true;
     }
 
+    /** How long {@link #giveWay} waits for the server to end the connection it gives up before it closes it. */
+    static final Duration GIVE_WAY_WAIT = Duration.ofSeconds(1);
+
     /** How long {@link #evict} waits for the parked connections to close. */
     static final Duration CLOSE_WAIT = Duration.ofSeconds(2);
 
@@ -260,7 +263,82 @@ final class BackendPool {
         evict(databaseId, false);
     }
 
+    /**
+     * A server answered a login with {@code 53300 too many connections}: closes every connection parked on it, of
+     * whichever database (on a shared server, other tenants' parked connections hold its slots too). Does not wait.
+     * Any thread.
+     */
+    void serverFull(Endpoint endpoint) {
+        closeParked(key -> key.endpoint().equals(endpoint), false);
+    }
+
+    /**
+     * Makes room for a new backend login of {@code databaseId} by ending one of its parked connections, the least
+     * recently parked on {@code loop} or else on another loop: called when a client found nothing to reuse while the
+     * database's clients and parked connections together already reach its limit, so that the pool never makes a
+     * server refuse a login. The future completes when the server has let that connection go (its Terminate
+     * answered by the server closing, at most {@link #GIVE_WAY_WAIT}), or at once when nothing is parked. On
+     * {@code loop}.
+     */
+    CompletableFuture<Void> giveWay(String databaseId, EventExecutor loop) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        List<Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>>> order = new ArrayList<>();
+        for (Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> entry : loops.entrySet()) {
+            order.add(entry.getKey() == loop ? 0 : order.size(), entry);
+        }
+        giveWay(databaseId, order.iterator(), done);
+        return done;
+    }
+
+    private void giveWay(String databaseId,
+            Iterator<Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>>> loopsLeft,
+            CompletableFuture<Void> done) {
+        if (!loopsLeft.hasNext()) {
+            done.complete(null);
+            return;
+        }
+        Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> next = loopsLeft.next();
+        Runnable onLoop = () -> {
+            PooledBackend oldest = oldestParked(next.getValue(), databaseId);
+            if (oldest == null) {
+                giveWay(databaseId, loopsLeft, done);
+            } else {
+                oldest.terminate(GIVE_WAY_WAIT).addListener(f -> done.complete(null));
+            }
+        };
+        if (next.getKey().inEventLoop()) {
+            onLoop.run();
+        } else {
+            try {
+                next.getKey().execute(onLoop);
+            } catch (RejectedExecutionException e) {
+                done.complete(null); // the proxy is closing
+            }
+        }
+    }
+
+    /** Removes and returns the database's least recently parked connection in one loop's partition; on that loop. */
+    private static PooledBackend oldestParked(Map<Key, ArrayDeque<PooledBackend>> partition, String databaseId) {
+        for (Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> it = partition.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Key, ArrayDeque<PooledBackend>> parked = it.next();
+            if (parked.getKey().databaseId().equals(databaseId)) {
+                PooledBackend oldest = parked.getValue().pollLast();
+                if (parked.getValue().isEmpty()) {
+                    it.remove();
+                }
+                if (oldest != null) {
+                    return oldest;
+                }
+            }
+        }
+        return null;
+    }
+
     private void closeParked(String databaseId, boolean wait) {
+        closeParked(key -> key.databaseId().equals(databaseId), wait);
+    }
+
+    private void closeParked(java.util.function.Predicate<Key> which, boolean wait) {
         List<CompletableFuture<Void>> closed = new ArrayList<>();
         boolean onEventLoop = false;
         for (Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> entry : loops.entrySet()) {
@@ -273,7 +351,7 @@ final class BackendPool {
                     Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> keys = entry.getValue().entrySet().iterator();
                     while (keys.hasNext()) {
                         Map.Entry<Key, ArrayDeque<PooledBackend>> parked = keys.next();
-                        if (parked.getKey().databaseId().equals(databaseId)) {
+                        if (which.test(parked.getKey())) {
                             keys.remove();
                             for (PooledBackend backend : parked.getValue()) {
                                 CompletableFuture<Void> channel = new CompletableFuture<>();

@@ -75,6 +75,10 @@ final class PgWire {
         return wrap(PgMessages.query(sql));
     }
 
+    static ByteBuf terminate() {
+        return wrap(PgMessages.terminate());
+    }
+
     static ByteBuf readyForQuery(char status) {
         return wrap(PgMessages.readyForQuery(status));
     }

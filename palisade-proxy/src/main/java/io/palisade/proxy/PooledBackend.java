@@ -2,11 +2,13 @@ package io.palisade.proxy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -225,8 +227,28 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
 
     /** Leaves the pool and closes the connection. Idempotent; does nothing once a client took it. */
     void close() {
+        if (leave()) {
+            BackendLink.closeOnFlush(ctx.channel());
+        }
+    }
+
+    /**
+     * Leaves the pool and ends the backend so that its server has let go of it when the returned future completes:
+     * sends Terminate and waits for the server to close the connection (PostgreSQL frees a backend's slot before its
+     * socket closes), closing it from this side after {@code wait} at most. On the connection's event loop.
+     */
+    ChannelFuture terminate(Duration wait) {
+        if (leave()) {
+            ctx.writeAndFlush(PgWire.terminate());
+            ctx.executor().schedule(() -> ctx.close(), wait.toNanos(), TimeUnit.NANOSECONDS);
+        }
+        return ctx.channel().closeFuture();
+    }
+
+    /** Leaves the pool and its bounds; false when it had already left (closed, or taken by a client). */
+    private boolean leave() {
         if (state == State.CLOSED || state == State.TAKEN) {
-            return;
+            return false;
         }
         boolean parked = state == State.PARKED;
         state = State.CLOSED;
@@ -238,7 +260,7 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
         }
         release();
         discardPending();
-        BackendLink.closeOnFlush(ctx.channel());
+        return true;
     }
 
     private void release() {

@@ -38,9 +38,9 @@ import java.util.regex.Pattern;
  * @param maxStartupPacketSize the largest StartupMessage accepted ({@code proxy.max-startup-packet-size}, 10000 bytes)
  * @param ioThreads event-loop threads; 0 means one per core ({@code proxy.io-threads})
  * @param backendIdleTimeout how long a backend connection whose client left cleanly waits, reset, for the next client
- *     of the same login ({@code proxy.backend-idle-timeout}, 5s); zero disables the reuse
+ *     of the same login ({@code proxy.backend-idle-timeout}, 30s); zero disables the reuse
  * @param maxIdleBackendsPerDatabase how many such connections one database keeps at most
- *     ({@code proxy.max-idle-backends-per-database}, 16); zero disables the reuse
+ *     ({@code proxy.max-idle-backends-per-database}, 64); zero disables the reuse
  */
 public record ProxyConfig(
         String bindHost,
@@ -152,8 +152,8 @@ public record ProxyConfig(
                 Duration.ofSeconds(10),
                 10_000,
                 0,
-                Duration.ofSeconds(5),
-                16);
+                Duration.ofSeconds(30),
+                64);
     }
 
     public ProxyConfig withBind(String newBindHost, int newPort) {

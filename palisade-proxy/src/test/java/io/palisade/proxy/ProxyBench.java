@@ -38,7 +38,7 @@ import java.util.stream.Stream;
  * (default {@code select,tpcb,connect}), {@code clients} (default {@code 1,8,64}), {@code ioThreads} (the proxy's
  * event loops, default 0 = one per core), {@code targets} (default {@code direct,palisade,pgbouncer}),
  * {@code maxIdleBackends} and {@code backendIdleMillis} (the proxy's backend reuse, defaults as {@code palisade serve}:
- * 16 and 5000; it prints how many client connections a parked backend served). Loopback only. Run it with the test
+ * 64 and 30000; it prints how many client connections a parked backend served). Loopback only. Run it with the test
  * classpath, or through {@code bench/run proxy}.
  */
 public final class ProxyBench {
@@ -103,14 +103,17 @@ public final class ProxyBench {
                 "max_connections", "300");
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         List<String> targets = List.of(System.getProperty("targets", "direct,palisade,pgbouncer").split(","));
+        ProxyConfig defaults = ProxyConfig.defaults(DOMAIN, work.resolve("tls"));
         try (TestingPostgres pg = new TestingPostgres(PostgresVersion.DEFAULT, settings);
                 PostgresProxy proxy = new PostgresProxy(
-                        ProxyConfig.defaults(DOMAIN, work.resolve("tls"))
+                        defaults
                                 .withBind("127.0.0.1", 0)
                                 .withIoThreads(Integer.getInteger("ioThreads", 0))
                                 .withLimits(500, 10_000)
-                                .withBackendPool(Duration.ofMillis(Long.getLong("backendIdleMillis", 5000)),
-                                        Integer.getInteger("maxIdleBackends", 16)),
+                                .withBackendPool(Duration.ofMillis(Long.getLong("backendIdleMillis",
+                                        defaults.backendIdleTimeout().toMillis())),
+                                        Integer.getInteger("maxIdleBackends",
+                                                defaults.maxIdleBackendsPerDatabase())),
                         // an in-memory lookup, like the control plane's cache: no artificial delay in the numbers
                         id -> CompletableFuture.completedFuture(ID.equals(id)
                                 ? Optional.of(io.palisade.spi.Backend.direct(pg.endpoint())) : Optional.empty()),

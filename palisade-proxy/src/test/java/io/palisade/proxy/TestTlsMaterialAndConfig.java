@@ -96,8 +96,8 @@ class TestTlsMaterialAndConfig {
         assertThat(config.backendConnectTimeout()).isEqualTo(Duration.ofSeconds(10));
         assertThat(config.maxStartupPacketSize()).isEqualTo(10_000);
         assertThat(config.ioThreads()).isZero();
-        assertThat(config.backendIdleTimeout()).isEqualTo(Duration.ofSeconds(5));
-        assertThat(config.maxIdleBackendsPerDatabase()).isEqualTo(16);
+        assertThat(config.backendIdleTimeout()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(config.maxIdleBackendsPerDatabase()).isEqualTo(64);
     }
 
     @Test

@@ -147,10 +147,10 @@ public final class ConfigKeys {
     public static final Setting<Integer> PROXY_IO_THREADS = add(Setting.of("proxy.io-threads", integer(0, 1024), "0",
             "Event-loop threads of the proxy (0: one per core)"));
     public static final Setting<Duration> PROXY_BACKEND_IDLE_TIMEOUT = add(Setting.of("proxy.backend-idle-timeout",
-            duration(Duration.ZERO, Duration.ofHours(1)), "5s", "How long a backend connection whose client left "
+            duration(Duration.ZERO, Duration.ofHours(1)), "30s", "How long a backend connection whose client left "
                     + "cleanly waits, reset with DISCARD ALL, for the next client of the same login (0s: no reuse)"));
     public static final Setting<Integer> PROXY_MAX_IDLE_BACKENDS_PER_DATABASE = add(Setting.of(
-            "proxy.max-idle-backends-per-database", integer(0, MAX), "16",
+            "proxy.max-idle-backends-per-database", integer(0, MAX), "64",
             "Backend connections kept for reuse per database (0: no reuse)"));
 
     public static final Setting<Integer> BROKER_MAX_ROWS = add(Setting.of("broker.max-rows", integer(1, MAX), "10000",

@@ -129,8 +129,8 @@ class TestServerConfig {
                 Optional.empty(), tls, 7, 70, 9, 2, Duration.ofSeconds(4), Duration.ofSeconds(3),
                 Duration.ofSeconds(20), Duration.ZERO, Duration.ofSeconds(2), 4096, 3, Duration.ofMillis(1500), 0));
         ProxyConfig defaults = ServerConfig.from(Map.of()).proxyConfig(tls);
-        assertThat(defaults.backendIdleTimeout()).isEqualTo(Duration.ofSeconds(5));
-        assertThat(defaults.maxIdleBackendsPerDatabase()).isEqualTo(16);
+        assertThat(defaults.backendIdleTimeout()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(defaults.maxIdleBackendsPerDatabase()).isEqualTo(64);
     }
 
     @Test
