@@ -33,6 +33,12 @@ import org.slf4j.LoggerFactory;
  */
 final class BackendHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(BackendHandler.class);
+    /**
+     * How PostgreSQL's {@code 53300} for a role's or a database's own connection limit begins ("too many connections
+     * for role ..." / "... for database ..."; the servers run untranslated), unlike a full server's ("sorry, too many
+     * clients already", "remaining connection slots are reserved ...").
+     */
+    private static final String TENANT_LIMIT_MESSAGE = "too many connections for ";
     /** Nothing a server sends before ReadyForQuery is legitimately this large. */
     private static final int MAX_STARTUP_MESSAGE = 1 << 20;
 
@@ -254,7 +260,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     return false;
                 }
                 if (PgMessages.SQLSTATE_TOO_MANY_CONNECTIONS.equals(fields.get('C'))) {
-                    link.backendFull(endpoint); // parked connections may hold the server's slots
+                    // parked connections may hold the server's slots; a role's or database's own limit is the
+                    // tenant's affair: it must not cost other tenants of a shared server their parked connections
+                    String text = fields.getOrDefault('M', "");
+                    link.backendFull(endpoint, !text.startsWith(TENANT_LIMIT_MESSAGE));
                 }
                 out.add(message.retain());
             }

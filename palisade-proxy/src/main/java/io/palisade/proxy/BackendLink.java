@@ -222,12 +222,14 @@ final class BackendLink {
     }
 
     /**
-     * The backend refused a login for too many connections: the pool gives back what it holds of this database and
-     * whatever it parks on the same server for other databases.
+     * The backend refused a login for too many connections: the pool gives back what it holds of this database, and
+     * when the whole server is full ({@code serverWide}) whatever it parks on that server for other databases.
      */
-    void backendFull(Endpoint endpoint) {
+    void backendFull(Endpoint endpoint, boolean serverWide) {
         proxy.backendPool().evict(databaseId, false);
-        proxy.backendPool().serverFull(endpoint);
+        if (serverWide) {
+            proxy.backendPool().serverFull(endpoint);
+        }
     }
 
     /** Flushes what {@link #toBackend} wrote since the last flush. */

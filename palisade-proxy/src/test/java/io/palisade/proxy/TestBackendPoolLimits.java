@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.palisade.spi.PostgresVersion;
+import io.palisade.spi.ServerLogin;
 import io.palisade.testing.TestingDirectories;
 import io.palisade.testing.TestingPostgres;
 import java.nio.file.Path;
@@ -15,6 +17,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -24,19 +27,26 @@ import org.junit.jupiter.api.TestInstance;
 import org.postgresql.util.PSQLException;
 
 /**
- * The backend pool never costs a client its login: against a real PostgreSQL 16 whose tenant role may hold exactly
- * as many connections as the proxy lets a database have ({@code CONNECTION LIMIT 4}), parked connections of another
- * login give way to new ones, and a server that refuses a login for too many connections gets back what the pool
- * parks on it for any database. Two event loops, so that giving way crosses loops.
+ * The backend pool never costs a client its login, against real PostgreSQL 16 servers: where the tenant role may hold
+ * exactly as many connections as the proxy lets a database have ({@code CONNECTION LIMIT 4}), parked connections of
+ * another login give way to new ones; a shared server that is full ({@code max_connections}) gets back what the pool
+ * parks on it for other tenants; a tenant at its own role's limit does not cost its neighbours theirs. Two event
+ * loops, so that giving way crosses loops.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestBackendPoolLimits {
     private static final String A = "db-limits0001";
-    /** Another database id on the same server and role, as tenants of a shared server are. */
-    private static final String NEIGHBOUR = "db-limits0002";
+    /** Three tenants of one shared server, each with its own role and database; ONE may hold one connection. */
+    private static final String ONE = "db-limits0011";
+    private static final String TWO = "db-limits0012";
+    private static final String THREE = "db-limits0013";
     private static final int LIMIT = 4;
+    /** The shared server's {@code max_connections}, none reserved for superusers. */
+    private static final int SHARED_MAX = 6;
+    private final String sharedPassword = "pw-" + Long.toString(System.nanoTime(), 36) + "-limits";
 
     private TestingPostgres pg;
+    private TestingPostgres shared;
     private Path workDir;
     private PostgresProxy proxy;
     private Path ca;
@@ -47,9 +57,22 @@ class TestBackendPoolLimits {
         try (Connection c = pg.connectAsAdmin(); Statement s = c.createStatement()) {
             s.execute("ALTER ROLE app CONNECTION LIMIT " + LIMIT);
         }
+        shared = new TestingPostgres(PostgresVersion.DEFAULT, Map.of("max_connections", Integer.toString(SHARED_MAX),
+                "superuser_reserved_connections", "0"));
+        try (Connection c = shared.connectAsAdmin(); Statement s = c.createStatement()) {
+            s.execute("SET password_encryption = 'scram-sha-256'");
+            for (String role : List.of("tenant_one", "tenant_two", "tenant_three")) {
+                s.execute("CREATE ROLE " + role + " LOGIN PASSWORD '" + sharedPassword + "'"
+                        + (role.equals("tenant_one") ? " CONNECTION LIMIT 1" : ""));
+                s.execute("CREATE DATABASE " + role + " OWNER " + role);
+            }
+        }
         workDir = TestingDirectories.newWorkDir("proxy-pool-limits");
-        FakeResolver resolver = new FakeResolver().put(A, pg.endpoint(), pg.credentials())
-                .put(NEIGHBOUR, pg.endpoint(), pg.credentials());
+        FakeResolver resolver = new FakeResolver().put(A, pg.endpoint(), pg.credentials());
+        for (String id : List.of(ONE, TWO, THREE)) {
+            String role = id.equals(ONE) ? "tenant_one" : id.equals(TWO) ? "tenant_two" : "tenant_three";
+            resolver.putShared(id, shared.endpoint(), new ServerLogin(role, role), sharedPassword);
+        }
         proxy = new PostgresProxy(ProxyConfig.defaults(TestPostgresProxyIntegration.DOMAIN, workDir.resolve("tls"))
                 .withBind("127.0.0.1", 0).withIoThreads(2).withLimits(LIMIT, 10_000)
                 .withBackendPool(Duration.ofSeconds(60), LIMIT), resolver, resolver, new SimpleMeterRegistry())
@@ -62,16 +85,19 @@ class TestBackendPoolLimits {
         if (proxy != null) {
             proxy.close();
         }
-        if (pg != null) {
-            pg.close();
+        for (TestingPostgres server : new TestingPostgres[] {pg, shared}) {
+            if (server != null) {
+                server.close();
+            }
         }
         TestingDirectories.deleteRecursively(workDir);
     }
 
     @AfterEach
     void emptyThePool() {
-        proxy.evictIdleBackends(A);
-        proxy.evictIdleBackends(NEIGHBOUR);
+        for (String id : List.of(A, ONE, TWO, THREE)) {
+            proxy.evictIdleBackends(id);
+        }
         TestPostgresProxyIntegration.assertNothingLeaked(proxy);
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
                 assertThat(proxy.openBackendConnections()).as("parked connections closed").isZero());
@@ -99,19 +125,42 @@ class TestBackendPoolLimits {
     }
 
     @Test
-    void aServerThatIsFullGetsBackWhatOtherDatabasesPark() throws Exception {
-        park(NEIGHBOUR, "neighbour-app");
+    void aFullServerGetsBackWhatOtherTenantsPark() throws Exception {
+        park(TWO, "two-app");
+        List<Connection> three = new ArrayList<>();
+        try {
+            for (int i = 0; i < SHARED_MAX - LIMIT; i++) {
+                three.add(connect(THREE, "three-app"));
+            }
+            // THREE's own clients and parked connections are below its limit, so nothing gives way first: the server,
+            // full of TWO's parked connections, refuses this one login
+            assertThatThrownBy(() -> connect(THREE, "three-app").close())
+                    .isInstanceOf(PSQLException.class)
+                    .satisfies(e -> assertThat(((PSQLException) e).getSQLState()).isEqualTo("53300"))
+                    .hasMessageContaining("too many clients");
+            // and then gets them back at once, not after the pool's 60-s idle timeout
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(proxy.backendPool().idle(TWO)).isZero());
+            three.add(connect(THREE, "three-app"));
+            assertThat(TestPostgresProxyIntegration.queryString(three.getLast(), "SELECT 1")).isEqualTo("1");
+        } finally {
+            for (Connection c : three) {
+                c.close();
+            }
+        }
+    }
 
-        // A's own clients and parked connections are far from its limit, so nothing gives way first: the server,
-        // full of the neighbour's parked connections, refuses this one login
-        assertThatThrownBy(() -> connect(A, "a-app").close())
-                .isInstanceOf(PSQLException.class)
-                .satisfies(e -> assertThat(((PSQLException) e).getSQLState()).isEqualTo("53300"));
-        // and then gets them back at once, not after the pool's 60-s idle timeout
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
-                assertThat(proxy.backendPool().idle(NEIGHBOUR)).isZero());
-        try (Connection c = connect(A, "a-app")) {
-            assertThat(TestPostgresProxyIntegration.queryString(c, "SELECT 1")).isEqualTo("1");
+    @Test
+    void aTenantAtItsOwnLimitDoesNotCostItsNeighboursTheirParkedConnections() throws Exception {
+        park(TWO, "two-app");
+        try (Connection only = connect(ONE, "one-app")) {
+            assertThatThrownBy(() -> connect(ONE, "one-app").close())
+                    .isInstanceOf(PSQLException.class)
+                    .satisfies(e -> assertThat(((PSQLException) e).getSQLState()).isEqualTo("53300"))
+                    .hasMessageContaining("too many connections for role");
+            await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(2)).untilAsserted(() ->
+                    assertThat(proxy.backendPool().idle(TWO)).as("TWO's parked connections").isEqualTo(LIMIT));
+            assertThat(TestPostgresProxyIntegration.queryString(only, "SELECT 1")).isEqualTo("1");
         }
     }
 
@@ -134,7 +183,7 @@ class TestBackendPoolLimits {
     private Connection connect(String id, String applicationName) throws SQLException {
         Properties properties = new Properties();
         properties.setProperty("user", "app");
-        properties.setProperty("password", pg.credentials().password());
+        properties.setProperty("password", id.equals(A) ? pg.credentials().password() : sharedPassword);
         properties.setProperty("sslmode", "verify-full");
         properties.setProperty("sslrootcert", ca.toString());
         properties.setProperty("options", "endpoint=" + id);
