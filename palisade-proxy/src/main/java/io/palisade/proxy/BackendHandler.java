@@ -65,6 +65,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     private boolean tooManyReports;
     private int processId;
     private int secretKey;
+    private final boolean clientAuthenticated;
+    /** This login was given up for another one ({@link BackendLink#retryAfterFull}): its end is not the session's. */
+    private boolean abandoned;
 
     /**
      * @param startup the startup message for the backend (whitelisted parameters, server login names)
@@ -74,9 +77,12 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
      *     internal role name in the {@code session_authorization} parameter; null to pass the server's report through
      * @param serverFinal the SCRAM server-final message to show a SCRAM client before AuthenticationOk; null for a
      *     client that sent a cleartext password
+     * @param clientAuthenticated whether the client was already shown AuthenticationOk (by an earlier login attempt
+     *     the server refused, {@link BackendLink#retryAfterFull}): this login does not show it again
      */
     BackendHandler(BackendLink link, Endpoint endpoint, StartupMessage startup, String password, String user,
-            String sessionAuthorization, String serverFinal) {
+            String sessionAuthorization, String serverFinal, boolean clientAuthenticated) {
+        this.clientAuthenticated = clientAuthenticated;
         this.link = link;
         this.session = link.session();
         this.endpoint = endpoint;
@@ -166,17 +172,18 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             context.close();
             return;
         }
-        if (!keepGoing) {
+        if (!keepGoing && !abandoned) {
             out.forEach(ReferenceCountUtil::release);
             return;
         }
+        // an abandoned login still shows the client what came before the refusal (its AuthenticationOk)
         if (!out.isEmpty()) {
             CompositeByteBuf composite = context.alloc().compositeBuffer(out.size());
             composite.addComponents(true, out);
             link.toClient(composite);
             link.flushToClient();
         }
-        if (mode != Mode.RELAY) {
+        if (keepGoing && mode != Mode.RELAY) {
             context.read();
         }
     }
@@ -262,8 +269,12 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 if (PgMessages.SQLSTATE_TOO_MANY_CONNECTIONS.equals(fields.get('C'))) {
                     // parked connections may hold the server's slots; a role's or database's own limit is the
                     // tenant's affair: it must not cost other tenants of a shared server their parked connections
-                    String text = fields.getOrDefault('M', "");
-                    link.backendFull(endpoint, !text.startsWith(TENANT_LIMIT_MESSAGE));
+                    boolean serverWide = !fields.getOrDefault('M', "").startsWith(TENANT_LIMIT_MESSAGE);
+                    if (link.retryAfterFull(endpoint, serverWide, clientAuthenticated || mode != Mode.AUTHENTICATE)) {
+                        abandoned = true;
+                        ctx.close();
+                        return false;
+                    }
                 }
                 out.add(message.retain());
             }
@@ -301,7 +312,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     out.add(PgWire.authentication(ctx.alloc(), PgWire.AUTH_SASL_FINAL, serverFinal.getBytes(UTF_8)));
                     serverFinal = null;
                 }
-                out.add(PgWire.authentication(ctx.alloc(), PgWire.AUTH_OK, new byte[0]));
+                if (!clientAuthenticated) {
+                    out.add(PgWire.authentication(ctx.alloc(), PgWire.AUTH_OK, new byte[0]));
+                }
                 return true;
             }
             case PgWire.AUTH_CLEARTEXT -> sendPassword(password);
@@ -372,7 +385,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext context) {
         release();
-        session.backendClosed();
+        if (!abandoned) {
+            session.backendClosed();
+        }
     }
 
     @Override

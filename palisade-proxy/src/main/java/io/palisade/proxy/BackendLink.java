@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -47,6 +48,8 @@ final class BackendLink {
     private RelayTracker tracker;
     private BackendPool.Key poolKey;
     private long generation;
+    /** What a second backend login needs, kept until the relay starts; null once used or no longer needed. */
+    private Retry retry;
     private CancelRegistry.ProxyKey cancelKey;
     private ScheduledFuture<?> idleTimer;
     private long lastActivityNanos;
@@ -85,8 +88,12 @@ final class BackendLink {
         proxy.resolver().touch(databaseId);
         String password = verified.credentials().password();
         handler = new BackendHandler(this, backend.endpoint(), toBackend, password, backendUser, sessionAuthorization,
-                verified.serverFinal());
+                verified.serverFinal(), false);
         BackendPool pool = proxy.backendPool();
+        if (pool.enabled()) {
+            retry = new Retry(backend.endpoint(), toBackend, password, backendUser, sessionAuthorization,
+                    verified.serverFinal());
+        }
         if (pool.enabled()) {
             poolKey = new BackendPool.Key(databaseId, backend.endpoint(), toBackend.parameters(),
                     sessionAuthorization == null ? "" : sessionAuthorization,
@@ -109,13 +116,63 @@ final class BackendLink {
                 Endpoint endpoint = backend.endpoint();
                 pool.giveWay(databaseId, loop).whenComplete((ignored, error) -> loop.execute(() -> {
                     if (!closed) {
-                        connect(endpoint, handler);
+                        connectUnlessEvicted(endpoint, handler);
                     }
                 }));
                 return true;
             }
         }
         connect(backend.endpoint(), handler);
+        return true;
+    }
+
+    /** What logging in to the backend a second time takes ({@link #retryAfterFull}). */
+    private record Retry(Endpoint endpoint, StartupMessage startup, String password, String user,
+            String sessionAuthorization, String serverFinal) {}
+
+    /**
+     * Connects after a wait for the pool, unless the database's backends were evicted meanwhile (a suspend, a move's
+     * cutover, a restore): then {@code endpoint} may be gone, and the client is asked to try again.
+     */
+    private void connectUnlessEvicted(Endpoint endpoint, BackendHandler next) {
+        if (proxy.backendPool().generation(databaseId) != generation) {
+            session.fail(ErrorCode.NOT_READY.sqlState(), "database '" + databaseId + "' changed while this connection"
+                    + " was being opened; try again");
+            return;
+        }
+        connect(endpoint, next);
+    }
+
+    /**
+     * The server refused the backend login with {@code 53300} before the session started. When the pool parks
+     * backends that may be what fills the server (this database's; with {@code serverWide} also other databases' on
+     * that server) and this login was not retried yet: gives them back, and once the server has let them go logs in
+     * again with a new handler, so the client (which has seen at most the end of its own authentication,
+     * {@code clientAuthenticated}) never sees the refusal. False when it does not retry: the caller passes the error
+     * on, after the pool gave back what it held all the same.
+     */
+    boolean retryAfterFull(Endpoint endpoint, boolean serverWide, boolean clientAuthenticated) {
+        BackendPool pool = proxy.backendPool();
+        boolean parked = pool.idle(databaseId) > 0 || (serverWide && pool.idle() > 0);
+        CompletableFuture<Void> givenBack = CompletableFuture.allOf(pool.evictNow(databaseId),
+                serverWide ? pool.serverFull(endpoint) : CompletableFuture.completedFuture(null));
+        Retry again = retry;
+        retry = null;
+        if (again == null || !parked || closed) {
+            return false;
+        }
+        generation = pool.generation(databaseId);
+        BackendHandler next = new BackendHandler(this, again.endpoint(), again.startup(), again.password(),
+                again.user(), again.sessionAuthorization(), clientAuthenticated ? null : again.serverFinal(),
+                clientAuthenticated);
+        handler = next;
+        backend = null;
+        EventLoop loop = session.clientChannel().eventLoop();
+        givenBack.whenComplete((ignored, error) -> loop.execute(() -> {
+            if (!closed) {
+                connectUnlessEvicted(again.endpoint(), next);
+            }
+        }));
         return true;
     }
 
@@ -221,17 +278,6 @@ final class BackendLink {
         }
     }
 
-    /**
-     * The backend refused a login for too many connections: the pool gives back what it holds of this database, and
-     * when the whole server is full ({@code serverWide}) whatever it parks on that server for other databases.
-     */
-    void backendFull(Endpoint endpoint, boolean serverWide) {
-        proxy.backendPool().evict(databaseId, false);
-        if (serverWide) {
-            proxy.backendPool().serverFull(endpoint);
-        }
-    }
-
     /** Flushes what {@link #toBackend} wrote since the last flush. */
     void flushToBackend() {
         if (backendUnflushed && backend != null) {
@@ -270,6 +316,7 @@ final class BackendLink {
 
     /** The relay starts (the backend's first ReadyForQuery): both sides read on their own from now on. */
     void startRelay() {
+        retry = null;
         if (closed || backend == null) {
             return;
         }

@@ -28,6 +28,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Predicate;
 
 /**
  * Logged-in backend connections kept after their client left cleanly, reset with {@code DISCARD ALL}, for the next
@@ -253,32 +254,48 @@ final class BackendPool {
      * gone. Any thread.
      */
     void evict(String databaseId, boolean wait) {
+        CompletableFuture<Void> closed = evictNow(databaseId);
+        if (wait && !onAnEventLoop()) {
+            try {
+                closed.get(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException | TimeoutException e) {
+                // bounded: they close on their own right after
+            }
+        }
+    }
+
+    /**
+     * As {@link #evict} without waiting: the future completes when the server has let every parked connection go
+     * (each one's Terminate answered by the server closing it, at most {@link #GIVE_WAY_WAIT}). Any thread.
+     */
+    CompletableFuture<Void> evictNow(String databaseId) {
         // the next login creates the entry anew, with a generation nothing logged in before can have
         databases.remove(databaseId);
-        closeParked(databaseId, wait);
+        return closeParked(key -> key.databaseId().equals(databaseId));
     }
 
     /** Forgets a deleted database: as {@link #evict}, without waiting. Any thread. */
     void forget(String databaseId) {
-        evict(databaseId, false);
+        evictNow(databaseId);
     }
 
     /**
-     * A server answered a login with {@code 53300 too many connections}: closes every connection parked on it, of
-     * whichever database (on a shared server, other tenants' parked connections hold its slots too). Does not wait.
-     * Any thread.
+     * A server answered a login with a full server's {@code 53300}: ends every connection parked on it, of whichever
+     * database (on a shared server, other tenants' parked connections hold its slots too). The future completes as
+     * {@link #evictNow}'s. Any thread.
      */
-    void serverFull(Endpoint endpoint) {
-        closeParked(key -> key.endpoint().equals(endpoint), false);
+    CompletableFuture<Void> serverFull(Endpoint endpoint) {
+        return closeParked(key -> key.endpoint().equals(endpoint));
     }
 
     /**
-     * Makes room for a new backend login of {@code databaseId} by ending one of its parked connections, the least
-     * recently parked on {@code loop} or else on another loop: called when a client found nothing to reuse while the
-     * database's clients and parked connections together already reach its limit, so that the pool never makes a
-     * server refuse a login. The future completes when the server has let that connection go (its Terminate
-     * answered by the server closing, at most {@link #GIVE_WAY_WAIT}), or at once when nothing is parked. On
-     * {@code loop}.
+     * Makes room for a new backend login of {@code databaseId} by ending one of its parked connections, one parked
+     * on {@code loop} if there is one, else on another loop: called when a client found nothing to reuse while the
+     * database's clients and parked connections together already reach its limit. The future completes when the
+     * server has let that connection go (its Terminate answered by the server closing, at most
+     * {@link #GIVE_WAY_WAIT}), or at once when none is parked (one being reset is not taken). On {@code loop}.
      */
     CompletableFuture<Void> giveWay(String databaseId, EventExecutor loop) {
         CompletableFuture<Void> done = new CompletableFuture<>();
@@ -298,26 +315,37 @@ final class BackendPool {
             return;
         }
         Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> next = loopsLeft.next();
-        Runnable onLoop = () -> {
+        onLoop(next.getKey(), done, () -> {
             PooledBackend oldest = oldestParked(next.getValue(), databaseId);
             if (oldest == null) {
                 giveWay(databaseId, loopsLeft, done);
             } else {
                 oldest.terminate(GIVE_WAY_WAIT).addListener(f -> done.complete(null));
             }
-        };
-        if (next.getKey().inEventLoop()) {
-            onLoop.run();
-        } else {
+        });
+    }
+
+    /** Runs {@code task} on {@code loop}; completes {@code done} instead when the loop is shutting down. */
+    private static void onLoop(EventExecutor loop, CompletableFuture<Void> done, Runnable task) {
+        Runnable guarded = () -> {
             try {
-                next.getKey().execute(onLoop);
+                task.run();
             } catch (RejectedExecutionException e) {
-                done.complete(null); // the proxy is closing
+                done.complete(null); // the proxy is closing: its channels close with it
             }
+        };
+        if (loop.inEventLoop()) {
+            guarded.run();
+            return;
+        }
+        try {
+            loop.execute(guarded);
+        } catch (RejectedExecutionException e) {
+            done.complete(null);
         }
     }
 
-    /** Removes and returns the database's least recently parked connection in one loop's partition; on that loop. */
+    /** Removes and returns the database's least recently parked connection of one key in one loop's partition. */
     private static PooledBackend oldestParked(Map<Key, ArrayDeque<PooledBackend>> partition, String databaseId) {
         for (Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> it = partition.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<Key, ArrayDeque<PooledBackend>> parked = it.next();
@@ -334,50 +362,40 @@ final class BackendPool {
         return null;
     }
 
-    private void closeParked(String databaseId, boolean wait) {
-        closeParked(key -> key.databaseId().equals(databaseId), wait);
+    private boolean onAnEventLoop() {
+        for (EventExecutor loop : loops.keySet()) {
+            if (loop.inEventLoop()) {
+                return true;
+            }
+        }
+        return false;
     }
 
-    private void closeParked(java.util.function.Predicate<Key> which, boolean wait) {
+    /** Ends the parked connections whose key {@code which} accepts, on their loops; see {@link #evictNow}. */
+    private CompletableFuture<Void> closeParked(Predicate<Key> which) {
         List<CompletableFuture<Void>> closed = new ArrayList<>();
-        boolean onEventLoop = false;
         for (Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> entry : loops.entrySet()) {
-            onEventLoop |= entry.getKey().inEventLoop();
             CompletableFuture<Void> done = new CompletableFuture<>();
             closed.add(done);
-            try {
-                entry.getKey().execute(() -> {
-                    List<CompletableFuture<Void>> channels = new ArrayList<>();
-                    Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> keys = entry.getValue().entrySet().iterator();
-                    while (keys.hasNext()) {
-                        Map.Entry<Key, ArrayDeque<PooledBackend>> parked = keys.next();
-                        if (which.test(parked.getKey())) {
-                            keys.remove();
-                            for (PooledBackend backend : parked.getValue()) {
-                                CompletableFuture<Void> channel = new CompletableFuture<>();
-                                backend.channel().closeFuture().addListener(f -> channel.complete(null));
-                                channels.add(channel);
-                                backend.close();
-                            }
+            onLoop(entry.getKey(), done, () -> {
+                List<CompletableFuture<Void>> channels = new ArrayList<>();
+                Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> keys = entry.getValue().entrySet().iterator();
+                while (keys.hasNext()) {
+                    Map.Entry<Key, ArrayDeque<PooledBackend>> parked = keys.next();
+                    if (which.test(parked.getKey())) {
+                        keys.remove();
+                        for (PooledBackend backend : parked.getValue()) {
+                            CompletableFuture<Void> channel = new CompletableFuture<>();
+                            channels.add(channel);
+                            backend.terminate(GIVE_WAY_WAIT).addListener(f -> channel.complete(null));
                         }
                     }
-                    CompletableFuture.allOf(channels.toArray(CompletableFuture[]::new))
-                            .whenComplete((ignored, error) -> done.complete(null));
-                });
-            } catch (RejectedExecutionException e) {
-                done.complete(null); // the proxy is closing: its channels close with it
-            }
+                }
+                CompletableFuture.allOf(channels.toArray(CompletableFuture[]::new))
+                        .whenComplete((ignored, error) -> done.complete(null));
+            });
         }
-        if (wait && !onEventLoop) {
-            try {
-                CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new))
-                        .get(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            } catch (ExecutionException | TimeoutException e) {
-                // bounded: they close on their own right after
-            }
-        }
+        return CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new));
     }
 
     /** Connections parked or being reset, for one database. */

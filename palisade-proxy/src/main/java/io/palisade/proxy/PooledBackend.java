@@ -29,6 +29,11 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
     private static final String RESET = "DISCARD ALL";
     /** Nothing {@code DISCARD ALL} answers is legitimately this large. */
     private static final int MAX_MESSAGE = 64 * 1024;
+    /**
+     * All a server may send answering {@code DISCARD ALL} (notices and notifications included): a server that keeps
+     * sending during the reset is closed rather than buffered.
+     */
+    private static final long MAX_RESET_BYTES = 1024 * 1024;
 
     private enum State {
         RESETTING,
@@ -48,6 +53,8 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
     private State state = State.RESETTING;
     private boolean completed;
     private ByteBuf pending;
+    /** Bytes the server sent since the reset began. */
+    private long resetBytes;
     private ScheduledFuture<?> idleTimer;
 
     PooledBackend(BackendPool pool, BackendPool.Key key, long generation, BackendPool.Login login,
@@ -130,8 +137,18 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
             }
             return;
         }
+        resetBytes += buf.readableBytes();
+        if (resetBytes > MAX_RESET_BYTES) {
+            buf.release();
+            log.debug("a connection to {} sent more than {} bytes answering {}; closing it", key.databaseId(),
+                    MAX_RESET_BYTES, RESET);
+            close();
+            return;
+        }
         if (pending == null) {
             pending = context.alloc().buffer(Math.max(256, buf.readableBytes()));
+        } else {
+            pending.discardReadBytes();
         }
         pending.writeBytes(buf);
         buf.release();

@@ -15,6 +15,7 @@ import java.io.ByteArrayOutputStream;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -259,8 +260,13 @@ class TestBackendPoolUnits {
         long before = pool.generation(DB);
         pool.evict(DB, false);
         first.channel().runPendingTasks();
-        assertThat(first.channel().isOpen()).isFalse();
+        assertThat(written(first.channel())).as("Terminate").isEqualTo(PgMessages.terminate());
         assertThat(pool.idle(DB)).isZero();
+        // the server closes the connection on Terminate; one that does not is closed after GIVE_WAY_WAIT
+        assertThat(first.channel().isOpen()).isTrue();
+        first.channel().advanceTimeBy(BackendPool.GIVE_WAY_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        first.channel().runScheduledPendingTasks();
+        assertThat(first.channel().isOpen()).isFalse();
         first.channel().finishAndReleaseAll();
         // a connection logged in before the eviction is not pooled after it
         ChannelHandler current = new ChannelInboundHandlerAdapter();
