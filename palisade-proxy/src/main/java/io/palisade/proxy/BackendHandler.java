@@ -156,6 +156,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             link.fromBackend(buf);
             return;
         }
+        if (abandoned) {
+            buf.release(); // a login given up for another: nothing more of it reaches the client
+            return;
+        }
         if (pending == null) {
             pending = context.alloc().buffer(Math.max(256, buf.readableBytes()));
         }

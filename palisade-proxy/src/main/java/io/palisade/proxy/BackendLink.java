@@ -153,15 +153,15 @@ final class BackendLink {
      */
     boolean retryAfterFull(Endpoint endpoint, boolean serverWide, boolean clientAuthenticated) {
         BackendPool pool = proxy.backendPool();
+        // what is parked on that server is not counted per server: a backend parked elsewhere may cost one needless
+        // second login, which the server then refuses as it did the first
         boolean parked = pool.idle(databaseId) > 0 || (serverWide && pool.idle() > 0);
-        CompletableFuture<Void> givenBack = CompletableFuture.allOf(pool.evictNow(databaseId),
-                serverWide ? pool.serverFull(endpoint) : CompletableFuture.completedFuture(null));
+        CompletableFuture<Void> givenBack = pool.serverFull(databaseId, endpoint, serverWide);
         Retry again = retry;
         retry = null;
-        if (again == null || !parked || closed) {
-            return false;
+        if (again == null || !parked || closed || pool.generation(databaseId) != generation) {
+            return false; // an evicted database (suspend, cutover) is not logged in to again: the client retries
         }
-        generation = pool.generation(databaseId);
         BackendHandler next = new BackendHandler(this, again.endpoint(), again.startup(), again.password(),
                 again.user(), again.sessionAuthorization(), clientAuthenticated ? null : again.serverFinal(),
                 clientAuthenticated);
@@ -394,6 +394,7 @@ final class BackendLink {
             return;
         }
         closed = true;
+        retry = null;
         if (idleTimer != null) {
             idleTimer.cancel(false);
         }

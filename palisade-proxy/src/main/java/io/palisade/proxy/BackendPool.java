@@ -270,7 +270,7 @@ final class BackendPool {
      * As {@link #evict} without waiting: the future completes when the server has let every parked connection go
      * (each one's Terminate answered by the server closing it, at most {@link #GIVE_WAY_WAIT}). Any thread.
      */
-    CompletableFuture<Void> evictNow(String databaseId) {
+    private CompletableFuture<Void> evictNow(String databaseId) {
         // the next login creates the entry anew, with a generation nothing logged in before can have
         databases.remove(databaseId);
         return closeParked(key -> key.databaseId().equals(databaseId));
@@ -282,12 +282,14 @@ final class BackendPool {
     }
 
     /**
-     * A server answered a login with a full server's {@code 53300}: ends every connection parked on it, of whichever
-     * database (on a shared server, other tenants' parked connections hold its slots too). The future completes as
-     * {@link #evictNow}'s. Any thread.
+     * A server answered a login of the database with {@code 53300}: ends the database's parked connections, and with
+     * {@code serverWide} (the whole server is full) every connection parked on that server, of whichever database (on
+     * a shared server, other tenants' parked connections hold its slots too). Unlike {@link #evict} it starts no new
+     * generation: logins under way stay valid. The future completes as {@link #evictNow}'s. Any thread.
      */
-    CompletableFuture<Void> serverFull(Endpoint endpoint) {
-        return closeParked(key -> key.endpoint().equals(endpoint));
+    CompletableFuture<Void> serverFull(String databaseId, Endpoint endpoint, boolean serverWide) {
+        return closeParked(key -> key.databaseId().equals(databaseId)
+                || (serverWide && key.endpoint().equals(endpoint)));
     }
 
     /**

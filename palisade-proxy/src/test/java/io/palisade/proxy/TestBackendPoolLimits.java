@@ -19,6 +19,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -137,10 +141,20 @@ class TestBackendPoolLimits {
                 three.add(connect(THREE, "three-app"));
             }
             // THREE's own clients and parked connections are below its limit, so nothing gives way first: the server,
-            // full of TWO's parked connections, refuses the backend login ("sorry, too many clients already"); the
-            // proxy gets them back and logs in again, and the client never sees the refusal
-            three.add(connect(THREE, "three-app"));
-            assertThat(TestPostgresProxyIntegration.queryString(three.getLast(), "SELECT 1")).isEqualTo("1");
+            // full of TWO's parked connections, refuses the backend logins ("sorry, too many clients already"); the
+            // proxy gets them back and logs in again, and the clients (two at once: one's retry must not spoil the
+            // other's) never see the refusal
+            ExecutorService clients = Executors.newFixedThreadPool(2);
+            try {
+                List<Future<Connection>> burst = List.of(clients.submit(() -> connect(THREE, "three-app")),
+                        clients.submit(() -> connect(THREE, "three-app")));
+                for (Future<Connection> login : burst) {
+                    three.add(login.get(30, TimeUnit.SECONDS));
+                    assertThat(TestPostgresProxyIntegration.queryString(three.getLast(), "SELECT 1")).isEqualTo("1");
+                }
+            } finally {
+                clients.shutdown();
+            }
             assertThat(proxy.backendPool().idle(TWO)).as("TWO's parked connections, given back").isZero();
         } finally {
             for (Connection c : three) {
