@@ -90,25 +90,12 @@ class TestBackendPoolLimits {
 
     @AfterAll
     void tearDown() {
-        if (proxy != null) {
-            proxy.close();
-        }
-        for (TestingPostgres server : new TestingPostgres[] {pg, shared}) {
-            if (server != null) {
-                server.close();
-            }
-        }
-        TestingDirectories.deleteRecursively(workDir);
+        PooledProxyFixture.closeAll(proxy, workDir, pg, shared);
     }
 
     @AfterEach
     void emptyThePool() {
-        for (String id : List.of(A, ONE, TWO, THREE, FOUR)) {
-            proxy.evictIdleBackends(id);
-        }
-        TestPostgresProxyIntegration.assertNothingLeaked(proxy);
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(proxy.openBackendConnections()).as("parked connections closed").isZero());
+        PooledProxyFixture.emptyThePool(proxy, List.of(A, ONE, TWO, THREE, FOUR));
     }
 
     @Test

@@ -95,25 +95,12 @@ class TestBackendReuse {
 
     @AfterAll
     void tearDown() {
-        if (proxy != null) {
-            proxy.close();
-        }
-        for (TestingPostgres server : new TestingPostgres[] {pg, shared}) {
-            if (server != null) {
-                server.close();
-            }
-        }
-        TestingDirectories.deleteRecursively(workDir);
+        PooledProxyFixture.closeAll(proxy, workDir, pg, shared);
     }
 
     @AfterEach
     void emptyThePool() {
-        for (String id : List.of(A, TWIN, SHARED_1, SHARED_2)) {
-            proxy.evictIdleBackends(id);
-        }
-        TestPostgresProxyIntegration.assertNothingLeaked(proxy);
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(proxy.openBackendConnections()).as("parked connections closed").isZero());
+        PooledProxyFixture.emptyThePool(proxy, List.of(A, TWIN, SHARED_1, SHARED_2));
     }
 
     private Connection connect(String id, String password, Map<String, String> extra) throws SQLException {
