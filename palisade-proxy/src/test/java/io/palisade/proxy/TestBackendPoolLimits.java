@@ -110,8 +110,9 @@ class TestBackendPoolLimits {
                 second.add(c);
                 assertThat(TestPostgresProxyIntegration.queryString(c, "SELECT current_setting('application_name')"))
                         .isEqualTo("second-app");
+                // one parked connection gave way per login, before it (a refused login's retry would take them all)
+                assertThat(proxy.backendPool().idle(A)).as("parked connections left").isEqualTo(LIMIT - 1 - i);
             }
-            assertThat(proxy.backendPool().idle(A)).as("every parked connection gave way").isZero();
         } finally {
             for (Connection c : second) {
                 c.close();
