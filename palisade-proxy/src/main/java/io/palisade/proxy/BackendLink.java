@@ -113,12 +113,7 @@ final class BackendLink {
             int idle = pool.idle(databaseId);
             if (idle > 0 && connections.active(databaseId) + idle > connections.maxPerDatabase()) {
                 // this login would take the database past its limit only because of the pool: one parked goes first
-                Endpoint endpoint = backend.endpoint();
-                pool.giveWay(databaseId, loop).whenComplete((ignored, error) -> loop.execute(() -> {
-                    if (!closed) {
-                        connectUnlessEvicted(endpoint, handler);
-                    }
-                }));
+                connectAfter(pool.giveWay(databaseId, loop), backend.endpoint(), handler);
                 return true;
             }
         }
@@ -129,6 +124,19 @@ final class BackendLink {
     /** What logging in to the backend a second time takes ({@link #retryAfterFull}). */
     private record Retry(Endpoint endpoint, StartupMessage startup, String password, String user,
             String sessionAuthorization, String serverFinal) {}
+
+    /**
+     * Once the pool has let backends go ({@code wait}, failed or not), connects on the client's event loop, unless the
+     * session closed meanwhile or the database was evicted ({@link #connectUnlessEvicted}).
+     */
+    private void connectAfter(CompletableFuture<Void> wait, Endpoint endpoint, BackendHandler next) {
+        EventLoop loop = session.clientChannel().eventLoop();
+        wait.whenComplete((ignored, error) -> loop.execute(() -> {
+            if (!closed) {
+                connectUnlessEvicted(endpoint, next);
+            }
+        }));
+    }
 
     /**
      * Connects after a wait for the pool, unless the database's backends were evicted meanwhile (a suspend, a move's
@@ -167,12 +175,7 @@ final class BackendLink {
                 clientAuthenticated);
         handler = next;
         backend = null;
-        EventLoop loop = session.clientChannel().eventLoop();
-        givenBack.whenComplete((ignored, error) -> loop.execute(() -> {
-            if (!closed) {
-                connectUnlessEvicted(again.endpoint(), next);
-            }
-        }));
+        connectAfter(givenBack, again.endpoint(), next);
         return true;
     }
 

@@ -318,11 +318,11 @@ final class BackendPool {
         }
         Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> next = loopsLeft.next();
         onLoop(next.getKey(), done, () -> {
-            PooledBackend oldest = oldestParked(next.getValue(), databaseId);
-            if (oldest == null) {
+            List<PooledBackend> oldest = takeParked(next.getValue(), key -> key.databaseId().equals(databaseId), 1);
+            if (oldest.isEmpty()) {
                 giveWay(databaseId, loopsLeft, done);
             } else {
-                oldest.terminate(GIVE_WAY_WAIT).addListener(f -> done.complete(null));
+                terminate(oldest).whenComplete((ignored, error) -> done.complete(null));
             }
         });
     }
@@ -347,21 +347,40 @@ final class BackendPool {
         }
     }
 
-    /** Removes and returns the database's least recently parked connection of one key in one loop's partition. */
-    private static PooledBackend oldestParked(Map<Key, ArrayDeque<PooledBackend>> partition, String databaseId) {
-        for (Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> it = partition.entrySet().iterator(); it.hasNext(); ) {
-            Map.Entry<Key, ArrayDeque<PooledBackend>> parked = it.next();
-            if (parked.getKey().databaseId().equals(databaseId)) {
-                PooledBackend oldest = parked.getValue().pollLast();
-                if (parked.getValue().isEmpty()) {
-                    it.remove();
+    /**
+     * Removes from one loop's partition at most {@code limit} parked connections whose key {@code which} accepts,
+     * the least recently parked of a key first. On that loop.
+     */
+    private static List<PooledBackend> takeParked(Map<Key, ArrayDeque<PooledBackend>> partition, Predicate<Key> which,
+            int limit) {
+        List<PooledBackend> taken = new ArrayList<>();
+        Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> keys = partition.entrySet().iterator();
+        while (keys.hasNext() && taken.size() < limit) {
+            Map.Entry<Key, ArrayDeque<PooledBackend>> parked = keys.next();
+            if (which.test(parked.getKey())) {
+                while (taken.size() < limit && !parked.getValue().isEmpty()) {
+                    taken.add(parked.getValue().pollLast());
                 }
-                if (oldest != null) {
-                    return oldest;
+                if (parked.getValue().isEmpty()) {
+                    keys.remove();
                 }
             }
         }
-        return null;
+        return taken;
+    }
+
+    /**
+     * Sends each connection Terminate; the future completes when the server has closed them all (each one at most
+     * {@link #GIVE_WAY_WAIT}, then closed by us).
+     */
+    private static CompletableFuture<Void> terminate(List<PooledBackend> backends) {
+        List<CompletableFuture<Void>> closed = new ArrayList<>();
+        for (PooledBackend backend : backends) {
+            CompletableFuture<Void> channel = new CompletableFuture<>();
+            closed.add(channel);
+            backend.terminate(GIVE_WAY_WAIT).addListener(f -> channel.complete(null));
+        }
+        return CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new));
     }
 
     private boolean onAnEventLoop() {
@@ -379,23 +398,8 @@ final class BackendPool {
         for (Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> entry : loops.entrySet()) {
             CompletableFuture<Void> done = new CompletableFuture<>();
             closed.add(done);
-            onLoop(entry.getKey(), done, () -> {
-                List<CompletableFuture<Void>> channels = new ArrayList<>();
-                Iterator<Map.Entry<Key, ArrayDeque<PooledBackend>>> keys = entry.getValue().entrySet().iterator();
-                while (keys.hasNext()) {
-                    Map.Entry<Key, ArrayDeque<PooledBackend>> parked = keys.next();
-                    if (which.test(parked.getKey())) {
-                        keys.remove();
-                        for (PooledBackend backend : parked.getValue()) {
-                            CompletableFuture<Void> channel = new CompletableFuture<>();
-                            channels.add(channel);
-                            backend.terminate(GIVE_WAY_WAIT).addListener(f -> channel.complete(null));
-                        }
-                    }
-                }
-                CompletableFuture.allOf(channels.toArray(CompletableFuture[]::new))
-                        .whenComplete((ignored, error) -> done.complete(null));
-            });
+            onLoop(entry.getKey(), done, () -> terminate(takeParked(entry.getValue(), which, Integer.MAX_VALUE))
+                    .whenComplete((ignored, error) -> done.complete(null)));
         }
         return CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new));
     }
