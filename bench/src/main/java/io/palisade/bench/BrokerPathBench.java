@@ -6,7 +6,9 @@ import io.palisade.server.PalisadeServer;
 import io.palisade.server.ServerConfig;
 import io.palisade.testing.RawHttpClient;
 import io.palisade.testing.TestingDirectories;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -14,10 +16,14 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import org.awaitility.Awaitility;
 
 /**
  * The broker on the user's path: a real {@link PalisadeServer} (in this process, metadata store and all), a
@@ -25,22 +31,96 @@ import java.util.Optional;
  * adds almost nothing) sending {@code SELECT 1} through Neon's {@code POST /sql} and through PandaStack's
  * {@code POST /v1/databases/{id}/proxy/v1/query} with the broker token, as the README shows. Each route gets a database
  * of its own and a new connection, and {@code -Dbench.broker.requests} requests (default 6,000); the first 600 (cold:
- * new connection, empty pool, first checks against the store) and the rest (warm) are reported apart. Prints a table.
+ * new connection, empty pool, first checks against the store) and the rest (warm) are reported apart. Each
+ * {@link Start} runs in a JVM and on a server of its own, as a user's first requests would: right after the creates,
+ * while each database's first base backup runs beside the requests, and once those backups are done. Prints a
+ * table.
  */
 final class BrokerPathBench {
     private static final int COLD = 600;
+    /** Marks a table row in the output of a {@link #main} run. */
+    private static final String ROW = "broker-path-row ";
+    private static final Duration BACKUP_WAIT = Duration.ofMinutes(3);
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private BrokerPathBench() {}
+
+    /** When the first request comes, counted from the database's create. */
+    enum Start {
+        RIGHT_AFTER_CREATE("right after create (first base backup running)"),
+        AFTER_FIRST_BACKUP("after the first base backup");
+
+        final String label;
+
+        Start(String label) {
+            this.label = label;
+        }
+    }
 
     record Row(String route, long[] coldNanos, long[] warmNanos, double warmSeconds) {}
 
     static void run() throws Exception {
         int requests = Math.max(COLD + 100, Integer.getInteger("bench.broker.requests", 6_000));
+        List<String> rows = new ArrayList<>();
+        for (Start start : Start.values()) {
+            rows.addAll(inFreshJvm(start));
+        }
+        System.out.println();
+        System.out.println("## broker SELECT 1 on the user's path: palisade serve (in process, a fresh JVM and server"
+                + " per row pair), process rung, one client, HTTP keep-alive, " + requests + " requests per route");
+        System.out.println("machine: " + Machine.describe());
+        System.out.println();
+        System.out.println("| first request | route | cold p50 ms | cold p99 ms | warm p50 ms | warm p99 ms | warm req/s |");
+        System.out.println("|---|---|---:|---:|---:|---:|---:|");
+        rows.forEach(System.out::println);
+        System.out.println();
+        System.out.println("cold = the first " + COLD + " requests on a new connection to a database the broker has not"
+                + " served yet; warm = the rest");
+    }
+
+    /**
+     * Runs one {@link Start} in a new JVM with this one's options (nothing compiled yet, as after
+     * {@code palisade serve}), passing its log through; returns its table rows.
+     */
+    private static List<String> inFreshJvm(Start start) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>();
+        command.add(ProcessHandle.current().info().command().orElseThrow());
+        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), BrokerPathBench.class.getName(),
+                start.name()));
+        Process child = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        List<String> rows = new ArrayList<>();
+        try (BufferedReader out = child.inputReader()) {
+            for (String line; (line = out.readLine()) != null; ) {
+                if (line.startsWith(ROW)) {
+                    rows.add(line.substring(ROW.length()));
+                } else {
+                    System.out.println(line);
+                }
+            }
+        }
+        if (child.waitFor() != 0 || rows.isEmpty()) {
+            throw new IllegalStateException("the broker bench's JVM for " + start + " failed (exit "
+                    + child.exitValue() + ")");
+        }
+        return rows;
+    }
+
+    /** One {@link Start} in this JVM: prints its table rows, each after {@link #ROW}. */
+    public static void main(String[] args) throws Exception {
+        int requests = Math.max(COLD + 100, Integer.getInteger("bench.broker.requests", 6_000));
+        Start start = Start.valueOf(args[0]);
+        for (Row row : onFreshServer(start, requests)) {
+            System.out.printf(Locale.ROOT, "%s| %s | %s | %.3f | %.3f | %.3f | %.3f | %.0f |%n", ROW,
+                    start.label, row.route(), percentile(row.coldNanos(), 50), percentile(row.coldNanos(), 99),
+                    percentile(row.warmNanos(), 50), percentile(row.warmNanos(), 99),
+                    row.warmNanos().length / row.warmSeconds());
+        }
+    }
+
+    private static List<Row> onFreshServer(Start start, int requests) throws Exception {
         Path work = TestingDirectories.newWorkDir("bench-broker-path");
         String key = "pk_bench_" + Long.toHexString(System.nanoTime());
-        Row neon;
-        Row panda;
         try (PalisadeServer server = PalisadeServer.start(
                 ServerConfig.from(Map.of("server.data-dir", work.resolve("data").toString(), "api.port", "0")),
                 Optional.of(key))) {
@@ -48,36 +128,41 @@ final class BrokerPathBench {
             String api = "http://127.0.0.1:" + server.apiPort();
             JsonNode forNeon = create(http, api, key, "bench-neon");
             JsonNode forPanda = create(http, api, key, "bench-panda");
-            neon = measure("POST /sql (Neon)", server.apiPort(), neonRequest(forNeon), requests);
-            panda = measure("POST /v1/databases/{id}/proxy/v1/query (PandaStack)", server.apiPort(),
-                    pandaRequest(forPanda), requests);
-            for (JsonNode db : new JsonNode[] {forNeon, forPanda}) {
+            if (start == Start.AFTER_FIRST_BACKUP) {
+                long t0 = System.nanoTime();
+                for (JsonNode db : List.of(forNeon, forPanda)) {
+                    Awaitility.await("the first base backup of " + db.get("id").asText()).atMost(BACKUP_WAIT)
+                            .pollInterval(Duration.ofMillis(100)).until(() -> restorable(http, api, key, db));
+                }
+                System.out.printf(Locale.ROOT, "first base backups done %d ms after the creates%n",
+                        (System.nanoTime() - t0) / 1_000_000);
+            }
+            List<Row> rows = List.of(
+                    measure(start, "POST /sql (Neon)", server.apiPort(), neonRequest(forNeon), requests),
+                    measure(start, "POST /v1/databases/{id}/proxy/v1/query (PandaStack)", server.apiPort(),
+                            pandaRequest(forPanda), requests));
+            for (JsonNode db : List.of(forNeon, forPanda)) {
                 http.send(HttpRequest.newBuilder(URI.create(api + "/v1/databases/" + db.get("id").asText()))
                         .header("Authorization", "Bearer " + key).DELETE().build(),
                         HttpResponse.BodyHandlers.discarding());
             }
+            return rows;
         } finally {
             TestingDirectories.deleteRecursively(work);
         }
-        System.out.println();
-        System.out.println("## broker SELECT 1 on the user's path: palisade serve (in process), process rung,"
-                + " one client, HTTP keep-alive, " + requests + " requests per route");
-        System.out.println("machine: " + Machine.describe());
-        System.out.println();
-        System.out.println("| route | cold p50 ms | cold p99 ms | warm p50 ms | warm p99 ms | warm req/s |");
-        System.out.println("|---|---:|---:|---:|---:|---:|");
-        for (Row row : new Row[] {neon, panda}) {
-            System.out.printf(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %.3f | %.0f |%n", row.route(),
-                    percentile(row.coldNanos(), 50), percentile(row.coldNanos(), 99),
-                    percentile(row.warmNanos(), 50), percentile(row.warmNanos(), 99),
-                    row.warmNanos().length / row.warmSeconds());
-        }
-        System.out.println();
-        System.out.println("cold = the first " + COLD + " requests on a new connection to a database the broker has not"
-                + " served yet; warm = the rest");
     }
 
-    private static Row measure(String route, int port, byte[] request, int requests) throws IOException {
+    /** Whether the database's restorable window has begun: its first base backup is done. */
+    private static boolean restorable(HttpClient http, String api, String key, JsonNode db) throws Exception {
+        HttpResponse<String> response = http.send(HttpRequest.newBuilder(
+                URI.create(api + "/v1/databases/" + db.get("id").asText() + "/backups"))
+                .header("Authorization", "Bearer " + key).build(), HttpResponse.BodyHandlers.ofString());
+        return response.statusCode() == 200
+                && !MAPPER.readTree(response.body()).path("window").path("earliest").asText().isEmpty();
+    }
+
+    private static Row measure(Start start, String route, int port, byte[] request, int requests)
+            throws IOException {
         long[] cold = new long[COLD];
         long[] warm = new long[requests - COLD];
         long warmStart = 0;
@@ -97,7 +182,7 @@ final class BrokerPathBench {
             }
         }
         double warmSeconds = (System.nanoTime() - warmStart) / 1e9;
-        System.out.printf(Locale.ROOT, "%s: %d requests done%n", route, requests);
+        System.out.printf(Locale.ROOT, "%s, %s: %d requests done%n", route, start.label, requests);
         return new Row(route, cold, warm, warmSeconds);
     }
 
