@@ -33,6 +33,13 @@ final class BootWatchdog {
     /** A recovering guest whose data volume sees no I/O for this long is stuck, not slow. */
     static final Duration RECOVERY_STALL = Duration.ofMinutes(5);
     private static final Duration RECOVERY_PROGRESS_INTERVAL = Duration.ofSeconds(10);
+    /**
+     * A cold boot whose {@code ready} marker has not come this long after {@code postgres-started} is probed anyway,
+     * once per {@link #FALLBACK_PROBE_INTERVAL}: the marker line may be lost or broken by a kernel message on the same
+     * console, and PostgreSQL may well be up.
+     */
+    static final Duration READY_MARKER_GRACE = Duration.ofSeconds(5);
+    private static final Duration FALLBACK_PROBE_INTERVAL = Duration.ofSeconds(1);
 
     /** A running VM: where its PostgreSQL answers and what its boot or restore reported. */
     record Boot(Endpoint endpoint, Map<String, String> details) {
@@ -143,6 +150,7 @@ final class BootWatchdog {
         // the early-boot hang (timer calibration) shows as no initramfs marker; catch it well before the overall bound
         long firstMarkerDeadline = spawn + Math.min(config.bootTimeout().toNanos() / 2, FIRST_MARKER_TIMEOUT.toNanos());
         long readyNanos;
+        long nextFallbackProbe = spawn;
         while (true) {
             serial.poll();
             if (!process.isAlive()) {
@@ -194,8 +202,16 @@ final class BootWatchdog {
             }
             // only once the guest says "ready" (postmaster.pid, as pg_ctl -w): before that every probe makes the
             // postmaster fork a backend that answers "starting up", on the guest's one vCPU, which under TCG slows
-            // PostgreSQL's own start (and during a recovery, hot_standby off, it would only load the guest)
-            if (serial.seen("ready") && PgProbe.isReady(endpoint, PROBE_TIMEOUT)) {
+            // PostgreSQL's own start (and during a recovery, hot_standby off, it would only load the guest); a cold
+            // boot without the marker is probed after READY_MARKER_GRACE
+            boolean probe = serial.seen("ready");
+            if (!probe && recovery == null && serial.seen("postgres-started") && now >= nextFallbackProbe
+                    && now - spawn > TimeUnit.MILLISECONDS.toNanos(serial.at("postgres-started"))
+                            + READY_MARKER_GRACE.toNanos()) {
+                probe = true;
+                nextFallbackProbe = now + FALLBACK_PROBE_INTERVAL.toNanos();
+            }
+            if (probe && PgProbe.isReady(endpoint, PROBE_TIMEOUT)) {
                 readyNanos = System.nanoTime();
                 break;
             }

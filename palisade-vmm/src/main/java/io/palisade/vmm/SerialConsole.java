@@ -71,6 +71,15 @@ final class SerialConsole {
         return phases.containsKey(phase);
     }
 
+    /** The milliseconds since QEMU start at which {@code phase} appeared; only after {@link #seen} said it did. */
+    long at(String phase) {
+        Long at = phases.get(phase);
+        if (at == null) {
+            throw new IllegalStateException("marker " + phase + " not seen yet");
+        }
+        return at;
+    }
+
     boolean seenAny() {
         return offset > 0;
     }
