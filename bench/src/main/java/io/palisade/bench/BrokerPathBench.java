@@ -70,7 +70,8 @@ final class BrokerPathBench {
                 + " per row pair), process rung, one client, HTTP keep-alive, " + requests + " requests per route");
         System.out.println("machine: " + Machine.describe());
         System.out.println();
-        System.out.println("| first request | route | cold p50 ms | cold p99 ms | warm p50 ms | warm p99 ms | warm req/s |");
+        System.out.println("| first request | route | cold p50 ms | cold p99 ms | warm p50 ms | warm p99 ms"
+                + " | warm req/s |");
         System.out.println("|---|---|---:|---:|---:|---:|---:|");
         rows.forEach(System.out::println);
         System.out.println();

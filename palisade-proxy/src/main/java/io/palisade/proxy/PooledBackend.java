@@ -257,7 +257,8 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
     ChannelFuture terminate(Duration wait) {
         if (leave()) {
             ctx.writeAndFlush(PgWire.terminate());
-            ScheduledFuture<?> forced = ctx.executor().schedule(() -> ctx.close(), wait.toNanos(), TimeUnit.NANOSECONDS);
+            ScheduledFuture<?> forced =
+                    ctx.executor().schedule(() -> ctx.close(), wait.toNanos(), TimeUnit.NANOSECONDS);
             ctx.channel().closeFuture().addListener(f -> forced.cancel(false));
         }
         return ctx.channel().closeFuture();
