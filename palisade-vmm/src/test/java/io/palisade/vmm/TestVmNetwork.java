@@ -62,6 +62,11 @@ class TestVmNetwork {
             assertThat(ip("addr", "show", network.hostVeth())).contains(slot.hostAddress() + "/30");
             String inside = network.inNamespace(List.of("ip", "addr"), null);
             assertThat(inside).contains(slot.namespaceAddress() + "/30", "172.31.255.1/30", "tap0", "veth0");
+            // each end of the veth link knows the other's MAC, so no ARP runs on a just-created link
+            assertThat(ip("neigh", "show", "dev", network.hostVeth()))
+                    .contains(slot.namespaceAddress() + " lladdr " + VmNetwork.NS_VETH_MAC, "PERMANENT");
+            assertThat(network.inNamespace(List.of("ip", "neigh", "show", "dev", VmNetwork.NS_VETH), null))
+                    .contains(slot.hostAddress() + " lladdr " + VmNetwork.HOST_VETH_MAC, "PERMANENT");
             String rules = network.inNamespace(List.of("iptables-save"), null);
             assertThat(rules).contains(":FORWARD DROP", ":INPUT DROP",
                     "--to-destination 172.31.255.2:5432", "--to-source 172.31.255.1");
