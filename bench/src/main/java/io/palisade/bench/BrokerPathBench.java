@@ -60,7 +60,7 @@ final class BrokerPathBench {
     record Row(String route, long[] coldNanos, long[] warmNanos, double warmSeconds) {}
 
     static void run() throws Exception {
-        int requests = Math.max(COLD + 100, Integer.getInteger("bench.broker.requests", 6_000));
+        int requests = requests();
         List<String> rows = new ArrayList<>();
         for (Start start : Start.values()) {
             rows.addAll(inFreshJvm(start));
@@ -107,9 +107,14 @@ final class BrokerPathBench {
         return rows;
     }
 
+    /** Requests per route: {@code -Dbench.broker.requests} (default 6,000), at least 100 beyond the cold ones. */
+    private static int requests() {
+        return Math.max(COLD + 100, Integer.getInteger("bench.broker.requests", 6_000));
+    }
+
     /** One {@link Start} in this JVM: prints its table rows, each after {@link #ROW}. */
     public static void main(String[] args) throws Exception {
-        int requests = Math.max(COLD + 100, Integer.getInteger("bench.broker.requests", 6_000));
+        int requests = requests();
         Start start = Start.valueOf(args[0]);
         for (Row row : onFreshServer(start, requests)) {
             System.out.printf(Locale.ROOT, "%s| %s | %s | %.3f | %.3f | %.3f | %.3f | %.0f |%n", ROW,
