@@ -48,6 +48,8 @@ final class BackendLink {
     private RelayTracker tracker;
     private BackendPool.Key poolKey;
     private long generation;
+    /** The pool's {@link BackendPool#givenBack} count when this client's backend login began. */
+    private long givenBackAtLogin;
     /** What a second backend login needs, kept until the relay starts; null once used or no longer needed. */
     private Retry retry;
     private CancelRegistry.ProxyKey cancelKey;
@@ -99,6 +101,7 @@ final class BackendLink {
                     sessionAuthorization == null ? "" : sessionAuthorization,
                     BackendPool.Key.credentialDigest(password));
             generation = pool.generation(databaseId);
+            givenBackAtLogin = pool.givenBack();
             tracker = new RelayTracker();
             EventLoop loop = session.clientChannel().eventLoop();
             PooledBackend parked = pool.take(loop, poolKey);
@@ -154,7 +157,7 @@ final class BackendLink {
     /**
      * The server refused the backend login with {@code 53300} before the session started. When the pool parks
      * backends that may be what fills the server (this database's; with {@code serverWide} also other databases' on
-     * that server) and this login was not retried yet: gives them back, and once the server has let them go logs in
+     * that server), or gave some back since this login began, and this login was not retried yet: gives them back, and once the server has let them go logs in
      * again with a new handler, so the client (which has seen at most the end of its own authentication,
      * {@code clientAuthenticated}) never sees the refusal. False when it does not retry: the caller passes the error
      * on, after the pool gave back what it held all the same.
@@ -162,8 +165,11 @@ final class BackendLink {
     boolean retryAfterFull(Endpoint endpoint, boolean serverWide, boolean clientAuthenticated) {
         BackendPool pool = proxy.backendPool();
         // what is parked on that server is not counted per server: a backend parked elsewhere may cost one needless
-        // second login, which the server then refuses as it did the first
-        boolean parked = pool.idle(databaseId) > 0 || (serverWide && pool.idle() > 0);
+        // second login, which the server then refuses as it did the first; nor is what was given back since this
+        // login began (two logins refused at once: the first one's retry took what was parked, and the second one
+        // logs in again once the server has let that go)
+        boolean parked = pool.idle(databaseId) > 0 || (serverWide && pool.idle() > 0)
+                || pool.givenBack() != givenBackAtLogin;
         CompletableFuture<Void> givenBack = pool.serverFull(databaseId, endpoint, serverWide);
         Retry again = retry;
         retry = null;

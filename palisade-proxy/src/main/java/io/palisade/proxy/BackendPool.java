@@ -20,6 +20,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -127,6 +128,10 @@ final class BackendPool {
     private final ConcurrentHashMap<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> loops =
             new ConcurrentHashMap<>();
     private final AtomicInteger idle = new AtomicInteger();
+    /** Parked connections given back so far ({@link #givenBack}). */
+    private final AtomicLong givenBack = new AtomicLong();
+    /** Connections given back whose server has not closed them yet (their slots may still be taken). */
+    private final Set<PooledBackend> givingBack = ConcurrentHashMap.newKeySet();
     private final Counter pooled;
     private final Counter reused;
 
@@ -285,11 +290,29 @@ final class BackendPool {
      * A server answered a login of the database with {@code 53300}: ends the database's parked connections, and with
      * {@code serverWide} (the whole server is full) every connection parked on that server, of whichever database (on
      * a shared server, other tenants' parked connections hold its slots too). Unlike {@link #evict} it starts no new
-     * generation: logins under way stay valid. The future completes as {@link #evictNow}'s. Any thread.
+     * generation: logins under way stay valid. The future completes when the server has let go of those, and of any
+     * such connections given back before (by a concurrent refusal, a give-way or an eviction) that it still held: a
+     * refused login that logs in again then finds their slots free. Any thread.
      */
     CompletableFuture<Void> serverFull(String databaseId, Endpoint endpoint, boolean serverWide) {
-        return closeParked(key -> key.databaseId().equals(databaseId)
-                || (serverWide && key.endpoint().equals(endpoint)));
+        Predicate<Key> which = key -> key.databaseId().equals(databaseId)
+                || (serverWide && key.endpoint().equals(endpoint));
+        List<CompletableFuture<Void>> released = new ArrayList<>();
+        for (PooledBackend backend : givingBack) {
+            if (which.test(backend.key())) {
+                released.add(closed(backend.channel()));
+            }
+        }
+        released.add(closeParked(which));
+        return CompletableFuture.allOf(released.toArray(CompletableFuture[]::new));
+    }
+
+    /**
+     * How many parked connections were given back so far (ended to make room: give-way, refusal, eviction). A login
+     * that was refused as too many while this count grew may find room when it logs in again. Any thread.
+     */
+    long givenBack() {
+        return givenBack.get();
     }
 
     /**
@@ -373,14 +396,22 @@ final class BackendPool {
      * Sends each connection Terminate; the future completes when the server has closed them all (each one at most
      * {@link #GIVE_WAY_WAIT}, then closed by us).
      */
-    private static CompletableFuture<Void> terminate(List<PooledBackend> backends) {
-        List<CompletableFuture<Void>> closed = new ArrayList<>();
+    private CompletableFuture<Void> terminate(List<PooledBackend> backends) {
+        List<CompletableFuture<Void>> released = new ArrayList<>();
         for (PooledBackend backend : backends) {
-            CompletableFuture<Void> channel = new CompletableFuture<>();
-            closed.add(channel);
-            backend.terminate(GIVE_WAY_WAIT).addListener(f -> channel.complete(null));
+            givingBack.add(backend);
+            givenBack.incrementAndGet();
+            backend.terminate(GIVE_WAY_WAIT).addListener(f -> givingBack.remove(backend));
+            released.add(closed(backend.channel()));
         }
-        return CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new));
+        return CompletableFuture.allOf(released.toArray(CompletableFuture[]::new));
+    }
+
+    /** Completes when {@code channel} has closed. */
+    private static CompletableFuture<Void> closed(Channel channel) {
+        CompletableFuture<Void> closed = new CompletableFuture<>();
+        channel.closeFuture().addListener(f -> closed.complete(null));
+        return closed;
     }
 
     private boolean onAnEventLoop() {
