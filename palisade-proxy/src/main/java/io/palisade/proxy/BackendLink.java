@@ -48,8 +48,8 @@ final class BackendLink {
     private RelayTracker tracker;
     private BackendPool.Key poolKey;
     private long generation;
-    /** The pool's {@link BackendPool#givenBack} count when this client's backend login began. */
-    private long givenBackAtLogin;
+    /** What the pool had given back when this client's latest backend login began ({@link #retryAfterFull}). */
+    private BackendPool.GiveBackMark loginMark;
     /** What a second backend login needs, kept until the relay starts; null once used or no longer needed. */
     private Retry retry;
     private CancelRegistry.ProxyKey cancelKey;
@@ -101,7 +101,6 @@ final class BackendLink {
                     sessionAuthorization == null ? "" : sessionAuthorization,
                     BackendPool.Key.credentialDigest(password));
             generation = pool.generation(databaseId);
-            givenBackAtLogin = pool.givenBack();
             tracker = new RelayTracker();
             EventLoop loop = session.clientChannel().eventLoop();
             PooledBackend parked = pool.take(loop, poolKey);
@@ -157,23 +156,19 @@ final class BackendLink {
     /**
      * The server refused the backend login with {@code 53300} before the session started. When the pool parks
      * backends that may be what fills the server (this database's; with {@code serverWide} also other databases' on
-     * that server), or gave some back since this login began, and this login was not retried yet: gives them back, and once the server has let them go logs in
-     * again with a new handler, so the client (which has seen at most the end of its own authentication,
-     * {@code clientAuthenticated}) never sees the refusal. False when it does not retry: the caller passes the error
-     * on, after the pool gave back what it held all the same.
+     * that server) or gave some back since this login began ({@link BackendPool#mayFreeSlots}), and this login was
+     * not retried yet: gives them back, and once the server has let them go logs in again with a new handler, so the
+     * client (which has seen at most the end of its own authentication, {@code clientAuthenticated}) never sees the
+     * refusal. False when it does not retry: the caller passes the error on, after the pool gave back what it held
+     * all the same.
      */
     boolean retryAfterFull(Endpoint endpoint, boolean serverWide, boolean clientAuthenticated) {
         BackendPool pool = proxy.backendPool();
-        // what is parked on that server is not counted per server: a backend parked elsewhere may cost one needless
-        // second login, which the server then refuses as it did the first; nor is what was given back since this
-        // login began (two logins refused at once: the first one's retry took what was parked, and the second one
-        // logs in again once the server has let that go)
-        boolean parked = pool.idle(databaseId) > 0 || (serverWide && pool.idle() > 0)
-                || pool.givenBack() != givenBackAtLogin;
+        boolean mayFree = loginMark != null && pool.mayFreeSlots(databaseId, endpoint, serverWide, loginMark);
         CompletableFuture<Void> givenBack = pool.serverFull(databaseId, endpoint, serverWide);
         Retry again = retry;
         retry = null;
-        if (again == null || !parked || closed || pool.generation(databaseId) != generation) {
+        if (again == null || !mayFree || closed || pool.generation(databaseId) != generation) {
             return false; // an evicted database (suspend, cutover) is not logged in to again: the client retries
         }
         BackendHandler next = new BackendHandler(this, again.endpoint(), again.startup(), again.password(),
@@ -188,6 +183,9 @@ final class BackendLink {
     /** Connects and starts the login: the handler sends the startup message once connected. */
     private void connect(Endpoint endpoint, BackendHandler handler) {
         Channel client = session.clientChannel();
+        if (poolKey != null) {
+            loginMark = proxy.backendPool().mark(databaseId, endpoint);
+        }
         Bootstrap bootstrap = new Bootstrap()
                 .group(client.eventLoop())
                 .channel(proxy.socketTransport().socketChannel())

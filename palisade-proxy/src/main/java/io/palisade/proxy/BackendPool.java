@@ -83,10 +83,17 @@ final class BackendPool {
         }
     }
 
-    /** One database's generation and count of pooled (parked or resetting) connections. */
+    /**
+     * Where a backend login stood when it began: how many parked connections its database, and the server it logs in
+     * to, had given back by then ({@link #mark}, {@link #mayFreeSlots}).
+     */
+    record GiveBackMark(long database, long server) {}
+
+    /** One database's generation, count of pooled (parked or resetting) connections, and of those given back. */
     private static final class Database {
         final long generation;
         final AtomicInteger idle;
+        final AtomicLong givenBack = new AtomicLong();
 
         Database(long generation, AtomicInteger idle) {
             this.generation = generation;
@@ -128,8 +135,11 @@ final class BackendPool {
     private final ConcurrentHashMap<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> loops =
             new ConcurrentHashMap<>();
     private final AtomicInteger idle = new AtomicInteger();
-    /** Parked connections given back so far ({@link #givenBack}). */
-    private final AtomicLong givenBack = new AtomicLong();
+    /**
+     * Parked connections given back so far, per server. Bounded by the servers connections were parked on (a vm's
+     * network slot or a process database's port is reused once it is gone).
+     */
+    private final ConcurrentHashMap<Endpoint, AtomicLong> givenBackPerServer = new ConcurrentHashMap<>();
     /** Connections given back whose server has not closed them yet (their slots may still be taken). */
     private final Set<PooledBackend> givingBack = ConcurrentHashMap.newKeySet();
     private final Counter pooled;
@@ -291,28 +301,44 @@ final class BackendPool {
      * {@code serverWide} (the whole server is full) every connection parked on that server, of whichever database (on
      * a shared server, other tenants' parked connections hold its slots too). Unlike {@link #evict} it starts no new
      * generation: logins under way stay valid. The future completes when the server has let go of those, and of any
-     * such connections given back before (by a concurrent refusal, a give-way or an eviction) that it still held: a
-     * refused login that logs in again then finds their slots free. Any thread.
+     * such connections given back before (by a concurrent refusal, a give-way or an eviction) that it still held
+     * ({@link #closeParked}): a refused login that logs in again then finds their slots free. Any thread.
      */
     CompletableFuture<Void> serverFull(String databaseId, Endpoint endpoint, boolean serverWide) {
-        Predicate<Key> which = key -> key.databaseId().equals(databaseId)
-                || (serverWide && key.endpoint().equals(endpoint));
-        List<CompletableFuture<Void>> released = new ArrayList<>();
-        for (PooledBackend backend : givingBack) {
-            if (which.test(backend.key())) {
-                released.add(closed(backend.channel()));
-            }
-        }
-        released.add(closeParked(which));
-        return CompletableFuture.allOf(released.toArray(CompletableFuture[]::new));
+        return closeParked(slotHolders(databaseId, endpoint, serverWide));
+    }
+
+    /** The parked connections that may hold what a refused login lacked: see {@link #serverFull}. */
+    private static Predicate<Key> slotHolders(String databaseId, Endpoint endpoint, boolean serverWide) {
+        return key -> key.databaseId().equals(databaseId) || (serverWide && key.endpoint().equals(endpoint));
+    }
+
+    /** What {@link #mayFreeSlots} compares with: take it right before a backend login starts. Any thread. */
+    GiveBackMark mark(String databaseId, Endpoint endpoint) {
+        AtomicLong server = givenBackPerServer.get(endpoint);
+        return new GiveBackMark(database(databaseId).givenBack.get(), server == null ? 0 : server.get());
     }
 
     /**
-     * How many parked connections were given back so far (ended to make room: give-way, refusal, eviction). A login
-     * that was refused as too many while this count grew may find room when it logs in again. Any thread.
+     * Whether {@link #serverFull} for a login refused as too many ({@code 53300}; with {@code serverWide}, the whole
+     * server was full) may free what it lacked: connections that may hold those slots are parked, are being given
+     * back, or were given back since the login began ({@code since}: two logins refused at once, the first one's
+     * {@link #serverFull} took them, and the server refused the second one before it had let them go). What is parked
+     * is not counted per server: a connection parked elsewhere may cost one needless second login, which the server
+     * then refuses as it did the first. Any thread.
      */
-    long givenBack() {
-        return givenBack.get();
+    boolean mayFreeSlots(String databaseId, Endpoint endpoint, boolean serverWide, GiveBackMark since) {
+        if (idle(databaseId) > 0 || (serverWide && idle() > 0)) {
+            return true;
+        }
+        Predicate<Key> which = slotHolders(databaseId, endpoint, serverWide);
+        for (PooledBackend backend : givingBack) {
+            if (which.test(backend.key())) {
+                return true;
+            }
+        }
+        GiveBackMark now = mark(databaseId, endpoint);
+        return serverWide ? now.server() != since.server() : now.database() != since.database();
     }
 
     /**
@@ -399,8 +425,14 @@ final class BackendPool {
     private CompletableFuture<Void> terminate(List<PooledBackend> backends) {
         List<CompletableFuture<Void>> released = new ArrayList<>();
         for (PooledBackend backend : backends) {
+            // counted before the connection leaves the pool's idle count (terminate), so that whoever sees the idle
+            // count fall also sees it here (mayFreeSlots)
             givingBack.add(backend);
-            givenBack.incrementAndGet();
+            Database database = databases.get(backend.key().databaseId());
+            if (database != null) {
+                database.givenBack.incrementAndGet();
+            }
+            givenBackPerServer.computeIfAbsent(backend.key().endpoint(), e -> new AtomicLong()).incrementAndGet();
             backend.terminate(GIVE_WAY_WAIT).addListener(f -> givingBack.remove(backend));
             released.add(closed(backend.channel()));
         }
@@ -423,14 +455,28 @@ final class BackendPool {
         return false;
     }
 
-    /** Ends the parked connections whose key {@code which} accepts, on their loops; see {@link #evictNow}. */
+    /**
+     * Ends the parked connections whose key {@code which} accepts, on their loops; see {@link #evictNow}. The future
+     * also waits for those {@code which} accepts that were given back earlier and are not closed yet: each loop's
+     * connections are given back on that loop only, so its task sees every one given back before it.
+     */
     private CompletableFuture<Void> closeParked(Predicate<Key> which) {
         List<CompletableFuture<Void>> closed = new ArrayList<>();
         for (Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> entry : loops.entrySet()) {
             CompletableFuture<Void> done = new CompletableFuture<>();
             closed.add(done);
-            onLoop(entry.getKey(), done, () -> terminate(takeParked(entry.getValue(), which, Integer.MAX_VALUE))
-                    .whenComplete((ignored, error) -> done.complete(null)));
+            EventExecutor loop = entry.getKey();
+            onLoop(loop, done, () -> {
+                List<CompletableFuture<Void>> released = new ArrayList<>();
+                for (PooledBackend earlier : givingBack) {
+                    if (earlier.channel().eventLoop() == loop && which.test(earlier.key())) {
+                        released.add(closed(earlier.channel()));
+                    }
+                }
+                released.add(terminate(takeParked(entry.getValue(), which, Integer.MAX_VALUE)));
+                CompletableFuture.allOf(released.toArray(CompletableFuture[]::new))
+                        .whenComplete((ignored, error) -> done.complete(null));
+            });
         }
         return CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new));
     }

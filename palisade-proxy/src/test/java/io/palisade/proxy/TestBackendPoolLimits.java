@@ -130,13 +130,19 @@ class TestBackendPoolLimits {
                 three.add(connect(THREE, "three-app"));
             }
             // two logins refused at once race: the first one's retry takes what is parked, and the second one must
-            // still log in again (before, it passed the refusal on in about one burst of 13); ten bursts, so that
-            // losing that race is seen
+            // still log in again, once the server has let that go (before, it passed the refusal on in about one
+            // burst of 13); every other burst finds TWO's connections all parked on one of the two event loops, so
+            // that one login's loop gives them back while the other's has nothing to give
             for (int burst = 0; burst < BURSTS; burst++) {
-                park(TWO, "two-app");
+                if (burst % 2 == 0) {
+                    park(TWO, "two-app");
+                } else {
+                    parkOnOneLoop(TWO, "two-app");
+                }
                 loginBurstOnAFullServer();
                 proxy.evictIdleBackends(TWO);
                 proxy.evictIdleBackends(THREE);
+                proxy.evictIdleBackends(A);
                 await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(proxy.openBackendConnections())
                         .as("backend connections, once the pool is empty").isEqualTo(three.size()));
             }
@@ -203,6 +209,28 @@ class TestBackendPoolLimits {
     /** {@link #LIMIT} clients of {@code id} log in, then leave cleanly: their backends are parked. */
     private void park(String id, String applicationName) throws SQLException {
         park(id, applicationName, LIMIT);
+    }
+
+    /**
+     * As {@link #park(String, String)}, all on one event loop: each client of {@code id} but the last is followed by
+     * one of {@link #A} (another server), and the proxy hands its two loops to clients in turn.
+     */
+    private void parkOnOneLoop(String id, String applicationName) throws SQLException {
+        List<Connection> clients = new ArrayList<>();
+        try {
+            for (int i = 0; i < LIMIT; i++) {
+                clients.add(connect(id, applicationName));
+                if (i < LIMIT - 1) {
+                    clients.add(connect(A, "between"));
+                }
+            }
+        } finally {
+            for (Connection c : clients) {
+                c.close();
+            }
+        }
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(proxy.backendPool().idle(id)).as("parked connections of " + id).isEqualTo(LIMIT));
     }
 
     private void park(String id, String applicationName, int count) throws SQLException {
