@@ -36,7 +36,10 @@ public record VmNetwork(String id, String namespace, String hostVeth, String gue
      * The MAC addresses of the veth link's two ends (host, namespace), the same for every namespace (each link is a
      * segment of its own; locally administered, unicast). Each end knows the other's without ARP: an ARP request sent
      * while a just-created link was not ready yet was lost, and asked again only after 1 s, so a clone's first
-     * connection waited ~1 s in 1 to 6 of 20 creates (a capture showed nothing on the link until the retry).
+     * connection waited ~1 s in 1 to 6 of 20 creates (a capture showed nothing on the link until the retry). The
+     * neighbour entries are permanent: they never expire and never heal, which holds because both MACs are given when
+     * the link is created (udev's MACAddressPolicy leaves an address set by the creator alone) and nothing else on the
+     * host has reason to change them.
      */
     static final String HOST_VETH_MAC = "02:70:61:6c:00:0a";
     static final String NS_VETH_MAC = "02:70:61:6c:00:0b";

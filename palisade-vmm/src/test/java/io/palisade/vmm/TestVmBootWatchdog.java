@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -58,6 +59,10 @@ class TestVmBootWatchdog {
 
     /** A driver whose "QEMU" is {@code script} (it gets QEMU's arguments; $SERIAL is the serial log path). */
     private VmDriver driver(String script) throws IOException {
+        return driver(script, Duration.ofSeconds(6));
+    }
+
+    private VmDriver driver(String script, Duration bootTimeout) throws IOException {
         Path fake = work.resolve("fake-qemu");
         Files.writeString(fake, "#!/bin/sh\nSERIAL=$(printf '%s\\n' \"$@\" | sed -n 's/^file,id=ser0,path=//p')\n"
                 + script + "\n");
@@ -66,7 +71,7 @@ class TestVmBootWatchdog {
                 TestingDirectories.serviceUser(), Cgroups.detect("palisade"));
         // cold boots only: these tests are about the boot watchdog, not template snapshots
         return new VmDriver(new VmDriverConfig(defaults.instancesDir(), defaults.imageDir(), defaults.serviceUser(),
-                defaults.cgroups(), VmDriverConfig.AcceleratorMode.TCG, Duration.ofSeconds(6), "10.214.4.0/24", 0,
+                defaults.cgroups(), VmDriverConfig.AcceleratorMode.TCG, bootTimeout, "10.214.4.0/24", 0,
                 fake, 2, Duration.ofSeconds(2), Duration.ofSeconds(6)), work.resolve("templates"), false);
     }
 
@@ -108,6 +113,36 @@ class TestVmBootWatchdog {
                 .hasMessageContaining("Could not open");
         assertThat(broken.watchdogRetries()).isZero();
         TestingVm.assertNothingLeft(broken, "db-twdbroken");
+    }
+
+    @Test
+    void aColdBootWhoseReadyMarkerNeverComesIsProbedAfterTheGrace() throws IOException {
+        // the stand-in guest says postgres-started and then never "ready" (as if a kernel message broke that line);
+        // its "PostgreSQL" (busybox nc, on the guest's address, in the VM's namespace itself, whose input it opens)
+        // answers AuthenticationOk
+        Path answer = work.resolve("answer-auth-ok");
+        Files.writeString(answer, "#!/bin/sh\nprintf 'R\\000\\000\\000\\010\\000\\000\\000\\000'\n");
+        Files.setPosixFilePermissions(answer, PosixFilePermissions.fromString("rwxr-xr-x"));
+        VmDriver driver = driver("echo 'PALISADE-BOOT initramfs' > \"$SERIAL\"\n"
+                + "echo 'PALISADE-BOOT postgres-started' >> \"$SERIAL\"\n"
+                + "ip addr add 172.31.255.2/32 dev lo\n"
+                + "iptables -I INPUT -p tcp -d 172.31.255.2 --dport 5432 -j ACCEPT\n"
+                + "exec busybox nc -ll -p 5432 -e " + answer, Duration.ofSeconds(12));
+        String id = "db-twdnoready";
+        Files.createDirectories(driver.paths(id).dir());
+        Files.writeString(driver.paths(id).dataVolume(), "stand-in\n");
+        try {
+            Map<String, String> details = driver.start(spec(id), ProgressListener.NONE).details();
+            assertThat(details).doesNotContainKey("boot_ready_ms").containsKey("boot_postgres_started_ms");
+            long answered = Long.parseLong(details.get("boot_pg_answers_ms"));
+            long started = Long.parseLong(details.get("boot_postgres_started_ms"));
+            assertThat(answered - started).as("ms from postgres-started to the first probe that was answered")
+                    .isBetween(BootWatchdog.READY_MARKER_GRACE.toMillis(), 11_000L);
+            assertThat(driver.watchdogRetries()).isZero();
+        } finally {
+            driver.destroy(id);
+        }
+        TestingVm.assertNothingLeft(driver, id);
     }
 
     @Test
