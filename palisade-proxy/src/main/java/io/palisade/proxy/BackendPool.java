@@ -142,6 +142,8 @@ final class BackendPool {
     private final ConcurrentHashMap<Endpoint, AtomicLong> givenBackPerServer = new ConcurrentHashMap<>();
     /** Connections given back whose server has not closed them yet (their slots may still be taken). */
     private final Set<PooledBackend> givingBack = ConcurrentHashMap.newKeySet();
+    /** Connections offered and being reset, not parked yet (they hold their server's slots as parked ones do). */
+    private final Set<PooledBackend> resetting = ConcurrentHashMap.newKeySet();
     private final Counter pooled;
     private final Counter reused;
 
@@ -201,12 +203,15 @@ final class BackendPool {
         idle.incrementAndGet();
         PooledBackend pooledBackend = new PooledBackend(this, key, generation, login, database.idle);
         channel.pipeline().replace(current, "pooled", pooledBackend);
+        partition(channel.eventLoop()); // so that closeParked visits its loop while it is being reset
+        resetting.add(pooledBackend);
         pooledBackend.reset();
         return true;
     }
 
     /** The connection finished its reset: it waits here for a client. On its event loop. */
     void park(PooledBackend backend) {
+        resetting.remove(backend);
         Database database = databases.get(backend.key().databaseId());
         if (database == null || database.generation != backend.generation()) {
             backend.close();
@@ -242,8 +247,9 @@ final class BackendPool {
         return null;
     }
 
-    /** A parked connection left the pool (closed, timed out, or taken): forgets it. On its event loop. */
+    /** A connection left the pool (closed, timed out, or taken), parked or being reset: forgets it. On its loop. */
     void removed(PooledBackend backend) {
+        resetting.remove(backend);
         Map<Key, ArrayDeque<PooledBackend>> partition = loops.get(backend.channel().eventLoop());
         if (partition != null) {
             ArrayDeque<PooledBackend> parked = partition.get(backend.key());
@@ -263,10 +269,10 @@ final class BackendPool {
     }
 
     /**
-     * Ends the database's generation at once, so nothing logged in before this call is parked or handed
-     * out any more, and closes its parked connections on their loops; with {@code wait} (never from an event loop) it
-     * waits (at most {@link #CLOSE_WAIT}) until they are closed, so that a suspend or a move that follows finds them
-     * gone. Any thread.
+     * Ends the database's generation at once, so nothing logged in before this call is parked or handed out any
+     * more, and closes its parked connections and those being reset on their loops; with {@code wait} (never from an
+     * event loop) it waits (at most {@link #CLOSE_WAIT}) until they are closed, so that a suspend or a move that
+     * follows finds them gone. Any thread.
      */
     void evict(String databaseId, boolean wait) {
         CompletableFuture<Void> closed = evictNow(databaseId);
@@ -282,7 +288,7 @@ final class BackendPool {
     }
 
     /**
-     * As {@link #evict} without waiting: the future completes when the server has let every parked connection go
+     * As {@link #evict} without waiting: the future completes when the server has let every such connection go
      * (each one's Terminate answered by the server closing it, at most {@link #GIVE_WAY_WAIT}). Any thread.
      */
     private CompletableFuture<Void> evictNow(String databaseId) {
@@ -456,9 +462,10 @@ final class BackendPool {
     }
 
     /**
-     * Ends the parked connections whose key {@code which} accepts, on their loops; see {@link #evictNow}. The future
-     * also waits for those {@code which} accepts that were given back earlier and are not closed yet: each loop's
-     * connections are given back on that loop only, so its task sees every one given back before it.
+     * Ends the parked connections whose key {@code which} accepts, and those being reset, on their loops; see
+     * {@link #evictNow}. The future also waits for those {@code which} accepts that were given back earlier and are
+     * not closed yet: each loop's connections are given back on that loop only, so its task sees every one given back
+     * before it.
      */
     private CompletableFuture<Void> closeParked(Predicate<Key> which) {
         List<CompletableFuture<Void>> closed = new ArrayList<>();
@@ -473,7 +480,13 @@ final class BackendPool {
                         released.add(closed(earlier.channel()));
                     }
                 }
-                released.add(terminate(takeParked(entry.getValue(), which, Integer.MAX_VALUE)));
+                List<PooledBackend> taken = takeParked(entry.getValue(), which, Integer.MAX_VALUE);
+                for (PooledBackend reset : resetting) {
+                    if (reset.channel().eventLoop() == loop && which.test(reset.key())) {
+                        taken.add(reset);
+                    }
+                }
+                released.add(terminate(taken));
                 CompletableFuture.allOf(released.toArray(CompletableFuture[]::new))
                         .whenComplete((ignored, error) -> done.complete(null));
             });

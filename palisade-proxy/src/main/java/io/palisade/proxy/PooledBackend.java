@@ -269,14 +269,11 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
         if (state == State.CLOSED || state == State.TAKEN) {
             return false;
         }
-        boolean parked = state == State.PARKED;
         state = State.CLOSED;
         if (idleTimer != null) {
             idleTimer.cancel(false);
         }
-        if (parked) {
-            pool.removed(this);
-        }
+        pool.removed(this);
         release();
         discardPending();
         return true;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.palisade.host.Processes;
 import io.palisade.pgwire.ScramClient;
 import io.palisade.spi.ServerLogin;
 import io.palisade.spi.TenantCredentials;
@@ -313,6 +314,26 @@ class TestBackendReuse {
         }
         proxy.forgetDatabase(TWIN);
         await().atMost(Duration.ofSeconds(10)).until(() -> !backendAlive(pg, twinPid));
+    }
+
+    @Test
+    void evictionClosesABackendStillBeingReset() throws SQLException {
+        Connection first = connect(A);
+        int pid = pid(first);
+        // a stopped backend cannot answer the DISCARD ALL the proxy sends when its client leaves: it stays resetting
+        assertThat(Processes.signal(pid, "STOP")).as("kill -STOP %d", pid).isTrue();
+        try {
+            first.close();
+            await().atMost(Duration.ofSeconds(10)).until(() -> proxy.idleBackendConnections(A) == 1
+                    && proxy.openClientConnections() == 0);
+            assertThat(proxy.openBackendConnections()).as("the backend being reset").isEqualTo(1);
+            proxy.evictIdleBackends(A); // a suspend or a move's cutover must not find it still connected
+            assertThat(proxy.openBackendConnections()).as("backend connections when evict returns").isZero();
+            assertThat(proxy.idleBackendConnections(A)).isZero();
+        } finally {
+            assertThat(Processes.signal(pid, "CONT")).as("kill -CONT %d", pid).isTrue();
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> !backendAlive(pg, pid));
     }
 
     @Test
