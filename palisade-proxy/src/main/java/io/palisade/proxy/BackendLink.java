@@ -49,7 +49,7 @@ final class BackendLink {
     private BackendPool.Key poolKey;
     private long generation;
     /** What the pool had given back when this client's latest backend login began ({@link #retryAfterFull}). */
-    private BackendPool.GiveBackMark loginMark;
+    private PoolCounts.Mark loginMark;
     /** What a second backend login needs, kept until the relay starts; null once used or no longer needed. */
     private Retry retry;
     private CancelRegistry.ProxyKey cancelKey;

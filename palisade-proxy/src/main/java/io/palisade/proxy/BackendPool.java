@@ -83,23 +83,8 @@ final class BackendPool {
         }
     }
 
-    /**
-     * Where a backend login stood when it began: how many parked connections its database, and the server it logs in
-     * to, had given back by then ({@link #mark}, {@link #mayFreeSlots}).
-     */
-    record GiveBackMark(long database, long server) {}
-
-    /** One database's generation, count of pooled (parked or resetting) connections, and of those given back. */
-    private static final class Database {
-        final long generation;
-        final AtomicInteger idle;
-        final AtomicLong givenBack = new AtomicLong();
-
-        Database(long generation, AtomicInteger idle) {
-            this.generation = generation;
-            this.idle = idle;
-        }
-    }
+    /** One database's generation and what the pool holds of it. */
+    private record Database(long generation, PoolCounts counts) {}
 
     /**
      * The most ParameterStatus names a pooled connection carries (PostgreSQL 16 reports 15): a server that reports
@@ -136,10 +121,10 @@ final class BackendPool {
             new ConcurrentHashMap<>();
     private final AtomicInteger idle = new AtomicInteger();
     /**
-     * Parked connections given back so far, per server. Bounded by the servers connections were parked on (a vm's
-     * network slot or a process database's port is reused once it is gone).
+     * What the pool holds per server. Never pruned: one small entry per server a connection was ever pooled on (a vm's
+     * address is its network slot's, reused; a process or shared server's is a port the kernel chose).
      */
-    private final ConcurrentHashMap<Endpoint, AtomicLong> givenBackPerServer = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Endpoint, PoolCounts> servers = new ConcurrentHashMap<>();
     /** Connections given back whose server has not closed them yet (their slots may still be taken). */
     private final Set<PooledBackend> givingBack = ConcurrentHashMap.newKeySet();
     /** Connections offered and being reset, not parked yet (they hold their server's slots as parked ones do). */
@@ -176,7 +161,7 @@ final class BackendPool {
 
     private Database database(String databaseId) {
         return databases.computeIfAbsent(databaseId,
-                id -> new Database(generations.incrementAndGet(), new AtomicInteger()));
+                id -> new Database(generations.incrementAndGet(), new PoolCounts()));
     }
 
     /**
@@ -193,15 +178,13 @@ final class BackendPool {
         if (database == null || database.generation != generation) {
             return false;
         }
-        int now;
-        do {
-            now = database.idle.get();
-            if (now >= maxIdlePerDatabase) {
-                return false;
-            }
-        } while (!database.idle.compareAndSet(now, now + 1));
+        if (!database.counts().pool(maxIdlePerDatabase)) {
+            return false;
+        }
+        PoolCounts server = servers.computeIfAbsent(key.endpoint(), e -> new PoolCounts());
+        server.pool();
         idle.incrementAndGet();
-        PooledBackend pooledBackend = new PooledBackend(this, key, generation, login, database.idle);
+        PooledBackend pooledBackend = new PooledBackend(this, key, generation, login, database.counts(), server);
         channel.pipeline().replace(current, "pooled", pooledBackend);
         partition(channel.eventLoop()); // so that closeParked visits its loop while it is being reset
         resetting.add(pooledBackend);
@@ -320,31 +303,22 @@ final class BackendPool {
     }
 
     /** What {@link #mayFreeSlots} compares with: take it right before a backend login starts. Any thread. */
-    GiveBackMark mark(String databaseId, Endpoint endpoint) {
-        AtomicLong server = givenBackPerServer.get(endpoint);
-        return new GiveBackMark(database(databaseId).givenBack.get(), server == null ? 0 : server.get());
+    PoolCounts.Mark mark(String databaseId, Endpoint endpoint) {
+        return PoolCounts.mark(counts(databaseId), servers.getOrDefault(endpoint, PoolCounts.NONE));
     }
 
     /**
-     * Whether {@link #serverFull} for a login refused as too many ({@code 53300}; with {@code serverWide}, the whole
-     * server was full) may free what it lacked: connections that may hold those slots are parked, are being given
-     * back, or were given back since the login began ({@code since}: two logins refused at once, the first one's
-     * {@link #serverFull} took them, and the server refused the second one before it had let them go). What is parked
-     * is not counted per server: a connection parked elsewhere may cost one needless second login, which the server
-     * then refuses as it did the first. Any thread.
+     * Whether {@link #serverFull} for a login of the database to {@code endpoint} refused as too many may free what it
+     * lacked: see {@link PoolCounts#mayFreeSlots}. Any thread.
      */
-    boolean mayFreeSlots(String databaseId, Endpoint endpoint, boolean serverWide, GiveBackMark since) {
-        if (idle(databaseId) > 0 || (serverWide && idle() > 0)) {
-            return true;
-        }
-        Predicate<Key> which = slotHolders(databaseId, endpoint, serverWide);
-        for (PooledBackend backend : givingBack) {
-            if (which.test(backend.key())) {
-                return true;
-            }
-        }
-        GiveBackMark now = mark(databaseId, endpoint);
-        return serverWide ? now.server() != since.server() : now.database() != since.database();
+    boolean mayFreeSlots(String databaseId, Endpoint endpoint, boolean serverWide, PoolCounts.Mark since) {
+        return PoolCounts.mayFreeSlots(counts(databaseId), servers.getOrDefault(endpoint, PoolCounts.NONE), serverWide,
+                since);
+    }
+
+    private PoolCounts counts(String databaseId) {
+        Database database = databases.get(databaseId);
+        return database == null ? PoolCounts.NONE : database.counts();
     }
 
     /**
@@ -431,14 +405,7 @@ final class BackendPool {
     private CompletableFuture<Void> terminate(List<PooledBackend> backends) {
         List<CompletableFuture<Void>> released = new ArrayList<>();
         for (PooledBackend backend : backends) {
-            // counted before the connection leaves the pool's idle count (terminate), so that whoever sees the idle
-            // count fall also sees it here (mayFreeSlots)
             givingBack.add(backend);
-            Database database = databases.get(backend.key().databaseId());
-            if (database != null) {
-                database.givenBack.incrementAndGet();
-            }
-            givenBackPerServer.computeIfAbsent(backend.key().endpoint(), e -> new AtomicLong()).incrementAndGet();
             backend.terminate(GIVE_WAY_WAIT).addListener(f -> givingBack.remove(backend));
             released.add(closed(backend.channel()));
         }
@@ -496,8 +463,18 @@ final class BackendPool {
 
     /** Connections parked or being reset, for one database. */
     int idle(String databaseId) {
-        Database database = databases.get(databaseId);
-        return database == null ? 0 : database.idle.get();
+        return counts(databaseId).pooled();
+    }
+
+    /** How many of the database's connections are parked on each event loop, read on that loop (for tests). */
+    List<Integer> parkedPerLoop(String databaseId) {
+        List<Integer> counts = new ArrayList<>();
+        for (Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> entry : loops.entrySet()) {
+            counts.add(entry.getKey().submit(() -> entry.getValue().entrySet().stream()
+                    .filter(parked -> parked.getKey().databaseId().equals(databaseId))
+                    .mapToInt(parked -> parked.getValue().size()).sum()).syncUninterruptibly().getNow());
+        }
+        return counts;
     }
 
     /** Connections parked or being reset, in total. */

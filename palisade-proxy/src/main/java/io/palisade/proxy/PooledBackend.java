@@ -12,7 +12,6 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,7 +47,8 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
     private final Map<String, String> parameters;
     private final int processId;
     private final int secretKey;
-    private final AtomicInteger databaseIdle;
+    private final PoolCounts database;
+    private final PoolCounts server;
     private ChannelHandlerContext ctx;
     private State state = State.RESETTING;
     private boolean completed;
@@ -58,14 +58,15 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> idleTimer;
 
     PooledBackend(BackendPool pool, BackendPool.Key key, long generation, BackendPool.Login login,
-            AtomicInteger databaseIdle) {
+            PoolCounts database, PoolCounts server) {
         this.pool = pool;
         this.key = key;
         this.generation = generation;
         this.parameters = new LinkedHashMap<>(login.parameters());
         this.processId = login.processId();
         this.secretKey = login.secretKey();
-        this.databaseIdle = databaseIdle;
+        this.database = database;
+        this.server = server;
     }
 
     BackendPool.Key key() {
@@ -250,11 +251,21 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Leaves the pool and ends the backend so that its server has let go of it when the returned future completes:
-     * sends Terminate and waits for the server to close the connection (PostgreSQL frees a backend's slot before its
-     * socket closes), closing it from this side after {@code wait} at most. On the connection's event loop.
+     * Gives the connection back: leaves the pool and ends the backend so that its server has let go of it when the
+     * returned future completes: sends Terminate and waits for the server to close the connection (PostgreSQL frees a
+     * backend's slot before its socket closes), closing it from this side after {@code wait} at most. Counted as a
+     * give-back of its database and server ({@link PoolCounts}). On the connection's event loop.
      */
     ChannelFuture terminate(Duration wait) {
+        if (state == State.RESETTING || state == State.PARKED) {
+            // before leave() takes it out of the pooled counts: see PoolCounts.mayFreeSlots
+            database.givingBack();
+            server.givingBack();
+            ctx.channel().closeFuture().addListener(f -> {
+                database.givenBack();
+                server.givenBack();
+            });
+        }
         if (leave()) {
             ctx.writeAndFlush(PgWire.terminate());
             ScheduledFuture<?> forced =
@@ -280,7 +291,8 @@ final class PooledBackend extends ChannelInboundHandlerAdapter {
     }
 
     private void release() {
-        databaseIdle.decrementAndGet();
+        database.unpool();
+        server.unpool();
         pool.released();
     }
 

@@ -213,7 +213,8 @@ class TestBackendPoolLimits {
 
     /**
      * As {@link #park(String, String)}, all on one event loop: each client of {@code id} but the last is followed by
-     * one of {@link #A} (another server), and the proxy hands its two loops to clients in turn.
+     * one of {@link #A} (another server, whose backends are then evicted), and the proxy hands its two loops to
+     * clients in turn.
      */
     private void parkOnOneLoop(String id, String applicationName) throws SQLException {
         List<Connection> clients = new ArrayList<>();
@@ -229,8 +230,12 @@ class TestBackendPoolLimits {
                 c.close();
             }
         }
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(proxy.backendPool().idle(id)).as("parked connections of " + id).isEqualTo(LIMIT));
+        proxy.evictIdleBackends(A);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            assertThat(proxy.backendPool().idle()).as("parked connections").isEqualTo(LIMIT);
+            assertThat(proxy.backendPool().parkedPerLoop(id)).as("parked connections of %s per event loop", id)
+                    .contains(LIMIT);
+        });
     }
 
     private void park(String id, String applicationName, int count) throws SQLException {
