@@ -158,6 +158,9 @@ final class DatabaseReconciler {
             }
             case RUNNING -> {
                 if (!driver.isRunning(id)) {
+                    // the instance died (a crash, a killed VM): connections pooled to it are dead, and a dead VM's
+                    // never even close, so a client handed one would wait on it
+                    service.invalidateConnections(id);
                     DatabaseRecord result = changes.startRecorded(record, driver);
                     actions.add("started " + id + " (was not running) → " + result.state().wireName());
                 }

@@ -311,8 +311,8 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
 
     /**
      * Called with a database id whenever pooled connections to it must go: after credential rotation, before suspend
-     * and restart, after delete, before an in-place restore's swap and at a move's cutover (the broker evicts its pool,
-     * the proxy closes its parked backend connections).
+     * and restart, before the reconciler restarts an instance that died, after delete, before an in-place restore's
+     * swap and at a move's cutover (the broker evicts its pool, the proxy closes its parked backend connections).
      */
     public void setConnectionsInvalidated(java.util.function.Consumer<String> listener) {
         this.connectionsInvalidated = requireNonNull(listener, "listener is null");
