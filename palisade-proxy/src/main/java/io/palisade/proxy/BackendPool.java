@@ -37,9 +37,9 @@ import java.util.function.Predicate;
  * ({@link Key}): that client skips the TCP connect, PostgreSQL's fork and the backend login. Bounds: at most
  * {@code proxy.max-idle-backends-per-database} connections per database (resetting ones included), each closed after
  * {@code proxy.backend-idle-timeout} parked; either being 0 disables the pool. {@link #evict} (suspend, delete,
- * rotation, restore, a move's cutover, forgetting a database) closes a database's parked connections and makes every
- * connection logged in before it unpoolable, by a per-database generation that is compared when a connection is
- * offered and when it is taken.
+ * rotation, restore, a move's cutover, a restart after a crash, forgetting a database) closes a database's parked
+ * connections and those being reset, and makes every connection logged in before it unpoolable, by a per-database
+ * generation that is compared when a connection is offered and when it is taken.
  *
  * <p>A connection stays on the event loop its first client was served on (a Netty channel cannot change loops), so
  * the pool is partitioned by event loop: a client takes only a connection parked on its own loop. Meters:
@@ -174,6 +174,8 @@ final class BackendPool {
         if (!enabled() || !channel.isActive() || !fits(login.parameters())) {
             return false;
         }
+        // before the generation is read: an eviction that starts after that read then finds this loop (closeParked)
+        partition(channel.eventLoop());
         Database database = databases.get(key.databaseId());
         if (database == null || database.generation != generation) {
             return false;
@@ -186,7 +188,6 @@ final class BackendPool {
         idle.incrementAndGet();
         PooledBackend pooledBackend = new PooledBackend(this, key, generation, login, database.counts(), server);
         channel.pipeline().replace(current, "pooled", pooledBackend);
-        partition(channel.eventLoop()); // so that closeParked visits its loop while it is being reset
         resetting.add(pooledBackend);
         pooledBackend.reset();
         return true;
@@ -275,14 +276,17 @@ final class BackendPool {
      * (each one's Terminate answered by the server closing it, at most {@link #GIVE_WAY_WAIT}). Any thread.
      */
     private CompletableFuture<Void> evictNow(String databaseId) {
-        // the next login creates the entry anew, with a generation nothing logged in before can have
-        databases.remove(databaseId);
+        // a generation nothing logged in before can have; the counts go on, so that what this gives back is seen by
+        // a login the server refuses meanwhile (PoolCounts.mayFreeSlots)
+        databases.computeIfPresent(databaseId,
+                (id, old) -> new Database(generations.incrementAndGet(), old.counts()));
         return closeParked(key -> key.databaseId().equals(databaseId));
     }
 
-    /** Forgets a deleted database: as {@link #evict}, without waiting. Any thread. */
+    /** Forgets a deleted database: as {@link #evict}, without waiting, and drops what it knew of it. Any thread. */
     void forget(String databaseId) {
-        evictNow(databaseId);
+        databases.remove(databaseId);
+        closeParked(key -> key.databaseId().equals(databaseId));
     }
 
     /**
