@@ -280,13 +280,13 @@ final class BackendPool {
         // a login the server refuses meanwhile (PoolCounts.mayFreeSlots)
         databases.computeIfPresent(databaseId,
                 (id, old) -> new Database(generations.incrementAndGet(), old.counts()));
-        return closeParked(key -> key.databaseId().equals(databaseId));
+        return closeParked(ofDatabase(databaseId));
     }
 
     /** Forgets a deleted database: as {@link #evict}, without waiting, and drops what it knew of it. Any thread. */
     void forget(String databaseId) {
         databases.remove(databaseId);
-        closeParked(key -> key.databaseId().equals(databaseId));
+        closeParked(ofDatabase(databaseId));
     }
 
     /**
@@ -303,7 +303,11 @@ final class BackendPool {
 
     /** The parked connections that may hold what a refused login lacked: see {@link #serverFull}. */
     private static Predicate<Key> slotHolders(String databaseId, Endpoint endpoint, boolean serverWide) {
-        return key -> key.databaseId().equals(databaseId) || (serverWide && key.endpoint().equals(endpoint));
+        return ofDatabase(databaseId).or(key -> serverWide && key.endpoint().equals(endpoint));
+    }
+
+    private static Predicate<Key> ofDatabase(String databaseId) {
+        return key -> key.databaseId().equals(databaseId);
     }
 
     /** What {@link #mayFreeSlots} compares with: take it right before a backend login starts. Any thread. */
@@ -351,7 +355,7 @@ final class BackendPool {
         }
         Map.Entry<EventExecutor, Map<Key, ArrayDeque<PooledBackend>>> next = loopsLeft.next();
         onLoop(next.getKey(), done, () -> {
-            List<PooledBackend> oldest = takeParked(next.getValue(), key -> key.databaseId().equals(databaseId), 1);
+            List<PooledBackend> oldest = takeParked(next.getValue(), ofDatabase(databaseId), 1);
             if (oldest.isEmpty()) {
                 giveWay(databaseId, loopsLeft, done);
             } else {
@@ -446,23 +450,28 @@ final class BackendPool {
             EventExecutor loop = entry.getKey();
             onLoop(loop, done, () -> {
                 List<CompletableFuture<Void>> released = new ArrayList<>();
-                for (PooledBackend earlier : givingBack) {
-                    if (earlier.channel().eventLoop() == loop && which.test(earlier.key())) {
-                        released.add(closed(earlier.channel()));
-                    }
+                for (PooledBackend earlier : onLoop(loop, givingBack, which)) {
+                    released.add(closed(earlier.channel()));
                 }
                 List<PooledBackend> taken = takeParked(entry.getValue(), which, Integer.MAX_VALUE);
-                for (PooledBackend reset : resetting) {
-                    if (reset.channel().eventLoop() == loop && which.test(reset.key())) {
-                        taken.add(reset);
-                    }
-                }
+                taken.addAll(onLoop(loop, resetting, which));
                 released.add(terminate(taken));
                 CompletableFuture.allOf(released.toArray(CompletableFuture[]::new))
                         .whenComplete((ignored, error) -> done.complete(null));
             });
         }
         return CompletableFuture.allOf(closed.toArray(CompletableFuture[]::new));
+    }
+
+    /** The connections of {@code backends} on {@code loop} whose key {@code which} accepts. */
+    private static List<PooledBackend> onLoop(EventExecutor loop, Set<PooledBackend> backends, Predicate<Key> which) {
+        List<PooledBackend> found = new ArrayList<>();
+        for (PooledBackend backend : backends) {
+            if (backend.channel().eventLoop() == loop && which.test(backend.key())) {
+                found.add(backend);
+            }
+        }
+        return found;
     }
 
     /** Connections parked or being reset, for one database. */
