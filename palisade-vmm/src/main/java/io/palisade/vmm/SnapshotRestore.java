@@ -17,9 +17,9 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * Starts a VM from a saved state instead of booting it: a new QEMU waiting for the state, the state streamed in, the
- * guest continued, its clock resynced over the control port while PostgreSQL's first answer is awaited. Used for
- * clones of a template snapshot and for resumes of a suspended VM. Thread-safe for different ids (no state of its
- * own); any failure kills the QEMU it started.
+ * guest continued, its clock resynced over the control port while its readiness is awaited ({@link
+ * RestoreReadiness}). Used for clones of a template snapshot and for resumes of a suspended VM. Thread-safe for
+ * different ids (no state of its own); any failure kills the QEMU it started.
  */
 final class SnapshotRestore {
     private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(1);
@@ -40,10 +40,25 @@ final class SnapshotRestore {
     @FunctionalInterface
     interface Answer {
         boolean answers(Endpoint endpoint);
+
+        /** What this answer is reported as; a caller's own login unless it is {@link #PROBE}. */
+        default RestoreReadiness readiness() {
+            return RestoreReadiness.LOGIN;
+        }
     }
 
     /** A PostgreSQL protocol probe ({@link PgProbe}): answers once the server asks for authentication. */
-    static final Answer PROBE = endpoint -> PgProbe.isReady(endpoint, PROBE_TIMEOUT);
+    static final Answer PROBE = new Answer() {
+        @Override
+        public boolean answers(Endpoint endpoint) {
+            return PgProbe.isReady(endpoint, PROBE_TIMEOUT);
+        }
+
+        @Override
+        public RestoreReadiness readiness() {
+            return RestoreReadiness.PROBE;
+        }
+    };
 
     private final VmDriver driver;
 
@@ -63,7 +78,7 @@ final class SnapshotRestore {
         Endpoint endpoint = ensureNetwork(id);
         long networkMs = (System.nanoTime() - networkStart) / 1_000_000;
         Restored restored = restoreOnce(spec, image, paths, endpoint,
-                new QemuCommand.Memory(template.memory(), false), template.state(), true, false, answer);
+                new QemuCommand.Memory(template.memory(), false), template.state(), true, false, false, answer);
         Map<String, String> details = restored.boot().details();
         CreatePath.CLONE.putInto(details);
         details.put("template", template.dir().getFileName().toString());
@@ -84,17 +99,22 @@ final class SnapshotRestore {
 
     /**
      * Starts QEMU waiting for a saved state, streams it in, deletes the state's file when {@code consume} (a state is
-     * resumed at most once), continues the guest and waits until PostgreSQL answers. Any failure kills that QEMU and
+     * resumed at most once), continues the guest and waits until it is ready: when {@code savedWhilePostgresAnswered},
+     * until the guest acknowledges the clock step over the control port ({@link RestoreReadiness#GUEST_ACK});
+     * otherwise, or without that acknowledgement, until PostgreSQL answers a probe. Any failure kills that QEMU and
      * throws.
      */
     Restored restoreOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint,
-            QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume) {
-        return restoreOnce(spec, image, paths, endpoint, memory, state, ignoreShared, consume, PROBE);
+            QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume,
+            boolean savedWhilePostgresAnswered) {
+        return restoreOnce(spec, image, paths, endpoint, memory, state, ignoreShared, consume,
+                savedWhilePostgresAnswered, PROBE);
     }
 
-    /** As above, with PostgreSQL's first answer told by {@code answer}. */
+    /** As above, with PostgreSQL's first answer (when it is asked) told by {@code answer}. */
     private Restored restoreOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint,
-            QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume, Answer answer) {
+            QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume,
+            boolean savedWhilePostgresAnswered, Answer answer) {
         requireNonNull(answer, "answer is null");
         String id = spec.id();
         VmFiles.rotate(paths.serialLog(), paths.previousSerialLog());
@@ -123,7 +143,11 @@ final class SnapshotRestore {
                 clockNanos[0] = System.nanoTime();
                 clock.complete(sync);
             });
-            while (!answer.answers(endpoint)) {
+            RestoreReadiness readiness = answer.readiness();
+            if (savedWhilePostgresAnswered && clock.join() == ClockSync.SERIAL) {
+                readiness = RestoreReadiness.GUEST_ACK;
+            }
+            while (readiness != RestoreReadiness.GUEST_ACK && !answer.answers(endpoint)) {
                 if (!process.isAlive()) {
                     throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
                             "QEMU exited after the restore with code " + process.exitValue());
@@ -143,7 +167,11 @@ final class SnapshotRestore {
             details.put("restore_qmp_ms", Long.toString((qmpNanos - spawn) / 1_000_000));
             details.put("restore_state_ms", Long.toString(restoreMs));
             details.put("restore_cont_ms", Long.toString((contNanos - spawn) / 1_000_000));
-            details.put("restore_pg_answers_ms", Long.toString((ready - spawn) / 1_000_000));
+            details.put("restore_ready_ms", Long.toString((ready - spawn) / 1_000_000));
+            if (readiness != RestoreReadiness.GUEST_ACK) {
+                details.put("restore_pg_answers_ms", Long.toString((ready - spawn) / 1_000_000));
+            }
+            readiness.putInto(details);
             details.put("restore_clock_ms", Long.toString((clockNanos[0] - spawn) / 1_000_000));
             clockSync.putInto(details);
             details.put("netns", driver.network(id).namespace());

@@ -3,6 +3,7 @@ package io.palisade.vmm;
 import static java.util.Objects.requireNonNull;
 
 import io.palisade.host.Cgroups;
+import io.palisade.host.PgProbe;
 import io.palisade.host.Processes;
 import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
@@ -31,8 +32,7 @@ import org.slf4j.LoggerFactory;
  */
 final class VmSuspension {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
-    private static final String MODE_FULL = "full";
-    private static final String MODE_IGNORE_SHARED = "ignore-shared";
+    private static final Duration PROBE_BEFORE_SAVE_TIMEOUT = Duration.ofSeconds(1);
 
     private final VmDriver driver;
     private final StateCompaction compaction;
@@ -58,6 +58,7 @@ final class VmSuspension {
         boolean ignoreShared = QemuProcesses.cmdline(pid).stream()
                 .anyMatch(a -> a.contains("mem-path=" + paths.memoryFile() + ",share=on"));
         long start = System.nanoTime();
+        boolean postgresAnswered = postgresAnswers(id);
         long saveMs;
         try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
             saveMs = Migration.save(qmp, driver.migrationSocket(id), driver.runningQemuUser(id, pid),
@@ -119,16 +120,17 @@ final class VmSuspension {
             }
             VmFiles.forceFile(paths.dataVolume());
             long syncMs = (System.nanoTime() - syncStart) / 1_000_000;
-            VmFiles.writePrivate(paths.stateModeFile(), ignoreShared ? MODE_IGNORE_SHARED : MODE_FULL, true);
+            new SavedStateMode(!ignoreShared, postgresAnswered).write(paths.stateModeFile());
             Files.move(paths.partialStateFile(), paths.stateFile(), StandardCopyOption.REPLACE_EXISTING,
                     StandardCopyOption.ATOMIC_MOVE);
             if (!ignoreShared) {
                 VmFiles.deleteQuietly(paths.memoryFile()); // the RAM is in the state; resume maps a fresh own file
             }
-            log.info("vm {} suspended in {} ms (save {} ms{}, sync {} ms, state {} bytes, {})", id,
+            log.info("vm {} suspended in {} ms (save {} ms{}, sync {} ms, state {} bytes, {}{})", id,
                     (System.nanoTime() - start) / 1_000_000, saveMs,
                     compactMs < 0 ? "" : ", RAM moved into its own memory file " + compactMs + " ms", syncMs,
-                    Files.size(paths.stateFile()), ignoreShared ? "RAM in its memory file" : "RAM in the state");
+                    Files.size(paths.stateFile()), ignoreShared ? "RAM in its memory file" : "RAM in the state",
+                    postgresAnswered ? "" : ", PostgreSQL did not answer before the save: its resume probes it");
         } catch (IOException e) {
             VmFiles.deleteQuietly(paths.partialStateFile());
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
@@ -138,6 +140,17 @@ final class VmSuspension {
         VmFiles.deleteQuietly(paths.qmpSocket());
         VmFiles.deleteQuietly(paths.pidFile());
         driver.config().cgroups().find(driver.cgroupName(id)).ifPresent(Cgroups.Group::remove);
+    }
+
+    /**
+     * Whether the guest's PostgreSQL answers a protocol probe just before the save. Recorded with the state: its
+     * resume then takes the guest's acknowledgement as readiness instead of probing ({@link RestoreReadiness}).
+     */
+    private boolean postgresAnswers(String id) {
+        return driver.networkPool().find(id)
+                .map(slot -> PgProbe.isReady(new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT),
+                        PROBE_BEFORE_SAVE_TIMEOUT))
+                .orElse(false);
     }
 
     boolean isSuspended(String id) {
@@ -151,13 +164,12 @@ final class VmSuspension {
         GuestImage image = GuestImage.load(driver.config().imageDir());
         String failure = "no saved state";
         if (Files.exists(paths.stateFile())) {
-            boolean ignoreShared = true;
+            SavedStateMode mode = new SavedStateMode(false, false);
             try {
                 // at most once: the state is taken before QEMU sees it; a crash from here on means a cold boot
                 Files.move(paths.stateFile(), paths.consumedStateFile(), StandardCopyOption.REPLACE_EXISTING,
                         StandardCopyOption.ATOMIC_MOVE);
-                ignoreShared = !Files.exists(paths.stateModeFile())
-                        || !MODE_FULL.equals(Files.readString(paths.stateModeFile()).strip());
+                mode = SavedStateMode.read(paths.stateModeFile());
             } catch (IOException e) {
                 failure = "cannot take the saved state: " + e.getMessage();
             }
@@ -166,15 +178,15 @@ final class VmSuspension {
                     progress.phase("restoring the saved VM state");
                     long start = System.nanoTime();
                     Endpoint endpoint = driver.snapshots().ensureNetwork(id);
-                    if (!ignoreShared) {
+                    if (!mode.ignoreShared()) {
                         VmFiles.deleteQuietly(paths.memoryFile());
                         VmFiles.createPrivateFile(paths.memoryFile());
                     } else if (!Files.exists(paths.memoryFile())) {
                         throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the memory file is missing");
                     }
                     SnapshotRestore.Restored restored = driver.snapshots().restoreOnce(spec, image, paths, endpoint,
-                            new QemuCommand.Memory(paths.memoryFile(), true), paths.consumedStateFile(), ignoreShared,
-                            true);
+                            new QemuCommand.Memory(paths.memoryFile(), true), paths.consumedStateFile(),
+                            mode.ignoreShared(), true, mode.postgresAnswered());
                     Map<String, String> details = restored.boot().details();
                     if (restored.clockSync() != ClockSync.SERIAL) {
                         try (Connection admin = GuestAdmin.adminConnection(id, paths, image, endpoint)) {

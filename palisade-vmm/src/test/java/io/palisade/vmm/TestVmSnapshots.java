@@ -122,6 +122,11 @@ class TestVmSnapshots {
         }
     }
 
+    /**
+     * Three cycles. In the third, the guest's postmaster is stopped (SIGSTOP) for 4 s of guest time just before the
+     * suspend: the suspend's probe gets no answer, so the resume does not take the guest's acknowledgement for
+     * readiness and probes until PostgreSQL answers again (after the guest's 4 s are up).
+     */
     @Test
     @Order(2)
     void suspendResumeCyclesKeepDataAndFixTheClock() throws Exception {
@@ -132,6 +137,17 @@ class TestVmSnapshots {
         for (int cycle = 1; cycle <= 3; cycle++) {
             long pid = driver.pid(idA).orElseThrow();
             long rss = driver.stats(idA).memoryBytes();
+            boolean postmasterStopped = cycle == 3;
+            if (postmasterStopped) {
+                try (Connection m = driver.managementConnection(idA); Statement s = m.createStatement();
+                        ResultSet rs = s.executeQuery("SHOW data_directory")) {
+                    rs.next();
+                    String pidFile = rs.getString(1) + "/postmaster.pid";
+                    assertThat(TestingVm.guestShell(m, "P=$(head -1 " + pidFile + "); setsid sh -c \"kill -STOP $P;"
+                            + " sleep 4; kill -CONT $P\" </dev/null >/dev/null 2>&1 & echo $P"))
+                            .singleElement().asString().containsOnlyDigits();
+                }
+            }
             driver.suspend(specA);
             assertThat(Processes.awaitExit(pid, Duration.ofSeconds(1))).isTrue();
             assertThat(driver.isSuspended(idA)).isTrue();
@@ -142,7 +158,8 @@ class TestVmSnapshots {
             InstancePaths saved = InstancePaths.of(driver.config().instancesDir(), idA);
             // every suspend, the clone's first too, leaves device state only: its RAM is in its own memory file
             assertThat(Files.size(saved.stateFile())).as("saved state bytes, cycle " + cycle).isLessThan(1 << 20);
-            assertThat(Files.readString(saved.stateModeFile()).strip()).isEqualTo("ignore-shared");
+            assertThat(SavedStateMode.read(saved.stateModeFile()))
+                    .isEqualTo(new SavedStateMode(false, !postmasterStopped));
             assertThat(saved.memoryFile()).exists();
             assertThat(saved.fullStateFile()).doesNotExist();
             if (cycle == 2) {
@@ -152,6 +169,9 @@ class TestVmSnapshots {
             System.out.printf("cycle %d: running RSS %d MiB, resume %s%n", cycle, rss >> 20, a.details());
             assertThat(a.details()).containsEntry(ResumePath.KEY, ResumePath.RESTORE.wireName());
             assertThat(a.details()).containsEntry(ClockSync.KEY, ClockSync.SERIAL.wireName());
+            // a guest saved while PostgreSQL answered is ready by its acknowledgement, and the login right after works
+            assertThat(RestoreReadiness.from(a.details()))
+                    .contains(postmasterStopped ? RestoreReadiness.PROBE : RestoreReadiness.GUEST_ACK);
             assertThat(driver.isSuspended(idA)).isFalse();
             assertThat(driver.isRunning(idA)).isTrue();
             // resumed at most once: no state is left to resume again

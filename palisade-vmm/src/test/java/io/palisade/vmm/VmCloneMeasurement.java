@@ -25,7 +25,7 @@ import java.util.Map;
  */
 public final class VmCloneMeasurement {
     private static final List<String> KEYS = List.of("volume_copy_ms", "network_ms", "restore_qmp_ms",
-            "restore_state_ms", "restore_cont_ms", "restore_clock_ms", "restore_pg_answers_ms", "admin_login_ms",
+            "restore_state_ms", "restore_cont_ms", "restore_clock_ms", "restore_ready_ms", "admin_login_ms",
             "tenant_ms", "credentials_ms", "create_ms");
 
     private VmCloneMeasurement() {}

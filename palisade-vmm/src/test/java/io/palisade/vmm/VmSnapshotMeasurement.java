@@ -44,7 +44,7 @@ public final class VmSnapshotMeasurement {
         List<Long> cloneMs = new ArrayList<>();
         List<Long> coldMs = new ArrayList<>();
         List<Long> resumeMs = new ArrayList<>();
-        List<Long> restoreAnswerMs = new ArrayList<>();
+        List<Long> restoreReadyMs = new ArrayList<>();
         try {
             long templateStart = System.nanoTime();
             create(cloning, "db-warm", false);
@@ -88,7 +88,7 @@ public final class VmSnapshotMeasurement {
                 query(instance, credentials);
                 long ms = (System.nanoTime() - start) / 1_000_000;
                 resumeMs.add(ms);
-                restoreAnswerMs.add(Long.parseLong(instance.details().getOrDefault("restore_pg_answers_ms", "-1")));
+                restoreReadyMs.add(Long.parseLong(instance.details().getOrDefault("restore_ready_ms", "-1")));
                 System.out.printf("suspend %d ms, resume -> first row %d ms %s%n", suspendMs, ms, instance.details());
             }
             cloning.suspend(spec);
@@ -110,7 +110,7 @@ public final class VmSnapshotMeasurement {
         print("clone create -> first query", cloneMs);
         print("cold create -> first query", coldMs);
         print("resume -> first row", resumeMs);
-        print("resume: QEMU start -> PostgreSQL answers", restoreAnswerMs);
+        print("resume: QEMU start -> ready (restore_ready_by)", restoreReadyMs);
     }
 
     private static InstanceSpec spec(String id) {
