@@ -8,7 +8,9 @@ import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -186,6 +188,28 @@ final class QemuProcesses {
             return List.of(new String(bytes, StandardCharsets.UTF_8).split("\0"));
         } catch (IOException e) {
             return List.of();
+        }
+    }
+
+    /**
+     * CPU time all threads of a process have used so far, in nanoseconds ({@code /proc/<pid>/task/*\/schedstat});
+     * -1 when the process is gone or the kernel does not report it. A thread that ends takes its time with it, so the
+     * sum may go down.
+     */
+    static long cpuNanos(long pid) {
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc", Long.toString(pid), "task"))) {
+            long sum = 0;
+            for (Path task : tasks) {
+                try {
+                    String stat = Files.readString(task.resolve("schedstat"));
+                    sum += Long.parseLong(stat.substring(0, stat.indexOf(' ')));
+                } catch (NoSuchFileException e) {
+                    // the thread ended meanwhile
+                }
+            }
+            return sum;
+        } catch (IOException | RuntimeException e) {
+            return -1;
         }
     }
 

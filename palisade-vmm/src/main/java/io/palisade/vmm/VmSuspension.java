@@ -33,6 +33,9 @@ import org.slf4j.LoggerFactory;
 final class VmSuspension {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
     private static final Duration PROBE_BEFORE_SAVE_TIMEOUT = Duration.ofSeconds(1);
+    private static final Duration QUIET_WINDOW = Duration.ofMillis(20);
+    private static final Duration QUIET_CPU = Duration.ofMillis(2);
+    private static final Duration QUIET_MAX = Duration.ofMillis(500);
 
     private final VmDriver driver;
     private final StateCompaction compaction;
@@ -59,6 +62,7 @@ final class VmSuspension {
                 .anyMatch(a -> a.contains("mem-path=" + paths.memoryFile() + ",share=on"));
         long start = System.nanoTime();
         boolean postgresAnswered = postgresAnswers(id);
+        long quietMs = awaitQuietGuest(pid);
         long saveMs;
         try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
             saveMs = Migration.save(qmp, driver.migrationSocket(id), driver.runningQemuUser(id, pid),
@@ -126,8 +130,8 @@ final class VmSuspension {
             if (!ignoreShared) {
                 VmFiles.deleteQuietly(paths.memoryFile()); // the RAM is in the state; resume maps a fresh own file
             }
-            log.info("vm {} suspended in {} ms (save {} ms{}, sync {} ms, state {} bytes, {}{})", id,
-                    (System.nanoTime() - start) / 1_000_000, saveMs,
+            log.info("vm {} suspended in {} ms (guest quiet after {} ms, save {} ms{}, sync {} ms, state {} bytes,"
+                    + " {}{})", id, (System.nanoTime() - start) / 1_000_000, quietMs, saveMs,
                     compactMs < 0 ? "" : ", RAM moved into its own memory file " + compactMs + " ms", syncMs,
                     Files.size(paths.stateFile()), ignoreShared ? "RAM in its memory file" : "RAM in the state",
                     postgresAnswered ? "" : ", PostgreSQL did not answer before the save: its resume probes it");
@@ -151,6 +155,30 @@ final class VmSuspension {
                 .map(slot -> PgProbe.isReady(new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT),
                         PROBE_BEFORE_SAVE_TIMEOUT))
                 .orElse(false);
+    }
+
+    /**
+     * Waits, at most {@link #QUIET_MAX}, until the guest has used less than {@link #QUIET_CPU} of CPU over {@link
+     * #QUIET_WINDOW}: a guest saved busy (the probe's backend still exiting, a pooled backend's Terminate) makes its
+     * resume finish that work first, beside the client's login. Returns the ms waited; -1 when QEMU's CPU time is not
+     * readable (the save goes ahead at once).
+     */
+    private static long awaitQuietGuest(long pid) {
+        long start = System.nanoTime();
+        long deadline = start + QUIET_MAX.toNanos();
+        long before = QemuProcesses.cpuNanos(pid);
+        while (before >= 0 && System.nanoTime() < deadline) {
+            Processes.sleep(QUIET_WINDOW);
+            long now = QemuProcesses.cpuNanos(pid);
+            if (now < 0) {
+                return -1;
+            }
+            if (now >= before && now - before < QUIET_CPU.toNanos()) {
+                break;
+            }
+            before = now;
+        }
+        return before < 0 ? -1 : (System.nanoTime() - start) / 1_000_000;
     }
 
     boolean isSuspended(String id) {

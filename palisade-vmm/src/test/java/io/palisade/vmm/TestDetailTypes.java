@@ -6,7 +6,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** The typed details values ({@link CreatePath}, {@link ResumePath}, {@link ClockSync}) keep their wire names. */
+/**
+ * The typed details values ({@link CreatePath}, {@link ResumePath}, {@link ClockSync}, {@link RestoreReadiness}) keep
+ * their wire names.
+ */
 class TestDetailTypes {
     @Test
     void wireNamesAreThoseTheDetailsMapAlwaysCarried() {
@@ -21,6 +24,12 @@ class TestDetailTypes {
         assertThat(ClockSync.SERIAL.wireName()).isEqualTo("serial");
         assertThat(ClockSync.PENDING.wireName()).isEqualTo("pending");
         assertThat(ClockSync.SQL.wireName()).isEqualTo("sql");
+        assertThat(RestoreReadiness.KEY).isEqualTo("restore_ready_by");
+        assertThat(RestoreReadiness.GUEST_ACK.wireName()).isEqualTo("guest_ack");
+        assertThat(RestoreReadiness.PROBE.wireName()).isEqualTo("probe");
+        assertThat(RestoreReadiness.LOGIN.wireName()).isEqualTo("login");
+        assertThat(RestoreReadiness.from(Map.of(RestoreReadiness.KEY, "guest_ack")))
+                .contains(RestoreReadiness.GUEST_ACK);
     }
 
     @Test
