@@ -6,8 +6,8 @@ import java.time.Duration;
 import java.util.Optional;
 
 /**
- * What every connection of this module offers over its logged-in session: server parameters, the backend pid, the read
- * timeout, whether it is open. A connection is used by one thread at a time; {@code close} may come from any thread.
+ * What every connection of this module offers over its logged-in session: server parameters, the backend pid and
+ * cancel key, the read timeout, whether it is open. A connection is used by one thread at a time; {@code close} may come from any thread.
  */
 public abstract sealed class WireConnection implements AutoCloseable permits PgConnection, ReplicationConnection {
     final WireSession session;
@@ -24,6 +24,14 @@ public abstract sealed class WireConnection implements AutoCloseable permits PgC
     /** The server process id serving this connection ({@code pg_backend_pid()}). */
     public int backendPid() {
         return session.backendPid();
+    }
+
+    /**
+     * The secret key of this session's cancel requests (BackendKeyData; 0 if the server sent none). The server draws
+     * it from its strong random source, so two servers that hand out the same keys share that source's state.
+     */
+    public int cancelKey() {
+        return session.backendKey();
     }
 
     public PgTarget target() {

@@ -351,6 +351,10 @@ final class WireSession implements AutoCloseable {
         return backendPid;
     }
 
+    int backendKey() {
+        return backendKey;
+    }
+
     char transactionStatus() {
         return transactionStatus;
     }

@@ -77,6 +77,9 @@ class TestPgConnection {
                     .startsWith("16."));
             assertThat(connection.simpleQuery("SELECT pg_backend_pid()").getFirst().getLong("pg_backend_pid"))
                     .isEqualTo(connection.backendPid());
+            try (PgConnection other = tenant()) {
+                assertThat(connection.cancelKey()).isNotZero().isNotEqualTo(other.cancelKey());
+            }
         }
     }
 
