@@ -35,6 +35,8 @@ import org.slf4j.LoggerFactory;
 final class QemuProcesses {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
     static final Duration KILL_WAIT = Duration.ofSeconds(10);
+    private static final Duration QUIET_WINDOW = Duration.ofMillis(20);
+    private static final Duration QUIET_CPU = Duration.ofMillis(2);
     private static final Pattern INET = Pattern.compile("inet (\\d+\\.\\d+\\.\\d+\\.\\d+)/");
 
     private final Path instancesDir;
@@ -211,6 +213,33 @@ final class QemuProcesses {
         } catch (IOException | RuntimeException e) {
             return -1;
         }
+    }
+
+    /**
+     * Waits, at most {@code max}, until the QEMU process {@code pid} has used less than {@link #QUIET_CPU} of CPU over
+     * {@link #QUIET_WINDOW}, i.e. its guest idles: a guest saved busy makes every restore of that state finish the work
+     * first, beside its first client. Returns the ms waited; -1 when the CPU time is not readable (the caller goes
+     * ahead at once).
+     */
+    static long awaitQuiet(long pid, Duration max) {
+        long start = System.nanoTime();
+        long deadline = start + max.toNanos();
+        long before = cpuNanos(pid);
+        if (before < 0) {
+            return -1;
+        }
+        while (System.nanoTime() < deadline) {
+            Processes.sleep(QUIET_WINDOW);
+            long now = cpuNanos(pid);
+            if (now < 0) {
+                return -1;
+            }
+            if (now >= before && now - before < QUIET_CPU.toNanos()) {
+                break;
+            }
+            before = now;
+        }
+        return (System.nanoTime() - start) / 1_000_000;
     }
 
     /**

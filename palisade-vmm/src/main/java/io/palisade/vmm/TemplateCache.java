@@ -440,6 +440,9 @@ final class TemplateCache {
             boolean holdsTenant;
             try (Connection admin = GuestAdmin.adminConnection(id, paths, image, boot.endpoint())) {
                 holdsTenant = GuestAdmin.holdsTenant(admin, templateSpec.username(), templateSpec.database());
+                if (!holdsTenant) {
+                    checkpointAndSync(admin);
+                }
             }
             if (holdsTenant) {
                 // a clone's tenant then finds its database's catalog cached and its relcache init file written
@@ -447,17 +450,14 @@ final class TemplateCache {
                                 GuestAdmin.readSecret(image.adminSecretFile()), templateSpec.database());
                         Statement s = tenantDb.createStatement()) {
                     s.execute("SELECT count(*) FROM pg_catalog.pg_class");
+                    checkpointAndSync(tenantDb);
                 }
             }
-            // the volume must match the memory: checkpoint and flush everything before the guest is stopped
-            try (Connection admin = GuestAdmin.adminConnection(id, paths, image, boot.endpoint());
-                    Statement s = admin.createStatement()) {
-                s.execute("CHECKPOINT");
-                s.execute("COPY (SELECT 1) TO PROGRAM 'sync'");
-            }
-            Processes.sleep(Duration.ofMillis(300)); // the management backend exits: clones start with no client
             long pid = driver.processes().findPid(id).orElseThrow(
                     () -> new PalisadeException(ErrorCode.DRIVER_FAILURE, "the template VM exited"));
+            // the management backend exits: clones start with no client and no exit half done
+            long quietMs = QemuProcesses.awaitQuiet(pid, Duration.ofSeconds(1));
+            log.info("template snapshot {}: guest quiet after {} ms", key, quietMs);
             try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
                 Migration.save(qmp, driver.migrationSocket(id), driver.qemuUser(id), paths.partialStateFile(), true,
                         Duration.ofMinutes(1), () -> {});
@@ -495,6 +495,14 @@ final class TemplateCache {
         } finally {
             driver.destroy(id);
             Processes.run(List.of("rm", "-rf", "--", staging.toString()), Duration.ofMinutes(1), null);
+        }
+    }
+
+    /** The volume must match the memory: checkpoints and flushes everything before the guest is stopped. */
+    private static void checkpointAndSync(Connection admin) throws SQLException {
+        try (Statement s = admin.createStatement()) {
+            s.execute("CHECKPOINT");
+            s.execute("COPY (SELECT 1) TO PROGRAM 'sync'");
         }
     }
 }

@@ -33,8 +33,6 @@ import org.slf4j.LoggerFactory;
 final class VmSuspension {
     private static final Logger log = LoggerFactory.getLogger(VmDriver.class);
     private static final Duration PROBE_BEFORE_SAVE_TIMEOUT = Duration.ofSeconds(1);
-    private static final Duration QUIET_WINDOW = Duration.ofMillis(20);
-    private static final Duration QUIET_CPU = Duration.ofMillis(2);
     private static final Duration QUIET_MAX = Duration.ofMillis(500);
 
     private final VmDriver driver;
@@ -62,7 +60,8 @@ final class VmSuspension {
                 .anyMatch(a -> a.contains("mem-path=" + paths.memoryFile() + ",share=on"));
         long start = System.nanoTime();
         boolean postgresAnswered = postgresAnswers(id);
-        long quietMs = awaitQuietGuest(pid);
+        // a guest saved busy (the probe's backend still exiting) makes every resume finish that work first
+        long quietMs = QemuProcesses.awaitQuiet(pid, QUIET_MAX);
         long saveMs;
         try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
             saveMs = Migration.save(qmp, driver.migrationSocket(id), driver.runningQemuUser(id, pid),
@@ -155,30 +154,6 @@ final class VmSuspension {
                 .map(slot -> PgProbe.isReady(new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT),
                         PROBE_BEFORE_SAVE_TIMEOUT))
                 .orElse(false);
-    }
-
-    /**
-     * Waits, at most {@link #QUIET_MAX}, until the guest has used less than {@link #QUIET_CPU} of CPU over {@link
-     * #QUIET_WINDOW}: a guest saved busy (the probe's backend still exiting, a pooled backend's Terminate) makes its
-     * resume finish that work first, beside the client's login. Returns the ms waited; -1 when QEMU's CPU time is not
-     * readable (the save goes ahead at once).
-     */
-    private static long awaitQuietGuest(long pid) {
-        long start = System.nanoTime();
-        long deadline = start + QUIET_MAX.toNanos();
-        long before = QemuProcesses.cpuNanos(pid);
-        while (before >= 0 && System.nanoTime() < deadline) {
-            Processes.sleep(QUIET_WINDOW);
-            long now = QemuProcesses.cpuNanos(pid);
-            if (now < 0) {
-                return -1;
-            }
-            if (now >= before && now - before < QUIET_CPU.toNanos()) {
-                break;
-            }
-            before = now;
-        }
-        return before < 0 ? -1 : (System.nanoTime() - start) / 1_000_000;
     }
 
     boolean isSuspended(String id) {
