@@ -195,19 +195,25 @@ public final class Cgroups {
 
         /** CPU time used by the group in milliseconds, or -1. */
         public long cpuMillis() {
+            long micros = cpuMicros();
+            return micros < 0 ? -1 : micros / 1000;
+        }
+
+        /** CPU time used by the group in microseconds (every process it held, ended ones included), or -1. */
+        public long cpuMicros() {
             try {
                 if (mode == Mode.V1) {
                     for (Path dir : dirs) {
                         Path usage = dir.resolve("cpuacct.usage");
                         if (Files.exists(usage)) {
-                            return Long.parseLong(Files.readString(usage).strip()) / 1_000_000;
+                            return Long.parseLong(Files.readString(usage).strip()) / 1000;
                         }
                     }
                     return -1;
                 }
                 for (String line : Files.readAllLines(dirs.getFirst().resolve("cpu.stat"))) {
                     if (line.startsWith("usage_usec ")) {
-                        return Long.parseLong(line.substring(11).strip()) / 1000;
+                        return Long.parseLong(line.substring(11).strip());
                     }
                 }
                 return -1;

@@ -17,15 +17,34 @@ import java.time.Duration;
 public final class PgProbe {
     private PgProbe() {}
 
+    /**
+     * Whether a PostgreSQL server answers at all: any authentication request or error, "starting up" and "too many
+     * connections" included. False for silence, a refused or reset connection, or anything else.
+     */
+    public static boolean answers(Endpoint endpoint, Duration timeout) {
+        try (Socket socket = new Socket()) {
+            int type = firstAnswer(socket, endpoint, timeout);
+            return type == 'R' || type == 'E';
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** Connects, sends the probe's StartupMessage and reads the type byte of the first answer (-1 at end of stream). */
+    private static int firstAnswer(Socket socket, Endpoint endpoint, Duration timeout) throws IOException {
+        socket.connect(new InetSocketAddress(endpoint.host(), endpoint.port()), (int) timeout.toMillis());
+        socket.setSoTimeout((int) timeout.toMillis());
+        OutputStream out = socket.getOutputStream();
+        out.write(io.palisade.pgwire.PgMessages.startupMessage("palisade_probe", "postgres"));
+        out.flush();
+        return socket.getInputStream().read();
+    }
+
+    /** Whether the server accepts connections (see above): asks for authentication, or refuses the probe's login. */
     public static boolean isReady(Endpoint endpoint, Duration timeout) {
         try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress(endpoint.host(), endpoint.port()), (int) timeout.toMillis());
-            socket.setSoTimeout((int) timeout.toMillis());
-            OutputStream out = socket.getOutputStream();
-            out.write(io.palisade.pgwire.PgMessages.startupMessage("palisade_probe", "postgres"));
-            out.flush();
+            int type = firstAnswer(socket, endpoint, timeout);
             DataInputStream in = new DataInputStream(socket.getInputStream());
-            int type = in.read();
             if (type == 'R') {
                 return true;
             }

@@ -35,6 +35,7 @@ public final class ScramClient {
     private final String username;
     private final String clientNonce;
     private String clientFirstBare;
+    private String serverNonce;
     private byte[] expectedServerSignature;
 
     public ScramClient(String password) {
@@ -58,6 +59,11 @@ public final class ScramClient {
     public String clientFirstMessage() {
         clientFirstBare = "n=" + username + ",r=" + clientNonce;
         return "n,," + clientFirstBare;
+    }
+
+    /** The server's part of the nonce (what follows ours), once the server-first message was read; else null. */
+    public String serverNonce() {
+        return serverNonce;
     }
 
     /** The client-final message (with the proof) for the server-first message. */
@@ -90,6 +96,7 @@ public final class ScramClient {
         } catch (IllegalArgumentException e) {
             throw failure("the server's SCRAM salt is not base64");
         }
+        serverNonce = nonce.substring(clientNonce.length());
         byte[] salted = SaltedPasswords.of(password, saltBytes, iterations);
         Arrays.fill(password, '\0');
         String withoutProof = "c=biws,r=" + nonce;

@@ -6,8 +6,9 @@ import java.time.Duration;
 import java.util.Optional;
 
 /**
- * What every connection of this module offers over its logged-in session: server parameters, the backend pid and
- * cancel key, the read timeout, whether it is open. A connection is used by one thread at a time; {@code close} may come from any thread.
+ * What every connection of this module offers over its logged-in session: server parameters, the backend pid, cancel
+ * key and SCRAM server nonce, the read timeout, whether it is open. A connection is used by one thread at a time;
+ * {@code close} may come from any thread.
  */
 public abstract sealed class WireConnection implements AutoCloseable permits PgConnection, ReplicationConnection {
     final WireSession session;
@@ -32,6 +33,14 @@ public abstract sealed class WireConnection implements AutoCloseable permits PgC
      */
     public int cancelKey() {
         return session.backendKey();
+    }
+
+    /**
+     * The server's part of the SCRAM nonce of this login; empty when the server asked for another method. Drawn from
+     * the server's strong random source, like the cancel key.
+     */
+    public Optional<String> scramServerNonce() {
+        return session.scramServerNonce();
     }
 
     public PgTarget target() {

@@ -39,6 +39,7 @@ final class WireSession implements AutoCloseable {
     private volatile Duration readTimeout = DEFAULT_READ_TIMEOUT;
     private int backendPid;
     private int backendKey;
+    private String scramServerNonce;
     private char transactionStatus = 'I';
 
     private WireSession(PgTarget target, String user, PgStream stream) {
@@ -119,6 +120,7 @@ final class WireSession implements AutoCloseable {
                             }
                             byte[] last = scram.clientFinalMessage(Bytes.utf8(body, at + 4, length - 4))
                                     .getBytes(StandardCharsets.UTF_8);
+                            scramServerNonce = scram.serverNonce();
                             writer.reset().start('p').bytes(last, 0, last.length).end();
                             flush("sending SCRAM client-final");
                         }
@@ -353,6 +355,10 @@ final class WireSession implements AutoCloseable {
 
     int backendKey() {
         return backendKey;
+    }
+
+    Optional<String> scramServerNonce() {
+        return Optional.ofNullable(scramServerNonce);
     }
 
     char transactionStatus() {

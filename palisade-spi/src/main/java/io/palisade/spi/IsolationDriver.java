@@ -71,10 +71,10 @@ public interface IsolationDriver extends AutoCloseable {
     }
 
     /**
-     * Continues a suspended instance and returns once PostgreSQL accepts connections: a login right after the call
-     * succeeds. A driver may know that without asking PostgreSQL (the vm rung: a guest continued with the PostgreSQL
-     * that answered when it was saved). If the saved state is missing or corrupt, cold boots from the volume with
-     * nothing lost. Default: a plain start.
+     * Continues a suspended instance and returns once PostgreSQL runs and listens: a login right after the call reaches
+     * it. A driver may know that without asking PostgreSQL (the vm rung: a guest continued with the PostgreSQL that
+     * answered when it was saved). If the saved state is missing or corrupt, cold boots from the volume with nothing
+     * lost. Default: a plain start.
      */
     default RunningInstance resume(InstanceSpec spec, ProgressListener progress) {
         return start(spec, progress);

@@ -129,6 +129,12 @@ class TestPgConnection {
             assertThat(trust.simpleQuery("SELECT current_user").getFirst().get(0)).isEqualTo(postgres.adminUser());
             assertThat(trust.simpleQuery("SELECT auth_method FROM pg_hba_file_rules WHERE 'md5_user' = ANY(user_name)")
                     .getFirst().get(0)).isEqualTo("md5");
+            // only a SCRAM login has a server nonce, and the server draws a new one every time
+            try (PgConnection again = tenant()) {
+                assertThat(scram.scramServerNonce()).isNotEmpty().isNotEqualTo(again.scramServerNonce());
+            }
+            assertThat(md5.scramServerNonce()).isEmpty();
+            assertThat(trust.scramServerNonce()).isEmpty();
         }
     }
 

@@ -2,6 +2,7 @@ package io.palisade.vmm;
 
 import static java.util.Objects.requireNonNull;
 
+import io.palisade.host.Cgroups;
 import io.palisade.host.Processes;
 import io.palisade.host.SafeFiles;
 import io.palisade.spi.ErrorCode;
@@ -21,6 +22,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -201,40 +203,56 @@ final class QemuProcesses {
     static long cpuNanos(long pid) {
         try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc", Long.toString(pid), "task"))) {
             long sum = 0;
+            boolean read = false;
             for (Path task : tasks) {
                 try {
                     String stat = Files.readString(task.resolve("schedstat"));
                     sum += Long.parseLong(stat.substring(0, stat.indexOf(' ')));
+                    read = true;
                 } catch (NoSuchFileException e) {
-                    // the thread ended meanwhile
+                    // the thread ended meanwhile, or the kernel keeps no schedstat
                 }
             }
-            return sum;
+            return read ? sum : -1;
         } catch (IOException | RuntimeException e) {
             return -1;
         }
     }
 
     /**
-     * Waits, at most {@code max}, until the QEMU process {@code pid} has used less than {@link #QUIET_CPU} of CPU over
-     * {@link #QUIET_WINDOW}, i.e. its guest idles: a guest saved busy makes every restore of that state finish the work
-     * first, beside its first client. Returns the ms waited; -1 when the CPU time is not readable (the caller goes
-     * ahead at once).
+     * A QEMU's CPU time in microseconds: its cgroup's usage when it has one (every thread, ended ones included), else
+     * the sum over its live threads ({@link #cpuNanos}); -1 when neither is readable.
      */
-    static long awaitQuiet(long pid, Duration max) {
+    static LongSupplier cpuMicros(Optional<Cgroups.Group> group, long pid) {
+        if (group.isPresent() && group.get().cpuMicros() >= 0) {
+            return group.get()::cpuMicros;
+        }
+        return () -> {
+            long nanos = cpuNanos(pid);
+            return nanos < 0 ? -1 : nanos / 1000;
+        };
+    }
+
+    /**
+     * Waits, at most {@code max}, until a QEMU has used less than {@link #QUIET_CPU} of CPU over {@link #QUIET_WINDOW}
+     * ({@code cpuMicros}: {@link #cpuMicros}), i.e. its guest idles: a guest saved busy makes every restore of that
+     * state finish the work first, beside its first client. Returns the ms waited; -1 when the CPU time is not
+     * readable (the caller goes ahead at once).
+     */
+    static long awaitQuiet(LongSupplier cpuMicros, Duration max) {
         long start = System.nanoTime();
         long deadline = start + max.toNanos();
-        long before = cpuNanos(pid);
+        long before = cpuMicros.getAsLong();
         if (before < 0) {
             return -1;
         }
         while (System.nanoTime() < deadline) {
             Processes.sleep(QUIET_WINDOW);
-            long now = cpuNanos(pid);
+            long now = cpuMicros.getAsLong();
             if (now < 0) {
                 return -1;
             }
-            if (now >= before && now - before < QUIET_CPU.toNanos()) {
+            if (now >= before && now - before < QUIET_CPU.toNanos() / 1000) {
                 break;
             }
             before = now;

@@ -14,6 +14,9 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Starts a VM from a saved state instead of booting it: a new QEMU waiting for the state, the state streamed in, the
@@ -24,6 +27,8 @@ import java.util.concurrent.CompletableFuture;
 final class SnapshotRestore {
     private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(1);
     private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(30);
+    /** How long a guest's acknowledgement may take to count as readiness (it comes ~0.05 s after {@code cont}). */
+    private static final Duration ACK_GRACE = Duration.ofMillis(300);
 
     /** A restored, running VM and how its clock was synced (serial, or pending: the caller resyncs over SQL). */
     record Restored(BootWatchdog.Boot boot, ClockSync clockSync) {
@@ -98,11 +103,26 @@ final class SnapshotRestore {
     }
 
     /**
+     * Whether the guest's helper acknowledged the clock step within {@link #ACK_GRACE}; if not, PostgreSQL is probed
+     * while the acknowledgement may still come (the clock sync is joined later either way).
+     */
+    private static boolean acknowledgedWithinGrace(CompletableFuture<ClockSync> clock) {
+        try {
+            return clock.get(ACK_GRACE.toMillis(), TimeUnit.MILLISECONDS) == ClockSync.SERIAL;
+        } catch (TimeoutException | ExecutionException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /**
      * Starts QEMU waiting for a saved state, streams it in, deletes the state's file when {@code consume} (a state is
      * resumed at most once), continues the guest and waits until it is ready: when {@code savedWhilePostgresAnswered},
      * until the guest acknowledges the clock step over the control port ({@link RestoreReadiness#GUEST_ACK});
-     * otherwise, or without that acknowledgement, until PostgreSQL answers a probe. Any failure kills that QEMU and
-     * throws.
+     * otherwise, or without that acknowledgement within {@link #ACK_GRACE}, until PostgreSQL answers a probe. Any
+     * failure kills that QEMU and throws.
      */
     Restored restoreOnce(InstanceSpec spec, GuestImage image, InstancePaths paths, Endpoint endpoint,
             QemuCommand.Memory memory, Path state, boolean ignoreShared, boolean consume,
@@ -144,7 +164,7 @@ final class SnapshotRestore {
                 clock.complete(sync);
             });
             RestoreReadiness readiness = answer.readiness();
-            if (savedWhilePostgresAnswered && clock.join() == ClockSync.SERIAL) {
+            if (savedWhilePostgresAnswered && acknowledgedWithinGrace(clock)) {
                 readiness = RestoreReadiness.GUEST_ACK;
             }
             while (readiness != RestoreReadiness.GUEST_ACK && !answer.answers(endpoint)) {
@@ -158,6 +178,9 @@ final class SnapshotRestore {
                 Processes.sleep(Duration.ofMillis(5));
             }
             long ready = System.nanoTime();
+            if (readiness == RestoreReadiness.GUEST_ACK) {
+                ResumeCheck.start(id, process.toHandle(), endpoint);
+            }
             ClockSync clockSync = clock.join(); // bounded by the serial acknowledgement timeout
             Map<String, String> details = new LinkedHashMap<>();
             details.put("accelerator", driver.accelerator().kind().slug());

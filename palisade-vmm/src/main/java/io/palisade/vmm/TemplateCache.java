@@ -456,7 +456,9 @@ final class TemplateCache {
             long pid = driver.processes().findPid(id).orElseThrow(
                     () -> new PalisadeException(ErrorCode.DRIVER_FAILURE, "the template VM exited"));
             // the management backend exits: clones start with no client and no exit half done
-            long quietMs = QemuProcesses.awaitQuiet(pid, Duration.ofSeconds(1));
+            long quietMs = QemuProcesses.awaitQuiet(
+                    QemuProcesses.cpuMicros(driver.config().cgroups().find(driver.cgroupName(id)), pid),
+                    Duration.ofSeconds(1));
             log.info("template snapshot {}: guest quiet after {} ms", key, quietMs);
             try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
                 Migration.save(qmp, driver.migrationSocket(id), driver.qemuUser(id), paths.partialStateFile(), true,

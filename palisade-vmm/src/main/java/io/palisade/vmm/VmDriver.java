@@ -485,8 +485,9 @@ public final class VmDriver implements IsolationDriver {
     /**
      * Continues a suspended instance from its saved state (taken first, so it is never resumed twice), resyncs the
      * guest clock and returns once the guest is ready ({@code details.restore_ready_by}: {@link RestoreReadiness}; a
-     * state saved while PostgreSQL answered is ready once the guest acknowledges the clock step). Without a usable state (missing, corrupt, QEMU dying) it cold boots from
-     * the volume, which PostgreSQL's crash recovery makes consistent. {@code details.resume_path}: {@link ResumePath}.
+     * state saved while PostgreSQL answered is ready once the guest acknowledges the clock step). Without a usable
+     * state (missing, corrupt, QEMU dying) it cold boots from the volume, which PostgreSQL's crash recovery makes
+     * consistent. {@code details.resume_path}: {@link ResumePath}.
      */
     @Override
     public RunningInstance resume(InstanceSpec spec, ProgressListener progress) {

@@ -61,7 +61,8 @@ final class VmSuspension {
         long start = System.nanoTime();
         boolean postgresAnswered = postgresAnswers(id);
         // a guest saved busy (the probe's backend still exiting) makes every resume finish that work first
-        long quietMs = QemuProcesses.awaitQuiet(pid, QUIET_MAX);
+        long quietMs = QemuProcesses.awaitQuiet(
+                QemuProcesses.cpuMicros(driver.config().cgroups().find(driver.cgroupName(id)), pid), QUIET_MAX);
         long saveMs;
         try (Qmp qmp = Qmp.connect(paths.qmpSocket(), Duration.ofSeconds(5))) {
             saveMs = Migration.save(qmp, driver.migrationSocket(id), driver.runningQemuUser(id, pid),
@@ -134,6 +135,10 @@ final class VmSuspension {
                     compactMs < 0 ? "" : ", RAM moved into its own memory file " + compactMs + " ms", syncMs,
                     Files.size(paths.stateFile()), ignoreShared ? "RAM in its memory file" : "RAM in the state",
                     postgresAnswered ? "" : ", PostgreSQL did not answer before the save: its resume probes it");
+            if (!postgresAnswered) {
+                log.warn("vm {}: PostgreSQL did not answer a probe just before the suspend; its resume waits for it",
+                        id);
+            }
         } catch (IOException e) {
             VmFiles.deleteQuietly(paths.partialStateFile());
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE,
