@@ -1,10 +1,14 @@
 package io.palisade.bench;
 
+import static org.awaitility.Awaitility.await;
+
 import io.palisade.host.Cgroups;
 import io.palisade.host.ServiceUser;
 import io.palisade.server.PalisadeServer;
 import io.palisade.server.ServerConfig;
+import io.palisade.spi.ErrorCode;
 import io.palisade.spi.InstanceSpec;
+import io.palisade.spi.PalisadeException;
 import io.palisade.spi.Plan;
 import io.palisade.spi.PostgresVersion;
 import io.palisade.spi.ProgressListener;
@@ -20,6 +24,7 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
@@ -100,11 +105,11 @@ final class SnapshotBench {
             query(url, created.password());
             // the steady state: a database whose archive already holds its WAL (a new one's archiver connects at
             // once, before its first client, since no slot keeps its WAL until then; see backup.start-delay)
-            BackupBench.awaitArchived(server.service().adminAccess(db.id()), java.time.Duration.ofSeconds(120));
+            BackupBench.awaitArchived(server.service().adminAccess(db.id()), Duration.ofSeconds(120));
             long pid = server.service().stats("acct-admin", db.id()).pid();
             runningRssKiB = io.palisade.host.Processes.rssBytes(pid) / 1024;
             for (int i = 0; i <= WAKES; i++) {
-                server.service().suspend("acct-admin", db.id());
+                suspendOnceTheClientIsGone(server, db.id());
                 if (i == 0) {
                     suspendedMemoryFileMiB = memoryFilesMiB(work.resolve("s"));
                 }
@@ -198,6 +203,20 @@ final class SnapshotBench {
                 new InstanceSpec(id, PostgresVersion.DEFAULT, Plan.NANO, "app", "app"), credentials, ProgressListener.NONE);
         query("jdbc:postgresql://" + instance.endpoint() + "/app", credentials.password());
         stats.add((System.nanoTime() - start) / 1e6);
+    }
+
+    /**
+     * Suspends a database whose only client has just closed its connection: the proxy counts it gone once it has seen
+     * the close (and reset the backend it parks), a moment after the client's close returned; until then the suspend
+     * is refused (409, "open client connection").
+     */
+    private static void suspendOnceTheClientIsGone(PalisadeServer server, String id) {
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
+                .ignoreExceptionsMatching(e -> e instanceof PalisadeException p && p.errorCode() == ErrorCode.CONFLICT)
+                .until(() -> {
+                    server.service().suspend("acct-admin", id);
+                    return true;
+                });
     }
 
     private static void query(String url, String password) throws Exception {
