@@ -40,7 +40,10 @@ public final class PgProbe {
         return socket.getInputStream().read();
     }
 
-    /** Whether the server accepts connections (see above): asks for authentication, or refuses the probe's login. */
+    /**
+     * Whether the server accepts connections (see the class comment): it asks for authentication, or refuses the
+     * probe's login with an authentication or unknown-database error.
+     */
     public static boolean isReady(Endpoint endpoint, Duration timeout) {
         try (Socket socket = new Socket()) {
             int type = firstAnswer(socket, endpoint, timeout);

@@ -11,8 +11,8 @@ public enum RestoreReadiness implements DetailValue {
     /**
      * The guest's root helper acknowledged the clock step over the control port, and the state was saved while
      * PostgreSQL answered: the guest runs, and its PostgreSQL is the one that answered, continued with its listening
-     * socket. It is not asked again; the caller's first login is its first answer (a backend the guest does not fork
-     * for a probe).
+     * socket. It is not asked before the call returns; the caller's first login is its first answer (a backend the
+     * guest does not fork for a probe beside it). {@link ResumeCheck} asks 2 s later.
      */
     GUEST_ACK,
     /** PostgreSQL answered a protocol probe ({@link io.palisade.host.PgProbe}). */

@@ -12,11 +12,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The check behind a resume that took the guest's acknowledgement for readiness ({@link RestoreReadiness#GUEST_ACK}):
  * once the waking client has had its login ({@link #FIRST_DELAY}), PostgreSQL must answer a probe at all (an
- * authentication request or any error, "starting up" included) within {@link #PATIENCE}. A restored guest whose
- * PostgreSQL never does (saved in the middle of a crash restart; a device the restore broke) is ended as a crash would
- * end it, and the control plane's reconciler restarts it from its volume. The probe asked before the resume would have
- * made it cold boot instead. Runs on a virtual thread; stops once that QEMU process is gone (a suspend, stop or
- * delete since), and never touches another.
+ * authentication request or any error, "starting up" included) before {@link #PATIENCE} has passed; a probe still
+ * under way then may take up to 6 s more. What it catches is a guest that never answers — a postmaster hung or gone,
+ * a network path the restore broke — not one that answers with errors. Such a QEMU is ended as a crash would end it,
+ * and the control plane's reconciler restarts the database from its volume (the probe that used to run before the
+ * resume returned would have made it cold boot instead). Runs on a virtual thread; stops once that QEMU process is
+ * gone (a suspend, stop or delete since) and never touches another. Not kept across a restart of palisade.
  */
 final class ResumeCheck {
     static final Duration FIRST_DELAY = Duration.ofSeconds(2);

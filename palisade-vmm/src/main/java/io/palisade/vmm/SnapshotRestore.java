@@ -27,8 +27,11 @@ import java.util.concurrent.TimeoutException;
 final class SnapshotRestore {
     private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(1);
     private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(30);
-    /** How long a guest's acknowledgement may take to count as readiness (it comes ~0.05 s after {@code cont}). */
-    private static final Duration ACK_GRACE = Duration.ofMillis(300);
+    /**
+     * How long a guest's acknowledgement may take to count as readiness: it comes ~0.05–0.1 s after {@code cont}, later
+     * on a loaded host; the helper's own timeout ({@link GuestClock}) is the same second.
+     */
+    private static final Duration ACK_GRACE = Duration.ofSeconds(1);
 
     /** A restored, running VM and how its clock was synced (serial, or pending: the caller resyncs over SQL). */
     record Restored(BootWatchdog.Boot boot, ClockSync clockSync) {

@@ -131,10 +131,9 @@ final class VmSuspension {
                 VmFiles.deleteQuietly(paths.memoryFile()); // the RAM is in the state; resume maps a fresh own file
             }
             log.info("vm {} suspended in {} ms (guest quiet after {} ms, save {} ms{}, sync {} ms, state {} bytes,"
-                    + " {}{})", id, (System.nanoTime() - start) / 1_000_000, quietMs, saveMs,
+                    + " {})", id, (System.nanoTime() - start) / 1_000_000, quietMs, saveMs,
                     compactMs < 0 ? "" : ", RAM moved into its own memory file " + compactMs + " ms", syncMs,
-                    Files.size(paths.stateFile()), ignoreShared ? "RAM in its memory file" : "RAM in the state",
-                    postgresAnswered ? "" : ", PostgreSQL did not answer before the save: its resume probes it");
+                    Files.size(paths.stateFile()), ignoreShared ? "RAM in its memory file" : "RAM in the state");
             if (!postgresAnswered) {
                 log.warn("vm {}: PostgreSQL did not answer a probe just before the suspend; its resume waits for it",
                         id);
