@@ -62,7 +62,7 @@ final class ConnectionRouting {
     CompletableFuture<Optional<Backend>> resolve(String databaseId) {
         CompletableFuture<Void> hold = holds.get(databaseId);
         if (hold != null) {
-            // a move's cutover: the connection waits for the switch (bounded), then goes where the record says
+            // a move's cutover or a suspend: the connection waits for it (bounded), then goes where the record says
             return hold.copy().completeOnTimeout(null, Hold.LIMIT.toMillis(), TimeUnit.MILLISECONDS)
                     .thenCompose(ignored -> resolve(databaseId, holds.get(databaseId) == hold));
         }
@@ -71,7 +71,8 @@ final class ConnectionRouting {
 
     private CompletableFuture<Optional<Backend>> resolve(String databaseId, boolean heldTooLong) {
         if (heldTooLong) {
-            log.warn("a connection to {} waited {} for a move's cutover; sending it on", databaseId, Hold.LIMIT);
+            log.warn("a connection to {} waited {} for a move's cutover or a suspend; sending it on", databaseId,
+                    Hold.LIMIT);
         }
         // nothing is served or kept while the database's lock is held: every change of state or endpoint is under it
         if (!service.isLocked(databaseId)) {
@@ -127,7 +128,7 @@ final class ConnectionRouting {
         }
     }
 
-    /** Holds new connections to {@code id} until the returned hold is released (a move's cutover). */
+    /** Holds new connections to {@code id} until the returned hold is released (a move's cutover, a suspend). */
     Hold hold(String id) {
         CompletableFuture<Void> gate = new CompletableFuture<>();
         if (holds.putIfAbsent(id, gate) != null) {

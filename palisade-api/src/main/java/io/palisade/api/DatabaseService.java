@@ -289,7 +289,7 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
         return routing.resolve(databaseId);
     }
 
-    /** Holds new connections to {@code id} until the returned hold is released (a move's cutover). */
+    /** Holds new connections to {@code id} until the returned hold is released (a move's cutover, a suspend). */
     ConnectionRouting.Hold hold(String id) {
         return routing.hold(id);
     }

@@ -94,13 +94,20 @@ final class ScaleToZero {
 
     private DatabaseRecord suspendRecorded(DatabaseRecord record, IsolationDriver driver) {
         long started = System.nanoTime();
-        service.invalidateConnections(record.id());
-        service.stopArchiving(record.id());
-        driver.suspend(DatabaseService.spec(record));
-        store.setEndpoint(record.id(), Optional.empty());
-        DatabaseRecord suspended = store.transition(record.id(), DatabaseState.SUSPENDED, null);
-        log.info("suspended {} in {} ms", record.id(), (System.nanoTime() - started) / 1_000_000);
-        return suspended;
+        // new connections wait while the instance is saved: one let through now would be frozen into the saved state
+        // and its client would hang until some later wake; once released they find it suspended and wake it
+        ConnectionRouting.Hold hold = service.hold(record.id());
+        try {
+            service.invalidateConnections(record.id());
+            service.stopArchiving(record.id());
+            driver.suspend(DatabaseService.spec(record));
+            store.setEndpoint(record.id(), Optional.empty());
+            DatabaseRecord suspended = store.transition(record.id(), DatabaseState.SUSPENDED, null);
+            log.info("suspended {} in {} ms", record.id(), (System.nanoTime() - started) / 1_000_000);
+            return suspended;
+        } finally {
+            hold.release();
+        }
     }
 
     /** See {@link DatabaseService#resume}. */

@@ -100,6 +100,58 @@ class TestVmSuspendWake {
         }
     }
 
+    /**
+     * A client that connects while its database is being suspended waits for the suspend, then wakes the database: it
+     * is not let through to a guest about to be saved, where its session would freeze until some later wake. The
+     * guest's postmaster is stopped for 3 s of guest time first, so the suspend's probe keeps the suspend going for
+     * over a second.
+     */
+    @Test
+    void aClientArrivingDuringASuspendWaitsAndWakesTheDatabase() throws Exception {
+        JsonNode db = palisade.post("/v1/databases", "{\"label\":\"held\",\"isolation\":\"vm\","
+                + "\"suspend_after_seconds\":\"never\"}").json();
+        String id = db.get("id").asText();
+        String url = db.get("connection_url").asText();
+        try {
+            assertThat(psql(url, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)").exitCode()).isZero();
+            try (Connection admin = AdminConnection.open(palisade.server().service().adminAccess(id), "postgres");
+                    Statement s = admin.createStatement()) {
+                String dataDir;
+                try (ResultSet rs = s.executeQuery("SHOW data_directory")) {
+                    rs.next();
+                    dataDir = rs.getString(1);
+                }
+                String pid = "$(head -1 " + dataDir + "/postmaster.pid)";
+                s.execute("COPY (SELECT 1) TO PROGRAM 'P=" + pid + "; setsid sh -c \"kill -STOP $P; sleep 3;"
+                        + " kill -CONT $P\" </dev/null >/dev/null 2>&1 &'");
+                s.execute("CREATE TEMP TABLE state (s text)");
+                await("the postmaster is stopped").atMost(Duration.ofSeconds(2)).pollInterval(Duration.ofMillis(20))
+                        .until(() -> {
+                            s.execute("TRUNCATE state; COPY state FROM PROGRAM 'cut -d\" \" -f3 /proc/" + pid
+                                    + "/stat'");
+                            try (ResultSet rs = s.executeQuery("SELECT s FROM state")) {
+                                return rs.next() && rs.getString(1).equals("T");
+                            }
+                        });
+            }
+            long wakesBefore = palisade.server().service().wakeCount();
+            CompletableFuture<TestingPalisade.Response> suspend =
+                    CompletableFuture.supplyAsync(() -> palisade.post("/v1/databases/" + id + "/suspend", null));
+            Processes.sleep(Duration.ofMillis(300));
+            assertThat(suspend).as("the suspend is still probing the stopped postmaster").isNotDone();
+            Processes.Result client = psql(url, "SELECT v FROM kept");
+            assertThat(client.exitCode()).as(client.output()).isZero();
+            assertThat(client.output().strip()).isEqualTo("7");
+            TestingPalisade.Response suspended = suspend.join();
+            assertThat(suspended.status()).as(suspended.body()).isEqualTo(200);
+            assertThat(palisade.server().service().wakeCount() - wakesBefore).as("woken once, after the suspend")
+                    .isEqualTo(1);
+            assertThat(palisade.get("/v1/databases/" + id).json().get("status").asText()).isEqualTo("running");
+        } finally {
+            palisade.delete("/v1/databases/" + id);
+        }
+    }
+
     @Test
     void idleDatabasesAreSuspendedAndPersistentOnesNeverDeleted() throws Exception {
         JsonNode db = palisade.post("/v1/databases", "{\"label\":\"idle\",\"isolation\":\"vm\",\"suspend_after_seconds\":10}").json();
