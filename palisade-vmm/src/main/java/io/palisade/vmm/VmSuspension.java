@@ -154,10 +154,8 @@ final class VmSuspension {
      * resume then takes the guest's acknowledgement as readiness instead of probing ({@link RestoreReadiness}).
      */
     private boolean postgresAnswers(String id) {
-        return driver.networkPool().find(id)
-                .map(slot -> PgProbe.isReady(new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT),
-                        PROBE_BEFORE_SAVE_TIMEOUT))
-                .orElse(false);
+        return driver.networkPool().find(id).isPresent()
+                && PgProbe.isReady(driver.endpoint(id), PROBE_BEFORE_SAVE_TIMEOUT);
     }
 
     boolean isSuspended(String id) {
