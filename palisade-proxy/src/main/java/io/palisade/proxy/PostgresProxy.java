@@ -54,8 +54,8 @@ import org.slf4j.LoggerFactory;
  * logs in to the database with the tenant password. Hands clients its own cancel keys, caps connections that have not
  * authenticated yet (in total and per source address), enforces per-database connection limits and
  * authentication/handshake/startup/idle timeouts, and exports per-database metrics. Netty's native epoll transport
- * where it loads, else NIO ({@link ProxyTransport}); event-loop threads named {@code palisade-proxy-*}, one per core
- * unless {@code proxy.io-threads} says otherwise; the event loops are never blocked (the resolver's future is
+ * where it loads, else NIO ({@link ProxyTransport}); event-loop threads named {@code palisade-proxy-*}, one per two
+ * cores (at least one) unless {@code proxy.io-threads} says otherwise; the event loops are never blocked (the resolver's future is
  * completed elsewhere and the session hops back). {@link #start()} once, {@link #close()} idempotently; thread-safe.
  */
 public final class PostgresProxy implements AutoCloseable {
@@ -152,7 +152,8 @@ public final class PostgresProxy implements AutoCloseable {
             }
             acceptGroup = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("palisade-proxy-accept", true),
                     transport.ioHandlers().get());
-            ioGroup = new MultiThreadIoEventLoopGroup(eventLoops(config.ioThreads()),
+            ioGroup = new MultiThreadIoEventLoopGroup(
+                    eventLoops(config.ioThreads(), Runtime.getRuntime().availableProcessors()),
                     new DefaultThreadFactory("palisade-proxy-io", true), transport.ioHandlers().get());
             ServerBootstrap bootstrap = new ServerBootstrap()
                     .group(acceptGroup, ioGroup)
@@ -223,9 +224,14 @@ public final class PostgresProxy implements AutoCloseable {
         return transport.name();
     }
 
-    /** Event loops for {@code proxy.io-threads}: the configured number, or one per core for 0. */
-    static int eventLoops(int configured) {
-        return configured > 0 ? configured : Runtime.getRuntime().availableProcessors();
+    /**
+     * Event loops for {@code proxy.io-threads}: the configured number, or for 0 one per two cores, at least one. The
+     * proxy shares the host's cores with the tenants' servers and its clients; a loop that finds several sessions ready
+     * per wake-up spends less per transaction: on 2 cores, pgbench {@code -S} at 8 clients cost the proxy 32–33 µs of
+     * CPU per transaction with one loop against 39–46 µs with two (PgBouncer, single-threaded: 31–35), docs/proxy.md.
+     */
+    static int eventLoops(int configured, int cores) {
+        return configured > 0 ? configured : Math.max(1, cores / 2);
     }
 
     /** The number of event-loop threads relaying connections. */

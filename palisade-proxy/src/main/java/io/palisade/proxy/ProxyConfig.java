@@ -36,7 +36,7 @@ import java.util.regex.Pattern;
  * @param backendConnectTimeout TCP connect timeout to the database instance ({@code proxy.backend-connect-timeout},
  *     10s)
  * @param maxStartupPacketSize the largest StartupMessage accepted ({@code proxy.max-startup-packet-size}, 10000 bytes)
- * @param ioThreads event-loop threads; 0 means one per core ({@code proxy.io-threads})
+ * @param ioThreads event-loop threads; 0 means one per two cores, at least one ({@code proxy.io-threads})
  * @param backendIdleTimeout how long a backend connection whose client left cleanly waits, reset, for the next client
  *     of the same login ({@code proxy.backend-idle-timeout}, 30s); zero disables the reuse
  * @param maxIdleBackendsPerDatabase how many such connections one database keeps at most

@@ -101,6 +101,15 @@ class TestTlsMaterialAndConfig {
     }
 
     @Test
+    void eventLoopsDefaultToOnePerTwoCoresAndAtLeastOne() {
+        assertThat(PostgresProxy.eventLoops(0, 1)).isEqualTo(1);
+        assertThat(PostgresProxy.eventLoops(0, 2)).isEqualTo(1);
+        assertThat(PostgresProxy.eventLoops(0, 3)).isEqualTo(1);
+        assertThat(PostgresProxy.eventLoops(0, 16)).isEqualTo(8);
+        assertThat(PostgresProxy.eventLoops(3, 2)).as("a configured number is kept").isEqualTo(3);
+    }
+
+    @Test
     void configExplicitValuesAndValidation() {
         ProxyConfig config = ProxyConfig.defaults("db.localhost", dir)
                 .withBind("0.0.0.0", 6543)

@@ -145,7 +145,7 @@ public final class ConfigKeys {
             "proxy.max-startup-packet-size", integer(64, 1 << 20), "10000",
             "Largest PostgreSQL StartupMessage the proxy accepts, in bytes"));
     public static final Setting<Integer> PROXY_IO_THREADS = add(Setting.of("proxy.io-threads", integer(0, 1024), "0",
-            "Event-loop threads of the proxy (0: one per core)"));
+            "Event-loop threads of the proxy (0: one per two cores, at least one)"));
     public static final Setting<Duration> PROXY_BACKEND_IDLE_TIMEOUT = add(Setting.of("proxy.backend-idle-timeout",
             duration(Duration.ZERO, Duration.ofHours(1)), "30s", "How long a backend connection whose client left "
                     + "cleanly waits, reset with DISCARD ALL, for the next client of the same login (0s: no reuse)"));
