@@ -15,6 +15,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -102,7 +103,8 @@ public final class TenantUsers {
 
     private ServiceUser create(String instanceId) {
         String name = nameOf(instanceId);
-        if (!exists(name)) {
+        Optional<ServiceUser> known = ServiceUser.local(name);
+        if (known.isEmpty() && !exists(name)) {
             int uid = nextUid();
             Processes.Result created = Processes.run(List.of("useradd", "--system", "--user-group", "--no-create-home",
                     "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "--uid", Integer.toString(uid),
@@ -114,7 +116,7 @@ public final class TenantUsers {
             }
             log.debug("created OS user {} for instance {}", name, instanceId);
         }
-        ServiceUser user = ServiceUser.resolve(name);
+        ServiceUser user = known.orElseGet(() -> ServiceUser.resolve(name));
         if (user.uid() < UID_MIN || user.uid() > UID_MAX) {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "the OS user '" + name + "' has uid " + user.uid()
                     + ", outside palisade's tenant range " + UID_MIN + "–" + UID_MAX

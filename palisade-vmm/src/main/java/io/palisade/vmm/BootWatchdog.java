@@ -81,7 +81,7 @@ final class BootWatchdog {
         String id = spec.id();
         Accelerator accelerator = driver.accelerator();
         NetworkPool.Slot slot = driver.networkPool().allocate(id);
-        Endpoint endpoint = new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+        Endpoint endpoint = slot.postgresEndpoint();
         VmNetwork network = driver.network(id);
         progress.phase("creating the network namespace " + network.namespace());
         long networkStart = System.nanoTime();

@@ -2,6 +2,7 @@ package io.palisade.vmm;
 
 import static java.util.Objects.requireNonNull;
 
+import io.palisade.spi.Endpoint;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
@@ -35,6 +36,11 @@ public final class NetworkPool {
 
         public String namespaceAddress() {
             return format(network + 2);
+        }
+
+        /** Where the guest's PostgreSQL is reached from the host: the namespace's veth address, PostgreSQL's port. */
+        public Endpoint postgresEndpoint() {
+            return new Endpoint(namespaceAddress(), VmNetwork.POSTGRES_PORT);
         }
 
         public String cidr() {

@@ -102,7 +102,7 @@ final class SnapshotRestore {
                 || !Files.exists(Path.of("/sys/class/net", network.hostVeth()))) {
             network.create(slot);
         }
-        return new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+        return slot.postgresEndpoint();
     }
 
     /**

@@ -181,7 +181,7 @@ public final class VmDriver implements IsolationDriver {
         if (isRunning(id)) {
             NetworkPool.Slot slot = pool.find(id).orElseThrow(() -> new PalisadeException(
                     ErrorCode.DRIVER_FAILURE, "vm " + id + " is running but has no network slot; destroy it"));
-            Endpoint endpoint = new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+            Endpoint endpoint = slot.postgresEndpoint();
             return new RunningInstance(id, endpoint, Instant.now(), Map.of(
                     "accelerator", accelerator.kind().slug(), "pid", Long.toString(pid(id).orElse(-1L))));
         }
@@ -383,7 +383,7 @@ public final class VmDriver implements IsolationDriver {
     public Endpoint endpoint(String id) {
         NetworkPool.Slot slot = pool.find(id).orElseThrow(
                 () -> PalisadeException.notFound("vm instance " + id + " has no network slot on this host"));
-        return new Endpoint(slot.namespaceAddress(), VmNetwork.POSTGRES_PORT);
+        return slot.postgresEndpoint();
     }
 
     /** The network names of an instance (they exist only while it runs). */
