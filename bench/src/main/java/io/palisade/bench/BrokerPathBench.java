@@ -2,46 +2,47 @@ package io.palisade.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.palisade.server.PalisadeServer;
-import io.palisade.server.ServerConfig;
 import io.palisade.testing.RawHttpClient;
 import io.palisade.testing.TestingDirectories;
 import java.io.BufferedReader;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import org.awaitility.Awaitility;
 
 /**
- * The broker on the user's path: a real {@link PalisadeServer} (in this process, metadata store and all), a
- * {@code process} database created through the API, and one client with HTTP keep-alive (a raw socket, so the client
- * adds almost nothing) sending {@code SELECT 1} through Neon's {@code POST /sql} and through PandaStack's
- * {@code POST /v1/databases/{id}/proxy/v1/query} with the broker token, as the README shows. Each route gets a database
- * of its own and a new connection, and {@code -Dbench.broker.requests} requests (default 6,000); the first 600 (cold:
- * new connection, empty pool, first checks against the store) and the rest (warm) are reported apart. Each
- * {@link Start} runs in a JVM and on a server of its own, as a user's first requests would: right after the creates,
- * while each database's first base backup runs beside the requests, and once those backups are done. Prints a
- * table.
+ * The broker on the user's path: {@code palisade serve} as {@code bin/palisade} starts it (its jar, a fresh JVM, a
+ * new data directory, metadata store and all), a {@code process} database created through the API, and one client with
+ * HTTP keep-alive (a raw socket, so the client adds almost nothing) sending {@code SELECT 1} through Neon's
+ * {@code POST /sql} and through PandaStack's {@code POST /v1/databases/{id}/proxy/v1/query} with the broker token, as
+ * the README shows. Each route gets a database of its own and a new connection, and {@code -Dbench.broker.requests}
+ * requests (default 6,000); the first 600 (cold: new connection, empty pool, first checks against the store) and the
+ * rest (warm) are reported apart. Each {@link Start} runs on a server of its own, as a user's first requests would:
+ * right after the creates, while each database's first base backup runs beside the requests, and once those backups
+ * are done; each once without and once with the JVM's AOT cache that {@code bin/palisade} records from
+ * {@code palisade train} (recorded here the same way first, and timed). Prints a table.
  */
 final class BrokerPathBench {
     private static final int COLD = 600;
-    /** Marks a table row in the output of a {@link #main} run. */
-    private static final String ROW = "broker-path-row ";
     private static final Duration BACKUP_WAIT = Duration.ofMinutes(3);
+    private static final Duration SERVER_START = Duration.ofMinutes(3);
     private static final ObjectMapper MAPPER = new ObjectMapper();
+    /** The JVM options bin/palisade gives every palisade JVM. */
+    private static final List<String> JVM_OPTIONS = List.of("--enable-native-access=ALL-UNNAMED",
+            "--sun-misc-unsafe-memory-access=allow");
 
     private BrokerPathBench() {}
 
@@ -61,50 +62,62 @@ final class BrokerPathBench {
 
     static void run() throws Exception {
         int requests = requests();
-        List<String> rows = new ArrayList<>();
-        for (Start start : Start.values()) {
-            rows.addAll(inFreshJvm(start));
-        }
-        System.out.println();
-        System.out.println("## broker SELECT 1 on the user's path: palisade serve (in process, a fresh JVM and server"
-                + " per row pair), process rung, one client, HTTP keep-alive, " + requests + " requests per route");
-        System.out.println("machine: " + Machine.describe());
-        System.out.println();
-        System.out.println("| first request | route | cold p50 ms | cold p99 ms | warm p50 ms | warm p99 ms"
-                + " | warm req/s |");
-        System.out.println("|---|---|---:|---:|---:|---:|---:|");
-        rows.forEach(System.out::println);
-        System.out.println();
-        System.out.println("cold = the first " + COLD + " requests on a new connection to a database the broker has not"
-                + " served yet; warm = the rest");
-    }
-
-    /**
-     * Runs one {@link Start} in a new JVM with this one's options (nothing compiled yet, as after
-     * {@code palisade serve}), passing its log through; returns its table rows.
-     */
-    private static List<String> inFreshJvm(Start start) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElseThrow());
-        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), BrokerPathBench.class.getName(),
-                start.name()));
-        Process child = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        List<String> rows = new ArrayList<>();
-        try (BufferedReader out = child.inputReader()) {
-            for (String line; (line = out.readLine()) != null; ) {
-                if (line.startsWith(ROW)) {
-                    rows.add(line.substring(ROW.length()));
-                } else {
-                    System.out.println(line);
+        Path jar = TestingDirectories.repoDir().resolve("palisade-server/target/palisade.jar");
+        Path work = TestingDirectories.newWorkDir("bench-broker-path");
+        try {
+            Path cache = work.resolve("palisade.aot");
+            long trainStart = System.nanoTime();
+            runToEnd(List.of(java(), "-XX:AOTCacheOutput=" + cache, "-jar", jar.toString(), "train", "--data-dir",
+                    work.resolve("training").toString()), work.resolve("training.log"));
+            long trainMs = (System.nanoTime() - trainStart) / 1_000_000;
+            if (!Files.isRegularFile(cache)) {
+                throw new IllegalStateException("palisade train wrote no AOT cache; see " + work.resolve("training.log"));
+            }
+            List<String> rows = new ArrayList<>();
+            for (Start start : Start.values()) {
+                for (boolean aot : new boolean[] {false, true}) {
+                    String jvm = aot ? "AOT cache" : "none";
+                    for (Row row : onFreshServer(jar, aot ? Optional.of(cache) : Optional.empty(), start, requests,
+                            work.resolve("server-" + start.name().toLowerCase(Locale.ROOT) + "-" + aot))) {
+                        rows.add(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %.3f | %.3f | %.0f |",
+                                start.label, jvm, row.route(), percentile(row.coldNanos(), 50),
+                                percentile(row.coldNanos(), 99), percentile(row.warmNanos(), 50),
+                                percentile(row.warmNanos(), 99), row.warmNanos().length / row.warmSeconds()));
+                    }
                 }
             }
+            System.out.println();
+            System.out.println("## broker SELECT 1 on the user's path: palisade serve from its jar (a fresh JVM and"
+                    + " server per row pair), process rung, one client, HTTP keep-alive, " + requests
+                    + " requests per route");
+            System.out.println("machine: " + Machine.describe());
+            System.out.printf(Locale.ROOT, "AOT cache: recorded by `palisade train` under -XX:AOTCacheOutput in %d ms"
+                    + " (as bin/palisade does once per build), %d MB%n", trainMs, Files.size(cache) >> 20);
+            System.out.println();
+            System.out.println("| first request | JVM's AOT cache | route | cold p50 ms | cold p99 ms | warm p50 ms"
+                    + " | warm p99 ms | warm req/s |");
+            System.out.println("|---|---|---|---:|---:|---:|---:|---:|");
+            rows.forEach(System.out::println);
+            System.out.println();
+            System.out.println("cold = the first " + COLD + " requests on a new connection to a database the broker has not"
+                    + " served yet; warm = the rest");
+        } finally {
+            TestingDirectories.deleteRecursively(work);
         }
-        if (child.waitFor() != 0 || rows.isEmpty()) {
-            throw new IllegalStateException("the broker bench's JVM for " + start + " failed (exit "
-                    + child.exitValue() + ")");
+    }
+
+    private static String java() {
+        return ProcessHandle.current().info().command().orElseThrow();
+    }
+
+    /** Runs a command to its end with its output in {@code log}; fails unless it exits 0. */
+    private static void runToEnd(List<String> command, Path log) throws IOException, InterruptedException {
+        List<String> full = new ArrayList<>(command);
+        full.addAll(1, JVM_OPTIONS);
+        Process process = new ProcessBuilder(full).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        if (process.waitFor() != 0) {
+            throw new IllegalStateException(String.join(" ", full) + " exited " + process.exitValue() + "; see " + log);
         }
-        return rows;
     }
 
     /** Requests per route: {@code -Dbench.broker.requests} (default 6,000), at least 100 beyond the cold ones. */
@@ -112,26 +125,25 @@ final class BrokerPathBench {
         return Math.max(COLD + 100, Integer.getInteger("bench.broker.requests", 6_000));
     }
 
-    /** One {@link Start} in this JVM: prints its table rows, each after {@link #ROW}. */
-    public static void main(String[] args) throws Exception {
-        int requests = requests();
-        Start start = Start.valueOf(args[0]);
-        for (Row row : onFreshServer(start, requests)) {
-            System.out.printf(Locale.ROOT, "%s| %s | %s | %.3f | %.3f | %.3f | %.3f | %.0f |%n", ROW,
-                    start.label, row.route(), percentile(row.coldNanos(), 50), percentile(row.coldNanos(), 99),
-                    percentile(row.warmNanos(), 50), percentile(row.warmNanos(), 99),
-                    row.warmNanos().length / row.warmSeconds());
-        }
-    }
-
-    private static List<Row> onFreshServer(Start start, int requests) throws Exception {
-        Path work = TestingDirectories.newWorkDir("bench-broker-path");
+    /**
+     * Starts {@code palisade serve} from its jar in a new JVM (with the AOT cache if given) on a new data directory,
+     * creates the two databases, measures both routes, deletes the databases and stops the server with SIGTERM.
+     */
+    private static List<Row> onFreshServer(Path jar, Optional<Path> cache, Start start, int requests, Path dataDir)
+            throws Exception {
         String key = "pk_bench_" + Long.toHexString(System.nanoTime());
-        try (PalisadeServer server = PalisadeServer.start(
-                ServerConfig.from(Map.of("server.data-dir", work.resolve("data").toString(), "api.port", "0")),
-                Optional.of(key))) {
+        List<String> command = new ArrayList<>(List.of(java()));
+        command.addAll(JVM_OPTIONS);
+        cache.ifPresent(file -> command.add("-XX:AOTCache=" + file));
+        command.addAll(List.of("-jar", jar.toString(), "serve", "-c", "server.data-dir=" + dataDir, "-c", "api.port=0",
+                "-c", "proxy.port=0"));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectError(dataDir.resolveSibling(
+                dataDir.getFileName() + ".log").toFile());
+        builder.environment().put("PALISADE_BOOTSTRAP_API_KEY", key);
+        Process server = builder.start();
+        try {
+            String api = apiUrl(server);
             HttpClient http = HttpClient.newHttpClient();
-            String api = "http://127.0.0.1:" + server.apiPort();
             JsonNode forNeon = create(http, api, key, "bench-neon");
             JsonNode forPanda = create(http, api, key, "bench-panda");
             if (start == Start.AFTER_FIRST_BACKUP) {
@@ -143,9 +155,10 @@ final class BrokerPathBench {
                 System.out.printf(Locale.ROOT, "first base backups done %d ms after the creates%n",
                         (System.nanoTime() - t0) / 1_000_000);
             }
+            int port = URI.create(api).getPort();
             List<Row> rows = List.of(
-                    measure(start, "POST /sql (Neon)", server.apiPort(), neonRequest(forNeon), requests),
-                    measure(start, "POST /v1/databases/{id}/proxy/v1/query (PandaStack)", server.apiPort(),
+                    measure(start, "POST /sql (Neon)", port, neonRequest(forNeon), requests),
+                    measure(start, "POST /v1/databases/{id}/proxy/v1/query (PandaStack)", port,
                             pandaRequest(forPanda), requests));
             for (JsonNode db : List.of(forNeon, forPanda)) {
                 http.send(HttpRequest.newBuilder(URI.create(api + "/v1/databases/" + db.get("id").asText()))
@@ -154,8 +167,27 @@ final class BrokerPathBench {
             }
             return rows;
         } finally {
-            TestingDirectories.deleteRecursively(work);
+            server.destroy();
+            if (!server.waitFor(60, TimeUnit.SECONDS)) {
+                server.destroyForcibly().waitFor();
+            }
         }
+    }
+
+    /** The REST API's base URL, from the "REST API:" line {@code palisade serve} prints once it is ready. */
+    private static String apiUrl(Process server) throws IOException {
+        BufferedReader out = server.inputReader();
+        long deadline = System.nanoTime() + SERVER_START.toNanos();
+        for (String line; (line = out.readLine()) != null && System.nanoTime() < deadline; ) {
+            String stripped = line.strip();
+            if (stripped.startsWith("REST API:")) {
+                String url = stripped.substring("REST API:".length()).strip().split("\\s+")[0];
+                Thread.ofVirtual().start(() -> out.lines().forEach(ignored -> { }));
+                return url;
+            }
+        }
+        throw new IllegalStateException("palisade serve printed no REST API line (exit "
+                + (server.isAlive() ? "none yet" : Integer.toString(server.exitValue())) + ")");
     }
 
     /** Whether the database's restorable window has begun: its first base backup is done. */

@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
         description = "A PostgreSQL per tenant, each in its own microVM or process, behind one REST API.",
         mixinStandardHelpOptions = true,
         version = "palisade 0.1.0",
-        subcommands = {Main.Serve.class, DbCommand.class})
+        subcommands = {Main.Serve.class, DbCommand.class, AotTraining.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(Cli.configure(new CommandLine(new Main())).execute(args));

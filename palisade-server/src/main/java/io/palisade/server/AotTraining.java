@@ -1,0 +1,186 @@
+package io.palisade.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.palisade.spi.PalisadeException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The training run behind the JVM's ahead-of-time cache (JDK 25: classes loaded and linked, and the methods' profiles,
+ * JEP 483 and 515). {@code bin/palisade} runs {@code palisade train} once per build under
+ * {@code -XX:AOTCacheOutput} and starts {@code palisade serve} with {@code -XX:AOTCache}, so the JIT compiles the hot
+ * paths from a server's first requests instead of after thousands of them (the broker's warm p99 on a fresh server:
+ * README, "broker"). The workload is small and real, on a server of its own in {@code --data-dir} (created, and
+ * removed at the end): a {@code process} database created through the API, SQL over HTTP on both broker routes, and
+ * queries through the TLS proxy, one connection and a new connection per query; then the database is deleted. It
+ * never touches another server's data directory: the directory must not exist yet.
+ */
+@Command(name = "train", hidden = true, mixinStandardHelpOptions = true,
+        description = "Run the workload the JVM's AOT cache is recorded from (bin/palisade runs it once per build).")
+final class AotTraining implements Callable<Integer> {
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    @Option(names = "--data-dir", required = true, description = "A directory that does not exist yet; removed after")
+    Path dataDir;
+
+    @Option(names = "--requests", defaultValue = "5000", description = "Requests per broker route (default 5000)")
+    int requests;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        if (Files.exists(dataDir)) {
+            throw PalisadeException.invalid("--data-dir " + dataDir + " exists; the training run needs a new directory"
+                    + " (it removes it at the end)");
+        }
+        if (requests < 1) {
+            throw PalisadeException.invalid("--requests must be at least 1, got " + requests);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        long start = System.nanoTime();
+        String key = "pk_train_" + HexFormat.of().formatHex(new SecureRandom().generateSeed(16));
+        try (PalisadeServer server = PalisadeServer.start(ServerConfig.from(Map.of(
+                "server.data-dir", dataDir.toString(), "api.port", "0", "proxy.port", "0",
+                "vm.prepare-template", "false")), Optional.of(key))) {
+            Api api = new Api(server.apiBaseUrl(), key);
+            JsonNode db = api.send("POST", "/v1/databases", "{\"label\":\"aot-training\",\"isolation\":\"process\"}",
+                    201);
+            String id = db.get("id").asText();
+            out.printf("training: server up and database %s created after %d ms%n", id, elapsedMs(start));
+            out.flush();
+            try {
+                brokerRoutes(api, db);
+                out.printf("training: %d requests on each broker route after %d ms%n", requests, elapsedMs(start));
+                out.flush();
+                JsonNode connection = api.send("GET", "/v1/databases/" + id + "/connection", null, 200);
+                throughProxy(connection.get("jdbc_url").asText(), db);
+                out.printf("training: queries through the proxy after %d ms%n", elapsedMs(start));
+            } finally {
+                api.send("DELETE", "/v1/databases/" + id, null, 204);
+            }
+        } finally {
+            deleteTree(dataDir);
+        }
+        out.printf("training: done in %d ms%n", elapsedMs(start));
+        out.flush();
+        return 0;
+    }
+
+    /** Neon's {@code POST /sql} and PandaStack's {@code v1/query}, as the broker bench and the README send them. */
+    private void brokerRoutes(Api api, JsonNode db) throws IOException, InterruptedException {
+        String connectionString = "postgres://" + enc(db.get("username").asText()) + ":"
+                + enc(db.get("password").asText()) + "@" + db.get("id").asText() + ".db.localhost/"
+                + enc(db.get("database").asText());
+        HttpRequest neonRaw = HttpRequest.newBuilder(URI.create(api.base() + "/sql"))
+                .header("Neon-Connection-String", connectionString).header("Neon-Array-Mode", "true")
+                .header("Neon-Raw-Text-Output", "true")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"query\":\"SELECT 1\",\"params\":[]}"))
+                .build();
+        HttpRequest neonTyped = HttpRequest.newBuilder(URI.create(api.base() + "/sql"))
+                .header("Neon-Connection-String", connectionString)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"query\":\"SELECT $1::int AS n\",\"params\":[1]}"))
+                .build();
+        HttpRequest panda = HttpRequest.newBuilder(URI.create(db.get("broker_url").asText() + "/v1/query"))
+                .header("Authorization", "Bearer " + db.get("broker_token").asText())
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"database\":\"pandastack\",\"sql\":\"SELECT 1\"}"))
+                .build();
+        for (int i = 0; i < requests; i++) {
+            api.expect(i % 4 == 3 ? neonTyped : neonRaw, 200);
+            api.expect(panda, 200);
+        }
+    }
+
+    /** One connection with many queries, then a new connection per query, through the TLS proxy with PgJDBC. */
+    private void throughProxy(String jdbcUrl, JsonNode db) throws SQLException {
+        String user = db.get("username").asText();
+        String password = db.get("password").asText();
+        try (Connection connection = DriverManager.getConnection(jdbcUrl, user, password);
+                Statement statement = connection.createStatement()) {
+            for (int i = 0; i < requests / 5; i++) {
+                try (ResultSet rows = statement.executeQuery("SELECT 1")) {
+                    rows.next();
+                }
+            }
+        }
+        for (int i = 0; i < 20; i++) {
+            try (Connection connection = DriverManager.getConnection(jdbcUrl, user, password)) {
+                connection.isValid(5);
+            }
+        }
+    }
+
+    private static long elapsedMs(long since) {
+        return (System.nanoTime() - since) / 1_000_000;
+    }
+
+    private static String enc(String value) {
+        return URLEncoder.encode(value, StandardCharsets.UTF_8);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(path -> {
+                try {
+                    Files.delete(path);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        }
+    }
+
+    /** The training server's REST API with its admin key; an unexpected status fails the run with the body. */
+    private record Api(String base, String key) {
+        private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+        JsonNode send(String method, String path, String body, int status) throws IOException, InterruptedException {
+            HttpRequest request = HttpRequest.newBuilder(URI.create(base + path))
+                    .header("Authorization", "Bearer " + key).header("Content-Type", "application/json")
+                    .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                            : HttpRequest.BodyPublishers.ofString(body))
+                    .build();
+            String answer = expect(request, status);
+            return answer.isEmpty() ? MAPPER.nullNode() : MAPPER.readTree(answer);
+        }
+
+        String expect(HttpRequest request, int status) throws IOException, InterruptedException {
+            HttpResponse<String> response = HTTP.send(request, HttpResponse.BodyHandlers.ofString());
+            if (response.statusCode() != status) {
+                throw new IllegalStateException(request.method() + " " + request.uri().getPath() + " answered "
+                        + response.statusCode() + " instead of " + status + ": " + response.body());
+            }
+            return response.body();
+        }
+    }
+}
