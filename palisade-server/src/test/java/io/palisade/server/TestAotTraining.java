@@ -2,15 +2,11 @@ package io.palisade.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.palisade.cli.Cli;
 import io.palisade.testing.TestingDirectories;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
 /**
  * {@code palisade train}, the workload bin/palisade records the JVM's AOT cache from: it runs on a server of its own,
@@ -24,25 +20,18 @@ class TestAotTraining {
         TestingDirectories.deleteRecursively(work);
     }
 
-    record Run(int exitCode, String out, String err) {}
-
-    private static Run train(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine commandLine = Cli.configure(new CommandLine(new Main()));
-        commandLine.setOut(new PrintWriter(out, true));
-        commandLine.setErr(new PrintWriter(err, true));
+    private static CliRun train(String... args) {
         String[] all = new String[args.length + 1];
         all[0] = "train";
         System.arraycopy(args, 0, all, 1, args.length);
-        return new Run(commandLine.execute(all), out.toString(), err.toString());
+        return CliRun.of(all);
     }
 
     @Test
     void runsTheWorkloadOnAServerOfItsOwnAndLeavesNothing() {
         Path dir = work.resolve("server");
 
-        Run run = train("--data-dir", dir.toString(), "--requests", "50");
+        CliRun run = train("--data-dir", dir.toString(), "--requests", "50");
 
         assertThat(run.exitCode()).as(run.err()).isZero();
         assertThat(run.out()).contains("database db-").contains("50 requests on each broker route")
@@ -58,7 +47,7 @@ class TestAotTraining {
         Path existing = Files.createDirectories(work.resolve("someone-elses"));
         Path file = Files.writeString(existing.resolve("keep.txt"), "data");
 
-        Run run = train("--data-dir", existing.toString());
+        CliRun run = train("--data-dir", existing.toString());
 
         assertThat(run.exitCode()).isNotZero();
         assertThat(run.err().strip()).contains(existing + " exists").doesNotContain("\n").doesNotContain("Exception");

@@ -2,16 +2,12 @@ package io.palisade.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.palisade.cli.Cli;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
-import picocli.CommandLine;
 
 /** The CLI against a real server: output, one-line errors, exit codes. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -28,73 +24,61 @@ class TestCli {
         palisade.close();
     }
 
-    record Run(int exitCode, String out, String err) {}
-
-    private Run run(String... args) {
+    private CliRun run(String... args) {
         List<String> all = new ArrayList<>();
         all.add("db");
         all.add("--api-url=" + palisade.apiUrl());
         all.add("--api-key=" + palisade.adminKey());
         all.addAll(List.of(args));
-        return runRaw(all.toArray(String[]::new));
-    }
-
-    private static Run runRaw(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine commandLine = Cli.configure(new CommandLine(new Main()));
-        commandLine.setOut(new PrintWriter(out, true));
-        commandLine.setErr(new PrintWriter(err, true));
-        int code = commandLine.execute(args);
-        return new Run(code, out.toString(), err.toString());
+        return CliRun.of(all.toArray(String[]::new));
     }
 
     @Test
     void createListGetDelete() {
-        Run created = run("create", "--label", "cli-tenant");
+        CliRun created = run("create", "--label", "cli-tenant");
         assertThat(created.exitCode()).as(created.err()).isZero();
         assertThat(created.out()).contains("connection_url: postgres://");
         String id = created.out().lines().filter(l -> l.startsWith("id:")).findFirst().orElseThrow().substring(3).strip();
 
-        Run list = run("list");
+        CliRun list = run("list");
         assertThat(list.exitCode()).isZero();
         assertThat(list.out()).contains(id).contains("cli-tenant").contains("running");
 
-        Run get = run("get", id);
+        CliRun get = run("get", id);
         assertThat(get.exitCode()).isZero();
         assertThat(get.out()).contains("\"id\" : \"" + id + "\"").doesNotContain("password\" :");
 
-        Run psql = run("psql", id, "-qAtc", "select 40 + 2");
+        CliRun psql = run("psql", id, "-qAtc", "select 40 + 2");
         assertThat(psql.exitCode()).isZero();
 
-        Run deleted = run("delete", id);
+        CliRun deleted = run("delete", id);
         assertThat(deleted.exitCode()).isZero();
         assertThat(deleted.out()).contains("deleted " + id);
     }
 
     @Test
     void backupsRestoreAndFork() {
-        Run created = run("create", "--label", "cli-backups", "--isolation", "process");
+        CliRun created = run("create", "--label", "cli-backups", "--isolation", "process");
         assertThat(created.exitCode()).as(created.err()).isZero();
         String id = created.out().lines().filter(l -> l.startsWith("id:")).findFirst().orElseThrow().substring(3).strip();
         BackupChecks.awaitFirstBackup(palisade, id);
 
-        Run backup = run("backup", id);
+        CliRun backup = run("backup", id);
         assertThat(backup.exitCode()).as(backup.err()).isZero();
         assertThat(backup.out()).contains("\"state\" : \"complete\"");
-        Run backups = run("backups", id);
+        CliRun backups = run("backups", id);
         assertThat(backups.exitCode()).isZero();
         assertThat(backups.out()).contains("restorable: ").contains("archive:    healthy").contains("complete");
 
-        Run fork = run("fork", id, "--label", "cli-fork");
+        CliRun fork = run("fork", id, "--label", "cli-fork");
         assertThat(fork.exitCode()).as(fork.err()).isZero();
         assertThat(fork.out()).contains("status:         running").contains("connection_url: postgres://");
 
-        Run restored = run("restore", id, "--as-new", "cli-restored");
+        CliRun restored = run("restore", id, "--as-new", "cli-restored");
         assertThat(restored.exitCode()).as(restored.err()).isZero();
         assertThat(restored.out()).contains("status:         running");
 
-        Run badTime = run("restore", id, "--time", "last tuesday");
+        CliRun badTime = run("restore", id, "--time", "last tuesday");
         assertThat(badTime.exitCode()).isEqualTo(2);
         assertThat(badTime.err().strip()).startsWith("palisade: target_time 'last tuesday' is not an RFC 3339 time");
         assertThat(badTime.err().strip().lines().count()).isEqualTo(1);
@@ -102,20 +86,20 @@ class TestCli {
 
     @Test
     void moveToAnotherRungAndBack() {
-        Run created = run("create", "--label", "cli-move", "--isolation", "process");
+        CliRun created = run("create", "--label", "cli-move", "--isolation", "process");
         assertThat(created.exitCode()).as(created.err()).isZero();
         String id = created.out().lines().filter(l -> l.startsWith("id:")).findFirst().orElseThrow().substring(3).strip();
 
-        Run down = run("move", id, "--to", "schema");
+        CliRun down = run("move", id, "--to", "schema");
         assertThat(down.exitCode()).as(down.err()).isZero();
         assertThat(down.out()).contains(": done (cutover ").contains("runs on schema");
         assertThat(run("psql", id, "-qAtc", "select 40 + 2").exitCode()).isZero();
 
-        Run same = run("move", id, "--to", "schema");
+        CliRun same = run("move", id, "--to", "schema");
         assertThat(same.exitCode()).isEqualTo(5);
         assertThat(same.err().strip()).startsWith("palisade: database " + id + " already runs on the schema rung");
 
-        Run nowhere = run("move", id);
+        CliRun nowhere = run("move", id);
         assertThat(nowhere.exitCode()).isEqualTo(2);
         assertThat(nowhere.err().strip()).isEqualTo("palisade: say where to: --to vm|process|database|schema (or"
                 + " --cancel)");
@@ -124,27 +108,27 @@ class TestCli {
 
     @Test
     void errorsAreOneReadableLineWithExitCodes() {
-        Run missing = run("get", "db-nothere1");
+        CliRun missing = run("get", "db-nothere1");
         assertThat(missing.exitCode()).isEqualTo(4);
         assertThat(missing.err().strip()).isEqualTo("palisade: database 'db-nothere1' not found");
 
-        Run invalid = run("create", "--label", "bad label!");
+        CliRun invalid = run("create", "--label", "bad label!");
         assertThat(invalid.exitCode()).isEqualTo(2);
         assertThat(invalid.err().strip()).startsWith("palisade: label 'bad label!' may contain only").doesNotContain("\n");
 
-        Run badId = run("delete", "NOT-AN-ID");
+        CliRun badId = run("delete", "NOT-AN-ID");
         assertThat(badId.exitCode()).isEqualTo(2);
         assertThat(badId.err()).contains("is not a database id");
 
-        Run unauthenticated = runRaw("db", "--api-url=" + palisade.apiUrl(), "--api-key=pk_wrong_wrong_wrong", "list");
+        CliRun unauthenticated = CliRun.of("db", "--api-url=" + palisade.apiUrl(), "--api-key=pk_wrong_wrong_wrong", "list");
         assertThat(unauthenticated.exitCode()).isEqualTo(3);
         assertThat(unauthenticated.err().strip()).isEqualTo("palisade: the API key is not valid");
 
-        Run unreachable = runRaw("db", "--api-url=http://127.0.0.1:1", "--api-key=x", "list");
+        CliRun unreachable = CliRun.of("db", "--api-url=http://127.0.0.1:1", "--api-key=x", "list");
         assertThat(unreachable.exitCode()).isEqualTo(6);
         assertThat(unreachable.err()).contains("cannot reach palisade at http://127.0.0.1:1");
 
-        Run usage = runRaw("db", "frobnicate");
+        CliRun usage = CliRun.of("db", "frobnicate");
         assertThat(usage.exitCode()).isEqualTo(2);
         assertThat(usage.err()).startsWith("palisade: ");
     }
