@@ -20,7 +20,10 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.awaitility.Awaitility;
 
 /**
@@ -39,6 +42,7 @@ final class BrokerPathBench {
     private static final int COLD = 600;
     private static final Duration BACKUP_WAIT = Duration.ofMinutes(3);
     private static final Duration SERVER_START = Duration.ofMinutes(3);
+    private static final String NETWORK_POOL = "10.222.0.0/16";
     private static final ObjectMapper MAPPER = new ObjectMapper();
     /** The JVM options bin/palisade gives every palisade JVM. */
     private static final List<String> JVM_OPTIONS = List.of("--enable-native-access=ALL-UNNAMED",
@@ -115,7 +119,14 @@ final class BrokerPathBench {
         List<String> full = new ArrayList<>(command);
         full.addAll(1, JVM_OPTIONS);
         Process process = new ProcessBuilder(full).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        if (process.waitFor() != 0) {
+        if (!process.waitFor(10, TimeUnit.MINUTES)) {
+            process.destroy(); // SIGTERM: the training's shutdown hook stops its database and removes its directory
+            if (!process.waitFor(60, TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor();
+            }
+            throw new IllegalStateException(String.join(" ", full) + " ran over 10 min; see " + log);
+        }
+        if (process.exitValue() != 0) {
             throw new IllegalStateException(String.join(" ", full) + " exited " + process.exitValue() + "; see " + log);
         }
     }
@@ -134,15 +145,18 @@ final class BrokerPathBench {
         String key = "pk_bench_" + Long.toHexString(System.nanoTime());
         List<String> command = new ArrayList<>(List.of(java()));
         command.addAll(JVM_OPTIONS);
-        cache.ifPresent(file -> command.add("-XX:AOTCache=" + file));
+        // AOTMode=on: a cache the JVM cannot use fails the start instead of measuring a JVM without it
+        cache.ifPresent(file -> command.addAll(List.of("-XX:AOTMode=on", "-XX:AOTCache=" + file)));
+        // a network pool of the bench's own: a vm rung's start-up reconcile removes the namespaces in its pool that
+        // it does not know, and a palisade serving on this host uses the default pool
         command.addAll(List.of("-jar", jar.toString(), "serve", "-c", "server.data-dir=" + dataDir, "-c", "api.port=0",
-                "-c", "proxy.port=0"));
-        ProcessBuilder builder = new ProcessBuilder(command).redirectError(dataDir.resolveSibling(
-                dataDir.getFileName() + ".log").toFile());
+                "-c", "proxy.port=0", "-c", "vm.network-pool=" + NETWORK_POOL));
+        Path log = dataDir.resolveSibling(dataDir.getFileName() + ".log");
+        ProcessBuilder builder = new ProcessBuilder(command).redirectError(log.toFile());
         builder.environment().put("PALISADE_BOOTSTRAP_API_KEY", key);
         Process server = builder.start();
         try {
-            String api = apiUrl(server);
+            String api = apiUrl(server, log);
             HttpClient http = HttpClient.newHttpClient();
             JsonNode forNeon = create(http, api, key, "bench-neon");
             JsonNode forPanda = create(http, api, key, "bench-panda");
@@ -174,20 +188,33 @@ final class BrokerPathBench {
         }
     }
 
-    /** The REST API's base URL, from the "REST API:" line {@code palisade serve} prints once it is ready. */
-    private static String apiUrl(Process server) throws IOException {
+    /**
+     * The REST API's base URL, from the "REST API:" line {@code palisade serve} prints once it is ready; a server that
+     * exits or stays silent for {@link #SERVER_START} fails the bench, naming its log.
+     */
+    private static String apiUrl(Process server, Path log) throws IOException, InterruptedException {
         BufferedReader out = server.inputReader();
-        long deadline = System.nanoTime() + SERVER_START.toNanos();
-        for (String line; (line = out.readLine()) != null && System.nanoTime() < deadline; ) {
-            String stripped = line.strip();
-            if (stripped.startsWith("REST API:")) {
-                String url = stripped.substring("REST API:".length()).strip().split("\\s+")[0];
-                Thread.ofVirtual().start(() -> out.lines().forEach(ignored -> { }));
-                return url;
+        CompletableFuture<String> url = new CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                for (String line; (line = out.readLine()) != null; ) {
+                    String stripped = line.strip();
+                    if (!url.isDone() && stripped.startsWith("REST API:")) {
+                        url.complete(stripped.substring("REST API:".length()).strip().split("\\s+")[0]);
+                    }
+                }
+                url.completeExceptionally(new IllegalStateException("its output ended"));
+            } catch (IOException e) {
+                url.completeExceptionally(e);
             }
+        });
+        try {
+            return url.get(SERVER_START.toSeconds(), TimeUnit.SECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("palisade serve printed no REST API line within " + SERVER_START + " ("
+                    + (e instanceof TimeoutException ? "silent" : e.getCause().getMessage()) + ", exit "
+                    + (server.isAlive() ? "none yet" : Integer.toString(server.exitValue())) + "); see " + log, e);
         }
-        throw new IllegalStateException("palisade serve printed no REST API line (exit "
-                + (server.isAlive() ? "none yet" : Integer.toString(server.exitValue())) + ")");
     }
 
     /** Whether the database's restorable window has begun: its first base backup is done. */

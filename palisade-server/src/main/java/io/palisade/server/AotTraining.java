@@ -20,10 +20,12 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine;
@@ -37,13 +39,20 @@ import picocli.CommandLine.Option;
  * paths from a server's first requests instead of after thousands of them (the broker's warm p99 on a fresh server:
  * README, "broker"). The workload is small and real, on a server of its own in {@code --data-dir} (created, and
  * removed at the end): a {@code process} database created through the API, SQL over HTTP on both broker routes, and
- * queries through the TLS proxy, one connection and a new connection per query; then the database is deleted. It
- * never touches another server's data directory: the directory must not exist yet.
+ * queries through the TLS proxy, one connection and a new connection per query; then the database is deleted.
+ *
+ * <p>It must not disturb a palisade running beside it: the directory must not exist yet; the ports are any free ones;
+ * the server runs without the vm rung ({@code vm.enabled=false}), whose start-up reconcile would take another
+ * palisade's network namespaces in the same pool for orphans; the process rung's reconcile lists only its own
+ * directory and cgroups. Every request and query is bounded in time, and a shutdown hook stops the database and
+ * removes the directory when the run is stopped part-way (SIGTERM); {@code bin/palisade} bounds the whole run.
  */
 @Command(name = "train", hidden = true, mixinStandardHelpOptions = true,
         description = "Run the workload the JVM's AOT cache is recorded from (bin/palisade runs it once per build).")
 final class AotTraining implements Callable<Integer> {
     private static final ObjectMapper MAPPER = new ObjectMapper();
+    /** Bound on one query of the workload (over HTTP or through the proxy): a hung server fails the run. */
+    private static final Duration QUERY_TIMEOUT = Duration.ofSeconds(30);
 
     @Option(names = "--data-dir", required = true, description = "A directory that does not exist yet; removed after")
     Path dataDir;
@@ -65,32 +74,88 @@ final class AotTraining implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
-        String key = "pk_train_" + HexFormat.of().formatHex(new SecureRandom().generateSeed(16));
-        try (PalisadeServer server = PalisadeServer.start(ServerConfig.from(Map.of(
-                "server.data-dir", dataDir.toString(), "api.port", "0", "proxy.port", "0",
-                "vm.prepare-template", "false")), Optional.of(key))) {
-            Api api = new Api(server.apiBaseUrl(), key);
-            JsonNode db = api.send("POST", "/v1/databases", "{\"label\":\"aot-training\",\"isolation\":\"process\"}",
-                    201);
-            String id = db.get("id").asText();
-            out.printf("training: server up and database %s created after %d ms%n", id, elapsedMs(start));
-            out.flush();
-            try {
-                brokerRoutes(api, db);
-                out.printf("training: %d requests on each broker route after %d ms%n", requests, elapsedMs(start));
-                out.flush();
-                JsonNode connection = api.send("GET", "/v1/databases/" + id + "/connection", null, 200);
-                throughProxy(connection.get("jdbc_url").asText(), db);
-                out.printf("training: queries through the proxy after %d ms%n", elapsedMs(start));
-            } finally {
-                api.send("DELETE", "/v1/databases/" + id, null, 204);
-            }
+        byte[] secret = new byte[16];
+        new SecureRandom().nextBytes(secret);
+        String key = "pk_train_" + HexFormat.of().formatHex(secret);
+        // no vm rung: its start-up reconcile would take another palisade's network namespaces in the same pool for
+        // orphans; the workload needs only the process rung
+        PalisadeServer server = PalisadeServer.start(ServerConfig.from(Map.of(
+                "server.data-dir", dataDir.toString(), "api.port", "0", "proxy.port", "0", "vm.enabled", "false")),
+                Optional.of(key));
+        // a stop part-way (SIGTERM from bin/palisade's time limit, Ctrl-C) still stops the database and unmounts its
+        // volume, so that the directory can be removed
+        Cleanup cleanup = new Cleanup(server, dataDir);
+        Thread hook = new Thread(cleanup::run, "palisade-train-cleanup");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            train(server, key, out, start);
         } finally {
-            deleteTree(dataDir);
+            cleanup.run();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs (or ran) the same cleanup
+            }
         }
         out.printf("training: done in %d ms%n", elapsedMs(start));
         out.flush();
         return 0;
+    }
+
+    private void train(PalisadeServer server, String key, PrintWriter out, long start) throws Exception {
+        Api api = new Api(server.apiBaseUrl(), key);
+        JsonNode db = api.send("POST", "/v1/databases", "{\"label\":\"aot-training\",\"isolation\":\"process\"}",
+                201);
+        String id = db.get("id").asText();
+        out.printf("training: server up and database %s created after %d ms%n", id, elapsedMs(start));
+        out.flush();
+        Exception failure = null;
+        try {
+            brokerRoutes(api, db);
+            out.printf("training: %d requests on each broker route after %d ms%n", requests, elapsedMs(start));
+            out.flush();
+            JsonNode connection = api.send("GET", "/v1/databases/" + id + "/connection", null, 200);
+            throughProxy(connection.get("jdbc_url").asText(), db);
+            out.printf("training: queries through the proxy after %d ms%n", elapsedMs(start));
+        } catch (Exception e) {
+            failure = e;
+        }
+        try {
+            api.send("DELETE", "/v1/databases/" + id, null, 204);
+        } catch (Exception e) {
+            if (failure == null) {
+                throw e;
+            }
+            failure.addSuppressed(e);
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** Closes the training server and removes its directory, once, from whichever thread gets here first. */
+    private static final class Cleanup {
+        private final PalisadeServer server;
+        private final Path dataDir;
+        private boolean done;
+
+        Cleanup(PalisadeServer server, Path dataDir) {
+            this.server = server;
+            this.dataDir = dataDir;
+        }
+
+        synchronized void run() {
+            if (done) {
+                return;
+            }
+            done = true;
+            server.close();
+            try {
+                deleteTree(dataDir);
+            } catch (IOException | UncheckedIOException e) {
+                System.err.println("training: cannot remove " + dataDir + ": " + e.getMessage());
+            }
+        }
     }
 
     /** Neon's {@code POST /sql} and PandaStack's {@code v1/query}, as the broker bench and the README send them. */
@@ -98,16 +163,17 @@ final class AotTraining implements Callable<Integer> {
         String connectionString = "postgres://" + enc(db.get("username").asText()) + ":"
                 + enc(db.get("password").asText()) + "@" + db.get("id").asText() + ".db.localhost/"
                 + enc(db.get("database").asText());
-        HttpRequest neonRaw = HttpRequest.newBuilder(URI.create(api.base() + "/sql"))
+        HttpRequest neonRaw = HttpRequest.newBuilder(URI.create(api.base() + "/sql")).timeout(QUERY_TIMEOUT)
                 .header("Neon-Connection-String", connectionString).header("Neon-Array-Mode", "true")
                 .header("Neon-Raw-Text-Output", "true")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"query\":\"SELECT 1\",\"params\":[]}"))
                 .build();
-        HttpRequest neonTyped = HttpRequest.newBuilder(URI.create(api.base() + "/sql"))
+        HttpRequest neonTyped = HttpRequest.newBuilder(URI.create(api.base() + "/sql")).timeout(QUERY_TIMEOUT)
                 .header("Neon-Connection-String", connectionString)
                 .POST(HttpRequest.BodyPublishers.ofString("{\"query\":\"SELECT $1::int AS n\",\"params\":[1]}"))
                 .build();
         HttpRequest panda = HttpRequest.newBuilder(URI.create(db.get("broker_url").asText() + "/v1/query"))
+                .timeout(QUERY_TIMEOUT)
                 .header("Authorization", "Bearer " + db.get("broker_token").asText())
                 .header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"database\":\"pandastack\",\"sql\":\"SELECT 1\"}"))
@@ -120,9 +186,12 @@ final class AotTraining implements Callable<Integer> {
 
     /** One connection with many queries, then a new connection per query, through the TLS proxy with PgJDBC. */
     private void throughProxy(String jdbcUrl, JsonNode db) throws SQLException {
-        String user = db.get("username").asText();
-        String password = db.get("password").asText();
-        try (Connection connection = DriverManager.getConnection(jdbcUrl, user, password);
+        Properties login = new Properties();
+        login.setProperty("user", db.get("username").asText());
+        login.setProperty("password", db.get("password").asText());
+        login.setProperty("connectTimeout", Long.toString(QUERY_TIMEOUT.toSeconds()));
+        login.setProperty("socketTimeout", Long.toString(QUERY_TIMEOUT.toSeconds()));
+        try (Connection connection = DriverManager.getConnection(jdbcUrl, login);
                 Statement statement = connection.createStatement()) {
             for (int i = 0; i < requests / 5; i++) {
                 try (ResultSet rows = statement.executeQuery("SELECT 1")) {
@@ -131,7 +200,7 @@ final class AotTraining implements Callable<Integer> {
             }
         }
         for (int i = 0; i < 20; i++) {
-            try (Connection connection = DriverManager.getConnection(jdbcUrl, user, password)) {
+            try (Connection connection = DriverManager.getConnection(jdbcUrl, login)) {
                 connection.isValid(5);
             }
         }
@@ -162,11 +231,15 @@ final class AotTraining implements Callable<Integer> {
 
     /** The training server's REST API with its admin key; an unexpected status fails the run with the body. */
     private record Api(String base, String key) {
-        private static final HttpClient HTTP = HttpClient.newHttpClient();
+        private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+        /** A create starts a PostgreSQL; a delete stops one. Nothing else takes more than a fraction of a second. */
+        private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(120);
+        private static final int BODY_SHOWN = 500;
 
         JsonNode send(String method, String path, String body, int status) throws IOException, InterruptedException {
             HttpRequest request = HttpRequest.newBuilder(URI.create(base + path))
                     .header("Authorization", "Bearer " + key).header("Content-Type", "application/json")
+                    .timeout(REQUEST_TIMEOUT)
                     .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                             : HttpRequest.BodyPublishers.ofString(body))
                     .build();
@@ -177,8 +250,10 @@ final class AotTraining implements Callable<Integer> {
         String expect(HttpRequest request, int status) throws IOException, InterruptedException {
             HttpResponse<String> response = HTTP.send(request, HttpResponse.BodyHandlers.ofString());
             if (response.statusCode() != status) {
+                String answer = response.body();
                 throw new IllegalStateException(request.method() + " " + request.uri().getPath() + " answered "
-                        + response.statusCode() + " instead of " + status + ": " + response.body());
+                        + response.statusCode() + " instead of " + status + ": "
+                        + (answer.length() > BODY_SHOWN ? answer.substring(0, BODY_SHOWN) + "…" : answer));
             }
             return response.body();
         }

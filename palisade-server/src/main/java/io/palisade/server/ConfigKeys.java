@@ -198,6 +198,9 @@ public final class ConfigKeys {
             "broker.max-logins-per-address", integer(1, MAX), "32",
             "/v2 sessions from one client address not logged in yet (closed with 1013 beyond)"));
 
+    public static final Setting<Boolean> VM_ENABLED = add(Setting.of("vm.enabled", bool(), "true",
+            "Run the vm rung on this host (false: no QEMU, no network namespace touched; refused while this host "
+                    + "has vm databases)"));
     public static final Setting<Path> VM_INSTANCES_DIR = add(Setting.optional("vm.instances-dir", path(),
             "<data-dir>/vm", "One directory per VM (disk, memory file, sockets, logs); on disk, not tmpfs"));
     public static final Setting<Path> VM_IMAGE_DIR = add(Setting.of("vm.image-dir", path(), ".cache/guest/current",

@@ -156,12 +156,16 @@ public final class PalisadeServer implements AutoCloseable {
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
                     config.restoreTimeout())));
-            VmDriver vm = new VmDriver(config.vmDriverConfig(user, cgroups), config.vmTemplatesDir(), true);
-            drivers.add(vm);
-            if (config.vmPrepareTemplate()) {
-                // the first create of the default plan then clones; progress in the log and /v1/health (rung vm)
-                vm.prepareTemplate(io.palisade.spi.Plan.NANO, io.palisade.spi.PostgresVersion.DEFAULT,
-                        java.time.Duration.ofSeconds(10));
+            if (config.vmEnabled()) {
+                VmDriver vm = new VmDriver(config.vmDriverConfig(user, cgroups), config.vmTemplatesDir(), true);
+                drivers.add(vm);
+                if (config.vmPrepareTemplate()) {
+                    // the first create of the default plan then clones; progress in the log and /v1/health (rung vm)
+                    vm.prepareTemplate(io.palisade.spi.Plan.NANO, io.palisade.spi.PostgresVersion.DEFAULT,
+                            java.time.Duration.ofSeconds(10));
+                }
+            } else {
+                refuseVmDatabases(store, config.hostId());
             }
 
             this.service = new DatabaseService(
@@ -262,6 +266,19 @@ public final class PalisadeServer implements AutoCloseable {
             reaper.shutdownNow();
             reaper.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
         });
+    }
+
+    /** {@code vm.enabled=false} on a host that has vm databases would leave them unreachable: refused, naming them. */
+    private static void refuseVmDatabases(MetadataStore store, String hostId) {
+        List<String> vmDatabases = store.listByHost(hostId).stream()
+                .filter(r -> r.isolation() == io.palisade.spi.Rung.VM)
+                .map(io.palisade.store.DatabaseRecord::id)
+                .toList();
+        if (!vmDatabases.isEmpty()) {
+            throw PalisadeException.invalid("vm.enabled=false, but host " + hostId + " has " + vmDatabases.size()
+                    + " vm database(s): " + vmDatabases.stream().limit(5).toList()
+                    + (vmDatabases.size() > 5 ? " …" : "") + "; delete or move them first, or keep vm.enabled=true");
+        }
     }
 
     public static PalisadeServer start(ServerConfig config, Optional<String> bootstrapKey) {
@@ -365,6 +382,11 @@ public final class PalisadeServer implements AutoCloseable {
     /** Backend connections the proxy keeps parked for reuse for one database (0 without a proxy). */
     public int proxyIdleBackends(String databaseId) {
         return proxy == null ? 0 : proxy.idleBackendConnections(databaseId);
+    }
+
+    /** The proxy's event loops, each with a pool partition of its own (0 without a proxy). */
+    public int proxyIoThreads() {
+        return proxy == null ? 0 : proxy.ioThreads();
     }
 
     public Optional<java.nio.file.Path> caCertificate() {

@@ -377,6 +377,10 @@ public final class ServerConfig {
         return get(VM_BOOT_TIMEOUT);
     }
 
+    public boolean vmEnabled() {
+        return get(VM_ENABLED);
+    }
+
     public boolean vmPrepareTemplate() {
         return get(VM_PREPARE_TEMPLATE);
     }

@@ -2,15 +2,21 @@ package io.palisade.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.palisade.host.Processes;
 import io.palisade.testing.TestingDirectories;
+import io.palisade.vmm.VmNetwork;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * {@code palisade train}, the workload bin/palisade records the JVM's AOT cache from: it runs on a server of its own,
- * leaves nothing running and removes its directory; it refuses a directory that exists, which it would remove.
+ * leaves another palisade's VM networks alone, leaves nothing running and removes its directory; it refuses a
+ * directory that exists, which it would remove.
  */
 class TestAotTraining {
     private final Path work = TestingDirectories.newWorkDir("aot-training");
@@ -30,16 +36,36 @@ class TestAotTraining {
     @Test
     void runsTheWorkloadOnAServerOfItsOwnAndLeavesNothing() {
         Path dir = work.resolve("server");
+        // a running palisade's VM network in the default pool, as its start-up reconcile would see an orphan's
+        String namespace = VmNetwork.NAMESPACE_PREFIX + "aot" + ProcessHandle.current().pid();
+        ip("netns", "add", namespace);
+        try {
+            ip("-n", namespace, "link", "add", VmNetwork.NS_VETH, "type", "veth", "peer", "name", "peer0");
+            ip("-n", namespace, "addr", "add", "10.213.255.254/30", "dev", VmNetwork.NS_VETH);
 
-        CliRun run = train("--data-dir", dir.toString(), "--requests", "50");
+            CliRun run = train("--data-dir", dir.toString(), "--requests", "50");
 
-        assertThat(run.exitCode()).as(run.err()).isZero();
-        assertThat(run.out()).contains("database db-").contains("50 requests on each broker route")
-                .contains("queries through the proxy").contains("training: done");
+            assertThat(run.exitCode()).as(run.err()).isZero();
+            assertThat(Path.of("/run/netns", namespace)).as("another palisade's VM network is left alone").exists();
+            assertThat(run.out()).contains("database db-").contains("50 requests on each broker route")
+                    .contains("queries through the proxy").contains("training: done");
+        } finally {
+            if (Files.exists(Path.of("/run/netns", namespace))) {
+                ip("netns", "delete", namespace);
+            }
+        }
+
         assertThat(dir).as("the training server's data directory is removed").doesNotExist();
         assertThat(ProcessHandle.allProcesses()
                 .filter(p -> p.info().commandLine().orElse("").contains(dir.toString())))
                 .as("no process (metadata store, tenant server) of the training server is left").isEmpty();
+    }
+
+    private static void ip(String... args) {
+        List<String> command = new ArrayList<>(List.of("ip"));
+        command.addAll(List.of(args));
+        Processes.Result result = Processes.run(command, Duration.ofSeconds(10), null);
+        assertThat(result.ok()).as(command + ": " + result.output()).isTrue();
     }
 
     @Test

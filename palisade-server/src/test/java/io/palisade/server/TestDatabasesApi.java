@@ -189,11 +189,12 @@ class TestDatabasesApi {
         String id = db.get("id").asText();
         try {
             String url = db.get("connection_url").asText();
-            // consecutive clients may land on different event loops (one pool partition each): a pid repeats within
-            // one more connection than there are loops
+            // consecutive clients may land on different event loops (one pool partition each): by the pigeonhole
+            // principle a pid repeats within one more connection than there are loops
             java.util.Set<Integer> pids = new java.util.LinkedHashSet<>();
             int repeated = -1;
-            for (int i = 0; i <= Runtime.getRuntime().availableProcessors() + 1 && repeated < 0; i++) {
+            int loops = palisade.server().proxyIoThreads();
+            for (int i = 0; i <= loops && repeated < 0; i++) {
                 try (Connection c = PgUrls.connect(url)) {
                     int pid = pid(c);
                     if (!pids.add(pid)) {
