@@ -42,11 +42,10 @@ final class BrokerPathBench {
     private static final int COLD = 600;
     private static final Duration BACKUP_WAIT = Duration.ofMinutes(3);
     private static final Duration SERVER_START = Duration.ofMinutes(3);
-    private static final String NETWORK_POOL = "10.222.0.0/16";
     private static final ObjectMapper MAPPER = new ObjectMapper();
-    /** The JVM options bin/palisade gives every palisade JVM. */
-    private static final List<String> JVM_OPTIONS = List.of("--enable-native-access=ALL-UNNAMED",
-            "--sun-misc-unsafe-memory-access=allow");
+    /** bin/palisade's JVM options, from the files it reads them from. */
+    private static final Path JVM_ARGS = TestingDirectories.repoDir().resolve("bin/jvm");
+    private static final List<String> JVM_OPTIONS = List.of("@" + JVM_ARGS.resolve("base.args"));
 
     private BrokerPathBench() {}
 
@@ -145,12 +144,14 @@ final class BrokerPathBench {
         String key = "pk_bench_" + Long.toHexString(System.nanoTime());
         List<String> command = new ArrayList<>(List.of(java()));
         command.addAll(JVM_OPTIONS);
+        command.add("@" + JVM_ARGS.resolve("serve.args"));
         // AOTMode=on: a cache the JVM cannot use fails the start instead of measuring a JVM without it
-        cache.ifPresent(file -> command.addAll(List.of("-XX:AOTMode=on", "-XX:AOTCache=" + file)));
-        // a network pool of the bench's own: a vm rung's start-up reconcile removes the namespaces in its pool that
-        // it does not know, and a palisade serving on this host uses the default pool
+        cache.ifPresent(file -> command.addAll(List.of("-XX:AOTMode=on", "-XX:AOTCache=" + file,
+                "@" + JVM_ARGS.resolve("aot-cache.args"))));
+        // no vm rung: the bench creates process databases only, a template VM booting beside the requests would be
+        // measured with them, and a vm rung's start-up reconcile removes the namespaces in its pool it does not know
         command.addAll(List.of("-jar", jar.toString(), "serve", "-c", "server.data-dir=" + dataDir, "-c", "api.port=0",
-                "-c", "proxy.port=0", "-c", "vm.network-pool=" + NETWORK_POOL));
+                "-c", "proxy.port=0", "-c", "vm.enabled=false"));
         Path log = dataDir.resolveSibling(dataDir.getFileName() + ".log");
         ProcessBuilder builder = new ProcessBuilder(command).redirectError(log.toFile());
         builder.environment().put("PALISADE_BOOTSTRAP_API_KEY", key);

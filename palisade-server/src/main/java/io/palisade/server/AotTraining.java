@@ -3,6 +3,7 @@ package io.palisade.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.palisade.spi.PalisadeException;
+import io.palisade.store.DatabaseRecord;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -22,10 +23,13 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine;
@@ -53,12 +57,18 @@ final class AotTraining implements Callable<Integer> {
     private static final ObjectMapper MAPPER = new ObjectMapper();
     /** Bound on one query of the workload (over HTTP or through the proxy): a hung server fails the run. */
     private static final Duration QUERY_TIMEOUT = Duration.ofSeconds(30);
+    /** The settings a training takes over from its palisade: whose users and cgroups its tenant gets. */
+    private static final Set<String> TAKEN_OVER = Set.of("agent.service-user", "agent.cgroup-parent");
 
     @Option(names = "--data-dir", required = true, description = "A directory that does not exist yet; removed after")
     Path dataDir;
 
     @Option(names = "--requests", defaultValue = "5000", description = "Requests per broker route (default 5000)")
     int requests;
+
+    @Option(names = {"-c", "--set"}, description = "key=value for agent.service-user or agent.cgroup-parent, as"
+            + " the palisade it trains for has them (repeatable)")
+    List<String> settings = List.of();
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -78,16 +88,27 @@ final class AotTraining implements Callable<Integer> {
         new SecureRandom().nextBytes(secret);
         String key = "pk_train_" + HexFormat.of().formatHex(secret);
         // no vm rung: its start-up reconcile would take another palisade's network namespaces in the same pool for
-        // orphans; the workload needs only the process rung
-        PalisadeServer server = PalisadeServer.start(ServerConfig.from(Map.of(
-                "server.data-dir", dataDir.toString(), "api.port", "0", "proxy.port", "0", "vm.enabled", "false")),
-                Optional.of(key));
-        // a stop part-way (SIGTERM from bin/palisade's time limit, Ctrl-C) still stops the database and unmounts its
-        // volume, so that the directory can be removed
-        Cleanup cleanup = new Cleanup(server, dataDir);
+        // orphans; the workload needs only the process rung. Creates answer within 60 s, before the client gives up.
+        Map<String, String> values = new HashMap<>();
+        for (String setting : settings) {
+            int eq = setting.indexOf('=');
+            if (eq <= 0 || !TAKEN_OVER.contains(setting.substring(0, eq))) {
+                throw PalisadeException.invalid("-c takes agent.service-user=… or agent.cgroup-parent=…, got '"
+                        + setting + "'");
+            }
+            values.put(setting.substring(0, eq), setting.substring(eq + 1));
+        }
+        values.putAll(Map.of("server.data-dir", dataDir.toString(), "api.port", "0", "proxy.port", "0",
+                "vm.enabled", "false", "api.create-wait", "60s"));
+        ServerConfig config = ServerConfig.from(values);
+        // a stop part-way (SIGTERM from bin/palisade's time limit, Ctrl-C), even during the start, still removes the
+        // database (its OS user, cgroup and volume), stops the server and removes the directory
+        Cleanup cleanup = new Cleanup(config);
         Thread hook = new Thread(cleanup::run, "palisade-train-cleanup");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
+            PalisadeServer server = PalisadeServer.start(config, Optional.of(key));
+            cleanup.started(server);
             train(server, key, out, start);
         } finally {
             cleanup.run();
@@ -133,15 +154,26 @@ final class AotTraining implements Callable<Integer> {
         }
     }
 
-    /** Closes the training server and removes its directory, once, from whichever thread gets here first. */
+    /**
+     * Deletes the training server's databases, closes it and removes its directory, once, from whichever thread gets
+     * here first (the run's end or the shutdown hook); a server whose start ends after that is closed at once.
+     */
     private static final class Cleanup {
-        private final PalisadeServer server;
-        private final Path dataDir;
+        private final ServerConfig config;
+        private PalisadeServer server;
         private boolean done;
 
-        Cleanup(PalisadeServer server, Path dataDir) {
-            this.server = server;
-            this.dataDir = dataDir;
+        Cleanup(ServerConfig config) {
+            this.config = config;
+        }
+
+        synchronized void started(PalisadeServer started) {
+            server = started;
+            if (done) {
+                done = false;
+                run();
+                throw new IllegalStateException("stopped while the training server started");
+            }
         }
 
         synchronized void run() {
@@ -149,11 +181,20 @@ final class AotTraining implements Callable<Integer> {
                 return;
             }
             done = true;
-            server.close();
+            if (server != null) {
+                for (DatabaseRecord database : server.store().listByHost(config.hostId())) {
+                    try {
+                        server.service().delete(database.accountId(), database.id());
+                    } catch (RuntimeException e) {
+                        System.err.println("training: cannot delete " + database.id() + ": " + e.getMessage());
+                    }
+                }
+                server.close();
+            }
             try {
-                deleteTree(dataDir);
+                deleteTree(config.dataDir());
             } catch (IOException | UncheckedIOException e) {
-                System.err.println("training: cannot remove " + dataDir + ": " + e.getMessage());
+                System.err.println("training: cannot remove " + config.dataDir() + ": " + e.getMessage());
             }
         }
     }

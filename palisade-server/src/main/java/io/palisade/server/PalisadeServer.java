@@ -270,13 +270,24 @@ public final class PalisadeServer implements AutoCloseable {
 
     /** {@code vm.enabled=false} on a host that has vm databases would leave them unreachable: refused, naming them. */
     private static void refuseVmDatabases(MetadataStore store, String hostId) {
-        List<String> vmDatabases = store.listByHost(hostId).stream()
-                .filter(r -> r.isolation() == io.palisade.spi.Rung.VM)
-                .map(io.palisade.store.DatabaseRecord::id)
-                .toList();
+        java.util.Set<String> onHost = new java.util.HashSet<>();
+        List<String> vmDatabases = new ArrayList<>();
+        for (io.palisade.store.DatabaseRecord record : store.listByHost(hostId)) {
+            onHost.add(record.id());
+            if (record.isolation() == io.palisade.spi.Rung.VM) {
+                vmDatabases.add(record.id());
+            }
+        }
+        // a move from or to the vm rung that a stop interrupted needs the vm driver to be finished or undone
+        for (io.palisade.store.MoveRecord move : store.moves().unfinished()) {
+            if ((move.from() == io.palisade.spi.Rung.VM || move.to() == io.palisade.spi.Rung.VM)
+                    && onHost.contains(move.databaseId()) && !vmDatabases.contains(move.databaseId())) {
+                vmDatabases.add(move.databaseId());
+            }
+        }
         if (!vmDatabases.isEmpty()) {
             throw PalisadeException.invalid("vm.enabled=false, but host " + hostId + " has " + vmDatabases.size()
-                    + " vm database(s): " + vmDatabases.stream().limit(5).toList()
+                    + " vm database(s) or move(s) from or to the vm rung: " + vmDatabases.stream().limit(5).toList()
                     + (vmDatabases.size() > 5 ? " …" : "") + "; delete or move them first, or keep vm.enabled=true");
         }
     }

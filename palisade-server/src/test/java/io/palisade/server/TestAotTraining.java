@@ -61,6 +61,17 @@ class TestAotTraining {
                 .as("no process (metadata store, tenant server) of the training server is left").isEmpty();
     }
 
+    @Test
+    void takesOverOnlyTheServiceUserAndCgroupParent() {
+        Path dir = work.resolve("server");
+
+        CliRun run = train("--data-dir", dir.toString(), "-c", "store.url=jdbc:postgresql://127.0.0.1/palisade");
+
+        assertThat(run.exitCode()).isNotZero();
+        assertThat(run.err().strip()).contains("agent.service-user").contains("store.url").doesNotContain("\n");
+        assertThat(dir).doesNotExist();
+    }
+
     private static void ip(String... args) {
         List<String> command = new ArrayList<>(List.of("ip"));
         command.addAll(List.of(args));

@@ -56,6 +56,8 @@ class TestVmRungDisabled {
                     null, process.username(), process.database(), process.passwordEnc(), process.brokerTokenHash(),
                     process.brokerTokenEnc(), Optional.empty(), Optional.empty(), process.labels(),
                     process.createdAt(), process.updatedAt(), process.lastActiveAt()));
+            // the process database itself goes (its OS user and cgroup with it); the vm record stays
+            assertThat(palisade.delete("/v1/databases/" + id).status()).isEqualTo(204);
         }
 
         assertThatThrownBy(() -> TestingPalisade.onDataDir(dataDir, adminKey, NO_VM))
