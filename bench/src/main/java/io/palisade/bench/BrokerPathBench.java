@@ -45,7 +45,10 @@ final class BrokerPathBench {
     private static final ObjectMapper MAPPER = new ObjectMapper();
     /** bin/palisade's JVM options, from the files it reads them from. */
     private static final Path JVM_ARGS = TestingDirectories.repoDir().resolve("bin/jvm");
-    private static final List<String> JVM_OPTIONS = List.of("@" + JVM_ARGS.resolve("base.args"));
+    /** base.args for every JVM, and serve.args for palisade's when root runs it, as bin/palisade passes them. */
+    private static final List<String> JVM_OPTIONS = "root".equals(System.getProperty("user.name"))
+            ? List.of("@" + JVM_ARGS.resolve("base.args"), "@" + JVM_ARGS.resolve("serve.args"))
+            : List.of("@" + JVM_ARGS.resolve("base.args"));
 
     private BrokerPathBench() {}
 
@@ -144,7 +147,6 @@ final class BrokerPathBench {
         String key = "pk_bench_" + Long.toHexString(System.nanoTime());
         List<String> command = new ArrayList<>(List.of(java()));
         command.addAll(JVM_OPTIONS);
-        command.add("@" + JVM_ARGS.resolve("serve.args"));
         // AOTMode=on: a cache the JVM cannot use fails the start instead of measuring a JVM without it
         cache.ifPresent(file -> command.addAll(List.of("-XX:AOTMode=on", "-XX:AOTCache=" + file,
                 "@" + JVM_ARGS.resolve("aot-cache.args"))));

@@ -75,9 +75,11 @@ final class AotTraining implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (Files.exists(dataDir)) {
-            throw PalisadeException.invalid("--data-dir " + dataDir + " exists; the training run needs a new directory"
-                    + " (it removes it at the end)");
+        // the directory removed at the end is the one the server uses (absolute, normalized): "new/.." is not new
+        if (Files.exists(dataDir) || Files.exists(dataDir.toAbsolutePath().normalize())
+                || !dataDir.toAbsolutePath().normalize().equals(dataDir.toAbsolutePath())) {
+            throw PalisadeException.invalid("--data-dir " + dataDir + " exists or is not a plain path; the training"
+                    + " run needs a new directory (it removes it at the end)");
         }
         if (requests < 1) {
             throw PalisadeException.invalid("--requests must be at least 1, got " + requests);
@@ -107,7 +109,13 @@ final class AotTraining implements Callable<Integer> {
         Thread hook = new Thread(cleanup::run, "palisade-train-cleanup");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            PalisadeServer server = PalisadeServer.start(config, Optional.of(key));
+            PalisadeServer server;
+            try {
+                server = PalisadeServer.start(config, Optional.of(key));
+            } catch (RuntimeException e) {
+                cleanup.started(null);
+                throw e;
+            }
             cleanup.started(server);
             train(server, key, out, start);
         } finally {
@@ -156,24 +164,26 @@ final class AotTraining implements Callable<Integer> {
 
     /**
      * Deletes the training server's databases, closes it and removes its directory, once, from whichever thread gets
-     * here first (the run's end or the shutdown hook); a server whose start ends after that is closed at once.
+     * here first: the run's end, or the shutdown hook, which waits for a start in progress (the JVM halts once the hooks
+     * return, so a server still starting would be left running).
      */
     private static final class Cleanup {
+        private static final Duration START_WAIT = Duration.ofSeconds(90);
+
         private final ServerConfig config;
         private PalisadeServer server;
+        private boolean starting = true;
         private boolean done;
 
         Cleanup(ServerConfig config) {
             this.config = config;
         }
 
+        /** The start ended: with this server, or with none when it failed. */
         synchronized void started(PalisadeServer started) {
             server = started;
-            if (done) {
-                done = false;
-                run();
-                throw new IllegalStateException("stopped while the training server started");
-            }
+            starting = false;
+            notifyAll();
         }
 
         synchronized void run() {
@@ -181,20 +191,42 @@ final class AotTraining implements Callable<Integer> {
                 return;
             }
             done = true;
-            if (server != null) {
-                for (DatabaseRecord database : server.store().listByHost(config.hostId())) {
+            long deadline = System.nanoTime() + START_WAIT.toNanos();
+            try {
+                while (starting && System.nanoTime() < deadline) {
+                    wait(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            try {
+                if (server != null) {
+                    deleteDatabases(server);
+                }
+            } finally {
+                if (server != null) {
+                    server.close();
+                }
+                try {
+                    deleteTree(config.dataDir());
+                } catch (IOException | UncheckedIOException e) {
+                    System.err.println("training: cannot remove " + config.dataDir() + ": " + e.getMessage());
+                }
+            }
+        }
+
+        /** Each database with its volume, OS user and cgroup; what fails is said, and the rest still goes. */
+        private void deleteDatabases(PalisadeServer running) {
+            try {
+                for (DatabaseRecord database : running.store().listByHost(config.hostId())) {
                     try {
-                        server.service().delete(database.accountId(), database.id());
+                        running.service().delete(database.accountId(), database.id());
                     } catch (RuntimeException e) {
                         System.err.println("training: cannot delete " + database.id() + ": " + e.getMessage());
                     }
                 }
-                server.close();
-            }
-            try {
-                deleteTree(config.dataDir());
-            } catch (IOException | UncheckedIOException e) {
-                System.err.println("training: cannot remove " + config.dataDir() + ": " + e.getMessage());
+            } catch (RuntimeException e) {
+                System.err.println("training: cannot list the training server's databases: " + e.getMessage());
             }
         }
     }
