@@ -48,8 +48,8 @@ import picocli.CommandLine.Option;
  * <p>It must not disturb a palisade running beside it: the directory must not exist yet; the ports are any free ones;
  * the server runs without the vm rung ({@code vm.enabled=false}), whose start-up reconcile would take another
  * palisade's network namespaces in the same pool for orphans; the process rung's reconcile lists only its own
- * directory and cgroups. Every request and query is bounded in time, and a shutdown hook stops the database and
- * removes the directory when the run is stopped part-way (SIGTERM); {@code bin/palisade} bounds the whole run.
+ * directory and cgroups. Every request and query is bounded in time, and a shutdown hook deletes the database and
+ * removes the directory when the run is stopped part-way (SIGTERM); {@code bin/jvm/aot-cache} bounds the whole run.
  */
 @Command(name = "train", hidden = true, mixinStandardHelpOptions = true,
         description = "Run the workload the JVM's AOT cache is recorded from (bin/palisade runs it once per build).")

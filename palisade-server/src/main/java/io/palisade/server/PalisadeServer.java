@@ -271,7 +271,7 @@ public final class PalisadeServer implements AutoCloseable {
     /** {@code vm.enabled=false} on a host that has vm databases would leave them unreachable: refused, naming them. */
     private static void refuseVmDatabases(MetadataStore store, String hostId) {
         java.util.Set<String> onHost = new java.util.HashSet<>();
-        List<String> vmDatabases = new ArrayList<>();
+        java.util.Set<String> vmDatabases = new java.util.LinkedHashSet<>();
         for (io.palisade.store.DatabaseRecord record : store.listByHost(hostId)) {
             onHost.add(record.id());
             if (record.isolation() == io.palisade.spi.Rung.VM) {
@@ -281,7 +281,7 @@ public final class PalisadeServer implements AutoCloseable {
         // a move from or to the vm rung that a stop interrupted needs the vm driver to be finished or undone
         for (io.palisade.store.MoveRecord move : store.moves().unfinished()) {
             if ((move.from() == io.palisade.spi.Rung.VM || move.to() == io.palisade.spi.Rung.VM)
-                    && onHost.contains(move.databaseId()) && !vmDatabases.contains(move.databaseId())) {
+                    && onHost.contains(move.databaseId())) {
                 vmDatabases.add(move.databaseId());
             }
         }
