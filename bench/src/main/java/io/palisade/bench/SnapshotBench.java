@@ -2,8 +2,10 @@ package io.palisade.bench;
 
 import static org.awaitility.Awaitility.await;
 
+import io.palisade.cli.Cli;
 import io.palisade.host.Cgroups;
 import io.palisade.host.ServiceUser;
+import io.palisade.server.Main;
 import io.palisade.server.PalisadeServer;
 import io.palisade.server.ServerConfig;
 import io.palisade.spi.ErrorCode;
@@ -25,9 +27,12 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import picocli.CommandLine;
 
 /**
  * Issues 7 and 15: create by cloning a template snapshot vs a cold boot (driver, same run, interleaved); the new user's
@@ -129,10 +134,30 @@ final class SnapshotBench {
             throw e;
         }
         // a second server with a fresh data directory on the same host: the template the first built is cloned
-        try (PalisadeServer server = PalisadeServer.start(serverConfig(work.resolve("s2"), templates, image),
-                Optional.of(key))) {
-            System.err.println("snapshot: second fresh server up; its first create");
-            secondServerFirstCreateMs = apiCreate(server, "second-first", null);
+        double installStepMs;
+        double preparedFirstCreateMs;
+        try {
+            try (PalisadeServer server = PalisadeServer.start(serverConfig(work.resolve("s2"), templates, image),
+                    Optional.of(key))) {
+                System.err.println("snapshot: second fresh server up; its first create");
+                secondServerFirstCreateMs = apiCreate(server, "second-first", null);
+            }
+            // a host's first start as bin/palisade serve runs it: prepare-template (the install step), then the server
+            Path newHost = work.resolve("templates-new-host");
+            System.err.println("snapshot: a new host's start: palisade prepare-template, then the server");
+            long prepareStart = System.nanoTime();
+            CommandLine palisade = Cli.configure(new CommandLine(new Main()));
+            palisade.setOut(new java.io.PrintWriter(System.err, true)); // its progress lines, not the report
+            int exit = palisade.execute(prepareArguments(serverSettings(work.resolve("s3"), newHost, image)));
+            installStepMs = (System.nanoTime() - prepareStart) / 1e6;
+            if (exit != 0) {
+                throw new IllegalStateException("palisade prepare-template exited with " + exit);
+            }
+            try (PalisadeServer server = PalisadeServer.start(serverConfig(work.resolve("s3"), newHost, image),
+                    Optional.of(key))) {
+                System.err.println("snapshot: server up after prepare-template; its first create");
+                preparedFirstCreateMs = apiCreate(server, "prepared-first", null);
+            }
         } finally {
             TestingDirectories.deleteRecursively(work);
         }
@@ -145,17 +170,22 @@ final class SnapshotBench {
         System.out.println("|---|---:|---:|---:|---:|");
         row("create by clone → first query (driver)", clone);
         row("create by cold boot → first query (driver), same run", cold);
-        row("fresh server: first create via the API, sent as soon as the server is up → first query via proxy",
-                Stats.of(firstCreateMs));
+        row("new host, serve alone (template prepared in the background): first create via the API, sent as soon "
+                + "as the server is up → first query via proxy", Stats.of(firstCreateMs));
+        row("new host, as bin/palisade serve starts (prepare-template, then serve): first create via the API, sent "
+                + "as soon as the server is up", Stats.of(preparedFirstCreateMs));
         row("fresh server (new data directory) on a host that has the template: first create via the API",
                 Stats.of(secondServerFirstCreateMs));
         row("later creates via the API → first query via proxy", apiLater);
         row("wake after the clone's first suspend: connect via proxy → first row", Stats.of(firstWakeMs));
         row("wake after later suspends: connect via proxy → first row", wake);
-        System.out.printf("%nfresh server start (API up, template preparation begun): %.0f ms%n", serverStartMs);
-        System.out.printf("ratio clone/cold at p50: %.2f×; first API create / later API creates at p50: %.2f× (first "
-                + "server on the host), %.2f× (a later fresh server)%n", clone.percentile(50) / cold.percentile(50),
-                firstCreateMs / apiLater.percentile(50), secondServerFirstCreateMs / apiLater.percentile(50));
+        System.out.printf("%nfresh server start (API up, template preparation begun): %.0f ms; the install step "
+                + "bin/palisade serve runs first on a new host (palisade prepare-template, in process): %.0f ms%n",
+                serverStartMs, installStepMs);
+        System.out.printf("ratio clone/cold at p50: %.2f×; first API create / later API creates at p50: %.2f× (new "
+                + "host, serve alone), %.2f× (new host, prepare-template first), %.2f× (a later fresh server)%n",
+                clone.percentile(50) / cold.percentile(50), firstCreateMs / apiLater.percentile(50),
+                preparedFirstCreateMs / apiLater.percentile(50), secondServerFirstCreateMs / apiLater.percentile(50));
         System.out.printf("host memory of one database: running QEMU RSS %d MiB; suspended: no process (0 RSS), "
                 + "memory files on disk %d MiB (apparent size of the sparse files, template included)%n",
                 runningRssKiB / 1024,
@@ -163,13 +193,23 @@ final class SnapshotBench {
     }
 
     private static ServerConfig serverConfig(Path dataDir, Path templates, Path image) {
-        return ServerConfig.from(Map.of(
+        return ServerConfig.from(serverSettings(dataDir, templates, image));
+    }
+
+    private static String[] prepareArguments(Map<String, String> settings) {
+        List<String> args = new ArrayList<>(List.of("prepare-template"));
+        settings.forEach((name, value) -> args.addAll(List.of("-c", name + "=" + value)));
+        return args.toArray(String[]::new);
+    }
+
+    private static Map<String, String> serverSettings(Path dataDir, Path templates, Path image) {
+        return Map.of(
                 "server.data-dir", dataDir.toString(),
                 "api.port", "0",
                 "proxy.port", "0",
                 "vm.network-pool", "10.218.2.0/24",
                 "vm.image-dir", image.toString(),
-                "vm.templates-dir", templates.toString()));
+                "vm.templates-dir", templates.toString());
     }
 
     /** POST /v1/databases (vm) through the service → first query through the proxy; the time in ms. */

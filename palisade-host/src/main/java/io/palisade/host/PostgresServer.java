@@ -121,7 +121,9 @@ public final class PostgresServer implements AutoCloseable {
             postgres.add("-c");
             postgres.add(key + "=" + value);
         });
-        List<String> command = new ArrayList<>(List.of("sh", "-c"));
+        // a session of its own (setsid execs in place: the child is no group leader, so the pid stays the postmaster's):
+        // Ctrl-C on a terminal running palisade reaches palisade alone, which then stops or keeps its servers as set
+        List<String> command = new ArrayList<>(List.of("setsid", "sh", "-c"));
         String join = options.cgroup().map(g -> g.joinShellCommand() + " && ").orElse("");
         command.add(join + "exec \"$0\" \"$@\"");
         // the log is opened by the service user's shell, not by root: a link the tenant put in its place reaches only

@@ -70,14 +70,8 @@ class PostgresServerIsolationTest {
 
     @Test
     void aForgedPidFileDoesNotStopAnotherServer() throws IOException {
-        ServiceUser user = ServiceUser.resolve(ServiceUser.DEFAULT_NAME);
-        PostgresBinaries binaries = PostgresBinaries.install(repoDir().resolve("target/test-cache"),
-                PostgresVersion.DEFAULT);
         Path data = dir.resolve("data");
-        PostgresServer.initdb(binaries, data, user);
-        try (PostgresServer victim = PostgresServer.start(new PostgresServer.Options(binaries, data, "127.0.0.1",
-                PostgresServer.freePort(), dir.resolve("run"), dir.resolve("postgres.log"), user, Optional.empty(),
-                Map.of(), Duration.ofSeconds(60)))) {
+        try (PostgresServer victim = initdbAndStart(data)) {
             Path other = Files.createDirectories(dir.resolve("other"));
             Files.writeString(other.resolve("postmaster.pid"), victim.pid() + "\n" + data + "\n");
 
@@ -87,6 +81,37 @@ class PostgresServerIsolationTest {
             assertThat(PostgresServer.isPostgresOn(victim.pid(), data)).isTrue();
             assertThat(PostgresServer.isPostgresOn(victim.pid(), other)).isFalse();
         }
+    }
+
+    @Test
+    void thePostmasterRunsInASessionOfItsOwnSoATerminalsSignalsMissIt() throws IOException {
+        Path data = dir.resolve("data");
+        try (PostgresServer server = initdbAndStart(data)) {
+            long own = ProcessHandle.current().pid();
+
+            assertThat(PostgresServer.isPostgresOn(server.pid(), data)).isTrue(); // setsid did not fork
+            assertThat(sessionAndGroup(server.pid())).containsExactly(server.pid(), server.pid());
+            assertThat(sessionAndGroup(server.pid())).doesNotContainAnyElementsOf(sessionAndGroup(own));
+        }
+    }
+
+    /** A new data directory at {@code data} and a postmaster on it (service user, free port, log beside it). */
+    private PostgresServer initdbAndStart(Path data) {
+        ServiceUser user = ServiceUser.resolve(ServiceUser.DEFAULT_NAME);
+        PostgresBinaries binaries = PostgresBinaries.install(repoDir().resolve("target/test-cache"),
+                PostgresVersion.DEFAULT);
+        PostgresServer.initdb(binaries, data, user);
+        return PostgresServer.start(new PostgresServer.Options(binaries, data, "127.0.0.1", PostgresServer.freePort(),
+                dir.resolve("run"), dir.resolve("postgres.log"), user, Optional.empty(), Map.of(),
+                Duration.ofSeconds(60)));
+    }
+
+    /** The session id and the process group id of {@code pid}, from {@code /proc/<pid>/stat}. */
+    private static List<Long> sessionAndGroup(long pid) throws IOException {
+        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        // after the command name in parentheses: state, ppid, pgrp, session
+        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return List.of(Long.parseLong(fields[3]), Long.parseLong(fields[2]));
     }
 
     private static Path repoDir() {

@@ -35,6 +35,7 @@ import java.util.stream.Stream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 /**
  * The training run behind the JVM's ahead-of-time cache (JDK 25: classes loaded and linked, and the methods' profiles,
@@ -66,12 +67,25 @@ final class AotTraining implements Callable<Integer> {
     @Option(names = "--requests", defaultValue = "5000", description = "Requests per broker route (default 5000)")
     int requests;
 
-    @Option(names = {"-c", "--set"}, description = "key=value for agent.service-user or agent.cgroup-parent, as"
-            + " the palisade it trains for has them (repeatable)")
-    List<String> settings = List.of();
+    @Parameters(paramLabel = "SERVE-ARGUMENTS", description = "After --: the arguments of the serve it trains for,"
+            + " parsed as serve parses them; only agent.service-user and agent.cgroup-parent are taken over")
+    List<String> serveArguments = List.of();
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    /** Whose users and cgroups the training's tenant gets: those two keys of serve's own configuration, if set. */
+    private Map<String, String> takenOver() {
+        ServerSettings serve = new ServerSettings();
+        try {
+            new CommandLine(serve).parseArgs(serveArguments.toArray(String[]::new));
+        } catch (CommandLine.ParameterException e) {
+            throw PalisadeException.invalid("serve's arguments: " + e.getMessage());
+        }
+        Map<String, String> values = new HashMap<>(serve.values());
+        values.keySet().retainAll(TAKEN_OVER);
+        return values;
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -89,17 +103,12 @@ final class AotTraining implements Callable<Integer> {
         byte[] secret = new byte[16];
         new SecureRandom().nextBytes(secret);
         String key = "pk_train_" + HexFormat.of().formatHex(secret);
+        Map<String, String> values = takenOver();
+        out.println("training: taken over from serve's arguments: " + (values.isEmpty() ? "nothing"
+                : String.join(" ", values.entrySet().stream().sorted(Map.Entry.comparingByKey())
+                        .map(e -> e.getKey() + "=" + e.getValue()).toList())));
         // no vm rung: its start-up reconcile would take another palisade's network namespaces in the same pool for
         // orphans; the workload needs only the process rung. Creates answer within 60 s, before the client gives up.
-        Map<String, String> values = new HashMap<>();
-        for (String setting : settings) {
-            int eq = setting.indexOf('=');
-            if (eq <= 0 || !TAKEN_OVER.contains(setting.substring(0, eq))) {
-                throw PalisadeException.invalid("-c takes agent.service-user=… or agent.cgroup-parent=…, got '"
-                        + setting + "'");
-            }
-            values.put(setting.substring(0, eq), setting.substring(eq + 1));
-        }
         values.putAll(Map.of("server.data-dir", dataDir.toString(), "api.port", "0", "proxy.port", "0",
                 "vm.enabled", "false", "api.create-wait", "60s"));
         ServerConfig config = ServerConfig.from(values);

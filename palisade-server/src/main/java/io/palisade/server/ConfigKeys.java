@@ -233,7 +233,8 @@ public final class ConfigKeys {
             "/usr/bin/qemu-system-x86_64", "The QEMU system emulator"));
     public static final Setting<Boolean> VM_PREPARE_TEMPLATE = add(Setting.of("vm.prepare-template", bool(), "true",
             "Build the default plan's template snapshot in the background at start and whenever the guest image "
-                    + "changes (false: the first create builds it)"));
+                    + "changes, and before the start in bin/palisade serve (palisade prepare-template); false: the "
+                    + "first create builds it"));
 
     public static final Setting<Integer> SHARED_TENANTS_PER_SERVER = add(Setting.of("shared.tenants-per-server",
             integer(1, MAX), "500",

@@ -2,19 +2,17 @@ package io.palisade.server;
 
 import io.palisade.cli.Cli;
 import io.palisade.cli.DbCommand;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
+import java.time.Duration;
 import java.util.Optional;
-import java.util.Properties;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The one binary: {@code palisade serve} runs everything; {@code palisade db …} talks to a running server. */
@@ -23,7 +21,7 @@ import picocli.CommandLine.Option;
         description = "A PostgreSQL per tenant, each in its own microVM or process, behind one REST API.",
         mixinStandardHelpOptions = true,
         version = "palisade 0.1.0",
-        subcommands = {Main.Serve.class, DbCommand.class, AotTraining.class})
+        subcommands = {Main.Serve.class, DbCommand.class, AotTraining.class, PrepareTemplate.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(Cli.configure(new CommandLine(new Main())).execute(args));
@@ -31,23 +29,11 @@ public final class Main {
 
     @Command(name = "serve", description = "Run palisade in the foreground (API, store, agent).", mixinStandardHelpOptions = true)
     static final class Serve implements Callable<Integer> {
-        @Option(names = "--data-dir", description = "State directory (server.data-dir)")
-        Path dataDir;
+        /** How long a stop waits for a start in progress before the JVM halts anyway. */
+        private static final Duration START_WAIT = Duration.ofSeconds(90);
 
-        @Option(names = "--api-port", description = "REST API port (api.port)")
-        Integer apiPort;
-
-        @Option(names = "--api-host", description = "REST API bind address (api.host)")
-        String apiHost;
-
-        @Option(names = "--store-url", description = "External metadata PostgreSQL, jdbc:postgresql://… (store.url)")
-        String storeUrl;
-
-        @Option(names = "--config", description = "A .properties file of configuration keys")
-        Path configFile;
-
-        @Option(names = {"-c", "--set"}, description = "key=value, e.g. -c api.create-wait=30s (repeatable)")
-        List<String> settings = List.of();
+        @Mixin
+        ServerSettings settings;
 
         @Option(names = "--help-config", description = "Print every configuration key with its type, default and "
                 + "meaning, then exit")
@@ -63,42 +49,23 @@ public final class Main {
                 spec.commandLine().getOut().flush();
                 return 0;
             }
-            Map<String, String> values = new LinkedHashMap<>();
-            if (configFile != null) {
-                Properties properties = new Properties();
-                try (InputStream in = Files.newInputStream(configFile)) {
-                    properties.load(in);
-                } catch (IOException e) {
-                    throw io.palisade.spi.PalisadeException.invalid("cannot read --config " + configFile + ": " + e.getMessage());
-                }
-                properties.stringPropertyNames().forEach(name -> values.put(name, properties.getProperty(name).strip()));
-            }
-            for (String setting : settings) {
-                int eq = setting.indexOf('=');
-                if (eq <= 0) {
-                    throw io.palisade.spi.PalisadeException.invalid("--set expects key=value, got '" + setting + "'");
-                }
-                values.put(setting.substring(0, eq).strip(), setting.substring(eq + 1).strip());
-            }
-            if (dataDir != null) {
-                values.put("server.data-dir", dataDir.toString());
-            }
-            if (apiPort != null) {
-                values.put("api.port", apiPort.toString());
-            }
-            if (apiHost != null) {
-                values.put("api.host", apiHost);
-            }
-            if (storeUrl != null) {
-                values.put("store.url", storeUrl);
-            }
-            ServerConfig config = ServerConfig.from(values);
-            PalisadeServer server = PalisadeServer.start(config, Optional.ofNullable(System.getenv(PalisadeServer.BOOTSTRAP_KEY_ENV)));
+            ServerConfig config = settings.config();
+            // registered before the start: Ctrl-C, SIGTERM or SIGHUP during a start (store, shared servers, reconcile)
+            // still stops what it started (its PostgreSQL servers run in sessions of their own: no signal reaches them)
+            CompletableFuture<PalisadeServer> started = new CompletableFuture<>();
             CountDownLatch stopped = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                server.close();
+                closeOnceStarted(started);
                 stopped.countDown();
             }, "palisade-shutdown"));
+            PalisadeServer server;
+            try {
+                server = PalisadeServer.start(config, Optional.ofNullable(System.getenv(PalisadeServer.BOOTSTRAP_KEY_ENV)));
+                started.complete(server);
+            } catch (RuntimeException | Error e) {
+                started.completeExceptionally(e); // the start closed what it had built
+                throw e;
+            }
             System.out.println("palisade is ready");
             System.out.println("  REST API:  " + server.apiBaseUrl() + "   (health: " + server.apiBaseUrl() + "/v1/health)");
             server.proxyPort().ifPresent(port -> System.out.println(
@@ -112,6 +79,20 @@ public final class Main {
             System.out.flush();
             stopped.await();
             return 0;
+        }
+
+        /** Closes the server once its start has finished (the JVM halts when the hooks return): at most 90 s. */
+        private static void closeOnceStarted(CompletableFuture<PalisadeServer> started) {
+            try {
+                started.get(START_WAIT.toSeconds(), TimeUnit.SECONDS).close();
+            } catch (ExecutionException e) {
+                // the start failed and closed what it had built
+            } catch (TimeoutException e) {
+                System.err.println("palisade: the start did not finish within " + START_WAIT.toSeconds() + " s of the "
+                        + "stop; what it started may still run (the next start takes it over)");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }

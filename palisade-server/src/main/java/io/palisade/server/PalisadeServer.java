@@ -12,7 +12,6 @@ import io.palisade.api.TenantServerDatabases;
 import io.palisade.host.Cgroups;
 import io.palisade.host.ServiceUser;
 import io.palisade.spi.DriverProbe;
-import io.palisade.spi.ErrorCode;
 import io.palisade.spi.IsolationDriver;
 import io.palisade.spi.PalisadeException;
 import io.palisade.store.EmbeddedStoreServer;
@@ -27,8 +26,6 @@ import io.palisade.spi.BrokerTokenVerifier;
 import io.palisade.spi.Endpoint;
 import java.util.concurrent.CompletableFuture;
 import io.palisade.vmm.VmDriver;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -68,7 +65,7 @@ public final class PalisadeServer implements AutoCloseable {
         this.config = requireNonNull(config, "config is null");
         try {
             Path dataDir = config.dataDir();
-            Files.createDirectories(dataDir);
+            closeables.add(DataDirLock.acquire(dataDir)); // released last
             ServiceUser user = ServiceUser.resolve(config.serviceUser());
             user.checkCanTraverse(dataDir.resolve("instances"));
             Path cacheDir = dataDir.resolve("cache");
@@ -239,9 +236,6 @@ public final class PalisadeServer implements AutoCloseable {
             api.markReady();
             sampler.start();
             startReaper(config.reconcileInterval());
-        } catch (IOException e) {
-            closeQuietly();
-            throw new PalisadeException(ErrorCode.INTERNAL, "cannot start palisade: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             closeQuietly();
             throw e;
@@ -444,7 +438,7 @@ public final class PalisadeServer implements AutoCloseable {
         closeQuietly();
     }
 
-    private void closeQuietly() {
+    private synchronized void closeQuietly() {
         for (AutoCloseable closeable : closeables.reversed()) {
             try {
                 closeable.close();

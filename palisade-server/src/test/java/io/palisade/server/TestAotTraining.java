@@ -15,8 +15,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code palisade train}, the workload bin/palisade records the JVM's AOT cache from: it runs on a server of its own,
- * leaves another palisade's VM networks alone, leaves nothing running and removes its directory; it refuses a
- * directory that exists, which it would remove.
+ * leaves another palisade's VM networks alone, leaves nothing running and removes its directory; of serve's arguments
+ * (parsed as serve parses them) it takes over only the service user and cgroup parent; it refuses a directory that
+ * exists, which it would remove.
  */
 class TestAotTraining {
     private final Path work = TestingDirectories.newWorkDir("aot-training");
@@ -34,7 +35,7 @@ class TestAotTraining {
     }
 
     @Test
-    void runsTheWorkloadOnAServerOfItsOwnAndLeavesNothing() {
+    void runsTheWorkloadOnAServerOfItsOwnAndLeavesNothing() throws Exception {
         Path dir = work.resolve("server");
         // a running palisade's VM network in the default pool, as its start-up reconcile would see an orphan's
         String namespace = VmNetwork.NAMESPACE_PREFIX + "aot" + ProcessHandle.current().pid();
@@ -43,9 +44,16 @@ class TestAotTraining {
             ip("-n", namespace, "link", "add", VmNetwork.NS_VETH, "type", "veth", "peer", "name", "peer0");
             ip("-n", namespace, "addr", "add", "10.213.255.254/30", "dev", VmNetwork.NS_VETH);
 
-            CliRun run = train("--data-dir", dir.toString(), "--requests", "50");
+            // serve's arguments as bin/jvm/aot-cache passes them on: only the cgroup parent is taken over (from the
+            // --config file, in its "key: value" form), the unreachable store is not
+            Path config = Files.writeString(work.resolve("serve.properties"),
+                    "agent.cgroup-parent : palisade-test\nproxy.port = 1\n");
+            CliRun run = train("--data-dir", dir.toString(), "--requests", "50", "--",
+                    "-c", "store.url=jdbc:postgresql://127.0.0.1:1/nowhere", "--config", config.toString());
 
             assertThat(run.exitCode()).as(run.err()).isZero();
+            assertThat(run.out()).contains("training: taken over from serve's arguments: "
+                    + "agent.cgroup-parent=palisade-test\n");
             assertThat(Path.of("/run/netns", namespace)).as("another palisade's VM network is left alone").exists();
             assertThat(run.out()).contains("database db-").contains("50 requests on each broker route")
                     .contains("queries through the proxy").contains("training: done");
@@ -62,13 +70,14 @@ class TestAotTraining {
     }
 
     @Test
-    void takesOverOnlyTheServiceUserAndCgroupParent() {
+    void refusesServeArgumentsServeWouldRefuse() {
         Path dir = work.resolve("server");
 
-        CliRun run = train("--data-dir", dir.toString(), "-c", "store.url=jdbc:postgresql://127.0.0.1/palisade");
+        CliRun run = train("--data-dir", dir.toString(), "--", "--no-such-option");
 
-        assertThat(run.exitCode()).isNotZero();
-        assertThat(run.err().strip()).contains("agent.service-user").contains("store.url").doesNotContain("\n");
+        assertThat(run.exitCode()).isEqualTo(2);
+        assertThat(run.err().strip()).contains("serve's arguments").contains("--no-such-option")
+                .doesNotContain("\n");
         assertThat(dir).doesNotExist();
     }
 

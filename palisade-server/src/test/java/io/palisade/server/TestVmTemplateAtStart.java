@@ -82,7 +82,8 @@ class TestVmTemplateAtStart {
         }
     }
 
-    private static JsonNode vmDetails(TestingPalisade palisade) {
+    /** The {@code details} of the vm row of {@code /v1/health}'s rungs. */
+    static JsonNode vmDetails(TestingPalisade palisade) {
         for (JsonNode rung : palisade.get("/v1/health").json().path("rungs")) {
             if ("vm".equals(rung.path("name").asText())) {
                 return rung.path("details");
@@ -91,7 +92,8 @@ class TestVmTemplateAtStart {
         throw new AssertionError("no vm rung in /v1/health");
     }
 
-    private static List<String> completeTemplates(Path dir) throws Exception {
+    /** The keys of the complete templates in a templates directory. */
+    static List<String> completeTemplates(Path dir) throws Exception {
         try (Stream<Path> dirs = Files.list(dir)) {
             return dirs.filter(d -> Files.exists(d.resolve("complete"))).map(d -> d.getFileName().toString()).toList();
         }

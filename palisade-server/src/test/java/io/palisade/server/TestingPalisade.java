@@ -43,6 +43,12 @@ public final class TestingPalisade implements AutoCloseable {
         this.dataDir = dataDir;
         this.adminKey = adminKey;
         this.ownsDataDir = ownsDataDir;
+        this.settings = settings(dataDir, extraSettings);
+        start();
+    }
+
+    /** The configuration a test server on {@code dataDir} runs with: the tests' defaults, then {@code extraSettings}. */
+    static Map<String, String> settings(Path dataDir, Map<String, String> extraSettings) {
         Map<String, String> base = new LinkedHashMap<>();
         base.put("server.data-dir", dataDir.toString());
         base.put("api.port", "0");
@@ -52,8 +58,7 @@ public final class TestingPalisade implements AutoCloseable {
         base.put("vm.network-pool", networkPool(dataDir));
         base.put("vm.prepare-template", "false"); // tests that create vm databases build it on demand, as before
         base.putAll(extraSettings);
-        this.settings = Map.copyOf(base);
-        start();
+        return Map.copyOf(base);
     }
 
     /**

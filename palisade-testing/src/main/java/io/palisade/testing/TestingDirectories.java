@@ -7,13 +7,53 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Where tests put real servers' files: under the repository's {@code target/} (git-ignored), in paths the unprivileged
  * service user can reach. The PostgreSQL binaries cache is shared by every test of a build.
  */
 public final class TestingDirectories {
+    /** The work directories this JVM created, for {@link #endProcessesNamingWorkDirs()}. */
+    private static final Set<String> CREATED = ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(
+                new Thread(TestingDirectories::endProcessesNamingWorkDirs, "testing-work-dirs-sweep"));
+    }
+
     private TestingDirectories() {}
+
+    /**
+     * At the exit of a test or bench JVM (Ctrl-C on {@code mvn} or {@code bench/run} included): the PostgreSQL servers
+     * and QEMU processes palisade starts run in sessions of their own, out of the terminal's reach, so every process
+     * whose command line names a work directory of this JVM gets SIGQUIT (PostgreSQL's immediate shutdown), then
+     * SIGKILL after 5 s. After a run whose fixtures all closed, there is none.
+     */
+    private static void endProcessesNamingWorkDirs() {
+        List<Long> left = processesNaming(CREATED);
+        left.forEach(pid -> io.palisade.host.Processes.signal(pid, "QUIT"));
+        for (long pid : left) {
+            if (!io.palisade.host.Processes.awaitExit(pid, Duration.ofSeconds(5))) {
+                io.palisade.host.Processes.signal(pid, "KILL");
+            }
+        }
+    }
+
+    private static List<Long> processesNaming(Set<String> dirs) {
+        long self = ProcessHandle.current().pid();
+        return ProcessHandle.allProcesses().map(ProcessHandle::pid).filter(pid -> pid != self).filter(pid -> {
+            try {
+                String cmdline = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")),
+                        java.nio.charset.StandardCharsets.UTF_8);
+                return dirs.stream().anyMatch(dir -> cmdline.contains(dir + "/") || cmdline.contains(dir + "\0")
+                        || cmdline.endsWith(dir));
+            } catch (IOException e) {
+                return false; // gone
+            }
+        }).toList();
+    }
 
     public static Path repoDir() {
         String repo = System.getProperty("palisade.repo.dir");
@@ -58,6 +98,7 @@ public final class TestingDirectories {
                 }
             }
             Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+            CREATED.add(dir.toString());
             return dir;
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -15,14 +15,19 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Starts QEMU for an instance: its command line ({@link QemuCommand}), its cgroup joined, inside its network namespace,
  * in a session of its own, as its own OS user; records the pid file and the started process; and undoes a start that
- * failed. Thread-safe for different ids (no state of its own).
+ * failed. Once {@link #refuseStarts()} ran, no QEMU starts. Thread-safe for different ids.
  */
 final class QemuLauncher {
     private final VmDriver driver;
+    /** Read-held by each QEMU's start through its process being tracked; write-held to set {@link #refused}. */
+    private final ReadWriteLock starts = new ReentrantReadWriteLock();
+    private boolean refused;
 
     QemuLauncher(VmDriver driver) {
         this.driver = requireNonNull(driver, "driver is null");
@@ -61,19 +66,41 @@ final class QemuLauncher {
         command.addAll(driver.network(id).execPrefix());
         command.addAll(qemu.arguments());
         Process process;
+        starts.readLock().lock();
         try {
-            process = Processes.builder(command)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(paths.qemuLog().toFile()))
-                    .start();
-            VmFiles.writePrivate(paths.pidFile(), Long.toString(process.pid()), false);
-        } catch (IOException e) {
-            throw new PalisadeException(
-                    ErrorCode.DRIVER_FAILURE, "cannot start QEMU for vm " + id + ": " + e.getMessage(), e);
+            if (refused) {
+                group.ifPresent(Cgroups.Group::remove);
+                throw new PalisadeException(ErrorCode.NOT_READY, "vm " + id + " not started: this process is exiting");
+            }
+            try {
+                process = Processes.builder(command)
+                        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                        .redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.appendTo(paths.qemuLog().toFile()))
+                        .start();
+                VmFiles.writePrivate(paths.pidFile(), Long.toString(process.pid()), false);
+            } catch (IOException e) {
+                throw new PalisadeException(
+                        ErrorCode.DRIVER_FAILURE, "cannot start QEMU for vm " + id + ": " + e.getMessage(), e);
+            }
+            driver.processes().track(id, process);
+        } finally {
+            starts.readLock().unlock();
         }
-        driver.processes().track(id, process);
         return process;
+    }
+
+    /**
+     * No QEMU starts from now on (a process that exits mid-build). Returns once a start in progress has its process
+     * tracked, so whoever then looks for the VMs' processes finds every one this launcher started.
+     */
+    void refuseStarts() {
+        starts.writeLock().lock();
+        try {
+            refused = true;
+        } finally {
+            starts.writeLock().unlock();
+        }
     }
 
     /**

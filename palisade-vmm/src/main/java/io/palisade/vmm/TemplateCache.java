@@ -153,6 +153,32 @@ final class TemplateCache {
         return id.startsWith(TEMPLATE_PREFIX);
     }
 
+    /**
+     * For a process that exits mid-build: no QEMU starts any more, the template VMs being built are killed (the process
+     * this driver started, even while it is still in its wrapper, and whatever QEMU of that id runs), and this waits
+     * (at most {@code bound}) for their builds to fail and clean up after themselves (VM, namespace, slot, staging
+     * directory). A build already past its save may still publish its template, whole. Returns whether the builds all
+     * finished within the bound.
+     */
+    boolean abandonBuilds(Duration bound) {
+        driver.launcher().refuseStarts();
+        for (String id : buildingIds()) {
+            try {
+                // the wrapper execs into QEMU with the same pid: SIGKILL reaches whichever runs now
+                driver.processes().started(id).ifPresent(Process::destroyForcibly);
+                driver.processes().findPid(id).ifPresent(pid -> driver.processes().kill(id, pid));
+            } catch (RuntimeException e) {
+                log.warn("template VM {}: cannot kill its QEMU ({}); its build cleans up after it", id,
+                        VmDriver.safeMessage(e));
+            }
+        }
+        long deadline = System.nanoTime() + bound.toNanos();
+        while (!building.isEmpty() && System.nanoTime() < deadline) {
+            Processes.sleep(Duration.ofMillis(20));
+        }
+        return building.isEmpty();
+    }
+
     /** Ids of the template VMs being built now: this driver's own work, not orphans. */
     Set<String> buildingIds() {
         return Set.copyOf(building);
@@ -217,7 +243,7 @@ final class TemplateCache {
                     return Optional.of(template);
                 }
                 progress.phase("building the template snapshot " + key + " (once per image and plan)");
-                build(spec, image, key, template);
+                build(spec, image, key, template, progress);
                 return Optional.of(template);
             } catch (HostLockTimeout e) {
                 log.warn("template snapshot {}: {}; this create cold boots", key, e.getMessage());
@@ -403,7 +429,7 @@ final class TemplateCache {
         }
     }
 
-    private void build(InstanceSpec spec, GuestImage image, String key, Template template)
+    private void build(InstanceSpec spec, GuestImage image, String key, Template template, ProgressListener progress)
             throws IOException, SQLException {
         long start = System.nanoTime();
         // drivers of other data directories may share the templates directory: their template VMs get other ids
@@ -415,6 +441,7 @@ final class TemplateCache {
             Building previous = inProgress.get(key);
             inProgress.put(key, new Building(phase, previous == null ? start : previous.startNanos()));
             log.info("template snapshot {}: {}", key, phase);
+            progress.phase(phase);
         };
         try {
             phases.phase("copying the template volume");

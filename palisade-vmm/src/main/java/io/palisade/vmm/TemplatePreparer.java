@@ -2,6 +2,7 @@ package io.palisade.vmm;
 
 import static java.util.Objects.requireNonNull;
 
+import io.palisade.spi.ErrorCode;
 import io.palisade.spi.InstanceSpec;
 import io.palisade.spi.PalisadeException;
 import io.palisade.spi.Plan;
@@ -121,6 +122,30 @@ final class TemplatePreparer implements AutoCloseable {
             lastPrune = now;
             new TemplatePruner(cache).prune(current, now);
         }
+    }
+
+    /**
+     * Makes sure the template of the current guest image and {@code plan} exists, building it now if not (blocks;
+     * the build's phases go to {@code progress}). Throws when the vm rung is not usable here or the build failed.
+     */
+    static PreparedTemplate prepareNow(VmDriver driver, TemplateCache cache, Plan plan, PostgresVersion version,
+            ProgressListener progress) {
+        if (!driver.probe().usable()) {
+            throw new PalisadeException(ErrorCode.NOT_READY,
+                    "the vm rung is not usable here: " + driver.probe().reason());
+        }
+        InstanceSpec spec = new InstanceSpec(PREPARE_ID, version, plan, "app", "app");
+        GuestImage image = GuestImage.load(driver.config().imageDir());
+        String key = cache.key(spec, image);
+        int buildsBefore = cache.builds();
+        long start = System.nanoTime();
+        if (cache.template(spec, image, progress).isEmpty()) {
+            String error = cache.status(key).error();
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot build the template snapshot " + key
+                    + (error.isEmpty() ? " (another process held its build lock too long)" : ": " + error));
+        }
+        // ready before, or built meanwhile by another palisade sharing the templates directory: not built here
+        return new PreparedTemplate(key, cache.builds() == buildsBefore, (System.nanoTime() - start) / 1_000_000);
     }
 
     /** {@code template_state}, {@code template_key}, and while building {@code template_phase} and elapsed time. */

@@ -436,6 +436,26 @@ public final class VmDriver implements IsolationDriver {
         }
     }
 
+    /**
+     * Makes sure the template snapshot of {@code plan} and {@code version} for the current guest image exists, building
+     * it now if not: blocks, with the build's phases to {@code progress}. What {@code palisade prepare-template} runs
+     * before a server starts, so a host's first create clones too. Throws {@code NOT_READY} when the vm rung
+     * is not usable here and {@code DRIVER_FAILURE} when the build failed, the reason in the message.
+     */
+    public PreparedTemplate prepareTemplateNow(Plan plan, PostgresVersion version, ProgressListener progress) {
+        return TemplatePreparer.prepareNow(this, templates, plan, version, progress);
+    }
+
+    /**
+     * For a shutdown hook of a process that exits mid-build (a template VM's QEMU runs in a session of its own and
+     * would outlive the JVM): this driver starts no QEMU any more, kills the template VMs being built and waits, at most
+     * {@code bound}, for those builds to fail and remove what they made; nothing is published. Whatever is left after
+     * the bound, the next build of that template removes first. Returns whether the builds finished within it.
+     */
+    public boolean abandonTemplateBuilds(Duration bound) {
+        return templates.abandonBuilds(bound);
+    }
+
     /** The default plan's template snapshot while it is prepared in the background ({@code template_*} keys). */
     @Override
     public Map<String, String> healthDetails() {

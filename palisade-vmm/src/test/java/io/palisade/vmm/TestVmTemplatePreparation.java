@@ -28,7 +28,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The template snapshot of the first create, on real QEMU (TCG here): creates racing on two fresh drivers (other data
  * directories, one templates directory, as two servers on a host) build one template between them; {@link VmDriver#prepareTemplate} builds it in the background (a create arriving meanwhile
- * waits for it and clones), reports it in {@link VmDriver#healthDetails()}, and builds it again when the image key changes.
+ * waits for it and clones), reports it in {@link VmDriver#healthDetails()}, and builds it again when the image key changes;
+ * a build abandoned mid-boot ({@link VmDriver#abandonTemplateBuilds}, a stopped {@code palisade prepare-template})
+ * leaves nothing behind and publishes nothing.
  */
 class TestVmTemplatePreparation {
     private static final Duration BUILD_BOUND = Duration.ofMinutes(4);
@@ -126,6 +128,40 @@ class TestVmTemplatePreparation {
         assertThat(driver.templates().builds()).isEqualTo(2);
         assertThat(completeTemplates(driver)).hasSize(2)
                 .contains(building.get("template_key"), driver.healthDetails().get("template_key"));
+    }
+
+    @Test
+    void anAbandonedBuildLeavesNothingAndPublishesNothingAndTheNextDriverBuildsIt() throws Exception {
+        VmDriver driver = driver(TestingVm.imageDir());
+        CountDownLatch booting = new CountDownLatch(1);
+        CompletableFuture<PreparedTemplate> build = CompletableFuture.supplyAsync(
+                () -> driver.prepareTemplateNow(Plan.NANO, PostgresVersion.DEFAULT, phase -> {
+                    if (phase.startsWith("booting the microVM")) {
+                        booting.countDown();
+                    }
+                }), runnable -> Thread.ofVirtual().name("template-build").start(runnable));
+        assertThat(booting.await(2, java.util.concurrent.TimeUnit.MINUTES)).as("the build reached its boot").isTrue();
+        List<String> building = List.copyOf(driver.templates().buildingIds());
+        assertThat(building).hasSize(1);
+        String id = building.getFirst();
+
+        // what a shutdown hook does when the process is stopped mid-build: here as QEMU is being started
+        assertThat(driver.abandonTemplateBuilds(Duration.ofSeconds(30))).as("the build ended within the bound").isTrue();
+
+        org.assertj.core.api.Assertions.assertThatThrownBy(build::join)
+                .hasMessageContaining("cannot build the template snapshot");
+        TestingVm.assertNothingLeft(driver, id);
+        assertThat(driver.networkPool().allocations()).as("network slots").doesNotContainKey(id);
+        try (Stream<Path> left = Files.list(driver.templatesDir())) {
+            assertThat(left.map(p -> p.getFileName().toString()))
+                    .as("no template published, no staging directory left").allMatch(name -> name.endsWith(".lock"));
+        }
+
+        // the next process (here: another driver on the same templates directory) builds it as usual
+        VmDriver next = driver(TestingVm.imageDir(), "10.214.42.0/24", driver.templatesDir());
+        PreparedTemplate prepared = next.prepareTemplateNow(Plan.NANO, PostgresVersion.DEFAULT, ProgressListener.NONE);
+        assertThat(prepared.alreadyReady()).isFalse();
+        assertThat(next.templates().builds()).isEqualTo(1);
     }
 
     private VmDriver driver(Path imageDir) {
