@@ -489,6 +489,11 @@ public final class ProcessDriver implements IsolationDriver {
         return SafeFiles.tailLines(files.log(id), lines, 256L * 1024);
     }
 
+    /**
+     * Stops every instance, whatever {@code agent.stop-instances-on-exit} says: this driver cannot take over a running
+     * postmaster at its next start (it holds each one through the {@code Process} that started it; a leftover is
+     * stopped and started again), so one left running would only be stopped then.
+     */
     @Override
     public void close() {
         servers.keySet().forEach(this::stop);
