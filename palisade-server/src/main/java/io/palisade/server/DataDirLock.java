@@ -5,10 +5,12 @@ import io.palisade.spi.PalisadeException;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -18,19 +20,20 @@ import java.util.concurrent.ConcurrentHashMap;
  * it or prepares its vm template: a second {@code palisade serve} on the same directory would otherwise stop the first
  * one's metadata store as a leftover and take its VMs for orphans. The lock is a POSIX record lock ({@code fcntl}),
  * which the kernel drops when the process dies (SIGKILL included), and also when the process closes any descriptor of
- * the file: so this JVM opens the file only while it does not hold it already (a set of held directories), and a
- * second holder in the same JVM is refused before it opens anything. Thread-safe.
+ * the file: so this JVM opens the file only while it does not hold it already (a set of the held directories, by
+ * device and inode, so a symlink or a bind mount of one is the same), and a second holder in the same JVM is refused
+ * before it opens anything. Thread-safe.
  */
 final class DataDirLock implements AutoCloseable {
     static final String FILE = "palisade.lock";
-    /** The data directories (real paths) this JVM holds the lock of. */
-    private static final Set<Path> HELD = ConcurrentHashMap.newKeySet();
+    /** The data directories this JVM holds the lock of, by their file key (device and inode). */
+    private static final Set<Object> HELD = ConcurrentHashMap.newKeySet();
 
-    private final Path dir;
+    private final Object dir;
     private final FileChannel channel;
     private final FileLock lock;
 
-    private DataDirLock(Path dir, FileChannel channel, FileLock lock) {
+    private DataDirLock(Object dir, FileChannel channel, FileLock lock) {
         this.dir = dir;
         this.channel = channel;
         this.lock = lock;
@@ -39,10 +42,10 @@ final class DataDirLock implements AutoCloseable {
     /** Takes the lock of {@code dataDir} (created if missing), or throws {@code CONFLICT} naming the directory. */
     static DataDirLock acquire(Path dataDir) {
         Path file = dataDir.resolve(FILE);
-        Path real;
+        Object real;
         try {
             Files.createDirectories(dataDir);
-            real = dataDir.toRealPath();
+            real = Files.readAttributes(dataDir, BasicFileAttributes.class).fileKey();
         } catch (IOException e) {
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot create the data directory " + dataDir + ": "
                     + e.getMessage(), e);
@@ -59,6 +62,11 @@ final class DataDirLock implements AutoCloseable {
             if (lock != null) {
                 return new DataDirLock(real, channel, lock);
             }
+        } catch (OverlappingFileLockException e) {
+            // this JVM holds it through a path whose key differs (cannot happen with device and inode): keep the
+            // descriptor open, since closing it would drop that lock
+            HELD.remove(real);
+            throw held(dataDir, file);
         } catch (IOException e) {
             release(real, channel);
             throw new PalisadeException(ErrorCode.INTERNAL, "cannot lock the data directory " + dataDir + ": "
@@ -73,7 +81,7 @@ final class DataDirLock implements AutoCloseable {
                 + " (it holds " + file + "); stop it first, or give this one its own server.data-dir");
     }
 
-    private static void release(Path real, FileChannel channel) {
+    private static void release(Object real, FileChannel channel) {
         try {
             if (channel != null) {
                 channel.close();

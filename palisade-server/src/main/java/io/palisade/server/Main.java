@@ -30,7 +30,7 @@ public final class Main {
     @Command(name = "serve", description = "Run palisade in the foreground (API, store, agent).", mixinStandardHelpOptions = true)
     static final class Serve implements Callable<Integer> {
         /** How long a stop waits for a start in progress before the JVM halts anyway. */
-        private static final Duration START_WAIT = Duration.ofSeconds(90);
+        private static final Duration START_WAIT = Duration.ofSeconds(60);
 
         @Mixin
         ServerSettings settings;
@@ -81,7 +81,7 @@ public final class Main {
             return 0;
         }
 
-        /** Closes the server once its start has finished (the JVM halts when the hooks return): at most 90 s. */
+        /** Closes the server once its start has finished (the JVM halts when the hooks return): at most 60 s. */
         private static void closeOnceStarted(CompletableFuture<PalisadeServer> started) {
             try {
                 started.get(START_WAIT.toSeconds(), TimeUnit.SECONDS).close();

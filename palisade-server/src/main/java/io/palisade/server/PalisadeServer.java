@@ -236,7 +236,7 @@ public final class PalisadeServer implements AutoCloseable {
             api.markReady();
             sampler.start();
             startReaper(config.reconcileInterval());
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             closeQuietly();
             throw e;
         }

@@ -45,24 +45,63 @@ class TestDataDirLock {
         }
     }
 
+    @Test
+    void aDirectoryAnotherProcessHoldsIsRefused() throws Exception {
+        Path dataDir = Files.createDirectories(work.resolve("data"));
+        Files.createFile(dataDir.resolve(DataDirLock.FILE));
+        Process holder = Processes.builder(List.of(java(), probe().toString(), dataDir.resolve(DataDirLock.FILE)
+                .toString(), "hold")).redirectErrorStream(true).start();
+        try (var out = holder.inputReader()) {
+            assertThat(out.readLine()).isEqualTo("holding");
+
+            assertThatThrownBy(() -> DataDirLock.acquire(dataDir))
+                    .isInstanceOfSatisfying(PalisadeException.class,
+                            e -> assertThat(e.errorCode()).isEqualTo(ErrorCode.CONFLICT))
+                    .hasMessageContaining(dataDir.toString());
+        } finally {
+            holder.getOutputStream().close(); // the holder exits when its stdin closes
+            assertThat(holder.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        }
+        try (DataDirLock mine = DataDirLock.acquire(dataDir)) {
+            assertThat(lockedForAnotherProcess(dataDir)).as("once the other process let go").isTrue();
+        }
+    }
+
     /** Whether another process finds the lock file locked (a one-file Java program trying the same lock). */
     private boolean lockedForAnotherProcess(Path dataDir) throws Exception {
-        Path probe = work.resolve("Probe.java");
-        Files.writeString(probe, """
-                public class Probe {
-                    public static void main(String[] args) throws Exception {
-                        try (var channel = java.nio.channels.FileChannel.open(java.nio.file.Path.of(args[0]),
-                                java.nio.file.StandardOpenOption.WRITE)) {
-                            System.out.println(channel.tryLock() == null ? "held" : "free");
-                        }
-                    }
-                }
-                """);
-        String java = ProcessHandle.current().info().command().orElseThrow();
         Processes.Result result = Processes.run(
-                List.of(java, probe.toString(), dataDir.resolve(DataDirLock.FILE).toString()), Duration.ofSeconds(60),
-                null);
+                List.of(java(), probe().toString(), dataDir.resolve(DataDirLock.FILE).toString(), "try"),
+                Duration.ofSeconds(60), null);
         assertThat(result.ok()).as(result.output()).isTrue();
         return result.output().strip().equals("held");
+    }
+
+    private static String java() {
+        return ProcessHandle.current().info().command().orElseThrow();
+    }
+
+    /** A one-file program: "try" prints whether the lock is held; "hold" takes it until its stdin closes. */
+    private Path probe() throws Exception {
+        Path probe = work.resolve("Probe.java");
+        if (!Files.exists(probe)) {
+            Files.writeString(probe, """
+                    public class Probe {
+                        public static void main(String[] args) throws Exception {
+                            try (var channel = java.nio.channels.FileChannel.open(java.nio.file.Path.of(args[0]),
+                                    java.nio.file.StandardOpenOption.WRITE)) {
+                                var lock = channel.tryLock();
+                                if (args[1].equals("try")) {
+                                    System.out.println(lock == null ? "held" : "free");
+                                    return;
+                                }
+                                System.out.println(lock == null ? "held" : "holding");
+                                System.out.flush();
+                                System.in.read();
+                            }
+                        }
+                    }
+                    """);
+        }
+        return probe;
     }
 }

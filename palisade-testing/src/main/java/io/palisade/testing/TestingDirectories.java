@@ -28,25 +28,47 @@ public final class TestingDirectories {
     /**
      * At the exit of a test or bench JVM (Ctrl-C on {@code mvn} or {@code bench/run} included): the PostgreSQL servers
      * and QEMU processes palisade starts run in sessions of their own, out of the terminal's reach, so every process
-     * whose command line names a work directory of this JVM gets SIGQUIT (PostgreSQL's immediate shutdown), then
-     * SIGKILL after 5 s. After a run whose fixtures all closed, there is none.
+     * whose command line names a work directory of this JVM is ended and named on stderr: a postmaster with SIGQUIT
+     * (its immediate shutdown), anything else with SIGTERM, then whatever is left after 5 s in all with SIGKILL. After
+     * a run whose fixtures all closed there is none.
      */
     private static void endProcessesNamingWorkDirs() {
-        List<Long> left = processesNaming(CREATED);
-        left.forEach(pid -> io.palisade.host.Processes.signal(pid, "QUIT"));
-        for (long pid : left) {
-            if (!io.palisade.host.Processes.awaitExit(pid, Duration.ofSeconds(5))) {
-                io.palisade.host.Processes.signal(pid, "KILL");
+        List<ProcessHandle> left = processesNaming(CREATED);
+        for (ProcessHandle process : left) {
+            try {
+                String command = process.info().command().orElse("");
+                System.err.println("ending pid " + process.pid() + " (" + command + "): it names a work directory of"
+                        + " this test JVM, whose fixture did not close it");
+                if (command.endsWith("/postgres")) {
+                    io.palisade.host.Processes.signal(process.pid(), "QUIT");
+                } else {
+                    process.destroy();
+                }
+            } catch (RuntimeException e) {
+                System.err.println("cannot signal pid " + process.pid() + ": " + e.getMessage());
+            }
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        for (ProcessHandle process : left) {
+            try {
+                process.onExit().get(Math.max(0, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                process.destroyForcibly(); // the handle knows the start time: a reused pid is not signalled
+            } catch (java.util.concurrent.ExecutionException e) {
+                // gone
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
         }
     }
 
-    private static List<Long> processesNaming(Set<String> dirs) {
+    private static List<ProcessHandle> processesNaming(Set<String> dirs) {
         long self = ProcessHandle.current().pid();
-        return ProcessHandle.allProcesses().map(ProcessHandle::pid).filter(pid -> pid != self).filter(pid -> {
+        return ProcessHandle.allProcesses().filter(process -> process.pid() != self).filter(process -> {
             try {
-                String cmdline = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")),
-                        java.nio.charset.StandardCharsets.UTF_8);
+                String cmdline = new String(Files.readAllBytes(Path.of("/proc", Long.toString(process.pid()),
+                        "cmdline")), java.nio.charset.StandardCharsets.UTF_8);
                 return dirs.stream().anyMatch(dir -> cmdline.contains(dir + "/") || cmdline.contains(dir + "\0")
                         || cmdline.endsWith(dir));
             } catch (IOException e) {
