@@ -118,15 +118,7 @@ final class AotTraining implements Callable<Integer> {
         Thread hook = new Thread(cleanup::run, "palisade-train-cleanup");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            PalisadeServer server;
-            try {
-                server = PalisadeServer.start(config, Optional.of(key));
-            } catch (RuntimeException e) {
-                cleanup.started(null);
-                throw e;
-            }
-            cleanup.started(server);
-            train(server, key, out, start);
+            train(cleanup.start.start(config, Optional.of(key)), key, out, start);
         } finally {
             cleanup.run();
             try {
@@ -180,19 +172,12 @@ final class AotTraining implements Callable<Integer> {
         private static final Duration START_WAIT = Duration.ofSeconds(90);
 
         private final ServerConfig config;
-        private PalisadeServer server;
-        private boolean starting = true;
+        /** The training server's start, which a hook during it waits for. */
+        final PendingStart start = new PendingStart();
         private boolean done;
 
         Cleanup(ServerConfig config) {
             this.config = config;
-        }
-
-        /** The start ended: with this server, or with none when it failed. */
-        synchronized void started(PalisadeServer started) {
-            server = started;
-            starting = false;
-            notifyAll();
         }
 
         synchronized void run() {
@@ -200,22 +185,11 @@ final class AotTraining implements Callable<Integer> {
                 return;
             }
             done = true;
-            long deadline = System.nanoTime() + START_WAIT.toNanos();
+            Optional<PalisadeServer> server = start.await(START_WAIT);
             try {
-                while (starting && System.nanoTime() < deadline) {
-                    wait(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            try {
-                if (server != null) {
-                    deleteDatabases(server);
-                }
+                server.ifPresent(this::deleteDatabases);
             } finally {
-                if (server != null) {
-                    server.close();
-                }
+                server.ifPresent(PalisadeServer::close);
                 try {
                     deleteTree(config.dataDir());
                 } catch (IOException | UncheckedIOException e) {

@@ -5,11 +5,7 @@ import io.palisade.cli.DbCommand;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -52,20 +48,14 @@ public final class Main {
             ServerConfig config = settings.config();
             // registered before the start: Ctrl-C, SIGTERM or SIGHUP during a start (store, shared servers, reconcile)
             // still stops what it started (its PostgreSQL servers run in sessions of their own: no signal reaches them)
-            CompletableFuture<PalisadeServer> started = new CompletableFuture<>();
+            PendingStart start = new PendingStart();
             CountDownLatch stopped = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                closeOnceStarted(started);
+                start.await(START_WAIT).ifPresent(PalisadeServer::close);
                 stopped.countDown();
             }, "palisade-shutdown"));
-            PalisadeServer server;
-            try {
-                server = PalisadeServer.start(config, Optional.ofNullable(System.getenv(PalisadeServer.BOOTSTRAP_KEY_ENV)));
-                started.complete(server);
-            } catch (RuntimeException | Error e) {
-                started.completeExceptionally(e); // the start closed what it had built
-                throw e;
-            }
+            PalisadeServer server = start.start(config,
+                    Optional.ofNullable(System.getenv(PalisadeServer.BOOTSTRAP_KEY_ENV)));
             System.out.println("palisade is ready");
             System.out.println("  REST API:  " + server.apiBaseUrl() + "   (health: " + server.apiBaseUrl() + "/v1/health)");
             server.proxyPort().ifPresent(port -> System.out.println(
@@ -79,20 +69,6 @@ public final class Main {
             System.out.flush();
             stopped.await();
             return 0;
-        }
-
-        /** Closes the server once its start has finished (the JVM halts when the hooks return): at most 60 s. */
-        private static void closeOnceStarted(CompletableFuture<PalisadeServer> started) {
-            try {
-                started.get(START_WAIT.toSeconds(), TimeUnit.SECONDS).close();
-            } catch (ExecutionException e) {
-                // the start failed and closed what it had built
-            } catch (TimeoutException e) {
-                System.err.println("palisade: the start did not finish within " + START_WAIT.toSeconds() + " s of the "
-                        + "stop; what it started may still run (the next start takes it over)");
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
         }
     }
 }
