@@ -99,8 +99,8 @@ final class TemplateCache {
         }
     }
 
-    /** Where a template stands: {@code ready}, {@code building} (with its phase), {@code failed}, {@code missing}. */
-    record Status(String key, String state, String phase, long elapsedMs, String error) {
+    /** Where a template stands: ready, building (with its phase), failed (with the error) or missing. */
+    record Status(String key, TemplateState state, String phase, long elapsedMs, String error) {
         Status {
             requireNonNull(key, "key is null");
             requireNonNull(state, "state is null");
@@ -261,14 +261,15 @@ final class TemplateCache {
     Status status(String key) {
         Building building = inProgress.get(key);
         if (building != null) {
-            return new Status(key, "building", building.phase(),
+            return new Status(key, TemplateState.BUILDING, building.phase(),
                     (System.nanoTime() - building.startNanos()) / 1_000_000, "");
         }
         if (isComplete(new Template(templatesDir.resolve(key)))) {
-            return new Status(key, "ready", "", 0, "");
+            return new Status(key, TemplateState.READY, "", 0, "");
         }
         String error = failed.get(key);
-        return error != null ? new Status(key, "failed", "", 0, error) : new Status(key, "missing", "", 0, "");
+        return error != null ? new Status(key, TemplateState.FAILED, "", 0, error)
+                : new Status(key, TemplateState.MISSING, "", 0, "");
     }
 
     /** How many template builds this cache started (successful or not). */

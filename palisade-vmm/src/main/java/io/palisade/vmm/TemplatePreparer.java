@@ -77,14 +77,19 @@ final class TemplatePreparer implements AutoCloseable {
 
     /** Makes sure the template of the current image and this plan exists (blocks while it is built). */
     private void prepareOnce() {
-        if (!driver.probe().usable()) {
-            problem = "the vm rung is not usable here";
+        Target target;
+        try {
+            target = Target.current(driver, cache, spec);
+        } catch (PalisadeException e) {
+            if (e.errorCode() != ErrorCode.NOT_READY) {
+                throw e;
+            }
+            problem = e.getMessage(); // a host without the rung: said in /v1/health, not logged at every check
             return;
         }
-        GuestImage image = GuestImage.load(driver.config().imageDir());
-        String current = cache.key(spec, image);
+        String current = target.key();
         String previous = key;
-        if (current.equals(previous) && !"missing".equals(cache.status(current).state())) {
+        if (current.equals(previous) && cache.status(current).state() != TemplateState.MISSING) {
             // ready, failed (not retried), or being built by a create
             wanted(current);
             return;
@@ -98,11 +103,10 @@ final class TemplatePreparer implements AutoCloseable {
             log.info("the template key changed from {} to {} (new guest image?); preparing the template snapshot "
                     + "again in the background", previous, current);
         }
-        long start = System.nanoTime();
-        boolean ready = cache.template(spec, image, ProgressListener.NONE).isPresent();
-        if (ready) {
+        PreparedTemplate prepared = target.build(ProgressListener.NONE);
+        if (prepared != null) {
             log.info("template snapshot {} for the default plan is ready ({} ms after the preparation started)",
-                    current, (System.nanoTime() - start) / 1_000_000);
+                    current, prepared.elapsedMs());
         }
         lastPrune = null; // a new key: the previous image's template may be unused now
         wanted(current);
@@ -113,7 +117,7 @@ final class TemplatePreparer implements AutoCloseable {
      * nobody marked for a day: those are pruned, at most once per {@link #PRUNE_EVERY}.
      */
     private void wanted(String current) {
-        if (!"ready".equals(cache.status(current).state())) {
+        if (cache.status(current).state() != TemplateState.READY) {
             return;
         }
         TemplateCache.markUsed(new TemplateCache.Template(cache.dir().resolve(current)));
@@ -130,22 +134,41 @@ final class TemplatePreparer implements AutoCloseable {
      */
     static PreparedTemplate prepareNow(VmDriver driver, TemplateCache cache, Plan plan, PostgresVersion version,
             ProgressListener progress) {
-        if (!driver.probe().usable()) {
-            throw new PalisadeException(ErrorCode.NOT_READY,
-                    "the vm rung is not usable here: " + driver.probe().reason());
-        }
-        InstanceSpec spec = new InstanceSpec(PREPARE_ID, version, plan, "app", "app");
-        GuestImage image = GuestImage.load(driver.config().imageDir());
-        String key = cache.key(spec, image);
-        int buildsBefore = cache.builds();
-        long start = System.nanoTime();
-        if (cache.template(spec, image, progress).isEmpty()) {
-            String error = cache.status(key).error();
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot build the template snapshot " + key
+        Target target = Target.current(driver, cache, new InstanceSpec(PREPARE_ID, version, plan, "app", "app"));
+        PreparedTemplate prepared = target.build(progress);
+        if (prepared == null) {
+            String error = cache.status(target.key()).error();
+            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot build the template snapshot " + target.key()
                     + (error.isEmpty() ? " (another process held its build lock too long)" : ": " + error));
         }
-        // ready before, or built meanwhile by another palisade sharing the templates directory: not built here
-        return new PreparedTemplate(key, cache.builds() == buildsBefore, (System.nanoTime() - start) / 1_000_000);
+        return prepared;
+    }
+
+    /** The template one spec needs for the guest image installed now: what both ways of preparing it start from. */
+    private record Target(TemplateCache cache, InstanceSpec spec, GuestImage image, String key) {
+        /** Throws {@link ErrorCode#NOT_READY} when the vm rung is not usable here. */
+        static Target current(VmDriver driver, TemplateCache cache, InstanceSpec spec) {
+            if (!driver.probe().usable()) {
+                throw new PalisadeException(ErrorCode.NOT_READY,
+                        "the vm rung is not usable here: " + driver.probe().reason());
+            }
+            GuestImage image = GuestImage.load(driver.config().imageDir());
+            return new Target(cache, spec, image, cache.key(spec, image));
+        }
+
+        /**
+         * The template, built now unless it exists (a build by a create or by another palisade sharing the
+         * templates directory is waited for); null when it could not be built (the cache says why).
+         */
+        PreparedTemplate build(ProgressListener progress) {
+            int buildsBefore = cache.builds();
+            long start = System.nanoTime();
+            if (cache.template(spec, image, progress).isEmpty()) {
+                return null;
+            }
+            // ready before, or built meanwhile by another palisade: not built by this cache
+            return new PreparedTemplate(key, cache.builds() == buildsBefore, (System.nanoTime() - start) / 1_000_000);
+        }
     }
 
     /** {@code template_state}, {@code template_key}, and while building {@code template_phase} and elapsed time. */
@@ -153,14 +176,15 @@ final class TemplatePreparer implements AutoCloseable {
         Map<String, String> result = new LinkedHashMap<>();
         String current = key;
         if (current == null) {
-            result.put("template_state", problem.isEmpty() ? "pending" : "unavailable");
+            result.put("template_state",
+                (problem.isEmpty() ? TemplateState.PENDING : TemplateState.UNAVAILABLE).wireName());
             if (!problem.isEmpty()) {
                 result.put("template_error", problem);
             }
             return result;
         }
         TemplateCache.Status status = cache.status(current);
-        result.put("template_state", status.state());
+        result.put("template_state", status.state().wireName());
         result.put("template_key", current);
         if (!status.phase().isEmpty()) {
             result.put("template_phase", status.phase());
