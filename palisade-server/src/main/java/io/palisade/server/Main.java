@@ -56,12 +56,19 @@ public final class Main {
             }, "palisade-shutdown"));
             PalisadeServer server = start.start(config,
                     Optional.ofNullable(System.getenv(PalisadeServer.BOOTSTRAP_KEY_ENV)));
-            System.out.println("palisade is ready");
-            System.out.println("  REST API:  " + server.apiBaseUrl() + "   (health: " + server.apiBaseUrl() + "/v1/health)");
-            server.proxyPort().ifPresent(port -> System.out.println(
-                    "  Postgres:  <id>." + config.proxyDomain() + ":" + port + " (TLS, routed by SNI)"));
-            server.caCertificate().ifPresent(ca -> System.out.println("  TLS CA:    " + ca + "   (sslrootcert for verify-full)"));
-            System.out.println("  data dir:  " + config.dataDir());
+            if (start.stopRequested()) {
+                System.out.println("palisade: stopping (asked to stop during its start)");
+            } else {
+                System.out.println("palisade is ready");
+                System.out.println("  REST API:  " + server.apiBaseUrl() + "   (health: " + server.apiBaseUrl()
+                        + "/v1/health)");
+                server.proxyPort().ifPresent(port -> System.out.println(
+                        "  Postgres:  <id>." + config.proxyDomain() + ":" + port + " (TLS, routed by SNI)"));
+                server.caCertificate().ifPresent(ca -> System.out.println("  TLS CA:    " + ca
+                        + "   (sslrootcert for verify-full)"));
+                System.out.println("  data dir:  " + config.dataDir());
+            }
+            // shown even when stopping: no later start shows it again
             server.generatedApiKey().ifPresent(key -> {
                 System.out.println("  admin API key (shown once, store it now): " + key);
                 System.out.println("  export PALISADE_API_KEY=" + key);

@@ -14,6 +14,7 @@ import java.util.concurrent.TimeoutException;
  */
 final class PendingStart {
     private final CompletableFuture<PalisadeServer> started = new CompletableFuture<>();
+    private volatile boolean stopRequested;
 
     /** Starts the server (on the caller's thread) and records how the start ended. */
     PalisadeServer start(ServerConfig config, Optional<String> bootstrapKey) {
@@ -27,11 +28,17 @@ final class PendingStart {
         }
     }
 
+    /** Whether a stop has begun waiting for this start: the server it returns is about to be closed. */
+    boolean stopRequested() {
+        return stopRequested;
+    }
+
     /**
      * The started server, once its start has ended (at most {@code bound}); empty if the start failed or did not end
      * within the bound (then a line on stderr says what may still run).
      */
     Optional<PalisadeServer> await(Duration bound) {
+        stopRequested = true;
         try {
             return Optional.of(started.get(bound.toMillis(), TimeUnit.MILLISECONDS));
         } catch (ExecutionException e) {

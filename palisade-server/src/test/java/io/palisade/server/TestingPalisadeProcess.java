@@ -25,7 +25,19 @@ final class TestingPalisadeProcess implements AutoCloseable {
     TestingPalisadeProcess(Path dataDir, String apiKey) throws IOException {
         this.log = dataDir.resolveSibling("serve-" + SecretBox.randomSecret(6) + ".log");
         Files.createDirectories(dataDir);
-        List<String> command = new ArrayList<>(List.of(
+        List<String> command = serveCommand(dataDir);
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+        builder.environment().put("PALISADE_BOOTSTRAP_API_KEY", apiKey);
+        this.process = builder.start();
+        awaitHealthy();
+    }
+
+    /**
+     * {@code palisade serve} in a JVM of its own on {@code dataDir}: any free ports, this module's test class path, a
+     * test cgroup parent and no template VM beside the ones a test counts.
+     */
+    static List<String> serveCommand(Path dataDir) {
+        return new ArrayList<>(List.of(
                 ProcessHandle.current().info().command().orElse("java"),
                 "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"),
@@ -37,11 +49,7 @@ final class TestingPalisadeProcess implements AutoCloseable {
                 "-c", "vm.image-dir=" + io.palisade.testing.TestingDirectories.repoDir().resolve(".cache/guest/current"),
                 "-c", "agent.cgroup-parent=palisade-test",
                 "-c", "agent.reconcile-interval=1s",
-                "-c", "vm.prepare-template=false")); // no template VM beside the ones a test counts
-        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-        builder.environment().put("PALISADE_BOOTSTRAP_API_KEY", apiKey);
-        this.process = builder.start();
-        awaitHealthy();
+                "-c", "vm.prepare-template=false"));
     }
 
     private void awaitHealthy() {
