@@ -214,25 +214,25 @@ public final class ProcessDriver implements IsolationDriver {
         Optional<Cgroups.Group> group =
                 config.cgroups().create(cgroupPrefix + id, plan.cpu(), (long) plan.memoryMb() * 1024 * 1024);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), spec.version());
+        Map<String, String> settings = settings(plan, files.capped(id));
+        Path portFile = instanceDir(id).resolve("port");
+        Optional<PostgresServer> adopted = PostgresServer.recordedPort(portFile)
+                .flatMap(port -> PostgresServer.adopt(options(id, binaries, port, group, settings, timeout)));
+        if (adopted.isPresent()) {
+            servers.put(id, adopted.get());
+            log.info("took over {} (pid {}, {}), left running by an earlier run of palisade", id, adopted.get().pid(),
+                    adopted.get().endpoint());
+            return running(id, adopted.get());
+        }
         PalisadeException last = null;
         for (int attempt = 0; attempt < attempts; attempt++) {
             try {
                 int port = attempt == 0
-                        ? PostgresServer.previousPort(instanceDir(id).resolve("port")).orElseGet(PostgresServer::freePort)
+                        ? PostgresServer.previousPort(portFile).orElseGet(PostgresServer::freePort)
                         : PostgresServer.freePort();
-                PostgresServer server = PostgresServer.start(new PostgresServer.Options(
-                        binaries,
-                        data(id),
-                        "127.0.0.1",
-                        port,
-                        PostgresServer.socketDirFor(id),
-                        files.log(id),
-                        users.forInstance(id),
-                        group,
-                        settings(plan, files.capped(id)),
-                        timeout));
+                PostgresServer server = PostgresServer.start(options(id, binaries, port, group, settings, timeout));
                 servers.put(id, server);
-                SafeFiles.replace(instanceDir(id).resolve("port"), Integer.toString(port), Optional.empty());
+                SafeFiles.replace(portFile, Integer.toString(port), Optional.empty());
                 log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
                 return running(id, server);
             } catch (PalisadeException e) {
@@ -244,6 +244,11 @@ public final class ProcessDriver implements IsolationDriver {
         throw last;
     }
 
+    private PostgresServer.Options options(String id, PostgresBinaries binaries, int port,
+            Optional<Cgroups.Group> group, Map<String, String> settings, Duration timeout) {
+        return new PostgresServer.Options(binaries, data(id), "127.0.0.1", port, PostgresServer.socketDirFor(id),
+                files.log(id), users.forInstance(id), group, settings, timeout);
+    }
 
     private static Map<String, String> settings(Plan plan, boolean capped) {
         Map<String, String> settings = new LinkedHashMap<>();
@@ -490,12 +495,16 @@ public final class ProcessDriver implements IsolationDriver {
     }
 
     /**
-     * Stops every instance, whatever {@code agent.stop-instances-on-exit} says: this driver cannot take over a running
-     * postmaster at its next start (it holds each one through the {@code Process} that started it; a leftover is
-     * stopped and started again), so one left running would only be stopped then.
+     * Stops every instance, unless {@link ProcessDriverConfig#keepServersOnClose()}: then they keep running (each in a
+     * session of its own, so no signal meant for palisade reaches them) and the next driver on these directories takes
+     * them over when the reconciler starts them ({@link PostgresServer#adopt}).
      */
     @Override
     public void close() {
+        if (config.keepServersOnClose()) {
+            servers.clear();
+            return;
+        }
         servers.keySet().forEach(this::stop);
     }
 

@@ -9,16 +9,17 @@ import java.time.Duration;
 
 /**
  * Configuration of the {@code process} rung: where instances live, where binaries and templates are cached, who runs the
- * servers and how they are capped.
+ * servers and how they are capped, and whether closing the driver leaves its servers running
+ * ({@code agent.stop-instances-on-exit=false}: the next start takes them over).
  */
 public record ProcessDriverConfig(
         Path instancesDir, Path cacheDir, ServiceUser user, Cgroups cgroups, Duration startTimeout,
-        Duration restoreTimeout) {
+        Duration restoreTimeout, boolean keepServersOnClose) {
     /** The default bound on a restored server's first start (WAL replay included). */
     public static final Duration DEFAULT_RESTORE_TIMEOUT = Duration.ofHours(1);
 
     public ProcessDriverConfig(Path instancesDir, Path cacheDir, ServiceUser user, Cgroups cgroups, Duration startTimeout) {
-        this(instancesDir, cacheDir, user, cgroups, startTimeout, DEFAULT_RESTORE_TIMEOUT);
+        this(instancesDir, cacheDir, user, cgroups, startTimeout, DEFAULT_RESTORE_TIMEOUT, false);
     }
 
     public ProcessDriverConfig {

@@ -187,6 +187,21 @@ public final class Cgroups {
             return String.join(" && ", parts);
         }
 
+        /** Whether {@code pid} is a member of this group (in each of its hierarchies). */
+        public boolean holds(long pid) {
+            String wanted = Long.toString(pid);
+            for (Path dir : dirs) {
+                try {
+                    if (!Files.readAllLines(dir.resolve("cgroup.procs")).contains(wanted)) {
+                        return false;
+                    }
+                } catch (IOException e) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
         public void addProcess(long pid) throws IOException {
             for (Path dir : dirs) {
                 Files.writeString(dir.resolve("cgroup.procs"), Long.toString(pid));

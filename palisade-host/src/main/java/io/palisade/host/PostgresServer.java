@@ -22,9 +22,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One PostgreSQL postmaster that palisade started and owns: started as the service user (inside a cgroup if given),
- * ready once it answers the protocol probe, stopped with a bounded fast shutdown then killed. Thread-safe: stop is
- * idempotent and may race with a health check.
+ * One PostgreSQL postmaster that palisade owns: started as the service user (inside a cgroup if given), ready once it
+ * answers the protocol probe, stopped with a bounded fast shutdown then killed; or {@linkplain #adopt taken over}
+ * from an earlier run of palisade that left it running. Thread-safe: stop is idempotent and may race with a health
+ * check.
  */
 public final class PostgresServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PostgresServer.class);
@@ -56,12 +57,15 @@ public final class PostgresServer implements AutoCloseable {
     }
 
     private final Options options;
-    private final Process process;
+    private final ProcessHandle process;
+    /** The process this JVM started (to reap it and read its exit code); null for an adopted server. */
+    private final Process child;
     private final Instant startedAt;
 
-    private PostgresServer(Options options, Process process, Instant startedAt) {
+    private PostgresServer(Options options, ProcessHandle process, Process child, Instant startedAt) {
         this.options = options;
         this.process = process;
+        this.child = child;
         this.startedAt = startedAt;
     }
 
@@ -109,18 +113,7 @@ public final class PostgresServer implements AutoCloseable {
         options.user().chown(options.socketDir());
         options.user().chown(options.logFile());
 
-        Map<String, String> settings = new LinkedHashMap<>();
-        settings.put("listen_addresses", options.listenAddress());
-        settings.put("port", Integer.toString(options.port()));
-        settings.put("unix_socket_directories", options.socketDir().toString());
-        settings.put("unix_socket_permissions", "0700");
-        settings.putAll(options.settings());
-        List<String> postgres = new ArrayList<>(List.of(options.binaries().bin("postgres").toString(), "-D",
-                options.dataDir().toString()));
-        settings.forEach((key, value) -> {
-            postgres.add("-c");
-            postgres.add(key + "=" + value);
-        });
+        List<String> postgres = postgresCommand(options);
         // a session of its own (setsid execs in place: the child is no group leader, so the pid stays the postmaster's):
         // Ctrl-C on a terminal running palisade reaches palisade alone, which then stops or keeps its servers as set
         List<String> command = new ArrayList<>(List.of("setsid", "sh", "-c"));
@@ -145,13 +138,85 @@ public final class PostgresServer implements AutoCloseable {
             throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot start postgres: " + e.getMessage(), e);
         }
         drainStartOutput(process);
-        PostgresServer server = new PostgresServer(options, process, startedAt);
+        PostgresServer server = new PostgresServer(options, process.toHandle(), process, startedAt);
         try {
             server.awaitReady();
             return server;
         } catch (RuntimeException e) {
             server.close();
             throw e;
+        }
+    }
+
+    /** The postmaster's own command line for these options: binary, data directory, every setting as {@code -c}. */
+    private static List<String> postgresCommand(Options options) {
+        Map<String, String> settings = new LinkedHashMap<>();
+        settings.put("listen_addresses", options.listenAddress());
+        settings.put("port", Integer.toString(options.port()));
+        settings.put("unix_socket_directories", options.socketDir().toString());
+        settings.put("unix_socket_permissions", "0700");
+        settings.putAll(options.settings());
+        List<String> postgres = new ArrayList<>(List.of(options.binaries().bin("postgres").toString(), "-D",
+                options.dataDir().toString()));
+        settings.forEach((key, value) -> {
+            postgres.add("-c");
+            postgres.add(key + "=" + value);
+        });
+        return postgres;
+    }
+
+    /**
+     * Takes over the postmaster an earlier run of palisade started with exactly these options and left running
+     * ({@code agent.stop-instances-on-exit=false}, or a control plane that was killed), so a restart of palisade does
+     * not restart its tenants. It is found through {@code postmaster.pid}, which is the tenant's to write: read without
+     * following links, and taken at its word only if that pid runs this very binary ({@code /proc/<pid>/exe}) with the
+     * exact command line {@link #start} would give it (data directory, port, socket directory, every setting), inside
+     * the given cgroup, and answers the protocol probe on its port. Empty otherwise, or if the options changed (a
+     * resize, new binaries): the caller then {@linkplain #start starts} a server, which stops the one running first.
+     */
+    public static Optional<PostgresServer> adopt(Options options) {
+        Optional<PostmasterPid> file = PostmasterPid.read(options.dataDir());
+        if (file.isEmpty()) {
+            return Optional.empty();
+        }
+        long pid = file.get().pid();
+        Optional<ProcessHandle> handle = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
+        if (handle.isEmpty() || !commandLine(pid).equals(postgresCommand(options))
+                || !runs(pid, options.binaries().bin("postgres"))
+                || options.cgroup().map(group -> !group.holds(pid)).orElse(false)) {
+            return Optional.empty();
+        }
+        PostgresServer server = new PostgresServer(options, handle.get(), null, file.get().startedAt());
+        if (!PgProbe.isReady(server.endpoint(), Duration.ofSeconds(2))) {
+            return Optional.empty();
+        }
+        return Optional.of(server);
+    }
+
+    /** The port a server was given last time ({@code portFile}), whether or not it is free now. */
+    public static Optional<Integer> recordedPort(Path portFile) {
+        try {
+            return Optional.of(Integer.parseInt(SafeFiles.readSmall(portFile, 64).orElse("")));
+        } catch (NumberFormatException | PalisadeException e) {
+            return Optional.empty();
+        }
+    }
+
+    private static List<String> commandLine(long pid) {
+        try {
+            byte[] bytes = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
+            return List.of(new String(bytes, StandardCharsets.UTF_8).split("\0"));
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /** Whether {@code pid} runs the executable {@code binary} (not merely a program that named itself so). */
+    static boolean runs(long pid, Path binary) {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "exe")).equals(binary.toRealPath());
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
         }
     }
 
@@ -176,7 +241,8 @@ public final class PostgresServer implements AutoCloseable {
             if (!process.isAlive()) {
                 throw new PalisadeException(
                         ErrorCode.DRIVER_FAILURE,
-                        "postgres exited with code " + process.exitValue() + " during start; log tail: "
+                        "postgres exited with code " + (child != null ? Integer.toString(child.exitValue()) : "?")
+                                + " during start; log tail: "
                                 + String.join(" | ", Processes.tailFile(options.logFile(), 5)));
             }
             if (PgProbe.isReady(endpoint, Duration.ofSeconds(1))) {
@@ -222,8 +288,11 @@ public final class PostgresServer implements AutoCloseable {
     @Override
     public void close() {
         stopPid(process.pid(), Duration.ofSeconds(20));
+        if (child == null) {
+            return; // not this JVM's child: nothing to reap, and stopPid waited for its exit
+        }
         try {
-            process.waitFor();
+            child.waitFor();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -235,33 +304,20 @@ public final class PostgresServer implements AutoCloseable {
      * is a postgres started on this very data directory, so a forged pid file cannot make palisade stop another server.
      */
     public static void stopLeftover(Path dataDir) {
-        Path pidFile = dataDir.resolve("postmaster.pid");
-        try {
-            Optional<String> content = SafeFiles.readSmall(pidFile, 4096);
-            if (content.isEmpty() || content.get().isEmpty()) {
-                return;
+        PostmasterPid.read(dataDir).ifPresent(file -> {
+            if (isPostgresOn(file.pid(), dataDir)) {
+                log.info("stopping leftover postgres pid {} on {}", file.pid(), dataDir);
+                stopPid(file.pid(), Duration.ofSeconds(20));
             }
-            long pid = Long.parseLong(content.get().lines().findFirst().orElse("").strip());
-            if (isPostgresOn(pid, dataDir)) {
-                log.info("stopping leftover postgres pid {} on {}", pid, dataDir);
-                stopPid(pid, Duration.ofSeconds(20));
-            }
-        } catch (PalisadeException | NumberFormatException e) {
-            log.debug("ignoring unreadable {}: {}", pidFile, e.getMessage());
-        }
+        });
     }
 
     /** True if {@code pid} runs a postgres whose arguments name {@code dataDir} ({@code -D <dataDir>}). */
     static boolean isPostgresOn(long pid, Path dataDir) {
-        try {
-            byte[] bytes = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
-            List<String> arguments = List.of(new String(bytes, StandardCharsets.UTF_8).split("\0"));
-            int d = arguments.indexOf("-D");
-            return !arguments.isEmpty() && arguments.getFirst().endsWith("postgres") && d >= 0
-                    && d + 1 < arguments.size() && arguments.get(d + 1).equals(dataDir.toString());
-        } catch (IOException e) {
-            return false;
-        }
+        List<String> arguments = commandLine(pid);
+        int d = arguments.indexOf("-D");
+        return !arguments.isEmpty() && arguments.getFirst().endsWith("postgres") && d >= 0
+                && d + 1 < arguments.size() && arguments.get(d + 1).equals(dataDir.toString());
     }
 
     static void stopPid(long pid, Duration fastTimeout) {

@@ -95,6 +95,65 @@ class PostgresServerIsolationTest {
         }
     }
 
+    @Test
+    void aServerLeftRunningIsTakenOverOnlyWithTheSameCommandLine() throws IOException {
+        Path data = dir.resolve("data");
+        PostgresServer first = initdbAndStart(data);
+        try {
+            PostgresServer.Options options = first.options();
+
+            assertThat(PostgresServer.adopt(withSettings(options, Map.of("work_mem", "8MB"))))
+                    .as("another setting (a resize): started anew, not taken over").isEmpty();
+            assertThat(PostgresServer.adopt(new PostgresServer.Options(options.binaries(), options.dataDir(),
+                    options.listenAddress(), PostgresServer.freePort(), options.socketDir(), options.logFile(),
+                    options.user(), options.cgroup(), options.settings(), options.startTimeout())))
+                    .as("another port").isEmpty();
+
+            PostgresServer taken = PostgresServer.adopt(options).orElseThrow();
+            assertThat(taken.pid()).isEqualTo(first.pid());
+            assertThat(taken.isAlive()).isTrue();
+            assertThat(taken.startedAt()).isBetween(first.startedAt().minusSeconds(2), first.startedAt().plusSeconds(2));
+            assertThat(PgProbe.isReady(taken.endpoint(), Duration.ofSeconds(2))).isTrue();
+
+            taken.close(); // not this JVM's child: stopped through its pid
+            assertThat(first.isAlive()).as("the same postmaster, stopped").isFalse();
+            assertThat(PostgresServer.adopt(options)).as("nothing left to take over").isEmpty();
+        } finally {
+            first.close();
+        }
+    }
+
+    @Test
+    void aForgedPidFileIsNotTakenOver() throws Exception {
+        Path data = dir.resolve("data");
+        try (PostgresServer real = initdbAndStart(data)) {
+            PostgresServer.Options options = real.options();
+            Path pidFile = data.resolve("postmaster.pid");
+            String genuine = Files.readString(pidFile);
+            // a program that calls itself postgres but is not the binary
+            Path postgres = options.binaries().bin("postgres");
+            Process impostor = new ProcessBuilder("bash", "-c", "exec -a \"$0\" sleep 60", postgres.toString()).start();
+            try {
+                Files.writeString(pidFile, genuine.replaceFirst("^\\d+", Long.toString(impostor.pid())));
+                assertThat(PostgresServer.adopt(options)).as("a pid that runs another executable").isEmpty();
+                assertThat(PostgresServer.runs(impostor.pid(), postgres)).isFalse();
+                assertThat(PostgresServer.runs(real.pid(), postgres)).isTrue();
+                Files.writeString(pidFile, "not a pid\n");
+                assertThat(PostgresServer.adopt(options)).as("garbage").isEmpty();
+            } finally {
+                impostor.destroyForcibly().waitFor();
+                Files.writeString(pidFile, genuine);
+            }
+            assertThat(PostgresServer.adopt(options)).as("the genuine file again").isPresent();
+        }
+    }
+
+    private static PostgresServer.Options withSettings(PostgresServer.Options options, Map<String, String> settings) {
+        return new PostgresServer.Options(options.binaries(), options.dataDir(), options.listenAddress(),
+                options.port(), options.socketDir(), options.logFile(), options.user(), options.cgroup(), settings,
+                options.startTimeout());
+    }
+
     /** A new data directory at {@code data} and a postmaster on it (service user, free port, log beside it). */
     private PostgresServer initdbAndStart(Path data) {
         ServiceUser user = ServiceUser.resolve(ServiceUser.DEFAULT_NAME);

@@ -90,8 +90,8 @@ public final class ConfigKeys {
             positiveDuration(), "5s", "How often the agent restarts dead instances, removes orphans, reaps expired "
                     + "ephemeral databases and suspends idle ones"));
     public static final Setting<Boolean> AGENT_STOP_INSTANCES_ON_EXIT = add(Setting.of("agent.stop-instances-on-exit",
-            bool(), "true", "Stop every instance when palisade stops gracefully (false: vm databases and the shared "
-                    + "servers keep running across control-plane restarts; process-rung servers stop either way)"));
+            bool(), "true", "Stop every instance when palisade stops gracefully (false: vm databases, process-rung "
+                    + "servers and the shared servers keep running, and the next start takes them over)"));
     public static final Setting<String> AGENT_CGROUP_PARENT = add(Setting.of("agent.cgroup-parent", nonEmpty(),
             "palisade", "Parent cgroup name for per-instance caps"));
     public static final Setting<String> AGENT_SERVICE_USER = add(Setting.of("agent.service-user", nonEmpty(),

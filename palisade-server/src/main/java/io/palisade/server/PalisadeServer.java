@@ -152,7 +152,7 @@ public final class PalisadeServer implements AutoCloseable {
                     io.palisade.agent.shared.TenantLayout.SCHEMA));
             drivers.add(new ProcessDriver(new ProcessDriverConfig(
                     dataDir.resolve("instances/process"), cacheDir, user, cgroups, config.startTimeout(),
-                    config.restoreTimeout())));
+                    config.restoreTimeout(), !config.stopInstancesOnExit())));
             if (config.vmEnabled()) {
                 VmDriver vm = new VmDriver(config.vmDriverConfig(user, cgroups), config.vmTemplatesDir(), true);
                 drivers.add(vm);

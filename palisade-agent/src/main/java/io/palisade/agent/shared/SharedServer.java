@@ -254,22 +254,29 @@ final class SharedServer {
         }
     }
 
+    /** Takes over the server an earlier run of palisade left running, if it is exactly this one; else starts it. */
     private PostgresServer start() {
-        PostgresServer.stopLeftover(data());
-        endOrphans();
-        giveToUser();
         Optional<Cgroups.Group> group = config.cgroups().create(cgroupName(), config.serverCpu(),
                 (long) config.serverMemoryMb() * 1024 * 1024);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
+        Optional<PostgresServer> adopted = PostgresServer.recordedPort(dir.resolve("port"))
+                .flatMap(port -> PostgresServer.adopt(options(binaries, port, group)));
+        if (adopted.isPresent()) {
+            server = adopted.get();
+            log.info("took over shared server {} (pid {}, {}), left running by an earlier run of palisade", name,
+                    adopted.get().pid(), adopted.get().endpoint());
+            return adopted.get();
+        }
+        PostgresServer.stopLeftover(data());
+        endOrphans();
+        giveToUser();
         PalisadeException last = null;
         for (int attempt = 0; attempt < 3; attempt++) {
             int port = attempt == 0
                     ? PostgresServer.previousPort(dir.resolve("port")).orElseGet(PostgresServer::freePort)
                     : PostgresServer.freePort();
             try {
-                PostgresServer started = PostgresServer.start(new PostgresServer.Options(
-                        binaries, data(), "127.0.0.1", port, PostgresServer.socketDirFor(socketName()),
-                        dir.resolve("postgres.log"), user(), group, settings(), config.startTimeout()));
+                PostgresServer started = PostgresServer.start(options(binaries, port, group));
                 server = started;
                 Files.writeString(dir.resolve("port"), Integer.toString(port));
                 log.info("started shared server {} (pid {}, {})", name, started.pid(), started.endpoint());
@@ -282,6 +289,11 @@ final class SharedServer {
             }
         }
         throw last;
+    }
+
+    private PostgresServer.Options options(PostgresBinaries binaries, int port, Optional<Cgroups.Group> group) {
+        return new PostgresServer.Options(binaries, data(), "127.0.0.1", port, PostgresServer.socketDirFor(socketName()),
+                dir.resolve("postgres.log"), user(), group, settings(), config.startTimeout());
     }
 
     private Map<String, String> settings() {

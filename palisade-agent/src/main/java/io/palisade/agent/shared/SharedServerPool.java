@@ -394,7 +394,10 @@ public final class SharedServerPool implements AutoCloseable {
         return List.copyOf(servers.values());
     }
 
-    /** Stops the monitor only: the servers keep serving their tenants and are taken over at the next start. */
+    /**
+     * Stops the monitor only: the servers keep serving their tenants and the next start takes each one over
+     * ({@link io.palisade.host.PostgresServer#adopt}).
+     */
     public void detach() {
         monitor.shutdownNow();
     }
