@@ -18,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -155,7 +156,9 @@ public final class PostgresServer implements AutoCloseable {
         settings.put("port", Integer.toString(options.port()));
         settings.put("unix_socket_directories", options.socketDir().toString());
         settings.put("unix_socket_permissions", "0700");
-        settings.putAll(options.settings());
+        // sorted: Options holds an immutable map, whose order differs from one JVM to the next, and a later run of
+        // palisade must build the very same command line to take the server over
+        settings.putAll(new TreeMap<>(options.settings()));
         List<String> postgres = new ArrayList<>(List.of(options.binaries().bin("postgres").toString(), "-D",
                 options.dataDir().toString()));
         settings.forEach((key, value) -> {
@@ -168,26 +171,24 @@ public final class PostgresServer implements AutoCloseable {
     /**
      * Takes over the postmaster an earlier run of palisade started with exactly these options and left running
      * ({@code agent.stop-instances-on-exit=false}, or a control plane that was killed), so a restart of palisade does
-     * not restart its tenants. It is found through {@code postmaster.pid}, which is the tenant's to write: read without
-     * following links, and taken at its word only if that pid runs this very binary ({@code /proc/<pid>/exe}) with the
-     * exact command line {@link #start} would give it (data directory, port, socket directory, every setting), inside
-     * the given cgroup, and answers the protocol probe on its port. Empty otherwise, or if the options changed (a
-     * resize, new binaries): the caller then {@linkplain #start starts} a server, which stops the one running first.
+     * not restart its tenants. It is found through {@code postmaster.pid}, which is the tenant's to write, and taken
+     * at its word only as {@link RunningPostmaster} checks it against {@code /proc} (the real binary, the exact command
+     * line {@link #start} would give it, its user, palisade's namespaces, its cgroup), and only if it answers the
+     * protocol probe on its port. Its configuration files are then reloaded (SIGHUP), as a start would read them.
+     * Empty otherwise, or if the options changed (a resize, new binaries): the caller then {@linkplain #start starts}
+     * a server, which stops the one running first.
      */
     public static Optional<PostgresServer> adopt(Options options) {
-        Optional<PostmasterPid> file = PostmasterPid.read(options.dataDir());
-        if (file.isEmpty()) {
+        Optional<ProcessHandle> found = RunningPostmaster.find(options, postgresCommand(options));
+        if (found.isEmpty()) {
             return Optional.empty();
         }
-        long pid = file.get().pid();
-        Optional<ProcessHandle> handle = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
-        if (handle.isEmpty() || !commandLine(pid).equals(postgresCommand(options))
-                || !runs(pid, options.binaries().bin("postgres"))
-                || options.cgroup().map(group -> !group.holds(pid)).orElse(false)) {
-            return Optional.empty();
-        }
-        PostgresServer server = new PostgresServer(options, handle.get(), null, file.get().startedAt());
-        if (!PgProbe.isReady(server.endpoint(), Duration.ofSeconds(2))) {
+        ProcessHandle handle = found.get();
+        Instant startedAt = handle.info().startInstant()
+                .or(() -> PostmasterPid.read(options.dataDir()).map(PostmasterPid::startedAt))
+                .orElseGet(Instant::now);
+        PostgresServer server = new PostgresServer(options, handle, null, startedAt);
+        if (!PgProbe.isReady(server.endpoint(), Duration.ofSeconds(2)) || !Processes.signal(handle, "HUP")) {
             return Optional.empty();
         }
         return Optional.of(server);
@@ -199,24 +200,6 @@ public final class PostgresServer implements AutoCloseable {
             return Optional.of(Integer.parseInt(SafeFiles.readSmall(portFile, 64).orElse("")));
         } catch (NumberFormatException | PalisadeException e) {
             return Optional.empty();
-        }
-    }
-
-    private static List<String> commandLine(long pid) {
-        try {
-            byte[] bytes = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
-            return List.of(new String(bytes, StandardCharsets.UTF_8).split("\0"));
-        } catch (IOException e) {
-            return List.of();
-        }
-    }
-
-    /** Whether {@code pid} runs the executable {@code binary} (not merely a program that named itself so). */
-    static boolean runs(long pid, Path binary) {
-        try {
-            return Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "exe")).equals(binary.toRealPath());
-        } catch (IOException | UnsupportedOperationException e) {
-            return false;
         }
     }
 
@@ -287,9 +270,9 @@ public final class PostgresServer implements AutoCloseable {
     /** Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL. Idempotent. */
     @Override
     public void close() {
-        stopPid(process.pid(), Duration.ofSeconds(20));
+        stop(process, Duration.ofSeconds(20));
         if (child == null) {
-            return; // not this JVM's child: nothing to reap, and stopPid waited for its exit
+            return; // not this JVM's child: nothing to reap, and stop waited for its exit
         }
         try {
             child.waitFor();
@@ -305,30 +288,33 @@ public final class PostgresServer implements AutoCloseable {
      */
     public static void stopLeftover(Path dataDir) {
         PostmasterPid.read(dataDir).ifPresent(file -> {
-            if (isPostgresOn(file.pid(), dataDir)) {
+            // the handle binds the pid to the process checked: a pid reused meanwhile is never signalled
+            Optional<ProcessHandle> handle = ProcessHandle.of(file.pid());
+            if (handle.isPresent() && isPostgresOn(file.pid(), dataDir)) {
                 log.info("stopping leftover postgres pid {} on {}", file.pid(), dataDir);
-                stopPid(file.pid(), Duration.ofSeconds(20));
+                stop(handle.get(), Duration.ofSeconds(20));
             }
         });
     }
 
     /** True if {@code pid} runs a postgres whose arguments name {@code dataDir} ({@code -D <dataDir>}). */
     static boolean isPostgresOn(long pid, Path dataDir) {
-        List<String> arguments = commandLine(pid);
+        List<String> arguments = RunningPostmaster.commandLine(pid);
         int d = arguments.indexOf("-D");
         return !arguments.isEmpty() && arguments.getFirst().endsWith("postgres") && d >= 0
                 && d + 1 < arguments.size() && arguments.get(d + 1).equals(dataDir.toString());
     }
 
-    static void stopPid(long pid, Duration fastTimeout) {
-        if (Processes.signal(pid, "INT") && Processes.awaitExit(pid, fastTimeout)) {
+    /** Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each only while that very process lives. */
+    static void stop(ProcessHandle postmaster, Duration fastTimeout) {
+        if (Processes.signal(postmaster, "INT") && Processes.awaitExit(postmaster, fastTimeout)) {
             return;
         }
-        if (Processes.signal(pid, "QUIT") && Processes.awaitExit(pid, Duration.ofSeconds(5))) {
+        if (Processes.signal(postmaster, "QUIT") && Processes.awaitExit(postmaster, Duration.ofSeconds(5))) {
             return;
         }
-        if (Processes.signal(pid, "KILL")) {
-            Processes.awaitExit(pid, Duration.ofSeconds(5));
+        if (Processes.signal(postmaster, "KILL")) {
+            Processes.awaitExit(postmaster, Duration.ofSeconds(5));
         }
     }
 

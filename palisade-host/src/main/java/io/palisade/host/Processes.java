@@ -125,6 +125,29 @@ public final class Processes {
         return false;
     }
 
+    /**
+     * Sends a signal to that very process: false, and nothing sent, once it has ended (a {@link ProcessHandle} is
+     * bound to its start time, so a pid reused by another process is never signalled).
+     */
+    public static boolean signal(ProcessHandle process, String signal) {
+        if (!process.isAlive()) {
+            return false;
+        }
+        return run(List.of("kill", "-" + signal, Long.toString(process.pid())), Duration.ofSeconds(5), null).ok();
+    }
+
+    /** Waits until that very process has ended (or is a zombie); true if it did within the bound. */
+    public static boolean awaitExit(ProcessHandle process, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive() || isZombie(process.pid())) {
+                return true;
+            }
+            sleep(Duration.ofMillis(20));
+        }
+        return false;
+    }
+
     /** Waits until the pid is gone; true if it went within the bound. */
     public static boolean awaitExit(long pid, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();

@@ -136,8 +136,10 @@ class PostgresServerIsolationTest {
             try {
                 Files.writeString(pidFile, genuine.replaceFirst("^\\d+", Long.toString(impostor.pid())));
                 assertThat(PostgresServer.adopt(options)).as("a pid that runs another executable").isEmpty();
-                assertThat(PostgresServer.runs(impostor.pid(), postgres)).isFalse();
-                assertThat(PostgresServer.runs(real.pid(), postgres)).isTrue();
+                assertThat(RunningPostmaster.sameFile(Path.of("/proc", Long.toString(impostor.pid()), "exe"), postgres))
+                        .isFalse();
+                assertThat(RunningPostmaster.sameFile(Path.of("/proc", Long.toString(real.pid()), "exe"), postgres))
+                        .isTrue();
                 Files.writeString(pidFile, "not a pid\n");
                 assertThat(PostgresServer.adopt(options)).as("garbage").isEmpty();
             } finally {

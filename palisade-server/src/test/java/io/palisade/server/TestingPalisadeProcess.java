@@ -11,7 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * {@code palisade serve} as a separate OS process on a given data directory, so tests can SIGKILL it. Start waits for
@@ -23,9 +25,14 @@ final class TestingPalisadeProcess implements AutoCloseable {
     private final Path log;
 
     TestingPalisadeProcess(Path dataDir, String apiKey) throws IOException {
+        this(dataDir, apiKey, Map.of());
+    }
+
+    /** As above, with {@code extraSettings} in place of the defaults of {@link #serveCommand}. */
+    TestingPalisadeProcess(Path dataDir, String apiKey, Map<String, String> extraSettings) throws IOException {
         this.log = dataDir.resolveSibling("serve-" + SecretBox.randomSecret(6) + ".log");
         Files.createDirectories(dataDir);
-        List<String> command = serveCommand(dataDir);
+        List<String> command = serveCommand(dataDir, extraSettings);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         builder.environment().put("PALISADE_BOOTSTRAP_API_KEY", apiKey);
         this.process = builder.start();
@@ -37,19 +44,32 @@ final class TestingPalisadeProcess implements AutoCloseable {
      * test cgroup parent and no template VM beside the ones a test counts.
      */
     static List<String> serveCommand(Path dataDir) {
-        return new ArrayList<>(List.of(
+        return serveCommand(dataDir, Map.of());
+    }
+
+    /** As {@link #serveCommand(Path)}, each of {@code extraSettings} replacing the default of its key. */
+    static List<String> serveCommand(Path dataDir, Map<String, String> extraSettings) {
+        Map<String, String> settings = new LinkedHashMap<>();
+        settings.put("server.data-dir", dataDir.toString());
+        settings.put("api.port", "0");
+        settings.put("proxy.port", "0");
+        settings.put("vm.network-pool", "10.220.0.0/16");
+        settings.put("vm.image-dir", io.palisade.testing.TestingDirectories.repoDir().resolve(".cache/guest/current")
+                .toString());
+        settings.put("agent.cgroup-parent", "palisade-test");
+        settings.put("agent.reconcile-interval", "1s");
+        settings.put("vm.prepare-template", "false"); // no template VM beside the ones a test counts
+        settings.putAll(extraSettings);
+        List<String> command = new ArrayList<>(List.of(
                 ProcessHandle.current().info().command().orElse("java"),
                 "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"),
-                "io.palisade.server.Main", "serve",
-                "-c", "server.data-dir=" + dataDir,
-                "-c", "api.port=0",
-                "-c", "proxy.port=0",
-                "-c", "vm.network-pool=10.220.0.0/16",
-                "-c", "vm.image-dir=" + io.palisade.testing.TestingDirectories.repoDir().resolve(".cache/guest/current"),
-                "-c", "agent.cgroup-parent=palisade-test",
-                "-c", "agent.reconcile-interval=1s",
-                "-c", "vm.prepare-template=false"));
+                "io.palisade.server.Main", "serve"));
+        settings.forEach((key, value) -> {
+            command.add("-c");
+            command.add(key + "=" + value);
+        });
+        return command;
     }
 
     private void awaitHealthy() {

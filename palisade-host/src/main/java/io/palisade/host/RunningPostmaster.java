@@ -1,0 +1,108 @@
+package io.palisade.host;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Finds the postmaster an earlier run of palisade left running on a data directory, for {@link PostgresServer#adopt}.
+ * {@code postmaster.pid} is the tenant's to write, so the pid it names is believed only if {@code /proc} says that
+ * process is exactly the server palisade would start: the real binary ({@code exe}), the very command line, the
+ * server's own user (every uid, and the gids when it runs as a user of its own), palisade's namespaces (a tenant's
+ * private mount namespace could show it other data under the same path), the data directory as its working directory,
+ * neither stopped nor traced, and inside the instance's cgroup. Stateless.
+ */
+final class RunningPostmaster {
+    private static final List<String> NAMESPACES = List.of("mnt", "pid", "net", "user", "ipc");
+
+    private RunningPostmaster() {}
+
+    /** The process to take over, bound to its start time; empty if anything does not match. */
+    static Optional<ProcessHandle> find(PostgresServer.Options options, List<String> command) {
+        Optional<PostmasterPid> file = PostmasterPid.read(options.dataDir());
+        if (file.isEmpty()) {
+            return Optional.empty();
+        }
+        long pid = file.get().pid();
+        Optional<ProcessHandle> handle = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
+        if (handle.isEmpty()) {
+            return Optional.empty();
+        }
+        Path proc = Path.of("/proc", Long.toString(pid));
+        boolean genuine = commandLine(pid).equals(command)
+                && sameFile(proc.resolve("exe"), options.binaries().bin("postgres"))
+                && sameFile(proc.resolve("cwd"), options.dataDir())
+                && ownedBy(proc, options.user())
+                && NAMESPACES.stream().allMatch(ns -> sameLink(proc.resolve("ns").resolve(ns),
+                        Path.of("/proc/self/ns").resolve(ns)))
+                && options.cgroup().map(group -> group.holds(pid)).orElse(true);
+        // checked last, and the handle again: the pid must not have been reused while /proc was read
+        return genuine && handle.get().isAlive() ? handle : Optional.empty();
+    }
+
+    /** The arguments of {@code pid} ({@code /proc/<pid>/cmdline}); empty if it cannot be read. */
+    static List<String> commandLine(long pid) {
+        try {
+            byte[] bytes = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
+            return List.of(new String(bytes, StandardCharsets.UTF_8).split("\0"));
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /** Whether the link {@code link} (a {@code /proc} entry) resolves to the same file as {@code path}. */
+    static boolean sameFile(Path link, Path path) {
+        try {
+            return Files.readSymbolicLink(link).equals(path.toRealPath());
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
+        }
+    }
+
+    private static boolean sameLink(Path link, Path other) {
+        try {
+            return Files.readSymbolicLink(link).equals(Files.readSymbolicLink(other));
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
+        }
+    }
+
+    /**
+     * From {@code /proc/<pid>/status}: every uid (real, effective, saved, filesystem) is the server's user's (the gids
+     * too when it is a user of its own), the process is neither stopped nor traced.
+     */
+    private static boolean ownedBy(Path proc, ServiceUser user) {
+        List<String> status;
+        try {
+            status = Files.readAllLines(proc.resolve("status"));
+        } catch (IOException e) {
+            return false;
+        }
+        int uid = user.dropsPrivileges() ? user.uid() : ServiceUser.currentUid();
+        boolean ids = allEqual(field(status, "Uid:"), uid)
+                && (!user.dropsPrivileges() || allEqual(field(status, "Gid:"), user.gid()));
+        String state = field(status, "State:");
+        return ids && !state.startsWith("T") && !state.startsWith("t") && field(status, "TracerPid:").equals("0");
+    }
+
+    private static String field(List<String> status, String name) {
+        return status.stream().filter(line -> line.startsWith(name)).map(line -> line.substring(name.length()).strip())
+                .findFirst().orElse("");
+    }
+
+    private static boolean allEqual(String ids, int expected) {
+        String[] parts = ids.split("\\s+");
+        if (parts.length != 4) {
+            return false;
+        }
+        for (String part : parts) {
+            if (!part.equals(Integer.toString(expected))) {
+                return false;
+            }
+        }
+        return true;
+    }
+}
