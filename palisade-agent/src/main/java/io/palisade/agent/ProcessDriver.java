@@ -216,8 +216,8 @@ public final class ProcessDriver implements IsolationDriver {
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), spec.version());
         Map<String, String> settings = settings(plan, files.capped(id));
         Path portFile = instanceDir(id).resolve("port");
-        Optional<PostgresServer> adopted = PostgresServer.recordedPort(portFile)
-                .flatMap(port -> PostgresServer.adopt(options(id, binaries, port, group, settings, timeout)));
+        Optional<PostgresServer> adopted = PostgresServer.adopt(portFile,
+                port -> options(id, binaries, port, group, settings, timeout));
         if (adopted.isPresent()) {
             servers.put(id, adopted.get());
             log.info("took over {} (pid {}, {}), left running by an earlier run of palisade", id, adopted.get().pid(),

@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -184,20 +185,22 @@ public final class PostgresServer implements AutoCloseable {
             return Optional.empty();
         }
         ProcessHandle handle = found.get();
-        Instant startedAt = handle.info().startInstant()
-                .or(() -> PostmasterPid.read(options.dataDir()).map(PostmasterPid::startedAt))
-                .orElseGet(Instant::now);
-        PostgresServer server = new PostgresServer(options, handle, null, startedAt);
+        PostgresServer server = new PostgresServer(options, handle, null,
+                handle.info().startInstant().orElseGet(Instant::now));
         if (!PgProbe.isReady(server.endpoint(), Duration.ofSeconds(2)) || !Processes.signal(handle, "HUP")) {
             return Optional.empty();
         }
         return Optional.of(server);
     }
 
-    /** The port a server was given last time ({@code portFile}), whether or not it is free now. */
-    public static Optional<Integer> recordedPort(Path portFile) {
+    /**
+     * As {@link #adopt(Options)} for the server last started on the port recorded in {@code portFile} (whether or not
+     * the port is free now), with the options {@code optionsForPort} gives for that port; empty without a record.
+     */
+    public static Optional<PostgresServer> adopt(Path portFile, IntFunction<Options> optionsForPort) {
         try {
-            return Optional.of(Integer.parseInt(SafeFiles.readSmall(portFile, 64).orElse("")));
+            int port = Integer.parseInt(SafeFiles.readSmall(portFile, 64).orElse(""));
+            return adopt(optionsForPort.apply(port));
         } catch (NumberFormatException | PalisadeException e) {
             return Optional.empty();
         }
@@ -287,11 +290,11 @@ public final class PostgresServer implements AutoCloseable {
      * is a postgres started on this very data directory, so a forged pid file cannot make palisade stop another server.
      */
     public static void stopLeftover(Path dataDir) {
-        PostmasterPid.read(dataDir).ifPresent(file -> {
+        RunningPostmaster.pidInFile(dataDir).ifPresent(pid -> {
             // the handle binds the pid to the process checked: a pid reused meanwhile is never signalled
-            Optional<ProcessHandle> handle = ProcessHandle.of(file.pid());
-            if (handle.isPresent() && isPostgresOn(file.pid(), dataDir)) {
-                log.info("stopping leftover postgres pid {} on {}", file.pid(), dataDir);
+            Optional<ProcessHandle> handle = ProcessHandle.of(pid);
+            if (handle.isPresent() && isPostgresOn(pid, dataDir)) {
+                log.info("stopping leftover postgres pid {} on {}", pid, dataDir);
                 stop(handle.get(), Duration.ofSeconds(20));
             }
         });

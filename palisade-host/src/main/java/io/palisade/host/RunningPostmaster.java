@@ -1,11 +1,13 @@
 package io.palisade.host;
 
+import io.palisade.spi.PalisadeException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalLong;
 
 /**
  * Finds the postmaster an earlier run of palisade left running on a data directory, for {@link PostgresServer#adopt}.
@@ -22,11 +24,11 @@ final class RunningPostmaster {
 
     /** The process to take over, bound to its start time; empty if anything does not match. */
     static Optional<ProcessHandle> find(PostgresServer.Options options, List<String> command) {
-        Optional<PostmasterPid> file = PostmasterPid.read(options.dataDir());
-        if (file.isEmpty()) {
+        OptionalLong named = pidInFile(options.dataDir());
+        if (named.isEmpty()) {
             return Optional.empty();
         }
-        long pid = file.get().pid();
+        long pid = named.getAsLong();
         Optional<ProcessHandle> handle = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
         if (handle.isEmpty()) {
             return Optional.empty();
@@ -41,6 +43,21 @@ final class RunningPostmaster {
                 && options.cgroup().map(group -> group.holds(pid)).orElse(true);
         // checked last, and the handle again: the pid must not have been reused while /proc was read
         return genuine && handle.get().isAlive() ? handle : Optional.empty();
+    }
+
+    /**
+     * The pid on the first line of the data directory's {@code postmaster.pid}, read without following links; empty
+     * when the file is missing, unreadable or malformed. Nothing more of the file is read: it is the tenant's to write.
+     */
+    static OptionalLong pidInFile(Path dataDir) {
+        try {
+            String first = SafeFiles.readSmall(dataDir.resolve("postmaster.pid"), 4096).orElse("").lines()
+                    .findFirst().orElse("").strip();
+            long pid = Long.parseLong(first);
+            return pid > 1 ? OptionalLong.of(pid) : OptionalLong.empty();
+        } catch (PalisadeException | NumberFormatException e) {
+            return OptionalLong.empty();
+        }
     }
 
     /** The arguments of {@code pid} ({@code /proc/<pid>/cmdline}); empty if it cannot be read. */

@@ -8,12 +8,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.palisade.host.PostgresServer;
 import io.palisade.testing.TestingDirectories;
-import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -88,8 +86,7 @@ class TestRestartTakesOverServers {
 
     private static HttpResponse<String> send(TestingPalisadeProcess serve, String method, String path, String body)
             throws Exception {
-        HttpRequest request = HttpRequest.newBuilder(URI.create(serve.url() + path)).timeout(Duration.ofMinutes(2))
-                .header("Authorization", "Bearer " + KEY).header("Content-Type", "application/json")
+        HttpRequest request = TestControlPlaneCrash.request(serve, KEY, path).header("Content-Type", "application/json")
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofString(body))
                 .build();

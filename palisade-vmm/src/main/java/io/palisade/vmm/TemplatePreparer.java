@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -103,11 +104,9 @@ final class TemplatePreparer implements AutoCloseable {
             log.info("the template key changed from {} to {} (new guest image?); preparing the template snapshot "
                     + "again in the background", previous, current);
         }
-        PreparedTemplate prepared = target.build(ProgressListener.NONE);
-        if (prepared != null) {
-            log.info("template snapshot {} for the default plan is ready ({} ms after the preparation started)",
-                    current, prepared.elapsedMs());
-        }
+        target.build(ProgressListener.NONE).ifPresent(prepared -> log.info(
+                "template snapshot {} for the default plan is ready ({} ms after the preparation started)", current,
+                prepared.elapsedMs()));
         lastPrune = null; // a new key: the previous image's template may be unused now
         wanted(current);
     }
@@ -135,13 +134,11 @@ final class TemplatePreparer implements AutoCloseable {
     static PreparedTemplate prepareNow(VmDriver driver, TemplateCache cache, Plan plan, PostgresVersion version,
             ProgressListener progress) {
         Target target = Target.current(driver, cache, new InstanceSpec(PREPARE_ID, version, plan, "app", "app"));
-        PreparedTemplate prepared = target.build(progress);
-        if (prepared == null) {
+        return target.build(progress).orElseThrow(() -> {
             String error = cache.status(target.key()).error();
-            throw new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot build the template snapshot " + target.key()
+            return new PalisadeException(ErrorCode.DRIVER_FAILURE, "cannot build the template snapshot " + target.key()
                     + (error.isEmpty() ? " (another process held its build lock too long)" : ": " + error));
-        }
-        return prepared;
+        });
     }
 
     /** The template one spec needs for the guest image installed now: what both ways of preparing it start from. */
@@ -158,16 +155,14 @@ final class TemplatePreparer implements AutoCloseable {
 
         /**
          * The template, built now unless it exists (a build by a create or by another palisade sharing the
-         * templates directory is waited for); null when it could not be built (the cache says why).
+         * templates directory is waited for); empty when it could not be built (the cache says why).
          */
-        PreparedTemplate build(ProgressListener progress) {
+        Optional<PreparedTemplate> build(ProgressListener progress) {
             int buildsBefore = cache.builds();
             long start = System.nanoTime();
-            if (cache.template(spec, image, progress).isEmpty()) {
-                return null;
-            }
             // ready before, or built meanwhile by another palisade: not built by this cache
-            return new PreparedTemplate(key, cache.builds() == buildsBefore, (System.nanoTime() - start) / 1_000_000);
+            return cache.template(spec, image, progress).map(template -> new PreparedTemplate(key,
+                    cache.builds() == buildsBefore, (System.nanoTime() - start) / 1_000_000));
         }
     }
 

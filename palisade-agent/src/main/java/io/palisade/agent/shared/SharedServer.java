@@ -259,8 +259,8 @@ final class SharedServer {
         Optional<Cgroups.Group> group = config.cgroups().create(cgroupName(), config.serverCpu(),
                 (long) config.serverMemoryMb() * 1024 * 1024);
         PostgresBinaries binaries = PostgresBinaries.install(config.cacheDir(), version);
-        Optional<PostgresServer> adopted = PostgresServer.recordedPort(dir.resolve("port"))
-                .flatMap(port -> PostgresServer.adopt(options(binaries, port, group)));
+        Optional<PostgresServer> adopted = PostgresServer.adopt(dir.resolve("port"),
+                port -> options(binaries, port, group));
         if (adopted.isPresent()) {
             server = adopted.get();
             log.info("took over shared server {} (pid {}, {}), left running by an earlier run of palisade", name,
