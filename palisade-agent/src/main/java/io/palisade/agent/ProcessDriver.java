@@ -224,24 +224,11 @@ public final class ProcessDriver implements IsolationDriver {
                     adopted.get().endpoint());
             return running(id, adopted.get());
         }
-        PalisadeException last = null;
-        for (int attempt = 0; attempt < attempts; attempt++) {
-            try {
-                int port = attempt == 0
-                        ? PostgresServer.previousPort(portFile).orElseGet(PostgresServer::freePort)
-                        : PostgresServer.freePort();
-                PostgresServer server = PostgresServer.start(options(id, binaries, port, group, settings, timeout));
-                servers.put(id, server);
-                SafeFiles.replace(portFile, Integer.toString(port), Optional.empty());
-                log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
-                return running(id, server);
-            } catch (PalisadeException e) {
-                // most likely the free port was taken between probe and bind; retry on another
-                last = e;
-                log.warn("start of {} failed (attempt {}): {}", id, attempt + 1, e.getMessage());
-            }
-        }
-        throw last;
+        PostgresServer server = PostgresServer.startOnRecordedPort(id, portFile,
+                port -> options(id, binaries, port, group, settings, timeout), attempts);
+        servers.put(id, server);
+        log.info("started {} (pid {}, {})", id, server.pid(), server.endpoint());
+        return running(id, server);
     }
 
     private PostgresServer.Options options(String id, PostgresBinaries binaries, int port,

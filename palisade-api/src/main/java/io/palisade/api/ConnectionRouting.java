@@ -137,6 +137,11 @@ final class ConnectionRouting {
         return new Hold(id, gate);
     }
 
+    /** See {@link DatabaseService#connectionsHeld}. */
+    boolean held(String id) {
+        return holds.containsKey(id);
+    }
+
     /** See {@link DatabaseService#credentials(String)}. */
     CompletableFuture<Optional<TenantCredentials>> credentials(String databaseId) {
         return CompletableFuture.supplyAsync(() -> store.find(databaseId)

@@ -294,6 +294,11 @@ public final class DatabaseService implements BackendResolver, TenantAuthenticat
         return routing.hold(id);
     }
 
+    /** Whether new connections to {@code id} wait for a hold's release right now (a suspend or a cutover runs). */
+    public boolean connectionsHeld(String id) {
+        return routing.held(id);
+    }
+
     /** Pooled connections to {@code id} (the broker's) must go: the server behind them changes or ends them. */
     void invalidateConnections(String id) {
         routing.forget(id);

@@ -303,7 +303,8 @@ class TestBrokerHostile {
             awaitNoSessions(tight);
 
             // pending logins per client address
-            BrokerConfig twoPending = BrokerConfig.defaults().withLoginsPerAddress(2);
+            BrokerConfig twoPending = BrokerConfig.defaults().withLoginsPerAddress(2)
+                    .withLogin(Duration.ofMinutes(5), 64 * 1024); // "a" waits through two logins: no deadline mid-test
             try (TestingBroker perAddress = new TestingBroker(postgres, twoPending)) {
                 WsPeer a = new WsPeer(http, ws(perAddress, "db-nosuchdb"));
                 WsPeer b = new WsPeer(http, ws(perAddress, TestingBroker.DATABASE_ID));

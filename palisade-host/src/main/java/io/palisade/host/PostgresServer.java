@@ -151,7 +151,7 @@ public final class PostgresServer implements AutoCloseable {
     }
 
     /** The postmaster's own command line for these options: binary, data directory, every setting as {@code -c}. */
-    private static List<String> postgresCommand(Options options) {
+    static List<String> postgresCommand(Options options) {
         Map<String, String> settings = new LinkedHashMap<>();
         settings.put("listen_addresses", options.listenAddress());
         settings.put("port", Integer.toString(options.port()));
@@ -333,12 +333,45 @@ public final class PostgresServer implements AutoCloseable {
         return base.resolve(name);
     }
 
-    /** A TCP port that was free a moment ago on the loopback interface. */
+    /**
+     * Starts a server with the options {@code optionsForPort} gives for a port, and records the port in
+     * {@code portFile} (replaced, never followed). The first start uses the port recorded there if it is still free (a
+     * server keeps its port across restarts, so its URLs stay stable), or a free one; when a start fails (most likely
+     * the free port was taken between probe and bind) the next uses another free port, up to {@code attempts} starts.
+     * The last failure is thrown. {@code name} names the server in the log.
+     */
+    public static PostgresServer startOnRecordedPort(String name, Path portFile, IntFunction<Options> optionsForPort,
+            int attempts) {
+        if (attempts < 1) {
+            throw new IllegalArgumentException("attempts must be at least 1, not " + attempts);
+        }
+        PalisadeException last = null;
+        for (int attempt = 0; attempt < attempts; attempt++) {
+            int port = attempt == 0 ? previousPort(portFile).orElseGet(PostgresServer::freePort) : freePort();
+            PostgresServer server;
+            try {
+                server = start(optionsForPort.apply(port));
+            } catch (PalisadeException e) {
+                last = e;
+                log.warn("start of {} failed (attempt {} of {}): {}", name, attempt + 1, attempts, e.getMessage());
+                continue;
+            }
+            try {
+                SafeFiles.replace(portFile, Integer.toString(port), Optional.empty());
+            } catch (RuntimeException e) {
+                server.close();
+                throw e;
+            }
+            return server;
+        }
+        throw last;
+    }
+
     /**
      * The port recorded in {@code portFile} last time, if it is still free: a server keeps its port across restarts, so
      * its URLs stay stable.
      */
-    public static Optional<Integer> previousPort(Path portFile) {
+    private static Optional<Integer> previousPort(Path portFile) {
         try {
             int port = Integer.parseInt(SafeFiles.readSmall(portFile, 64).orElse(""));
             try (var probe = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
@@ -349,6 +382,7 @@ public final class PostgresServer implements AutoCloseable {
         }
     }
 
+    /** A TCP port that was free a moment ago on the loopback interface. */
     public static int freePort() {
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             socket.setReuseAddress(true);

@@ -3,11 +3,15 @@ package io.palisade.host;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 
 /**
  * Finds the postmaster an earlier run of palisade left running on a data directory, for {@link PostgresServer#adopt}.
@@ -15,10 +19,15 @@ import java.util.OptionalLong;
  * process is exactly the server palisade would start: the real binary ({@code exe}), the very command line, the
  * server's own user (every uid, and the gids when it runs as a user of its own), palisade's namespaces (a tenant's
  * private mount namespace could show it other data under the same path), the data directory as its working directory,
- * neither stopped nor traced, and inside the instance's cgroup. Stateless.
+ * neither stopped nor traced, inside the instance's cgroup, and holding the socket that listens on the server's TCP
+ * port. The last one ties the pid to the server that answers there: only a postmaster keeps its listening sockets (its
+ * children close them) and no other process can listen on the port while it does, so an idle look-alike a tenant
+ * started with the same command line (a decoy) is refused. Stateless.
  */
 final class RunningPostmaster {
     private static final List<String> NAMESPACES = List.of("mnt", "pid", "net", "user", "ipc");
+    /** The state column of a listening socket in {@code /proc/net/tcp}. */
+    private static final String TCP_LISTEN = "0A";
 
     private RunningPostmaster() {}
 
@@ -40,7 +49,8 @@ final class RunningPostmaster {
                 && ownedBy(proc, options.user())
                 && NAMESPACES.stream().allMatch(ns -> sameLink(proc.resolve("ns").resolve(ns),
                         Path.of("/proc/self/ns").resolve(ns)))
-                && options.cgroup().map(group -> group.holds(pid)).orElse(true);
+                && options.cgroup().map(group -> group.holds(pid)).orElse(true)
+                && holdsListeningSocket(proc, options.port());
         // checked last, and the handle again: the pid must not have been reused while /proc was read
         return genuine && handle.get().isAlive() ? handle : Optional.empty();
     }
@@ -58,6 +68,56 @@ final class RunningPostmaster {
         } catch (PalisadeException | NumberFormatException e) {
             return OptionalLong.empty();
         }
+    }
+
+    /**
+     * Whether the process at {@code proc} has a descriptor of a TCP socket listening on {@code port}, as
+     * {@code /proc/net/tcp} and {@code tcp6} of palisade's network namespace (the process's too) list it.
+     */
+    static boolean holdsListeningSocket(Path proc, int port) {
+        Set<String> listening = listeningSocketInodes(port);
+        if (listening.isEmpty()) {
+            return false;
+        }
+        try (DirectoryStream<Path> descriptors = Files.newDirectoryStream(proc.resolve("fd"))) {
+            for (Path descriptor : descriptors) {
+                String target;
+                try {
+                    target = Files.readSymbolicLink(descriptor).toString();
+                } catch (IOException e) {
+                    continue; // closed while listed
+                }
+                if (target.startsWith("socket:[") && target.endsWith("]")
+                        && listening.contains(target.substring("socket:[".length(), target.length() - 1))) {
+                    return true;
+                }
+            }
+        } catch (IOException e) {
+            return false;
+        }
+        return false;
+    }
+
+    /** The inodes of the TCP sockets (IPv4 and IPv6) in state LISTEN on {@code port}, any local address. */
+    static Set<String> listeningSocketInodes(int port) {
+        String portSuffix = ":" + String.format(Locale.ROOT, "%04X", port);
+        Set<String> inodes = new HashSet<>();
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            List<String> lines;
+            try {
+                lines = Files.readAllLines(Path.of(table));
+            } catch (IOException e) {
+                continue; // no IPv6
+            }
+            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+            for (String line : lines.subList(Math.min(1, lines.size()), lines.size())) {
+                String[] fields = line.strip().split("\\s+");
+                if (fields.length > 9 && fields[1].endsWith(portSuffix) && fields[3].equals(TCP_LISTEN)) {
+                    inodes.add(fields[9]);
+                }
+            }
+        }
+        return inodes;
     }
 
     /** The arguments of {@code pid} ({@code /proc/<pid>/cmdline}); empty if it cannot be read. */

@@ -150,6 +150,59 @@ class PostgresServerIsolationTest {
         }
     }
 
+    /**
+     * A decoy: the real binary with the exact command line, working directory, user and namespaces of the server, kept
+     * alive but idle (it blocks opening a FIFO put in place of {@code postgresql.conf} while it starts, before it
+     * would find the data directory locked), and named in {@code postmaster.pid}. Only the listening socket tells it
+     * from the postmaster.
+     */
+    @Test
+    void anIdleLookAlikeOfThePostmasterIsNotTakenOver() throws Exception {
+        Path data = dir.resolve("data");
+        try (PostgresServer real = initdbAndStart(data)) {
+            PostgresServer.Options options = real.options();
+            Path pidFile = data.resolve("postmaster.pid");
+            String genuine = Files.readString(pidFile);
+            Path conf = data.resolve("postgresql.conf");
+            Path kept = data.resolve("postgresql.conf.kept");
+            Files.move(conf, kept);
+            Processes.check(List.of("mkfifo", "-m", "644", conf.toString()), Duration.ofSeconds(10));
+            options.user().chown(conf);
+            List<String> command = PostgresServer.postgresCommand(options);
+            Process decoy = new ProcessBuilder(options.user().wrap(command)).directory(data.toFile())
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            try {
+                Path proc = Path.of("/proc", Long.toString(decoy.pid()));
+                org.awaitility.Awaitility.await("the decoy blocks on the FIFO").atMost(Duration.ofSeconds(20))
+                        .until(() -> RunningPostmaster.commandLine(decoy.pid()).equals(command)
+                                && Files.readString(proc.resolve("wchan")).equals("wait_for_partner"));
+                Files.delete(conf); // the decoy keeps waiting on the FIFO it opens; the server gets its file back
+                Files.move(kept, conf);
+                Files.writeString(pidFile, genuine.replaceFirst("^\\d+", Long.toString(decoy.pid())));
+
+                // everything else matches: binary, command line, working directory, user, namespaces
+                assertThat(RunningPostmaster.sameFile(proc.resolve("exe"), options.binaries().bin("postgres")))
+                        .isTrue();
+                assertThat(RunningPostmaster.sameFile(proc.resolve("cwd"), data)).isTrue();
+                assertThat(decoy.isAlive()).isTrue();
+                assertThat(RunningPostmaster.holdsListeningSocket(proc, options.port())).isFalse();
+                assertThat(RunningPostmaster.holdsListeningSocket(Path.of("/proc", Long.toString(real.pid())),
+                        options.port())).as("the postmaster itself").isTrue();
+                assertThat(RunningPostmaster.holdsListeningSocket(Path.of("/proc", Long.toString(real.pid())),
+                        PostgresServer.freePort())).as("another port").isFalse();
+                assertThat(PostgresServer.adopt(options)).as("the decoy").isEmpty();
+            } finally {
+                decoy.destroyForcibly().waitFor();
+                if (Files.exists(kept)) {
+                    Files.deleteIfExists(conf);
+                    Files.move(kept, conf);
+                }
+                Files.writeString(pidFile, genuine);
+            }
+            assertThat(PostgresServer.adopt(options)).as("the genuine file again").isPresent();
+        }
+    }
+
     private static PostgresServer.Options withSettings(PostgresServer.Options options, Map<String, String> settings) {
         return new PostgresServer.Options(options.binaries(), options.dataDir(), options.listenAddress(),
                 options.port(), options.socketDir(), options.logFile(), options.user(), options.cgroup(), settings,

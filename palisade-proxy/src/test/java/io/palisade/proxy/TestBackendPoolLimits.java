@@ -249,8 +249,12 @@ class TestBackendPoolLimits {
                 c.close();
             }
         }
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(proxy.backendPool().idle(id)).as("parked connections of " + id).isEqualTo(count));
+        // parked, not only counted: a backend still being reset cannot give way yet
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            assertThat(proxy.backendPool().idle(id)).as("parked connections of " + id).isEqualTo(count);
+            assertThat(proxy.backendPool().parkedPerLoop(id).stream().mapToInt(Integer::intValue).sum())
+                    .as("parked connections of %s, reset done", id).isEqualTo(count);
+        });
     }
 
     private Connection connect(String id, String applicationName) throws SQLException {

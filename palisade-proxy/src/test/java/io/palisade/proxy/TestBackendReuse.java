@@ -131,7 +131,16 @@ class TestBackendReuse {
     /** Closes the client and waits until its backend is parked (reset done). */
     private void closeAndAwaitParked(Connection connection, String id, int parked) throws SQLException {
         connection.close();
-        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.idleBackendConnections(id) == parked
+        awaitParked(id, parked);
+    }
+
+    /**
+     * Waits until {@code count} backends of the database are parked, none still being reset ({@code idle} counts
+     * those too, and a client arriving during a reset gets a new backend) and no client is connected.
+     */
+    private void awaitParked(String id, int count) {
+        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.idleBackendConnections(id) == count
+                && proxy.backendPool().parkedPerLoop(id).stream().mapToInt(Integer::intValue).sum() == count
                 && proxy.openClientConnections() == 0);
     }
 
@@ -167,7 +176,7 @@ class TestBackendReuse {
                 + proxy.port() + " dbname=app user=app sslmode=verify-full sslrootcert=" + ca;
         ExternalClient.Result first = psql(conninfo, "SET TimeZone = 'Asia/Tokyo'; SELECT pg_backend_pid()");
         assertThat(first.exitCode()).as(first.all()).isZero();
-        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.idleBackendConnections(A) == 1);
+        awaitParked(A, 1);
         ExternalClient.Result second = psql(conninfo, "SELECT pg_backend_pid() || ' ' || current_setting('TimeZone')");
         assertThat(second.exitCode()).as(second.all()).isZero();
         String firstPid = first.stdout().strip().lines().reduce((a, b) -> b).orElseThrow();
@@ -227,7 +236,7 @@ class TestBackendReuse {
         try (Connection setup = connect(A); Statement s = setup.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS copy_target (x int)");
         }
-        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.idleBackendConnections(A) == 1);
+        awaitParked(A, 1);
         double afterSetup = counter("palisade.proxy.backends.pooled");
         Connection copying = connect(A);
         int copyPid = pid(copying);

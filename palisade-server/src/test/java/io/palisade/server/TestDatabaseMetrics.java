@@ -138,6 +138,9 @@ class TestDatabaseMetrics {
         // would still learn its storage, and one that resolved it would wake it (back to running)
         Instant lastActive = palisade.server().store().find(id).orElseThrow().lastActiveAt();
         palisade.server().store().transition(id, DatabaseState.SUSPENDED, null);
+        // a pass that read the database as running just before may still record it: one whole pass after the
+        // transition (passes run one at a time) proves that any such pass is over
+        await().atMost(Duration.ofSeconds(30)).until(sampler::sampleOnce);
         long suspendedAt = Instant.now().getEpochSecond();
         Thread.sleep(4_000);
         JsonNode metrics = metrics(id, "1h", palisade.adminKey()).json();

@@ -137,7 +137,9 @@ class TestVmSuspendWake {
             long wakesBefore = palisade.server().service().wakeCount();
             CompletableFuture<TestingPalisade.Response> suspend =
                     CompletableFuture.supplyAsync(() -> palisade.post("/v1/databases/" + id + "/suspend", null));
-            Processes.sleep(Duration.ofMillis(300));
+            // the client must come while the suspend holds new connections, not before it took the hold
+            await("the suspend holds new connections").atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(10))
+                    .until(() -> palisade.server().service().connectionsHeld(id) || suspend.isDone());
             assertThat(suspend).as("the suspend is still probing the stopped postmaster").isNotDone();
             Processes.Result client = psql(url, "SELECT v FROM kept");
             assertThat(client.exitCode()).as(client.output()).isZero();

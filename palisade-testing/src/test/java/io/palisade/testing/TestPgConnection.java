@@ -177,7 +177,8 @@ class TestPgConnection {
     void cancelAndCloseFromAnotherThread() throws Exception {
         try (PgConnection connection = tenant()) {
             CompletableFuture<Void> canceller = CompletableFuture.runAsync(() -> {
-                sleep(500);
+                // a cancel that reaches an idle backend is ignored: send it once the query runs
+                awaitSleepRunning();
                 connection.cancel();
             });
             long started = System.nanoTime();
@@ -188,7 +189,7 @@ class TestPgConnection {
             assertThat(connection.simpleQuery("SELECT 2").getFirst().get(0)).isEqualTo("2");
 
             CompletableFuture<Void> closer = CompletableFuture.runAsync(() -> {
-                sleep(500);
+                awaitSleepRunning();
                 connection.close();
             });
             assertThatThrownBy(() -> connection.execute("SELECT pg_sleep(30)"))
@@ -198,11 +199,11 @@ class TestPgConnection {
         }
     }
 
-    private static void sleep(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+    private static void awaitSleepRunning() {
+        try (PgConnection admin = admin()) {
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> !admin.simpleQuery("SELECT 1 FROM pg_stat_activity WHERE state = 'active'"
+                            + " AND query = 'SELECT pg_sleep(30)'").isEmpty());
         }
     }
 }

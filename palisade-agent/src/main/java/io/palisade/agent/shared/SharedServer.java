@@ -270,25 +270,11 @@ final class SharedServer {
         PostgresServer.stopLeftover(data());
         endOrphans();
         giveToUser();
-        PalisadeException last = null;
-        for (int attempt = 0; attempt < 3; attempt++) {
-            int port = attempt == 0
-                    ? PostgresServer.previousPort(dir.resolve("port")).orElseGet(PostgresServer::freePort)
-                    : PostgresServer.freePort();
-            try {
-                PostgresServer started = PostgresServer.start(options(binaries, port, group));
-                server = started;
-                Files.writeString(dir.resolve("port"), Integer.toString(port));
-                log.info("started shared server {} (pid {}, {})", name, started.pid(), started.endpoint());
-                return started;
-            } catch (IOException e) {
-                throw new PalisadeException(ErrorCode.INTERNAL, "cannot record the port of shared server " + name, e);
-            } catch (PalisadeException e) {
-                last = e;
-                log.warn("start of shared server {} failed (attempt {}): {}", name, attempt + 1, e.getMessage());
-            }
-        }
-        throw last;
+        PostgresServer started = PostgresServer.startOnRecordedPort("shared server " + name, dir.resolve("port"),
+                port -> options(binaries, port, group), 3);
+        server = started;
+        log.info("started shared server {} (pid {}, {})", name, started.pid(), started.endpoint());
+        return started;
     }
 
     private PostgresServer.Options options(PostgresBinaries binaries, int port, Optional<Cgroups.Group> group) {
