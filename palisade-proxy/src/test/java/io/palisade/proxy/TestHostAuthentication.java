@@ -288,7 +288,8 @@ class TestHostAuthentication {
 
     @Test
     void theAuthenticationDeadlineClosesAStalledLogin() throws Exception {
-        ProxyConfig strict = config().withPreAuthentication(1000, 16, Duration.ofSeconds(1));
+        // 2 s: the login below that is proven in time (TLS, SCRAM with a cold secret cache) must fit on a loaded host
+        ProxyConfig strict = config().withPreAuthentication(1000, 16, Duration.ofSeconds(2));
         try (PostgresProxy deadline = new PostgresProxy(strict, resolver, resolver, new SimpleMeterRegistry())
                 .start()) {
             try (SSLSocket socket = tls(deadline, A, null)) {
@@ -309,7 +310,7 @@ class TestHostAuthentication {
             properties.setProperty("options", "endpoint=" + A);
             try (Connection owner = DriverManager.getConnection(
                     "jdbc:postgresql://127.0.0.1:" + deadline.port() + "/app", properties)) {
-                Thread.sleep(1500);
+                Thread.sleep(2500);
                 assertThat(TestPostgresProxyIntegration.queryString(owner, "SELECT 1")).isEqualTo("1");
             }
         }

@@ -119,8 +119,9 @@ class TestPandaBrokerReview {
         palisade.requireUsable("database");
         JsonNode db = create("review-move", "process");
         String id = db.get("id").asText();
+        // enough rows that the copy lasts well beyond the test's create (an empty one can be over in a moment)
         assertThat(broker(db, "POST", "/v1/exec", "{\"database\":\"pandastack\",\"sql\":\"CREATE TABLE t (n int); "
-                + "INSERT INTO t SELECT generate_series(1, 1000)\"}").statusCode()).isEqualTo(200);
+                + "INSERT INTO t SELECT generate_series(1, 300000)\"}").statusCode()).isEqualTo(200);
         TestingPalisade.Response started = palisade.post("/v1/databases/" + id + "/isolation",
                 "{\"isolation\":\"database\"}");
         assertThat(started.status()).as(started.body()).isEqualTo(202);
@@ -167,6 +168,9 @@ class TestPandaBrokerReview {
         palisade.requireUsable("database");
         JsonNode db = create("review-move-late", "process");
         String id = db.get("id").asText();
+        // enough rows that the copy lasts well beyond the test's CREATE DATABASE
+        assertThat(broker(db, "POST", "/v1/exec", "{\"database\":\"pandastack\",\"sql\":\"CREATE TABLE t (n int); "
+                + "INSERT INTO t SELECT generate_series(1, 300000)\"}").statusCode()).isEqualTo(200);
         TestingPalisade.Response started = palisade.post("/v1/databases/" + id + "/isolation",
                 "{\"isolation\":\"database\"}");
         assertThat(started.status()).as(started.body()).isEqualTo(202);
