@@ -319,11 +319,8 @@ class TestNeonSql {
         waitFor(active("ws-drop-marker"), "1");
         session.socket.abort();
         waitFor(active("ws-drop-marker"), "0");
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (broker.broker.openWebSocketSessions() > 0 && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
-        assertThat(broker.broker.openWebSocketSessions()).isZero();
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(50))
+                .untilAsserted(() -> assertThat(broker.broker.openWebSocketSessions()).isZero());
     }
 
     @Test

@@ -125,44 +125,33 @@ class PostgresServerIsolationTest {
 
     @Test
     void aForgedPidFileIsNotTakenOver() throws Exception {
-        Path data = dir.resolve("data");
-        try (PostgresServer real = initdbAndStart(data)) {
-            PostgresServer.Options options = real.options();
-            Path pidFile = data.resolve("postmaster.pid");
-            String genuine = Files.readString(pidFile);
+        try (PostgresServer real = initdbAndStart(dir.resolve("data"))) {
             // a program that calls itself postgres but is not the binary
-            Path postgres = options.binaries().bin("postgres");
+            Path postgres = real.options().binaries().bin("postgres");
             Process impostor = new ProcessBuilder("bash", "-c", "exec -a \"$0\" sleep 60", postgres.toString()).start();
             try {
-                Files.writeString(pidFile, genuine.replaceFirst("^\\d+", Long.toString(impostor.pid())));
-                assertThat(PostgresServer.adopt(options)).as("a pid that runs another executable").isEmpty();
+                assertNotTakenOverAs(real, Long.toString(impostor.pid()), "a pid that runs another executable");
                 assertThat(RunningPostmaster.sameFile(Path.of("/proc", Long.toString(impostor.pid()), "exe"), postgres))
                         .isFalse();
                 assertThat(RunningPostmaster.sameFile(Path.of("/proc", Long.toString(real.pid()), "exe"), postgres))
                         .isTrue();
-                Files.writeString(pidFile, "not a pid\n");
-                assertThat(PostgresServer.adopt(options)).as("garbage").isEmpty();
+                assertNotTakenOverAs(real, "not a pid", "garbage");
             } finally {
                 impostor.destroyForcibly().waitFor();
-                Files.writeString(pidFile, genuine);
             }
-            assertThat(PostgresServer.adopt(options)).as("the genuine file again").isPresent();
         }
     }
 
     /**
      * A decoy: the real binary with the exact command line, working directory, user and namespaces of the server, kept
      * alive but idle (it blocks opening a FIFO put in place of {@code postgresql.conf} while it starts, before it
-     * would find the data directory locked), and named in {@code postmaster.pid}. Only the listening socket tells it
-     * from the postmaster.
+     * would find the data directory locked). Only the listening socket tells it from the postmaster.
      */
     @Test
     void anIdleLookAlikeOfThePostmasterIsNotTakenOver() throws Exception {
         Path data = dir.resolve("data");
         try (PostgresServer real = initdbAndStart(data)) {
             PostgresServer.Options options = real.options();
-            Path pidFile = data.resolve("postmaster.pid");
-            String genuine = Files.readString(pidFile);
             Path conf = data.resolve("postgresql.conf");
             Path kept = data.resolve("postgresql.conf.kept");
             Files.move(conf, kept);
@@ -178,7 +167,6 @@ class PostgresServerIsolationTest {
                                 && Files.readString(proc.resolve("wchan")).equals("wait_for_partner"));
                 Files.delete(conf); // the decoy keeps waiting on the FIFO it opens; the server gets its file back
                 Files.move(kept, conf);
-                Files.writeString(pidFile, genuine.replaceFirst("^\\d+", Long.toString(decoy.pid())));
 
                 // everything else matches: binary, command line, working directory, user, namespaces
                 assertThat(RunningPostmaster.sameFile(proc.resolve("exe"), options.binaries().bin("postgres")))
@@ -186,21 +174,36 @@ class PostgresServerIsolationTest {
                 assertThat(RunningPostmaster.sameFile(proc.resolve("cwd"), data)).isTrue();
                 assertThat(decoy.isAlive()).isTrue();
                 assertThat(RunningPostmaster.holdsListeningSocket(proc, options.port())).isFalse();
-                assertThat(RunningPostmaster.holdsListeningSocket(Path.of("/proc", Long.toString(real.pid())),
-                        options.port())).as("the postmaster itself").isTrue();
-                assertThat(RunningPostmaster.holdsListeningSocket(Path.of("/proc", Long.toString(real.pid())),
-                        PostgresServer.freePort())).as("another port").isFalse();
-                assertThat(PostgresServer.adopt(options)).as("the decoy").isEmpty();
+                Path postmaster = Path.of("/proc", Long.toString(real.pid()));
+                assertThat(RunningPostmaster.holdsListeningSocket(postmaster, options.port()))
+                        .as("the postmaster itself").isTrue();
+                assertThat(RunningPostmaster.holdsListeningSocket(postmaster, PostgresServer.freePort()))
+                        .as("another port").isFalse();
+                assertNotTakenOverAs(real, Long.toString(decoy.pid()), "the decoy");
             } finally {
                 decoy.destroyForcibly().waitFor();
                 if (Files.exists(kept)) {
                     Files.deleteIfExists(conf);
                     Files.move(kept, conf);
                 }
-                Files.writeString(pidFile, genuine);
             }
-            assertThat(PostgresServer.adopt(options)).as("the genuine file again").isPresent();
         }
+    }
+
+    /**
+     * Puts {@code pid} in place of the pid on the first line of the server's {@code postmaster.pid}, checks that the
+     * server is not taken over then, and that it is once the genuine file is back.
+     */
+    private static void assertNotTakenOverAs(PostgresServer real, String pid, String what) throws IOException {
+        Path pidFile = real.options().dataDir().resolve("postmaster.pid");
+        String genuine = Files.readString(pidFile);
+        try {
+            Files.writeString(pidFile, genuine.replaceFirst("^\\d+", pid));
+            assertThat(PostgresServer.adopt(real.options())).as(what).isEmpty();
+        } finally {
+            Files.writeString(pidFile, genuine);
+        }
+        assertThat(PostgresServer.adopt(real.options())).as("the genuine file again").isPresent();
     }
 
     private static PostgresServer.Options withSettings(PostgresServer.Options options, Map<String, String> settings) {

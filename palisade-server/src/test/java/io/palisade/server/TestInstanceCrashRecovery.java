@@ -84,10 +84,8 @@ class TestInstanceCrashRecovery {
                 }
             });
             int before = acknowledged.size();
-            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-            while (acknowledged.size() < before + 50 && System.nanoTime() < deadline) {
-                Processes.sleep(Duration.ofMillis(20));
-            }
+            org.awaitility.Awaitility.await("50 acknowledged writes before the kill").atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(20)).until(() -> acknowledged.size() >= before + 50);
             // a backend connection parked in the proxy's pool (a login the writer never makes, so only the restart
             // can end it): a killed VM's connections never close by themselves, and a client handed one would wait
             try (Connection parked = PgUrls.connect(url + (url.contains("?") ? "&" : "?")
@@ -102,7 +100,7 @@ class TestInstanceCrashRecovery {
             int atKill = acknowledged.size();
             // recovery: a new instance answers without anyone calling the API (backends of a SIGKILLed postmaster can
             // keep serving an open connection for a moment, so wait for a new instance, not just for more writes)
-            deadline = System.nanoTime() + Duration.ofSeconds(180).toNanos();
+            long deadline = System.nanoTime() + Duration.ofSeconds(180).toNanos();
             boolean recovered = false;
             int parkedAtRestart = -1;
             while (!recovered && System.nanoTime() < deadline) {
@@ -124,10 +122,8 @@ class TestInstanceCrashRecovery {
             assertThat(recovered).as("%s instance recovered by itself in trial %d", isolation, trial).isTrue();
             assertThat(parkedAtRestart).as("backends parked before the kill, once the instance is restarted").isZero();
             int atRecovery = acknowledged.size();
-            deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            while (acknowledged.size() < atRecovery + 50 && System.nanoTime() < deadline) {
-                Processes.sleep(Duration.ofMillis(20));
-            }
+            org.awaitility.Awaitility.await("50 writes after the recovery").atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(20)).until(() -> acknowledged.size() >= atRecovery + 50);
             running.set(false);
             writer.join(Duration.ofSeconds(30));
             assertThat(acknowledged.size()).as("writes resumed after recovery in trial %d", trial)

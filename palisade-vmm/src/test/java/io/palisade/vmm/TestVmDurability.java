@@ -63,10 +63,8 @@ class TestVmDurability {
                         // the VM was killed under us: expected
                     }
                 });
-                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-                while (acknowledged.size() < 50 && System.nanoTime() < deadline) {
-                    Thread.sleep(20);
-                }
+                org.awaitility.Awaitility.await("50 acknowledged writes before the kill").atMost(Duration.ofSeconds(60))
+                        .pollInterval(Duration.ofMillis(20)).until(() -> acknowledged.size() >= 50);
                 Thread.sleep(300);
                 long pid = driver.pid(id).orElseThrow();
                 Processes.signal(pid, "KILL");
