@@ -224,6 +224,8 @@ public final class ProcessDriver implements IsolationDriver {
                     adopted.get().endpoint());
             return running(id, adopted.get());
         }
+        // a server still running that was not taken over goes first, or its recorded port would look taken
+        PostgresServer.stopLeftover(data(id));
         PostgresServer server = PostgresServer.startOnRecordedPort(id, portFile,
                 port -> options(id, binaries, port, group, settings, timeout), attempts);
         servers.put(id, server);

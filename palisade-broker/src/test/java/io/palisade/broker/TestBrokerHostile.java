@@ -303,8 +303,9 @@ class TestBrokerHostile {
             awaitNoSessions(tight);
 
             // pending logins per client address
+            // "a" waits through two logins: no login deadline mid-test
             BrokerConfig twoPending = BrokerConfig.defaults().withLoginsPerAddress(2)
-                    .withLogin(Duration.ofMinutes(5), 64 * 1024); // "a" waits through two logins: no deadline mid-test
+                    .withLogin(Duration.ofMinutes(5), BrokerConfig.defaults().maxLoginMessageBytes());
             try (TestingBroker perAddress = new TestingBroker(postgres, twoPending)) {
                 WsPeer a = new WsPeer(http, ws(perAddress, "db-nosuchdb"));
                 WsPeer b = new WsPeer(http, ws(perAddress, TestingBroker.DATABASE_ID));

@@ -377,8 +377,8 @@ public final class PostgresServer implements AutoCloseable {
             try (var probe = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
                 return Optional.of(port);
             }
-        } catch (IOException | NumberFormatException | PalisadeException e) {
-            return Optional.empty();
+        } catch (IOException | IllegalArgumentException | PalisadeException e) {
+            return Optional.empty(); // IllegalArgumentException: not a number, or not a port
         }
     }
 

@@ -2,6 +2,7 @@ package io.palisade.host;
 
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -12,6 +13,7 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
+import java.util.stream.Stream;
 
 /**
  * Finds the postmaster an earlier run of palisade left running on a data directory, for {@link PostgresServer#adopt}.
@@ -50,18 +52,20 @@ final class RunningPostmaster {
                 && NAMESPACES.stream().allMatch(ns -> sameLink(proc.resolve("ns").resolve(ns),
                         Path.of("/proc/self/ns").resolve(ns)))
                 && options.cgroup().map(group -> group.holds(pid)).orElse(true)
-                && holdsListeningSocket(proc, options.port());
+                && holdsListeningSocket(proc, options.listenAddress(), options.port());
         // checked last, and the handle again: the pid must not have been reused while /proc was read
         return genuine && handle.get().isAlive() ? handle : Optional.empty();
     }
 
     /**
-     * The pid on the first line of the data directory's {@code postmaster.pid}, read without following links; empty
-     * when the file is missing, unreadable or malformed. Nothing more of the file is read: it is the tenant's to write.
+     * The pid on the first line of the data directory's {@code postmaster.pid}, read from the file's head (where
+     * PostgreSQL reads its own pid when it checks the file) without following links; empty when the file is missing,
+     * unreadable or malformed. Nothing more of the file is read: it is the tenant's to write.
      */
     static OptionalLong pidInFile(Path dataDir) {
         try {
-            String first = SafeFiles.readSmall(dataDir.resolve("postmaster.pid"), 4096).orElse("").lines()
+            String first = SafeFiles.readHead(dataDir.resolve("postmaster.pid"), 64)
+                    .map(bytes -> new String(bytes, StandardCharsets.UTF_8)).orElse("").lines()
                     .findFirst().orElse("").strip();
             long pid = Long.parseLong(first);
             return pid > 1 ? OptionalLong.of(pid) : OptionalLong.empty();
@@ -71,11 +75,13 @@ final class RunningPostmaster {
     }
 
     /**
-     * Whether the process at {@code proc} has a descriptor of a TCP socket listening on {@code port}, as
-     * {@code /proc/net/tcp} and {@code tcp6} of palisade's network namespace (the process's too) list it.
+     * Whether the process at {@code proc} has a descriptor of a TCP socket listening on {@code port} at one of the
+     * addresses of {@code listenAddresses} (PostgreSQL's {@code listen_addresses}: IP literals, or {@code *}), as
+     * {@code /proc/net/tcp} and {@code tcp6} of palisade's network namespace (the process's too) list it. The address
+     * must match exactly: another address with the same port (127.0.0.2, ::1) can be bound by anyone beside the server.
      */
-    static boolean holdsListeningSocket(Path proc, int port) {
-        Set<String> listening = listeningSocketInodes(port);
+    static boolean holdsListeningSocket(Path proc, String listenAddresses, int port) {
+        Set<String> listening = listeningSocketInodes(listenAddresses, port);
         if (listening.isEmpty()) {
             return false;
         }
@@ -98,26 +104,61 @@ final class RunningPostmaster {
         return false;
     }
 
-    /** The inodes of the TCP sockets (IPv4 and IPv6) in state LISTEN on {@code port}, any local address. */
-    static Set<String> listeningSocketInodes(int port) {
-        String portSuffix = ":" + String.format(Locale.ROOT, "%04X", port);
+    /**
+     * The inodes of the TCP sockets in state LISTEN on {@code port} at one of {@code listenAddresses}; empty if an
+     * address is not an IP literal or {@code *} (a host name could mean anything: no take-over then).
+     */
+    static Set<String> listeningSocketInodes(String listenAddresses, int port) {
+        Set<String> local = new HashSet<>();
+        String hexPort = String.format(Locale.ROOT, "%04X", port);
+        for (String address : listenAddresses.split(",")) {
+            String literal = address.strip();
+            if (literal.equals("*")) {
+                local.add("00000000:" + hexPort);
+                local.add("0".repeat(32) + ":" + hexPort);
+                continue;
+            }
+            byte[] ip;
+            try {
+                ip = InetAddress.ofLiteral(literal).getAddress();
+            } catch (IllegalArgumentException e) {
+                return Set.of();
+            }
+            local.add(procNetAddress(ip) + ":" + hexPort);
+            if (ip.length == 4) {
+                // the same address bound through an IPv6 socket (::ffff:a.b.c.d), as Java and others do
+                byte[] mapped = new byte[16];
+                mapped[10] = (byte) 0xff;
+                mapped[11] = (byte) 0xff;
+                System.arraycopy(ip, 0, mapped, 12, 4);
+                local.add(procNetAddress(mapped) + ":" + hexPort);
+            }
+        }
         Set<String> inodes = new HashSet<>();
         for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
-            List<String> lines;
-            try {
-                lines = Files.readAllLines(Path.of(table));
-            } catch (IOException e) {
-                continue; // no IPv6
-            }
-            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
-            for (String line : lines.subList(Math.min(1, lines.size()), lines.size())) {
-                String[] fields = line.strip().split("\\s+");
-                if (fields.length > 9 && fields[1].endsWith(portSuffix) && fields[3].equals(TCP_LISTEN)) {
-                    inodes.add(fields[9]);
-                }
+            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...; streamed:
+            // a tenant can fill the table with connections in TIME_WAIT
+            try (Stream<String> lines = Files.lines(Path.of(table))) {
+                lines.skip(1).map(line -> line.strip().split("\\s+"))
+                        .filter(fields -> fields.length > 9 && fields[3].equals(TCP_LISTEN) && local.contains(fields[1]))
+                        .forEach(fields -> inodes.add(fields[9]));
+            } catch (IOException | java.io.UncheckedIOException e) {
+                // no IPv6
             }
         }
         return inodes;
+    }
+
+    /** An address as {@code /proc/net/tcp*} prints it: each 32-bit word in the host's byte order. */
+    static String procNetAddress(byte[] address) {
+        boolean little = java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.LITTLE_ENDIAN;
+        StringBuilder hex = new StringBuilder();
+        for (int word = 0; word < address.length; word += 4) {
+            for (int i = 0; i < 4; i++) {
+                hex.append(String.format(Locale.ROOT, "%02X", address[word + (little ? 3 - i : i)]));
+            }
+        }
+        return hex.toString();
     }
 
     /** The arguments of {@code pid} ({@code /proc/<pid>/cmdline}); empty if it cannot be read. */

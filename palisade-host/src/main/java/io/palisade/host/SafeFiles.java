@@ -56,6 +56,18 @@ public final class SafeFiles {
 
     /** The last {@code maxBytes} bytes of a file, or empty if there is no file; refuses links as above. */
     public static Optional<byte[]> readTail(Path file, long maxBytes) {
+        return read(file, maxBytes, false);
+    }
+
+    /**
+     * The first {@code maxBytes} bytes of a file, or empty if there is no file; refuses links as above. For files read
+     * the way their writer reads them, from the start (PostgreSQL checks the pid at the head of {@code postmaster.pid}).
+     */
+    public static Optional<byte[]> readHead(Path file, long maxBytes) {
+        return read(file, maxBytes, true);
+    }
+
+    private static Optional<byte[]> read(Path file, long maxBytes, boolean head) {
         if (maxBytes < 0) {
             throw new IllegalArgumentException("maxBytes is negative: " + maxBytes);
         }
@@ -66,9 +78,10 @@ public final class SafeFiles {
         try (SeekableByteChannel channel =
                 Files.newByteChannel(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
             long size = channel.size();
-            long start = Math.max(0, size - maxBytes);
+            long start = head ? 0 : Math.max(0, size - maxBytes);
             channel.position(start);
-            ByteBuffer buffer = ByteBuffer.allocate((int) Math.min(size - start, Integer.MAX_VALUE - 8));
+            ByteBuffer buffer = ByteBuffer.allocate((int) Math.min(Math.min(size - start, maxBytes),
+                    Integer.MAX_VALUE - 8));
             while (buffer.hasRemaining() && channel.read(buffer) > 0) {
                 // read up to the size seen at open; a file that grows meanwhile is cut there
             }

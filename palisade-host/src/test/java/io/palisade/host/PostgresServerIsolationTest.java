@@ -158,13 +158,17 @@ class PostgresServerIsolationTest {
             Processes.check(List.of("mkfifo", "-m", "644", conf.toString()), Duration.ofSeconds(10));
             options.user().chown(conf);
             List<String> command = PostgresServer.postgresCommand(options);
-            Process decoy = new ProcessBuilder(options.user().wrap(command)).directory(data.toFile())
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            ProcessBuilder builder = new ProcessBuilder(options.user().wrap(command)).directory(data.toFile())
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+            builder.environment().put("LD_LIBRARY_PATH", options.binaries().home().resolve("lib").toString());
+            Process decoy = builder.start();
             try {
                 Path proc = Path.of("/proc", Long.toString(decoy.pid()));
+                // blocked in open(2) of the FIFO: the kernel's wait for a writer, or (without wchan) the syscall
                 org.awaitility.Awaitility.await("the decoy blocks on the FIFO").atMost(Duration.ofSeconds(20))
                         .until(() -> RunningPostmaster.commandLine(decoy.pid()).equals(command)
-                                && Files.readString(proc.resolve("wchan")).equals("wait_for_partner"));
+                                && (Files.readString(proc.resolve("wchan")).equals("wait_for_partner")
+                                        || Files.readString(proc.resolve("syscall")).startsWith("257 ")));
                 Files.delete(conf); // the decoy keeps waiting on the FIFO it opens; the server gets its file back
                 Files.move(kept, conf);
 
@@ -173,13 +177,22 @@ class PostgresServerIsolationTest {
                         .isTrue();
                 assertThat(RunningPostmaster.sameFile(proc.resolve("cwd"), data)).isTrue();
                 assertThat(decoy.isAlive()).isTrue();
-                assertThat(RunningPostmaster.holdsListeningSocket(proc, options.port())).isFalse();
+                String address = options.listenAddress();
+                assertThat(RunningPostmaster.holdsListeningSocket(proc, address, options.port())).isFalse();
                 Path postmaster = Path.of("/proc", Long.toString(real.pid()));
-                assertThat(RunningPostmaster.holdsListeningSocket(postmaster, options.port()))
+                assertThat(RunningPostmaster.holdsListeningSocket(postmaster, address, options.port()))
                         .as("the postmaster itself").isTrue();
-                assertThat(RunningPostmaster.holdsListeningSocket(postmaster, PostgresServer.freePort()))
+                assertThat(RunningPostmaster.holdsListeningSocket(postmaster, address, PostgresServer.freePort()))
                         .as("another port").isFalse();
                 assertNotTakenOverAs(real, Long.toString(decoy.pid()), "the decoy");
+                // the pid PostgreSQL checks is the one at the head: a decoy's pid further down is not read
+                String genuine = Files.readString(data.resolve("postmaster.pid"));
+                try {
+                    Files.writeString(data.resolve("postmaster.pid"), genuine + "x".repeat(5000) + "\n" + decoy.pid());
+                    assertThat(RunningPostmaster.pidInFile(data)).hasValue(real.pid());
+                } finally {
+                    Files.writeString(data.resolve("postmaster.pid"), genuine);
+                }
             } finally {
                 decoy.destroyForcibly().waitFor();
                 if (Files.exists(kept)) {
@@ -187,6 +200,29 @@ class PostgresServerIsolationTest {
                     Files.move(kept, conf);
                 }
             }
+        }
+    }
+
+    /**
+     * A socket on the same port at another address (anyone may bind 127.0.0.2:port beside the server's 127.0.0.1:port)
+     * is not the server's listening socket.
+     */
+    @Test
+    void onlyTheListeningSocketAtTheServersAddressCounts() throws Exception {
+        try (PostgresServer real = initdbAndStart(dir.resolve("data"));
+                java.net.ServerSocket beside = new java.net.ServerSocket(real.options().port(), 1,
+                        java.net.InetAddress.ofLiteral("127.0.0.2"))) {
+            Path self = Path.of("/proc/self");
+            int port = real.options().port();
+            assertThat(RunningPostmaster.holdsListeningSocket(self, "127.0.0.1", port)).isFalse();
+            assertThat(RunningPostmaster.holdsListeningSocket(self, "127.0.0.2", port)).isTrue();
+            assertThat(RunningPostmaster.holdsListeningSocket(self, "127.0.0.1, 127.0.0.2", port)).isTrue();
+            assertThat(RunningPostmaster.holdsListeningSocket(self, "*", port)).as("not the wildcard").isFalse();
+            assertThat(RunningPostmaster.holdsListeningSocket(self, "localhost", port)).as("a host name").isFalse();
+            Path postmaster = Path.of("/proc", Long.toString(real.pid()));
+            assertThat(RunningPostmaster.holdsListeningSocket(postmaster, "127.0.0.1", port)).isTrue();
+            assertThat(RunningPostmaster.holdsListeningSocket(postmaster, "127.0.0.2", port)).isFalse();
+            assertThat(RunningPostmaster.procNetAddress(new byte[] {127, 0, 0, 1})).isEqualTo("0100007F");
         }
     }
 

@@ -28,6 +28,20 @@ class SafeFilesTest {
     }
 
     @Test
+    void readsTheHeadOfAPlainFileAndRefusesLinksAlike() throws IOException {
+        Path pid = Files.writeString(dir.resolve("postmaster.pid"), "4242\n" + "x".repeat(5000) + "\n999\n");
+
+        assertThat(SafeFiles.readHead(pid, 5))
+                .hasValueSatisfying(bytes -> assertThat(bytes).asString().isEqualTo("4242\n"));
+        assertThat(SafeFiles.readHead(pid, 1 << 20)).hasValueSatisfying(bytes -> assertThat(bytes).hasSize(5010));
+        assertThat(SafeFiles.readHead(dir.resolve("missing"), 5)).isEmpty();
+        Path secret = Files.writeString(dir.resolve("master.key"), "the-master-key");
+        Path link = Files.createSymbolicLink(dir.resolve("linked.pid"), secret);
+        assertThatThrownBy(() -> SafeFiles.readHead(link, 64)).isInstanceOf(PalisadeException.class)
+                .hasMessageNotContaining("the-master-key");
+    }
+
+    @Test
     void aSymbolicLinkToASecretIsNeverRead() throws IOException {
         Path secret = Files.writeString(dir.resolve("master.key"), "the-master-key");
         Path log = Files.createSymbolicLink(dir.resolve("postgres.log"), secret);

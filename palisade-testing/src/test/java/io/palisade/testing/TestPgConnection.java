@@ -176,9 +176,10 @@ class TestPgConnection {
     @Test
     void cancelAndCloseFromAnotherThread() throws Exception {
         try (PgConnection connection = tenant()) {
+            String pid = connection.simpleQuery("SELECT pg_backend_pid()").getFirst().get(0);
             CompletableFuture<Void> canceller = CompletableFuture.runAsync(() -> {
                 // a cancel that reaches an idle backend is ignored: send it once the query runs
-                awaitSleepRunning();
+                awaitSleepRunning(pid);
                 connection.cancel();
             });
             long started = System.nanoTime();
@@ -189,7 +190,7 @@ class TestPgConnection {
             assertThat(connection.simpleQuery("SELECT 2").getFirst().get(0)).isEqualTo("2");
 
             CompletableFuture<Void> closer = CompletableFuture.runAsync(() -> {
-                awaitSleepRunning();
+                awaitSleepRunning(pid);
                 connection.close();
             });
             assertThatThrownBy(() -> connection.execute("SELECT pg_sleep(30)"))
@@ -199,11 +200,12 @@ class TestPgConnection {
         }
     }
 
-    private static void awaitSleepRunning() {
+    /** Waits until the backend {@code pid} runs {@code SELECT pg_sleep(30)}. */
+    private static void awaitSleepRunning(String pid) {
         try (PgConnection admin = admin()) {
             org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20))
-                    .until(() -> !admin.simpleQuery("SELECT 1 FROM pg_stat_activity WHERE state = 'active'"
-                            + " AND query = 'SELECT pg_sleep(30)'").isEmpty());
+                    .until(() -> !admin.simpleQuery("SELECT 1 FROM pg_stat_activity WHERE pid = " + Integer.parseInt(pid)
+                            + " AND state = 'active' AND query = 'SELECT pg_sleep(30)'").isEmpty());
         }
     }
 }
