@@ -2,7 +2,9 @@ package io.palisade.host;
 
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -21,8 +23,8 @@ import java.util.stream.Stream;
  * process is exactly the server palisade would start: the real binary ({@code exe}), the very command line, the
  * server's own user (every uid, and the gids when it runs as a user of its own), palisade's namespaces (a tenant's
  * private mount namespace could show it other data under the same path), the data directory as its working directory,
- * neither stopped nor traced, inside the instance's cgroup, and holding the socket that listens on the server's TCP
- * port. The last one ties the pid to the server that answers there: only a postmaster keeps its listening sockets (its
+ * neither stopped nor traced, inside the instance's cgroup, and holding the socket that listens at the server's TCP
+ * address and port. The last one ties the pid to the server that answers there: only a postmaster keeps its listening sockets (its
  * children close them) and no other process can listen on the port while it does, so an idle look-alike a tenant
  * started with the same command line (a decoy) is refused. Stateless.
  */
@@ -142,7 +144,7 @@ final class RunningPostmaster {
                 lines.skip(1).map(line -> line.strip().split("\\s+"))
                         .filter(fields -> fields.length > 9 && fields[3].equals(TCP_LISTEN) && local.contains(fields[1]))
                         .forEach(fields -> inodes.add(fields[9]));
-            } catch (IOException | java.io.UncheckedIOException e) {
+            } catch (IOException | UncheckedIOException e) {
                 // no IPv6
             }
         }
@@ -151,7 +153,7 @@ final class RunningPostmaster {
 
     /** An address as {@code /proc/net/tcp*} prints it: each 32-bit word in the host's byte order. */
     static String procNetAddress(byte[] address) {
-        boolean little = java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.LITTLE_ENDIAN;
+        boolean little = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
         StringBuilder hex = new StringBuilder();
         for (int word = 0; word < address.length; word += 4) {
             for (int i = 0; i < 4; i++) {
