@@ -136,12 +136,12 @@ class TestBackendReuse {
 
     /**
      * Waits until {@code count} backends of the database are parked, none still being reset ({@code idle} counts
-     * those too, and a client arriving during a reset gets a new backend) and no client is connected.
+     * those too, and a client arriving during a reset gets a new backend) and no client is connected or holds a slot.
      */
     private void awaitParked(String id, int count) {
         await().atMost(Duration.ofSeconds(10)).until(() -> proxy.idleBackendConnections(id) == count
                 && proxy.backendPool().parkedPerLoop(id).stream().mapToInt(Integer::intValue).sum() == count
-                && proxy.openClientConnections() == 0);
+                && proxy.openClientConnections() == 0 && proxy.activeConnections(id) == 0);
     }
 
     private double counter(String name) {
