@@ -2,6 +2,9 @@ package io.palisade.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.palisade.host.ServiceUser;
+import io.palisade.host.TenantUsers;
+import io.palisade.store.DatabaseRecord;
 import io.palisade.store.SecretBox;
 import io.palisade.testing.TestingDirectories;
 import java.io.IOException;
@@ -12,6 +15,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -185,10 +189,22 @@ public final class TestingPalisade implements AutoCloseable {
         return request("DELETE", path, null, adminKey);
     }
 
+    /**
+     * Stops the server; a fixture that owns its data directory deletes it, and with it removes the OS users of the
+     * databases a test left behind (the server keeps a database's user while the database exists, so without this each
+     * one would stay on the host for good).
+     */
     @Override
     public void close() {
         if (server != null) {
+            List<String> left = ownsDataDir
+                    ? server.store().listByHost(server.config().hostId()).stream().map(DatabaseRecord::id).toList()
+                    : List.of();
             server.close();
+            ServiceUser user = ServiceUser.resolve(server.config().serviceUser());
+            for (TenantUsers users : List.of(new TenantUsers(user), new TenantUsers(user, "vm"))) {
+                left.forEach(users::remove);
+            }
         }
         if (ownsDataDir) {
             TestingDirectories.deleteRecursively(dataDir.getParent());
