@@ -45,6 +45,12 @@ class TestChildEnvironment {
                 assertThat(environ).as("environment of %s (%s)", child.pid(), child.info().command().orElse("?"))
                         .doesNotContain("PALISADE_").doesNotContain(key);
             }
+            // deleted, not left behind: its OS user would outlive the data directory
+            String id = new com.fasterxml.jackson.databind.ObjectMapper().readTree(created.body()).get("id").asText();
+            HttpResponse<String> deleted = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create(serve.url() + "/v1/databases/" + id)).header("Authorization", "Bearer " + key)
+                    .DELETE().timeout(Duration.ofMinutes(1)).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(deleted.statusCode()).as(deleted.body()).isEqualTo(204);
         } finally {
             TestingDirectories.deleteRecursively(work);
         }
