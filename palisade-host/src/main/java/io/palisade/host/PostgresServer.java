@@ -18,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.TreeMap;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
@@ -198,11 +199,17 @@ public final class PostgresServer implements AutoCloseable {
      * the port is free now), with the options {@code optionsForPort} gives for that port; empty without a record.
      */
     public static Optional<PostgresServer> adopt(Path portFile, IntFunction<Options> optionsForPort) {
+        OptionalInt port = recordedPort(portFile);
+        return port.isPresent() ? adopt(optionsForPort.apply(port.getAsInt())) : Optional.empty();
+    }
+
+    /** The port recorded in {@code portFile} (read without following links); empty without a valid record. */
+    private static OptionalInt recordedPort(Path portFile) {
         try {
             int port = Integer.parseInt(SafeFiles.readSmall(portFile, 64).orElse(""));
-            return adopt(optionsForPort.apply(port));
+            return port > 0 && port <= 65_535 ? OptionalInt.of(port) : OptionalInt.empty();
         } catch (NumberFormatException | PalisadeException e) {
-            return Optional.empty();
+            return OptionalInt.empty();
         }
     }
 
@@ -372,13 +379,14 @@ public final class PostgresServer implements AutoCloseable {
      * its URLs stay stable.
      */
     private static Optional<Integer> previousPort(Path portFile) {
-        try {
-            int port = Integer.parseInt(SafeFiles.readSmall(portFile, 64).orElse(""));
-            try (var probe = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
-                return Optional.of(port);
-            }
-        } catch (IOException | IllegalArgumentException | PalisadeException e) {
-            return Optional.empty(); // IllegalArgumentException: not a number, or not a port
+        OptionalInt port = recordedPort(portFile);
+        if (port.isEmpty()) {
+            return Optional.empty();
+        }
+        try (var probe = new ServerSocket(port.getAsInt(), 1, InetAddress.getLoopbackAddress())) {
+            return Optional.of(port.getAsInt());
+        } catch (IOException e) {
+            return Optional.empty();
         }
     }
 
