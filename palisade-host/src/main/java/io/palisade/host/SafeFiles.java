@@ -3,13 +3,10 @@ package io.palisade.host;
 import io.palisade.spi.ErrorCode;
 import io.palisade.spi.PalisadeException;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.SeekableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -26,7 +23,9 @@ import java.util.Optional;
  *
  * <ul>
  *   <li>Reads accept only a regular file with one hard link, reached without a symbolic link as the last component
- *       ({@code O_NOFOLLOW}); anything else is refused with an error that names the file.
+ *       ({@code O_NOFOLLOW}); anything else is refused with an error that names the file. The checks are made on the
+ *       descriptor that is then read, and the open never blocks ({@link NoFollowOpen}): a FIFO or a hard link put in
+ *       place of a plain file between a check and the open is refused, not read and not waited on.
  *   <li>Writes create a new file exclusively ({@code O_CREAT|O_EXCL}, which never follows a link) and rename it over
  *       the old name, so a link in its place is replaced, not followed.
  * </ul>
@@ -71,25 +70,18 @@ public final class SafeFiles {
         if (maxBytes < 0) {
             throw new IllegalArgumentException("maxBytes is negative: " + maxBytes);
         }
-        if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
-            return Optional.empty();
-        }
-        checkPlainFile(file);
-        try (SeekableByteChannel channel =
-                Files.newByteChannel(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
-            long size = channel.size();
-            long start = head ? 0 : Math.max(0, size - maxBytes);
-            channel.position(start);
-            ByteBuffer buffer = ByteBuffer.allocate((int) Math.min(Math.min(size - start, maxBytes),
-                    Integer.MAX_VALUE - 8));
-            while (buffer.hasRemaining() && channel.read(buffer) > 0) {
-                // read up to the size seen at open; a file that grows meanwhile is cut there
+        try {
+            Optional<NoFollowOpen> opened = NoFollowOpen.open(file);
+            if (opened.isEmpty()) {
+                return Optional.empty();
             }
-            byte[] bytes = new byte[buffer.position()];
-            buffer.flip().get(bytes);
-            return Optional.of(bytes);
-        } catch (NoSuchFileException e) {
-            return Optional.empty();
+            try (NoFollowOpen open = opened.get()) {
+                long size = open.size();
+                long start = head ? 0 : Math.max(0, size - maxBytes);
+                // up to the size seen at open; a file that grows meanwhile is cut there
+                return Optional.of(open.read(start, (int) Math.min(Math.min(size - start, maxBytes),
+                        Integer.MAX_VALUE - 8)));
+            }
         } catch (IOException e) {
             throw refused(file, e.getMessage());
         }
@@ -143,12 +135,6 @@ public final class SafeFiles {
             return ((Number) Files.getAttribute(file, "unix:nlink", LinkOption.NOFOLLOW_LINKS)).intValue() == 1;
         } catch (IOException | UnsupportedOperationException e) {
             return false;
-        }
-    }
-
-    private static void checkPlainFile(Path file) {
-        if (!isPlainFile(file)) {
-            throw refused(file, "it is a symbolic link, a hard link or not a regular file");
         }
     }
 

@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,6 +47,8 @@ public final class TenantUsers {
     static final Path HIGH_WATER = Path.of("/var/lib/palisade/tenant-uid-high-water");
     /** World-writable places a uid may leave files in outside its instance. */
     private static final List<String> SHARED_WRITABLE = List.of("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue");
+    private static final Path PROTECTED_HARDLINKS = Path.of("/proc/sys/fs/protected_hardlinks");
+    private static final AtomicBoolean HARD_LINKS_CHECKED = new AtomicBoolean();
 
     private final ServiceUser fallback;
     private final String prefix;
@@ -96,8 +99,22 @@ public final class TenantUsers {
         if (!separate()) {
             return fallback;
         }
+        if (HARD_LINKS_CHECKED.compareAndSet(false, true) && !hardLinksProtected(PROTECTED_HARDLINKS)) {
+            log.warn("fs.protected_hardlinks is not 1 on this host: a tenant's server can hard-link files it can reach but"
+                    + " does not own into its own directory, and palisade's guard against reading such a file there"
+                    + " has a window (docs/architecture.md, SafeFiles); set it with: sysctl -w fs.protected_hardlinks=1");
+        }
         synchronized (USER_DATABASE) {
             return create(instanceId);
+        }
+    }
+
+    /** Whether the kernel lets unprivileged users hard-link only files they own or may read and write. */
+    static boolean hardLinksProtected(Path sysctl) {
+        try {
+            return Files.readString(sysctl, StandardCharsets.US_ASCII).strip().equals("1");
+        } catch (IOException e) {
+            return false;
         }
     }
 

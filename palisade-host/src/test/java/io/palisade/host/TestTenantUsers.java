@@ -3,12 +3,15 @@ package io.palisade.host;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Tenant instances get OS users of their own, in palisade's uid range, removed with them. Needs root (CI is). */
 class TestTenantUsers {
@@ -131,5 +134,12 @@ class TestTenantUsers {
         }
         users.remove("db-aaaa1111");
         assertThat(users.existing()).doesNotContain(server.name());
+    }
+
+    @Test
+    void hardLinksCountAsProtectedOnlyWhenTheKernelSaysOne(@TempDir Path dir) throws Exception {
+        assertThat(TenantUsers.hardLinksProtected(Files.writeString(dir.resolve("on"), "1\n"))).isTrue();
+        assertThat(TenantUsers.hardLinksProtected(Files.writeString(dir.resolve("off"), "0\n"))).isFalse();
+        assertThat(TenantUsers.hardLinksProtected(dir.resolve("missing"))).isFalse();
     }
 }
