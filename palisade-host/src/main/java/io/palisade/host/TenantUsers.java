@@ -48,7 +48,10 @@ public final class TenantUsers {
     /** World-writable places a uid may leave files in outside its instance. */
     private static final List<String> SHARED_WRITABLE = List.of("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue");
     private static final Path PROTECTED_HARDLINKS = Path.of("/proc/sys/fs/protected_hardlinks");
-    private static final AtomicBoolean HARD_LINKS_CHECKED = new AtomicBoolean();
+    private static final Path FUSE_CONF = Path.of("/etc/fuse.conf");
+    private static final List<Path> FUSERMOUNT = List.of(Path.of("/usr/bin/fusermount"),
+            Path.of("/usr/bin/fusermount3"), Path.of("/bin/fusermount"), Path.of("/bin/fusermount3"));
+    private static final AtomicBoolean HOST_CHECKED = new AtomicBoolean();
 
     private final ServiceUser fallback;
     private final String prefix;
@@ -99,13 +102,40 @@ public final class TenantUsers {
         if (!separate()) {
             return fallback;
         }
-        if (HARD_LINKS_CHECKED.compareAndSet(false, true) && !hardLinksProtected(PROTECTED_HARDLINKS)) {
-            log.warn("fs.protected_hardlinks is not 1 on this host: a tenant's server can hard-link files it can reach but"
-                    + " does not own into its own directory, and palisade's guard against reading such a file there"
-                    + " has a window (docs/architecture.md, SafeFiles); set it with: sysctl -w fs.protected_hardlinks=1");
+        if (HOST_CHECKED.compareAndSet(false, true)) {
+            warnAboutHost();
         }
         synchronized (USER_DATABASE) {
             return create(instanceId);
+        }
+    }
+
+    /** Warns once about host settings that weaken what separate users give (see docs/architecture.md, SafeFiles). */
+    private static void warnAboutHost() {
+        if (!hardLinksProtected(PROTECTED_HARDLINKS)) {
+            log.warn("fs.protected_hardlinks is not 1 on this host: a tenant's server can hard-link files it can reach"
+                    + " but does not own into its own directory, and palisade's guard against reading such a file"
+                    + " there has a window (docs/architecture.md, SafeFiles); set it with:"
+                    + " sysctl -w fs.protected_hardlinks=1");
+        }
+        if (FUSERMOUNT.stream().anyMatch(Files::exists) && fuseAllowsOthers(FUSE_CONF)) {
+            log.warn("{} enables user_allow_other and fusermount is installed: a tenant's server can mount a FUSE file"
+                    + " system over its own directory that root may enter, and make palisade's reads there wait on it;"
+                    + " remove user_allow_other (or fusermount) on a host that runs tenants", FUSE_CONF);
+        }
+    }
+
+    /**
+     * Whether {@code fuse.conf} lets users mount FUSE file systems that other users, root included, may enter
+     * ({@code user_allow_other} on a line of its own, not commented out).
+     */
+    static boolean fuseAllowsOthers(Path fuseConf) {
+        try {
+            return Files.readAllLines(fuseConf, StandardCharsets.UTF_8).stream()
+                    .map(line -> line.replaceFirst("#.*", "").strip())
+                    .anyMatch("user_allow_other"::equals);
+        } catch (IOException e) {
+            return false;
         }
     }
 

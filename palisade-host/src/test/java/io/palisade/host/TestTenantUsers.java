@@ -142,4 +142,16 @@ class TestTenantUsers {
         assertThat(TenantUsers.hardLinksProtected(Files.writeString(dir.resolve("off"), "0\n"))).isFalse();
         assertThat(TenantUsers.hardLinksProtected(dir.resolve("missing"))).isFalse();
     }
+
+    @Test
+    void fuseLetsOthersInOnlyWhenUserAllowOtherIsSet(@TempDir Path dir) throws Exception {
+        assertThat(TenantUsers.fuseAllowsOthers(Files.writeString(dir.resolve("on"),
+                "# mount_max = 1000\n  user_allow_other  \n"))).isTrue();
+        assertThat(TenantUsers.fuseAllowsOthers(Files.writeString(dir.resolve("commented"),
+                "#user_allow_other\n# user_allow_other\n"))).isFalse();
+        assertThat(TenantUsers.fuseAllowsOthers(Files.writeString(dir.resolve("debian-default"),
+                "# /etc/fuse.conf - Configuration file for Filesystem in Userspace (FUSE)\n"
+                        + "#mount_max = 1000\n#user_allow_other\n"))).isFalse();
+        assertThat(TenantUsers.fuseAllowsOthers(dir.resolve("missing"))).isFalse();
+    }
 }
