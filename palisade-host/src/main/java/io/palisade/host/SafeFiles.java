@@ -24,8 +24,8 @@ import java.util.Optional;
  * <ul>
  *   <li>Reads accept only a regular file with one hard link, reached without a symbolic link as the last component
  *       ({@code O_NOFOLLOW}); anything else is refused with an error that names the file. The checks are made on the
- *       descriptor that is then read, and the open never blocks ({@link NoFollowOpen}): a FIFO or a hard link put in
- *       place of a plain file between a check and the open is refused, not read and not waited on.
+ *       descriptor that is then read, and the open never blocks ({@link NoFollowOpen}): a FIFO put in place of a
+ *       plain file is refused, not waited on. (The link count has a window; {@link NoFollowOpen} says which.)
  *   <li>Writes create a new file exclusively ({@code O_CREAT|O_EXCL}, which never follows a link) and rename it over
  *       the old name, so a link in its place is replaced, not followed.
  * </ul>

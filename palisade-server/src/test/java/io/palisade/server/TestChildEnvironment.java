@@ -2,6 +2,7 @@ package io.palisade.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.palisade.store.SecretBox;
 import io.palisade.testing.TestingDirectories;
 import java.io.IOException;
@@ -27,12 +28,9 @@ class TestChildEnvironment {
         Path work = TestingDirectories.newWorkDir("env");
         String key = "pk_env_" + SecretBox.randomSecret(24);
         try (TestingPalisadeProcess serve = new TestingPalisadeProcess(work.resolve("data"), key)) {
-            HttpResponse<String> created = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                    URI.create(serve.url() + "/v1/databases"))
-                    .header("Authorization", "Bearer " + key)
-                    .header("Content-Type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofString("{\"isolation\":\"process\",\"label\":\"env\"}"))
-                    .timeout(Duration.ofMinutes(3)).build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> created = send(key, HttpRequest.newBuilder(URI.create(serve.url()
+                    + "/v1/databases")).header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"isolation\":\"process\",\"label\":\"env\"}")));
             assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
             assertThat(environ(serve.handle().pid())).contains("PALISADE_BOOTSTRAP_API_KEY=" + key);
 
@@ -46,10 +44,9 @@ class TestChildEnvironment {
                         .doesNotContain("PALISADE_").doesNotContain(key);
             }
             // deleted, not left behind: its OS user would outlive the data directory
-            String id = new com.fasterxml.jackson.databind.ObjectMapper().readTree(created.body()).get("id").asText();
-            HttpResponse<String> deleted = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                    URI.create(serve.url() + "/v1/databases/" + id)).header("Authorization", "Bearer " + key)
-                    .DELETE().timeout(Duration.ofMinutes(1)).build(), HttpResponse.BodyHandlers.ofString());
+            String id = new ObjectMapper().readTree(created.body()).get("id").asText();
+            HttpResponse<String> deleted = send(key,
+                    HttpRequest.newBuilder(URI.create(serve.url() + "/v1/databases/" + id)).DELETE());
             assertThat(deleted.statusCode()).as(deleted.body()).isEqualTo(204);
         } finally {
             TestingDirectories.deleteRecursively(work);
@@ -63,5 +60,12 @@ class TestChildEnvironment {
         } catch (IOException e) {
             return ""; // gone meanwhile
         }
+    }
+
+    /** Sends a request to the API with the bootstrap key (3 min: a create includes initdb). */
+    private static HttpResponse<String> send(String key, HttpRequest.Builder request)
+            throws IOException, InterruptedException {
+        return HttpClient.newHttpClient().send(request.header("Authorization", "Bearer " + key)
+                .timeout(Duration.ofMinutes(3)).build(), HttpResponse.BodyHandlers.ofString());
     }
 }

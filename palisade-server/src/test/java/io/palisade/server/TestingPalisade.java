@@ -201,9 +201,11 @@ public final class TestingPalisade implements AutoCloseable {
                     ? server.store().listByHost(server.config().hostId()).stream().map(DatabaseRecord::id).toList()
                     : List.of();
             server.close();
-            ServiceUser user = ServiceUser.resolve(server.config().serviceUser());
-            for (TenantUsers users : List.of(new TenantUsers(user), new TenantUsers(user, "vm"))) {
-                left.forEach(users::remove);
+            if (!left.isEmpty()) {
+                ServiceUser user = ServiceUser.resolve(server.config().serviceUser());
+                for (TenantUsers users : List.of(new TenantUsers(user), new TenantUsers(user, "vm"))) {
+                    left.forEach(users::remove);
+                }
             }
         }
         if (ownsDataDir) {
